@@ -1,0 +1,1 @@
+"""Invoices in advance, proration, credit notes, billing runs."""

@@ -1,0 +1,1 @@
+"""Billing models (see billing/services.py for the rules)."""

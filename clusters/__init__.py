@@ -1,0 +1,1 @@
+"""Inventory (campuses, links, clusters, nodes, GPU models) and the performance model."""

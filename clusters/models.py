@@ -1,0 +1,236 @@
+"""Inventory: what the operator owns and where it is.
+
+Physical quantities are floats with their unit in the field name; money (market prices) is
+Decimal. Every rule that must never be false is a database constraint, so no code path (admin,
+shell, bulk insert) can write an impossible row.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+
+from common.contract_time import timezone_choices
+
+from .choices import Generation, NodeStatus
+from .constants import FIBER_US_PER_KM
+
+
+class AcceleratorModel(models.Model):
+    """A GPU model of the catalog; figures are per GPU, dense BF16 (FP16 for Volta)."""
+
+    name = models.CharField(max_length=64, unique=True)
+    slug = models.SlugField(max_length=32, unique=True)
+    generation = models.CharField(max_length=16, choices=Generation.choices)
+    peak_tflops = models.FloatField(help_text="Peak dense BF16 TFLOP/s per GPU (FP16 on Volta).")
+    hbm_gb = models.FloatField(help_text="HBM capacity per GPU, GB.")
+    hbm_tbps = models.FloatField(help_text="HBM bandwidth per GPU, TB/s.")
+    scaleup_gbytes_per_s = models.FloatField(help_text="Scale-up (NVLink) bandwidth, GB/s.")
+    scaleout_gbps = models.FloatField(help_text="Scale-out network per GPU, Gbit/s.")
+    tdp_w = models.PositiveIntegerField(help_text="Thermal design power per GPU, W.")
+    reference_mfu = models.FloatField(
+        help_text="Model FLOPs utilisation reached in large dense training (0–1)."
+    )
+    jitter_cv = models.FloatField(
+        help_text="Coefficient of variation of per-step time of one GPU (e.g. 0.02 = 2 %)."
+    )
+    mtbf_hours = models.FloatField(
+        help_text="Mean time between job-interrupting failures, per GPU, hours."
+    )
+    market_price_per_gpu_hour = models.DecimalField(
+        max_digits=8,
+        decimal_places=4,
+        help_text="Market rent, USD per GPU-hour (2025–26).",
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(peak_tflops__gt=0)
+                & Q(hbm_gb__gt=0)
+                & Q(hbm_tbps__gt=0)
+                & Q(scaleup_gbytes_per_s__gt=0)
+                & Q(scaleout_gbps__gt=0)
+                & Q(tdp_w__gt=0)
+                & Q(mtbf_hours__gt=0),
+                name="accelerator_figures_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(reference_mfu__gt=0) & Q(reference_mfu__lte=1),
+                name="accelerator_mfu_in_0_1",
+            ),
+            models.CheckConstraint(condition=Q(jitter_cv__gte=0), name="accelerator_jitter_nonneg"),
+            models.CheckConstraint(
+                condition=Q(market_price_per_gpu_hour__gte=0), name="accelerator_price_nonneg"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Site(models.Model):
+    """A campus: a place with power, holding clusters."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=50, unique=True)
+    latitude = models.FloatField(help_text="Degrees, −90 to 90.")
+    longitude = models.FloatField(help_text="Degrees, −180 to 180.")
+    timezone = models.CharField(max_length=64, default="UTC", choices=timezone_choices)
+    power_mw = models.FloatField(help_text="Contracted power, MW.")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(latitude__gte=-90) & Q(latitude__lte=90),
+                name="site_latitude_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(longitude__gte=-180) & Q(longitude__lte=180),
+                name="site_longitude_range",
+            ),
+            models.CheckConstraint(condition=Q(power_mw__gt=0), name="site_power_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SiteLink(models.Model):
+    """Fiber between two campuses.
+
+    A pair of sites is joined at most once: rows are stored with `site_a_id < site_b_id` (the
+    `save()` of a form or service orders them), so (a, b) and (b, a) cannot both exist.
+    """
+
+    site_a = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="links_as_a")
+    site_b = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="links_as_b")
+    route_km = models.FloatField(help_text="Fiber route length, km (often 1.2–2× straight line).")
+    bandwidth_gbps = models.FloatField(help_text="Provisioned bandwidth, Gbit/s.")
+    efficiency = models.FloatField(
+        default=0.9, help_text="Fraction of the bandwidth collectives achieve (0–1]."
+    )
+    equipment_latency_us = models.FloatField(
+        default=20.0, help_text="One-way latency of optics, switches and NICs, µs."
+    )
+    commissioned_year = models.PositiveSmallIntegerField()
+    loss_rate = models.FloatField(default=0.0, help_text="Packet loss fraction [0–1).")
+    window_bytes = models.PositiveBigIntegerField(
+        default=4 * 1024 * 1024, help_text="Bytes one flow may have in flight."
+    )
+    streams = models.PositiveIntegerField(default=8, help_text="Parallel flows per collective.")
+    handshake_rtts = models.PositiveSmallIntegerField(
+        default=1,
+        help_text="Round trips each collective step waits before sending (1 rendezvous, 0 posted).",
+    )
+
+    class Meta:
+        ordering = ["site_a__name", "site_b__name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(site_a__lt=F("site_b")), name="sitelink_ordered_pair"
+            ),
+            models.UniqueConstraint(fields=["site_a", "site_b"], name="sitelink_unique_pair"),
+            models.CheckConstraint(
+                condition=Q(route_km__gt=0) & Q(bandwidth_gbps__gt=0),
+                name="sitelink_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(efficiency__gt=0) & Q(efficiency__lte=1),
+                name="sitelink_efficiency_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(loss_rate__gte=0) & Q(loss_rate__lt=1),
+                name="sitelink_loss_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(equipment_latency_us__gte=0), name="sitelink_latency_nonneg"
+            ),
+            models.CheckConstraint(
+                condition=Q(window_bytes__gt=0) & Q(streams__gt=0),
+                name="sitelink_transport_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site_a} ↔ {self.site_b}"
+
+    def clean(self) -> None:
+        if self.site_a_id and self.site_a_id == self.site_b_id:
+            raise ValidationError("A link joins two different sites.")
+        self.order_pair()
+
+    def order_pair(self) -> None:
+        """Store the pair with the lower id first, the canonical form the constraints expect."""
+        if self.site_a_id and self.site_b_id and self.site_a_id > self.site_b_id:
+            self.site_a_id, self.site_b_id = self.site_b_id, self.site_a_id
+
+    @property
+    def one_way_latency_us(self) -> float:
+        """Propagation over the route (4.9 µs/km) plus equipment latency, one way."""
+        return self.route_km * FIBER_US_PER_KM + self.equipment_latency_us
+
+
+class Cluster(models.Model):
+    """A pool of identical nodes in one site, on one fabric."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="clusters")
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=60, unique=True)
+    accelerator = models.ForeignKey(
+        AcceleratorModel, on_delete=models.PROTECT, related_name="clusters"
+    )
+    gpus_per_node = models.PositiveSmallIntegerField(
+        help_text="GPUs per node (8 for an HGX server, 72 for an NVL72 rack)."
+    )
+    fabric_gbps_per_gpu = models.FloatField(help_text="Scale-out fabric per GPU, Gbit/s.")
+
+    class Meta:
+        ordering = ["site__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "name"], name="cluster_unique_name_per_site"),
+            models.CheckConstraint(
+                condition=Q(gpus_per_node__gt=0), name="cluster_gpus_per_node_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(fabric_gbps_per_gpu__gt=0), name="cluster_fabric_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site.slug}/{self.name}" if self.site_id else self.name
+
+
+class Node(models.Model):
+    """One leasable unit of a cluster (a server, or an NVL72 rack): hostname unique fleet-wide."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="nodes")
+    hostname = models.CharField(max_length=100, unique=True)
+    status = models.CharField(
+        max_length=16, choices=NodeStatus.choices, default=NodeStatus.ACTIVE, db_index=True
+    )
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["hostname"]
+        indexes = [models.Index(fields=["cluster", "status"], name="node_cluster_status")]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+
+# Healthy nodes may be allocated; degraded ones still run but are not offered for new leases.
+ALLOCATABLE_STATUSES = (NodeStatus.ACTIVE,)
+
+__all__ = [
+    "ALLOCATABLE_STATUSES",
+    "AcceleratorModel",
+    "Cluster",
+    "Node",
+    "Site",
+    "SiteLink",
+]

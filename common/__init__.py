@@ -1,0 +1,1 @@
+"""Cross-app helpers: the domain error base, money rounding and contract-time arithmetic."""

@@ -1,0 +1,1 @@
+"""Settings: `base` (development default, read from the environment), `test`, `production`."""

@@ -1,0 +1,7 @@
+"""Test settings: the base settings with fast password hashing and a quiet log."""
+
+from .base import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# Tests run with whatever broker is configured; without one, tasks run eagerly in-process.

@@ -1,0 +1,1 @@
+"""Tenants, the marketplace, leases, allocations, notices and reclaim decisions."""

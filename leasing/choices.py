@@ -1,0 +1,62 @@
+"""State and kind enumerations of leasing (DESIGN.md, "States")."""
+
+from django.db import models
+
+
+class TenantStanding(models.TextChoices):
+    CURRENT = "current", "Current"
+    PAST_DUE = "past_due", "Past due"
+
+
+class MembershipRole(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    MEMBER = "member", "Member"
+
+
+class ListingStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PUBLISHED = "published", "Published"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class ListingVisibility(models.TextChoices):
+    PUBLIC = "public", "Public"
+    PRIVATE = "private", "Private to one tenant"
+
+
+class LeaseStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SCHEDULED = "scheduled", "Scheduled"
+    ACTIVE = "active", "Active"
+    NOTICE_GIVEN = "notice_given", "Notice given"
+    HOLDOVER = "holdover", "Holdover"
+    TERMINATED = "terminated", "Terminated"
+    EXPIRED = "expired", "Expired"
+    CLOSED = "closed", "Closed"
+    VOID = "void", "Void"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class LineStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ENDED = "ended", "Ended"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Party(models.TextChoices):
+    OPERATOR = "operator", "Operator"
+    TENANT = "tenant", "Tenant"
+    SYSTEM = "system", "System"
+
+
+class NoticeStatus(models.TextChoices):
+    RECORDED = "recorded", "Recorded"
+    EFFECTIVE = "effective", "Effective"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    MOOT = "moot", "Moot"
+
+
+class NoticeOutcome(models.TextChoices):
+    ENDS = "ends", "Ends the lease (or lines) early"
+    MOOT = "moot", "Moot: the term ends first"
+    CANCELLED = "cancelled", "Cancelled before commencement"

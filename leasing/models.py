@@ -1,0 +1,308 @@
+"""Leasing: who holds what, until when.
+
+Rules live in `leasing/services.py`; these models state the invariants that must hold whatever
+code writes them, as database constraints. All instants are UTC; a lease's dates are read in its
+`contract_timezone`, and its boundaries are local midnights there. Intervals are half-open.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from clusters.models import Cluster, Node
+from common.contract_time import timezone_choices
+from common.fields import money_field
+from common.money import DEFAULT_CURRENCY
+
+from .choices import (
+    LeaseStatus,
+    LineStatus,
+    ListingStatus,
+    ListingVisibility,
+    MembershipRole,
+    NoticeOutcome,
+    NoticeStatus,
+    Party,
+    TenantStanding,
+)
+
+DEFAULT_TERM_DAYS = 180
+DEFAULT_NOTICE_DAYS = 90
+
+
+class Tenant(models.Model):
+    """An AI lab that leases capacity. `standing` is payment standing, not a lease state."""
+
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+    billing_email = models.EmailField(blank=True, default="")
+    standing = models.CharField(
+        max_length=16, choices=TenantStanding.choices, default=TenantStanding.CURRENT
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="TenantMembership", related_name="tenants"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TenantMembership(models.Model):
+    """A Django user acting for a tenant."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tenant_memberships"
+    )
+    role = models.CharField(
+        max_length=16, choices=MembershipRole.choices, default=MembershipRole.MEMBER
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.tenant}"
+
+
+class Listing(models.Model):
+    """Capacity offered on the marketplace: up to `node_count` nodes of one cluster.
+
+    Price is per node per month; a private listing is visible to `private_tenant` only.
+    """
+
+    title = models.CharField(max_length=200)
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="listings")
+    node_count = models.PositiveIntegerField()
+    earliest_start = models.DateField(help_text="First commencement date a request may ask for.")
+    monthly_rate_per_node = money_field(help_text="USD per node per calendar month.")
+    currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY)
+    term_days = models.PositiveIntegerField(default=DEFAULT_TERM_DAYS)
+    notice_days = models.PositiveIntegerField(default=DEFAULT_NOTICE_DAYS)
+    contract_timezone = models.CharField(max_length=64, default="UTC", choices=timezone_choices)
+    status = models.CharField(
+        max_length=16, choices=ListingStatus.choices, default=ListingStatus.DRAFT, db_index=True
+    )
+    visibility = models.CharField(
+        max_length=16, choices=ListingVisibility.choices, default=ListingVisibility.PUBLIC
+    )
+    private_tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="private_listings"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["earliest_start", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(node_count__gt=0), name="listing_nodes_positive"),
+            models.CheckConstraint(
+                condition=Q(monthly_rate_per_node__gte=0), name="listing_rate_nonneg"
+            ),
+            models.CheckConstraint(condition=Q(term_days__gt=0), name="listing_term_positive"),
+            models.CheckConstraint(
+                condition=(
+                    Q(visibility=ListingVisibility.PRIVATE) & Q(private_tenant__isnull=False)
+                )
+                | (Q(visibility=ListingVisibility.PUBLIC) & Q(private_tenant__isnull=True)),
+                name="listing_private_has_tenant",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Lease(models.Model):
+    """A fixed-term lease of nodes to one tenant.
+
+    `commencement` and `term_end` are local midnights in `contract_timezone`
+    (`term_end = local_midnight(commencement_date + term_days)`). `effective_end` is the binding
+    early end set by the earliest valid notice (null while none); the lease holds capacity over
+    `[commencement, effective_end or term_end)`. An ended lease is never mutated: a renewal is a
+    new lease whose `predecessor` is this one.
+    """
+
+    number = models.CharField(max_length=20, unique=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="leases")
+    listing = models.ForeignKey(
+        Listing, null=True, blank=True, on_delete=models.PROTECT, related_name="leases"
+    )
+    status = models.CharField(
+        max_length=16, choices=LeaseStatus.choices, default=LeaseStatus.DRAFT, db_index=True
+    )
+    currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY)
+    contract_timezone = models.CharField(max_length=64, default="UTC", choices=timezone_choices)
+    commencement_date = models.DateField()
+    commencement = models.DateTimeField(help_text="Local midnight of the commencement date (UTC).")
+    term_days = models.PositiveIntegerField(default=DEFAULT_TERM_DAYS)
+    notice_days = models.PositiveIntegerField(default=DEFAULT_NOTICE_DAYS)
+    term_end = models.DateTimeField()
+    effective_end = models.DateTimeField(null=True, blank=True)
+    drain_grace_hours = models.PositiveIntegerField(default=24)
+    released_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the operator confirmed the nodes were released."
+    )
+    predecessor = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="successor"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-commencement", "number"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(term_end__gt=F("commencement")), name="lease_term_end_after_start"
+            ),
+            models.CheckConstraint(condition=Q(term_days__gt=0), name="lease_term_positive"),
+            models.CheckConstraint(
+                condition=Q(effective_end__isnull=True) | Q(effective_end__lte=F("term_end")),
+                name="lease_effective_end_within_term",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "status"], name="lease_tenant_status"),
+            models.Index(fields=["status", "term_end"], name="lease_status_term_end"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def end(self):  # -> datetime
+        """The instant the lease stops holding capacity: effective end if set, else term end."""
+        return self.effective_end or self.term_end
+
+
+class LeaseLine(models.Model):
+    """Nodes of one cluster within a lease, at a monthly rate. A lease's rate is its lines' sum.
+
+    `effective_end` is set when a notice ends this line before the lease's end (partial
+    notice or reclaim); null means the line runs as long as the lease.
+    """
+
+    lease = models.ForeignKey(Lease, on_delete=models.CASCADE, related_name="lines")
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="lease_lines")
+    node_count = models.PositiveIntegerField()
+    monthly_rate = money_field(help_text="USD per calendar month for the whole line.")
+    status = models.CharField(max_length=16, choices=LineStatus.choices, default=LineStatus.OPEN)
+    effective_end = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["lease", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(node_count__gt=0), name="line_nodes_positive"),
+            models.CheckConstraint(condition=Q(monthly_rate__gte=0), name="line_rate_nonneg"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lease_id}: {self.node_count} × {self.cluster_id}"
+
+
+class Allocation(models.Model):
+    """A concrete node held by a lease line over `[starts_at, ends_at)`.
+
+    No overcommit: a node has at most one allocation at any instant. On PostgreSQL an exclusion
+    constraint (`node WITH =, tstzrange(starts_at, ends_at, '[)') WITH &&`, btree_gist, added in
+    migration 0002) rejects an overlap whatever code writes it; the allocation service checks
+    the same under row locks so SQLite behaves too.
+    """
+
+    line = models.ForeignKey(LeaseLine, on_delete=models.CASCADE, related_name="allocations")
+    node = models.ForeignKey(Node, on_delete=models.PROTECT, related_name="allocations")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="allocation_end_after_start"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["node", "starts_at", "ends_at"], name="allocation_node_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.node_id} [{self.starts_at:%Y-%m-%d}, {self.ends_at:%Y-%m-%d})"
+
+
+class Notice(models.Model):
+    """A notice of early end from either party, for the whole lease or for some of its lines.
+
+    `notice_date` is the local date of receipt; `effective_end` is computed by the rules at
+    receipt and stored. An empty `lines` set means the whole lease.
+    """
+
+    lease = models.ForeignKey(Lease, on_delete=models.CASCADE, related_name="notices")
+    given_by = models.CharField(max_length=16, choices=Party.choices)
+    given_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    lines = models.ManyToManyField(LeaseLine, blank=True, related_name="notices")
+    received_at = models.DateTimeField()
+    notice_date = models.DateField()
+    requested_end = models.DateTimeField(null=True, blank=True)
+    effective_end = models.DateTimeField()
+    outcome = models.CharField(max_length=16, choices=NoticeOutcome.choices)
+    status = models.CharField(
+        max_length=16, choices=NoticeStatus.choices, default=NoticeStatus.RECORDED, db_index=True
+    )
+    reason = models.CharField(max_length=500, blank=True, default="")
+    withdrawal_requested_by = models.CharField(
+        max_length=16, choices=Party.choices, blank=True, default=""
+    )
+    withdrawal_requested_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Notice {self.pk} on {self.lease_id} by {self.given_by}"
+
+
+class LeaseEvent(models.Model):
+    """Audit trail: every transition of a lease or notice (who, when, from, to, why)."""
+
+    lease = models.ForeignKey(Lease, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=48)
+    from_status = models.CharField(max_length=16, blank=True, default="")
+    to_status = models.CharField(max_length=16, blank=True, default="")
+    actor_party = models.CharField(max_length=16, choices=Party.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    at = models.DateTimeField()
+    reason = models.CharField(max_length=500, blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["lease", "at"], name="leaseevent_lease_at")]
+
+    def __str__(self) -> str:
+        return f"{self.lease_id} {self.kind} @ {self.at:%Y-%m-%d %H:%M}"
