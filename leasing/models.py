@@ -213,6 +213,11 @@ class LeaseLine(models.Model):
     def __str__(self) -> str:
         return f"{self.lease_id}: {self.node_count} × {self.cluster_id}"
 
+    @property
+    def end(self):  # -> datetime
+        """When this line stops: its own effective end, the lease's, or the term end, earliest."""
+        return min(d for d in (self.effective_end, self.lease.end) if d is not None)
+
 
 class Allocation(models.Model):
     """A concrete node held by a lease line over `[starts_at, ends_at)`.

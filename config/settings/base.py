@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -167,7 +168,22 @@ CELERY_TASK_TIME_LIMIT = 900
 CELERY_TASK_SOFT_TIME_LIMIT = 840
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# Every job catches up on what it missed and is safe to run twice (DESIGN.md, "Jobs").
+# django-celery-beat copies these into the database, where operators can see and edit them.
+CELERY_BEAT_SCHEDULE = {
+    "lease-boundaries": {
+        "task": "leasing.process_boundaries",
+        "schedule": crontab(minute="*/5"),
+    },
+    "billing-daily": {
+        "task": "billing.daily_billing_scan",
+        "schedule": crontab(hour=0, minute=10),
+    },
+    "billing-overdue": {
+        "task": "billing.mark_overdue",
+        "schedule": crontab(hour=0, minute=30),
+    },
+}
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 LOGGING = {
