@@ -1,0 +1,196 @@
+"""Exact proration of monthly rent by calendar months in the contract time zone.
+
+Pure functions: no ORM, no settings. Everything here is exact (`fractions.Fraction`) until the
+single rounding step, `common.money.round_money` (half-up to the cent).
+
+The rule (DESIGN.md, "Billing rules"):
+
+* Rent accrues per calendar month of the contract time zone. A full month costs exactly the
+  monthly rate; a partial month costs `rate × days / days_in_month`, counting local calendar
+  days (a day that is 23 or 25 hours long because of a DST change is still one day).
+* Boundaries are local midnights and intervals are half-open `[start, end)`.
+* The amount billed for a period is `round(cum(period_end)) − round(cum(period_start))`, where
+  `cum(t)` is the exact accrual of the line from the start of its billable life up to `t`. The
+  sum of the amounts of consecutive periods telescopes to `round(cum(last_end))`: a lease's
+  invoices always add up to its exact accrual rounded once.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal, localcontext
+from fractions import Fraction
+
+from common.contract_time import local_date, local_midnight
+from common.money import round_money
+
+Instant = dt.datetime
+# The holdover rate (DESIGN.md, "Holdover"): 150 % of the per-diem.
+HOLDOVER_MULTIPLIER = Fraction(3, 2)
+
+
+def month_start(day: dt.date) -> dt.date:
+    """The first day of `day`'s month."""
+    return day.replace(day=1)
+
+
+def next_month(day: dt.date) -> dt.date:
+    """The first day of the month after `day`'s month."""
+    first = month_start(day)
+    return (
+        first.replace(year=first.year + 1, month=1)
+        if first.month == 12
+        else first.replace(month=first.month + 1)
+    )
+
+
+def days_in_month(day: dt.date) -> int:
+    return calendar.monthrange(day.year, day.month)[1]
+
+
+def months_between(first: dt.date, last: dt.date) -> Iterator[dt.date]:
+    """First days of every month from `first`'s month through `last`'s month, inclusive."""
+    current = month_start(first)
+    while current <= last:
+        yield current
+        current = next_month(current)
+
+
+def period_bounds(period: dt.date, tz: str) -> tuple[Instant, Instant]:
+    """The instants `[start, end)` of the calendar month `period` in zone `tz`."""
+    return local_midnight(month_start(period), tz), local_midnight(next_month(period), tz)
+
+
+def _as_local_day(value: Instant | dt.date, tz: str) -> dt.date:
+    """A boundary as a local calendar date; instants must be local midnights in `tz`."""
+    if isinstance(value, dt.datetime):
+        day = local_date(value, tz)
+        if local_midnight(day, tz) != value:
+            raise ValueError(f"{value.isoformat()} is not a local midnight in {tz}")
+        return day
+    return value
+
+
+def _exact(value: Decimal | int | str | Fraction) -> Fraction:
+    if isinstance(value, float):
+        raise TypeError("money must not be a float")
+    return value if isinstance(value, Fraction) else Fraction(Decimal(value))
+
+
+def accrual_days(monthly_rate: Decimal | Fraction, start: dt.date, end: dt.date) -> Fraction:
+    """Exact accrual of `monthly_rate` over local dates `[start, end)`; zero if empty."""
+    rate = _exact(monthly_rate)
+    if end <= start:
+        return Fraction(0)
+    total = Fraction(0)
+    for first in months_between(start, end - dt.timedelta(days=1)):
+        following = next_month(first)
+        lo = max(first, start)
+        hi = min(following, end)
+        days = (hi - lo).days
+        dim = days_in_month(first)
+        # A full month is exactly the rate (days == dim makes the fraction 1).
+        total += rate * days / dim
+    return total
+
+
+def accrual(
+    monthly_rate: Decimal | Fraction, start: Instant | dt.date, end: Instant | dt.date, tz: str
+) -> Fraction:
+    """Exact accrual of `monthly_rate` over `[start, end)` by calendar months in zone `tz`.
+
+    `start` and `end` are local midnights in `tz` (aware datetimes) or local dates.
+    """
+    return accrual_days(monthly_rate, _as_local_day(start, tz), _as_local_day(end, tz))
+
+
+def to_money(value: Fraction) -> Decimal:
+    """Round an exact amount to the cent, half-up, through the one rounding helper.
+
+    The division runs at a precision far above any amount's digits, so the value handed to
+    `round_money` is exact wherever it lies on a half cent (those amounts have finite decimals)
+    and can't cross a half cent otherwise.
+    """
+    with localcontext() as ctx:
+        ctx.prec = 60
+        decimal = Decimal(value.numerator) / Decimal(value.denominator)
+    return round_money(decimal)
+
+
+def cumulative(
+    monthly_rate: Decimal | Fraction,
+    *,
+    life_start: Instant,
+    life_end: Instant,
+    through: Instant,
+    tz: str,
+) -> Fraction:
+    """Exact accrual of a line whose billable life is `[life_start, life_end)`, up to `through`."""
+    upper = min(life_end, through)
+    if upper <= life_start:
+        return Fraction(0)
+    return accrual(monthly_rate, life_start, upper, tz)
+
+
+def period_amount(
+    monthly_rate: Decimal | Fraction,
+    *,
+    life_start: Instant,
+    life_end: Instant,
+    period_start: Instant,
+    period_end: Instant,
+    tz: str,
+    multiplier: Fraction = Fraction(1),
+) -> Decimal:
+    """The amount billed for `[period_start, period_end)` by cumulative rounding.
+
+    `round(cum(period_end)) − round(cum(period_start))`, with `cum` measured from `life_start`.
+    Never negative for a non-negative rate: `cum` is non-decreasing and rounding is monotone.
+    """
+    rate = _exact(monthly_rate) * multiplier
+    cum_end = cumulative(rate, life_start=life_start, life_end=life_end, through=period_end, tz=tz)
+    cum_start = cumulative(
+        rate, life_start=life_start, life_end=life_end, through=period_start, tz=tz
+    )
+    return to_money(cum_end) - to_money(cum_start)
+
+
+def overlap_days(
+    *, life_start: Instant, life_end: Instant, period_start: Instant, period_end: Instant, tz: str
+) -> int:
+    """Local calendar days of `[life_start, life_end)` inside `[period_start, period_end)`."""
+    lo = max(life_start, period_start)
+    hi = min(life_end, period_end)
+    if hi <= lo:
+        return 0
+    return (_as_local_day(hi, tz) - _as_local_day(lo, tz)).days
+
+
+def rent_due(
+    monthly_rate: Decimal | Fraction,
+    start: Instant,
+    end: Instant,
+    tz: str,
+    *,
+    life_start: Instant | None = None,
+) -> Decimal:
+    """Rent for `[start, end)`, to the cent: what a termination quote calls "rent still due".
+
+    With `life_start` (the line's commencement) the amount follows the billing rule exactly —
+    `round(cum(end)) − round(cum(start))` measured from `life_start` — so a quote matches what
+    the invoices will say. Without it, the accrual over `[start, end)` rounded once.
+    """
+    if end <= start:
+        return round_money(0)
+    if life_start is None:
+        return to_money(accrual(monthly_rate, start, end, tz))
+    return period_amount(
+        monthly_rate,
+        life_start=life_start,
+        life_end=end,
+        period_start=start,
+        period_end=end,
+        tz=tz,
+    )
