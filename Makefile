@@ -1,0 +1,68 @@
+# Landlord: two commands on a fresh machine with Python >= 3.11.
+#   make run   - virtualenv, install, migrate the embedded SQLite database, seed, serve
+#   make test  - virtualenv, install, run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+SEED_SCALE ?= 0.02
+STAMP  := $(VENV)/.installed
+
+.PHONY: help install run serve test test-fast lint format bench worker beat clean
+
+help:
+	@echo "make run    - install, migrate, seed the demo and serve on http://127.0.0.1:$(PORT)"
+	@echo "make test   - install and run the whole test suite"
+	@echo "make lint   - ruff, migrations check, deploy check, mypy (perfmodel), bandit"
+	@echo "make bench  - benchmarks (PostgreSQL: set DATABASE_URL)"
+	@echo "make worker / make beat - Celery worker / the single beat process"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall whenever the dependency list changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo --scale $(SEED_SCALE)
+	@echo
+	@PORT=$(PORT) $(BIN)/python manage.py demo_login
+	@echo
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+serve: install
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=config.settings.production SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))') \
+		ALLOWED_HOSTS=landlord.example $(BIN)/python manage.py check --deploy --fail-level WARNING
+	$(BIN)/mypy clusters/perfmodel
+	$(BIN)/bandit -q -r config common clusters leasing billing -x '*/migrations/*' --severity-level medium
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install
+	$(BIN)/python bench/run.py
+
+worker: install
+	$(BIN)/celery -A config worker --loglevel INFO
+
+beat: install
+	$(BIN)/celery -A config beat --loglevel INFO
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache .mypy_cache

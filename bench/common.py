@@ -1,0 +1,79 @@
+"""Shared plumbing for the benchmarks: a throwaway PostgreSQL database and a result table.
+
+Benchmarks print their figures beside a floor measured in the same run (a raw bulk insert, a
+bare view, a plain numpy pass) and the ratio; they never assert timings inside the test suite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@contextlib.contextmanager
+def throwaway_database(name: str) -> Iterator[str]:
+    """Create database `name` on the server of $DATABASE_URL (PostgreSQL), point Django at it,
+    migrate it, and drop it afterwards. Yields the database URL."""
+    import psycopg
+
+    server = os.environ.get("DATABASE_URL", DEFAULT_SERVER)
+    if not server.startswith(("postgres://", "postgresql://")):
+        sys.exit("benchmarks run on PostgreSQL: set DATABASE_URL=postgres://...")
+    admin_url = _with_database(server, "postgres")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(server, name)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+    os.environ["DEBUG"] = "false"  # no query log growing in memory during the run
+    sys.path.insert(0, str(ROOT))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    try:
+        yield url
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def timed() -> Iterator[list[float]]:
+    """`with timed() as t: ...` then `t[0]` is the elapsed wall time in seconds."""
+    box: list[float] = []
+    start = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box.append(time.perf_counter() - start)
+
+
+def report(rows: list[tuple[str, str, str, str]]) -> None:
+    """Print (figure, value, target, verdict) rows as an aligned table."""
+    head = ("figure", "measured", "target", "verdict")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    for r in [head, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)))
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"

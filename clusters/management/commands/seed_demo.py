@@ -1,0 +1,44 @@
+"""`manage.py seed_demo [--scale S]`: build the demo operator (inventory, and what later apps add).
+
+Idempotent: a second run with the same scale changes nothing. Progress bars go to stderr.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+from django.utils import timezone
+
+from clusters.demo import seed_inventory
+from common.progress import Progress
+
+
+class Command(BaseCommand):
+    help = "Create (or complete) the demo operator: campuses, links, clusters, nodes."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--scale",
+            type=float,
+            default=1.0,
+            help="Fraction of the full-size fleet (1.0 ≈ 336,000 GPUs; 0.01 for quick runs).",
+        )
+        parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+
+    def handle(self, *args: object, scale: float, no_progress: bool, **options: object) -> None:
+        if not 0 < scale <= 1:
+            raise CommandError("--scale must be in (0, 1].")
+        started = time.perf_counter()
+        progress = Progress(disable=no_progress)
+        now = timezone.now()
+        with transaction.atomic():
+            created = seed_inventory(scale=scale, progress=progress)
+        progress.close()
+        summary = ", ".join(f"{n} {kind}" for kind, n in created.items())
+        elapsed = time.perf_counter() - started
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo data ready at {now:%Y-%m-%d %H:%M} UTC ({elapsed:.1f} s).")
+        )
+        self.stdout.write(f"Created: {summary}.")

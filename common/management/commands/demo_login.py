@@ -1,0 +1,41 @@
+"""`manage.py demo_login`: create (or reset) the demo operator login and print it.
+
+For the one-command demo only: it refuses to run with DEBUG off, so a production deployment
+can never be given a known password by accident.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+DEMO_USERNAME = "operator"
+# A published demo credential; the command refuses to run with DEBUG off.
+DEMO_PASSWORD = "landlord-demo"  # nosec B105
+
+
+class Command(BaseCommand):
+    help = "Create or reset the demo operator (superuser) and print the login. DEBUG only."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--username", default=DEMO_USERNAME)
+        parser.add_argument("--password", default=DEMO_PASSWORD)
+
+    def handle(self, *args: object, username: str, password: str, **options: object) -> None:
+        if not settings.DEBUG:
+            raise CommandError("demo_login is for the local demo only (DEBUG is off).")
+        user_model = get_user_model()
+        user, _ = user_model.objects.get_or_create(
+            username=username, defaults={"email": f"{username}@landlord.example"}
+        )
+        user.is_staff = True
+        user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        port = os.environ.get("PORT", "8000")
+        self.stdout.write(f"Operator login: http://127.0.0.1:{port}/admin/")
+        self.stdout.write(f"  username: {username}")
+        self.stdout.write(f"  password: {password}")
