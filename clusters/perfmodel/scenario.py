@@ -1,0 +1,456 @@
+"""Scenario: the model's input document (``"schema": "landlord.scenario/1"``).
+
+Frozen dataclasses with units in field names, parsed from and written back to JSON-shaped dicts.
+Every validation failure raises :class:`ScenarioError` naming the JSON path of the offending
+field (``$.pools[2].gpus``). SCHEMA.md documents every field, its unit and its default.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, TypeVar
+
+from .catalog import CATALOG, Accelerator
+
+SCENARIO_SCHEMA = "landlord.scenario/1"
+
+SyncMode = Literal["flat_ring", "hierarchical", "diloco"]
+SplitMode = Literal["equal", "proportional"]
+SYNC_MODES: tuple[SyncMode, ...] = ("flat_ring", "hierarchical", "diloco")
+SPLIT_MODES: tuple[SplitMode, ...] = ("equal", "proportional")
+
+
+class ScenarioError(ValueError):
+    """An invalid scenario; ``path`` is the JSON path of the offending field."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The internal training job (one synchronous step of a dense transformer).
+
+    params: parameters (count). tokens_per_step: global batch, tokens. flops_per_step: training
+    FLOP per step (None → 6 · params · tokens). bytes_per_grad: bytes per gradient element.
+    grad_bytes: bytes all-reduced per step (None → params · bytes_per_grad).
+    tensor_parallel, pipeline_parallel: GPUs per data-parallel replica = TP · PP.
+    microbatches: per replica per step. pipeline_interleave: virtual stages per rank.
+    overlap_s: compute that can hide the data-parallel sync, s (None → the last micro-batch's
+    backward pass, 2/3 of a micro-batch stage time). sync: flat_ring | hierarchical | diloco.
+    diloco_inner_steps: H, inner steps per outer sync. diloco_quality_penalty: fraction of
+    useful progress lost to DiLoCo, 0–1. batch_split: equal | proportional.
+    """
+
+    params: float
+    tokens_per_step: float
+    flops_per_step: float | None = None
+    bytes_per_grad: float = 2.0
+    grad_bytes: float | None = None
+    tensor_parallel: int = 1
+    pipeline_parallel: int = 1
+    microbatches: int = 1
+    pipeline_interleave: int = 1
+    overlap_s: float | None = None
+    sync: SyncMode = "hierarchical"
+    diloco_inner_steps: int = 100
+    diloco_quality_penalty: float = 0.0
+    batch_split: SplitMode = "equal"
+
+    @property
+    def step_flops(self) -> float:
+        """Training FLOP per step: given, or ``6 · params · tokens`` (REFERENCES.md)."""
+        if self.flops_per_step is not None:
+            return self.flops_per_step
+        return 6.0 * self.params * self.tokens_per_step
+
+    @property
+    def step_grad_bytes(self) -> float:
+        """Bytes all-reduced per data-parallel sync: given, or ``params · bytes_per_grad``."""
+        if self.grad_bytes is not None:
+            return self.grad_bytes
+        return self.params * self.bytes_per_grad
+
+
+@dataclass(frozen=True)
+class Pool:
+    """GPUs of one accelerator model at one site (a cluster).
+
+    fabric_gbps_per_gpu: intra-site bus bandwidth per GPU, Gbit/s (capped by the accelerator's
+    scaleout_gbps). leased: the pool is under lease (the capacity a reclaim would take back).
+    """
+
+    site: str
+    accelerator: str
+    gpus: int
+    fabric_gbps_per_gpu: float
+    name: str = ""
+    leased: bool = False
+
+    @property
+    def label(self) -> str:
+        """Display name: ``name`` or ``site/accelerator``."""
+        return self.name or f"{self.site}/{self.accelerator}"
+
+
+@dataclass(frozen=True)
+class Link:
+    """An inter-site link (full duplex).
+
+    bandwidth_gbps: line rate, Gbit/s. route_km: fiber route, km. efficiency: usable share of
+    the line rate, 0–1. latency_us: equipment latency one way, µs. window_bytes: bytes a flow
+    may have in flight (None → no window cap). streams: parallel flows. handshake_rtts: round
+    trips a collective step waits before sending.
+    """
+
+    a: str
+    b: str
+    bandwidth_gbps: float
+    route_km: float
+    efficiency: float = 0.9
+    latency_us: float = 0.0
+    window_bytes: float | None = None
+    streams: int = 1
+    handshake_rtts: int = 0
+
+
+@dataclass(frozen=True)
+class Economics:
+    """How throughput becomes money.
+
+    reference_accelerator: catalog or scenario accelerator the value is priced against.
+    reference_price_per_gpu_hour_usd / reference_mfu: None → that accelerator's price / MFU.
+    scarcity_multiplier: how much more than market the operator's own compute is worth.
+    rent_per_month_usd: rent of the leased capacity, USD/month. horizon_days: the window
+    compared, days. restart_cost_s: wall time lost per interruption, s.
+    """
+
+    reference_accelerator: str = "H100"
+    reference_price_per_gpu_hour_usd: float | None = None
+    reference_mfu: float | None = None
+    scarcity_multiplier: float = 1.0
+    rent_per_month_usd: float = 0.0
+    horizon_days: float = 90.0
+    restart_cost_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A complete model input: workload, accelerators, pools, links and economics.
+
+    ``accelerators`` holds every model the pools or the economics name, resolved (catalog
+    defaults merged with the document's overrides).
+    """
+
+    workload: Workload
+    accelerators: Mapping[str, Accelerator]
+    pools: tuple[Pool, ...]
+    links: tuple[Link, ...] = ()
+    economics: Economics = field(default_factory=Economics)
+    name: str = ""
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        """Sites in order of first appearance among the pools."""
+        seen: dict[str, None] = {}
+        for pool in self.pools:
+            seen.setdefault(pool.site, None)
+        return tuple(seen)
+
+    @property
+    def reference(self) -> Accelerator:
+        """The reference accelerator of the valuation."""
+        return self.accelerators[self.economics.reference_accelerator]
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Scenario:
+        """Parse and validate a scenario document; raise ScenarioError with the JSON path."""
+        return _parse_scenario(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scenario as a JSON-ready document that :meth:`from_dict` reads back unchanged."""
+        return {
+            "schema": SCENARIO_SCHEMA,
+            "name": self.name,
+            "workload": _dc_dict(self.workload),
+            "accelerators": {k: _dc_dict(v) for k, v in self.accelerators.items()},
+            "pools": [_dc_dict(p) for p in self.pools],
+            "links": [_dc_dict(lk) for lk in self.links],
+            "economics": _dc_dict(self.economics),
+        }
+
+
+def _dc_dict(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+T = TypeVar("T")
+_MISSING = object()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number(
+    value: Any,
+    path: str,
+    *,
+    low: float | None = None,
+    low_open: bool = False,
+    high: float | None = None,
+    high_open: bool = False,
+    integer: bool = False,
+) -> float:
+    if integer:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ScenarioError(path, f"must be an integer, got {value!r}")
+    elif not _is_number(value):
+        raise ScenarioError(path, f"must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ScenarioError(path, f"must be finite, got {value!r}")
+    if low is not None and (number < low or (low_open and number == low)):
+        op = ">" if low_open else ">="
+        raise ScenarioError(path, f"must be {op} {low:g}, got {value!r}")
+    if high is not None and (number > high or (high_open and number == high)):
+        op = "<" if high_open else "<="
+        raise ScenarioError(path, f"must be {op} {high:g}, got {value!r}")
+    return number
+
+
+def _positive(value: Any, path: str) -> float:
+    return _number(value, path, low=0.0, low_open=True)
+
+
+def _non_negative(value: Any, path: str) -> float:
+    return _number(value, path, low=0.0)
+
+
+def _fraction(value: Any, path: str) -> float:
+    """A share in (0, 1]."""
+    return _number(value, path, low=0.0, low_open=True, high=1.0)
+
+
+def _count(value: Any, path: str, minimum: int = 1) -> int:
+    return int(_number(value, path, low=float(minimum), integer=True))
+
+
+def _string(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ScenarioError(path, f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def _choice(value: Any, path: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ScenarioError(path, f"must be one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
+def _object(value: Any, path: str, allowed: set[str], required: set[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ScenarioError(path, f"must be an object, got {type(value).__name__}")
+    for key in value:
+        if key not in allowed:
+            raise ScenarioError(f"{path}.{key}", "unknown field")
+    for key in sorted(required):
+        if key not in value:
+            raise ScenarioError(f"{path}.{key}", "required field missing")
+    return value
+
+
+def _get(
+    obj: dict[str, Any], key: str, path: str, conv: Callable[[Any, str], T], default: Any
+) -> Any:
+    """Convert obj[key] with conv, or return default when absent (or null, if default is None)."""
+    if key not in obj or (obj[key] is None and default is None):
+        return default
+    return conv(obj[key], f"{path}.{key}")
+
+
+_WORKLOAD_FIELDS = {f.name for f in fields(Workload)}
+_ACCEL_FIELDS = {f.name for f in fields(Accelerator)}
+_POOL_FIELDS = {f.name for f in fields(Pool)}
+_LINK_FIELDS = {f.name for f in fields(Link)}
+_ECON_FIELDS = {f.name for f in fields(Economics)}
+
+
+def _parse_workload(value: Any, path: str) -> Workload:
+    obj = _object(value, path, _WORKLOAD_FIELDS, {"params", "tokens_per_step"})
+    d = Workload(params=1.0, tokens_per_step=1.0)
+    return Workload(
+        params=_positive(obj["params"], f"{path}.params"),
+        tokens_per_step=_positive(obj["tokens_per_step"], f"{path}.tokens_per_step"),
+        flops_per_step=_get(obj, "flops_per_step", path, _positive, None),
+        bytes_per_grad=_get(obj, "bytes_per_grad", path, _positive, d.bytes_per_grad),
+        grad_bytes=_get(obj, "grad_bytes", path, _positive, None),
+        tensor_parallel=_get(obj, "tensor_parallel", path, _count, d.tensor_parallel),
+        pipeline_parallel=_get(obj, "pipeline_parallel", path, _count, d.pipeline_parallel),
+        microbatches=_get(obj, "microbatches", path, _count, d.microbatches),
+        pipeline_interleave=_get(obj, "pipeline_interleave", path, _count, d.pipeline_interleave),
+        overlap_s=_get(obj, "overlap_s", path, _non_negative, None),
+        sync=_get(obj, "sync", path, lambda v, p: _choice(v, p, SYNC_MODES), d.sync),
+        diloco_inner_steps=_get(obj, "diloco_inner_steps", path, _count, d.diloco_inner_steps),
+        diloco_quality_penalty=_get(
+            obj,
+            "diloco_quality_penalty",
+            path,
+            lambda v, p: _number(v, p, low=0.0, high=1.0, high_open=True),
+            d.diloco_quality_penalty,
+        ),
+        batch_split=_get(
+            obj, "batch_split", path, lambda v, p: _choice(v, p, SPLIT_MODES), d.batch_split
+        ),
+    )
+
+
+def _parse_accelerator(value: Any, path: str, base: Accelerator | None) -> Accelerator:
+    required = set() if base is not None else set(_ACCEL_FIELDS)
+    obj = _object(value, path, _ACCEL_FIELDS, required)
+    convs: dict[str, Callable[[Any, str], float]] = {
+        "peak_tflops": _positive,
+        "mfu": _fraction,
+        "hbm_gb": _positive,
+        "scaleout_gbps": _positive,
+        "jitter_cv": _non_negative,
+        "mtbf_hours": _positive,
+        "price_per_gpu_hour_usd": _non_negative,
+    }
+    values: dict[str, float] = {}
+    for name, conv in convs.items():
+        if name in obj:
+            values[name] = conv(obj[name], f"{path}.{name}")
+        else:
+            assert base is not None  # guaranteed by `required` above
+            values[name] = getattr(base, name)
+    return Accelerator(**values)
+
+
+def _parse_pool(value: Any, path: str, known: Mapping[str, Accelerator]) -> Pool:
+    obj = _object(value, path, _POOL_FIELDS, {"site", "accelerator", "gpus", "fabric_gbps_per_gpu"})
+    accel = _string(obj["accelerator"], f"{path}.accelerator")
+    if accel not in known:
+        raise ScenarioError(
+            f"{path}.accelerator",
+            f"unknown accelerator {accel!r} (not in accelerators nor the catalog: "
+            f"{', '.join(sorted(known))})",
+        )
+    leased = obj.get("leased", False)
+    if not isinstance(leased, bool):
+        raise ScenarioError(f"{path}.leased", f"must be true or false, got {leased!r}")
+    name = obj.get("name", "")
+    if not isinstance(name, str):
+        raise ScenarioError(f"{path}.name", f"must be a string, got {name!r}")
+    return Pool(
+        site=_string(obj["site"], f"{path}.site"),
+        accelerator=accel,
+        gpus=_count(obj["gpus"], f"{path}.gpus"),
+        fabric_gbps_per_gpu=_positive(obj["fabric_gbps_per_gpu"], f"{path}.fabric_gbps_per_gpu"),
+        name=name,
+        leased=leased,
+    )
+
+
+def _parse_link(value: Any, path: str, sites: tuple[str, ...]) -> Link:
+    obj = _object(value, path, _LINK_FIELDS, {"a", "b", "bandwidth_gbps", "route_km"})
+    ends = []
+    for end in ("a", "b"):
+        site = _string(obj[end], f"{path}.{end}")
+        if site not in sites:
+            raise ScenarioError(
+                f"{path}.{end}", f"unknown site {site!r} (no pool there; sites: {', '.join(sites)})"
+            )
+        ends.append(site)
+    if ends[0] == ends[1]:
+        raise ScenarioError(f"{path}.b", "a link must join two different sites")
+    d = Link(a="", b="", bandwidth_gbps=1.0, route_km=0.0)
+    return Link(
+        a=ends[0],
+        b=ends[1],
+        bandwidth_gbps=_positive(obj["bandwidth_gbps"], f"{path}.bandwidth_gbps"),
+        route_km=_non_negative(obj["route_km"], f"{path}.route_km"),
+        efficiency=_get(obj, "efficiency", path, _fraction, d.efficiency),
+        latency_us=_get(obj, "latency_us", path, _non_negative, d.latency_us),
+        window_bytes=_get(obj, "window_bytes", path, _positive, None),
+        streams=_get(obj, "streams", path, _count, d.streams),
+        handshake_rtts=_get(
+            obj, "handshake_rtts", path, lambda v, p: _count(v, p, minimum=0), d.handshake_rtts
+        ),
+    )
+
+
+def _parse_economics(value: Any, path: str, known: Mapping[str, Accelerator]) -> Economics:
+    obj = _object(value, path, _ECON_FIELDS, set())
+    d = Economics()
+    ref = _get(obj, "reference_accelerator", path, _string, d.reference_accelerator)
+    if ref not in known:
+        raise ScenarioError(f"{path}.reference_accelerator", f"unknown accelerator {ref!r}")
+    return Economics(
+        reference_accelerator=ref,
+        reference_price_per_gpu_hour_usd=_get(
+            obj, "reference_price_per_gpu_hour_usd", path, _positive, None
+        ),
+        reference_mfu=_get(obj, "reference_mfu", path, _fraction, None),
+        scarcity_multiplier=_get(
+            obj, "scarcity_multiplier", path, _non_negative, d.scarcity_multiplier
+        ),
+        rent_per_month_usd=_get(
+            obj, "rent_per_month_usd", path, _non_negative, d.rent_per_month_usd
+        ),
+        horizon_days=_get(obj, "horizon_days", path, _non_negative, d.horizon_days),
+        restart_cost_s=_get(obj, "restart_cost_s", path, _non_negative, d.restart_cost_s),
+    )
+
+
+def _parse_scenario(data: Any) -> Scenario:
+    root = _object(
+        data,
+        "$",
+        {"schema", "name", "workload", "accelerators", "pools", "links", "economics"},
+        {"workload", "pools"},
+    )
+    schema = root.get("schema", SCENARIO_SCHEMA)
+    if schema != SCENARIO_SCHEMA:
+        raise ScenarioError("$.schema", f"must be {SCENARIO_SCHEMA!r}, got {schema!r}")
+    name = root.get("name", "")
+    if not isinstance(name, str):
+        raise ScenarioError("$.name", f"must be a string, got {name!r}")
+    workload = _parse_workload(root["workload"], "$.workload")
+
+    raw_accels = root.get("accelerators", {})
+    if not isinstance(raw_accels, dict):
+        raise ScenarioError("$.accelerators", "must be an object of named accelerators")
+    known: dict[str, Accelerator] = dict(CATALOG)
+    for key, value in raw_accels.items():
+        known[key] = _parse_accelerator(value, f"$.accelerators.{key}", CATALOG.get(key))
+
+    raw_pools = root["pools"]
+    if not isinstance(raw_pools, list) or not raw_pools:
+        raise ScenarioError("$.pools", "must be a non-empty list")
+    pools = tuple(_parse_pool(p, f"$.pools[{i}]", known) for i, p in enumerate(raw_pools))
+    sites = tuple(dict.fromkeys(p.site for p in pools))
+
+    raw_links = root.get("links", [])
+    if not isinstance(raw_links, list):
+        raise ScenarioError("$.links", "must be a list")
+    links = tuple(_parse_link(lk, f"$.links[{i}]", sites) for i, lk in enumerate(raw_links))
+    economics = _parse_economics(root.get("economics", {}), "$.economics", known)
+
+    # Keep only the accelerators in use, in a stable order, so to_dict is self-contained.
+    used = [p.accelerator for p in pools] + [economics.reference_accelerator]
+    accelerators = {k: known[k] for k in dict.fromkeys(used)}
+    return Scenario(
+        workload=workload,
+        accelerators=accelerators,
+        pools=pools,
+        links=links,
+        economics=economics,
+        name=name,
+    )
