@@ -13,7 +13,32 @@ from django.db import transaction
 from django.utils import timezone
 
 from .choices import NodeStatus
-from .models import Node, Site, SiteLink
+from .models import Cluster, Node, Site, SiteLink
+
+# The internal workload the operator would train on reclaimed capacity, unless told otherwise:
+# a 1T-parameter dense model, 64M-token batches, TP 8 × PP 16, hierarchical sync, equal split.
+DEFAULT_WORKLOAD: dict[str, object] = {
+    "params": 1.0e12,
+    "tokens_per_step": 64 * 2**20,
+    "bytes_per_grad": 2,
+    "tensor_parallel": 8,
+    "pipeline_parallel": 16,
+    "microbatches": 32,
+    "pipeline_interleave": 2,
+    "sync": "hierarchical",
+    "diloco_inner_steps": 100,
+    "diloco_quality_penalty": 0.05,
+    "batch_split": "equal",
+}
+DEFAULT_ECONOMICS: dict[str, object] = {
+    "reference_accelerator": "H100",
+    "scarcity_multiplier": 1.0,
+    "rent_per_month_usd": 0.0,
+    "horizon_days": 90,
+    "restart_cost_s": 300,
+}
+# Nodes that run jobs: degraded nodes still train, down and maintenance nodes do not.
+RUNNING_STATUSES = (NodeStatus.ACTIVE, NodeStatus.DEGRADED)
 
 
 @transaction.atomic
@@ -40,3 +65,93 @@ def site_link_create(*, site_a: Site, site_b: Site, **fields: object) -> SiteLin
     link.full_clean()
     link.save()
     return link
+
+
+def accelerator_key(slug: str) -> str:
+    """The name an inventory accelerator carries in a scenario (catalog style: `H100`)."""
+    return slug.upper()
+
+
+def scenario_document(
+    *,
+    clusters: Iterable[Cluster] | None = None,
+    leased_gpus: dict[int, int] | None = None,
+    workload: dict[str, object] | None = None,
+    economics: dict[str, object] | None = None,
+    name: str = "",
+) -> dict[str, object]:
+    """A `landlord.scenario/1` document for inventory clusters (all clusters by default).
+
+    Each cluster becomes a pool of its running GPUs (active and degraded nodes). Where
+    `leased_gpus[cluster_id]` is given, the cluster is split into a leased pool of that many
+    GPUs (`leased: true`, the capacity a reclaim would take back) and a free pool of the rest.
+    Accelerator figures come from the inventory's catalog rows, links from `SiteLink` rows
+    between the sites involved. Queries: two, whatever the number of clusters.
+    """
+    from django.db.models import Count, Q
+
+    queryset = Cluster.objects.select_related("site", "accelerator").annotate(
+        running_nodes=Count("nodes", filter=Q(nodes__status__in=RUNNING_STATUSES))
+    )
+    if clusters is not None:
+        queryset = queryset.filter(pk__in=[c.pk for c in clusters])
+    rows = list(queryset.order_by("site__slug", "slug"))
+    leased_gpus = leased_gpus or {}
+    accelerators: dict[str, dict[str, float]] = {}
+    pools: list[dict[str, object]] = []
+    for cluster in rows:
+        acc = cluster.accelerator
+        key = accelerator_key(acc.slug)
+        accelerators[key] = {
+            "peak_tflops": acc.peak_tflops,
+            "mfu": acc.reference_mfu,
+            "hbm_gb": acc.hbm_gb,
+            "scaleout_gbps": acc.scaleout_gbps,
+            "jitter_cv": acc.jitter_cv,
+            "mtbf_hours": acc.mtbf_hours,
+            "price_per_gpu_hour_usd": float(acc.market_price_per_gpu_hour),
+        }
+        running = cluster.running_nodes * cluster.gpus_per_node
+        leased = min(leased_gpus.get(cluster.pk, 0), running)
+        parts = [
+            (leased, True, f"{cluster.slug} (leased)"),
+            (running - leased, False, cluster.slug),
+        ]
+        for gpus, is_leased, label in parts:
+            if gpus > 0:
+                pools.append(
+                    {
+                        "name": label,
+                        "site": cluster.site.slug,
+                        "accelerator": key,
+                        "gpus": gpus,
+                        "fabric_gbps_per_gpu": min(cluster.fabric_gbps_per_gpu, acc.scaleout_gbps),
+                        "leased": is_leased,
+                    }
+                )
+    site_ids = {c.site_id for c in rows}
+    links = [
+        {
+            "a": link.site_a.slug,
+            "b": link.site_b.slug,
+            "bandwidth_gbps": link.bandwidth_gbps,
+            "route_km": link.route_km,
+            "efficiency": link.efficiency,
+            "latency_us": link.equipment_latency_us,
+            "window_bytes": link.window_bytes,
+            "streams": link.streams,
+            "handshake_rtts": link.handshake_rtts,
+        }
+        for link in SiteLink.objects.select_related("site_a", "site_b").filter(
+            site_a__in=site_ids, site_b__in=site_ids
+        )
+    ]
+    return {
+        "schema": "landlord.scenario/1",
+        "name": name or "inventory",
+        "workload": {**DEFAULT_WORKLOAD, **(workload or {})},
+        "accelerators": accelerators,
+        "pools": pools,
+        "links": links,
+        "economics": {**DEFAULT_ECONOMICS, **(economics or {})},
+    }

@@ -1,0 +1,104 @@
+"""`manage.py perfmodel`: assess the inventory (all of it, or some sites or clusters).
+
+Builds a `landlord.scenario/1` document from the inventory (`clusters.services`), marks the GPUs
+currently under lease and their rent, and hands it to the model's own CLI for the table, the
+JSON (`--json`), a sensitivity sweep (`--sweep FIELD=START:STOP:N`) and its plot (`--plot`).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Sum
+
+from clusters import perfmodel
+from clusters.models import Cluster
+from clusters.services import scenario_document
+
+# Lease states in which a tenant holds (or will hold) the capacity.
+HOLDING = ("scheduled", "active", "notice_given", "holdover")
+
+
+def leased_now(clusters: list[Cluster]) -> tuple[dict[int, int], Decimal]:
+    """GPUs under lease per cluster, and their monthly rent, from the open lease lines."""
+    from leasing.models import LeaseLine
+
+    lines = (
+        LeaseLine.objects.filter(cluster__in=clusters, lease__status__in=HOLDING, status="open")
+        .order_by()
+        .values("cluster")
+        .annotate(nodes=Sum("node_count"), rent=Sum("monthly_rate"))
+    )
+    per_node = {c.pk: c.gpus_per_node for c in clusters}
+    gpus = {row["cluster"]: row["nodes"] * per_node[row["cluster"]] for row in lines}
+    rent = sum((row["rent"] for row in lines), Decimal(0))
+    return gpus, rent
+
+
+class Command(BaseCommand):
+    help = "Assess inventory capacity with the performance model (table, --json, --sweep)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--site", action="append", default=[], help="site slug (repeatable)")
+        parser.add_argument(
+            "--cluster", action="append", default=[], help="cluster slug (repeatable)"
+        )
+        parser.add_argument("--workload", help="JSON file with workload fields to override")
+        parser.add_argument("--scarcity", type=float, help="scarcity multiplier (default 1)")
+        parser.add_argument("--rent-per-month", type=Decimal, help="USD/month (default: leases)")
+        parser.add_argument("--horizon-days", type=float, help="window compared, days (default 90)")
+        parser.add_argument("--json", action="store_true", help="print the assessment JSON")
+        parser.add_argument("--sweep", help="FIELD=START:STOP:N[:log] sensitivity table")
+        parser.add_argument("--plot", help="with --sweep: write the curve to FILE.svg or .png")
+        parser.add_argument("--scenario-out", help="also write the scenario document to this file")
+
+    def handle(self, *args: object, **opts: object) -> None:
+        clusters = Cluster.objects.select_related("site")
+        if opts["site"]:
+            clusters = clusters.filter(site__slug__in=opts["site"])
+        if opts["cluster"]:
+            clusters = clusters.filter(slug__in=opts["cluster"])
+        chosen = list(clusters)
+        if not chosen:
+            raise CommandError("No cluster matches the given --site/--cluster.")
+        workload = {}
+        if opts["workload"]:
+            try:
+                workload = json.loads(Path(str(opts["workload"])).read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise CommandError(f"--workload: {exc}") from exc
+        leased, rent = leased_now(chosen)
+        economics: dict[str, object] = {"rent_per_month_usd": float(rent)}
+        if opts["rent_per_month"] is not None:
+            economics["rent_per_month_usd"] = float(opts["rent_per_month"])
+        if opts["scarcity"] is not None:
+            economics["scarcity_multiplier"] = opts["scarcity"]
+        if opts["horizon_days"] is not None:
+            economics["horizon_days"] = opts["horizon_days"]
+        name = (
+            ", ".join(sorted({c.site.slug for c in chosen}))
+            if not opts["cluster"]
+            else ", ".join(c.slug for c in chosen)
+        )
+        document = scenario_document(
+            clusters=chosen, leased_gpus=leased, workload=workload, economics=economics, name=name
+        )
+        if opts["scenario_out"]:
+            Path(str(opts["scenario_out"])).write_text(json.dumps(document, indent=2) + "\n")
+        try:
+            scenario = perfmodel.Scenario.from_dict(document)
+        except perfmodel.ScenarioError as exc:
+            raise CommandError(f"invalid scenario: {exc}") from exc
+        argv = [flag for flag in ("--json",) if opts["json"]]
+        if opts["sweep"]:
+            argv += ["--sweep", str(opts["sweep"])]
+        if opts["plot"]:
+            argv += ["--plot", str(opts["plot"])]
+        status = perfmodel.main(
+            argv, scenario=scenario, stdout=self.stdout, prog="manage.py perfmodel"
+        )
+        if status != 0:
+            raise CommandError("the model refused the request (see the message above)")

@@ -1,0 +1,86 @@
+"""The seam between inventory rows and the performance model, and `manage.py perfmodel`."""
+
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from clusters import perfmodel
+from clusters.demo import seed_inventory
+from clusters.models import Cluster, Node
+from clusters.services import scenario_document
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fleet():
+    seed_inventory(scale=0.004)
+
+
+def test_inventory_becomes_a_valid_scenario_with_running_gpus_only(fleet):
+    h100 = Cluster.objects.get(slug="c1-h100")
+    down = list(Node.objects.filter(cluster=h100).order_by("pk")[:2])
+    Node.objects.filter(pk=down[0].pk).update(status="down")
+    Node.objects.filter(pk=down[1].pk).update(status="degraded")  # degraded still trains
+    doc = scenario_document()
+    scenario = perfmodel.Scenario.from_dict(doc)
+    pools = {p["name"]: p for p in doc["pools"]}
+    assert pools["c1-h100"]["gpus"] == (h100.nodes.count() - 1) * 8
+    assert pools["c1-gb200"]["accelerator"] == "GB200"
+    assert doc["accelerators"]["H100"]["mfu"] == pytest.approx(430 / 989, abs=1e-3)
+    assert len(doc["links"]) == 3
+    assert len(scenario.pools) == Cluster.objects.count()
+
+
+def test_leased_gpus_split_a_cluster_into_leased_and_free_pools(fleet):
+    h100 = Cluster.objects.get(slug="c1-h100")
+    total = h100.nodes.count() * 8
+    doc = scenario_document(clusters=[h100], leased_gpus={h100.pk: 16})
+    assert [(p["gpus"], p["leased"]) for p in doc["pools"]] == [(16, True), (total - 16, False)]
+    assert doc["links"] == [], "one site: no inter-site links"
+    everything = scenario_document(clusters=[h100], leased_gpus={h100.pk: 10**9})
+    assert [(p["gpus"], p["leased"]) for p in everything["pools"]] == [(total, True)]
+
+
+def test_scenario_costs_a_constant_number_of_queries(fleet, django_assert_num_queries):
+    with django_assert_num_queries(2):
+        scenario_document()
+
+
+def test_command_prints_a_table_and_json(fleet):
+    out = io.StringIO()
+    call_command("perfmodel", "--site", "campus-2", "--rent-per-month", "1000000", stdout=out)
+    assert "Placements" in out.getvalue()
+    out = io.StringIO()
+    call_command("perfmodel", "--json", "--scarcity", "2", stdout=out)
+    assessment = json.loads(out.getvalue())
+    assert assessment["schema"] == "landlord.assessment/1"
+    assert assessment["recommendation"] in {"reclaim", "keep_leased"}
+    assert len(assessment["placements"]) >= 4
+
+
+def test_command_sweeps_and_plots(fleet, tmp_path):
+    out = io.StringIO()
+    plot = tmp_path / "curve.svg"
+    call_command(
+        "perfmodel",
+        "--cluster",
+        "c1-h100",
+        "--rent-per-month",
+        "1000000",
+        "--sweep",
+        "scarcity_multiplier=0.5:4:5",
+        "--plot",
+        str(plot),
+        stdout=out,
+    )
+    assert plot.read_text().lstrip().startswith(("<?xml", "<svg"))
+    assert "scarcity_multiplier" in out.getvalue()
+
+
+def test_command_refuses_unknown_sites(fleet):
+    with pytest.raises(CommandError, match="No cluster"):
+        call_command("perfmodel", "--site", "nowhere", stdout=io.StringIO())
