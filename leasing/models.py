@@ -150,6 +150,12 @@ class Lease(models.Model):
     released_at = models.DateTimeField(
         null=True, blank=True, help_text="When the operator confirmed the nodes were released."
     )
+    reference = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="The operator's deal reference; unique when set (also keys the demo data).",
+    )
     predecessor = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="successor"
     )
@@ -174,6 +180,11 @@ class Lease(models.Model):
                 condition=Q(effective_end__isnull=True) | Q(effective_end__lte=F("term_end")),
                 name="lease_effective_end_within_term",
             ),
+            models.UniqueConstraint(
+                fields=["reference"],
+                condition=~Q(reference=""),
+                name="lease_reference_unique",
+            ),
         ]
         indexes = [
             models.Index(fields=["tenant", "status"], name="lease_tenant_status"),
@@ -187,6 +198,23 @@ class Lease(models.Model):
     def end(self):  # -> datetime
         """The instant the lease stops holding capacity: effective end if set, else term end."""
         return self.effective_end or self.term_end
+
+
+class LeaseNumberSeries(models.Model):
+    """The last lease number issued per calendar year (`L-2026-0001`, `L-2026-0002`, ...).
+
+    The service inserts the year's row if missing and then locks it (`select_for_update`), so
+    concurrent requests take numbers one after another and never collide.
+    """
+
+    year = models.PositiveSmallIntegerField(unique=True)
+    last_value = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "lease number series"
+
+    def __str__(self) -> str:
+        return f"L-{self.year}: {self.last_value}"
 
 
 class LeaseLine(models.Model):

@@ -67,3 +67,21 @@ class LeaseLineFactory(factory.django.DjangoModelFactory):
     cluster = factory.SubFactory(ClusterFactory)
     node_count = 10
     monthly_rate = Decimal("1250000000.00")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    """A Django user (operator staff with `is_staff=True`, or a tenant's member)."""
+
+    class Meta:
+        model = "auth.User"
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    password = factory.django.Password("pw")
+
+
+def published_listing(cluster, **kwargs) -> Listing:
+    """A public, published listing of `cluster` (defaults: whole cluster, from 2026-01-01)."""
+    kwargs.setdefault("node_count", cluster.nodes.count())
+    return ListingFactory(cluster=cluster, **kwargs)
