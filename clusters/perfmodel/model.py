@@ -24,11 +24,11 @@ The step (REFERENCES.md sections in brackets):
 5. Step = compute + ``max(0, comm − overlap)``; goodput ``M/(M+r)``; DiLoCo quality penalty.
 6. Value = useful FLOP/s × horizon × reference $/useful FLOP × scarcity; rent; net.
 
-Memory cap of the proportional split (our rule, documented in SCHEMA.md): every replica runs the
-same micro-batch schedule, so its token share is bounded by the micro-batch size its memory
-allows. The equal split is taken to fit the smallest-HBM pool in use; a pool with ``hbm_gb``
-may therefore take at most ``hbm_gb / min(hbm_gb)`` times the equal share. The split is the
-speed-proportional one water-filled under those caps.
+Memory cap of the proportional split (our rule, documented in SCHEMA.md): a replica's token
+share is bounded by the activation memory its micro-batches may use. The workload's
+``memory_fill`` says how much of the smallest-HBM pool's memory the equal split fills (default
+0.5), so a pool with ``hbm_gb`` may take at most ``hbm_gb / (min hbm_gb · memory_fill)`` times
+the equal share. The split is the speed-proportional one water-filled under those caps.
 
 Stragglers across heterogeneous pools: the step waits for ``max_p t_p·(1 + cv_p·sqrt(2 ln N))``
 with N the GPUs in the synchronous group (for DiLoCo, the largest site, since inner steps only
@@ -61,7 +61,7 @@ SPLIT_CODES = {"equal": 0.0, "proportional": 1.0}
 SCALAR_FIELDS = (
     "flops_per_step", "grad_bytes", "tensor_parallel", "pipeline_parallel", "microbatches",
     "pipeline_interleave", "overlap_s", "sync", "diloco_inner_steps", "diloco_quality_penalty",
-    "batch_split", "restart_cost_s", "usd_per_flop", "scarcity_multiplier",
+    "batch_split", "memory_fill", "restart_cost_s", "usd_per_flop", "scarcity_multiplier",
     "rent_per_month_usd", "horizon_days",
 )
 POOL_FIELDS = ("gpus", "peak_tflops", "mfu", "hbm_gb", "busbw_gbps", "jitter_cv", "mtbf_hours")
@@ -88,8 +88,9 @@ class Inputs:
     Scalars: flops_per_step (FLOP), grad_bytes (bytes), tensor_parallel, pipeline_parallel,
     microbatches, pipeline_interleave (counts), overlap_s (s; NaN → derived), sync (0 flat
     ring, 1 hierarchical, 2 DiLoCo), diloco_inner_steps, diloco_quality_penalty (0–1),
-    batch_split (0 equal, 1 proportional), restart_cost_s (s), usd_per_flop (USD per useful
-    FLOP on the reference cluster), scarcity_multiplier, rent_per_month_usd, horizon_days.
+    batch_split (0 equal, 1 proportional), memory_fill (0–1], restart_cost_s (s),
+    usd_per_flop (USD per useful FLOP on the reference cluster), scarcity_multiplier,
+    rent_per_month_usd, horizon_days.
     Pools: gpus, peak_tflops, mfu, hbm_gb, busbw_gbps (min of fabric and scale-out, Gbit/s),
     jitter_cv, mtbf_hours. Links: bandwidth_gbps, route_km, efficiency, latency_us,
     window_bytes (inf → no cap), streams, handshake_rtts.
@@ -106,6 +107,7 @@ class Inputs:
     diloco_inner_steps: FloatArray
     diloco_quality_penalty: FloatArray
     batch_split: FloatArray
+    memory_fill: FloatArray
     restart_cost_s: FloatArray
     usd_per_flop: FloatArray
     scarcity_multiplier: FloatArray
@@ -231,6 +233,7 @@ def inputs_of(scenario: Scenario) -> Inputs:
         diloco_inner_steps=np.asarray(w.diloco_inner_steps, dtype=np.float64),
         diloco_quality_penalty=np.asarray(w.diloco_quality_penalty, dtype=np.float64),
         batch_split=np.asarray(SPLIT_CODES[w.batch_split], dtype=np.float64),
+        memory_fill=np.asarray(w.memory_fill, dtype=np.float64),
         restart_cost_s=np.asarray(e.restart_cost_s, dtype=np.float64),
         usd_per_flop=np.asarray(
             terms.usd_per_useful_flop(ref_price, ref.peak_tflops, ref_mfu), dtype=np.float64
@@ -311,7 +314,7 @@ def _evaluate(topo: Topology, x: Inputs) -> Outputs:
     equal = 1.0 / replicas
     hbm = pl(x.hbm_gb)
     hbm_min = np.where(active, hbm, np.inf).min(axis=-1, initial=np.inf)
-    cap = equal[..., None] * hbm / hbm_min[..., None]
+    cap = equal[..., None] * hbm / (hbm_min * sc(x.memory_fill))[..., None]
     capped = np.zeros(active.shape, dtype=bool)
     scale = np.zeros(shape)
     for _ in range(max(n_pools, 1)):

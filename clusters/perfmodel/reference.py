@@ -53,7 +53,8 @@ def evaluate_one(
         equal = 1.0 / total
         if s["batch_split"] == 1.0:
             hbm_min = min(pools["hbm_gb"][p] for p in range(n_pools) if act[p])
-            cap = [equal * pools["hbm_gb"][p] / hbm_min for p in range(n_pools)]
+            cap = [equal * pools["hbm_gb"][p] / (hbm_min * s["memory_fill"])
+                   for p in range(n_pools)]
             capped = [False] * n_pools
             while True:
                 taken = sum(reps[p] * cap[p] for p in range(n_pools) if capped[p])

@@ -44,6 +44,8 @@ class Workload:
     backward pass, 2/3 of a micro-batch stage time). sync: flat_ring | hierarchical | diloco.
     diloco_inner_steps: H, inner steps per outer sync. diloco_quality_penalty: fraction of
     useful progress lost to DiLoCo, 0–1. batch_split: equal | proportional.
+    memory_fill: share of the smallest-HBM pool's memory the equal split's micro-batches fill,
+    (0, 1]; a pool may take up to ``hbm_gb / min hbm_gb / memory_fill`` times the equal share.
     """
 
     params: float
@@ -60,6 +62,7 @@ class Workload:
     diloco_inner_steps: int = 100
     diloco_quality_penalty: float = 0.0
     batch_split: SplitMode = "equal"
+    memory_fill: float = 0.5
 
     @property
     def step_flops(self) -> float:
@@ -308,6 +311,7 @@ def _parse_workload(value: Any, path: str) -> Workload:
         batch_split=_get(
             obj, "batch_split", path, lambda v, p: _choice(v, p, SPLIT_MODES), d.batch_split
         ),
+        memory_fill=_get(obj, "memory_fill", path, _fraction, d.memory_fill),
     )
 
 

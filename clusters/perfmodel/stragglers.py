@@ -87,8 +87,11 @@ def norm_ppf_upper(q: npt.ArrayLike) -> FloatArray:
 
 
 def norm_ppf(p: npt.ArrayLike) -> FloatArray:
-    """Inverse standard normal CDF Φ⁻¹(p) for p in (0, 1) (Acklam, numpy only)."""
-    return norm_ppf_upper(1.0 - np.asarray(p, dtype=np.float64))
+    """Inverse standard normal CDF Φ⁻¹(p) for p in (0, 1) (Acklam, numpy only).
+
+    By symmetry Φ⁻¹(p) = −Φ⁻¹(1 − p), so no ``1 − p`` is formed and tiny p keep full precision.
+    """
+    return -norm_ppf_upper(p)
 
 
 def closed_form_factor(cv: npt.ArrayLike, n: npt.ArrayLike) -> FloatArray:
