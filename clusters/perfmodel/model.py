@@ -263,20 +263,6 @@ def inputs_of(scenario: Scenario) -> Inputs:
     )
 
 
-def _ring_next(active: BoolArray) -> npt.NDArray[np.intp]:
-    """For each site, the index of the next active site in ring (scenario) order."""
-    n_sites = active.shape[-1]
-    nxt = np.broadcast_to(np.arange(n_sites), active.shape).copy()
-    for s in range(n_sites):
-        # Walk the candidates backwards so the nearest active one wins.
-        order = list(range(s + 1, n_sites)) + list(range(0, s + 1))
-        pick = np.full(active.shape[:-1], s, dtype=np.intp)
-        for j in reversed(order):
-            pick = np.where(active[..., j], j, pick)
-        nxt[..., s] = pick
-    return nxt
-
-
 def evaluate(topo: Topology, x: Inputs) -> Outputs:
     """Evaluate a batch of scenarios (the equations in the module docstring), all arrays.
 
@@ -284,110 +270,172 @@ def evaluate(topo: Topology, x: Inputs) -> Outputs:
     replica fits, or a multi-site ring hop without a link) get an infinite step time and zero
     useful throughput and value.
     """
+    shape = x.batch_shape()
+    size = int(np.prod(shape)) if shape else 1
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _evaluate(topo, x)
+        if size <= _CHUNK_ROWS:
+            return _evaluate(topo, x)
+        # Large batches go through in cache-sized chunks: the same arithmetic, but the many
+        # temporaries stay small instead of each costing a fresh multi-megabyte allocation.
+        flat = _flatten(x, shape, size)
+        parts = [
+            _evaluate(topo, _rows(flat, start, min(start + _CHUNK_ROWS, size)))
+            for start in range(0, size, _CHUNK_ROWS)
+        ]
+        merged: dict[str, Any] = {
+            f.name: np.concatenate([getattr(o, f.name) for o in parts]).reshape(shape)
+            for f in fields(Outputs)
+        }
+        return Outputs(**merged)
+
+
+_CHUNK_ROWS = 8192
+
+
+def _flatten(x: Inputs, shape: tuple[int, ...], size: int) -> Inputs:
+    """Every input broadcast to the batch shape and flattened to one batch axis (views when
+    the batch is already 1-D)."""
+    out: dict[str, FloatArray] = {}
+    for f in fields(x):
+        arr = getattr(x, f.name)
+        tail = () if f.name in SCALAR_FIELDS else arr.shape[-1:]
+        out[f.name] = np.broadcast_to(arr, shape + tail).reshape((size, *tail))
+    return Inputs(**out)
+
+
+def _rows(x: Inputs, start: int, stop: int) -> Inputs:
+    return Inputs(**{f.name: getattr(x, f.name)[start:stop] for f in fields(x)})
+
+
+def _ring_next(active: list[BoolArray]) -> list[npt.NDArray[np.intp]]:
+    """For each site, the index of the next active site in ring (scenario) order."""
+    n_sites = len(active)
+    out = []
+    for s in range(n_sites):
+        # Walk the candidates backwards so the nearest active one wins.
+        order = list(range(s + 1, n_sites)) + list(range(0, s + 1))
+        pick = np.full(active[s].shape, s, dtype=np.intp)
+        for j in reversed(order):
+            pick = np.where(active[j], j, pick)
+        out.append(pick)
+    return out
 
 
 def _evaluate(topo: Topology, x: Inputs) -> Outputs:
+    # Layout: pool and link inputs are moved to a LEADING axis, (P, *batch) and (L, *batch),
+    # contiguous. Reductions over pools then run element-wise across the batch, which is many
+    # times faster in numpy than reducing a short trailing axis row by row.
     shape = x.batch_shape()
     n_pools = len(topo.pool_site)
+    n_links = len(topo.link_a)
 
     def sc(a: FloatArray) -> FloatArray:
         return np.broadcast_to(a, shape)
 
-    def pl(a: FloatArray) -> FloatArray:
-        return np.broadcast_to(a, (*shape, n_pools))
+    def lead(a: FloatArray, n: int) -> FloatArray:
+        return np.ascontiguousarray(np.moveaxis(np.broadcast_to(a, (*shape, n)), -1, 0))
 
     flops = sc(x.flops_per_step)
     tp, pp = sc(x.tensor_parallel), sc(x.pipeline_parallel)
     rep = tp * pp
-    gpus = pl(x.gpus)
-    replicas_p = np.floor(gpus / rep[..., None])
+    gpus = lead(x.gpus, n_pools)
+    replicas_p = np.floor(gpus / rep)
     active = replicas_p > 0.0
-    replicas = replicas_p.sum(axis=-1)
+    replicas = replicas_p.sum(axis=0)
     gpus_used = replicas * rep
-    speed = x.peak_tflops * 1e12 * x.mfu  # FLOP/s per GPU
-    speed_p = pl(speed)
-    capacity = (gpus * speed_p).sum(axis=-1)
+    speed_p = lead(x.peak_tflops * 1e12 * x.mfu, n_pools)  # FLOP/s per GPU
+    capacity = (gpus * speed_p).sum(axis=0)
 
     # --- split (fractions of the global batch per replica) ---
     equal = 1.0 / replicas
-    hbm = pl(x.hbm_gb)
-    hbm_min = np.where(active, hbm, np.inf).min(axis=-1, initial=np.inf)
-    cap = equal[..., None] * hbm / (hbm_min * sc(x.memory_fill))[..., None]
+    hbm = lead(x.hbm_gb, n_pools)
+    hbm_min = np.where(active, hbm, np.inf).min(axis=0, initial=np.inf)
+    cap = equal * hbm / (hbm_min * sc(x.memory_fill))
     capped = np.zeros(active.shape, dtype=bool)
+    rs = replicas_p * speed_p
     scale = np.zeros(shape)
     for _ in range(max(n_pools, 1)):
-        taken = np.where(capped, replicas_p * cap, 0.0).sum(axis=-1)
-        free = np.where(capped | ~active, 0.0, replicas_p * speed_p).sum(axis=-1)
+        taken = np.where(capped, replicas_p * cap, 0.0).sum(axis=0)
+        free = np.where(capped | ~active, 0.0, rs).sum(axis=0)
         scale = (1.0 - taken) / free
-        share = np.where(capped, cap, scale[..., None] * speed_p)
+        share = np.where(capped, cap, scale * speed_p)
         newly = active & ~capped & (share > cap * (1.0 + 1e-12))
         if not newly.any():
             break
         capped = capped | newly
-    prop_share = np.where(capped, cap, scale[..., None] * speed_p)
+    prop_share = np.where(capped, cap, scale * speed_p)
 
-    per_flop = flops[..., None] / (rep[..., None] * speed_p)  # s per unit share
-    t_equal = np.where(active, per_flop * equal[..., None], 0.0)
+    per_flop = flops / (rep * speed_p)  # s per unit share
+    t_equal = np.where(active, per_flop * equal, 0.0)
     t_prop = np.where(active, per_flop * prop_share, 0.0)
-    compute_equal = t_equal.max(axis=-1, initial=0.0)
-    compute_prop = t_prop.max(axis=-1, initial=0.0)
+    compute_equal = t_equal.max(axis=0, initial=0.0)
+    compute_prop = t_prop.max(axis=0, initial=0.0)
     proportional = sc(x.batch_split) == 1.0
-    t_pool = np.where(proportional[..., None], t_prop, t_equal)
+    t_pool = np.where(proportional, t_prop, t_equal)
     compute_nostrag = np.where(proportional, compute_prop, compute_equal)
-    compute_ideal = flops / (replicas_p * rep[..., None] * speed_p).sum(axis=-1)
+    compute_ideal = flops / (rs * rep).sum(axis=0)
     split_loss = 1.0 - compute_ideal / compute_nostrag
 
     bubble = terms.pipeline_factor(pp, sc(x.microbatches), sc(x.pipeline_interleave))
 
     # --- sites ---
-    onehot = np.zeros((n_pools, topo.n_sites))
-    onehot[np.arange(n_pools), list(topo.pool_site)] = 1.0
-    site_replicas = replicas_p @ onehot
-    site_active = site_replicas > 0.0
-    sites_used = site_active.sum(axis=-1).astype(np.float64)
+    pool_site = np.asarray(topo.pool_site, dtype=np.intp)
+    site_pools = [np.nonzero(pool_site == s)[0] for s in range(topo.n_sites)]
+    site_replicas = [replicas_p[idx].sum(axis=0) for idx in site_pools]
+    site_active = [r > 0.0 for r in site_replicas]
+    sites_used = np.sum(site_active, axis=0, dtype=np.float64) if site_active else np.zeros(shape)
     multi = sites_used >= 2.0
     sync = sc(x.sync)
     diloco = (sync == 2.0) & multi
 
     # Stragglers: whole synchronous group, or the largest site for DiLoCo inner steps.
-    workers = np.where(diloco, (site_replicas.max(axis=-1, initial=0.0)) * rep, gpus_used)
-    strag_p = terms.straggler_factor(pl(x.jitter_cv), workers[..., None])
-    t_strag = t_pool * bubble[..., None] * strag_p
-    compute = t_strag.max(axis=-1, initial=0.0)
-    slowest_pool = np.argmax(t_strag, axis=-1) if n_pools else np.zeros(shape, dtype=np.int64)
+    largest_site = np.max(site_replicas, axis=0) if site_replicas else np.zeros(shape)
+    workers = np.where(diloco, largest_site * rep, gpus_used)
+    strag_p = terms.straggler_factor(lead(x.jitter_cv, n_pools), workers)
+    t_strag = t_pool * bubble * strag_p
+    compute = t_strag.max(axis=0, initial=0.0)
+    slowest_pool = np.argmax(t_strag, axis=0) if n_pools else np.zeros(shape, dtype=np.int64)
     straggler = compute / (compute_nostrag * bubble)
 
     # --- communication ---
     bytes_rank = sc(x.grad_bytes) / rep
-    busbw = terms.gbps_to_bytes_per_s(pl(x.busbw_gbps))
-    intra_sites = []
-    for s in range(topo.n_sites):
-        in_site = active & (np.asarray(topo.pool_site) == s)
-        bw_s = np.where(in_site, busbw, np.inf).min(axis=-1, initial=np.inf)
-        intra_sites.append(terms.ring_allreduce_s(bytes_rank, site_replicas[..., s], bw_s))
-    intra_hier = np.max(np.stack(intra_sites, axis=-1), axis=-1, initial=0.0)
+    busbw = terms.gbps_to_bytes_per_s(lead(x.busbw_gbps, n_pools))
+    busbw_active = np.where(active, busbw, np.inf)
+    intra_hier = np.zeros(shape)
+    for s, idx in enumerate(site_pools):
+        bw_s = busbw_active[idx].min(axis=0, initial=np.inf)
+        intra_hier = np.maximum(
+            intra_hier, terms.ring_allreduce_s(bytes_rank, site_replicas[s], bw_s)
+        )
 
-    one_way = terms.one_way_latency_s(x.route_km, x.latency_us)
+    one_way = terms.one_way_latency_s(lead(x.route_km, n_links), lead(x.latency_us, n_links))
     usable = terms.link_usable_bytes_per_s(
-        x.bandwidth_gbps, x.efficiency, x.window_bytes, x.streams, 2.0 * one_way
+        lead(x.bandwidth_gbps, n_links), lead(x.efficiency, n_links),
+        lead(x.window_bytes, n_links), lead(x.streams, n_links), 2.0 * one_way,
     )
-    lat = terms.step_latency_s(one_way, x.handshake_rtts)
-    n_links = len(topo.link_a)
-    pair_bw = np.zeros((*shape, topo.n_sites, topo.n_sites))
-    pair_lat = np.zeros((*shape, topo.n_sites, topo.n_sites))
-    usable_b = np.broadcast_to(usable, (*shape, n_links))
-    lat_b = np.broadcast_to(lat, (*shape, n_links))
+    lat = terms.step_latency_s(one_way, lead(x.handshake_rtts, n_links))
+    # Site pairs: summed usable throughput, slowest latency of the direct links.
+    pair_bw: dict[tuple[int, int], FloatArray] = {}
+    pair_lat: dict[tuple[int, int], FloatArray] = {}
     for li, (a, b) in enumerate(zip(topo.link_a, topo.link_b, strict=True)):
-        for i, j in ((a, b), (b, a)):
-            pair_bw[..., i, j] += usable_b[..., li]
-            pair_lat[..., i, j] = np.maximum(pair_lat[..., i, j], lat_b[..., li])
-    nxt = _ring_next(site_active)[..., None]
-    hop_bw = np.take_along_axis(pair_bw, nxt, axis=-1)[..., 0]
-    hop_lat = np.take_along_axis(pair_lat, nxt, axis=-1)[..., 0]
-    hop_bw_min = np.where(site_active, hop_bw, np.inf).min(axis=-1, initial=np.inf)
-    hop_lat_max = np.where(site_active, hop_lat, 0.0).max(axis=-1, initial=0.0)
+        key = (min(a, b), max(a, b))
+        pair_bw[key] = pair_bw[key] + usable[li] if key in pair_bw else usable[li]
+        pair_lat[key] = np.maximum(pair_lat[key], lat[li]) if key in pair_lat else lat[li]
+    nxt = _ring_next(site_active)
+    hop_bw_min = np.full(shape, np.inf)
+    hop_lat_max = np.zeros(shape)
+    for s in range(topo.n_sites):
+        bw_s = np.zeros(shape)
+        lat_s = np.zeros(shape)
+        for j in range(topo.n_sites):
+            key = (min(s, j), max(s, j))
+            if j == s or key not in pair_bw:
+                continue
+            to_j = nxt[s] == j
+            bw_s = np.where(to_j, pair_bw[key], bw_s)
+            lat_s = np.where(to_j, pair_lat[key], lat_s)
+        hop_bw_min = np.where(site_active[s], np.minimum(hop_bw_min, bw_s), hop_bw_min)
+        hop_lat_max = np.where(site_active[s], np.maximum(hop_lat_max, lat_s), hop_lat_max)
     hop_bw_min = np.where(multi, hop_bw_min, np.inf)
     hop_lat_max = np.where(multi, hop_lat_max, 0.0)
 
@@ -396,7 +444,7 @@ def _evaluate(topo: Topology, x: Inputs) -> Outputs:
 
     # Flat ring: one ring over every replica; each of its 2(D−1) steps is paced by the slowest
     # hop (latency and bandwidth), the inter-site hop carrying every shard's traffic.
-    busbw_all = np.where(active, busbw, np.inf).min(axis=-1, initial=np.inf)
+    busbw_all = busbw_active.min(axis=0, initial=np.inf)
     intra_flat = terms.ring_allreduce_s(bytes_rank, replicas, busbw_all)
     link_time = np.where(multi, grad / hop_bw_min, 0.0)
     flat = terms.ring_allreduce_s(
@@ -406,7 +454,6 @@ def _evaluate(topo: Topology, x: Inputs) -> Outputs:
         terms.NETWORK_HOP_LATENCY_S + hop_lat_max,
     )
     inter_flat = np.where(replicas > 1.0, flat - intra_flat, 0.0)
-    # A multi-site flat ring with one replica is impossible (nothing to ring); cost is 0 anyway.
 
     flat_ring = sync == 0.0
     intra = np.where(flat_ring, intra_flat, intra_hier)
@@ -423,9 +470,8 @@ def _evaluate(topo: Topology, x: Inputs) -> Outputs:
     step = compute + exposed
 
     # --- failures and value ---
-    fail_rate = (replicas_p * rep[..., None] / (pl(x.mtbf_hours) * terms.SECONDS_PER_HOUR)).sum(
-        axis=-1
-    )
+    mtbf_s = lead(x.mtbf_hours, n_pools) * terms.SECONDS_PER_HOUR
+    fail_rate = (replicas_p * rep / mtbf_s).sum(axis=0)
     mtbf_cluster = 1.0 / fail_rate
     good = terms.goodput(mtbf_cluster, sc(x.restart_cost_s))
     quality = 1.0 - np.where(diloco, sc(x.diloco_quality_penalty), 0.0)
