@@ -1,0 +1,550 @@
+"""Operator admin for leasing: tenants, listings, leases, notices, events, capacity per cluster.
+
+Leases, notices and events are read-only here: every change goes through `leasing.services`
+via the admin actions, which report success or the refusal's code per row. Changelists keep a
+bounded number of queries (select_related + aggregate annotations instead of per-row lookups).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Max, Min, Q, Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from clusters.models import ALLOCATABLE_STATUSES, Cluster, Node
+from common.contract_time import local_date, local_midnight
+from common.exceptions import DomainError
+from common.money import format_money
+
+from . import rules, services
+from .choices import NoticeStatus, Party
+from .models import Allocation, Lease, LeaseEvent, LeaseLine, Listing, Notice, Tenant
+
+CAPACITY_PAGE_SIZE = 50
+
+
+def run_per_row(modeladmin, request, queryset, label: str, call) -> None:
+    """Call a service for each selected row; one message per outcome, refusals with their code."""
+    done, failed = [], []
+    for obj in queryset:
+        try:
+            call(obj)
+        except DomainError as exc:
+            failed.append(f"{obj}: {exc.message} [{exc.code}]")
+        else:
+            done.append(str(obj))
+    if done:
+        modeladmin.message_user(request, f"{label}: {', '.join(done)}.", messages.SUCCESS)
+    for failure in failed:
+        modeladmin.message_user(request, f"{label} refused — {failure}", messages.ERROR)
+
+
+# --- tenants and listings ------------------------------------------------------------------------
+
+
+class MembershipInline(admin.TabularInline):
+    model = Tenant.members.through
+    extra = 0
+    raw_id_fields = ["user"]
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "standing", "member_count", "lease_count"]
+    list_filter = ["standing"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_members=Count("memberships", distinct=True),
+                n_leases=Count("leases", distinct=True),
+            )
+        )
+
+    @admin.display(description="members", ordering="n_members")
+    def member_count(self, obj):
+        return obj.n_members
+
+    @admin.display(description="leases", ordering="n_leases")
+    def lease_count(self, obj):
+        return obj.n_leases
+
+
+@admin.register(Listing)
+class ListingAdmin(admin.ModelAdmin):
+    list_display = [
+        "title",
+        "cluster",
+        "node_count",
+        "earliest_start",
+        "monthly_rate_per_node",
+        "status",
+        "visibility",
+        "private_tenant",
+    ]
+    list_filter = ["status", "visibility", "cluster__site"]
+    search_fields = ["title", "cluster__name", "cluster__slug"]
+    list_select_related = ["cluster__site", "private_tenant"]
+    raw_id_fields = ["cluster", "private_tenant"]
+    readonly_fields = ["status"]
+    actions = ["publish", "withdraw"]
+
+    @admin.action(description="Publish selected listings")
+    def publish(self, request, queryset):
+        run_per_row(
+            self,
+            request,
+            queryset,
+            "Published",
+            lambda obj: services.listing_publish(listing=obj, actor=request.user),
+        )
+
+    @admin.action(description="Withdraw selected listings")
+    def withdraw(self, request, queryset):
+        run_per_row(
+            self,
+            request,
+            queryset,
+            "Withdrawn",
+            lambda obj: services.listing_withdraw(listing=obj, actor=request.user),
+        )
+
+
+# --- leases ---------------------------------------------------------------------------------------
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class LeaseLineInline(ReadOnlyInline):
+    model = LeaseLine
+    fields = ["cluster", "node_count", "monthly_rate", "status", "effective_end"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("cluster__site")
+
+
+class NoticeInline(ReadOnlyInline):
+    model = Notice
+    fields = [
+        "given_by",
+        "notice_date",
+        "requested_end",
+        "effective_end",
+        "outcome",
+        "status",
+        "withdrawal_requested_by",
+        "reason",
+    ]
+    readonly_fields = fields
+
+
+class LeaseEventInline(ReadOnlyInline):
+    model = LeaseEvent
+    fields = ["at", "kind", "from_status", "to_status", "actor_party", "actor", "reason", "data"]
+    readonly_fields = fields
+    ordering = ["-at", "-id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
+class OperatorNoticeForm(forms.Form):
+    requested_end_date = forms.DateField(
+        required=False,
+        help_text="Optional. The notice ends at the later of this date and the 90-day minimum.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    reason = forms.CharField(required=False, max_length=500)
+
+
+@admin.register(Lease)
+class LeaseAdmin(admin.ModelAdmin):
+    list_display = [
+        "number",
+        "tenant",
+        "status",
+        "commencement",
+        "term_end",
+        "effective_end",
+        "nodes",
+        "monthly_rate",
+    ]
+    list_filter = ["status", "tenant", "contract_timezone"]
+    search_fields = ["number", "reference", "tenant__name", "tenant__slug"]
+    list_select_related = ["tenant"]
+    date_hierarchy = "commencement"
+    inlines = [LeaseLineInline, NoticeInline, LeaseEventInline]
+    readonly_fields = [
+        "number",
+        "reference",
+        "tenant",
+        "listing",
+        "status",
+        "currency",
+        "contract_timezone",
+        "commencement_date",
+        "commencement",
+        "term_days",
+        "notice_days",
+        "term_end",
+        "effective_end",
+        "latest_useful_notice",
+        "drain_grace_hours",
+        "released_at",
+        "predecessor",
+        "requested_by",
+        "allocation_summary",
+        "created_at",
+        "updated_at",
+    ]
+    fields = readonly_fields
+    actions = ["approve", "reject", "give_operator_notice", "confirm_release", "renew"]
+
+    def has_add_permission(self, request):
+        # Leases are created by requests (API) or operator deals (services), never by a raw form.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(n_nodes=Sum("lines__node_count"), rate=Sum("lines__monthly_rate"))
+        )
+
+    @admin.display(description="nodes", ordering="n_nodes")
+    def nodes(self, obj):
+        return obj.n_nodes
+
+    @admin.display(description="monthly rate", ordering="rate")
+    def monthly_rate(self, obj):
+        return format_money(obj.rate, obj.currency) if obj.rate is not None else "—"
+
+    @admin.display(description="latest useful notice date")
+    def latest_useful_notice(self, obj):
+        return rules.latest_useful_notice_date(obj.term_end, obj.notice_days, obj.contract_timezone)
+
+    @admin.display(description="allocations by cluster")
+    def allocation_summary(self, obj):
+        rows = (
+            Allocation.objects.filter(line__lease=obj)
+            .values("line__cluster__slug", "starts_at", "ends_at")
+            .annotate(n=Count("id"))
+            .order_by("line__cluster__slug", "starts_at")
+        )
+        if not rows:
+            return "No nodes allocated."
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{}: {} nodes, {} → {}</li>",
+                (
+                    (
+                        r["line__cluster__slug"],
+                        r["n"],
+                        f"{r['starts_at']:%Y-%m-%d %H:%M}",
+                        f"{r['ends_at']:%Y-%m-%d %H:%M}",
+                    )
+                    for r in rows
+                ),
+            ),
+        )
+
+    # --- actions ---
+
+    @admin.action(description="Approve (allocate nodes)")
+    def approve(self, request, queryset):
+        run_per_row(
+            self,
+            request,
+            queryset,
+            "Approved",
+            lambda obj: services.lease_approve(lease=obj, actor=request.user),
+        )
+
+    @admin.action(description="Reject request")
+    def reject(self, request, queryset):
+        run_per_row(
+            self,
+            request,
+            queryset,
+            "Rejected",
+            lambda obj: services.lease_reject(
+                lease=obj, actor=request.user, reason="Rejected by operator"
+            ),
+        )
+
+    @admin.action(description="Confirm nodes released")
+    def confirm_release(self, request, queryset):
+        run_per_row(
+            self,
+            request,
+            queryset,
+            "Release confirmed",
+            lambda obj: services.lease_release_confirm(lease=obj, actor=request.user),
+        )
+
+    @admin.action(description="Renew (successor on the same nodes)")
+    def renew(self, request, queryset):
+        run_per_row(
+            self,
+            request,
+            queryset,
+            "Renewed",
+            lambda obj: services.lease_renew(lease=obj, actor=request.user),
+        )
+
+    @admin.action(description="Give operator notice…")
+    def give_operator_notice(self, request, queryset):
+        """Two steps: a page previewing each lease's effective end, then the notices."""
+        now = timezone.now()
+        form = OperatorNoticeForm(
+            request.POST if "apply" in request.POST or "preview" in request.POST else None
+        )
+        requested_date = None
+        if form.is_bound and form.is_valid():
+            requested_date = form.cleaned_data["requested_end_date"]
+        previews = []
+        for lease in queryset:
+            requested_end = (
+                local_midnight(requested_date, lease.contract_timezone) if requested_date else None
+            )
+            q = rules.quote(
+                lease, rules.notice_date_of(now, lease.contract_timezone), requested_end
+            )
+            previews.append((lease, q, requested_end))
+        if "apply" in request.POST and form.is_bound and form.is_valid():
+            by_pk = {lease.pk: end for lease, _, end in previews}
+            run_per_row(
+                self,
+                request,
+                queryset,
+                "Operator notice given",
+                lambda obj: services.notice_give(
+                    lease=obj,
+                    party=Party.OPERATOR,
+                    requested_end=by_pk[obj.pk],
+                    reason=form.cleaned_data["reason"],
+                    actor=request.user,
+                    now=now,
+                ),
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Give operator notice",
+            "opts": self.model._meta,
+            "form": form if form.is_bound else OperatorNoticeForm(),
+            "previews": previews,
+            "queryset": queryset,
+            "action": "give_operator_notice",
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "now": now,
+        }
+        return TemplateResponse(request, "admin/leasing/lease/operator_notice.html", context)
+
+    # --- capacity view ---
+
+    def get_urls(self):
+        urls = [
+            path(
+                "capacity/",
+                self.admin_site.admin_view(self.capacity_view),
+                name="leasing_capacity",
+            ),
+            path(
+                "capacity/<int:cluster_id>/",
+                self.admin_site.admin_view(self.capacity_cluster_view),
+                name="leasing_capacity_cluster",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def _as_of(self, request) -> dt.datetime:
+        raw = request.GET.get("at")
+        if raw:
+            try:
+                return local_midnight(dt.date.fromisoformat(raw), "UTC")
+            except ValueError:
+                messages.warning(request, f"Ignored an invalid date {raw!r}.")
+        return timezone.now()
+
+    def capacity_view(self, request: HttpRequest) -> HttpResponse:
+        """Every cluster: nodes, healthy nodes, nodes held at the instant, free."""
+        at = self._as_of(request)
+        held_now = Q(nodes__allocations__starts_at__lte=at, nodes__allocations__ends_at__gt=at)
+        clusters = (
+            Cluster.objects.select_related("site", "accelerator")
+            .annotate(
+                n_nodes=Count("nodes", distinct=True),
+                n_healthy=Count(
+                    "nodes", filter=Q(nodes__status__in=ALLOCATABLE_STATUSES), distinct=True
+                ),
+                n_held=Count("nodes", filter=held_now, distinct=True),
+            )
+            .order_by("site__name", "name")
+        )
+        rows = [
+            (
+                c,
+                reverse("admin:leasing_capacity_cluster", args=[c.pk]),
+                max(c.n_healthy - c.n_held, 0),
+            )
+            for c in clusters
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Capacity by cluster",
+            "opts": self.model._meta,
+            "rows": rows,
+            "at": at,
+        }
+        return TemplateResponse(request, "admin/leasing/capacity.html", context)
+
+    def capacity_cluster_view(self, request: HttpRequest, cluster_id: int) -> HttpResponse:
+        """Who holds the nodes of one cluster, until when: one row per lease and period."""
+        cluster = get_object_or_404(Cluster.objects.select_related("site"), pk=cluster_id)
+        at = self._as_of(request)
+        holdings = (
+            Allocation.objects.filter(node__cluster=cluster, ends_at__gt=at)
+            .values(
+                "line__lease_id",
+                "line__lease__number",
+                "line__lease__status",
+                "line__lease__tenant__name",
+            )
+            .annotate(
+                n=Count("id"),
+                first_start=Min("starts_at"),
+                last_end=Max("ends_at"),
+            )
+            .order_by("first_start", "line__lease__number")
+        )
+        page = Paginator(holdings, CAPACITY_PAGE_SIZE).get_page(request.GET.get("page"))
+        n_nodes = Node.objects.filter(cluster=cluster).count()
+        free_now = (
+            Node.objects.filter(cluster=cluster, status__in=ALLOCATABLE_STATUSES)
+            .exclude(allocations__starts_at__lte=at, allocations__ends_at__gt=at)
+            .count()
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Capacity of {cluster}",
+            "opts": self.model._meta,
+            "cluster": cluster,
+            "page": page,
+            "n_nodes": n_nodes,
+            "free_now": free_now,
+            "at": at,
+            "at_date": local_date(at, "UTC"),
+            "lease_url": reverse("admin:leasing_lease_changelist"),
+        }
+        return TemplateResponse(request, "admin/leasing/capacity_cluster.html", context)
+
+
+# --- notices and events -----------------------------------------------------------------------
+
+
+@admin.register(Notice)
+class NoticeAdmin(admin.ModelAdmin):
+    list_display = [
+        "pk",
+        "lease",
+        "tenant",
+        "given_by",
+        "notice_date",
+        "effective_end",
+        "outcome",
+        "status",
+        "withdrawal_requested_by",
+    ]
+    list_filter = ["status", "outcome", "given_by"]
+    search_fields = ["lease__number", "lease__tenant__name"]
+    list_select_related = ["lease__tenant"]
+    actions = ["request_withdrawal", "confirm_withdrawal"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields] + ["lines"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="tenant")
+    def tenant(self, obj):
+        return obj.lease.tenant
+
+    @admin.action(description="Request withdrawal (operator)")
+    def request_withdrawal(self, request, queryset):
+        run_per_row(
+            self,
+            request,
+            queryset.filter(status=NoticeStatus.RECORDED),
+            "Withdrawal requested",
+            lambda obj: services.notice_withdraw_request(
+                notice=obj, party=Party.OPERATOR, actor=request.user
+            ),
+        )
+
+    @admin.action(description="Confirm the tenant's withdrawal request")
+    def confirm_withdrawal(self, request, queryset):
+        run_per_row(
+            self,
+            request,
+            queryset,
+            "Withdrawal confirmed",
+            lambda obj: services.notice_withdraw_confirm(
+                notice=obj, party=Party.OPERATOR, actor=request.user
+            ),
+        )
+
+
+@admin.register(LeaseEvent)
+class LeaseEventAdmin(admin.ModelAdmin):
+    list_display = ["at", "lease", "kind", "from_status", "to_status", "actor_party", "actor"]
+    list_filter = ["kind", "actor_party"]
+    search_fields = ["lease__number", "kind"]
+    list_select_related = ["lease", "actor"]
+    date_hierarchy = "at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
