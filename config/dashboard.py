@@ -1,0 +1,223 @@
+"""The operator dashboard: the fleet and the money at a glance (staff only).
+
+This module composes reads from every app (it sits above them, like the URLconf), draws the
+charts server-side, and renders `templates/operator/dashboard.html`. It writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.db.models import Count, Q, Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from clusters.choices import NodeStatus
+from clusters.models import Cluster, Node
+from common.money import format_money
+from common.plots import PALETTE, figure, to_svg
+from leasing.choices import LeaseStatus, NoticeStatus
+from leasing.models import Allocation, Lease, LeaseLine, Notice
+
+# A tenant pays for (and holds) capacity in these states.
+PAYING = (LeaseStatus.ACTIVE, LeaseStatus.NOTICE_GIVEN, LeaseStatus.HOLDOVER)
+OFF = (NodeStatus.DOWN, NodeStatus.MAINTENANCE)
+STATES = ("leased", "reserved", "free", "down")
+STATE_LABELS = {
+    "leased": "leased now",
+    "reserved": "reserved (lease starts later)",
+    "free": "not leased (internal or free)",
+    "down": "down / maintenance",
+}
+
+
+@dataclass
+class CapacityRow:
+    site: str
+    accelerator: str
+    gpus: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
+
+    @property
+    def total(self) -> int:
+        return sum(self.gpus.values())
+
+
+def capacity(now: dt.datetime) -> list[CapacityRow]:
+    """GPUs per (campus, model) by state at `now`; each node counts in exactly one state.
+
+    leased: held by an allocation covering `now`; reserved: not held now but allocated to a
+    lease that starts later; down: down or in maintenance and not held; free: the rest.
+    Four queries whatever the fleet size.
+    """
+    held = Allocation.objects.filter(starts_at__lte=now, ends_at__gt=now).values("node")
+    future = Allocation.objects.filter(starts_at__gt=now).exclude(node__in=held).values("node")
+    per_cluster = (
+        Node.objects.order_by()
+        .values("cluster")
+        .annotate(
+            total=Count("pk"),
+            leased=Count("pk", filter=Q(pk__in=held)),
+            reserved=Count("pk", filter=Q(pk__in=future)),
+            down=Count("pk", filter=Q(status__in=OFF) & ~Q(pk__in=held) & ~Q(pk__in=future)),
+        )
+    )
+    clusters = Cluster.objects.select_related("site", "accelerator").in_bulk()
+    rows: dict[tuple[str, str], CapacityRow] = {}
+    for r in per_cluster:
+        cluster = clusters[r["cluster"]]
+        key = (cluster.site.name, cluster.accelerator.name)
+        row = rows.setdefault(key, CapacityRow(*key))
+        g = cluster.gpus_per_node
+        row.gpus["leased"] += r["leased"] * g
+        row.gpus["reserved"] += r["reserved"] * g
+        row.gpus["down"] += r["down"] * g
+        row.gpus["free"] += (r["total"] - r["leased"] - r["reserved"] - r["down"]) * g
+    return sorted(rows.values(), key=lambda r: (r.site, r.accelerator))
+
+
+def run_rate_by_tenant(now: dt.datetime) -> list[dict[str, object]]:
+    """Monthly rent of the lines running at `now`, per tenant, largest first."""
+    running = Q(lease__status__in=PAYING, lease__commencement__lte=now) & (
+        Q(effective_end__isnull=True) | Q(effective_end__gt=now)
+    )
+    rows = (
+        LeaseLine.objects.filter(running)
+        .order_by()
+        .values("lease__tenant__name")
+        .annotate(
+            rate=Sum("monthly_rate"), nodes=Sum("node_count"), leases=Count("lease", distinct=True)
+        )
+        .order_by("-rate")
+    )
+    return [
+        {
+            "tenant": r["lease__tenant__name"],
+            "monthly_rate": r["rate"],
+            "monthly_rate_display": format_money(r["rate"]),
+            "nodes": r["nodes"],
+            "leases": r["leases"],
+        }
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class Milestone:
+    when: dt.datetime
+    kind: str  # "term end" | "notice effective" | "renewal starts" | "commencement"
+    lease: str
+    tenant: str
+    detail: str = ""
+
+
+def milestones(now: dt.datetime, days: int = 180) -> list[Milestone]:
+    """Term ends, notice effective dates, commencements and renewals in the next `days`."""
+    horizon = now + dt.timedelta(days=days)
+    out: list[Milestone] = []
+    holding = Lease.objects.filter(status__in=(*PAYING, LeaseStatus.SCHEDULED)).select_related(
+        "tenant", "predecessor"
+    )
+    for lease in holding.filter(
+        Q(term_end__range=(now, horizon)) | Q(commencement__range=(now, horizon))
+    ):
+        if now <= lease.term_end <= horizon and lease.effective_end is None:
+            out.append(Milestone(lease.term_end, "term end", lease.number, lease.tenant.name))
+        if now <= lease.commencement <= horizon:
+            kind = "renewal starts" if lease.predecessor_id else "commencement"
+            out.append(Milestone(lease.commencement, kind, lease.number, lease.tenant.name))
+    for notice in Notice.objects.filter(
+        status=NoticeStatus.RECORDED, effective_end__range=(now, horizon)
+    ).select_related("lease__tenant"):
+        out.append(
+            Milestone(
+                notice.effective_end,
+                "notice effective",
+                notice.lease.number,
+                notice.lease.tenant.name,
+                f"by {notice.given_by}",
+            )
+        )
+    return sorted(out, key=lambda m: (m.when, m.lease))
+
+
+def capacity_chart(rows: list[CapacityRow]) -> str:
+    """Stacked horizontal bars: GPUs per campus and model, by state."""
+    colors = {"leased": PALETTE[0], "reserved": PALETTE[4], "free": PALETTE[2], "down": PALETTE[3]}
+    with figure(8.0, 0.45 * max(len(rows), 3) + 1.2) as fig:
+        ax = fig.add_subplot()
+        labels = [f"{r.site} · {r.accelerator}" for r in rows]
+        left = [0] * len(rows)
+        for state in STATES:
+            values = [r.gpus[state] for r in rows]
+            ax.barh(labels, values, left=left, color=colors[state], label=STATE_LABELS[state])
+            left = [a + b for a, b in zip(left, values, strict=True)]
+        ax.invert_yaxis()
+        ax.set_xlabel("GPUs")
+        ax.xaxis.set_major_formatter(lambda x, _pos: f"{x:,.0f}")
+        ax.grid(axis="y", visible=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=4, fontsize=8)
+        return to_svg(fig, title="GPUs by campus, model and state")
+
+
+def timeline_chart(items: list[Milestone], now: dt.datetime, days: int = 180) -> str:
+    """Upcoming milestones on a time axis, one row per lease."""
+    leases = sorted({m.lease for m in items})
+    markers = {
+        "term end": ("s", PALETTE[0]),
+        "notice effective": ("X", PALETTE[3]),
+        "renewal starts": ("^", PALETTE[2]),
+        "commencement": ("o", PALETTE[1]),
+    }
+    with figure(8.0, 0.35 * max(len(leases), 3) + 1.4) as fig:
+        ax = fig.add_subplot()
+        for kind, (marker, color) in markers.items():
+            points = [(m.when, leases.index(m.lease)) for m in items if m.kind == kind]
+            if points:
+                xs, ys = zip(*points, strict=True)
+                ax.scatter(xs, ys, marker=marker, color=color, s=60, label=kind, zorder=3)
+        ax.set_yticks(range(len(leases)), leases)
+        ax.set_xlim(now, now + dt.timedelta(days=days))
+        ax.axvline(now, color=PALETTE[7], linewidth=1)
+        ax.set_xlabel(f"date (UTC), next {days} days")
+        ax.invert_yaxis()
+        if items:
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=4, fontsize=8)
+        fig.autofmt_xdate()
+        return to_svg(fig, title="Upcoming term ends, notices and renewals")
+
+
+def totals(rows: list[CapacityRow]) -> dict[str, int]:
+    out: dict[str, int] = defaultdict(int)
+    for row in rows:
+        for state, n in row.gpus.items():
+            out[state] += n
+        out["total"] += row.total
+    return dict(out)
+
+
+@staff_member_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    rows = capacity(now)
+    rates = run_rate_by_tenant(now)
+    upcoming = milestones(now)
+    run_rate = sum((r["monthly_rate"] for r in rates), Decimal(0))
+    context = {
+        "title": "Operator dashboard",
+        "now": now,
+        "capacity_rows": rows,
+        "capacity_totals": totals(rows),
+        "capacity_chart": capacity_chart(rows),
+        "states": STATES,
+        "state_labels": STATE_LABELS,
+        "run_rate": format_money(run_rate),
+        "rates": rates,
+        "milestones": upcoming,
+        "timeline_chart": timeline_chart(upcoming, now),
+    }
+    return render(request, "operator/dashboard.html", context)

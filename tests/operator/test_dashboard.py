@@ -1,0 +1,104 @@
+"""The operator dashboard: capacity by state, run-rate per tenant, upcoming dates."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from config import dashboard
+from leasing.models import Allocation, Notice
+from tests.factories.clusters import accelerator, cluster_with_nodes
+from tests.factories.leasing import LeaseFactory, LeaseLineFactory, TenantFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+
+
+def hold(line, nodes, start, end):
+    Allocation.objects.bulk_create(
+        Allocation(line=line, node=n, starts_at=start, ends_at=end) for n in nodes
+    )
+
+
+@pytest.fixture
+def fleet():
+    """10 H100 nodes: 4 leased now, 2 reserved for a later lease, 1 down, 3 free."""
+    cluster = cluster_with_nodes(10, accelerator=accelerator("h100"), gpus_per_node=8)
+    nodes = list(cluster.nodes.order_by("pk"))
+    lab = TenantFactory(name="Northwind AI")
+    running = LeaseFactory(tenant=lab, commencement_date=dt.date(2026, 1, 1))
+    line = LeaseLineFactory(
+        lease=running, cluster=cluster, node_count=4, monthly_rate=Decimal("1250000000.00")
+    )
+    hold(line, nodes[:4], running.commencement, running.term_end)
+    later = LeaseFactory(tenant=lab, status="scheduled", commencement_date=dt.date(2026, 5, 1))
+    later_line = LeaseLineFactory(
+        lease=later, cluster=cluster, node_count=2, monthly_rate=Decimal("10.00")
+    )
+    hold(later_line, nodes[4:6], later.commencement, later.term_end)
+    nodes[6].status = "down"
+    nodes[6].save()
+    other = LeaseFactory(
+        tenant=TenantFactory(name="Helios Labs"), commencement_date=dt.date(2026, 2, 1)
+    )
+    LeaseLineFactory(
+        lease=other, cluster=cluster, node_count=1, monthly_rate=Decimal("920000000.00")
+    )
+    return cluster, running, later
+
+
+def test_each_node_counts_in_exactly_one_state(fleet, django_assert_max_num_queries):
+    with django_assert_max_num_queries(2):
+        (row,) = dashboard.capacity(NOW)
+    assert row.gpus == {"leased": 32, "reserved": 16, "free": 24, "down": 8}
+    assert row.total == 80
+
+
+def test_a_leased_node_that_goes_down_still_counts_as_leased(fleet):
+    cluster, *_ = fleet
+    cluster.nodes.filter(pk=cluster.nodes.order_by("pk")[0].pk).update(status="down")
+    (row,) = dashboard.capacity(NOW)
+    assert row.gpus == {"leased": 32, "reserved": 16, "free": 24, "down": 8}
+
+
+def test_run_rate_counts_running_lines_per_tenant(fleet):
+    rates = dashboard.run_rate_by_tenant(NOW)
+    assert [(r["tenant"], r["monthly_rate"]) for r in rates] == [
+        ("Northwind AI", Decimal("1250000000.00")),
+        ("Helios Labs", Decimal("920000000.00")),
+    ]
+    assert rates[0]["monthly_rate_display"] == "$1,250,000,000.00"
+
+
+def test_milestones_list_term_ends_commencements_and_notices(fleet):
+    _, running, later = fleet
+    Notice.objects.create(
+        lease=running,
+        given_by="tenant",
+        received_at=NOW,
+        notice_date=NOW.date(),
+        effective_end=dt.datetime(2026, 5, 31, tzinfo=dt.UTC),
+        outcome="ends",
+    )
+    kinds = [(m.kind, m.lease) for m in dashboard.milestones(NOW)]
+    assert ("notice effective", running.number) in kinds
+    assert ("commencement", later.number) in kinds
+    assert ("term end", running.number) in kinds
+    assert kinds.index(("notice effective", running.number)) < kinds.index(
+        ("term end", running.number)
+    ), "sorted by date"
+
+
+def test_page_is_staff_only_and_draws_its_charts(client, django_user_model, fleet):
+    url = reverse("operator:dashboard")
+    assert client.get(url).status_code == 302  # to the admin login
+    client.force_login(django_user_model.objects.create_user("tenant-user", password="pw"))
+    assert client.get(url).status_code == 302
+    client.force_login(django_user_model.objects.create_superuser("op", "op@x.example", "pw"))
+    page = client.get(url).content.decode()
+    assert page.count('<svg role="img"') == 2
+    assert "Northwind AI" in page
+    assert "$2,170,000,000.00" in page
+    assert "fill: currentColor" in page or 'fill="currentColor"' in page or "currentColor" in page
