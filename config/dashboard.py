@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse
@@ -208,6 +209,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     upcoming = milestones(now)
     run_rate = sum((r["monthly_rate"] for r in rates), Decimal(0))
     context = {
+        **admin.site.each_context(request),
         "title": "Operator dashboard",
         "now": now,
         "capacity_rows": rows,
@@ -218,6 +220,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "run_rate": format_money(run_rate),
         "rates": rates,
         "milestones": upcoming,
-        "timeline_chart": timeline_chart(upcoming, now),
+        "timeline_chart": timeline_chart(upcoming, now) if upcoming else "",
     }
     return render(request, "operator/dashboard.html", context)
