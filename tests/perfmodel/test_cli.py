@@ -75,3 +75,10 @@ def test_bad_input_exits_2(tmp_path, capsys):
     assert main([str(bad)]) == 2
     assert "$.pools[0].gpus" in capsys.readouterr().err
     assert main([str(DEMO), "--sweep", "nonsense=1:2:3"]) == 2
+
+
+def test_every_example_scenario_assesses():
+    for path in sorted((ROOT / "examples" / "scenarios").glob("*.json")):
+        code, out = _run([str(path), "--json"])
+        assert code == 0, path
+        assert json.loads(out)["recommendation"] in ("reclaim", "keep_leased")
