@@ -98,7 +98,13 @@ def test_page_is_staff_only_and_draws_its_charts(client, django_user_model, flee
     assert client.get(url).status_code == 302
     client.force_login(django_user_model.objects.create_superuser("op", "op@x.example", "pw"))
     page = client.get(url).content.decode()
+    assert page.count('<svg role="img"') == 1, "nothing upcoming today: no empty timeline"
+    assert "Nothing in the next 180 days." in page
+    soon = dt.datetime.now(tz=dt.UTC).date() + dt.timedelta(days=20)
+    LeaseFactory(number="L-SOON", status="scheduled", commencement_date=soon)
+    page = client.get(url).content.decode()
     assert page.count('<svg role="img"') == 2
+    assert "L-SOON" in page
     assert "Northwind AI" in page
     assert "$2,170,000,000.00" in page
     assert "fill: currentColor" in page or 'fill="currentColor"' in page or "currentColor" in page
