@@ -11,7 +11,9 @@ def on_postgres() -> bool:
 
 def pytest_collection_modifyitems(config, items):
     """Skip tests marked `postgres` when the suite runs on SQLite (the default)."""
-    if connection.vendor == "postgresql":
+    from django.conf import settings
+
+    if not settings.configured or connection.vendor == "postgresql":
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
     for item in items:

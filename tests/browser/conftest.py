@@ -1,0 +1,70 @@
+"""Browser tests: a real Chromium (the operating system's package) driven by playwright.
+
+Screenshots of every page visited are saved under `artifacts/screenshots/` for review. Where
+Chromium is missing the tests skip, except when `REQUIRE_BROWSER=1` (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# playwright's sync API keeps an event loop running in the test thread; Django would then
+# refuse ORM calls from that thread (they are still synchronous and safe here).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+# Flags for a root, offline, headless machine: no sandbox, no background network chatter.
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if CHROMIUM is None:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail("Chromium is required (REQUIRE_BROWSER=1) but not installed")
+        pytest.skip("Chromium not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def operator_page(browser, live_server, django_user_model):
+    """A logged-in operator's page on the live server; `shot(name)` saves a screenshot."""
+    django_user_model.objects.create_superuser("operator", "op@landlord.example", "pw-browser")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", "pw-browser")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{live_server.url}/admin/")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def shot(name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    page.base_url = live_server.url
+    page.shot = shot
+    yield page
+    context.close()
