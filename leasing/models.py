@@ -25,7 +25,10 @@ from .choices import (
     NoticeOutcome,
     NoticeStatus,
     Party,
+    ReclaimStatus,
+    Recommendation,
     TenantStanding,
+    WebhookDeliveryStatus,
 )
 
 DEFAULT_TERM_DAYS = 180
@@ -339,3 +342,196 @@ class LeaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lease_id} {self.kind} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+# --- Tenant API: keys, idempotency, webhooks -------------------------------------------------
+
+
+class ApiKey(models.Model):
+    """A tenant's API key. The secret is shown once at creation and stored only as a SHA-256
+    hash (keys are long random strings, so a fast hash is enough); `prefix` is kept in clear
+    to find the row. A revoked or expired key authenticates nothing."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True, default="")
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.tenant} key {self.prefix}…"
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a POST carrying an `Idempotency-Key`, replayed for the same key
+    and body (a different body with the same key is refused). Kept at least 24 hours."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=500)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "key"], name="idempotency_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}:{self.key}"
+
+
+class WebhookEndpoint(models.Model):
+    """Where a tenant receives signed events (Standard Webhooks: id, timestamp, HMAC-SHA256).
+    `event_types` empty means every event type."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True, default="")
+    secret = models.CharField(max_length=100, help_text="Signing secret (whsec_…).")
+    event_types = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint, retried with backoff until it succeeds or gives up.
+    (endpoint, event_id) is unique, so an event is queued once per endpoint however often the
+    producer runs; receivers dedupe on the event id (`webhook-id`)."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event_id = models.CharField(max_length=64)
+    event_type = models.CharField(max_length=64)
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=16,
+        choices=WebhookDeliveryStatus.choices,
+        default=WebhookDeliveryStatus.PENDING,
+        db_index=True,
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "event_id"], name="webhook_delivery_once_per_endpoint"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} → {self.endpoint_id} ({self.status})"
+
+
+# --- Reclaim decisions -------------------------------------------------------------------------
+
+
+class ReclaimDecision(models.Model):
+    """Should the operator take back this leased capacity for its own training?
+
+    The candidate is a set of lease lines (a whole lease, some lines, everything on a cluster or
+    campus). Scoring values the capacity over `[window_start, window_end)` — from the effective
+    end a notice given on `notice_date` would have, to the term end — against the rent forgone
+    over the same window. `inputs` (the scenario document), `model_version` and `assessment`
+    are stored so any past decision can be re-read and re-run exactly.
+    States: DRAFT → SCORED → APPROVED → NOTICE_ISSUED → EXECUTED, or REJECTED.
+    """
+
+    title = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=16, choices=ReclaimStatus.choices, default=ReclaimStatus.DRAFT, db_index=True
+    )
+    scope_kind = models.CharField(
+        max_length=16, help_text="lease, lines, cluster, site or plan: how the set was chosen."
+    )
+    lines = models.ManyToManyField(LeaseLine, related_name="reclaim_decisions")
+    notice_date = models.DateField(help_text="Date the operator notice would be given.")
+    workload = models.JSONField(default=dict, blank=True, help_text="Workload field overrides.")
+    economics = models.JSONField(default=dict, blank=True, help_text="Economics overrides.")
+    inputs = models.JSONField(null=True, blank=True, help_text="Scenario document scored.")
+    model_version = models.CharField(max_length=20, blank=True, default="")
+    assessment = models.JSONField(null=True, blank=True)
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    internal_value = money_field(null=True, blank=True, help_text="USD over the window.")
+    rent_forgone = money_field(null=True, blank=True, help_text="USD over the window.")
+    net_value = money_field(null=True, blank=True, help_text="internal value − rent forgone.")
+    recommendation = models.CharField(
+        max_length=16, choices=Recommendation.choices, blank=True, default=""
+    )
+    previous_recommendation = models.CharField(
+        max_length=16, choices=Recommendation.choices, blank=True, default=""
+    )
+    flipped_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last re-score that changed the recommendation."
+    )
+    notices = models.ManyToManyField(Notice, blank=True, related_name="reclaim_decisions")
+    reason = models.CharField(max_length=500, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    executed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(window_start__isnull=True)
+                | Q(window_end__isnull=True)
+                | Q(window_end__gte=F("window_start")),
+                name="reclaim_window_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(rent_forgone__isnull=True) | Q(rent_forgone__gte=0),
+                name="reclaim_rent_nonneg",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
