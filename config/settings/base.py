@@ -188,6 +188,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.mark_overdue",
         "schedule": crontab(hour=0, minute=30),
     },
+    "reclaim-rescore": {
+        "task": "leasing.rescore_reclaim_decisions",
+        "schedule": crontab(hour=2, minute=0),
+    },
+    "webhook-retries": {
+        "task": "leasing.deliver_due_webhooks",
+        "schedule": crontab(minute="*"),
+    },
 }
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
