@@ -803,6 +803,7 @@ def lease_renew(
     *,
     lease: Lease,
     monthly_rates: dict[int, Decimal] | None = None,
+    reference: str = "",
     actor: User | None = None,
     now: dt.datetime | None = None,
 ) -> Lease:
@@ -810,7 +811,8 @@ def lease_renew(
 
     Only a signed lease running to its term end (no binding or moot notice, no successor yet)
     before that end. Lines ended by a notice are not renewed. `monthly_rates` maps predecessor
-    line ids to new rates (default: unchanged). The predecessor row is never modified.
+    line ids to new rates (default: unchanged); `reference` is the successor's deal reference.
+    The predecessor row is never modified.
     """
     now = _now(now)
     lease = _lock_lease(lease)
@@ -846,6 +848,7 @@ def lease_renew(
         term_end=rules.term_end(start_date, lease.term_days, tz),
         drain_grace_hours=lease.drain_grace_hours,
         predecessor=lease,
+        reference=reference,
         requested_by=actor,
     )
     _lock_clusters(line.cluster_id for line in lines)

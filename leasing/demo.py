@@ -1,0 +1,238 @@
+"""Demo leasing data on top of the demo inventory (`clusters.demo.seed_inventory`).
+
+The story of DESIGN.md: two AI labs lease most of campus 1 — Northwind AI about $1.25B a month
+and Helios Labs about $0.92B a month — under 180-day terms with 90-day mutual notice. Around
+them: Northwind's first term, expired and renewed on the same nodes; a scheduled Northwind
+lease on campus 3; a Helios lease on campus 2 with a tenant notice in flight; and public
+listings of what is left.
+
+Everything is created through `leasing.services` with the clock set in the past (requests,
+approvals, the renewal, the notice), then the boundary job is run at `now`, so the rows are
+exactly what the product would have produced. The headline rents are fixed whatever `scale`
+(they are the story); node counts follow the inventory, which is scaled already.
+
+Idempotent: leases are keyed by `Lease.reference` (`demo:...`), listings by title, tenants by
+slug; a second run creates nothing. Works on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from clusters.models import Cluster
+from common.contract_time import local_date
+from common.money import round_money
+from common.progress import ProgressFn, quiet_progress
+
+from . import services
+from .choices import ListingStatus, ListingVisibility, MembershipRole, Party
+from .models import Lease, Listing, Tenant, TenantMembership
+
+TZ = "America/Chicago"
+DAY = dt.timedelta(days=1)
+
+TENANTS = [
+    ("northwind-ai", "Northwind AI", "ap@northwind.example"),
+    ("helios-labs", "Helios Labs", "finance@helios.example"),
+]
+# Share of each campus-1 cluster leased to each lab ("most of campus 1": 90 % of every hall).
+CAMPUS1_SHARES = {"northwind-ai": Decimal("0.55"), "helios-labs": Decimal("0.35")}
+CAMPUS1_RENT = {"northwind-ai": Decimal("1250000000.00"), "helios-labs": Decimal("920000000.00")}
+
+
+def _split_rent(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
+    """Split `total` by weights to the cent; the last line takes the rounding remainder."""
+    whole = sum(weights)
+    parts = [round_money(total * w / whole) for w in weights[:-1]]
+    return [*parts, total - sum(parts, Decimal(0))]
+
+
+def _market_monthly(cluster: Cluster, nodes: int) -> Decimal:
+    """Market rent of `nodes` nodes for an average month (730 hours)."""
+    price = cluster.accelerator.market_price_per_gpu_hour
+    return round_money(price * cluster.gpus_per_node * nodes * 730)
+
+
+def _lines(site: str, share: Decimal, rent: Decimal | None) -> list[services.LineSpec]:
+    clusters = list(
+        Cluster.objects.filter(site__slug=site).select_related("accelerator").order_by("slug")
+    )
+    counts = [(c, max(1, int(c.nodes.count() * share))) for c in clusters]
+    market = [_market_monthly(c, n) for c, n in counts]
+    rates = market if rent is None else _split_rent(rent, market)
+    return [
+        services.LineSpec(cluster=c, node_count=n, monthly_rate=r)
+        for (c, n), r in zip(counts, rates, strict=True)
+    ]
+
+
+def _tenant(slug: str, name: str, email: str) -> Tenant:
+    tenant, _ = Tenant.objects.get_or_create(
+        slug=slug, defaults={"name": name, "billing_email": email}
+    )
+    user_model = get_user_model()
+    user, created = user_model.objects.get_or_create(
+        username=f"{slug}-admin", defaults={"email": email}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    TenantMembership.objects.get_or_create(
+        tenant=tenant, user=user, defaults={"role": MembershipRole.ADMIN}
+    )
+    return tenant
+
+
+def _signed_lease(
+    *,
+    reference: str,
+    tenant: Tenant,
+    lines: list[services.LineSpec],
+    commencement_date: dt.date,
+    now: dt.datetime,
+) -> Lease:
+    """Request (40 days before commencement, or now if that is later) and approve (a day on)."""
+    requested_at = min(
+        now, dt.datetime.combine(commencement_date, dt.time(15), tzinfo=dt.UTC) - 40 * DAY
+    )
+    lease = services.lease_create(
+        tenant=tenant,
+        lines=lines,
+        commencement_date=commencement_date,
+        contract_timezone=TZ,
+        reference=reference,
+        party=Party.TENANT,
+        now=requested_at,
+    )
+    return services.lease_approve(lease=lease, now=requested_at + DAY)
+
+
+def seed_leasing(
+    *, scale: float = 1.0, now: dt.datetime, progress: ProgressFn = quiet_progress
+) -> dict[str, int]:
+    """Create the demo tenants, leases and listings; returns rows created per kind.
+
+    `scale` is accepted for symmetry with the inventory step (node counts already follow the
+    scaled inventory). `progress(label, done, total)` is called after each lease. Needs the
+    demo inventory (sites `campus-1`, `campus-2`, `campus-3`).
+    """
+    if scale <= 0:
+        raise ValueError("scale must be positive")
+    missing = {"campus-1", "campus-2", "campus-3"} - set(
+        Cluster.objects.values_list("site__slug", flat=True)
+    )
+    if missing:
+        raise ValueError(f"seed the inventory first (missing sites: {sorted(missing)})")
+    created = {"tenants": 0, "leases": 0, "listings": 0}
+    today = local_date(now, TZ)
+    with transaction.atomic():
+        before = Tenant.objects.count()
+        tenants = {slug: _tenant(slug, name, email) for slug, name, email in TENANTS}
+        created["tenants"] = Tenant.objects.count() - before
+    steps = 6
+    step = 0
+
+    def done(label: str = "leases") -> None:
+        nonlocal step
+        step += 1
+        progress(label, step, steps)
+
+    northwind, helios = tenants["northwind-ai"], tenants["helios-labs"]
+    leases_before = Lease.objects.count()
+
+    # Northwind's first term on campus 1, renewed on the same nodes 100 days ago; the first
+    # term expired 60 days ago and handed its nodes to the renewal (the demo's expired lease).
+    with transaction.atomic():
+        if not Lease.objects.filter(reference="demo:northwind-campus1-term1").exists():
+            first = _signed_lease(
+                reference="demo:northwind-campus1-term1",
+                tenant=northwind,
+                lines=_lines(
+                    "campus-1", CAMPUS1_SHARES["northwind-ai"], CAMPUS1_RENT["northwind-ai"]
+                ),
+                commencement_date=today - 240 * DAY,
+                now=now,
+            )
+            services.lease_renew(
+                lease=first, reference="demo:northwind-campus1-term2", now=now - 100 * DAY
+            )
+    done()
+    with transaction.atomic():
+        if not Lease.objects.filter(reference="demo:helios-campus1").exists():
+            _signed_lease(
+                reference="demo:helios-campus1",
+                tenant=helios,
+                lines=_lines(
+                    "campus-1", CAMPUS1_SHARES["helios-labs"], CAMPUS1_RENT["helios-labs"]
+                ),
+                commencement_date=today - 100 * DAY,
+                now=now,
+            )
+    done()
+    with transaction.atomic():
+        if not Lease.objects.filter(reference="demo:northwind-campus3-scheduled").exists():
+            _signed_lease(
+                reference="demo:northwind-campus3-scheduled",
+                tenant=northwind,
+                lines=_lines("campus-3", Decimal("0.25"), None),
+                commencement_date=today + 21 * DAY,
+                now=now,
+            )
+    done()
+    with transaction.atomic():
+        if not Lease.objects.filter(reference="demo:helios-campus2-notice").exists():
+            lease = _signed_lease(
+                reference="demo:helios-campus2-notice",
+                tenant=helios,
+                lines=_lines("campus-2", Decimal("0.40"), None),
+                commencement_date=today - 30 * DAY,
+                now=now,
+            )
+            services.notice_give(
+                lease=lease,
+                party=Party.TENANT,
+                reason="Consolidating training on our own campus.",
+                now=now - 5 * DAY,
+            )
+    done()
+    # Settle every boundary up to now (activations, the first term's expiry and handover).
+    services.process_boundaries(now=now)
+    created["leases"] = Lease.objects.count() - leases_before
+    done()
+
+    with transaction.atomic():
+        for cluster, share in _listing_clusters():
+            title = f"{cluster.name} — {cluster.accelerator.name} ({cluster.site.slug})"
+            if Listing.objects.filter(title=title).exists():
+                continue
+            free = len(services.free_node_ids(cluster.pk, now, now + 180 * DAY))
+            count = max(1, int(free * share))
+            Listing.objects.create(
+                title=title,
+                cluster=cluster,
+                node_count=count,
+                earliest_start=today + DAY,
+                monthly_rate_per_node=_market_monthly(cluster, 1),
+                contract_timezone=TZ,
+                status=ListingStatus.PUBLISHED,
+                visibility=ListingVisibility.PUBLIC,
+            )
+            created["listings"] += 1
+    done("listings")
+    return created
+
+
+def _listing_clusters() -> list[tuple[Cluster, Decimal]]:
+    """What is left to offer publicly: part of the free capacity of three halls."""
+    wanted = [("c1-h100", Decimal("1")), ("c2-gb200", Decimal("0.5")), ("c3-b200", Decimal("0.5"))]
+    clusters = {
+        c.slug: c
+        for c in Cluster.objects.filter(slug__in=[s for s, _ in wanted]).select_related(
+            "site", "accelerator"
+        )
+    }
+    return [(clusters[slug], share) for slug, share in wanted if slug in clusters]

@@ -1,0 +1,58 @@
+"""Demo leasing data: the story's leases, idempotent, on the (small) demo inventory."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db.models import Sum
+
+from clusters.demo import seed_inventory
+from leasing.choices import LeaseStatus, NoticeStatus
+from leasing.demo import seed_leasing
+from leasing.models import Allocation, Lease, LeaseEvent, Listing, Notice
+
+pytestmark = pytest.mark.django_db
+
+NOW = dt.datetime(2026, 11, 27, 16, 0, tzinfo=dt.UTC)
+
+
+def snapshot():
+    return (
+        list(Lease.objects.order_by("pk").values_list("number", "status", "effective_end")),
+        Allocation.objects.count(),
+        LeaseEvent.objects.count(),
+        Listing.objects.count(),
+    )
+
+
+def test_seed_leasing_tells_the_story_and_is_idempotent():
+    seed_inventory(scale=0.01)
+    calls = []
+    created = seed_leasing(scale=0.01, now=NOW, progress=lambda *a: calls.append(a))
+    assert created["tenants"] == 2
+    assert created["leases"] == 5
+    assert created["listings"] == 3
+    assert calls[-1][1] == calls[-1][2]
+
+    def rent(reference):
+        return Lease.objects.get(reference=reference).lines.aggregate(r=Sum("monthly_rate"))["r"]
+
+    assert rent("demo:northwind-campus1-term2") == Decimal("1250000000.00")
+    assert rent("demo:helios-campus1") == Decimal("920000000.00")
+    statuses = dict(Lease.objects.values_list("reference", "status"))
+    assert statuses == {
+        "demo:northwind-campus1-term1": LeaseStatus.EXPIRED,
+        "demo:northwind-campus1-term2": LeaseStatus.ACTIVE,
+        "demo:helios-campus1": LeaseStatus.ACTIVE,
+        "demo:northwind-campus3-scheduled": LeaseStatus.SCHEDULED,
+        "demo:helios-campus2-notice": LeaseStatus.NOTICE_GIVEN,
+    }
+    assert Notice.objects.get().status == NoticeStatus.RECORDED
+    term1 = Lease.objects.get(reference="demo:northwind-campus1-term1")
+    assert term1.released_at == term1.term_end  # handed over to the renewal
+    assert all(lease.term_days == 180 and lease.notice_days == 90 for lease in Lease.objects.all())
+
+    before = snapshot()
+    again = seed_leasing(scale=0.01, now=NOW + dt.timedelta(minutes=3))
+    assert again == {"tenants": 0, "leases": 0, "listings": 0}
+    assert snapshot() == before
