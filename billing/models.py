@@ -1,1 +1,263 @@
-"""Billing models (see billing/services.py for the rules)."""
+"""Billing models: invoices, credit notes, number series and billing runs.
+
+The rules live in `billing/services.py`; these models state the invariants that must hold
+whatever code writes them, as database constraints:
+
+* exactly one rent invoice (and at most one holdover invoice) per lease and calendar month —
+  a void invoice keeps its slot, corrections are credit notes;
+* money is `Decimal` to the cent, never negative, in an ISO 4217 currency;
+* a document has a number if and only if it is issued (numbers are gapless per kind and year,
+  assigned at issue);
+* issued documents are immutable: on PostgreSQL a trigger (migration 0002) rejects changes to
+  the money, number and period columns of issued, paid or void invoices, any change to an
+  issued credit note, and any insert, update or delete of the lines of a non-draft document.
+  The only transitions it lets through are ISSUED → PAID and ISSUED → VOID.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+from common.fields import money_field
+from common.money import DEFAULT_CURRENCY
+from leasing.models import Lease, LeaseLine, Tenant
+
+from .choices import BillingRunStatus, CreditNoteStatus, InvoiceKind, InvoiceStatus, SeriesKind
+
+ISO_4217 = r"^[A-Z]{3}$"
+
+
+class BillingRun(models.Model):
+    """One run of the billing job: what it billed as of `as_of`, through month `period`.
+
+    `status` STARTED is the in-progress state: a run found STARTED was interrupted (a killed
+    worker, a lost database) and is simply run again, since every step is idempotent. A
+    fanned-out run is DISPATCHED once every per-lease task is published; the counts then grow
+    as the tasks commit (each in the same transaction as the documents it counts).
+    """
+
+    run_date = models.DateField(help_text="UTC date of the run.")
+    period = models.DateField(help_text="Last calendar month billed (first day of the month).")
+    as_of = models.DateTimeField(help_text="The instant the run billed as of.")
+    status = models.CharField(
+        max_length=16, choices=BillingRunStatus.choices, default=BillingRunStatus.STARTED
+    )
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    leases_scanned = models.PositiveIntegerField(default=0)
+    invoices_issued = models.PositiveIntegerField(default=0)
+    credit_notes_issued = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-run_date", "-period"]
+        constraints = [
+            models.UniqueConstraint(fields=["run_date", "period"], name="billingrun_one_per_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Billing run {self.run_date} through {self.period:%Y-%m} ({self.status})"
+
+
+class NumberSeries(models.Model):
+    """The last number used per document kind and year. Gapless: the row is locked
+    (`select_for_update`) and incremented in the same transaction that issues the document, so
+    a rolled-back issue gives its number back."""
+
+    kind = models.CharField(max_length=16, choices=SeriesKind.choices)
+    year = models.PositiveSmallIntegerField()
+    last_value = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["kind", "year"]
+        verbose_name_plural = "number series"
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "year"], name="numberseries_kind_year"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.year}: {self.last_value}"
+
+
+class Invoice(models.Model):
+    """One lease's charges for one calendar month of its contract zone.
+
+    `period` is the first day of the month; `[period_start, period_end)` are that month's local
+    midnights as UTC instants. Rent invoices are issued in advance, holdover invoices in
+    arrears. `total` is the sum of the lines, fixed at issue. `due_at` is the scan column of the
+    overdue job (net 30 from issue).
+    """
+
+    number = models.CharField(max_length=20, null=True, blank=True, unique=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="invoices")
+    lease = models.ForeignKey(Lease, on_delete=models.PROTECT, related_name="invoices")
+    kind = models.CharField(max_length=16, choices=InvoiceKind.choices, default=InvoiceKind.RENT)
+    period = models.DateField(help_text="First day of the calendar month billed.")
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    status = models.CharField(
+        max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT, db_index=True
+    )
+    currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY)
+    total = money_field(default=0)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.CharField(max_length=500, blank=True, default="")
+    is_overdue = models.BooleanField(default=False)
+    billing_run = models.ForeignKey(
+        BillingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="invoices"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-period", "lease_id", "kind"]
+        constraints = [
+            # Whatever the scheduler does (two beats, retries, a killed worker), a second
+            # invoice for the same lease, kind and month is impossible. Void keeps the slot.
+            models.UniqueConstraint(
+                fields=["lease", "kind", "period"], name="invoice_one_per_lease_period"
+            ),
+            models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_nonneg"),
+            models.CheckConstraint(
+                condition=Q(currency__regex=ISO_4217), name="invoice_currency_iso4217"
+            ),
+            models.CheckConstraint(
+                condition=Q(period_end__gt=F("period_start")), name="invoice_period_nonempty"
+            ),
+            models.CheckConstraint(
+                condition=(Q(status=InvoiceStatus.DRAFT) & Q(number__isnull=True))
+                | (
+                    ~Q(status=InvoiceStatus.DRAFT)
+                    & Q(number__isnull=False, issued_at__isnull=False, due_at__isnull=False)
+                ),
+                name="invoice_numbered_iff_issued",
+            ),
+            models.CheckConstraint(
+                condition=(Q(status=InvoiceStatus.PAID) & Q(paid_at__isnull=False))
+                | (~Q(status=InvoiceStatus.PAID) & Q(paid_at__isnull=True)),
+                name="invoice_paid_has_paid_at",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="invoice_status_due"),
+            models.Index(fields=["tenant", "period"], name="invoice_tenant_period"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"Draft {self.kind} {self.period:%Y-%m} ({self.lease_id})"
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status == InvoiceStatus.DRAFT
+
+
+class InvoiceLine(models.Model):
+    """The charge of one lease line for the days `[service_start, service_end)` of the period.
+
+    `amount` follows the cumulative rule (billing/proration.py), so it is not always exactly
+    `monthly_rate × days / days_in_month` rounded: the line's invoices sum to its accrual
+    rounded once. `monthly_rate` is a snapshot (×1.5 for holdover lines: `rate_multiplier`).
+    """
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    lease_line = models.ForeignKey(
+        LeaseLine, on_delete=models.PROTECT, related_name="invoice_lines"
+    )
+    description = models.CharField(max_length=300)
+    service_start = models.DateTimeField()
+    service_end = models.DateTimeField()
+    days = models.PositiveIntegerField()
+    days_in_month = models.PositiveSmallIntegerField()
+    monthly_rate = money_field()
+    rate_multiplier = models.DecimalField(max_digits=4, decimal_places=2, default=1)
+    amount = money_field()
+
+    class Meta:
+        ordering = ["invoice", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "lease_line"], name="invoiceline_one_per_lease_line"
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="invoiceline_amount_nonneg"),
+            models.CheckConstraint(
+                condition=Q(monthly_rate__gte=0), name="invoiceline_rate_nonneg"
+            ),
+            models.CheckConstraint(
+                condition=Q(service_end__gte=F("service_start")), name="invoiceline_service_order"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class CreditNote(models.Model):
+    """A correction of one issued invoice: the days it billed that the lease no longer has.
+
+    Created DRAFT and issued with its number in the same transaction; issued credit notes are
+    final (the trigger rejects any change).
+    """
+
+    number = models.CharField(max_length=20, null=True, blank=True, unique=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="credit_notes")
+    lease = models.ForeignKey(Lease, on_delete=models.PROTECT, related_name="credit_notes")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    status = models.CharField(
+        max_length=16, choices=CreditNoteStatus.choices, default=CreditNoteStatus.DRAFT
+    )
+    currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY)
+    total = money_field(default=0)
+    reason = models.CharField(max_length=500, blank=True, default="")
+    issued_at = models.DateTimeField(null=True, blank=True)
+    billing_run = models.ForeignKey(
+        BillingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="credit_notes"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(total__gte=0), name="creditnote_total_nonneg"),
+            models.CheckConstraint(
+                condition=Q(currency__regex=ISO_4217), name="creditnote_currency_iso4217"
+            ),
+            models.CheckConstraint(
+                condition=(Q(status=CreditNoteStatus.DRAFT) & Q(number__isnull=True))
+                | (
+                    Q(status=CreditNoteStatus.ISSUED)
+                    & Q(number__isnull=False, issued_at__isnull=False)
+                ),
+                name="creditnote_numbered_iff_issued",
+            ),
+        ]
+        indexes = [models.Index(fields=["lease", "invoice"], name="creditnote_lease_invoice")]
+
+    def __str__(self) -> str:
+        return self.number or f"Draft credit note ({self.invoice_id})"
+
+
+class CreditNoteLine(models.Model):
+    """Credit against one invoice line, for the days `[service_start, service_end)`."""
+
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="lines")
+    invoice_line = models.ForeignKey(
+        InvoiceLine, on_delete=models.PROTECT, related_name="credit_lines"
+    )
+    lease_line = models.ForeignKey(LeaseLine, on_delete=models.PROTECT, related_name="+")
+    description = models.CharField(max_length=300)
+    service_start = models.DateTimeField()
+    service_end = models.DateTimeField()
+    days = models.PositiveIntegerField()
+    amount = money_field()
+
+    class Meta:
+        ordering = ["credit_note", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="creditnoteline_amount_pos"),
+        ]
+
+    def __str__(self) -> str:
+        return self.description

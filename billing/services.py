@@ -1,0 +1,902 @@
+"""Billing services: every write of billing goes through here.
+
+Rules (DESIGN.md, "Billing rules (decided)"):
+
+* **Rent** is billed per lease line by calendar month of the lease's contract zone, **in
+  advance**: a month's invoice is issued `INVOICE_LOOKAHEAD_DAYS` (7) days before the month
+  starts, and the first, partial month at commencement. A line's billable life is
+  `[lease.commencement, line end)` with line end = the earliest of the line's effective end, the
+  lease's effective end and the term end. Amounts follow the cumulative rule of
+  `billing/proration.py`, so a line's invoices sum to its exact accrual rounded once.
+  DRAFT and VOID leases are never billed; a CANCELLED lease's life is empty.
+* **One invoice per lease, kind and month** (unique constraint). A void invoice keeps its slot:
+  the month is then not billed again by the runs. Corrections are credit notes.
+* **Credit notes**: when a notice or reclaim moves a line's end inside (or before) a month that
+  was already invoiced, the line's share of that invoice now exceeds what the rule says. For
+  every issued or paid rent invoice line, `credit = billed − already credited − due now` when
+  positive; one credit note per invoice. Idempotent by construction: a second computation finds
+  nothing left to credit. (The other direction — an end moved *later* after a credit, e.g. a
+  withdrawn notice — is not re-billed automatically for months already invoiced; the run logs
+  it as `underbilled` for an operator.)
+* **Holdover**: nodes not released within `drain_grace_hours` after the lease's end are billed
+  at 150 % of the per-diem (`monthly_rate / days_in_month` of each month) for every local day
+  from the end until the day release is confirmed (a started day counts), for the lines still
+  running at the lease's end. If release is confirmed within the grace, nothing is charged.
+  Holdover is billed in arrears on a separate invoice of kind HOLDOVER per lease and month,
+  issued once the month is over or the release is confirmed.
+* **Numbers** are gapless per kind and year of issue (UTC): `INV-2026-000001`,
+  `CN-2026-000001`, taken from a `NumberSeries` row locked in the transaction that issues.
+* **Net 30**: `due_at = issued_at + 30 days`. `mark_overdue` flags issued invoices past due and
+  sets each tenant's standing (past due while any invoice is overdue).
+
+Concurrency: a billing transaction locks its leases' rows in primary-key order before reading
+what was billed, so two runs (two beats, a redelivered task, an operator) serialize per lease;
+the number series row is locked last, after the leases, always invoice before credit note.
+A run killed anywhere leaves whole transactions behind; running it again does the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from common.contract_time import ceil_local_midnight, local_date
+from common.money import ZERO
+from leasing.choices import LeaseStatus, TenantStanding
+from leasing.models import Lease, LeaseLine, Tenant
+
+from . import proration
+from .choices import BillingRunStatus, CreditNoteStatus, InvoiceKind, InvoiceStatus, SeriesKind
+from .constants import (
+    INVOICE_LOOKAHEAD_DAYS,
+    NUMBER_DIGITS,
+    NUMBER_PREFIX,
+    PAYMENT_TERMS_DAYS,
+    RUN_CHUNK_SIZE,
+    SCAN_ENDED_WITHIN_DAYS,
+)
+from .exceptions import (
+    InvalidPeriod,
+    InvoiceHasCreditNotes,
+    InvoiceNotDraft,
+    InvoiceNotIssued,
+    IssuedDocumentImmutable,
+    LeaseNotBillable,
+    PeriodOutsideLease,
+)
+from .models import BillingRun, CreditNote, CreditNoteLine, Invoice, InvoiceLine, NumberSeries
+
+logger = logging.getLogger(__name__)
+
+NOT_BILLED = (LeaseStatus.DRAFT, LeaseStatus.VOID)
+BILLED_STATUSES = (InvoiceStatus.ISSUED, InvoiceStatus.PAID)
+LOOKAHEAD = dt.timedelta(days=INVOICE_LOOKAHEAD_DAYS)
+HOLDOVER_MULTIPLIER = proration.HOLDOVER_MULTIPLIER
+
+
+# --- small helpers --------------------------------------------------------------------------
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    now = now or timezone.now()
+    if timezone.is_naive(now):
+        raise ValueError("naive datetime: `now` must be timezone-aware")
+    return now
+
+
+def _check_period(period: dt.date) -> dt.date:
+    if not isinstance(period, dt.date) or isinstance(period, dt.datetime) or period.day != 1:
+        raise InvalidPeriod(extra={"period": str(period)})
+    return period
+
+
+def format_number(kind: str, year: int, value: int) -> str:
+    return f"{NUMBER_PREFIX[kind]}-{year}-{value:0{NUMBER_DIGITS}d}"
+
+
+def _reserve_numbers(kind: str, year: int, count: int) -> list[str]:
+    """`count` consecutive numbers of the series, under its row lock (held to commit).
+
+    Must run inside the transaction that issues the documents: a rollback returns the numbers.
+    """
+    if count == 0:
+        return []
+    series = NumberSeries.objects.select_for_update().filter(kind=kind, year=year).first()
+    if series is None:
+        NumberSeries.objects.get_or_create(kind=kind, year=year)
+        series = NumberSeries.objects.select_for_update().get(kind=kind, year=year)
+    first = series.last_value + 1
+    NumberSeries.objects.filter(pk=series.pk).update(last_value=F("last_value") + count)
+    return [format_number(kind, year, value) for value in range(first, first + count)]
+
+
+def line_end(line: LeaseLine, lease: Lease) -> dt.datetime:
+    """The end of a line's billable life (the earliest of its own, the lease's and the term)."""
+    return min(d for d in (line.effective_end, lease.effective_end, lease.term_end) if d)
+
+
+def _period_label(period: dt.date) -> str:
+    return period.strftime("%B %Y")
+
+
+def _line_label(line: LeaseLine) -> str:
+    cluster = getattr(line, "cluster", None)
+    name = cluster.name if cluster is not None else f"cluster {line.cluster_id}"
+    return f"{line.node_count} × {name} nodes"
+
+
+def rent_periods(lease: Lease, lines: Sequence[LeaseLine]) -> list[dt.date]:
+    """First days of every month the lease's lines accrue rent in (empty for no life)."""
+    tz = lease.contract_timezone
+    start = lease.commencement
+    end = max((line_end(line, lease) for line in lines), default=start)
+    if end <= start:
+        return []
+    last_day = local_date(end, tz) - dt.timedelta(days=1)
+    return list(proration.months_between(local_date(start, tz), last_day))
+
+
+def rent_issue_from(lease: Lease, period: dt.date) -> dt.datetime:
+    """When a month's rent invoice falls due to be issued: 7 days before the month starts, or
+    at commencement for a first month that starts later than the 1st."""
+    p_start, _ = proration.period_bounds(period, lease.contract_timezone)
+    if lease.commencement > p_start:
+        return lease.commencement
+    return p_start - LOOKAHEAD
+
+
+def holdover_span(
+    lease: Lease, *, now: dt.datetime
+) -> tuple[dt.datetime, dt.datetime | None] | None:
+    """`(start, until)` of the holdover charged so far, `until` None while still held.
+
+    None when there is no holdover: the lease had no life, has not ended, or release was
+    confirmed within the drain grace (or the grace has not run out yet).
+    """
+    end = lease.end
+    if end <= lease.commencement or end > now:
+        return None
+    grace_end = end + dt.timedelta(hours=lease.drain_grace_hours)
+    released = lease.released_at
+    if released is not None and released <= grace_end:
+        return None
+    if released is None and now <= grace_end:
+        return None
+    if released is not None and released > now:
+        released = None  # recorded ahead of time: still held as of `now`
+    until = ceil_local_midnight(released, lease.contract_timezone) if released else None
+    return end, until
+
+
+# --- planning (pure over loaded rows) -------------------------------------------------------
+
+
+@dataclass
+class _InvoicePlan:
+    lease: Lease
+    kind: str
+    period: dt.date
+    period_start: dt.datetime
+    period_end: dt.datetime
+    lines: list[InvoiceLine]
+    existing: Invoice | None = None  # a draft to refresh and issue
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), ZERO)
+
+
+@dataclass
+class _CreditPlan:
+    invoice: Invoice
+    lines: list[CreditNoteLine]
+    reason: str
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), ZERO)
+
+
+@dataclass
+class _Plan:
+    invoices: list[_InvoicePlan] = field(default_factory=list)
+    credits: list[_CreditPlan] = field(default_factory=list)
+    underbilled: list[tuple[int, int]] = field(default_factory=list)  # (invoice line, lease)
+
+    def __bool__(self) -> bool:
+        return bool(self.invoices or self.credits)
+
+
+@dataclass
+class _Loaded:
+    leases: list[Lease]
+    lines: dict[int, list[LeaseLine]]
+    invoices: dict[int, list[Invoice]]
+    billed_lines: dict[int, list[InvoiceLine]]  # invoice id → lines (issued/paid rent only)
+    credited: dict[int, Decimal]  # invoice line id → already credited
+
+
+def _load(lease_ids: Sequence[int], *, lock: bool) -> _Loaded:
+    """Everything billing needs about these leases, in five queries whatever their size."""
+    qs = Lease.objects.filter(pk__in=lease_ids).order_by("pk")
+    if lock:
+        qs = qs.select_for_update()
+    leases = list(qs)
+    by_id = {lease.pk: lease for lease in leases}
+    lines: dict[int, list[LeaseLine]] = defaultdict(list)
+    for line in (
+        LeaseLine.objects.filter(lease_id__in=by_id)
+        .select_related("cluster")
+        .order_by("lease_id", "id")
+    ):
+        line.lease = by_id[line.lease_id]
+        lines[line.lease_id].append(line)
+    invoices: dict[int, list[Invoice]] = defaultdict(list)
+    for invoice in Invoice.objects.filter(lease_id__in=by_id).order_by("period", "id"):
+        invoices[invoice.lease_id].append(invoice)
+    billed_lines: dict[int, list[InvoiceLine]] = defaultdict(list)
+    for inv_line in InvoiceLine.objects.filter(
+        invoice__lease_id__in=by_id, invoice__status__in=BILLED_STATUSES, invoice__kind="rent"
+    ).order_by("id"):
+        billed_lines[inv_line.invoice_id].append(inv_line)
+    credited: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    # Summed here, not in SQL: SQLite sums decimals as floats.
+    for inv_line_id, amount in CreditNoteLine.objects.filter(
+        credit_note__lease_id__in=by_id, credit_note__status=CreditNoteStatus.ISSUED
+    ).values_list("invoice_line_id", "amount"):
+        credited[inv_line_id] += amount
+    return _Loaded(leases, lines, invoices, billed_lines, credited)
+
+
+def _rent_lines(lease: Lease, lines: Sequence[LeaseLine], period: dt.date) -> list[InvoiceLine]:
+    tz = lease.contract_timezone
+    p_start, p_end = proration.period_bounds(period, tz)
+    dim = proration.days_in_month(period)
+    result = []
+    for line in lines:
+        end = line_end(line, lease)
+        days = proration.overlap_days(
+            life_start=lease.commencement,
+            life_end=end,
+            period_start=p_start,
+            period_end=p_end,
+            tz=tz,
+        )
+        if days == 0:
+            continue
+        amount = proration.period_amount(
+            line.monthly_rate,
+            life_start=lease.commencement,
+            life_end=end,
+            period_start=p_start,
+            period_end=p_end,
+            tz=tz,
+        )
+        result.append(
+            InvoiceLine(
+                lease_line=line,
+                description=f"Rent {_period_label(period)}: {_line_label(line)}, {days}/{dim} days",
+                service_start=max(lease.commencement, p_start),
+                service_end=min(end, p_end),
+                days=days,
+                days_in_month=dim,
+                monthly_rate=line.monthly_rate,
+                rate_multiplier=Decimal(1),
+                amount=amount,
+            )
+        )
+    return result
+
+
+def _holdover_lines(
+    lease: Lease, lines: Sequence[LeaseLine], period: dt.date, span: tuple
+) -> list[InvoiceLine]:
+    tz = lease.contract_timezone
+    start, until = span
+    p_start, p_end = proration.period_bounds(period, tz)
+    life_end = until if until is not None else p_end
+    dim = proration.days_in_month(period)
+    result = []
+    for line in lines:
+        if line_end(line, lease) != lease.end:
+            continue  # ended earlier by a partial notice: released with its own end
+        days = proration.overlap_days(
+            life_start=start, life_end=life_end, period_start=p_start, period_end=p_end, tz=tz
+        )
+        if days == 0:
+            continue
+        amount = proration.period_amount(
+            line.monthly_rate,
+            life_start=start,
+            life_end=life_end,
+            period_start=p_start,
+            period_end=p_end,
+            tz=tz,
+            multiplier=HOLDOVER_MULTIPLIER,
+        )
+        result.append(
+            InvoiceLine(
+                lease_line=line,
+                description=f"Holdover {_period_label(period)}: {_line_label(line)}, "
+                f"{days} days at 150 % of the per-diem",
+                service_start=max(start, p_start),
+                service_end=min(life_end, p_end),
+                days=days,
+                days_in_month=dim,
+                monthly_rate=line.monthly_rate,
+                rate_multiplier=Decimal("1.50"),
+                amount=amount,
+            )
+        )
+    return result
+
+
+def _holdover_periods(lease: Lease, span: tuple, *, now: dt.datetime) -> list[dt.date]:
+    """Months of holdover that can be billed as of `now`: over, or the release is known."""
+    tz = lease.contract_timezone
+    start, until = span
+    if until is not None:
+        if until <= start:
+            return []
+        last_day = local_date(until, tz) - dt.timedelta(days=1)
+    else:
+        last_day = local_date(now, tz)
+    periods = []
+    for period in proration.months_between(local_date(start, tz), last_day):
+        _, p_end = proration.period_bounds(period, tz)
+        if p_end <= now or (until is not None and until <= p_end):
+            periods.append(period)
+    return periods
+
+
+def _plan_lease(
+    lease: Lease,
+    data: _Loaded,
+    *,
+    now: dt.datetime,
+    period_cap: dt.date | None,
+    invoices: bool = True,
+    credits: bool = True,
+) -> _Plan:
+    plan = _Plan()
+    if lease.status in NOT_BILLED:
+        return plan
+    lines = data.lines.get(lease.pk, [])
+    existing = {(inv.kind, inv.period): inv for inv in data.invoices.get(lease.pk, [])}
+    tz = lease.contract_timezone
+
+    if invoices:
+        for period in rent_periods(lease, lines):
+            if period_cap is not None and period > period_cap:
+                break
+            if rent_issue_from(lease, period) > now:
+                break
+            current = existing.get((InvoiceKind.RENT, period))
+            if current is not None and current.status != InvoiceStatus.DRAFT:
+                continue
+            p_start, p_end = proration.period_bounds(period, tz)
+            plan.invoices.append(
+                _InvoicePlan(
+                    lease,
+                    InvoiceKind.RENT,
+                    period,
+                    p_start,
+                    p_end,
+                    _rent_lines(lease, lines, period),
+                    existing=current,
+                )
+            )
+        span = holdover_span(lease, now=now)
+        if span is not None:
+            for period in _holdover_periods(lease, span, now=now):
+                if period_cap is not None and period > period_cap:
+                    break
+                current = existing.get((InvoiceKind.HOLDOVER, period))
+                if current is not None and current.status != InvoiceStatus.DRAFT:
+                    continue
+                holdover_lines = _holdover_lines(lease, lines, period, span)
+                if not holdover_lines:
+                    continue
+                p_start, p_end = proration.period_bounds(period, tz)
+                plan.invoices.append(
+                    _InvoicePlan(
+                        lease,
+                        InvoiceKind.HOLDOVER,
+                        period,
+                        p_start,
+                        p_end,
+                        holdover_lines,
+                        existing=current,
+                    )
+                )
+
+    if credits:
+        lines_by_id = {line.pk: line for line in lines}
+        for inv in data.invoices.get(lease.pk, []):
+            if inv.kind != InvoiceKind.RENT or inv.status not in BILLED_STATUSES:
+                continue
+            credit_lines = []
+            for inv_line in data.billed_lines.get(inv.pk, []):
+                line = lines_by_id.get(inv_line.lease_line_id)
+                if line is None:
+                    continue
+                end = line_end(line, lease)
+                due_now = proration.period_amount(
+                    line.monthly_rate,
+                    life_start=lease.commencement,
+                    life_end=end,
+                    period_start=inv.period_start,
+                    period_end=inv.period_end,
+                    tz=tz,
+                )
+                net = inv_line.amount - data.credited[inv_line.pk]
+                if net < due_now:
+                    plan.underbilled.append((inv_line.pk, lease.pk))
+                    continue
+                if net == due_now:
+                    continue
+                days_now = proration.overlap_days(
+                    life_start=lease.commencement,
+                    life_end=end,
+                    period_start=inv.period_start,
+                    period_end=inv.period_end,
+                    tz=tz,
+                )
+                credit_from = max(end, inv_line.service_start)
+                credit_lines.append(
+                    CreditNoteLine(
+                        invoice_line=inv_line,
+                        lease_line=line,
+                        description=f"Credit {_period_label(inv.period)}: {_line_label(line)}, "
+                        f"{max(inv_line.days - days_now, 0)} days from "
+                        f"{local_date(credit_from, tz):%Y-%m-%d} no longer leased",
+                        service_start=min(credit_from, inv_line.service_end),
+                        service_end=inv_line.service_end,
+                        days=max(inv_line.days - days_now, 0),
+                        amount=net - due_now,
+                    )
+                )
+            if credit_lines:
+                plan.credits.append(
+                    _CreditPlan(inv, credit_lines, reason="Lease lines ended inside the period")
+                )
+    return plan
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+@dataclass
+class BillOutcome:
+    """What one billing transaction wrote."""
+
+    invoices: list[Invoice] = field(default_factory=list)
+    credit_notes: list[CreditNote] = field(default_factory=list)
+    underbilled: int = 0
+
+    def merge(self, other: BillOutcome) -> None:
+        self.invoices.extend(other.invoices)
+        self.credit_notes.extend(other.credit_notes)
+        self.underbilled += other.underbilled
+
+
+def _write_invoices(
+    plans: Sequence[_InvoicePlan], *, now: dt.datetime, run: BillingRun | None, issue: bool
+) -> list[Invoice]:
+    """Create (or refresh drafts of) the planned invoices, then issue them with numbers."""
+    if not plans:
+        return []
+    fresh = [
+        Invoice(
+            tenant_id=p.lease.tenant_id,
+            lease=p.lease,
+            kind=p.kind,
+            period=p.period,
+            period_start=p.period_start,
+            period_end=p.period_end,
+            status=InvoiceStatus.DRAFT,
+            currency=p.lease.currency,
+            total=p.total,
+            billing_run=run,
+        )
+        for p in plans
+        if p.existing is None
+    ]
+    Invoice.objects.bulk_create(fresh)
+    fresh_iter = iter(fresh)
+    invoices = []
+    drafts = []
+    for p in plans:
+        if p.existing is None:
+            invoice = next(fresh_iter)
+        else:
+            invoice = p.existing
+            invoice.total = p.total
+            invoice.billing_run = run
+            drafts.append(invoice)
+        invoices.append(invoice)
+        for line in p.lines:
+            line.invoice = invoice
+    if drafts:
+        InvoiceLine.objects.filter(invoice__in=drafts).delete()
+    InvoiceLine.objects.bulk_create([line for p in plans for line in p.lines])
+    if drafts and not issue:
+        Invoice.objects.bulk_update(drafts, ["total", "billing_run"])
+    if issue:
+        numbers = _reserve_numbers(SeriesKind.INVOICE, now.astimezone(dt.UTC).year, len(invoices))
+        for invoice, number in zip(invoices, numbers, strict=True):
+            invoice.status = InvoiceStatus.ISSUED
+            invoice.number = number
+            invoice.issued_at = now
+            invoice.due_at = now + dt.timedelta(days=PAYMENT_TERMS_DAYS)
+        Invoice.objects.bulk_update(
+            invoices, ["status", "number", "issued_at", "due_at", "total", "billing_run"]
+        )
+    return invoices
+
+
+def _write_credits(
+    plans: Sequence[_CreditPlan], *, now: dt.datetime, run: BillingRun | None
+) -> list[CreditNote]:
+    if not plans:
+        return []
+    notes = [
+        CreditNote(
+            tenant_id=p.invoice.tenant_id,
+            lease_id=p.invoice.lease_id,
+            invoice=p.invoice,
+            status=CreditNoteStatus.DRAFT,
+            currency=p.invoice.currency,
+            total=p.total,
+            reason=p.reason,
+            billing_run=run,
+        )
+        for p in plans
+    ]
+    CreditNote.objects.bulk_create(notes)
+    for note, p in zip(notes, plans, strict=True):
+        for line in p.lines:
+            line.credit_note = note
+    CreditNoteLine.objects.bulk_create([line for p in plans for line in p.lines])
+    numbers = _reserve_numbers(SeriesKind.CREDIT_NOTE, now.astimezone(dt.UTC).year, len(notes))
+    for note, number in zip(notes, numbers, strict=True):
+        note.status = CreditNoteStatus.ISSUED
+        note.number = number
+        note.issued_at = now
+    CreditNote.objects.bulk_update(notes, ["status", "number", "issued_at"])
+    return notes
+
+
+def _bill_leases(
+    lease_ids: Sequence[int],
+    *,
+    now: dt.datetime,
+    period_cap: dt.date | None = None,
+    run: BillingRun | None = None,
+    invoices: bool = True,
+    credits: bool = True,
+) -> BillOutcome:
+    """Bill what is due for these leases, in one transaction and a bounded number of queries.
+
+    A lock-free look first: if nothing is due (the usual case for a redelivered or duplicate
+    task) it returns without writing. Otherwise the leases are locked in pk order and the plan
+    is recomputed under the lock, so a concurrent run that got there first leaves nothing to do.
+    """
+    if not lease_ids:
+        return BillOutcome()
+    data = _load(lease_ids, lock=False)
+    if not any(
+        _plan_lease(lease, data, now=now, period_cap=period_cap, invoices=invoices, credits=credits)
+        for lease in data.leases
+    ):
+        return BillOutcome()
+    outcome = BillOutcome()
+    with transaction.atomic():
+        data = _load(lease_ids, lock=True)
+        invoice_plans: list[_InvoicePlan] = []
+        credit_plans: list[_CreditPlan] = []
+        # Credit notes first: they are computed against the invoices as they stood.
+        for lease in data.leases:
+            plan = _plan_lease(
+                lease, data, now=now, period_cap=period_cap, invoices=invoices, credits=credits
+            )
+            invoice_plans.extend(plan.invoices)
+            credit_plans.extend(plan.credits)
+            outcome.underbilled += len(plan.underbilled)
+            for inv_line_id, lease_id in plan.underbilled:
+                logger.warning(
+                    "billing: invoice line %s of lease %s billed less than now due "
+                    "(end moved later after a credit); needs an operator",
+                    inv_line_id,
+                    lease_id,
+                )
+        # Lock order for the series rows: invoice, then credit note.
+        outcome.invoices = _write_invoices(invoice_plans, now=now, run=run, issue=True)
+        outcome.credit_notes = _write_credits(credit_plans, now=now, run=run)
+        if run is not None and (outcome.invoices or outcome.credit_notes):
+            BillingRun.objects.filter(pk=run.pk).update(
+                invoices_issued=F("invoices_issued") + len(outcome.invoices),
+                credit_notes_issued=F("credit_notes_issued") + len(outcome.credit_notes),
+            )
+    return outcome
+
+
+# --- public services ------------------------------------------------------------------------
+
+
+def billable_leases(*, now: dt.datetime):
+    """Ids of leases the daily run looks at, in pk order.
+
+    Not DRAFT or VOID; commenced or within the lookahead; and either not ended long ago or
+    still not released (holdover runs until release is confirmed).
+    """
+    horizon = now + LOOKAHEAD + dt.timedelta(days=1)
+    recent = now - dt.timedelta(days=SCAN_ENDED_WITHIN_DAYS)
+    return (
+        Lease.objects.exclude(status__in=NOT_BILLED)
+        .filter(commencement__lt=horizon)
+        .filter(
+            Q(effective_end__gte=recent)
+            | Q(effective_end__isnull=True, term_end__gte=recent)
+            | Q(released_at__isnull=True)
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def billing_run_start(
+    *, period: dt.date | None = None, now: dt.datetime | None = None
+) -> BillingRun:
+    """Get or create today's run row for `period` and mark it in progress (STARTED)."""
+    now = _now(now)
+    if period is not None:
+        _check_period(period)
+    label = period or proration.month_start((now + LOOKAHEAD).astimezone(dt.UTC).date())
+    run, created = BillingRun.objects.get_or_create(
+        run_date=now.astimezone(dt.UTC).date(),
+        period=label,
+        defaults={"as_of": now, "started_at": now, "status": BillingRunStatus.STARTED},
+    )
+    if not created and run.status != BillingRunStatus.STARTED:
+        BillingRun.objects.filter(pk=run.pk).update(
+            status=BillingRunStatus.STARTED, as_of=now, finished_at=None
+        )
+        run.refresh_from_db()
+    return run
+
+
+def billing_run(
+    *,
+    period: dt.date | None = None,
+    now: dt.datetime | None = None,
+    chunk_size: int = RUN_CHUNK_SIZE,
+) -> BillingRun:
+    """Issue everything due as of `now` (through `period` if given), in chunks of leases.
+
+    Catches up on every missed month; issues credit notes for ends that moved into invoiced
+    months; bills holdover. One transaction per chunk with a bounded number of queries each.
+    Safe to run twice or concurrently: a second run finds nothing left to do.
+    """
+    now = _now(now)
+    run = billing_run_start(period=period, now=now)
+    ids = list(billable_leases(now=now))
+    BillingRun.objects.filter(pk=run.pk).update(leases_scanned=len(ids))
+    for offset in range(0, len(ids), chunk_size):
+        _bill_leases(ids[offset : offset + chunk_size], now=now, period_cap=period, run=run)
+    BillingRun.objects.filter(pk=run.pk).update(
+        status=BillingRunStatus.DONE, finished_at=timezone.now()
+    )
+    run.refresh_from_db()
+    return run
+
+
+def lease_bill(
+    *,
+    lease_id: int,
+    now: dt.datetime | None = None,
+    period: dt.date | None = None,
+    run: BillingRun | None = None,
+) -> BillOutcome:
+    """Bill one lease: everything due as of `now` (the per-lease task's service)."""
+    return _bill_leases([lease_id], now=_now(now), period_cap=period, run=run)
+
+
+def credit_notes_for_changes(*, lease: Lease, now: dt.datetime | None = None) -> list[CreditNote]:
+    """Credit what the lease's issued invoices billed beyond what its lines now accrue.
+
+    For a notice or reclaim that ended lines inside (or before) already-invoiced months.
+    Idempotent: what was already credited is subtracted, so a second call issues nothing.
+    """
+    return _bill_leases([lease.pk], now=_now(now), invoices=False).credit_notes
+
+
+def lease_rent_due(lease: Lease, start: dt.datetime, end: dt.datetime) -> Decimal:
+    """Rent the lease's lines accrue over `[start, end)` by the billing rule, to the cent.
+
+    The rent seam of `leasing.rules.quote` ("rent still due"): per line
+    `round(cum(end)) − round(cum(start))` from commencement, with each line's own end, so a
+    quote equals what the invoices net of credit notes will say for that span.
+    """
+    total = ZERO
+    for line in lease.lines.all():
+        end_of_line = min(line_end(line, lease), end)
+        if end_of_line <= start:
+            continue
+        total += proration.period_amount(
+            line.monthly_rate,
+            life_start=lease.commencement,
+            life_end=end_of_line,
+            period_start=start,
+            period_end=end_of_line,
+            tz=lease.contract_timezone,
+        )
+    return total
+
+
+def lease_billing_changed(*, lease_id: int) -> None:
+    """Hook for leasing: call inside the transaction that moved a lease's or line's end
+    (notice given or withdrawn, reclaim, cancellation, release confirmed). After commit, the
+    lease is billed again (credit notes, holdover) by the `billing.bill_lease` task."""
+
+    def enqueue() -> None:
+        from .tasks import bill_lease
+
+        bill_lease.delay(lease_id)
+
+    transaction.on_commit(enqueue)
+
+
+@transaction.atomic
+def invoice_draft_for_period(
+    *, lease: Lease, period: dt.date, now: dt.datetime | None = None
+) -> Invoice:
+    """The rent invoice of `lease` for month `period`: created as a draft if absent, its lines
+    recomputed if it is still a draft, returned unchanged once issued (get-or-create)."""
+    _check_period(period)
+    if lease.status in NOT_BILLED:
+        raise LeaseNotBillable(extra={"lease": lease.number, "status": lease.status})
+    data = _load([lease.pk], lock=True)
+    locked = data.leases[0]
+    lines = data.lines.get(locked.pk, [])
+    if period not in rent_periods(locked, lines):
+        raise PeriodOutsideLease(extra={"lease": locked.number, "period": str(period)})
+    current = next(
+        (i for i in data.invoices.get(locked.pk, []) if i.kind == "rent" and i.period == period),
+        None,
+    )
+    if current is not None and current.status != InvoiceStatus.DRAFT:
+        return current
+    p_start, p_end = proration.period_bounds(period, locked.contract_timezone)
+    plan = _InvoicePlan(
+        locked,
+        InvoiceKind.RENT,
+        period,
+        p_start,
+        p_end,
+        _rent_lines(locked, lines, period),
+        existing=current,
+    )
+    return _write_invoices([plan], now=_now(now), run=None, issue=False)[0]
+
+
+def invoice_refresh(*, invoice: Invoice, now: dt.datetime | None = None) -> Invoice:
+    """Recompute a draft invoice's lines and total; an issued invoice is immutable."""
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise IssuedDocumentImmutable(extra={"invoice": invoice.number})
+    if invoice.kind != InvoiceKind.RENT:
+        raise InvoiceNotDraft("Only rent drafts are recomputed.")
+    return invoice_draft_for_period(lease=invoice.lease, period=invoice.period, now=now)
+
+
+def invoice_set_total(*, invoice: Invoice, total: Decimal) -> Invoice:
+    """Change a draft's total by hand (an operator adjustment); refused once issued."""
+    with transaction.atomic():
+        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if locked.status != InvoiceStatus.DRAFT:
+            raise IssuedDocumentImmutable(extra={"invoice": locked.number})
+        locked.total = total
+        locked.save(update_fields=["total"])
+    return locked
+
+
+@transaction.atomic
+def invoice_issue(*, invoice: Invoice, now: dt.datetime | None = None) -> Invoice:
+    """DRAFT → ISSUED: the next gapless number, issued now, due in 30 days."""
+    now = _now(now)
+    locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if locked.status != InvoiceStatus.DRAFT:
+        raise InvoiceNotDraft(extra={"invoice": locked.number, "status": locked.status})
+    amounts = list(InvoiceLine.objects.filter(invoice=locked).values_list("amount", flat=True))
+    (number,) = _reserve_numbers(SeriesKind.INVOICE, now.astimezone(dt.UTC).year, 1)
+    locked.total = sum(amounts, ZERO)
+    locked.status = InvoiceStatus.ISSUED
+    locked.number = number
+    locked.issued_at = now
+    locked.due_at = now + dt.timedelta(days=PAYMENT_TERMS_DAYS)
+    locked.save(update_fields=["total", "status", "number", "issued_at", "due_at"])
+    return locked
+
+
+@transaction.atomic
+def invoice_void(*, invoice: Invoice, reason: str = "", now: dt.datetime | None = None) -> Invoice:
+    """ISSUED → VOID. The month's slot stays taken (runs will not bill it again); an invoice
+    that was partly credited cannot be voided (void would refund twice)."""
+    now = _now(now)
+    locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if locked.status != InvoiceStatus.ISSUED:
+        raise InvoiceNotIssued(extra={"invoice": locked.number, "status": locked.status})
+    if CreditNote.objects.filter(invoice=locked, status=CreditNoteStatus.ISSUED).exists():
+        raise InvoiceHasCreditNotes(extra={"invoice": locked.number})
+    locked.status = InvoiceStatus.VOID
+    locked.voided_at = now
+    locked.void_reason = reason[:500]
+    locked.is_overdue = False
+    locked.save(update_fields=["status", "voided_at", "void_reason", "is_overdue"])
+    _refresh_standing([locked.tenant_id])
+    return locked
+
+
+@transaction.atomic
+def invoice_mark_paid(
+    *, invoice: Invoice, paid_at: dt.datetime | None = None, now: dt.datetime | None = None
+) -> Invoice:
+    """ISSUED → PAID (at `paid_at`, default now); clears the overdue flag and standing."""
+    now = _now(now)
+    locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if locked.status != InvoiceStatus.ISSUED:
+        raise InvoiceNotIssued(extra={"invoice": locked.number, "status": locked.status})
+    locked.status = InvoiceStatus.PAID
+    locked.paid_at = paid_at or now
+    locked.is_overdue = False
+    locked.save(update_fields=["status", "paid_at", "is_overdue"])
+    _refresh_standing([locked.tenant_id])
+    return locked
+
+
+def _refresh_standing(tenant_ids: Iterable[int] | None = None) -> tuple[int, int]:
+    """Past due while any issued invoice is overdue, current otherwise. Returns the numbers of
+    tenants moved to past due and back to current."""
+    overdue = Invoice.objects.filter(
+        tenant_id=OuterRef("pk"), status=InvoiceStatus.ISSUED, is_overdue=True
+    )
+    tenants = Tenant.objects.all()
+    if tenant_ids is not None:
+        tenants = tenants.filter(pk__in=list(tenant_ids))
+    to_past_due = (
+        tenants.filter(Exists(overdue))
+        .exclude(standing=TenantStanding.PAST_DUE)
+        .update(standing=TenantStanding.PAST_DUE)
+    )
+    to_current = (
+        tenants.filter(~Exists(overdue))
+        .exclude(standing=TenantStanding.CURRENT)
+        .update(standing=TenantStanding.CURRENT)
+    )
+    return to_past_due, to_current
+
+
+@dataclass(frozen=True)
+class OverdueOutcome:
+    newly_overdue: int
+    tenants_past_due: int
+    tenants_current: int
+
+
+@transaction.atomic
+def mark_overdue(*, now: dt.datetime | None = None) -> OverdueOutcome:
+    """Flag issued invoices past `due_at` as overdue and set every tenant's standing."""
+    now = _now(now)
+    newly = Invoice.objects.filter(
+        status=InvoiceStatus.ISSUED, due_at__lt=now, is_overdue=False
+    ).update(is_overdue=True)
+    past_due, current = _refresh_standing()
+    return OverdueOutcome(newly, past_due, current)

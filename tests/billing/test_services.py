@@ -1,0 +1,401 @@
+"""Billing services: hand-worked vectors, lifecycle, credit notes, holdover, overdue."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from billing import services
+from billing.choices import InvoiceKind, InvoiceStatus
+from billing.exceptions import (
+    InvalidPeriod,
+    InvoiceHasCreditNotes,
+    InvoiceNotDraft,
+    InvoiceNotIssued,
+    IssuedDocumentImmutable,
+    LeaseNotBillable,
+    PeriodOutsideLease,
+)
+from billing.models import BillingRun, CreditNote, Invoice, InvoiceLine
+from leasing import services as leasing_services
+from leasing.choices import LeaseStatus, Party, TenantStanding
+from tests.factories.billing import RATE, lease_with_lines, local
+
+pytestmark = pytest.mark.django_db
+UTC = dt.UTC
+
+
+def at(*args) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=UTC)
+
+
+def rent_invoices(lease):
+    return list(Invoice.objects.filter(lease=lease, kind=InvoiceKind.RENT).order_by("period"))
+
+
+# --- hand-worked vectors --------------------------------------------------------------------
+
+
+def test_lease_starting_mid_month_is_billed_at_commencement_then_in_advance():
+    lease, _ = lease_with_lines(commencement_date=dt.date(2026, 1, 15))
+    assert lease.term_end == at(2026, 7, 14)
+    services.billing_run(now=at(2026, 1, 14, 23, 0))
+    assert rent_invoices(lease) == []  # nothing before commencement for a mid-month start
+
+    services.billing_run(now=at(2026, 1, 15, 0, 10))
+    (jan,) = rent_invoices(lease)
+    assert (jan.period, jan.status, jan.number) == (
+        dt.date(2026, 1, 1),
+        "issued",
+        "INV-2026-000001",
+    )
+    assert jan.total == Decimal("685483870.97")  # 1.25e9 × 17/31
+    assert jan.lines.get().days == 17
+    assert jan.due_at == at(2026, 2, 14, 0, 10)  # net 30
+
+    services.billing_run(now=at(2026, 1, 24, 0, 10))
+    assert len(rent_invoices(lease)) == 1  # February's window opens on January 25th
+    services.billing_run(now=at(2026, 1, 25, 0, 10))
+    feb = rent_invoices(lease)[1]
+    assert (feb.period, feb.total, feb.number) == (dt.date(2026, 2, 1), RATE, "INV-2026-000002")
+
+    # Catch up on everything after a long outage, then to the end of the term.
+    services.billing_run(now=at(2026, 12, 1))
+    invoices = rent_invoices(lease)
+    assert [i.period.month for i in invoices] == [1, 2, 3, 4, 5, 6, 7]
+    # July alone would round 1.25e9 × 13/31 = 524,193,548.387… to .39; cumulatively it is
+    # what is left of the total after January's rounding up: .38.
+    assert invoices[-1].total == Decimal("524193548.38")
+    # Sum == exact accrual rounded once: 1.25e9 × (5 + 30/31).
+    assert sum(i.total for i in invoices) == Decimal("7459677419.35")
+    assert [i.number for i in invoices] == [f"INV-2026-{n:06d}" for n in range(1, 8)]
+
+
+def test_notice_ending_mid_month_after_the_month_was_invoiced_gives_a_credit_note():
+    lease, _ = lease_with_lines(notice_days=10, with_nodes=True)
+    services.billing_run(now=at(2026, 3, 1, 0, 10))
+    assert [i.period.month for i in rent_invoices(lease)] == [1, 2, 3]
+
+    # Notice on March 5th with 10 notice days: ends at local midnight starting March 16th.
+    leasing_services.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 3, 5, 12))
+    lease.refresh_from_db()
+    assert lease.effective_end == at(2026, 3, 16)
+
+    (note,) = services.credit_notes_for_changes(lease=lease, now=at(2026, 3, 5, 13))
+    march = rent_invoices(lease)[2]
+    assert note.invoice == march
+    assert note.number == "CN-2026-000001"
+    # Billed 1.25e9 for March; due now 15/31 of it (604,838,709.677… → .68).
+    assert note.total == Decimal("1250000000.00") - Decimal("604838709.68")
+    (credit_line,) = note.lines.all()
+    assert credit_line.days == 16
+    assert credit_line.service_start == at(2026, 3, 16)
+
+    # Idempotent: nothing left to credit; no April invoice since the lease ends in March.
+    assert services.credit_notes_for_changes(lease=lease, now=at(2026, 3, 6)) == []
+    services.billing_run(now=at(2026, 6, 1))
+    assert [i.period.month for i in rent_invoices(lease)] == [1, 2, 3]
+    billed = sum(i.total for i in rent_invoices(lease)) - note.total
+    assert billed == Decimal("3104838709.68")  # 1.25e9 × (2 + 15/31)
+
+
+def test_notice_over_two_invoiced_months_credits_both():
+    lease, _ = lease_with_lines()
+    services.billing_run(now=at(2026, 3, 26))  # April issued in advance too
+    lease.effective_end = at(2026, 3, 20)  # as a notice would set it
+    lease.save(update_fields=["effective_end"])
+    notes = sorted(
+        services.credit_notes_for_changes(lease=lease, now=at(2026, 3, 27)),
+        key=lambda n: n.invoice.period,
+    )
+    assert [n.invoice.period.month for n in notes] == [3, 4]
+    assert notes[1].total == RATE  # April entirely
+    assert notes[0].total == RATE - Decimal("766129032.26")  # March keeps 19/31
+
+
+def test_line_reclaimed_while_others_continue():
+    lease, (big, small) = lease_with_lines(rates=(RATE, Decimal("920000000.00")))
+    services.billing_run(now=at(2026, 2, 1))
+    small.effective_end = at(2026, 2, 10)  # a reclaim of that line takes effect Feb 10th
+    small.save(update_fields=["effective_end"])
+
+    run = services.billing_run(now=at(2026, 2, 2))
+    assert run.credit_notes_issued == 1
+    note = CreditNote.objects.get(lease=lease)
+    (credit_line,) = note.lines.all()
+    assert credit_line.lease_line == small
+    # 0.92e9 × 9/28 = 295,714,285.714… → the line keeps 295,714,285.71 of February.
+    assert note.total == Decimal("920000000.00") - Decimal("295714285.71")
+
+    services.billing_run(now=at(2026, 3, 1))
+    march = rent_invoices(lease)[2]
+    assert [line.lease_line for line in march.lines.all()] == [big]
+    assert march.total == RATE
+
+
+def test_leap_year_february():
+    lease, _ = lease_with_lines(commencement_date=dt.date(2028, 2, 10))
+    services.billing_run(now=at(2028, 2, 10, 0, 10))
+    (feb,) = rent_invoices(lease)
+    assert feb.total == Decimal("862068965.52")  # 20/29
+    line = feb.lines.get()
+    assert (line.days, line.days_in_month) == (20, 29)
+    assert feb.number == "INV-2028-000001"
+
+
+def test_contract_zone_west_of_utc_at_a_month_boundary():
+    tz = "America/Los_Angeles"
+    lease, _ = lease_with_lines(commencement_date=dt.date(2026, 3, 1), tz=tz)
+    assert lease.commencement == at(2026, 3, 1, 8)
+    # March's window opens 7 days before local midnight of March 1st = Feb 22 08:00 UTC.
+    services.billing_run(now=at(2026, 2, 22, 7, 59))
+    assert rent_invoices(lease) == []
+    services.billing_run(now=at(2026, 2, 22, 8, 0))
+    (march,) = rent_invoices(lease)
+    assert (march.period_start, march.period_end) == (at(2026, 3, 1, 8), at(2026, 4, 1, 7))
+    assert march.total == RATE
+
+    # A notice ending at local midnight of March 31st (07:00 UTC): 30 of 31 local days.
+    lease.effective_end = local(dt.date(2026, 3, 31), tz)
+    lease.save(update_fields=["effective_end"])
+    (note,) = services.credit_notes_for_changes(lease=lease, now=at(2026, 3, 2))
+    assert note.total == Decimal("40322580.65")  # one local day: 1.25e9/31
+    assert note.lines.get().days == 1
+
+
+def test_holdover_billed_in_arrears_at_150_percent_until_release():
+    lease, _ = lease_with_lines(term_days=59)  # ends 2026-03-01
+    assert lease.term_end == at(2026, 3, 1)
+    services.billing_run(now=at(2026, 3, 20))
+    assert not Invoice.objects.filter(lease=lease, kind=InvoiceKind.HOLDOVER).exists()
+
+    services.billing_run(now=at(2026, 4, 1, 0, 10))
+    (march,) = Invoice.objects.filter(lease=lease, kind=InvoiceKind.HOLDOVER)
+    assert march.total == Decimal("1875000000.00")  # 31 days × 150 % × rate/31
+
+    lease.released_at = at(2026, 4, 3, 10)  # the 3rd counts as a started day
+    lease.save(update_fields=["released_at"])
+    services.billing_run(now=at(2026, 4, 3, 12))
+    april = Invoice.objects.get(lease=lease, kind=InvoiceKind.HOLDOVER, period=dt.date(2026, 4, 1))
+    assert april.total == Decimal("187500000.00")  # 3/30 × 150 % × 1.25e9
+    services.billing_run(now=at(2026, 6, 1))
+    assert Invoice.objects.filter(lease=lease, kind=InvoiceKind.HOLDOVER).count() == 2
+
+
+def test_no_holdover_when_released_within_the_grace():
+    lease, _ = lease_with_lines(term_days=59, released_at=at(2026, 3, 1, 20))
+    services.billing_run(now=at(2026, 5, 1))
+    assert not Invoice.objects.filter(lease=lease, kind=InvoiceKind.HOLDOVER).exists()
+    assert len(rent_invoices(lease)) == 2
+
+
+def test_draft_and_void_leases_are_never_billed_and_cancelled_accrues_nothing():
+    draft, _ = lease_with_lines(status=LeaseStatus.DRAFT)
+    void, _ = lease_with_lines(status=LeaseStatus.VOID)
+    cancelled, _ = lease_with_lines(status=LeaseStatus.CANCELLED)
+    cancelled.effective_end = cancelled.commencement
+    cancelled.save(update_fields=["effective_end"])
+    services.billing_run(now=at(2026, 3, 1))
+    assert not Invoice.objects.filter(lease__in=[draft, void, cancelled]).exists()
+    with pytest.raises(LeaseNotBillable):
+        services.invoice_draft_for_period(lease=draft, period=dt.date(2026, 1, 1))
+
+
+def test_scheduled_lease_invoiced_in_advance_then_cancelled_is_credited_in_full():
+    lease, _ = lease_with_lines(commencement_date=dt.date(2026, 4, 1), status="scheduled")
+    services.billing_run(now=at(2026, 3, 25))
+    (april,) = rent_invoices(lease)
+    lease.effective_end = lease.commencement
+    lease.status = LeaseStatus.CANCELLED
+    lease.save(update_fields=["effective_end", "status"])
+    services.billing_run(now=at(2026, 3, 26))
+    note = CreditNote.objects.get(lease=lease)
+    assert (note.invoice, note.total) == (april, april.total)
+
+
+# --- documents ------------------------------------------------------------------------------
+
+
+def test_draft_then_issue_void_and_pay():
+    lease, _ = lease_with_lines()
+    draft = services.invoice_draft_for_period(lease=lease, period=dt.date(2026, 2, 1))
+    assert (draft.status, draft.number, draft.total) == ("draft", None, RATE)
+    again = services.invoice_draft_for_period(lease=lease, period=dt.date(2026, 2, 1))
+    assert again.pk == draft.pk
+    assert InvoiceLine.objects.filter(invoice=draft).count() == 1
+
+    issued = services.invoice_issue(invoice=draft, now=at(2026, 1, 20))
+    assert (issued.status, issued.number) == ("issued", "INV-2026-000001")
+    with pytest.raises(InvoiceNotDraft):
+        services.invoice_issue(invoice=issued)
+    # The draft-for-period service returns the issued invoice as it is.
+    assert services.invoice_draft_for_period(lease=lease, period=dt.date(2026, 2, 1)) == issued
+
+    paid = services.invoice_mark_paid(invoice=issued, now=at(2026, 1, 30))
+    assert (paid.status, paid.paid_at) == ("paid", at(2026, 1, 30))
+    with pytest.raises(InvoiceNotIssued):
+        services.invoice_void(invoice=paid)
+
+    services.billing_run(now=at(2026, 2, 1))
+    jan = Invoice.objects.get(lease=lease, period=dt.date(2026, 1, 1))
+    voided = services.invoice_void(invoice=jan, reason="billed to the wrong entity")
+    assert voided.status == "void"
+    # Void keeps the month's slot: the run does not bill January again.
+    services.billing_run(now=at(2026, 2, 2))
+    assert Invoice.objects.filter(lease=lease, period=dt.date(2026, 1, 1)).count() == 1
+    with pytest.raises(InvalidPeriod):
+        services.invoice_draft_for_period(lease=lease, period=dt.date(2026, 2, 2))
+    with pytest.raises(PeriodOutsideLease):
+        services.invoice_draft_for_period(lease=lease, period=dt.date(2027, 2, 1))
+
+
+def test_a_credited_invoice_cannot_be_voided():
+    lease, _ = lease_with_lines()
+    services.billing_run(now=at(2026, 1, 1))
+    lease.effective_end = at(2026, 1, 20)
+    lease.save(update_fields=["effective_end"])
+    services.billing_run(now=at(2026, 1, 2))
+    with pytest.raises(InvoiceHasCreditNotes):
+        services.invoice_void(invoice=rent_invoices(lease)[0])
+
+
+def test_issued_invoice_is_immutable_in_the_service():
+    lease, _ = lease_with_lines()
+    services.billing_run(now=at(2026, 1, 1))
+    (invoice,) = rent_invoices(lease)
+    with pytest.raises(IssuedDocumentImmutable):
+        services.invoice_set_total(invoice=invoice, total=Decimal("1.00"))
+    with pytest.raises(IssuedDocumentImmutable):
+        services.invoice_refresh(invoice=invoice)
+    invoice.refresh_from_db()
+    assert invoice.total == RATE
+
+
+@pytest.mark.postgres
+def test_issued_invoice_is_immutable_in_the_database():
+    lease, _ = lease_with_lines()
+    services.billing_run(now=at(2026, 1, 1))
+    lease.effective_end = at(2026, 1, 20)
+    lease.save(update_fields=["effective_end"])
+    services.billing_run(now=at(2026, 1, 2))
+    (invoice,) = rent_invoices(lease)
+    note = CreditNote.objects.get()
+    forbidden = [
+        lambda: Invoice.objects.filter(pk=invoice.pk).update(total=Decimal("1.00")),
+        lambda: Invoice.objects.filter(pk=invoice.pk).update(number="INV-2026-999999"),
+        lambda: Invoice.objects.filter(pk=invoice.pk).update(period_end=at(2026, 3, 1)),
+        lambda: Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.DRAFT),
+        lambda: _sql("DELETE FROM billing_invoice WHERE id = %s", invoice.pk),
+        lambda: InvoiceLine.objects.filter(invoice=invoice).update(amount=Decimal("1.00")),
+        lambda: _sql("DELETE FROM billing_invoiceline WHERE invoice_id = %s", invoice.pk),
+        lambda: InvoiceLine.objects.create(
+            invoice=invoice,
+            lease_line=invoice.lines.get().lease_line,
+            description="x",
+            service_start=at(2026, 1, 1),
+            service_end=at(2026, 1, 1),
+            days=0,
+            days_in_month=31,
+            monthly_rate=0,
+            amount=0,
+        ),
+        lambda: CreditNote.objects.filter(pk=note.pk).update(total=Decimal("1.00")),
+        lambda: note.lines.update(amount=Decimal("1.00")),
+    ]
+    for attempt in forbidden:
+        with (
+            pytest.raises(IntegrityError, match=r"immutable|deleted|not allowed"),
+            transaction.atomic(),
+        ):
+            attempt()
+    # Allowed: the overdue flag, and ISSUED → PAID.
+    Invoice.objects.filter(pk=invoice.pk).update(is_overdue=True)
+    services.invoice_mark_paid(invoice=invoice, now=at(2026, 1, 5))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.VOID)
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.total) == ("paid", RATE)
+    assert connection.vendor == "postgresql"
+
+
+def _sql(statement: str, *params) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+def test_numbers_are_gapless_per_kind_and_year():
+    leases = [lease_with_lines(commencement_date=dt.date(2026, 12, 1))[0] for _ in range(3)]
+    services.billing_run(now=at(2026, 12, 1))
+    services.billing_run(now=at(2027, 1, 1))
+    numbers = sorted(Invoice.objects.values_list("number", flat=True))
+    assert numbers == [
+        "INV-2026-000001",
+        "INV-2026-000002",
+        "INV-2026-000003",
+        "INV-2027-000001",
+        "INV-2027-000002",
+        "INV-2027-000003",
+    ]
+    assert len(leases) == 3
+
+
+def test_mark_overdue_and_tenant_standing():
+    lease, _ = lease_with_lines()
+    services.billing_run(now=at(2026, 1, 1))
+    outcome = services.mark_overdue(now=at(2026, 1, 31))
+    assert outcome.newly_overdue == 0
+    outcome = services.mark_overdue(now=at(2026, 2, 1))
+    assert (outcome.newly_overdue, outcome.tenants_past_due) == (1, 1)
+    lease.tenant.refresh_from_db()
+    assert lease.tenant.standing == TenantStanding.PAST_DUE
+    assert services.mark_overdue(now=at(2026, 2, 2)).newly_overdue == 0  # safe to run twice
+
+    services.invoice_mark_paid(invoice=rent_invoices(lease)[0], now=at(2026, 2, 3))
+    lease.tenant.refresh_from_db()
+    assert lease.tenant.standing == TenantStanding.CURRENT
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+
+def test_run_twice_changes_nothing_and_counts_what_it_did():
+    for _ in range(3):
+        lease_with_lines()
+    first = services.billing_run(now=at(2026, 2, 1))
+    assert (first.status, first.invoices_issued, first.leases_scanned) == ("done", 6, 3)
+    again = services.billing_run(now=at(2026, 2, 1, 1))
+    assert again.pk == first.pk
+    assert again.invoices_issued == 6
+    assert Invoice.objects.count() == 6
+    assert BillingRun.objects.count() == 1
+
+
+def test_run_queries_do_not_grow_with_the_number_of_leases():
+    def run_queries(count: int, month: dt.date) -> int:
+        for _ in range(count):
+            lease_with_lines(commencement_date=month, rates=(RATE, Decimal("1000.00")))
+        with CaptureQueriesContext(connection) as ctx:
+            services.billing_run(now=local(month), chunk_size=1000)
+        return len(ctx.captured_queries)
+
+    small = run_queries(2, dt.date(2026, 1, 1))
+    # 40 more leases, and the first two catch up on four months meanwhile.
+    large = run_queries(40, dt.date(2026, 5, 1))
+    assert Invoice.objects.count() == 2 * 5 + 40
+    assert small <= 35
+    assert large <= small
+
+
+def test_rent_due_for_a_lease_matches_what_the_invoices_will_say():
+    lease, _ = lease_with_lines(rates=(RATE, Decimal("920000000.00")))
+    due = services.lease_rent_due(lease, at(2026, 3, 1), at(2026, 4, 16))
+    services.billing_run(now=at(2026, 4, 1))
+    lease.effective_end = at(2026, 4, 16)
+    lease.save(update_fields=["effective_end"])
+    services.billing_run(now=at(2026, 4, 2))
+    billed = sum(
+        i.total for i in Invoice.objects.filter(lease=lease, period__gte=dt.date(2026, 3, 1))
+    ) - sum(n.total for n in CreditNote.objects.filter(lease=lease))
+    assert due == billed
