@@ -133,13 +133,13 @@ def seed_leasing(
         before = Tenant.objects.count()
         tenants = {slug: _tenant(slug, name, email) for slug, name, email in TENANTS}
         created["tenants"] = Tenant.objects.count() - before
-    steps = 6
+    steps = 6  # five lease steps, then the listings
     step = 0
 
-    def done(label: str = "leases") -> None:
+    def done() -> None:
         nonlocal step
         step += 1
-        progress(label, step, steps)
+        progress("leases and listings", step, steps)
 
     northwind, helios = tenants["northwind-ai"], tenants["helios-labs"]
     leases_before = Lease.objects.count()
@@ -222,7 +222,7 @@ def seed_leasing(
                 visibility=ListingVisibility.PUBLIC,
             )
             created["listings"] += 1
-    done("listings")
+    done()
     return created
 
 

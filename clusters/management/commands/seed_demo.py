@@ -13,10 +13,11 @@ from django.utils import timezone
 
 from clusters.demo import seed_inventory
 from common.progress import Progress
+from leasing.demo import seed_leasing
 
 
 class Command(BaseCommand):
-    help = "Create (or complete) the demo operator: campuses, links, clusters, nodes."
+    help = "Create (or complete) the demo operator: inventory, tenants, listings and leases."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -35,6 +36,11 @@ class Command(BaseCommand):
         now = timezone.now()
         with transaction.atomic():
             created = seed_inventory(scale=scale, progress=progress)
+        with transaction.atomic():
+            created |= {
+                f"lease {k}": v
+                for k, v in seed_leasing(scale=scale, now=now, progress=progress).items()
+            }
         progress.close()
         summary = ", ".join(f"{n} {kind}" for kind, n in created.items())
         elapsed = time.perf_counter() - started
