@@ -37,10 +37,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             created = seed_inventory(scale=scale, progress=progress)
         with transaction.atomic():
-            created |= {
-                f"lease {k}": v
-                for k, v in seed_leasing(scale=scale, now=now, progress=progress).items()
-            }
+            created |= seed_leasing(scale=scale, now=now, progress=progress)
         progress.close()
         summary = ", ".join(f"{n} {kind}" for kind, n in created.items())
         elapsed = time.perf_counter() - started
