@@ -108,6 +108,7 @@ class SiteLinkAdmin(admin.ModelAdmin):
         "__str__",
         "route_km",
         "bandwidth_gbps",
+        "usable",
         "efficiency",
         "one_way_latency",
         "window_bytes",
@@ -117,7 +118,11 @@ class SiteLinkAdmin(admin.ModelAdmin):
     list_filter = ("commissioned_year", "site_a", "site_b")
     search_fields = ("site_a__name", "site_b__name")
     list_select_related = ("site_a", "site_b")
-    readonly_fields = ("one_way_latency",)
+    readonly_fields = ("one_way_latency", "usable")
+
+    @admin.display(description="usable Gbit/s (window-capped)")
+    def usable(self, obj: SiteLink) -> str:
+        return _number(obj.usable_gbps, 1) if obj.route_km is not None else "—"
 
     @admin.display(description="one-way latency (µs)")
     def one_way_latency(self, obj: SiteLink) -> str:

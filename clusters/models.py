@@ -14,7 +14,7 @@ from django.db.models import F, Q
 from common.contract_time import timezone_choices
 
 from .choices import Generation, NodeStatus
-from .constants import FIBER_US_PER_KM
+from .perfmodel import terms
 
 
 class AcceleratorModel(models.Model):
@@ -170,8 +170,19 @@ class SiteLink(models.Model):
 
     @property
     def one_way_latency_us(self) -> float:
-        """Propagation over the route (4.9 µs/km) plus equipment latency, one way."""
-        return self.route_km * FIBER_US_PER_KM + self.equipment_latency_us
+        """Propagation over the route (4.9 µs/km) plus equipment latency, one way, µs."""
+        return float(terms.one_way_latency_s(self.route_km, self.equipment_latency_us)) * 1e6
+
+    @property
+    def usable_gbps(self) -> float:
+        """What collectives can push through, Gbit/s: the line rate × efficiency, capped by the
+        bandwidth-delay product `streams · window / RTT` (the performance model's own term).
+        An aging link with small windows is latency-bound well below its nominal rate."""
+        rtt_s = 2 * self.one_way_latency_us * 1e-6
+        usable = terms.link_usable_bytes_per_s(
+            self.bandwidth_gbps, self.efficiency, self.window_bytes, self.streams, rtt_s
+        )
+        return float(usable) * 8 / 1e9
 
 
 class Cluster(models.Model):

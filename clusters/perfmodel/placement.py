@@ -33,8 +33,10 @@ def candidate_placements(scenario: Scenario) -> list[Placement]:
     Candidates: all pools as configured; all pools with the speed-proportional split (if the
     configured split is equal); all sites hierarchical (if configured flat ring); all sites with
     DiLoCo (if there are several sites); each site alone; each pair of sites (three or more
-    sites); each accelerator model alone across sites; each accelerator model within each site
-    that has several. Duplicates (same pools, sync and split) are dropped, first wins.
+    sites); where some pools are leased, the leased pools only and the capacity not under lease
+    only (across sites and per site: the baseline a reclaim is measured against); each
+    accelerator model alone across sites; each accelerator model within each site that has
+    several. Duplicates (same pools, sync and split) are dropped, first wins.
     """
     w = scenario.workload
     n = len(scenario.pools)
@@ -76,6 +78,19 @@ def candidate_placements(scenario: Scenario) -> list[Placement]:
         one_site = len({scenario.pools[i].site for i in leased}) == 1
         cands.append(Placement("leased", "leased pools only", leased,
                                local_sync if one_site else sync, split))
+        # The baseline a reclaim is measured against: the best use of the capacity that is
+        # not under lease, across sites and in each site that has both kinds.
+        free = tuple(i for i in everything if not scenario.pools[i].leased)
+        if free:
+            one_site = len({scenario.pools[i].site for i in free}) == 1
+            cands.append(Placement("free", "capacity not under lease only", free,
+                                   local_sync if one_site else sync, split))
+        for site in sites:
+            here = [i for i, p in enumerate(scenario.pools) if p.site == site]
+            site_free = tuple(i for i in here if not scenario.pools[i].leased)
+            if site_free and len(site_free) < len(here):
+                cands.append(Placement(f"site:{site}/free", f"{site}, capacity not under lease",
+                                       site_free, local_sync, split))
     models = tuple(dict.fromkeys(p.accelerator for p in scenario.pools))
     for model in models:
         idx = tuple(i for i, p in enumerate(scenario.pools) if p.accelerator == model)

@@ -154,3 +154,26 @@ def test_assessment_json_has_the_documented_fields():
                                       "rent_per_month_usd"}
     assert doc["net_usd"] == round(doc["net_usd"], 2)
     assert doc["recommendation"] in ("reclaim", "keep_leased")
+
+
+def test_reclaim_is_measured_against_the_best_use_of_capacity_not_under_lease():
+    """Free capacity alone can beat the mix; reclaiming is worth only what it adds to that."""
+    from clusters.perfmodel import Scenario, assess
+
+    doc = {
+        "schema": "landlord.scenario/1",
+        "workload": {"params": 7e10, "tokens_per_step": 4 * 2**20, "tensor_parallel": 8},
+        "pools": [
+            {"site": "a", "accelerator": "A100", "gpus": 512, "fabric_gbps_per_gpu": 200,
+             "leased": True},
+            {"site": "b", "accelerator": "B200", "gpus": 4096, "fabric_gbps_per_gpu": 400},
+        ],
+        "links": [{"a": "a", "b": "b", "bandwidth_gbps": 100, "route_km": 30}],
+        "economics": {"rent_per_month_usd": 1e6, "horizon_days": 30},
+    }
+    a = assess(Scenario.from_dict(doc)).to_dict()
+    assert a["baseline_value_usd"] == pytest.approx(
+        max(p["value_usd"] for p in a["placements"] if not p["uses_leased"])
+    )
+    assert a["baseline_value_usd"] > 0
+    assert a["internal_value_usd"] < a["best_placement_value_usd"]

@@ -12,30 +12,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import Sum
 
 from clusters import perfmodel
 from clusters.models import Cluster
 from clusters.services import scenario_document
-
-# Lease states in which a tenant holds (or will hold) the capacity.
-HOLDING = ("scheduled", "active", "notice_given", "holdover")
-
-
-def leased_now(clusters: list[Cluster]) -> tuple[dict[int, int], Decimal]:
-    """GPUs under lease per cluster, and their monthly rent, from the open lease lines."""
-    from leasing.models import LeaseLine
-
-    lines = (
-        LeaseLine.objects.filter(cluster__in=clusters, lease__status__in=HOLDING, status="open")
-        .order_by()
-        .values("cluster")
-        .annotate(nodes=Sum("node_count"), rent=Sum("monthly_rate"))
-    )
-    per_node = {c.pk: c.gpus_per_node for c in clusters}
-    gpus = {row["cluster"]: row["nodes"] * per_node[row["cluster"]] for row in lines}
-    rent = sum((row["rent"] for row in lines), Decimal(0))
-    return gpus, rent
+from leasing.selectors import leased_gpus_by_cluster
 
 
 class Command(BaseCommand):
@@ -70,7 +51,7 @@ class Command(BaseCommand):
                 workload = json.loads(Path(str(opts["workload"])).read_text())
             except (OSError, json.JSONDecodeError) as exc:
                 raise CommandError(f"--workload: {exc}") from exc
-        leased, rent = leased_now(chosen)
+        leased, rent = leased_gpus_by_cluster(chosen)
         economics: dict[str, object] = {"rent_per_month_usd": float(rent)}
         if opts["rent_per_month"] is not None:
             economics["rent_per_month_usd"] = float(opts["rent_per_month"])
