@@ -24,8 +24,7 @@ def test_demo_synchronous_three_campus_training_is_far_less_efficient():
     a = assess(demo())
     given = a.placement("all")
     best = a.placement(a.best_placement)
-    single_or_homogeneous = [p for p in a.placements
-                             if p.key.startswith(("site:", "accelerator:"))]
+    single_or_homogeneous = [p for p in a.placements if p.key.startswith(("site:", "accelerator:"))]
     best_alt = max(p.efficiency for p in single_or_homogeneous)
     assert given.efficiency < 0.1 * best_alt
     assert best.effective_pflops > 10 * given.effective_pflops
@@ -82,13 +81,15 @@ def test_link_break_even_actually_flips(rent):
     if x_star is None:
         # No flip in range: the recommendation is the same at both ends.
         ends = np.array([1.0, 1e6])
-        _, val = evaluate_and_value(sc, places,
-                                    bandwidth_gbps=np.broadcast_to(ends[:, None, None], (2, 1, 1)))
+        _, val = evaluate_and_value(
+            sc, places, bandwidth_gbps=np.broadcast_to(ends[:, None, None], (2, 1, 1))
+        )
         assert val.reclaim[0] == val.reclaim[1]
         return
     around = np.array([x_star * 0.999, x_star * 1.001])
-    _, val = evaluate_and_value(sc, places,
-                                bandwidth_gbps=np.broadcast_to(around[:, None, None], (2, 1, 1)))
+    _, val = evaluate_and_value(
+        sc, places, bandwidth_gbps=np.broadcast_to(around[:, None, None], (2, 1, 1))
+    )
     assert val.reclaim[0] != val.reclaim[1]
 
 
@@ -96,10 +97,16 @@ def test_link_break_even_exists_for_a_link_bound_scenario():
     """Two sites of equal H100s, nothing leased: only the joint placement can beat the rent,
     and only once the link is fast enough."""
     d = {
-        "workload": {"params": 70e9, "tokens_per_step": 4e6, "tensor_parallel": 8,
-                     "overlap_s": 0.0},
-        "pools": [{"site": s, "accelerator": "H100", "gpus": 4096, "fabric_gbps_per_gpu": 400}
-                  for s in ("east", "west")],
+        "workload": {
+            "params": 70e9,
+            "tokens_per_step": 4e6,
+            "tensor_parallel": 8,
+            "overlap_s": 0.0,
+        },
+        "pools": [
+            {"site": s, "accelerator": "H100", "gpus": 4096, "fabric_gbps_per_gpu": 400}
+            for s in ("east", "west")
+        ],
         "links": [{"a": "east", "b": "west", "bandwidth_gbps": 100, "route_km": 30}],
         "economics": {"horizon_days": 30},
     }
@@ -134,24 +141,50 @@ def test_assessed_value_is_linear_in_scarcity(s):
 
 def test_placements_cover_every_candidate_use():
     keys = {p.key for p in assess(demo()).placements}
-    for expected in ("all", "all/diloco", "site:campus-1", "site:campus-2", "site:campus-3",
-                     "accelerator:H100", "accelerator:GB200",
-                     "site:campus-1/accelerator:GB200", "accelerator:A100",
-                     "sites:campus-2+campus-3"):
+    for expected in (
+        "all",
+        "all/diloco",
+        "site:campus-1",
+        "site:campus-2",
+        "site:campus-3",
+        "accelerator:H100",
+        "accelerator:GB200",
+        "site:campus-1/accelerator:GB200",
+        "accelerator:A100",
+        "sites:campus-2+campus-3",
+    ):
         assert expected in keys
 
 
 def test_assessment_json_has_the_documented_fields():
     doc = json.loads(json.dumps(assess(demo()).to_dict()))
     assert doc["schema"] == "landlord.assessment/1"
-    for key in ("step_time_s", "compute_s", "comm_s", "exposed_comm_s", "straggler_factor",
-                "goodput", "effective_pflops", "efficiency", "internal_value_usd", "rent_usd",
-                "net_usd", "recommendation", "break_even", "placements", "best_placement",
-                "explanation", "model_version"):
+    for key in (
+        "step_time_s",
+        "compute_s",
+        "comm_s",
+        "exposed_comm_s",
+        "straggler_factor",
+        "goodput",
+        "effective_pflops",
+        "efficiency",
+        "internal_value_usd",
+        "rent_usd",
+        "net_usd",
+        "recommendation",
+        "break_even",
+        "placements",
+        "best_placement",
+        "explanation",
+        "model_version",
+    ):
         assert key in doc
     assert set(doc["comm_s"]) == {"intra_site", "inter_site", "total"}
-    assert set(doc["break_even"]) == {"scarcity_multiplier", "link_bandwidth_gbps",
-                                      "rent_per_month_usd"}
+    assert set(doc["break_even"]) == {
+        "scarcity_multiplier",
+        "link_bandwidth_gbps",
+        "rent_per_month_usd",
+    }
     assert doc["net_usd"] == round(doc["net_usd"], 2)
     assert doc["recommendation"] in ("reclaim", "keep_leased")
 
@@ -164,8 +197,13 @@ def test_reclaim_is_measured_against_the_best_use_of_capacity_not_under_lease():
         "schema": "landlord.scenario/1",
         "workload": {"params": 7e10, "tokens_per_step": 4 * 2**20, "tensor_parallel": 8},
         "pools": [
-            {"site": "a", "accelerator": "A100", "gpus": 512, "fabric_gbps_per_gpu": 200,
-             "leased": True},
+            {
+                "site": "a",
+                "accelerator": "A100",
+                "gpus": 512,
+                "fabric_gbps_per_gpu": 200,
+                "leased": True,
+            },
             {"site": "b", "accelerator": "B200", "gpus": 4096, "fabric_gbps_per_gpu": 400},
         ],
         "links": [{"a": "a", "b": "b", "bandwidth_gbps": 100, "route_km": 30}],
@@ -173,7 +211,7 @@ def test_reclaim_is_measured_against_the_best_use_of_capacity_not_under_lease():
     }
     a = assess(Scenario.from_dict(doc)).to_dict()
     assert a["baseline_value_usd"] == pytest.approx(
-        max(p["value_usd"] for p in a["placements"] if not p["uses_leased"])
+        max(p["internal_value_usd"] for p in a["placements"] if not p["uses_leased"])
     )
     assert a["baseline_value_usd"] > 0
     assert a["internal_value_usd"] < a["best_placement_value_usd"]
