@@ -99,3 +99,27 @@ def test_hostnames_are_unique_fleet_wide():
 def test_one_way_latency_is_propagation_plus_equipment():
     link = SiteLink(route_km=100.0, equipment_latency_us=20.0)
     assert link.one_way_latency_us == pytest.approx(100 * 4.9 + 20)
+
+
+def test_usable_throughput_is_capped_by_the_bandwidth_delay_product():
+    # 41 km + 30 µs: one way 230.9 µs, RTT 461.8 µs; 4 flows × 2 MiB / RTT ≈ 145 Gbit/s.
+    aging = SiteLink(
+        route_km=41.0,
+        equipment_latency_us=30.0,
+        bandwidth_gbps=200.0,
+        efficiency=0.8,
+        window_bytes=2 * 2**20,
+        streams=4,
+    )
+    rtt_s = 2 * (41.0 * 4.9 + 30.0) * 1e-6
+    assert aging.usable_gbps == pytest.approx(4 * 2 * 2**20 * 8 / rtt_s / 1e9)
+    assert aging.usable_gbps < 200 * 0.8, "latency-bound below the line rate"
+    modern = SiteLink(
+        route_km=27.0,
+        equipment_latency_us=10.0,
+        bandwidth_gbps=6400.0,
+        efficiency=0.92,
+        window_bytes=256 * 2**20,
+        streams=64,
+    )
+    assert modern.usable_gbps == pytest.approx(6400 * 0.92), "bandwidth-bound"
