@@ -30,6 +30,8 @@ def round_money(value: Decimal | int | str) -> Decimal:
 
 
 def format_money(value: Decimal, currency: str = DEFAULT_CURRENCY) -> str:
-    """Human form for operator pages: `$1,250,000,000.00` (USD) or `1,250.00 EUR`."""
-    amount = f"{round_money(value):,.2f}"
-    return f"${amount}" if currency == "USD" else f"{amount} {currency}"
+    """Human form for operator pages: `$1,250,000,000.00`, `-$12.50` (USD), `1,250.00 EUR`."""
+    rounded = round_money(value)
+    sign = "-" if rounded < 0 else ""
+    amount = f"{abs(rounded):,.2f}"
+    return f"{sign}${amount}" if currency == "USD" else f"{sign}{amount} {currency}"

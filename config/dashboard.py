@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import matplotlib.dates as mdates
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Count, Q, Sum
@@ -18,12 +19,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from clusters import perfmodel
 from clusters.choices import NodeStatus
-from clusters.models import Cluster, Node
+from clusters.models import Cluster, Node, SiteLink
+from clusters.services import scenario_document
 from common.money import format_money
 from common.plots import PALETTE, figure, to_svg
-from leasing.choices import LeaseStatus, NoticeStatus
-from leasing.models import Allocation, Lease, LeaseLine, Notice
+from leasing.choices import LeaseStatus, NoticeStatus, ReclaimStatus
+from leasing.models import Allocation, Lease, LeaseLine, Notice, ReclaimDecision
+from leasing.selectors import leased_gpus_by_cluster
 
 # A tenant pays for (and holds) capacity in these states.
 PAYING = (LeaseStatus.ACTIVE, LeaseStatus.NOTICE_GIVEN, LeaseStatus.HOLDOVER)
@@ -146,6 +150,39 @@ def milestones(now: dt.datetime, days: int = 180) -> list[Milestone]:
     return sorted(out, key=lambda m: (m.when, m.lease))
 
 
+def cross_campus(now: dt.datetime) -> dict[str, object]:
+    """Why training across the campuses is poor: the links, and the model's assessment of the
+    whole fleet (synchronous across every campus versus its best placement), with its reasons.
+    """
+    links = list(SiteLink.objects.select_related("site_a", "site_b"))
+    clusters = list(Cluster.objects.all())
+    if not clusters:
+        return {"links": links, "assessment": None}
+    leased, rent = leased_gpus_by_cluster(clusters)
+    document = scenario_document(
+        leased_gpus=leased, economics={"rent_per_month_usd": float(rent)}, name="whole fleet"
+    )
+    assessment = perfmodel.assess(perfmodel.Scenario.from_dict(document)).to_dict()
+    placements = {p["key"]: p for p in assessment["placements"]}
+    best = placements[assessment["best_placement"]]
+    return {
+        "links": links,
+        "assessment": assessment,
+        "all_sync": placements["all"],
+        "best": best,
+        "ratio": best["effective_pflops"] / max(placements["all"]["effective_pflops"], 1e-9),
+    }
+
+
+def open_decisions() -> list[ReclaimDecision]:
+    """Reclaim decisions still to act on, newest first."""
+    return list(
+        ReclaimDecision.objects.filter(
+            status__in=(ReclaimStatus.DRAFT, ReclaimStatus.SCORED, ReclaimStatus.APPROVED)
+        ).order_by("-created_at")[:10]
+    )
+
+
 def capacity_chart(rows: list[CapacityRow]) -> str:
     """Stacked horizontal bars: GPUs per campus and model, by state."""
     colors = {"leased": PALETTE[0], "reserved": PALETTE[4], "free": PALETTE[2], "down": PALETTE[3]}
@@ -167,7 +204,7 @@ def capacity_chart(rows: list[CapacityRow]) -> str:
 
 def timeline_chart(items: list[Milestone], now: dt.datetime, days: int = 180) -> str:
     """Upcoming milestones on a time axis, one row per lease."""
-    leases = sorted({m.lease for m in items})
+    leases = sorted({f"{m.lease} · {m.tenant}" for m in items})
     markers = {
         "term end": ("s", PALETTE[0]),
         "notice effective": ("X", PALETTE[3]),
@@ -177,7 +214,9 @@ def timeline_chart(items: list[Milestone], now: dt.datetime, days: int = 180) ->
     with figure(8.0, 0.35 * max(len(leases), 3) + 1.4) as fig:
         ax = fig.add_subplot()
         for kind, (marker, color) in markers.items():
-            points = [(m.when, leases.index(m.lease)) for m in items if m.kind == kind]
+            points = [
+                (m.when, leases.index(f"{m.lease} · {m.tenant}")) for m in items if m.kind == kind
+            ]
             if points:
                 xs, ys = zip(*points, strict=True)
                 ax.scatter(xs, ys, marker=marker, color=color, s=60, label=kind, zorder=3)
@@ -185,10 +224,11 @@ def timeline_chart(items: list[Milestone], now: dt.datetime, days: int = 180) ->
         ax.set_xlim(now, now + dt.timedelta(days=days))
         ax.axvline(now, color=PALETTE[7], linewidth=1)
         ax.set_xlabel(f"date (UTC), next {days} days")
-        ax.invert_yaxis()
+        ax.set_ylim(len(leases) - 0.5, -0.5)
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+        ax.tick_params(axis="x", labelsize=8)
         if items:
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=4, fontsize=8)
-        fig.autofmt_xdate()
+            ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=4, fontsize=8)
         return to_svg(fig, title="Upcoming term ends, notices and renewals")
 
 
@@ -221,5 +261,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "rates": rates,
         "milestones": upcoming,
         "timeline_chart": timeline_chart(upcoming, now) if upcoming else "",
+        "cross": cross_campus(now),
+        "decisions": open_decisions(),
     }
     return render(request, "operator/dashboard.html", context)

@@ -96,3 +96,16 @@ def test_error_format_for_domain_validation_auth_throttle_and_parse_errors():
         "code",
         "extra",
     }
+
+
+def test_money_formats_with_sign_and_half_up_cents():
+    from decimal import Decimal
+
+    from common.money import format_money, round_money
+
+    assert round_money(Decimal("12.005")) == Decimal("12.01"), "half-up, not half-even"
+    assert format_money(Decimal("1250000000")) == "$1,250,000,000.00"
+    assert format_money(Decimal("-12.505")) == "-$12.51"
+    assert format_money(Decimal("7"), "EUR") == "7.00 EUR"
+    with pytest.raises(TypeError):
+        round_money(1.5)

@@ -108,3 +108,40 @@ def test_page_is_staff_only_and_draws_its_charts(client, django_user_model, flee
     assert "Northwind AI" in page
     assert "$2,170,000,000.00" in page
     assert "fill: currentColor" in page or 'fill="currentColor"' in page or "currentColor" in page
+
+
+def test_cross_campus_section_explains_why_training_across_campuses_is_poor():
+    from clusters.demo import seed_inventory
+
+    seed_inventory(scale=0.004)
+    cross = dashboard.cross_campus(NOW)
+    assert len(cross["links"]) == 3
+    assert cross["ratio"] > 1.5, "the best placement beats synchronous-everywhere"
+    assert cross["all_sync"]["efficiency"] < cross["best"]["efficiency"]
+    reasons = " ".join(cross["assessment"]["explanation"])
+    assert "slowest pool" in reasons
+    assert "inter-site sync" in reasons
+
+
+def test_open_decisions_are_listed_with_their_recommendation(client, django_user_model):
+    from leasing.models import ReclaimDecision
+
+    ReclaimDecision.objects.create(
+        title="Take back campus 1 H100s",
+        status="scored",
+        scope_kind="cluster",
+        notice_date=NOW.date(),
+        recommendation="keep_leased",
+        internal_value=Decimal("12127297.85"),
+        rent_forgone=Decimal("6429185437.81"),
+        net_value=Decimal("-6417058139.96"),
+    )
+    ReclaimDecision.objects.create(
+        title="Rejected one", status="rejected", scope_kind="lease", notice_date=NOW.date()
+    )
+    assert [d.title for d in dashboard.open_decisions()] == ["Take back campus 1 H100s"]
+    client.force_login(django_user_model.objects.create_superuser("op", "op@x.example", "pw"))
+    page = client.get(reverse("operator:dashboard")).content.decode()
+    assert "Take back campus 1 H100s" in page
+    assert "-$6,417,058,139.96" in page
+    assert "Keep leased" in page
