@@ -2,10 +2,12 @@
 
 from django.urls import path
 
-from . import dashboard
+from . import capacity, dashboard
 
 app_name = "operator"
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
+    path("capacity/", capacity.capacity_index, name="capacity"),
+    path("capacity/<slug:slug>/", capacity.capacity_cluster, name="capacity-cluster"),
 ]

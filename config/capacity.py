@@ -1,0 +1,148 @@
+"""Capacity timeline per cluster: which tenant holds how many nodes over time (staff only).
+
+Past 90 days and next 180 by default, one point per day, with notice effective dates and
+reclaim windows marked. Holdings come from allocation rows grouped by tenant and period in one
+query; the per-day counts are then a numpy pass over those few groups.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+import matplotlib.dates as mdates
+import numpy as np
+from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from matplotlib.ticker import MaxNLocator
+
+from clusters import selectors
+from clusters.models import Cluster
+from common.plots import PALETTE, figure, to_svg
+from leasing.choices import NoticeStatus
+from leasing.models import Allocation, Notice, ReclaimDecision
+
+PAST_DAYS = 90
+FUTURE_DAYS = 180
+
+
+def holdings(
+    cluster: Cluster, start: dt.datetime, end: dt.datetime
+) -> tuple[list[dt.datetime], dict[str, list[int]]]:
+    """Days from `start` to `end` (UTC midnights) and, per tenant, nodes held at each day."""
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    stamps = np.array([d.timestamp() for d in days])
+    groups = (
+        Allocation.objects.filter(node__cluster=cluster, starts_at__lt=end, ends_at__gt=start)
+        .order_by()
+        .values("line__lease__tenant__name", "starts_at", "ends_at")
+        .annotate(n=Count("pk"))
+    )
+    per_tenant: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(len(days), dtype=np.int64))
+    for g in groups:
+        held = (stamps >= g["starts_at"].timestamp()) & (stamps < g["ends_at"].timestamp())
+        per_tenant[g["line__lease__tenant__name"]] += held * g["n"]
+    return days, {t: counts.tolist() for t, counts in sorted(per_tenant.items())}
+
+
+def markers(cluster: Cluster, start: dt.datetime, end: dt.datetime) -> list[dict[str, object]]:
+    """Notice effective dates and reclaim windows touching this cluster inside the range."""
+    out: list[dict[str, object]] = [
+        {
+            "when": n.effective_end,
+            "kind": "notice effective",
+            "label": f"{n.lease.number} ({n.given_by})",
+        }
+        for n in Notice.objects.filter(
+            lease__lines__cluster=cluster,
+            status__in=(NoticeStatus.RECORDED, NoticeStatus.EFFECTIVE),
+            effective_end__range=(start, end),
+        )
+        .select_related("lease")
+        .distinct()
+    ]
+    out += [
+        {"when": d.window_start, "kind": "reclaim from", "label": d.title}
+        for d in ReclaimDecision.objects.filter(
+            lines__cluster=cluster, window_start__range=(start, end)
+        ).distinct()
+    ]
+    return sorted(out, key=lambda m: m["when"])
+
+
+def timeline_chart(
+    cluster: Cluster,
+    days: list[dt.datetime],
+    series: dict[str, list[int]],
+    marks: list[dict[str, object]],
+    now: dt.datetime,
+    total_nodes: int,
+) -> str:
+    with figure(9.0, 3.8) as fig:
+        ax = fig.add_subplot()
+        if series:
+            ax.stackplot(days, *series.values(), labels=list(series), colors=PALETTE, alpha=0.85)
+        ax.axhline(
+            total_nodes, color=PALETTE[7], linestyle="--", linewidth=1, label="nodes in cluster"
+        )
+        ax.axvline(now, color=PALETTE[7], linewidth=1)
+        ax.annotate(
+            "now", (now, total_nodes), textcoords="offset points", xytext=(3, 4), fontsize=8
+        )
+        styles = {"notice effective": (PALETTE[3], ":"), "reclaim from": (PALETTE[4], "-.")}
+        for kind, (color, style) in styles.items():
+            for i, m in enumerate(x for x in marks if x["kind"] == kind):
+                ax.axvline(
+                    m["when"],
+                    color=color,
+                    linestyle=style,
+                    linewidth=1.5,
+                    label=kind if i == 0 else None,
+                )
+        ax.set_ylim(0, max(total_nodes, 1) * 1.1)
+        ax.set_xlim(days[0], days[-1])
+        ax.set_ylabel("nodes held")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("date (UTC)")
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+        ax.tick_params(axis="x", labelsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        return to_svg(fig, title=f"Nodes of {cluster} held per tenant over time")
+
+
+@staff_member_required
+def capacity_index(request: HttpRequest) -> HttpResponse:
+    context = {
+        **admin.site.each_context(request),
+        "title": "Capacity timelines",
+        "clusters": selectors.cluster_list().order_by("site__name", "name"),
+    }
+    return render(request, "operator/capacity_index.html", context)
+
+
+@staff_member_required
+def capacity_cluster(request: HttpRequest, slug: str) -> HttpResponse:
+    cluster = get_object_or_404(Cluster.objects.select_related("site", "accelerator"), slug=slug)
+    now = timezone.now()
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today - dt.timedelta(days=PAST_DAYS)
+    end = today + dt.timedelta(days=FUTURE_DAYS)
+    days, series = holdings(cluster, start, end)
+    marks = markers(cluster, start, end)
+    total = cluster.nodes.count()
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Capacity timeline: {cluster}",
+        "cluster": cluster,
+        "total_nodes": total,
+        "held_now": {t: counts[PAST_DAYS] for t, counts in series.items()},
+        "markers": marks,
+        "chart": timeline_chart(cluster, days, series, marks, now, total),
+        "past_days": PAST_DAYS,
+        "future_days": FUTURE_DAYS,
+    }
+    return render(request, "operator/capacity_cluster.html", context)
