@@ -43,6 +43,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import cast
 
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -653,24 +654,33 @@ def billable_leases(*, now: dt.datetime):
     )
 
 
-def billing_run_start(
-    *, period: dt.date | None = None, now: dt.datetime | None = None
-) -> BillingRun:
-    """Get or create today's run row for `period` and mark it in progress (STARTED)."""
+def billing_run_claim(
+    *, period: dt.date | None = None, now: dt.datetime | None = None, force: bool = False
+) -> BillingRun | None:
+    """Today's run row for `period`, marked in progress (STARTED); None if it already
+    dispatched or finished and `force` is false (a second beat fire the same day).
+
+    A row found STARTED was interrupted, or is running concurrently: it is claimed again,
+    which is safe because everything a run does is idempotent.
+    """
     now = _now(now)
     if period is not None:
         _check_period(period)
     label = period or proration.month_start((now + LOOKAHEAD).astimezone(dt.UTC).date())
-    run, created = BillingRun.objects.get_or_create(
-        run_date=now.astimezone(dt.UTC).date(),
-        period=label,
-        defaults={"as_of": now, "started_at": now, "status": BillingRunStatus.STARTED},
-    )
-    if not created and run.status != BillingRunStatus.STARTED:
-        BillingRun.objects.filter(pk=run.pk).update(
-            status=BillingRunStatus.STARTED, as_of=now, finished_at=None
+    with transaction.atomic():
+        run, _ = BillingRun.objects.get_or_create(
+            run_date=now.astimezone(dt.UTC).date(),
+            period=label,
+            defaults={"as_of": now, "started_at": now, "status": BillingRunStatus.STARTED},
         )
-        run.refresh_from_db()
+        run = BillingRun.objects.select_for_update().get(pk=run.pk)
+        if run.status != BillingRunStatus.STARTED:
+            if not force:
+                return None
+            run.status = BillingRunStatus.STARTED
+            run.as_of = now
+            run.finished_at = None
+            run.save(update_fields=["status", "as_of", "finished_at"])
     return run
 
 
@@ -687,7 +697,8 @@ def billing_run(
     Safe to run twice or concurrently: a second run finds nothing left to do.
     """
     now = _now(now)
-    run = billing_run_start(period=period, now=now)
+    # force=True always returns the run.
+    run = cast(BillingRun, billing_run_claim(period=period, now=now, force=True))
     ids = list(billable_leases(now=now))
     BillingRun.objects.filter(pk=run.pk).update(leases_scanned=len(ids))
     for offset in range(0, len(ids), chunk_size):

@@ -1,0 +1,149 @@
+"""Billing jobs (Celery). Thin: ids in, one service call, explicit names and time limits.
+
+Delivery is at least once (acks late, re-queued when a worker dies), and beat may fire twice:
+every task here is idempotent because the services are (unique invoice per lease and month,
+one transaction per chunk of leases, credit notes net of what was already credited).
+
+* `billing.daily_billing_scan` (beat, 00:10 UTC): records the day's run, then fans out one
+  `billing.bill_lease` per lease in chunks, each with an expiry before the next scan (which
+  catches up on anything that expired or was lost).
+* `billing.bill_lease`: bills one lease as of the scan's instant; returns early when there is
+  nothing left to do (a duplicate or redelivered task).
+* `billing.mark_overdue` (beat, 00:30 UTC): overdue flags and tenant standing.
+
+Retries: only transient database errors (OperationalError, InterfaceError — a restarted or
+unreachable PostgreSQL, a terminated backend), with exponential backoff and jitter. A domain
+error is logged and stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+from typing import Any
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError, connections
+from django.db.models import F
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from common.exceptions import DomainError
+
+from . import services
+from .choices import BillingRunStatus
+from .constants import BILL_LEASE_EXPIRES_S, FANOUT_CHUNK_SIZE
+from .models import BillingRun
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT = (OperationalError, InterfaceError)
+RETRY = {
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
+LIMITS = {"soft_time_limit": 300, "time_limit": 360}
+
+
+def _instant(value: str | None) -> dt.datetime:
+    if not value:
+        return timezone.now()
+    instant = parse_datetime(value)
+    if instant is None or timezone.is_naive(instant):
+        raise ValueError(f"expected an aware ISO 8601 instant, got {value!r}")
+    return instant
+
+
+def _period(value: str | None) -> dt.date | None:
+    return parse_date(value) if value else None
+
+
+def _drop_broken_connections() -> None:
+    """Before a retry: forget connections a restarted server or a killed backend broke."""
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:  # never inside a caller's transaction (eager mode)
+            conn.close()
+
+
+@shared_task(name="billing.daily_billing_scan", bind=True, acks_late=True, **RETRY, **LIMITS)
+def daily_billing_scan(
+    self, now: str | None = None, period: str | None = None, force: bool = False
+) -> dict[str, Any]:
+    """Record today's run and fan out per-lease billing; a second fire the same day is a
+    no-op once the first has dispatched (`force=True` dispatches again)."""
+    try:
+        instant = _instant(now)
+        month = _period(period)
+        run = services.billing_run_claim(period=month, now=instant, force=force)
+        if run is None:
+            return {"skipped": "already dispatched"}
+        ids = list(services.billable_leases(now=instant))
+        kwargs = {"run_id": run.pk, "now": instant.isoformat(), "period": period}
+        # One broker connection for the whole fan-out (none in eager mode).
+        eager = self.app.conf.task_always_eager
+        with contextlib.nullcontext() if eager else self.app.producer_or_acquire() as producer:
+            for offset in range(0, len(ids), FANOUT_CHUNK_SIZE):
+                for lease_id in ids[offset : offset + FANOUT_CHUNK_SIZE]:
+                    bill_lease.apply_async(
+                        args=(lease_id,),
+                        kwargs=kwargs,
+                        expires=BILL_LEASE_EXPIRES_S,
+                        producer=producer,
+                    )
+        BillingRun.objects.filter(pk=run.pk).update(
+            status=BillingRunStatus.DISPATCHED,
+            leases_scanned=len(ids),
+            finished_at=timezone.now(),
+        )
+        return {"run": run.pk, "leases": len(ids)}
+    except TRANSIENT:
+        _drop_broken_connections()
+        raise
+
+
+@shared_task(name="billing.bill_lease", bind=True, acks_late=True, **RETRY, **LIMITS)
+def bill_lease(
+    self,
+    lease_id: int,
+    run_id: int | None = None,
+    now: str | None = None,
+    period: str | None = None,
+) -> dict[str, Any]:
+    """Bill one lease as of `now` (the scan's instant): invoices due, credit notes, holdover."""
+    try:
+        run = BillingRun.objects.filter(pk=run_id).first() if run_id else None
+        outcome = services.lease_bill(
+            lease_id=lease_id, now=_instant(now), period=_period(period), run=run
+        )
+    except TRANSIENT:
+        _drop_broken_connections()
+        raise
+    except DomainError as exc:
+        logger.warning("billing.bill_lease %s refused: %s %s", lease_id, exc.code, exc.extra)
+        if run_id:
+            BillingRun.objects.filter(pk=run_id).update(errors=F("errors") + 1)
+        return {"lease": lease_id, "error": exc.code}
+    return {
+        "lease": lease_id,
+        "invoices": [i.number for i in outcome.invoices],
+        "credit_notes": [c.number for c in outcome.credit_notes],
+    }
+
+
+@shared_task(name="billing.mark_overdue", bind=True, acks_late=True, **RETRY, **LIMITS)
+def mark_overdue(self, now: str | None = None) -> dict[str, int]:
+    """Flag overdue invoices and set tenant standing (idempotent)."""
+    try:
+        outcome = services.mark_overdue(now=_instant(now))
+    except TRANSIENT:
+        _drop_broken_connections()
+        raise
+    return {
+        "newly_overdue": outcome.newly_overdue,
+        "tenants_past_due": outcome.tenants_past_due,
+        "tenants_current": outcome.tenants_current,
+    }

@@ -1,0 +1,297 @@
+"""Real worker, real broker: billing stays exact through SIGKILLs, duplicates and lost backends.
+
+A `celery -A config worker` subprocess runs against Redis (database 5) and the PostgreSQL test
+database. The test publishes the daily scan as beat would (twice, as two beats would), kills
+the whole worker with SIGKILL in the middle of the run several times and restarts it, kills a
+pool child, terminates the worker's PostgreSQL backends mid-run, and publishes the scan again
+after each restart (a run that is run again). The final state must be exactly one invoice per
+lease and month, each total equal to the rule's amount to the cent, and gapless numbers.
+
+Note on Redis: after a whole-worker kill its unacknowledged messages come back only after the
+broker visibility timeout (an hour in the settings); the run run again (the forced scan here,
+the next daily scan in production) is what finishes the work meanwhile. A killed pool child is
+different: the parent rejects the message and Redis redelivers it at once.
+"""
+
+import datetime as dt
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import redis
+from celery import Celery
+from django.db import connection
+
+from billing import proration, services
+from billing.models import Invoice, InvoiceLine
+from leasing.models import LeaseLine
+from tests.factories.clusters import ClusterFactory
+from tests.factories.leasing import LeaseFactory, LeaseLineFactory, TenantFactory
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKER = "redis://127.0.0.1:6379/5"
+NOW = dt.datetime(2026, 11, 20, 0, 10, tzinfo=dt.UTC)
+LEASES = 120
+ZONES = ["UTC", "America/Los_Angeles", "Europe/Berlin", "Asia/Tokyo"]
+
+
+def database_url() -> str:
+    s = connection.settings_dict
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may contain spaces, so split after the last ')'.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+class Worker:
+    """One `celery -A config worker` process group, restartable."""
+
+    def __init__(self, log_dir: str):
+        self.log_dir = log_dir
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.base",
+            "DATABASE_URL": database_url(),
+            "CELERY_BROKER_URL": BROKER,
+            "LOG_LEVEL": "WARNING",
+        }
+
+    def start(self) -> None:
+        self.starts += 1
+        log = Path(self.log_dir) / f"worker-{self.starts}.log"
+        self.log = log
+        with log.open("w") as out:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "--pool=prefork",
+                    "--concurrency=3",
+                    "--loglevel=INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    f"--hostname=billing-test-{self.starts}@%h",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 30
+        while "ready." not in log.read_text():
+            assert self.proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "worker did not start"
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker: parent and pool children, no chance to clean up."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.proc = None
+
+    def kill_a_child(self) -> bool:
+        assert self.proc is not None
+        kids = children_of(self.proc.pid)
+        if not kids:
+            return False
+        os.kill(random.choice(kids), signal.SIGKILL)
+        return True
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text() for p in sorted(Path(self.log_dir).glob("*.log")))
+
+
+@pytest.fixture
+def broker():
+    client = redis.Redis.from_url(BROKER)
+    client.flushdb()
+    app = Celery("billing-test-publisher", broker=BROKER)
+    yield client, app
+    app.close()
+    client.flushdb()
+
+
+@pytest.fixture
+def worker():
+    with tempfile.TemporaryDirectory() as log_dir:
+        w = Worker(log_dir)
+        yield w
+        w.stop()
+
+
+def make_leases() -> list:
+    rng = random.Random(5)
+    tenant = TenantFactory()
+    cluster = ClusterFactory()
+    leases = []
+    for _ in range(LEASES):
+        start = dt.date(2026, 1, 1) + dt.timedelta(days=rng.randrange(0, 330))
+        lease = LeaseFactory(
+            tenant=tenant,
+            commencement_date=start,
+            contract_timezone=rng.choice(ZONES),
+            drain_grace_hours=10**6,
+        )
+        for _ in range(rng.choice([1, 2])):
+            rate = Decimal(rng.randrange(1, 10**11)) / 100
+            LeaseLineFactory(lease=lease, cluster=cluster, monthly_rate=rate)
+        leases.append(lease)
+    return leases
+
+
+def expected_invoices() -> dict[tuple[int, dt.date], Decimal]:
+    """The rule, computed independently of the worker: (lease, month) → total."""
+    lines = defaultdict(list)
+    for line in LeaseLine.objects.select_related("lease"):
+        lines[line.lease_id].append(line)
+    expected = {}
+    for lease_lines in lines.values():
+        lease = lease_lines[0].lease
+        for period in services.rent_periods(lease, lease_lines):
+            if services.rent_issue_from(lease, period) > NOW:
+                break
+            p_start, p_end = proration.period_bounds(period, lease.contract_timezone)
+            expected[(lease.pk, period)] = sum(
+                (
+                    proration.period_amount(
+                        line.monthly_rate,
+                        life_start=lease.commencement,
+                        life_end=services.line_end(line, lease),
+                        period_start=p_start,
+                        period_end=p_end,
+                        tz=lease.contract_timezone,
+                    )
+                    for line in lease_lines
+                ),
+                Decimal("0.00"),
+            )
+    return expected
+
+
+def terminate_worker_backends() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'"
+        )
+        return cursor.fetchone()[0]
+
+
+def wait_for(predicate, timeout: float, what: str, worker: Worker) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{worker.logs()[-4000:]}"
+        time.sleep(0.05)
+
+
+def test_sigkills_duplicates_and_lost_backends_leave_exactly_one_invoice_each(broker, worker):
+    client, app = broker
+    make_leases()
+    expected = expected_invoices()
+    assert len(expected) > 5 * LEASES // 2
+
+    def scan(force: bool = False) -> None:
+        app.send_task("billing.daily_billing_scan", kwargs={"now": NOW.isoformat(), "force": force})
+
+    def count() -> int:
+        return Invoice.objects.count()
+
+    def progress(what: str, step: int = 15) -> None:
+        floor = count()
+        wait_for(lambda: count() > floor + step, 60, what, worker)
+
+    worker.start()
+    scan()
+    scan()  # two beats firing the same entry
+    kills = terminated = 0
+    for round_ in range(3):
+        progress("progress before a kill")
+        if round_ == 1:
+            assert worker.kill_a_child()  # the parent re-queues the task at once
+            progress("progress after a child kill")
+            # PostgreSQL drops the worker's connections again and again, mid-transaction.
+            until = time.monotonic() + 1.5
+            while time.monotonic() < until:
+                terminated += terminate_worker_backends()
+                time.sleep(0.05)
+            progress("progress after lost backends")
+        worker.kill()
+        kills += 1
+        worker.start()
+        scan(force=True)  # the run, run again
+        scan()  # and a duplicate fire on top
+    assert kills == 3
+
+    wait_for(
+        lambda: count() >= len(expected) and client.llen("celery") == 0,
+        90,
+        "the run to finish",
+        worker,
+    )
+    time.sleep(1.0)  # let any straggling duplicate finish; it must change nothing
+    worker.stop()
+    logs = worker.logs()
+    assert terminated > 0
+    # Lost backends surfaced as transient errors and were retried, not dropped.
+    assert "Retry in" in logs, logs[-4000:]
+
+    rows = list(Invoice.objects.values_list("lease_id", "period", "kind", "total", "number"))
+    assert len(rows) == len(expected)
+    assert len({(lease, period, kind) for lease, period, kind, _, _ in rows}) == len(rows)
+    assert {(lease, period): total for lease, period, _, total, _ in rows} == expected
+    numbers = sorted(int(number.rsplit("-", 1)[1]) for *_, number in rows)
+    assert numbers == list(range(1, len(rows) + 1))  # gapless despite the kills
+    line_totals = defaultdict(Decimal)
+    for invoice_id, amount in InvoiceLine.objects.values_list("invoice_id", "amount"):
+        line_totals[invoice_id] += amount
+    for invoice in Invoice.objects.all():
+        assert line_totals[invoice.pk] == invoice.total
