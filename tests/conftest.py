@@ -1,7 +1,32 @@
 """Shared pytest fixtures."""
 
+import importlib
+
 import pytest
 from django.db import connection
+
+# The accelerator catalog is data loaded by a migration. A transactional test (real commits:
+# racing processes, real workers, browsers) ends with a flush that deletes it; reload it before
+# the next database test with the migration's own idempotent loader.
+CATALOG_MIGRATION = "clusters.migrations.0002_accelerator_catalog"
+
+
+@pytest.fixture(autouse=True)
+def _accelerator_catalog(request, django_db_blocker):
+    if request.node.get_closest_marker("django_db") is None and not {
+        "db",
+        "transactional_db",
+    } & set(request.fixturenames):
+        yield
+        return
+    from django.apps import apps
+
+    migration = importlib.import_module(CATALOG_MIGRATION)
+    with django_db_blocker.unblock():
+        model = apps.get_model("clusters", "AcceleratorModel")
+        if model.objects.count() < len(migration.CATALOG):
+            migration.load(apps, None)
+    yield
 
 
 @pytest.fixture
