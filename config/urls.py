@@ -12,4 +12,5 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("operator/", include("config.operator_urls")),
+    path("api/", include("config.api_urls")),
 ]

@@ -1,0 +1,1 @@
+"""The tenant API's billing resources: invoices and credit notes (read-only)."""

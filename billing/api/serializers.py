@@ -1,0 +1,74 @@
+"""Output serializers of invoices and credit notes: money as 2-place strings plus currency."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from billing.choices import CreditNoteStatus, InvoiceKind, InvoiceStatus
+from common.api.fields import MoneyField
+
+
+class DocumentRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField(allow_null=True)
+
+
+class InvoiceLineSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    lease_line = serializers.IntegerField(source="lease_line_id")
+    description = serializers.CharField()
+    service_start = serializers.DateTimeField()
+    service_end = serializers.DateTimeField()
+    days = serializers.IntegerField()
+    days_in_month = serializers.IntegerField()
+    monthly_rate = MoneyField()
+    rate_multiplier = serializers.DecimalField(max_digits=4, decimal_places=2)
+    amount = MoneyField()
+
+
+class InvoiceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    lease = DocumentRefSerializer()
+    kind = serializers.ChoiceField(choices=InvoiceKind.choices)
+    period = serializers.DateField(help_text="First day of the calendar month billed.")
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=InvoiceStatus.choices)
+    currency = serializers.CharField()
+    total = MoneyField()
+    issued_at = serializers.DateTimeField()
+    due_at = serializers.DateTimeField()
+    paid_at = serializers.DateTimeField(allow_null=True)
+    is_overdue = serializers.BooleanField()
+
+
+class InvoiceDetailSerializer(InvoiceSerializer):
+    lines = InvoiceLineSerializer(many=True)
+
+
+class CreditNoteLineSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    invoice_line = serializers.IntegerField(source="invoice_line_id")
+    lease_line = serializers.IntegerField(source="lease_line_id")
+    description = serializers.CharField()
+    service_start = serializers.DateTimeField()
+    service_end = serializers.DateTimeField()
+    days = serializers.IntegerField()
+    amount = MoneyField()
+
+
+class CreditNoteSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    lease = DocumentRefSerializer()
+    invoice = DocumentRefSerializer()
+    status = serializers.ChoiceField(choices=CreditNoteStatus.choices)
+    currency = serializers.CharField()
+    total = MoneyField()
+    reason = serializers.CharField()
+    issued_at = serializers.DateTimeField()
+
+
+class CreditNoteDetailSerializer(CreditNoteSerializer):
+    lines = CreditNoteLineSerializer(many=True)

@@ -1,0 +1,19 @@
+"""Routes of the tenant API under `/api/v1/` (billing side)."""
+
+from django.urls import path
+
+from . import views
+
+invoices = views.InvoiceViewSet
+credit_notes = views.CreditNoteViewSet
+
+urlpatterns = [
+    path("invoices/", invoices.as_view({"get": "list"}), name="invoice-list"),
+    path("invoices/<int:pk>/", invoices.as_view({"get": "retrieve"}), name="invoice-detail"),
+    path("credit-notes/", credit_notes.as_view({"get": "list"}), name="credit-note-list"),
+    path(
+        "credit-notes/<int:pk>/",
+        credit_notes.as_view({"get": "retrieve"}),
+        name="credit-note-detail",
+    ),
+]

@@ -1,0 +1,72 @@
+"""Invoices and credit notes of the calling tenant (read-only; issued documents only)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import viewsets
+
+from billing.models import CreditNote, Invoice
+from leasing.api.schema import errors
+from leasing.api.views import TenantAPIMixin
+
+from . import selectors
+from .filters import CreditNoteFilter, InvoiceFilter
+from .serializers import (
+    CreditNoteDetailSerializer,
+    CreditNoteSerializer,
+    InvoiceDetailSerializer,
+    InvoiceSerializer,
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Your invoices",
+        description="Issued, paid and void invoices (drafts are internal).",
+        responses={200: InvoiceSerializer(many=True), **errors(400)},
+    ),
+    retrieve=extend_schema(
+        summary="One invoice with its lines",
+        responses={200: InvoiceDetailSerializer, **errors(404)},
+    ),
+)
+class InvoiceViewSet(TenantAPIMixin, viewsets.ReadOnlyModelViewSet):
+    filterset_class = InvoiceFilter
+    ordering_fields = ["id", "period_start", "issued_at"]
+    ordering = ["-id"]
+
+    def get_serializer_class(self):
+        return InvoiceSerializer if self.action == "list" else InvoiceDetailSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Invoice.objects.none()
+        if self.action == "list":
+            return selectors.invoice_list_for_tenant(self.tenant)
+        return selectors.invoice_detail_for_tenant(self.tenant)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Your credit notes",
+        responses={200: CreditNoteSerializer(many=True), **errors(400)},
+    ),
+    retrieve=extend_schema(
+        summary="One credit note with its lines",
+        responses={200: CreditNoteDetailSerializer, **errors(404)},
+    ),
+)
+class CreditNoteViewSet(TenantAPIMixin, viewsets.ReadOnlyModelViewSet):
+    filterset_class = CreditNoteFilter
+    ordering_fields = ["id", "issued_at"]
+    ordering = ["-id"]
+
+    def get_serializer_class(self):
+        return CreditNoteSerializer if self.action == "list" else CreditNoteDetailSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return CreditNote.objects.none()
+        if self.action == "list":
+            return selectors.credit_note_list_for_tenant(self.tenant)
+        return selectors.credit_note_detail_for_tenant(self.tenant)

@@ -1,0 +1,1 @@
+"""The tenant REST API (`/api/v1/`): API-key authentication, tenant-scoped views."""

@@ -1,0 +1,133 @@
+"""Filters of the tenant API list endpoints, with strict query parameter parsing.
+
+django-filter's default fields accept what a payments-grade API must not (locale formats,
+non-ASCII digits, decimals for ids, naive datetimes). These fields take ASCII `YYYY-MM-DD`
+dates, ISO 8601 instants with an offset (or a date, read as 00:00 UTC), and whole ids.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import django_filters
+from django import forms
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+from leasing.choices import LeaseStatus, NoticeStatus, Party
+from leasing.models import Lease, Listing, Notice
+
+ASCII_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+ASCII_INT = re.compile(r"[0-9]{1,19}\Z")
+MAX_ID = 2**63 - 1
+
+
+class AsciiDateFormField(forms.Field):
+    default_error_messages = {"invalid": "Use YYYY-MM-DD (ASCII digits)."}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if not isinstance(value, str) or not ASCII_DATE.match(value):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class AwareDateTimeFormField(forms.Field):
+    default_error_messages = {
+        "invalid": "Use an ISO 8601 instant with an offset (2026-01-01T00:00:00Z) or a date.",
+    }
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if not isinstance(value, str) or not value.isascii():
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        if ASCII_DATE.match(value):
+            try:
+                return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), tzinfo=dt.UTC)
+            except ValueError:
+                raise forms.ValidationError(self.error_messages["invalid"]) from None
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="naive")
+        try:
+            return parsed.astimezone(dt.UTC)
+        except OverflowError:
+            raise forms.ValidationError(self.error_messages["invalid"]) from None
+
+
+class IdFormField(forms.Field):
+    default_error_messages = {"invalid": "A whole number (ASCII digits) from 1."}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if not isinstance(value, str) or not ASCII_INT.match(value):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        number = int(value)
+        if not 1 <= number <= MAX_ID:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return number
+
+
+@extend_schema_field(OpenApiTypes.DATE)
+class DateFilter(django_filters.Filter):
+    field_class = AsciiDateFormField
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class InstantFilter(django_filters.Filter):
+    field_class = AwareDateTimeFormField
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IdFilter(django_filters.Filter):
+    field_class = IdFormField
+
+
+class ListingFilter(django_filters.FilterSet):
+    accelerator = django_filters.CharFilter(
+        field_name="cluster__accelerator__slug", max_length=32, help_text="Accelerator slug."
+    )
+    site = django_filters.CharFilter(
+        field_name="cluster__site__slug", max_length=50, help_text="Site (campus) slug."
+    )
+    earliest_start__gte = DateFilter(field_name="earliest_start", lookup_expr="gte")
+    earliest_start__lte = DateFilter(field_name="earliest_start", lookup_expr="lte")
+
+    class Meta:
+        model = Listing
+        fields: list[str] = []
+
+
+class LeaseFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(
+        choices=LeaseStatus.choices, help_text="One or more statuses (repeat the parameter)."
+    )
+    commencement_date__gte = DateFilter(field_name="commencement_date", lookup_expr="gte")
+    commencement_date__lte = DateFilter(field_name="commencement_date", lookup_expr="lte")
+    term_end__gte = InstantFilter(field_name="term_end", lookup_expr="gte")
+    term_end__lt = InstantFilter(field_name="term_end", lookup_expr="lt")
+
+    class Meta:
+        model = Lease
+        fields: list[str] = []
+
+
+class NoticeFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=NoticeStatus.choices)
+    given_by = django_filters.ChoiceFilter(
+        choices=[(Party.OPERATOR, "Operator"), (Party.TENANT, "Tenant")]
+    )
+
+    class Meta:
+        model = Notice
+        fields: list[str] = []

@@ -1,0 +1,59 @@
+"""OpenAPI helpers: the error responses every operation documents."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+
+from .serializers import ErrorSerializer
+
+ERROR_TEXT = {
+    400: "Invalid input (`validation_error`, with `extra.fields`) or malformed JSON "
+    "(`malformed_request`).",
+    401: "No, malformed, revoked or expired API key (`not_authenticated`, "
+    "`authentication_failed`).",
+    404: "No such object for this tenant (`not_found`).",
+    409: "A rule refused the operation now (e.g. `notice_not_allowed`, "
+    "`capacity_unavailable`, `listing_unavailable`, `withdrawal_not_allowed`, "
+    "`idempotency_in_progress`).",
+    415: "Body is not JSON (`unsupported_media_type`).",
+    422: "Idempotency-Key reused with a different request (`idempotency_key_reused`).",
+    429: "Too many requests for this key (`throttled`); see Retry-After.",
+    503: "The database is unavailable; retry (`service_unavailable`).",
+}
+
+# Every authenticated operation can answer these.
+COMMON = (401, 429, 503)
+
+
+def errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    return {
+        status: OpenApiResponse(response=ErrorSerializer, description=ERROR_TEXT[status])
+        for status in sorted({*COMMON, *statuses})
+    }
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    name="Idempotency-Key",
+    type=OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Up to 255 printable ASCII characters. The same key with the same body "
+    "replays the first response (kept 24 h); with a different body, 422.",
+)
+
+
+# Several models have a `status` (and leases and notices `available_actions`) with different
+# values: name each choice set once. Used by the schema view and by
+# `manage.py spectacular --custom-settings leasing.api.schema.SPECTACULAR_OVERRIDES`.
+SPECTACULAR_OVERRIDES = {
+    "ENUM_NAME_OVERRIDES": {
+        "LeaseStatusEnum": "leasing.choices.LeaseStatus",
+        "LineStatusEnum": "leasing.choices.LineStatus",
+        "NoticeStatusEnum": "leasing.choices.NoticeStatus",
+        "InvoiceStatusEnum": "billing.choices.InvoiceStatus",
+        "CreditNoteStatusEnum": "billing.choices.CreditNoteStatus",
+        "LeaseActionEnum": "leasing.api.selectors.LeaseAction.ALL",
+        "NoticeActionEnum": "leasing.api.selectors.NoticeAction.ALL",
+    },
+}

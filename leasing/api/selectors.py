@@ -1,0 +1,212 @@
+"""Reads of the tenant API: tenant-scoped querysets, available actions, termination quotes.
+
+Every queryset here starts from the calling tenant, so another tenant's id matches nothing and
+the view answers 404. List querysets carry what the serializers read (select_related,
+annotations, prefetches), so a page costs the same number of queries whatever its size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.utils import timezone
+
+from common.contract_time import local_midnight
+from common.money import ZERO, round_money
+from leasing import rules
+from leasing.choices import (
+    LeaseStatus,
+    ListingStatus,
+    ListingVisibility,
+    NoticeStatus,
+    Party,
+)
+from leasing.exceptions import NoticeNotAllowed
+from leasing.models import Allocation, Lease, LeaseLine, Listing, Notice, Tenant
+
+# A signed lease: the tenant may give notice and ask for quotes (leasing.services.SIGNED).
+SIGNED = (LeaseStatus.SCHEDULED, LeaseStatus.ACTIVE, LeaseStatus.NOTICE_GIVEN)
+
+
+class LeaseAction:
+    GIVE_NOTICE = "give_notice"
+    TERMINATION_QUOTE = "termination_quote"
+    CONFIRM_NOTICE_WITHDRAWAL = "confirm_notice_withdrawal"
+
+    ALL = (GIVE_NOTICE, TERMINATION_QUOTE, CONFIRM_NOTICE_WITHDRAWAL)
+
+
+class NoticeAction:
+    CONFIRM_WITHDRAWAL = "confirm_withdrawal"
+
+    ALL = (CONFIRM_WITHDRAWAL,)
+
+
+# --- listings -----------------------------------------------------------------------------------
+
+
+def listing_list_for_tenant(tenant: Tenant) -> QuerySet[Listing]:
+    """Published listings the tenant may see: public ones and those private to it."""
+    return (
+        Listing.objects.filter(status=ListingStatus.PUBLISHED)
+        .filter(Q(visibility=ListingVisibility.PUBLIC) | Q(private_tenant=tenant))
+        .select_related("cluster__site", "cluster__accelerator")
+    )
+
+
+def listing_visible_to(tenant: Tenant) -> QuerySet[Listing]:
+    """Listings the tenant may name in a request: public or private to it, any status (the
+    service then says `listing_unavailable` for one not published). Others do not exist."""
+    return Listing.objects.filter(
+        Q(visibility=ListingVisibility.PUBLIC) | Q(private_tenant=tenant)
+    ).select_related("cluster")
+
+
+# --- leases and notices -------------------------------------------------------------------------
+
+
+def _pending_operator_withdrawal() -> Q:
+    return Q(
+        status=NoticeStatus.RECORDED,
+        withdrawal_requested_by=Party.OPERATOR,
+        withdrawn_at__isnull=True,
+    )
+
+
+def lease_list_for_tenant(tenant: Tenant) -> QuerySet[Lease]:
+    """The tenant's leases with line totals and whether a withdrawal awaits its consent."""
+    now = timezone.now()
+    pending = Notice.objects.filter(
+        _pending_operator_withdrawal(), lease=OuterRef("pk"), effective_end__gt=now
+    )
+    return Lease.objects.filter(tenant=tenant).annotate(
+        api_node_count=Sum("lines__node_count"),
+        api_monthly_rate=Sum("lines__monthly_rate"),
+        api_pending_withdrawal=Exists(pending),
+    )
+
+
+def lease_detail_for_tenant(tenant: Tenant) -> QuerySet[Lease]:
+    return lease_list_for_tenant(tenant).prefetch_related(
+        Prefetch("lines", queryset=LeaseLine.objects.select_related("cluster__site")),
+        Prefetch("notices", queryset=Notice.objects.prefetch_related("lines")),
+    )
+
+
+def notice_list_for_lease(lease: Lease) -> QuerySet[Notice]:
+    return Notice.objects.filter(lease=lease).prefetch_related(
+        Prefetch("lines", queryset=LeaseLine.objects.only("id"))
+    )
+
+
+def allocation_summary(lease: Lease) -> list[dict]:
+    """Nodes held per cluster over the lease (one grouped query)."""
+    rows = (
+        Allocation.objects.filter(line__lease=lease)
+        .values(
+            "line__cluster_id",
+            "line__cluster__slug",
+            "line__cluster__name",
+            "line__cluster__site__slug",
+        )
+        .annotate(nodes=Count("node_id", distinct=True))
+        .order_by("line__cluster_id")
+    )
+    return [
+        {
+            "cluster": {
+                "id": r["line__cluster_id"],
+                "slug": r["line__cluster__slug"],
+                "name": r["line__cluster__name"],
+            },
+            "site": r["line__cluster__site__slug"],
+            "nodes": r["nodes"],
+        }
+        for r in rows
+    ]
+
+
+def lease_available_actions(lease: Lease, *, now: dt.datetime) -> list[str]:
+    """What the tenant may do next with this lease (mirrors the services' guards)."""
+    actions: list[str] = []
+    if lease.status in SIGNED and lease.end > now:
+        actions += [LeaseAction.GIVE_NOTICE, LeaseAction.TERMINATION_QUOTE]
+    if getattr(lease, "api_pending_withdrawal", False):
+        actions.append(LeaseAction.CONFIRM_NOTICE_WITHDRAWAL)
+    return actions
+
+
+def notice_available_actions(notice: Notice, *, now: dt.datetime) -> list[str]:
+    """The tenant may confirm the operator's request to withdraw its notice."""
+    if (
+        notice.status == NoticeStatus.RECORDED
+        and notice.effective_end > now
+        and notice.withdrawal_requested_by == Party.OPERATOR
+    ):
+        return [NoticeAction.CONFIRM_WITHDRAWAL]
+    return []
+
+
+# --- termination quote --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TerminationQuote:
+    """`rules.quote` plus money: rent over the lease's remaining life, what is invoiced net of
+    credit notes, and the difference either way (still to invoice, or to be credited)."""
+
+    quote: rules.Quote
+    currency: str
+    rent_due: Decimal
+    rent_invoiced: Decimal
+    rent_still_due: Decimal
+    credit_due: Decimal
+
+
+def requested_end_instant(lease: Lease, requested_end_date: dt.date | None) -> dt.datetime | None:
+    """A requested end date means the local midnight starting that day (the lease's zone)."""
+    if requested_end_date is None:
+        return None
+    return local_midnight(requested_end_date, lease.contract_timezone)
+
+
+def lease_termination_quote(
+    lease: Lease, *, notice_date: dt.date, requested_end_date: dt.date | None = None
+) -> TerminationQuote:
+    """What a tenant notice on `notice_date` would do: effective end, outcome and the rent.
+
+    `rent_due` is the rent of `[commencement, holds_until)` by billing's rule (each line to its
+    own end); `rent_invoiced` the lease's issued rent invoices minus its credit notes. When
+    the end falls inside invoiced months, `credit_due` is what the credit note will say.
+    """
+    from billing.choices import CreditNoteStatus, InvoiceKind, InvoiceStatus
+    from billing.models import CreditNote, Invoice
+    from billing.services import lease_rent_due
+
+    if lease.status not in SIGNED:
+        raise NoticeNotAllowed(
+            "A quote needs a signed lease (scheduled or active).", extra={"status": lease.status}
+        )
+    requested_end = requested_end_instant(lease, requested_end_date)
+    q = rules.quote(lease, notice_date, requested_end, rent=lease_rent_due)
+    rent_due = round_money(q.rent_due or ZERO)
+    invoiced = Invoice.objects.filter(
+        lease=lease,
+        kind=InvoiceKind.RENT,
+        status__in=(InvoiceStatus.ISSUED, InvoiceStatus.PAID),
+    ).aggregate(total=Sum("total"))["total"] or Decimal(0)
+    credited = CreditNote.objects.filter(lease=lease, status=CreditNoteStatus.ISSUED).aggregate(
+        total=Sum("total")
+    )["total"] or Decimal(0)
+    net = round_money(invoiced - credited)
+    return TerminationQuote(
+        quote=q,
+        currency=lease.currency,
+        rent_due=rent_due,
+        rent_invoiced=net,
+        rent_still_due=max(rent_due - net, ZERO),
+        credit_due=max(net - rent_due, ZERO),
+    )

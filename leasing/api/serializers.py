@@ -1,0 +1,299 @@
+"""Input and output serializers of the tenant API.
+
+Input serializers are strict (unknown fields, naive datetimes, non-ASCII digits, out-of-range
+numbers and dates are errors naming the field) and hold no business rules: those are in the
+services. Output serializers only read what the selectors loaded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from common.api.fields import MoneyField, StrictDateField, StrictIntegerField
+from common.api.serializers import StrictInputSerializer
+from leasing.choices import (
+    LeaseStatus,
+    LineStatus,
+    ListingVisibility,
+    NoticeOutcome,
+    NoticeStatus,
+    Party,
+)
+from leasing.webhooks import EVENT_TYPES
+
+from .selectors import (
+    LeaseAction,
+    NoticeAction,
+    lease_available_actions,
+    notice_available_actions,
+)
+
+# Dates outside this window are refused as input: no lease, notice or quote needs them, and
+# date arithmetic near year 1 or 9999 would overflow.
+MIN_DATE = dt.date(2000, 1, 1)
+MAX_DATE = dt.date(2199, 12, 31)
+MAX_ID = 2**63 - 1
+MAX_NODES = 1_000_000
+
+
+class BoundedDateField(StrictDateField):
+    """A `YYYY-MM-DD` date (ASCII digits) between 2000-01-01 and 2199-12-31."""
+
+    default_error_messages = {"range": "Must be between 2000-01-01 and 2199-12-31."}
+
+    def to_internal_value(self, value):
+        day = super().to_internal_value(value)
+        if not MIN_DATE <= day <= MAX_DATE:
+            self.fail("range")
+        return day
+
+
+def IdField(**kwargs) -> StrictIntegerField:
+    return StrictIntegerField(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+def _now(context) -> dt.datetime:
+    """One clock per response, so every row of a page is judged at the same instant."""
+    now = context.get("now")
+    if now is None:
+        now = context["now"] = timezone.now()
+    return now
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error: a message, a stable snake_case code, structured details.
+
+    Validation errors list field messages under `extra.fields` (field name → messages)."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    extra = serializers.DictField(child=serializers.JSONField())
+
+
+# --- small references ---------------------------------------------------------------------------
+
+
+class ClusterRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
+class SiteRefSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
+class AcceleratorRefSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
+# --- listings -----------------------------------------------------------------------------------
+
+
+class ListingSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    cluster = ClusterRefSerializer()
+    site = SiteRefSerializer(source="cluster.site")
+    accelerator_model = AcceleratorRefSerializer(source="cluster.accelerator")
+    node_count = serializers.IntegerField(help_text="Nodes offered.")
+    gpus_per_node = serializers.IntegerField(source="cluster.gpus_per_node")
+    gpu_count = serializers.SerializerMethodField(help_text="node_count × gpus_per_node.")
+    earliest_start = serializers.DateField()
+    monthly_rate_per_node = MoneyField(help_text="Price per node per calendar month.")
+    monthly_price = serializers.SerializerMethodField(
+        help_text="Price of every node offered per calendar month (decimal string)."
+    )
+    currency = serializers.CharField()
+    term_days = serializers.IntegerField()
+    notice_days = serializers.IntegerField()
+    contract_timezone = serializers.CharField()
+    visibility = serializers.ChoiceField(choices=ListingVisibility.choices)
+
+    def get_gpu_count(self, obj) -> int:
+        return obj.node_count * obj.cluster.gpus_per_node
+
+    @extend_schema_field(
+        {"type": "string", "format": "decimal", "pattern": r"^-?\d{0,16}(?:\.\d{0,2})?$"}
+    )
+    def get_monthly_price(self, obj) -> str:
+        return f"{obj.monthly_rate_per_node * obj.node_count:.2f}"
+
+
+# --- leases -------------------------------------------------------------------------------------
+
+
+class LeaseRequestInputSerializer(StrictInputSerializer):
+    listing = IdField(help_text="Id of a listing offered to you.")
+    node_count = StrictIntegerField(min_value=1, max_value=MAX_NODES)
+    commencement_date = BoundedDateField(help_text="First day of the lease (contract zone).")
+
+
+class LeaseLineSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    cluster = ClusterRefSerializer()
+    site = serializers.CharField(source="cluster.site.slug")
+    node_count = serializers.IntegerField()
+    monthly_rate = MoneyField()
+    status = serializers.ChoiceField(choices=LineStatus.choices)
+    effective_end = serializers.DateTimeField(allow_null=True)
+
+
+class AllocationSummarySerializer(serializers.Serializer):
+    cluster = ClusterRefSerializer()
+    site = serializers.CharField()
+    nodes = serializers.IntegerField(help_text="Distinct nodes allocated to the lease.")
+
+
+class NoticeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    lease = serializers.IntegerField(source="lease_id")
+    given_by = serializers.ChoiceField(choices=Party.choices)
+    received_at = serializers.DateTimeField()
+    notice_date = serializers.DateField(help_text="Local date of receipt (contract zone).")
+    requested_end = serializers.DateTimeField(allow_null=True)
+    effective_end = serializers.DateTimeField()
+    outcome = serializers.ChoiceField(choices=NoticeOutcome.choices)
+    status = serializers.ChoiceField(choices=NoticeStatus.choices)
+    lines = serializers.SerializerMethodField(help_text="Line ids; empty = the whole lease.")
+    reason = serializers.CharField()
+    withdrawal_requested_by = serializers.CharField(
+        help_text="operator or tenant when a withdrawal awaits the other party; else empty."
+    )
+    withdrawal_requested_at = serializers.DateTimeField(allow_null=True)
+    withdrawn_at = serializers.DateTimeField(allow_null=True)
+    available_actions = serializers.SerializerMethodField()
+
+    def get_lines(self, obj) -> list[int]:
+        return sorted(line.pk for line in obj.lines.all())
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(NoticeAction.ALL)))
+    def get_available_actions(self, obj) -> list[str]:
+        return notice_available_actions(obj, now=_now(self.context))
+
+
+class LeaseSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    status = serializers.ChoiceField(choices=LeaseStatus.choices)
+    listing = serializers.IntegerField(source="listing_id", allow_null=True)
+    currency = serializers.CharField()
+    contract_timezone = serializers.CharField()
+    commencement_date = serializers.DateField()
+    commencement = serializers.DateTimeField()
+    term_end = serializers.DateTimeField()
+    effective_end = serializers.DateTimeField(
+        allow_null=True, help_text="Early end set by the binding notice, if any."
+    )
+    end = serializers.DateTimeField(help_text="Effective end if set, else term end.")
+    node_count = serializers.IntegerField(source="api_node_count", allow_null=True)
+    monthly_rate = MoneyField(source="api_monthly_rate", allow_null=True)
+    created_at = serializers.DateTimeField()
+    available_actions = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(LeaseAction.ALL)))
+    def get_available_actions(self, obj) -> list[str]:
+        return lease_available_actions(obj, now=_now(self.context))
+
+
+class LeaseDetailSerializer(LeaseSerializer):
+    term_days = serializers.IntegerField()
+    notice_days = serializers.IntegerField()
+    latest_useful_notice_date = serializers.SerializerMethodField()
+    released_at = serializers.DateTimeField(allow_null=True)
+    predecessor = serializers.IntegerField(source="predecessor_id", allow_null=True)
+    lines = LeaseLineSerializer(many=True)
+    allocation_summary = serializers.SerializerMethodField()
+    notices = NoticeSerializer(many=True)
+
+    def get_latest_useful_notice_date(self, obj) -> dt.date:
+        from leasing import rules
+
+        return rules.latest_useful_notice_date(obj.term_end, obj.notice_days, obj.contract_timezone)
+
+    @extend_schema_field(AllocationSummarySerializer(many=True))
+    def get_allocation_summary(self, obj) -> list[dict]:
+        return AllocationSummarySerializer(self.context["allocation_summary"], many=True).data
+
+
+# --- notices ------------------------------------------------------------------------------------
+
+
+class NoticeInputSerializer(StrictInputSerializer):
+    requested_end_date = BoundedDateField(
+        required=False,
+        help_text="Ask for a later end than the minimum notice (local midnight starting "
+        "that day); the effective end is never earlier than the notice period allows.",
+    )
+    lines = serializers.ListField(
+        child=IdField(),
+        required=False,
+        max_length=100,
+        help_text="Ids of lines of this lease; omitted or empty = the whole lease.",
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class ConfirmWithdrawalInputSerializer(StrictInputSerializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class TerminationQuoteQuerySerializer(StrictInputSerializer):
+    notice_date = BoundedDateField(help_text="Date the notice would be received (contract zone).")
+    requested_end_date = BoundedDateField(required=False)
+
+
+class TerminationQuoteSerializer(serializers.Serializer):
+    lease = serializers.IntegerField()
+    notice_date = serializers.DateField(source="quote.notice_date")
+    min_end = serializers.DateTimeField(source="quote.min_end")
+    effective_end = serializers.DateTimeField(source="quote.effective_end")
+    outcome = serializers.ChoiceField(choices=NoticeOutcome.choices, source="quote.outcome")
+    holds_until = serializers.DateTimeField(
+        source="quote.holds_until", help_text="When the lease stops holding capacity."
+    )
+    latest_useful_notice_date = serializers.DateField(source="quote.latest_useful_notice_date")
+    currency = serializers.CharField()
+    rent_due = MoneyField(help_text="Rent over [commencement, holds_until) by the billing rule.")
+    rent_invoiced = MoneyField(help_text="Rent invoiced so far, net of credit notes.")
+    rent_still_due = MoneyField(help_text="rent_due − rent_invoiced, if positive.")
+    credit_due = MoneyField(help_text="rent_invoiced − rent_due, if positive: the credit note.")
+
+
+# --- webhooks -----------------------------------------------------------------------------------
+
+
+class WebhookEndpointInputSerializer(StrictInputSerializer):
+    url = serializers.URLField(max_length=500)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=EVENT_TYPES),
+        required=False,
+        max_length=len(EVENT_TYPES),
+        help_text="Event types to receive; omitted or empty = all.",
+    )
+
+
+class WebhookEndpointSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.URLField()
+    description = serializers.CharField()
+    event_types = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPES))
+    is_active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
+    secret = serializers.CharField(
+        help_text="Signing secret (whsec_…), shown only in this response. Verify each "
+        "delivery's webhook-signature: v1,base64(HMAC-SHA256(key, id.timestamp.body))."
+    )

@@ -1,0 +1,69 @@
+"""Writes of the tenant API: the leasing services called as the tenant party.
+
+Thin on purpose: the rules are in `leasing.services`; this module only turns API input (ids,
+dates in the lease's zone) into service arguments, always as `Party.TENANT`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from common.exceptions import InvalidInput
+from leasing import services
+from leasing.choices import Party
+from leasing.models import Lease, Listing, Notice, Tenant
+
+from .selectors import requested_end_instant
+
+
+def tenant_lease_request(
+    *,
+    tenant: Tenant,
+    listing: Listing,
+    node_count: int,
+    commencement_date: dt.date,
+    now: dt.datetime | None = None,
+) -> Lease:
+    """The tenant asks for nodes of a listing: a DRAFT lease awaiting the operator."""
+    return services.lease_request(
+        tenant=tenant,
+        listing=listing,
+        node_count=node_count,
+        commencement_date=commencement_date,
+        now=now,
+    )
+
+
+def tenant_notice_give(
+    *,
+    lease: Lease,
+    line_ids: Sequence[int] = (),
+    requested_end_date: dt.date | None = None,
+    reason: str = "",
+    now: dt.datetime | None = None,
+) -> Notice:
+    """The tenant gives notice on its lease, for all of it or for some of its lines."""
+    ids = sorted(set(line_ids))
+    lines = list(lease.lines.filter(pk__in=ids)) if ids else []
+    if len(lines) != len(ids):
+        raise InvalidInput(
+            extra={"fields": {"lines": ["Every line must be a line of this lease."]}}
+        )
+    return services.notice_give(
+        lease=lease,
+        party=Party.TENANT,
+        lines=lines or None,
+        requested_end=requested_end_instant(lease, requested_end_date),
+        reason=reason,
+        now=now,
+    )
+
+
+def tenant_notice_confirm_withdrawal(
+    *, notice: Notice, reason: str = "", now: dt.datetime | None = None
+) -> Notice:
+    """The tenant consents to the operator's request to withdraw its notice."""
+    return services.notice_withdraw_confirm(
+        notice=notice, party=Party.TENANT, reason=reason, now=now
+    )

@@ -1,0 +1,526 @@
+"""Webhooks: tenants' endpoints, signed deliveries, retries with backoff.
+
+Signing follows Standard Webhooks (standardwebhooks.com): each request carries
+`webhook-id` (the event id, the same on every retry: receivers dedupe on it), `webhook-timestamp`
+(Unix seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">` keyed
+with the endpoint secret `whsec_<base64 key>`.
+
+Events:
+* lease events (`lease.approved`, `lease.activated`, `notice.received`, `notice.effective`) come
+  from `leasing.events.lease_event`, sent after the transition committed; the receiver writes one
+  `WebhookDelivery` per subscribed endpoint (unique per endpoint and event, so a duplicate
+  signal queues nothing twice) and dispatches them;
+* billing documents (`invoice.issued`, `credit_note.issued`) have no signal: the minute sweep
+  (`enqueue_billing_events`) finds documents issued since the endpoint was registered, within a
+  bounded look-back, that have no delivery yet. Same uniqueness, so the scan is idempotent.
+
+Delivery (`delivery_attempt`) claims the row (compare-and-set on `next_attempt_at`, so two
+workers never send the same attempt), posts with bounded timeouts and no redirects, and records
+the outcome: 2xx → succeeded; otherwise retried with exponential backoff until
+`MAX_ATTEMPTS`, then failed. Operators read the log in the admin.
+
+Targets on private, loopback or link-local addresses are refused unless
+`settings.WEBHOOK_ALLOW_PRIVATE_TARGETS` is true (tests and local demos), both when an endpoint is
+registered (literal addresses) and at each delivery (resolved addresses).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import http.client
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import ssl
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import CharField, Exists, F, OuterRef, Q, Value
+from django.db.models.functions import Cast, Concat
+from django.dispatch import receiver
+from django.utils import timezone
+
+from common.exceptions import InvalidInput, NotFound
+
+from .choices import WebhookDeliveryStatus
+from .events import EventKind, lease_event
+from .models import LeaseEvent, Tenant, WebhookDelivery, WebhookEndpoint
+
+logger = logging.getLogger(__name__)
+
+INVOICE_ISSUED = "invoice.issued"
+CREDIT_NOTE_ISSUED = "credit_note.issued"
+LEASE_EVENT_TYPES = (
+    EventKind.LEASE_APPROVED,
+    EventKind.LEASE_ACTIVATED,
+    EventKind.NOTICE_RECEIVED,
+    EventKind.NOTICE_EFFECTIVE,
+)
+EVENT_TYPES = (*LEASE_EVENT_TYPES, INVOICE_ISSUED, CREDIT_NOTE_ISSUED)
+
+MAX_ATTEMPTS = 8
+BACKOFF_BASE = dt.timedelta(seconds=30)
+BACKOFF_CAP = dt.timedelta(hours=6)
+# A claimed attempt is invisible to the sweep for this long (longer than one attempt can take).
+CLAIM_FOR = dt.timedelta(seconds=60)
+CONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 10.0
+TIMESTAMP_TOLERANCE_S = 300
+# Billing documents issued longer ago than this are not announced by the sweep.
+BILLING_LOOKBACK = dt.timedelta(days=7)
+MAX_ERROR_CHARS = 500
+MAX_BODY_BYTES = 1_000_000
+
+
+# --- signing ------------------------------------------------------------------------------------
+
+
+def new_secret() -> str:
+    """A fresh signing secret: `whsec_` + base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def _secret_bytes(secret: str) -> bytes:
+    return base64.b64decode(secret.removeprefix("whsec_"))
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """`v1,<base64 HMAC-SHA256(key, "id.timestamp.body")>`."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(_secret_bytes(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+def signature_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, msg_id, timestamp, body),
+    }
+
+
+def verify(
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    now: dt.datetime | None = None,
+    tolerance_s: int = TIMESTAMP_TOLERANCE_S,
+) -> bool:
+    """What a receiver does: recompute the signature, compare in constant time, and refuse
+    timestamps too far from now (replays)."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    try:
+        msg_id = lower["webhook-id"]
+        timestamp = int(lower["webhook-timestamp"])
+        given = lower["webhook-signature"].split()
+    except (KeyError, ValueError):
+        return False
+    now = now or timezone.now()
+    if abs(now.timestamp() - timestamp) > tolerance_s:
+        return False
+    expected = sign(secret, msg_id, timestamp, body)
+    return any(hmac.compare_digest(expected, candidate) for candidate in given)
+
+
+# --- targets ------------------------------------------------------------------------------------
+
+
+def _private_allowed() -> bool:
+    return bool(getattr(settings, "WEBHOOK_ALLOW_PRIVATE_TARGETS", False))
+
+
+def _blocked(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return not ip.is_global or ip.is_multicast
+
+
+def check_url(url: str) -> None:
+    """Refuse what can never be a tenant's public receiver (scheme, credentials, literal
+    private addresses). Hostnames are resolved and checked again at each delivery."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise InvalidInput(extra={"fields": {"url": ["Must be an http(s) URL."]}})
+    if parts.username or parts.password:
+        raise InvalidInput(extra={"fields": {"url": ["Must not carry credentials."]}})
+    if _private_allowed():
+        return
+    if parts.scheme != "https":
+        raise InvalidInput(extra={"fields": {"url": ["Must use https."]}})
+    host = parts.hostname
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if host == "localhost" or host.endswith(".localhost") or (literal and _blocked(host)):
+        raise InvalidInput(extra={"fields": {"url": ["Must be a public address."]}})
+
+
+def _resolve_allowed(host: str, port: int) -> str | None:
+    """An error message if `host` resolves to an address deliveries may not reach."""
+    if _private_allowed():
+        return None
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        return f"cannot resolve {host}: {exc}"
+    if any(_blocked(info[4][0]) for info in infos):
+        return f"{host} resolves to a non-public address"
+    return None
+
+
+# --- endpoints ----------------------------------------------------------------------------------
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    now = now or timezone.now()
+    if timezone.is_naive(now):
+        raise InvalidInput("now must be timezone-aware")
+    return now
+
+
+@transaction.atomic
+def webhook_endpoint_create(
+    *,
+    tenant: Tenant,
+    url: str,
+    description: str = "",
+    event_types: Iterable[str] = (),
+    now: dt.datetime | None = None,
+) -> WebhookEndpoint:
+    """Register an endpoint with a fresh secret. `event_types` empty means every type."""
+    _now(now)
+    check_url(url)
+    types = sorted(set(event_types))
+    unknown = [t for t in types if t not in EVENT_TYPES]
+    if unknown:
+        raise InvalidInput(extra={"fields": {"event_types": [f"Unknown: {', '.join(unknown)}."]}})
+    return WebhookEndpoint.objects.create(
+        tenant=tenant,
+        url=url,
+        description=description[:200],
+        secret=new_secret(),
+        event_types=types,
+    )
+
+
+@transaction.atomic
+def webhook_endpoint_disable(
+    *, endpoint: WebhookEndpoint, now: dt.datetime | None = None
+) -> WebhookEndpoint:
+    """Stop sending to the endpoint. Kept (not deleted) so its delivery log stays readable;
+    pending deliveries give up at their next attempt."""
+    now = _now(now)
+    updated = WebhookEndpoint.objects.filter(pk=endpoint.pk, is_active=True).update(
+        is_active=False, disabled_at=now
+    )
+    if not updated:
+        raise NotFound()
+    endpoint.refresh_from_db()
+    return endpoint
+
+
+# --- events → deliveries ------------------------------------------------------------------------
+
+
+def _subscribed(endpoints: Iterable[WebhookEndpoint], event_type: str) -> list[WebhookEndpoint]:
+    return [e for e in endpoints if not e.event_types or event_type in e.event_types]
+
+
+def _payload(event_id: str, event_type: str, at: dt.datetime, data: dict[str, Any]) -> dict:
+    envelope = {"id": event_id, "type": event_type, "created_at": at.isoformat(), "data": data}
+    # Round-trip through JSON so what is stored is exactly what is sent.
+    return json.loads(json.dumps(envelope, cls=DjangoJSONEncoder))
+
+
+def lease_event_payload(event: LeaseEvent) -> dict[str, Any]:
+    lease = event.lease
+    return {
+        "lease": {"id": lease.pk, "number": lease.number, "status": lease.status},
+        "from_status": event.from_status,
+        "to_status": event.to_status,
+        "at": event.at.isoformat(),
+        "detail": event.data,
+    }
+
+
+def _queue(rows: list[WebhookDelivery]) -> list[int]:
+    """Insert deliveries (duplicates of (endpoint, event) ignored); ids of the pending ones."""
+    if not rows:
+        return []
+    WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+    keys = Q()
+    for row in rows:
+        keys |= Q(endpoint_id=row.endpoint_id, event_id=row.event_id)
+    return list(
+        WebhookDelivery.objects.filter(keys, status=WebhookDeliveryStatus.PENDING, attempts=0)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def enqueue_lease_event(event: LeaseEvent, *, now: dt.datetime | None = None) -> list[int]:
+    """One pending delivery per active endpoint of the lease's tenant subscribed to the event."""
+    if event.kind not in LEASE_EVENT_TYPES:
+        return []
+    now = _now(now)
+    event = LeaseEvent.objects.select_related("lease").get(pk=event.pk)
+    endpoints = _subscribed(
+        WebhookEndpoint.objects.filter(tenant_id=event.lease.tenant_id, is_active=True),
+        event.kind,
+    )
+    event_id = f"evt_lease_{event.pk}"
+    payload = _payload(event_id, event.kind, event.at, lease_event_payload(event))
+    rows = [
+        WebhookDelivery(
+            endpoint=e,
+            event_id=event_id,
+            event_type=event.kind,
+            payload=payload,
+            next_attempt_at=now,
+        )
+        for e in endpoints
+    ]
+    return _queue(rows)
+
+
+def _dispatch(ids: Iterable[int]) -> None:
+    """Send each delivery to a worker (inline when Celery runs eagerly)."""
+    if not getattr(settings, "WEBHOOK_DISPATCH_ON_EVENT", True):
+        return  # left for the minute sweep
+    from .tasks_webhooks import deliver_webhook
+
+    for pk in ids:
+        try:
+            deliver_webhook.apply_async(args=(pk,), expires=int(CLAIM_FOR.total_seconds()) * 10)
+        except Exception:  # a broker hiccup: the minute sweep sends it anyway
+            logger.warning("webhook delivery %s not dispatched; the sweep will", pk, exc_info=True)
+
+
+@receiver(lease_event, dispatch_uid="leasing.webhooks.on_lease_event")
+def on_lease_event(sender, event: LeaseEvent, **kwargs) -> None:
+    """After a lease transition committed: queue its deliveries, then dispatch them."""
+    if event.kind not in LEASE_EVENT_TYPES:
+        return
+    _dispatch(enqueue_lease_event(event))
+
+
+def _document_rows(model, *, event_type: str, prefix: str, now: dt.datetime) -> list:
+    """Deliveries for billing documents issued since each endpoint was created (look-back
+    bounded), not yet queued to that endpoint."""
+    endpoints = [
+        e
+        for e in WebhookEndpoint.objects.filter(is_active=True)
+        if not e.event_types or event_type in e.event_types
+    ]
+    if not endpoints:
+        return []
+    since = now - BILLING_LOOKBACK
+    rows = []
+    for endpoint in endpoints:
+        already = WebhookDelivery.objects.filter(
+            endpoint=endpoint,
+            event_id=Concat(Value(prefix), Cast(OuterRef("pk"), CharField())),
+        )
+        docs = (
+            model.objects.filter(
+                tenant_id=endpoint.tenant_id,
+                issued_at__gte=max(since, endpoint.created_at),
+                issued_at__lte=now,
+                number__isnull=False,
+            )
+            .filter(~Exists(already))
+            .select_related("lease")
+            .order_by("issued_at", "pk")[:1000]
+        )
+        for doc in docs:
+            event_id = f"{prefix}{doc.pk}"
+            rows.append(
+                WebhookDelivery(
+                    endpoint=endpoint,
+                    event_id=event_id,
+                    event_type=event_type,
+                    payload=_payload(event_id, event_type, doc.issued_at, _document_data(doc)),
+                    next_attempt_at=now,
+                )
+            )
+    return rows
+
+
+def _document_data(doc) -> dict[str, Any]:
+    data = {
+        "id": doc.pk,
+        "number": doc.number,
+        "lease": {"id": doc.lease_id, "number": doc.lease.number},
+        "currency": doc.currency,
+        "total": f"{doc.total:.2f}",
+        "issued_at": doc.issued_at.isoformat(),
+    }
+    if hasattr(doc, "period"):
+        data.update(
+            period=doc.period.isoformat(),
+            kind=doc.kind,
+            due_at=doc.due_at.isoformat() if doc.due_at else None,
+        )
+    else:
+        data["invoice"] = doc.invoice_id
+    return data
+
+
+def enqueue_billing_events(*, now: dt.datetime | None = None) -> list[int]:
+    """Queue `invoice.issued` and `credit_note.issued` for documents not yet announced."""
+    from billing.models import CreditNote, Invoice
+
+    now = _now(now)
+    rows = _document_rows(Invoice, event_type=INVOICE_ISSUED, prefix="evt_inv_", now=now)
+    rows += _document_rows(CreditNote, event_type=CREDIT_NOTE_ISSUED, prefix="evt_cn_", now=now)
+    return _queue(rows)
+
+
+# --- delivery -----------------------------------------------------------------------------------
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """Wait after the `attempts`-th failure: 30 s, 1 min, 2 min, ... capped at 6 h."""
+    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    status_code: int | None
+    error: str
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> Attempt:
+    """One POST with bounded connect and read timeouts; redirects are not followed."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    refused = _resolve_allowed(host, port)
+    if refused:
+        return Attempt(None, refused)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(
+            host, port, timeout=CONNECT_TIMEOUT_S, context=ssl.create_default_context()
+        )
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=CONNECT_TIMEOUT_S)
+    try:
+        conn.connect()
+        if conn.sock is not None:
+            conn.sock.settimeout(READ_TIMEOUT_S)
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        response.read(64 * 1024)
+        return Attempt(response.status, "" if 200 <= response.status < 300 else response.reason)
+    except (OSError, http.client.HTTPException) as exc:
+        return Attempt(None, f"{type(exc).__name__}: {exc}")
+    finally:
+        conn.close()
+
+
+def _claim(delivery_id: int, now: dt.datetime) -> WebhookDelivery | None:
+    """Take the attempt if it is due and nobody else holds it (compare-and-set)."""
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            .select_related("endpoint")
+            .filter(
+                pk=delivery_id,
+                status=WebhookDeliveryStatus.PENDING,
+                next_attempt_at__lte=now,
+            )
+            .first()
+        )
+        if delivery is None:
+            return None
+        delivery.attempts = F("attempts") + 1
+        delivery.last_attempt_at = now
+        delivery.next_attempt_at = now + CLAIM_FOR
+        delivery.save(update_fields=["attempts", "last_attempt_at", "next_attempt_at"])
+        delivery.refresh_from_db(fields=["attempts"])
+        return delivery
+
+
+def delivery_attempt(*, delivery_id: int, now: dt.datetime | None = None) -> str | None:
+    """Attempt one due delivery; returns its status after the attempt (None if not due).
+
+    Safe to call twice or concurrently: only one caller claims a given attempt.
+    """
+    now = _now(now)
+    delivery = _claim(delivery_id, now)
+    if delivery is None:
+        return None
+    endpoint = delivery.endpoint
+    if not endpoint.is_active:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=WebhookDeliveryStatus.FAILED, last_error="endpoint disabled"
+        )
+        return WebhookDeliveryStatus.FAILED
+    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+    if len(body) > MAX_BODY_BYTES:
+        body = body[:0]
+    timestamp = int(timezone.now().timestamp())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Landlord-Webhooks/1",
+        **signature_headers(endpoint.secret, delivery.event_id, timestamp, body),
+    }
+    result = _post(endpoint.url, body, headers)
+    done = result.status_code is not None and 200 <= result.status_code < 300
+    fields: dict[str, Any] = {
+        "last_status_code": result.status_code,
+        "last_error": result.error[:MAX_ERROR_CHARS],
+    }
+    if done:
+        fields.update(status=WebhookDeliveryStatus.SUCCEEDED, delivered_at=timezone.now())
+        fields["next_attempt_at"] = None
+    elif delivery.attempts >= MAX_ATTEMPTS:
+        fields.update(status=WebhookDeliveryStatus.FAILED, next_attempt_at=None)
+    else:
+        fields["next_attempt_at"] = now + backoff(delivery.attempts)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(**fields)
+    status = fields.get("status", WebhookDeliveryStatus.PENDING)
+    if not done:
+        logger.info(
+            "webhook %s to endpoint %s attempt %s: %s %s",
+            delivery.event_id,
+            endpoint.pk,
+            delivery.attempts,
+            result.status_code,
+            result.error,
+        )
+    return status
+
+
+def due_delivery_ids(*, now: dt.datetime | None = None, limit: int = 500) -> list[int]:
+    now = _now(now)
+    return list(
+        WebhookDelivery.objects.filter(
+            status=WebhookDeliveryStatus.PENDING, next_attempt_at__lte=now
+        )
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def webhook_delivery_retry(*, delivery: WebhookDelivery, now: dt.datetime | None = None) -> None:
+    """Operator: send a failed (or waiting) delivery again at the next sweep, attempts reset."""
+    now = _now(now)
+    WebhookDelivery.objects.filter(pk=delivery.pk).exclude(
+        status=WebhookDeliveryStatus.SUCCEEDED
+    ).update(status=WebhookDeliveryStatus.PENDING, attempts=0, next_attempt_at=now)
