@@ -1,0 +1,139 @@
+"""Billing reads for operator pages: the printable invoice and the revenue summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+
+from common.money import ZERO
+from leasing.models import LeaseLine, Tenant
+
+from . import proration
+from .choices import CreditNoteStatus, InvoiceStatus
+from .models import CreditNote, Invoice
+from .services import NOT_BILLED, line_end
+
+BILLED = (InvoiceStatus.ISSUED, InvoiceStatus.PAID)
+
+
+def invoice_for_print(pk: int) -> Invoice:
+    """One invoice with everything its printed page shows, in three queries."""
+    return (
+        Invoice.objects.select_related("tenant", "lease")
+        .prefetch_related(
+            "lines__lease_line__cluster",
+            Prefetch(
+                "credit_notes",
+                queryset=CreditNote.objects.filter(status=CreditNoteStatus.ISSUED).order_by("pk"),
+            ),
+        )
+        .get(pk=pk)
+    )
+
+
+def _month_add(day: dt.date, months: int) -> dt.date:
+    index = day.year * 12 + day.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+@dataclass
+class RevenueSummary:
+    """Billed (issued invoices net of credit notes, by the invoice's month) and accrued (rent
+    earned by each line in each month of its contract zone, rounded per line and month, for
+    display) revenue per month and per tenant, plus the current monthly run-rate (the monthly
+    rates of every line holding capacity now). Holdover is billed, not accrued."""
+
+    months: list[dt.date]
+    billed: dict[dt.date, Decimal]
+    accrued: dict[dt.date, Decimal]
+    tenants: list[Tenant]
+    billed_by_tenant: dict[int, dict[dt.date, Decimal]]
+    accrued_by_tenant: dict[int, dict[dt.date, Decimal]]
+    run_rate: Decimal
+    run_rate_by_tenant: dict[int, Decimal] = field(default_factory=dict)
+
+    def tenant_rows(self) -> list[dict]:
+        rows = []
+        for tenant in self.tenants:
+            billed = self.billed_by_tenant.get(tenant.pk, {})
+            accrued = self.accrued_by_tenant.get(tenant.pk, {})
+            rows.append(
+                {
+                    "tenant": tenant,
+                    "cells": [(billed.get(m, ZERO), accrued.get(m, ZERO)) for m in self.months],
+                    "billed_total": sum(billed.values(), ZERO),
+                    "accrued_total": sum(accrued.values(), ZERO),
+                    "run_rate": self.run_rate_by_tenant.get(tenant.pk, ZERO),
+                }
+            )
+        return rows
+
+
+def revenue_summary(
+    *, now: dt.datetime | None = None, months_back: int = 11, months_ahead: int = 1
+) -> RevenueSummary:
+    """Revenue over the months `[now − months_back, now + months_ahead]`, in four queries.
+
+    Sums are taken in Python: SQLite would sum decimals as floats.
+    """
+    now = now or timezone.now()
+    this_month = proration.month_start(now.astimezone(dt.UTC).date())
+    months = [_month_add(this_month, k) for k in range(-months_back, months_ahead + 1)]
+    first, after = months[0], _month_add(months[-1], 1)
+
+    billed: dict[dt.date, Decimal] = defaultdict(lambda: ZERO)
+    billed_by_tenant: dict[int, dict[dt.date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for tenant_id, period, total in Invoice.objects.filter(
+        status__in=BILLED, period__gte=first, period__lt=after
+    ).values_list("tenant_id", "period", "total"):
+        billed[period] += total
+        billed_by_tenant[tenant_id][period] += total
+    for tenant_id, period, total in CreditNote.objects.filter(
+        status=CreditNoteStatus.ISSUED, invoice__period__gte=first, invoice__period__lt=after
+    ).values_list("tenant_id", "invoice__period", "total"):
+        billed[period] -= total
+        billed_by_tenant[tenant_id][period] -= total
+
+    accrued: dict[dt.date, Decimal] = defaultdict(lambda: ZERO)
+    accrued_by_tenant: dict[int, dict[dt.date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    run_rate = ZERO
+    run_rate_by_tenant: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    lines: QuerySet[LeaseLine] = LeaseLine.objects.select_related("lease").exclude(
+        lease__status__in=NOT_BILLED
+    )
+    for line in lines:
+        lease = line.lease
+        tz = lease.contract_timezone
+        end = line_end(line, lease)
+        if end <= lease.commencement:
+            continue
+        tenant_id = lease.tenant_id
+        if lease.commencement <= now < end:
+            run_rate += line.monthly_rate
+            run_rate_by_tenant[tenant_id] += line.monthly_rate
+        for month in months:
+            p_start, p_end = proration.period_bounds(month, tz)
+            lo, hi = max(p_start, lease.commencement), min(p_end, end)
+            if hi <= lo:
+                continue
+            amount = proration.to_money(proration.accrual(line.monthly_rate, lo, hi, tz))
+            accrued[month] += amount
+            accrued_by_tenant[tenant_id][month] += amount
+
+    tenant_ids = set(billed_by_tenant) | set(accrued_by_tenant)
+    tenants = list(Tenant.objects.filter(pk__in=tenant_ids).order_by("name"))
+    return RevenueSummary(
+        months=months,
+        billed=dict(billed),
+        accrued=dict(accrued),
+        tenants=tenants,
+        billed_by_tenant=billed_by_tenant,
+        accrued_by_tenant=accrued_by_tenant,
+        run_rate=run_rate,
+        run_rate_by_tenant=dict(run_rate_by_tenant),
+    )
