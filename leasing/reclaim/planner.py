@@ -221,10 +221,10 @@ def money(value: float | None) -> Decimal:
 def combine(parts: list[dict[str, Any]], rent_total: Decimal) -> dict[str, Any]:
     """The decision's totals from its parts' assessments; break-evens of the sum.
 
-    Scarcity: value is linear in it, so the sum breaks even at s · rent / value (all parts use
-    the same scarcity). Rent: the contract rent scaled by value / rent, as a monthly figure of
-    the candidate lines. Link bandwidth: the single part's, or null for several parts (each
-    part's own is in its assessment).
+    One part: its own break-evens. Several parts: scarcity — value is linear in it, so the sum
+    breaks even at s · rent / value (all parts use the same scarcity); rent — the candidate
+    lines' contract monthly rent scaled by value / rent; link bandwidth — null (each part's
+    own is in its assessment).
     """
     value = sum((money(p["assessment"]["internal_value_usd"]) for p in parts), ZERO)
     net = value - rent_total
@@ -484,7 +484,7 @@ def notice_dates(start: dt.date, need: Need, facts: Sequence[LineFacts]) -> list
     """Notice dates for the table: weekly from `start`, plus the last date that still makes D."""
     dates = [start + dt.timedelta(days=7 * i) for i in range(13)]
     if need.by is not None and facts:
-        notice_days = max(f.notice_days for f in facts)
+        notice_days = min(f.notice_days for f in facts)  # the last date any line makes D
         last = need.by - dt.timedelta(days=notice_days + 1)
         dates = [d for d in dates if d <= last]
         if last >= start:
