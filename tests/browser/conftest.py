@@ -13,10 +13,6 @@ from pathlib import Path
 
 import pytest
 
-# playwright's sync API keeps an event loop running in the test thread; Django would then
-# refuse ORM calls from that thread (they are still synchronous and safe here).
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 # Flags for a root, offline, headless machine: no sandbox, no background network chatter.
@@ -46,8 +42,12 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def operator_page(browser, live_server, django_user_model):
+def operator_page(browser, live_server, django_user_model, monkeypatch):
     """A logged-in operator's page on the live server; `shot(name)` saves a screenshot."""
+    # playwright's sync API keeps an event loop running in the test thread; Django would then
+    # refuse ORM calls from that thread (they are still synchronous and safe here). Scoped to
+    # this test so it never leaks into other tests or their subprocesses.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     django_user_model.objects.create_superuser("operator", "op@landlord.example", "pw-browser")
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
