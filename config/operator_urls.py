@@ -1,6 +1,6 @@
 """Operator pages (staff only), under /operator/."""
 
-from django.urls import path
+from django.urls import include, path
 
 from . import capacity, dashboard
 
@@ -8,6 +8,7 @@ app_name = "operator"
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
+    path("reclaim/", include("leasing.reclaim.urls")),
     path("capacity/", capacity.capacity_index, name="capacity"),
     path("capacity/<slug:slug>/", capacity.capacity_cluster, name="capacity-cluster"),
 ]

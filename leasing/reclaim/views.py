@@ -1,0 +1,171 @@
+"""The reclaim workbench (staff only): decisions side by side, one decision in depth, planner.
+
+Views read through the selectors and write through the services only; refusals come back as
+messages with their code. Queries are bounded: the list is paginated and annotated, the detail
+prefetches, the charts are computed from the stored inputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from common.exceptions import DomainError
+
+from ..models import ReclaimDecision
+from . import charts, selectors, services
+from .forms import DecisionForm, PlanForm
+from .planner import Need
+
+PAGE_SIZE = 50
+
+
+def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    return {**admin.site.each_context(request), **extra}
+
+
+def _plan(form: PlanForm):
+    d = form.cleaned_data
+    need = Need(
+        gpu_equivalents=d.get("gpu_equivalents") or 0.0,
+        reference_accelerator=d["reference"],
+        by=d.get("by"),
+        site_slug=d["site"].slug if d.get("site") else None,
+    )
+    return services.plan_for(
+        need=need,
+        notice_date=d["notice_date"],
+        economics={"scarcity_multiplier": d["scarcity"], "reference_accelerator": d["reference"]},
+    )
+
+
+@staff_member_required
+def decision_list(request: HttpRequest) -> HttpResponse:
+    """GET: the decisions, the create form and the planner. POST: create and score one."""
+    if request.method == "POST":
+        form = DecisionForm(request.POST)
+        if form.is_valid():
+            d = form.cleaned_data
+            try:
+                decision = services.decision_create(
+                    title=d["title"],
+                    lines=form.scope_lines(),
+                    notice_date=d["notice_date"],
+                    scope_kind=d["scope"],
+                    economics={"scarcity_multiplier": d["scarcity"]},
+                    actor=request.user,
+                )
+            except DomainError as exc:
+                messages.error(request, f"Not created: {exc.message} [{exc.code}] {exc.extra}")
+            else:
+                messages.success(request, f"Decision “{decision.title}” created and scored.")
+                return redirect("operator:reclaim:detail", pk=decision.pk)
+    else:
+        form = DecisionForm()
+    plan_form = PlanForm(request.GET if "plan" in request.GET else None)
+    plan = _plan(plan_form) if plan_form.is_bound and plan_form.is_valid() else None
+    page = Paginator(selectors.decision_list(), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "operator/reclaim/list.html",
+        _context(
+            request,
+            title="Reclaim decisions",
+            page=page,
+            form=form,
+            plan_form=plan_form,
+            plan=plan,
+        ),
+    )
+
+
+@staff_member_required
+def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One decision: money, loss breakdown, placements, sensitivities, approve / reject."""
+    try:
+        decision = selectors.decision_get(pk)
+    except ReclaimDecision.DoesNotExist:
+        raise Http404("No such decision.") from None
+    parts = []
+    sensitivity: list[dict[str, Any]] = []
+    if decision.inputs and decision.assessment:
+        for i, (part, assessment) in enumerate(
+            zip(decision.inputs["parts"], decision.assessment["parts"], strict=True)
+        ):
+            parts.append(
+                {
+                    "index": i,
+                    "inputs": part,
+                    "assessment": assessment,
+                    "losses": charts.losses(assessment),
+                    "placements_chart": charts.placements_chart(assessment),
+                }
+            )
+        sensitivity = charts.sensitivity_charts(decision.inputs)
+    lines = list(decision.lines.all())
+    return render(
+        request,
+        "operator/reclaim/detail.html",
+        _context(
+            request,
+            title=decision.title,
+            decision=decision,
+            lines=lines,
+            parts=parts,
+            sensitivity=sensitivity,
+            notices=list(decision.notices.all()),
+            can_decide=decision.status in selectors.OPEN_DECISIONS,
+        ),
+    )
+
+
+def _act(request: HttpRequest, pk: int, label: str, call) -> HttpResponse:
+    try:
+        decision = ReclaimDecision.objects.get(pk=pk)
+    except ReclaimDecision.DoesNotExist:
+        raise Http404("No such decision.") from None
+    try:
+        decision = call(decision)
+    except DomainError as exc:
+        messages.error(request, f"{label} refused: {exc.message} [{exc.code}]")
+    else:
+        messages.success(
+            request, f"{label}: “{decision.title}” is now {decision.get_status_display()}."
+        )
+    return redirect(reverse("operator:reclaim:detail", kwargs={"pk": pk}))
+
+
+@staff_member_required
+@require_POST
+def decision_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(
+        request,
+        pk,
+        "Approved",
+        lambda d: services.decision_approve(decision=d, actor=request.user),
+    )
+
+
+@staff_member_required
+@require_POST
+def decision_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    reason = request.POST.get("reason", "")[:500]
+    return _act(
+        request,
+        pk,
+        "Rejected",
+        lambda d: services.decision_reject(decision=d, reason=reason, actor=request.user),
+    )
+
+
+@staff_member_required
+@require_POST
+def decision_rescore(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, "Re-scored", lambda d: services.decision_score(decision=d))

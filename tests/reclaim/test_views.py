@@ -1,0 +1,175 @@
+"""The workbench: staff only, bounded queries, approve and reject buttons, create, planner."""
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+
+from leasing.choices import ReclaimStatus
+from leasing.models import Notice, ReclaimDecision
+from leasing.reclaim.services import decision_create
+from tests.factories.leasing import UserFactory
+
+from .conftest import CHEAP, DEAR, SMALL_WORKLOAD, at, make_lease
+
+pytestmark = pytest.mark.django_db
+
+
+def today():
+    return dt.datetime.now(dt.UTC).date()
+
+
+@pytest.fixture
+def live(staff):
+    """Decisions on leases running now (so the approve button can act today)."""
+    start = today() - dt.timedelta(days=10)
+    made = []
+    for i, rate in enumerate((CHEAP, DEAR, CHEAP)):
+        _, lines = make_lease((rate, DEAR), commencement_date=start)
+        made.append(
+            decision_create(
+                title=f"decision {i}",
+                lines=lines,
+                notice_date=today() + dt.timedelta(days=1),
+                workload=SMALL_WORKLOAD,
+                actor=staff,
+            )
+        )
+    return made
+
+
+@pytest.fixture
+def client_staff(client, staff):
+    client.force_login(staff)
+    return client
+
+
+def test_pages_are_staff_only(client, live):
+    client.force_login(UserFactory(username="tenant-user", is_staff=False))
+    for url in (
+        reverse("operator:reclaim:list"),
+        reverse("operator:reclaim:detail", args=[live[0].pk]),
+    ):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert "/login/" in response["Location"]
+    response = client.post(reverse("operator:reclaim:approve", args=[live[0].pk]))
+    assert response.status_code == 302
+    assert Notice.objects.count() == 0
+
+
+def test_list_shows_money_side_by_side_with_bounded_queries(
+    client_staff, live, django_assert_max_num_queries
+):
+    url = reverse("operator:reclaim:list")
+    with django_assert_max_num_queries(15) as captured:
+        response = client_staff.get(url)
+    assert response.status_code == 200
+    few = len(captured)
+    for i in range(5):  # more decisions, same number of queries
+        _, lines = make_lease((CHEAP,), commencement_date=today())
+        decision_create(
+            title=f"more {i}", lines=lines, notice_date=today(), workload=SMALL_WORKLOAD
+        )
+    with django_assert_max_num_queries(few):
+        response = client_staff.get(url)
+    body = response.content.decode()
+    assert "decision 0" in body
+    assert "Reclaim" in body
+    assert "Keep leased" in body
+
+
+def test_flipped_decisions_carry_a_badge(client_staff, live):
+    ReclaimDecision.objects.filter(pk=live[0].pk).update(
+        previous_recommendation="keep_leased", flipped_at=at(2026, 1, 1)
+    )
+    body = client_staff.get(reverse("operator:reclaim:list")).content.decode()
+    assert body.count('data-testid="flipped"') == 1
+
+
+def test_detail_renders_losses_placements_and_sensitivities(
+    client_staff, live, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(12):
+        response = client_staff.get(reverse("operator:reclaim:detail", args=[live[1].pk]))
+    assert response.status_code == 200
+    body = response.content.decode()
+    for testid in (
+        "losses",
+        "placements",
+        "placements-chart",
+        "sensitivity-scarcity",
+        "sensitivity-rent",
+        "sensitivity-bandwidth",
+        "approve",
+        "reject",
+    ):
+        assert f'data-testid="{testid}"' in body
+    assert "break-even" in body
+    assert "scarcity multiplier" in body
+
+
+def test_the_approve_button_gives_notice(client_staff, live):
+    decision = live[0]
+    response = client_staff.post(
+        reverse("operator:reclaim:approve", args=[decision.pk]), follow=True
+    )
+    assert response.status_code == 200
+    decision.refresh_from_db()
+    assert decision.status == ReclaimStatus.NOTICE_ISSUED
+    assert Notice.objects.count() == 1
+    assert "Notice issued" in response.content.decode()
+    # A second press is refused with a message, nothing more is written.
+    response = client_staff.post(
+        reverse("operator:reclaim:approve", args=[decision.pk]), follow=True
+    )
+    assert "refused" in response.content.decode()
+    assert Notice.objects.count() == 1
+
+
+def test_the_reject_button(client_staff, live):
+    client_staff.post(reverse("operator:reclaim:reject", args=[live[1].pk]), {"reason": "no"})
+    live[1].refresh_from_db()
+    assert live[1].status == ReclaimStatus.REJECTED
+    assert Notice.objects.count() == 0
+
+
+def test_approve_needs_post(client_staff, live):
+    response = client_staff.get(reverse("operator:reclaim:approve", args=[live[0].pk]))
+    assert response.status_code == 405
+
+
+def test_create_form_scores_a_whole_lease(client_staff, staff):
+    lease, _ = make_lease((CHEAP, DEAR), commencement_date=today())
+    response = client_staff.post(
+        reverse("operator:reclaim:list"),
+        {
+            "title": "from the form",
+            "scope": "lease",
+            "lease": lease.pk,
+            "notice_date": today().isoformat(),
+            "scarcity": "2.5",
+        },
+    )
+    decision = ReclaimDecision.objects.get(title="from the form")
+    assert response.status_code == 302
+    assert decision.status == ReclaimStatus.SCORED
+    assert decision.lines.count() == 2
+    assert decision.economics == {"scarcity_multiplier": 2.5}
+    assert decision.created_by == staff
+
+
+def test_planner_form_renders_a_proposal_and_the_notice_date_table(client_staff, live):
+    response = client_staff.get(
+        reverse("operator:reclaim:list"),
+        {
+            "plan": "1",
+            "gpu_equivalents": "0",
+            "reference": "H100",
+            "notice_date": today().isoformat(),
+            "scarcity": "1",
+        },
+    )
+    body = response.content.decode()
+    assert 'data-testid="plan-best"' in body
+    assert 'data-testid="plan-table"' in body
