@@ -27,14 +27,21 @@ ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+@pytest.fixture
+def browser(monkeypatch) -> Iterator[object]:
+    """A headless Chromium for one test.
+
+    playwright's sync API runs an event loop in the test thread while it is started; Django
+    would then refuse ORM calls from that thread (they are still synchronous and safe here), so
+    the override lives exactly as long as the browser and never reaches other tests.
+    """
     if CHROMIUM is None:
         if os.environ.get("REQUIRE_BROWSER") == "1":
             pytest.fail("Chromium is required (REQUIRE_BROWSER=1) but not installed")
         pytest.skip("Chromium not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as p:
         instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield instance
@@ -42,12 +49,8 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def operator_page(browser, live_server, django_user_model, monkeypatch):
+def operator_page(browser, live_server, django_user_model):
     """A logged-in operator's page on the live server; `shot(name)` saves a screenshot."""
-    # playwright's sync API keeps an event loop running in the test thread; Django would then
-    # refuse ORM calls from that thread (they are still synchronous and safe here). Scoped to
-    # this test so it never leaks into other tests or their subprocesses.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     django_user_model.objects.create_superuser("operator", "op@landlord.example", "pw-browser")
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
