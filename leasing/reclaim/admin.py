@@ -1,0 +1,127 @@
+"""ReclaimDecision in the admin: read-only rows, approve / reject / re-score via the services.
+
+Actions report per row (success, or the refusal with its code). A "flipped" filter lists the
+decisions whose recommendation changed on a re-score. Registered when `leasing.admin` imports
+this module.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
+
+from common.exceptions import DomainError
+from common.money import format_money
+
+from ..models import ReclaimDecision
+from . import services
+
+
+def _per_row(modeladmin, request, queryset, label: str, call) -> None:
+    done, failed = [], []
+    for obj in queryset.order_by("pk"):
+        try:
+            call(obj)
+        except DomainError as exc:
+            failed.append(f"{obj}: {exc.message} [{exc.code}]")
+        else:
+            done.append(str(obj))
+    if done:
+        modeladmin.message_user(request, f"{label}: {', '.join(done)}.", messages.SUCCESS)
+    for failure in failed:
+        modeladmin.message_user(request, f"{label} refused — {failure}", messages.ERROR)
+
+
+class FlippedFilter(admin.SimpleListFilter):
+    title = "recommendation flipped"
+    parameter_name = "flipped"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Flipped"), ("no", "Not flipped")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(flipped_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(flipped_at__isnull=True)
+        return queryset
+
+
+@admin.register(ReclaimDecision)
+class ReclaimDecisionAdmin(admin.ModelAdmin):
+    list_display = [
+        "title",
+        "status",
+        "notice_date",
+        "value",
+        "rent",
+        "net",
+        "recommendation",
+        "flipped",
+        "workbench",
+    ]
+    list_filter = ["status", "recommendation", FlippedFilter]
+    search_fields = ["title"]
+    date_hierarchy = "created_at"
+    actions = ["approve", "reject", "rescore"]
+    readonly_fields = [f.name for f in ReclaimDecision._meta.fields if f.name != "id"] + [
+        "lines",
+        "notices",
+    ]
+
+    def has_add_permission(self, request):
+        return False  # created through the workbench or the services
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="internal value", ordering="internal_value")
+    def value(self, obj):
+        return format_money(obj.internal_value) if obj.internal_value is not None else "—"
+
+    @admin.display(description="rent forgone", ordering="rent_forgone")
+    def rent(self, obj):
+        return format_money(obj.rent_forgone) if obj.rent_forgone is not None else "—"
+
+    @admin.display(description="net", ordering="net_value")
+    def net(self, obj):
+        return format_money(obj.net_value) if obj.net_value is not None else "—"
+
+    @admin.display(description="flipped", ordering="flipped_at")
+    def flipped(self, obj):
+        if obj.flipped_at is None:
+            return ""
+        return f"was {obj.get_previous_recommendation_display()} ({obj.flipped_at:%Y-%m-%d})"
+
+    @admin.display(description="")
+    def workbench(self, obj):
+        return format_html(
+            '<a href="{}">open</a>', reverse("operator:reclaim:detail", args=[obj.pk])
+        )
+
+    @admin.action(description="Approve and give the notices")
+    def approve(self, request, queryset):
+        _per_row(
+            self,
+            request,
+            queryset,
+            "Approved",
+            lambda d: services.decision_approve(decision=d, actor=request.user),
+        )
+
+    @admin.action(description="Reject")
+    def reject(self, request, queryset):
+        _per_row(
+            self,
+            request,
+            queryset,
+            "Rejected",
+            lambda d: services.decision_reject(decision=d, actor=request.user),
+        )
+
+    @admin.action(description="Re-score now")
+    def rescore(self, request, queryset):
+        _per_row(
+            self, request, queryset, "Re-scored", lambda d: services.decision_score(decision=d)
+        )

@@ -1,0 +1,34 @@
+"""Demo decisions: one keeps leasing, one flips with scarcity, one is moot; idempotent."""
+
+import datetime as dt
+
+import pytest
+
+from clusters.demo import seed_inventory
+from leasing.demo import seed_leasing
+from leasing.models import ReclaimDecision
+from leasing.reclaim import demo
+
+pytestmark = pytest.mark.django_db
+
+NOW = dt.datetime(2026, 3, 2, 15, tzinfo=dt.UTC)
+
+
+def test_seed_reclaim_tells_the_story_and_is_idempotent():
+    seed_inventory(scale=0.02)
+    seed_leasing(scale=0.02, now=NOW)
+    demo.seed_reclaim(now=NOW)
+    demo.seed_reclaim(now=NOW)
+    decisions = {d.title: d for d in ReclaimDecision.objects.all()}
+    assert len(decisions) == 3
+    keep, flip, moot = decisions[demo.KEEP], decisions[demo.FLIP], decisions[demo.MOOT]
+    assert keep.recommendation == "keep_leased"
+    assert keep.net_value < 0
+    assert flip.recommendation == "reclaim"
+    assert flip.previous_recommendation == "keep_leased"
+    assert flip.flipped_at == NOW
+    assert (
+        flip.economics["scarcity_multiplier"] > flip.assessment["break_even"]["scarcity_multiplier"]
+    )
+    assert moot.window_start == moot.window_end
+    assert moot.recommendation == "keep_leased"
