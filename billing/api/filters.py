@@ -6,10 +6,10 @@ import django_filters
 
 from billing.choices import InvoiceKind, InvoiceStatus
 from billing.models import CreditNote, Invoice
-from leasing.api.filters import DateFilter, IdFilter, InstantFilter
+from leasing.api.filters import DateFilter, IdFilter, InstantFilter, StrictFilterSet
 
 
-class InvoiceFilter(django_filters.FilterSet):
+class InvoiceFilter(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=[c for c in InvoiceStatus.choices if c[0] != InvoiceStatus.DRAFT]
     )
@@ -22,17 +22,17 @@ class InvoiceFilter(django_filters.FilterSet):
     issued_at__lt = InstantFilter(field_name="issued_at", lookup_expr="lt")
     is_overdue = django_filters.BooleanFilter()
 
-    class Meta:
+    class Meta(StrictFilterSet.Meta):
         model = Invoice
         fields: list[str] = []
 
 
-class CreditNoteFilter(django_filters.FilterSet):
+class CreditNoteFilter(StrictFilterSet):
     lease = IdFilter(field_name="lease_id")
     invoice = IdFilter(field_name="invoice_id")
     issued_at__gte = InstantFilter(field_name="issued_at", lookup_expr="gte")
     issued_at__lt = InstantFilter(field_name="issued_at", lookup_expr="lt")
 
-    class Meta:
+    class Meta(StrictFilterSet.Meta):
         model = CreditNote
         fields: list[str] = []

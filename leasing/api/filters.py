@@ -78,6 +78,28 @@ class IdFormField(forms.Field):
         return number
 
 
+class RangeCheckedForm(forms.Form):
+    """`<field>__gte`/`__gt` with `<field>__lte`/`__lt`: an upper bound before the lower one
+    is an error naming the upper bound (an empty range is a client bug, not a question)."""
+
+    def clean(self):
+        data = super().clean()
+        for name, lower in list(data.items()):
+            base, _, op = name.rpartition("__")
+            if op not in ("gte", "gt") or lower is None:
+                continue
+            for upper_op in ("lte", "lt"):
+                upper = data.get(f"{base}__{upper_op}")
+                if upper is not None and type(upper) is type(lower) and upper < lower:
+                    self.add_error(f"{base}__{upper_op}", f"Must not be before {name}.")
+        return data
+
+
+class StrictFilterSet(django_filters.FilterSet):
+    class Meta:
+        form = RangeCheckedForm
+
+
 @extend_schema_field(OpenApiTypes.DATE)
 class DateFilter(django_filters.Filter):
     field_class = AsciiDateFormField
@@ -93,7 +115,7 @@ class IdFilter(django_filters.Filter):
     field_class = IdFormField
 
 
-class ListingFilter(django_filters.FilterSet):
+class ListingFilter(StrictFilterSet):
     accelerator = django_filters.CharFilter(
         field_name="cluster__accelerator__slug", max_length=32, help_text="Accelerator slug."
     )
@@ -103,12 +125,12 @@ class ListingFilter(django_filters.FilterSet):
     earliest_start__gte = DateFilter(field_name="earliest_start", lookup_expr="gte")
     earliest_start__lte = DateFilter(field_name="earliest_start", lookup_expr="lte")
 
-    class Meta:
+    class Meta(StrictFilterSet.Meta):
         model = Listing
         fields: list[str] = []
 
 
-class LeaseFilter(django_filters.FilterSet):
+class LeaseFilter(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=LeaseStatus.choices, help_text="One or more statuses (repeat the parameter)."
     )
@@ -117,17 +139,17 @@ class LeaseFilter(django_filters.FilterSet):
     term_end__gte = InstantFilter(field_name="term_end", lookup_expr="gte")
     term_end__lt = InstantFilter(field_name="term_end", lookup_expr="lt")
 
-    class Meta:
+    class Meta(StrictFilterSet.Meta):
         model = Lease
         fields: list[str] = []
 
 
-class NoticeFilter(django_filters.FilterSet):
+class NoticeFilter(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=NoticeStatus.choices)
     given_by = django_filters.ChoiceFilter(
         choices=[(Party.OPERATOR, "Operator"), (Party.TENANT, "Tenant")]
     )
 
-    class Meta:
+    class Meta(StrictFilterSet.Meta):
         model = Notice
         fields: list[str] = []

@@ -7,8 +7,8 @@
   second insert wait for the first transaction. When it commits the second one replays its
   response; if it rolled back the second one runs. A wait longer than `LOCK_WAIT` answers 409
   `idempotency_in_progress` (retry later). Never two executions.
-* Responses to refused requests (4xx from a service) are stored and replayed too; input that
-  fails validation never reaches this point and stores nothing (the client fixes its body).
+* Responses to refused requests (404, 409 from a service) are stored and replayed too; invalid
+  input (400, from the serializer or the service) stores nothing: the client fixes its body.
 * Records are kept `RETENTION` (24 h), then purged by `leasing.purge_idempotency_records`.
 """
 
@@ -129,7 +129,9 @@ def run_idempotent(
                 response = execute()
         except (DomainError, exceptions.APIException) as exc:
             response = render_error(exc)
-        if response.status_code >= 500:
+        if response.status_code == 400 or response.status_code >= 500:
+            # Invalid input (the client fixes its body and retries with the same key) and
+            # server failures are not remembered.
             transaction.set_rollback(True)
             return response
         record.status_code = response.status_code

@@ -158,6 +158,7 @@ class TerminationQuote:
     """`rules.quote` plus money: rent over the lease's remaining life, what is invoiced net of
     credit notes, and the difference either way (still to invoice, or to be credited)."""
 
+    lease: int
     quote: rules.Quote
     currency: str
     rent_due: Decimal
@@ -203,6 +204,7 @@ def lease_termination_quote(
     )["total"] or Decimal(0)
     net = round_money(invoiced - credited)
     return TerminationQuote(
+        lease=lease.pk,
         quote=q,
         currency=lease.currency,
         rent_due=rent_due,

@@ -9,6 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from django.utils import timezone
+
+from common.contract_time import local_date
 from common.exceptions import InvalidInput
 from leasing import services
 from leasing.choices import Party
@@ -44,6 +47,9 @@ def tenant_notice_give(
     now: dt.datetime | None = None,
 ) -> Notice:
     """The tenant gives notice on its lease, for all of it or for some of its lines."""
+    today = local_date(now or timezone.now(), lease.contract_timezone)
+    if requested_end_date is not None and requested_end_date < today:
+        raise InvalidInput(extra={"fields": {"requested_end_date": ["Must not be before today."]}})
     ids = sorted(set(line_ids))
     lines = list(lease.lines.filter(pk__in=ids)) if ids else []
     if len(lines) != len(ids):

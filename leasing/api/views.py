@@ -13,10 +13,11 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.filters import OrderingFilter
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from common.api.exceptions import api_exception_handler
-from common.exceptions import DomainError
+from common.exceptions import DomainError, InvalidInput
 from leasing import webhooks
 from leasing.models import Lease, Listing, Notice, WebhookEndpoint
 
@@ -51,6 +52,20 @@ class DatabaseUnavailable(DomainError):
     default_message = "The service is briefly unavailable; retry."
 
 
+def _normalize(exc: Exception) -> Exception:
+    """A service's field errors become a validation error like the serializers' (the message
+    names the fields, each field has a list of messages); a lost database becomes a 503."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return DatabaseUnavailable()
+    if isinstance(exc, InvalidInput) and isinstance(exc.extra.get("fields"), dict):
+        fields = {
+            name: messages if isinstance(messages, list) else [str(messages)]
+            for name, messages in exc.extra["fields"].items()
+        }
+        return ValidationError(fields)
+    return exc
+
+
 class TenantAPIMixin:
     """Authentication by API key, tenant-only permission, per-key throttling, cursor pages."""
 
@@ -66,15 +81,14 @@ class TenantAPIMixin:
         return [ApiKeyRateThrottle]
 
     def handle_exception(self, exc):
-        if isinstance(exc, OperationalError | InterfaceError):
-            exc = DatabaseUnavailable()
+        exc = _normalize(exc)
         response = super().handle_exception(exc)
         if response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
             response["Retry-After"] = "1"
         return response
 
     def render_error(self, exc: Exception) -> Response:
-        response = api_exception_handler(exc, self.get_exception_handler_context())
+        response = api_exception_handler(_normalize(exc), self.get_exception_handler_context())
         if response is None:  # not an API error: let it propagate as the bug it is
             raise exc
         return response
@@ -150,8 +164,9 @@ class LeaseRequestView(TenantAPIMixin, generics.GenericAPIView):
         return serializer.validated_data
 
 
-def _lease_detail(view, lease_id: int) -> dict:
-    lease = selectors.lease_detail_for_tenant(view.tenant).get(pk=lease_id)
+def _lease_detail(view, lease_id: int, lease: Lease | None = None) -> dict:
+    if lease is None:
+        lease = selectors.lease_detail_for_tenant(view.tenant).get(pk=lease_id)
     context = view.get_serializer_context()
     context["allocation_summary"] = selectors.allocation_summary(lease)
     return LeaseDetailSerializer(lease, context=context).data
@@ -187,7 +202,7 @@ class LeaseViewSet(TenantAPIMixin, viewsets.ReadOnlyModelViewSet):
 
     def retrieve(self, request, *args, **kwargs):
         lease = self.get_object()
-        return Response(_lease_detail(self, lease.pk))
+        return Response(_lease_detail(self, lease.pk, lease))
 
     @extend_schema(
         summary="Termination quote",
@@ -201,8 +216,7 @@ class LeaseViewSet(TenantAPIMixin, viewsets.ReadOnlyModelViewSet):
         query = TerminationQuoteQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         quote = selectors.lease_termination_quote(lease, **query.validated_data)
-        data = TerminationQuoteSerializer(quote).data
-        return Response({"lease": lease.pk, **data})
+        return Response(TerminationQuoteSerializer(quote).data)
 
 
 # --- notices ------------------------------------------------------------------------------------

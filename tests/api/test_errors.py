@@ -1,0 +1,421 @@
+"""Every documented error path answers its code; bad input is a 4xx naming the field and
+writes nothing; no query parameter makes a request unbounded."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from urllib.parse import urlencode
+
+import pytest
+from django.core.cache import cache
+
+from leasing import services
+from leasing.choices import ListingStatus, Party
+from leasing.models import IdempotencyRecord, Lease, LeaseEvent, Listing, Notice, WebhookEndpoint
+from tests.factories.clusters import cluster_with_nodes
+from tests.factories.leasing import TenantFactory, published_listing
+
+from .conftest import tomorrow
+
+
+def counts() -> tuple:
+    return (
+        Lease.objects.count(),
+        Notice.objects.count(),
+        LeaseEvent.objects.count(),
+        IdempotencyRecord.objects.count(),
+        WebhookEndpoint.objects.count(),
+    )
+
+
+def request_body(listing_, **overrides):
+    body = {
+        "listing": listing_.pk,
+        "node_count": 2,
+        "commencement_date": tomorrow().isoformat(),
+    }
+    body.update(overrides)
+    return body
+
+
+def assert_field_error(response, field, status=400):
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["code"] == "validation_error", body
+    assert field in body["extra"]["fields"], body
+    assert field in body["detail"]
+
+
+# --- lease requests: strict input --------------------------------------------------------------
+
+
+BAD_LEASE_REQUESTS = [
+    ("node_count", -1),
+    ("node_count", 0),
+    ("node_count", 10**30),
+    ("node_count", "٨"),
+    ("node_count", "８"),
+    ("node_count", True),
+    ("node_count", 2.5),
+    ("node_count", "1e3"),
+    ("node_count", None),
+    ("listing", -5),
+    ("listing", 2**64),
+    ("listing", "١"),
+    ("commencement_date", "٢٠٢٧-٠١-٠١"),
+    ("commencement_date", "2027-02-30"),
+    ("commencement_date", "2027-01-01T00:00:00"),
+    ("commencement_date", "9999-12-31"),
+    ("commencement_date", "0001-01-01"),
+    ("commencement_date", 20270101),
+    ("commencement_date", "2020-01-01"),  # in the past: the service refuses it
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("field", "value"), BAD_LEASE_REQUESTS)
+def test_bad_lease_request_names_the_field_and_writes_nothing(field, value, api_a, listing):
+    before = counts()
+    response = api_a.post(
+        "/api/v1/lease-requests/",
+        request_body(listing, **{field: value}),
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=f"bad-{field}-{value!r}",
+    )
+    assert_field_error(response, field)
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_node_count_above_the_listing_is_refused(api_a, listing):
+    response = api_a.post(
+        "/api/v1/lease-requests/", request_body(listing, node_count=41), format="json"
+    )
+    assert_field_error(response, "node_count")
+
+
+@pytest.mark.django_db
+def test_unknown_and_missing_fields_are_named(api_a, listing):
+    before = counts()
+    response = api_a.post("/api/v1/lease-requests/", request_body(listing, nodes=3), format="json")
+    assert_field_error(response, "nodes")
+    assert response.json()["extra"]["fields"]["nodes"] == ["Unknown field."]
+    response = api_a.post("/api/v1/lease-requests/", {"listing": listing.pk}, format="json")
+    assert_field_error(response, "node_count")
+    assert "commencement_date" in response.json()["extra"]["fields"]
+    for body in ([], "x", 3, None):
+        response = api_a.post("/api/v1/lease-requests/", body, format="json")
+        assert response.status_code == 400, body
+        assert response.json()["code"] == "validation_error"
+    assert counts() == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "raw", [b'{"listing": ', b"{'a': 1}", b"\xff\xfe", b"[1,", b'{"a": NaN', b"\x00"]
+)
+def test_malformed_json_is_a_400(raw, api_a, listing):
+    before = counts()
+    response = api_a.generic(
+        "POST", "/api/v1/lease-requests/", raw, content_type="application/json"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] in ("malformed_request", "validation_error")
+    assert counts() == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+    ],
+)
+def test_wrong_content_type_is_a_415(content_type, api_a, world_a):
+    before = counts()
+    for path in (
+        "/api/v1/lease-requests/",
+        f"/api/v1/leases/{world_a['lease'].pk}/notices/",
+        "/api/v1/webhook-endpoints/",
+    ):
+        response = api_a.generic("POST", path, "listing=1", content_type=content_type)
+        assert response.status_code == 415, (path, response.content)
+        assert response.json()["code"] == "unsupported_media_type"
+    assert counts() == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("put", "/api/v1/leases/1/"),
+        ("patch", "/api/v1/leases/1/"),
+        ("delete", "/api/v1/leases/1/"),
+        ("post", "/api/v1/leases/"),
+        ("post", "/api/v1/listings/"),
+        ("get", "/api/v1/lease-requests/"),
+        ("put", "/api/v1/invoices/1/"),
+        ("post", "/api/v1/credit-notes/"),
+        ("patch", "/api/v1/webhook-endpoints/1/"),
+    ],
+)
+def test_method_not_allowed(method, path, api_a):
+    response = getattr(api_a, method)(path, {}, format="json")
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+
+
+@pytest.mark.django_db
+def test_not_found(api_a):
+    for path in ("/api/v1/leases/999999/", "/api/v1/invoices/99999999999999999999999999/"):
+        response = api_a.get(path)
+        assert response.status_code == 404
+        assert response.json() == {"detail": "Not found.", "code": "not_found", "extra": {}}
+
+
+# --- domain refusals ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_listing_unavailable(api_a, listing):
+    Listing.objects.filter(pk=listing.pk).update(status=ListingStatus.WITHDRAWN)
+    before = counts()
+    response = api_a.post("/api/v1/lease-requests/", request_body(listing), format="json")
+    assert response.status_code == 409
+    assert response.json()["code"] == "listing_unavailable"
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_notice_not_allowed_on_a_draft(api_a, tenant_a, listing):
+    lease = services.lease_request(
+        tenant=tenant_a, listing=listing, node_count=1, commencement_date=tomorrow()
+    )
+    before = counts()
+    response = api_a.post(f"/api/v1/leases/{lease.pk}/notices/", {}, format="json")
+    assert response.status_code == 409
+    assert response.json()["code"] == "notice_not_allowed"
+    quote = api_a.get(
+        f"/api/v1/leases/{lease.pk}/termination-quote/", {"notice_date": "2027-01-01"}
+    )
+    assert quote.status_code == 409
+    assert quote.json()["code"] == "notice_not_allowed"
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_bad_notice_input(api_a, world_a):
+    url = f"/api/v1/leases/{world_a['lease'].pk}/notices/"
+    before = counts()
+    cases = [
+        ({"requested_end_date": "2020-01-01"}, "requested_end_date"),
+        ({"requested_end_date": "2027-01-01T00:00:00Z"}, "requested_end_date"),
+        ({"requested_end_date": "٢٠٢٧-٠١-٠١"}, "requested_end_date"),
+        ({"lines": [999999]}, "lines"),
+        ({"lines": ["x"]}, "lines"),
+        ({"lines": list(range(1, 200))}, "lines"),
+        ({"lines": 5}, "lines"),
+        ({"reason": "x" * 501}, "reason"),
+        ({"effective_end": "2027-01-01"}, "effective_end"),
+    ]
+    for body, field in cases:
+        assert_field_error(api_a.post(url, body, format="json"), field)
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_withdrawal_not_allowed_without_a_request(api_a, world_a):
+    lease, notice = world_a["lease"], world_a["tenant_notice"]
+    response = api_a.post(
+        f"/api/v1/leases/{lease.pk}/notices/{notice.pk}/confirm-withdrawal/", {}, format="json"
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "withdrawal_not_allowed"
+
+
+@pytest.mark.django_db
+def test_capacity_unavailable_when_the_nodes_were_leased_on(api_a, tenant_a, operator):
+    """The operator noticed A's lease, leased the nodes on from A's end, then asked to
+    withdraw its notice: A's consent would overcommit, so it is refused and nothing changes."""
+    cluster = cluster_with_nodes(3)
+    listing = published_listing(cluster, earliest_start=dt.date(2026, 1, 1), notice_days=10)
+    lease = services.lease_approve(
+        lease=services.lease_request(
+            tenant=tenant_a, listing=listing, node_count=3, commencement_date=tomorrow()
+        ),
+        actor=operator,
+    )
+    notice = services.notice_give(lease=lease, party=Party.OPERATOR, actor=operator)
+    lease.refresh_from_db()
+    other = services.lease_request(
+        tenant=TenantFactory(),
+        listing=listing,
+        node_count=3,
+        commencement_date=lease.effective_end.date(),
+    )
+    services.lease_approve(lease=other, actor=operator)
+    services.notice_withdraw_request(notice=notice, party=Party.OPERATOR, actor=operator)
+    before = counts()
+    response = api_a.post(
+        f"/api/v1/leases/{lease.pk}/notices/{notice.pk}/confirm-withdrawal/", {}, format="json"
+    )
+    assert response.status_code == 409, response.content
+    assert response.json()["code"] == "capacity_unavailable"
+    assert counts() == before
+    notice.refresh_from_db()
+    assert notice.withdrawn_at is None
+
+
+@pytest.mark.django_db
+def test_throttled_with_retry_after(api_a, settings):
+    settings.API_KEY_THROTTLE_RATE = "2/min"
+    cache.clear()
+    assert api_a.get("/api/v1/leases/").status_code == 200
+    assert api_a.get("/api/v1/leases/").status_code == 200
+    response = api_a.get("/api/v1/leases/")
+    assert response.status_code == 429
+    assert response.json()["code"] == "throttled"
+    assert 0 < int(response["Retry-After"]) <= 60
+
+
+@pytest.mark.django_db
+def test_throttle_is_per_key(api_a, api_b, settings):
+    settings.API_KEY_THROTTLE_RATE = "1/min"
+    cache.clear()
+    assert api_a.get("/api/v1/leases/").status_code == 200
+    assert api_a.get("/api/v1/leases/").status_code == 429
+    assert api_b.get("/api/v1/leases/").status_code == 200
+
+
+# --- query parameters --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/api/v1/leases/", {"status": "nope"}, "status"),
+        ("/api/v1/leases/", {"commencement_date__gte": "٢٠٢٦-٠١-٠١"}, "commencement_date__gte"),
+        ("/api/v1/leases/", {"term_end__gte": "2026-01-01T00:00:00"}, "term_end__gte"),
+        (
+            "/api/v1/leases/",
+            {"commencement_date__gte": "2027-01-01", "commencement_date__lte": "2026-01-01"},
+            "commencement_date__lte",
+        ),
+        ("/api/v1/invoices/", {"period_start__gte": "2026-01-01T00:00:00"}, "period_start__gte"),
+        (
+            "/api/v1/invoices/",
+            {"period_start__gte": "2026-06-01", "period_start__lt": "2026-01-01T00:00:00Z"},
+            "period_start__lt",
+        ),
+        ("/api/v1/invoices/", {"lease": "1.5"}, "lease"),
+        ("/api/v1/invoices/", {"lease": "99999999999999999999999"}, "lease"),
+        ("/api/v1/invoices/", {"lease": "٣"}, "lease"),
+        ("/api/v1/invoices/", {"status": "draft"}, "status"),
+        ("/api/v1/credit-notes/", {"issued_at__gte": "yesterday"}, "issued_at__gte"),
+        ("/api/v1/listings/", {"earliest_start__gte": "2026-13-01"}, "earliest_start__gte"),
+        ("/api/v1/listings/", {"page_size": "-1"}, "page_size"),
+        ("/api/v1/listings/", {"page_size": "0"}, "page_size"),
+        ("/api/v1/listings/", {"page_size": "٨"}, "page_size"),
+        ("/api/v1/listings/", {"cursor": "garbage"}, "cursor"),
+    ],
+)
+def test_bad_query_parameters_name_the_parameter(path, params, field, api_a):
+    assert_field_error(api_a.get(path, params), field)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("position", ["abc", "2026-01-01", "9" * 40, "-1.5e400", "%00"])
+def test_forged_cursors_are_a_400(position, api_a, world_a):
+    for path in ("/api/v1/leases/", "/api/v1/invoices/", "/api/v1/listings/"):
+        token = base64.b64encode(urlencode({"p": position, "o": 0, "r": 0}).encode()).decode()
+        response = api_a.get(path, {"cursor": token})
+        assert response.status_code in (200, 400), response.content
+        if response.status_code == 400:
+            assert "cursor" in response.json()["extra"]["fields"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"notice_date": "٢٠٢٧-٠١-٠١"},
+        {},
+        {"notice_date": "2027-01-01", "x": "1"},
+        {"notice_date": "2027-01-01T00:00:00Z"},
+        {"notice_date": "99999-01-01"},
+    ],
+)
+def test_quote_query_is_strict(params, api_a, world_a):
+    response = api_a.get(f"/api/v1/leases/{world_a['lease'].pk}/termination-quote/", params)
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
+
+
+@pytest.mark.django_db
+def test_page_size_is_capped(api_a, cluster):
+    Listing.objects.bulk_create(
+        Listing(
+            title=f"bulk {i}",
+            cluster=cluster,
+            node_count=1,
+            earliest_start=dt.date(2026, 1, 1),
+            monthly_rate_per_node=1,
+            status=ListingStatus.PUBLISHED,
+        )
+        for i in range(205)
+    )
+    response = api_a.get("/api/v1/listings/", {"page_size": "100000000000000000000000"})
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 200
+    assert response.json()["next"]
+    rest = api_a.get(response.json()["next"])
+    assert len(rest.json()["results"]) == 5
+
+
+@pytest.mark.django_db
+def test_idempotency_key_must_be_printable_ascii(api_a, listing):
+    before = counts()
+    response = api_a.post(
+        "/api/v1/lease-requests/",
+        request_body(listing),
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k" * 256,
+    )
+    assert_field_error(response, "Idempotency-Key")
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_webhook_endpoint_input(api_a, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    before = counts()
+    for body, field in [
+        ({"url": "ftp://example.com/x"}, "url"),
+        ({"url": "http://example.com/x"}, "url"),
+        ({"url": "https://127.0.0.1/x"}, "url"),
+        ({"url": "https://10.0.0.8/x"}, "url"),
+        ({"url": "https://localhost/x"}, "url"),
+        ({"url": "https://user:pw@example.com/x"}, "url"),
+        ({"url": "https://example.com/x", "event_types": ["lease.exploded"]}, "event_types"),
+        ({"url": "https://example.com/x", "secret": "mine"}, "secret"),
+        ({}, "url"),
+    ]:
+        assert_field_error(api_a.post("/api/v1/webhook-endpoints/", body, format="json"), field)
+    assert counts() == before
+    ok = api_a.post(
+        "/api/v1/webhook-endpoints/",
+        {"url": "https://example.com/x", "event_types": ["invoice.issued"]},
+        format="json",
+    )
+    assert ok.status_code == 201
+    assert ok.json()["secret"].startswith("whsec_")
+    listed = api_a.get("/api/v1/webhook-endpoints/").json()["results"]
+    assert "secret" not in listed[0]
+    assert api_a.delete(f"/api/v1/webhook-endpoints/{ok.json()['id']}/").status_code == 204
+    assert api_a.delete(f"/api/v1/webhook-endpoints/{ok.json()['id']}/").status_code == 404
+    assert api_a.get("/api/v1/webhook-endpoints/").json()["results"] == []

@@ -1,0 +1,232 @@
+"""The isolation matrix, endpoint by endpoint (a schema fuzzer does not find these leaks).
+
+* Tenant B naming tenant A's ids gets 404 with exactly the body a nonexistent id gets (it
+  learns nothing, not even that the id exists), and nothing is written.
+* Tenant B's lists never contain tenant A's objects.
+* No key, a malformed key, a revoked key, an expired key: 401 on every endpoint and method.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from billing.models import CreditNote, Invoice
+from leasing import services
+from leasing.api_keys import api_key_create, api_key_revoke
+from leasing.models import ApiKey, IdempotencyRecord, Lease, Notice, WebhookEndpoint
+
+from .conftest import client_for, tomorrow
+
+NONE = 999_999_999
+
+# (name, method, path template, body). Placeholders are filled with tenant A's ids.
+BY_ID = [
+    ("listing", "get", "/api/v1/listings/{listing}/", None),
+    (
+        "lease-request",
+        "post",
+        "/api/v1/lease-requests/",
+        {"listing": "{listing}", "node_count": 1, "commencement_date": "2027-03-01"},
+    ),
+    ("lease", "get", "/api/v1/leases/{lease}/", None),
+    ("quote", "get", "/api/v1/leases/{lease}/termination-quote/?notice_date=2027-01-04", None),
+    ("notices", "get", "/api/v1/leases/{lease}/notices/", None),
+    ("notice-give", "post", "/api/v1/leases/{lease}/notices/", {}),
+    (
+        "confirm-withdrawal",
+        "post",
+        "/api/v1/leases/{lease}/notices/{notice}/confirm-withdrawal/",
+        {},
+    ),
+    (
+        "confirm-withdrawal-via-own-lease",
+        "post",
+        "/api/v1/leases/{b_lease}/notices/{notice}/confirm-withdrawal/",
+        {},
+    ),
+    ("invoice", "get", "/api/v1/invoices/{invoice}/", None),
+    ("credit-note", "get", "/api/v1/credit-notes/{credit_note}/", None),
+    ("webhook-endpoint", "get", "/api/v1/webhook-endpoints/{endpoint}/", None),
+    ("webhook-endpoint-delete", "delete", "/api/v1/webhook-endpoints/{endpoint}/", None),
+]
+
+LISTS = [
+    ("listings", "/api/v1/listings/", "listing"),
+    ("leases", "/api/v1/leases/", "lease"),
+    ("invoices", "/api/v1/invoices/", "invoice"),
+    ("credit-notes", "/api/v1/credit-notes/", "credit_note"),
+    ("webhook-endpoints", "/api/v1/webhook-endpoints/", "endpoint"),
+]
+
+EVERY_OPERATION = (
+    [(m, p, b) for _, m, p, b in BY_ID]
+    + [("get", p, None) for _, p, _ in LISTS]
+    + [
+        ("post", "/api/v1/webhook-endpoints/", {"url": "https://example.com/x"}),
+    ]
+)
+
+
+def _ids(world, b_lease=None) -> dict[str, int]:
+    return {
+        "listing": world["listing"].pk,
+        "lease": world["lease"].pk,
+        "notice": world["notice"].pk,
+        "invoice": world["invoice"].pk,
+        "credit_note": world["credit_note"].pk,
+        "endpoint": world["endpoint"].pk,
+        "b_lease": b_lease.pk if b_lease else NONE,
+    }
+
+
+def _fill(value, ids):
+    if isinstance(value, str):
+        filled = value.format(**ids)
+        return int(filled) if filled.isdigit() and value.startswith("{") else filled
+    if isinstance(value, dict):
+        return {k: _fill(v, ids) for k, v in value.items()}
+    return value
+
+
+def _call(client, method, path, body):
+    if method == "get":
+        return client.get(path)
+    if method == "delete":
+        return client.delete(path)
+    return client.post(path, body, format="json")
+
+
+def _state() -> tuple:
+    return (
+        list(Lease.objects.order_by("pk").values_list("pk", "status", "effective_end")),
+        list(Notice.objects.order_by("pk").values_list("pk", "status", "withdrawal_requested_by")),
+        list(WebhookEndpoint.objects.order_by("pk").values_list("pk", "is_active")),
+        Invoice.objects.count(),
+        CreditNote.objects.count(),
+        IdempotencyRecord.objects.count(),
+    )
+
+
+@pytest.fixture
+def b_lease(tenant_b, listing):
+    return services.lease_request(
+        tenant=tenant_b, listing=listing, node_count=1, commencement_date=tomorrow()
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "method", "path", "body"), BY_ID, ids=[r[0] for r in BY_ID])
+def test_other_tenants_ids_are_not_found_and_reveal_nothing(
+    name, method, path, body, world_a, b_lease, api_b
+):
+    ids = _ids(world_a, b_lease)
+    before = _state()
+    response = _call(api_b, method, _fill(path, ids), _fill(body, ids))
+    assert response.status_code == 404, response.content
+    # Exactly what a nonexistent id gets: not even the existence of A's object leaks.
+    nowhere = {k: NONE for k in ids} | {"b_lease": ids["b_lease"]}
+    missing = _call(api_b, method, _fill(path, nowhere), _fill(body, nowhere))
+    assert missing.status_code == 404
+    assert (
+        response.json()
+        == missing.json()
+        == {
+            "detail": response.json()["detail"],
+            "code": "not_found",
+            "extra": {},
+        }
+    )
+    text = response.content.decode()
+    for secret in (
+        world_a["lease"].number,
+        world_a["invoice"].number,
+        world_a["credit_note"].number,
+        world_a["endpoint"].url,
+        world_a["listing"].title,
+    ):
+        assert secret not in text
+    assert _state() == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path", "body"), [r[1:] for r in BY_ID], ids=[r[0] for r in BY_ID]
+)
+def test_owner_reaches_the_same_operations(method, path, body, world_a, api_a, b_lease):
+    """Control: with A's key the same requests are not 404 (so the 404s above mean scoping)."""
+    ids = _ids(world_a, b_lease)
+    if "{b_lease}" in path:
+        pytest.skip("a route through B's lease is never A's")
+    response = _call(api_a, method, _fill(path, ids), _fill(body, ids))
+    assert response.status_code != 404, response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "path", "key"), LISTS, ids=[r[0] for r in LISTS])
+def test_lists_never_show_other_tenants_objects(name, path, key, world_a, api_a, api_b, b_lease):
+    mine = {row["id"] for row in api_a.get(path).json()["results"]}
+    assert world_a[key].pk in mine  # control: A sees it
+    response = api_b.get(path)
+    assert response.status_code == 200
+    theirs = {row["id"] for row in response.json()["results"]}
+    assert world_a[key].pk not in theirs
+    assert world_a["lease"].number not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_private_listing_is_invisible_to_others_even_by_filter(world_a, api_b):
+    response = api_b.get("/api/v1/listings/", {"site": world_a["listing"].cluster.site.slug})
+    assert world_a["listing"].pk not in {r["id"] for r in response.json()["results"]}
+
+
+def _bad_clients(tenant):
+    """Clients whose credentials must all be refused."""
+    revoked_key, revoked = api_key_create(tenant=tenant, name="revoked")
+    api_key_revoke(key=revoked_key)
+    expired_key, expired = api_key_create(
+        tenant=tenant, name="expired", expires_at=timezone.now() + dt.timedelta(hours=1)
+    )
+    ApiKey.objects.filter(pk=expired_key.pk).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    live_key, live = api_key_create(tenant=tenant, name="tampered")
+    tampered = live[:-4] + ("AAAA" if not live.endswith("AAAA") else "BBBB")
+    return {
+        "none": client_for(None),
+        "revoked": client_for(revoked),
+        "expired": client_for(expired),
+        "tampered": client_for(tampered),
+        "unknown-prefix": client_for("lk_000000000000_" + "x" * 43),
+        "garbage": client_for("not-a-key"),
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path", "body"), EVERY_OPERATION, ids=[f"{m} {p}" for m, p, _ in EVERY_OPERATION]
+)
+def test_every_operation_needs_a_live_key(method, path, body, world_a, b_lease, tenant_a):
+    ids = _ids(world_a, b_lease)
+    before = _state()
+    for label, client in _bad_clients(tenant_a).items():
+        response = _call(client, method, _fill(path, ids), _fill(body, ids))
+        assert response.status_code == 401, (label, response.content)
+        assert response["WWW-Authenticate"].startswith("Bearer")
+        body_json = response.json()
+        assert body_json["code"] in ("not_authenticated", "authentication_failed"), label
+        assert world_a["lease"].number not in response.content.decode()
+    assert _state() == before
+
+
+@pytest.mark.django_db
+def test_wrong_scheme_is_refused(world_a, key_a):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key_a}")
+    assert client.get("/api/v1/leases/").status_code == 401
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key_a} extra")
+    assert client.get("/api/v1/leases/").status_code == 401
