@@ -17,74 +17,28 @@ measures, prints each figure beside its target with PASS/MISS, and drops the dat
 from __future__ import annotations
 
 import datetime as dt
-import os
 import statistics
 import sys
 import time
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.common import throwaway_database, verdict  # noqa: E402
+
 BENCH_DB = "landlord_bench_leasing"
 NODES = 12_500
 LEASES = 10_000
 REPEAT = 3
 
 
-def server_url(url: str, dbname: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{dbname}"))
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(server_url(url, "postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-
-def drop_database(url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(server_url(url, "postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-
-
-def verdict(value: float, target: float) -> str:
-    return "PASS" if value <= target else "MISS"
-
-
 def main() -> int:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        print("DATABASE_URL must point to PostgreSQL.", file=sys.stderr)
-        return 2
-    keep = "--keep" in sys.argv
-    recreate_database(url)
-    os.environ["DATABASE_URL"] = server_url(url, BENCH_DB)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    try:
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-        from django.db import connection
-
-        call_command("migrate", verbosity=0)
-        connection.close()
+    with throwaway_database(BENCH_DB):
         allocation_bench()
         boundary_bench()
         demo_bench()
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not keep:
-            drop_database(url)
     return 0
 
 
@@ -159,7 +113,7 @@ def allocation_bench() -> None:
     floor = statistics.median(floor_times)
     print(
         f"allocate one line of {NODES:,} nodes (lease_approve): {service:.3f} s "
-        f"(target <= 2.000 s, {queries} queries) {verdict(service, 2.0)}"
+        f"(target <= 2.000 s, {queries} queries) {verdict(service <= 2.0)}"
     )
     print(f"  floor, raw single INSERT of the same {NODES:,} rows: {floor:.3f} s")
     print(f"  ratio service / floor: {service / floor:.1f}x  (runs: {REPEAT})")
@@ -204,7 +158,7 @@ def boundary_bench() -> None:
     figure = statistics.median(times)
     print(
         f"boundary job, {LEASES:,} leases, nothing due: {figure:.4f} s "
-        f"(target <= 0.200 s, {queries} queries) {verdict(figure, 0.2)}"
+        f"(target <= 0.200 s, {queries} queries) {verdict(figure <= 0.2)}"
     )
 
 
