@@ -72,7 +72,7 @@ class SiteAdmin(admin.ModelAdmin):
         "peak_pflops_display",
     )
     search_fields = ("name", "slug")
-    list_filter = ("timezone",)
+    list_filter = (("timezone", admin.AllValuesFieldListFilter),)  # only zones in use
     prepopulated_fields = {"slug": ("name",)}
     inlines = (ClusterInline,)
     readonly_fields = ("gpus", "nodes", "peak_pflops_display", "capacity_by_model")

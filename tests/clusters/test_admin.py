@@ -81,3 +81,10 @@ def test_bulk_status_action_reports_changed_and_unchanged(staff_client):
     assert "2 node(s) marked maintenance; 1 already were." in response.content.decode()
     assert Node.objects.filter(pk__in=[n.pk for n in nodes], status="maintenance").count() == 3
     assert Node.objects.get(pk=nodes[1].pk).status_changed_at is not None
+
+
+def test_timezone_filter_lists_only_zones_in_use(staff_client):
+    seed_inventory(scale=0.002)
+    page = staff_client.get(reverse("admin:clusters_site_changelist")).content.decode()
+    assert "America/Chicago" in page
+    assert "Pacific/Chatham" not in page, "not every IANA zone"
