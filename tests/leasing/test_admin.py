@@ -149,3 +149,10 @@ def test_capacity_views(staff_client, django_assert_max_num_queries):
 def test_capacity_view_is_staff_only(client):
     response = client.get(reverse("admin:leasing_capacity"))
     assert response.status_code == 302
+
+
+def test_lease_list_filters_by_the_zones_in_use_only(staff_client):
+    future_leases(1)
+    page = staff_client.get(reverse("admin:leasing_lease_changelist")).content.decode()
+    assert "contract_timezone=UTC" in page
+    assert "Pacific/Chatham" not in page, "not every IANA zone"
