@@ -11,6 +11,7 @@ admin.site.index_title = "Fleet, leases and money"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
+    path("operator/billing/", include("billing.urls")),
     path("operator/", include("config.operator_urls")),
     path("api/", include("config.api_urls")),
 ]

@@ -145,3 +145,17 @@ def test_open_decisions_are_listed_with_their_recommendation(client, django_user
     assert "Take back campus 1 H100s" in page
     assert "-$6,417,058,139.96" in page
     assert "Keep leased" in page
+
+
+def test_admin_index_links_every_operator_page(client, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser("op", "op@x.example", "pw"))
+    page = client.get(reverse("admin:index")).content.decode()
+    for name in (
+        "operator:dashboard",
+        "operator:capacity",
+        "operator:reclaim:list",
+        "billing:revenue",
+    ):
+        url = reverse(name)
+        assert f'href="{url}"' in page, name
+        assert client.get(url).status_code == 200, name
