@@ -43,6 +43,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from typing import cast
 
 from django.db import transaction
@@ -210,7 +211,7 @@ class _CreditPlan:
 class _Plan:
     invoices: list[_InvoicePlan] = field(default_factory=list)
     credits: list[_CreditPlan] = field(default_factory=list)
-    underbilled: list[tuple[int, int]] = field(default_factory=list)  # (invoice line, lease)
+    underbilled: list[tuple[int, Decimal]] = field(default_factory=list)  # (lease, amount)
 
     def __bool__(self) -> bool:
         return bool(self.invoices or self.credits)
@@ -257,12 +258,57 @@ def _load(lease_ids: Sequence[int], *, lock: bool) -> _Loaded:
     return _Loaded(leases, lines, invoices, billed_lines, credited)
 
 
+def _cum(line: LeaseLine, lease: Lease, through: dt.datetime) -> Fraction:
+    """Exact rent of a line from commencement up to `through` (zero before, flat after)."""
+    return proration.cumulative(
+        line.monthly_rate,
+        life_start=lease.commencement,
+        life_end=line_end(line, lease),
+        through=through,
+        tz=lease.contract_timezone,
+    )
+
+
+def allocate(base: Fraction, parts: Sequence[Fraction]) -> list[Decimal]:
+    """Cents for consecutive exact `parts` that follow an exact `base`, rounded cumulatively.
+
+    Part i gets `round(base + A_i) − round(base + A_(i−1))` with `A_i` the sum of parts 1..i, so
+    the cents sum to `round(base + A_n) − round(base)` exactly, none is negative when the parts
+    are not, and a zero part gets zero. This is how a lease-level cumulative amount is split
+    across the lease's lines without losing or inventing a cent.
+    """
+    result = []
+    running = base
+    previous = proration.to_money(base)
+    for part in parts:
+        running += part
+        current = proration.to_money(running)
+        result.append(current - previous)
+        previous = current
+    return result
+
+
+def rent_split(
+    lease: Lease, lines: Sequence[LeaseLine], p_start: dt.datetime, p_end: dt.datetime
+) -> list[Decimal]:
+    """The rent of each line for `[p_start, p_end)`, in `lines` order, by the lease-level rule.
+
+    The lease's amount for the period is `round(C(p_end)) − round(C(p_start))`, with `C` the
+    exact accrual of all its lines from commencement: a lease's invoices sum to its exact
+    accrual rounded once. The lines share that amount by cumulative rounding (`allocate`).
+    """
+    base = sum((_cum(line, lease, p_start) for line in lines), Fraction(0))
+    parts = [_cum(line, lease, p_end) - _cum(line, lease, p_start) for line in lines]
+    return allocate(base, parts)
+
+
 def _rent_lines(lease: Lease, lines: Sequence[LeaseLine], period: dt.date) -> list[InvoiceLine]:
     tz = lease.contract_timezone
     p_start, p_end = proration.period_bounds(period, tz)
     dim = proration.days_in_month(period)
+    amounts = rent_split(lease, lines, p_start, p_end)
     result = []
-    for line in lines:
+    for line, amount in zip(lines, amounts, strict=True):
         end = line_end(line, lease)
         days = proration.overlap_days(
             life_start=lease.commencement,
@@ -273,18 +319,12 @@ def _rent_lines(lease: Lease, lines: Sequence[LeaseLine], period: dt.date) -> li
         )
         if days == 0:
             continue
-        amount = proration.period_amount(
-            line.monthly_rate,
-            life_start=lease.commencement,
-            life_end=end,
-            period_start=p_start,
-            period_end=p_end,
-            tz=tz,
-        )
         result.append(
             InvoiceLine(
                 lease_line=line,
-                description=f"Rent {_period_label(period)}: {_line_label(line)}, {days}/{dim} days",
+                description=(
+                    f"Rent {_period_label(period)}: {_line_label(line)}, {days}/{dim} days"
+                ),
                 service_start=max(lease.commencement, p_start),
                 service_end=min(end, p_end),
                 days=days,
@@ -300,43 +340,58 @@ def _rent_lines(lease: Lease, lines: Sequence[LeaseLine], period: dt.date) -> li
 def _holdover_lines(
     lease: Lease, lines: Sequence[LeaseLine], period: dt.date, span: tuple
 ) -> list[InvoiceLine]:
+    """Holdover of the lines still running at the lease's end, by the same lease-level rule
+    (cumulative from the end, at 150 % of each month's per-diem)."""
     tz = lease.contract_timezone
     start, until = span
     p_start, p_end = proration.period_bounds(period, tz)
     life_end = until if until is not None else p_end
     dim = proration.days_in_month(period)
-    result = []
-    for line in lines:
-        if line_end(line, lease) != lease.end:
-            continue  # ended earlier by a partial notice: released with its own end
-        days = proration.overlap_days(
-            life_start=start, life_end=life_end, period_start=p_start, period_end=p_end, tz=tz
+    held = [line for line in lines if line_end(line, lease) == lease.end]
+
+    def cum(line: LeaseLine, through: dt.datetime) -> Fraction:
+        rate = Fraction(line.monthly_rate) * HOLDOVER_MULTIPLIER
+        return proration.cumulative(
+            rate, life_start=start, life_end=life_end, through=through, tz=tz
         )
-        if days == 0:
-            continue
-        amount = proration.period_amount(
-            line.monthly_rate,
-            life_start=start,
-            life_end=life_end,
-            period_start=p_start,
-            period_end=p_end,
-            tz=tz,
-            multiplier=HOLDOVER_MULTIPLIER,
+
+    base = sum((cum(line, p_start) for line in held), Fraction(0))
+    amounts = allocate(base, [cum(line, p_end) - cum(line, p_start) for line in held])
+    days = proration.overlap_days(
+        life_start=start, life_end=life_end, period_start=p_start, period_end=p_end, tz=tz
+    )
+    if days == 0:
+        return []
+    return [
+        InvoiceLine(
+            lease_line=line,
+            description=(
+                f"Holdover {_period_label(period)}: {_line_label(line)}, "
+                f"{days} days at 150 % of the per-diem"
+            ),
+            service_start=max(start, p_start),
+            service_end=min(life_end, p_end),
+            days=days,
+            days_in_month=dim,
+            monthly_rate=line.monthly_rate,
+            rate_multiplier=Decimal("1.50"),
+            amount=amount,
         )
-        result.append(
-            InvoiceLine(
-                lease_line=line,
-                description=f"Holdover {_period_label(period)}: {_line_label(line)}, "
-                f"{days} days at 150 % of the per-diem",
-                service_start=max(start, p_start),
-                service_end=min(life_end, p_end),
-                days=days,
-                days_in_month=dim,
-                monthly_rate=line.monthly_rate,
-                rate_multiplier=Decimal("1.50"),
-                amount=amount,
-            )
-        )
+        for line, amount in zip(held, amounts, strict=True)
+    ]
+
+
+def trim_to(amounts: Sequence[Decimal], total: Decimal) -> list[Decimal]:
+    """Non-negative amounts, each at most its positive input, summing to `total` (which must not
+    exceed the positive inputs' sum): the excess is taken from the largest amounts first."""
+    result = [max(amount, ZERO) for amount in amounts]
+    excess = sum(result, ZERO) - total
+    for index in sorted(range(len(result)), key=lambda i: -result[i]):
+        if excess <= 0:
+            break
+        cut = min(excess, result[index])
+        result[index] -= cut
+        excess -= cut
     return result
 
 
@@ -356,6 +411,82 @@ def _holdover_periods(lease: Lease, span: tuple, *, now: dt.datetime) -> list[dt
         if p_end <= now or (until is not None and until <= p_end):
             periods.append(period)
     return periods
+
+
+def _plan_credits(lease: Lease, lines: Sequence[LeaseLine], data: _Loaded, plan: _Plan) -> None:
+    """Credit what the lease's issued rent invoices billed beyond what the rule now says.
+
+    Per invoice line: `net = billed − already credited` against `due`, the line's share of the
+    period by the current ends (`rent_split`). The lease owes back `Σ (net − due)` over its
+    issued and paid rent invoices; per line the differences can be a cent either way (the
+    lease-level rounding shifts between periods), so the positive ones are trimmed to exactly
+    that total. A second computation finds nothing left. A negative total (an end moved later
+    after a credit) is reported as underbilled, never charged here.
+    """
+    tz = lease.contract_timezone
+    candidates: list[tuple[Invoice, InvoiceLine, LeaseLine, Decimal, int]] = []
+    owed_back = ZERO
+    for inv in data.invoices.get(lease.pk, []):
+        if inv.kind != InvoiceKind.RENT or inv.status not in BILLED_STATUSES:
+            continue
+        billed_lines = data.billed_lines.get(inv.pk, [])
+        due = dict(
+            zip(
+                (line.pk for line in lines),
+                rent_split(lease, lines, inv.period_start, inv.period_end),
+                strict=True,
+            )
+        )
+        by_line = {line.pk: line for line in lines}
+        for inv_line in billed_lines:
+            line = by_line.get(inv_line.lease_line_id)
+            if line is None:
+                continue
+            net = inv_line.amount - data.credited[inv_line.pk]
+            diff = net - due.pop(line.pk, ZERO)
+            owed_back += diff
+            days_now = proration.overlap_days(
+                life_start=lease.commencement,
+                life_end=line_end(line, lease),
+                period_start=inv.period_start,
+                period_end=inv.period_end,
+                tz=tz,
+            )
+            candidates.append((inv, inv_line, line, diff, days_now))
+        owed_back -= sum(due.values(), ZERO)  # lines now due that this invoice never billed
+    if owed_back < 0:
+        plan.underbilled.append((lease.pk, owed_back))
+        return
+    if owed_back == 0:
+        return
+    amounts = trim_to([c[3] for c in candidates], owed_back)
+    by_invoice: dict[int, _CreditPlan] = {}
+    for (inv, inv_line, line, _, days_now), amount in zip(candidates, amounts, strict=True):
+        if amount <= 0:
+            continue
+        end = line_end(line, lease)
+        credit_from = min(max(end, inv_line.service_start), inv_line.service_end)
+        days = max(inv_line.days - days_now, 0)
+        note = by_invoice.setdefault(
+            inv.pk, _CreditPlan(inv, [], reason="Lease lines ended inside the period")
+        )
+        note.lines.append(
+            CreditNoteLine(
+                invoice_line=inv_line,
+                lease_line=line,
+                description=(
+                    f"Credit {_period_label(inv.period)}: {_line_label(line)}, {days} days "
+                    f"from {local_date(credit_from, tz):%Y-%m-%d} no longer leased"
+                    if days
+                    else f"Credit {_period_label(inv.period)}: {_line_label(line)}, rounding"
+                ),
+                service_start=credit_from,
+                service_end=inv_line.service_end,
+                days=days,
+                amount=amount,
+            )
+        )
+    plan.credits.extend(by_invoice.values())
 
 
 def _plan_lease(
@@ -420,55 +551,7 @@ def _plan_lease(
                 )
 
     if credits:
-        lines_by_id = {line.pk: line for line in lines}
-        for inv in data.invoices.get(lease.pk, []):
-            if inv.kind != InvoiceKind.RENT or inv.status not in BILLED_STATUSES:
-                continue
-            credit_lines = []
-            for inv_line in data.billed_lines.get(inv.pk, []):
-                line = lines_by_id.get(inv_line.lease_line_id)
-                if line is None:
-                    continue
-                end = line_end(line, lease)
-                due_now = proration.period_amount(
-                    line.monthly_rate,
-                    life_start=lease.commencement,
-                    life_end=end,
-                    period_start=inv.period_start,
-                    period_end=inv.period_end,
-                    tz=tz,
-                )
-                net = inv_line.amount - data.credited[inv_line.pk]
-                if net < due_now:
-                    plan.underbilled.append((inv_line.pk, lease.pk))
-                    continue
-                if net == due_now:
-                    continue
-                days_now = proration.overlap_days(
-                    life_start=lease.commencement,
-                    life_end=end,
-                    period_start=inv.period_start,
-                    period_end=inv.period_end,
-                    tz=tz,
-                )
-                credit_from = max(end, inv_line.service_start)
-                credit_lines.append(
-                    CreditNoteLine(
-                        invoice_line=inv_line,
-                        lease_line=line,
-                        description=f"Credit {_period_label(inv.period)}: {_line_label(line)}, "
-                        f"{max(inv_line.days - days_now, 0)} days from "
-                        f"{local_date(credit_from, tz):%Y-%m-%d} no longer leased",
-                        service_start=min(credit_from, inv_line.service_end),
-                        service_end=inv_line.service_end,
-                        days=max(inv_line.days - days_now, 0),
-                        amount=net - due_now,
-                    )
-                )
-            if credit_lines:
-                plan.credits.append(
-                    _CreditPlan(inv, credit_lines, reason="Lease lines ended inside the period")
-                )
+        _plan_credits(lease, lines, data, plan)
     return plan
 
 
@@ -612,12 +695,12 @@ def _bill_leases(
             invoice_plans.extend(plan.invoices)
             credit_plans.extend(plan.credits)
             outcome.underbilled += len(plan.underbilled)
-            for inv_line_id, lease_id in plan.underbilled:
+            for lease_id, amount in plan.underbilled:
                 logger.warning(
-                    "billing: invoice line %s of lease %s billed less than now due "
-                    "(end moved later after a credit); needs an operator",
-                    inv_line_id,
+                    "billing: lease %s is billed %s less than now due (an end moved later "
+                    "after a credit, or a void); needs an operator",
                     lease_id,
+                    -amount,
                 )
         # Lock order for the series rows: invoice, then credit note.
         outcome.invoices = _write_invoices(invoice_plans, now=now, run=run, issue=True)
@@ -731,26 +814,18 @@ def credit_notes_for_changes(*, lease: Lease, now: dt.datetime | None = None) ->
 
 
 def lease_rent_due(lease: Lease, start: dt.datetime, end: dt.datetime) -> Decimal:
-    """Rent the lease's lines accrue over `[start, end)` by the billing rule, to the cent.
+    """Rent of the lease over `[start, end)` by the billing rule, to the cent.
 
-    The rent seam of `leasing.rules.quote` ("rent still due"): per line
-    `round(cum(end)) − round(cum(start))` from commencement, with each line's own end, so a
-    quote equals what the invoices net of credit notes will say for that span.
+    The rent seam of `leasing.rules.quote` ("rent still due"): `round(C(end)) − round(C(start))`
+    with `C` the lease's exact accrual from commencement, its lines cut at `end` — what the
+    invoices net of credit notes will say for that span once the lease ends at `end`.
     """
-    total = ZERO
-    for line in lease.lines.all():
-        end_of_line = min(line_end(line, lease), end)
-        if end_of_line <= start:
-            continue
-        total += proration.period_amount(
-            line.monthly_rate,
-            life_start=lease.commencement,
-            life_end=end_of_line,
-            period_start=start,
-            period_end=end_of_line,
-            tz=lease.contract_timezone,
-        )
-    return total
+    if end <= start:
+        return ZERO
+    lines = list(lease.lines.all())
+    before = sum((_cum(line, lease, start) for line in lines), Fraction(0))
+    upto = sum((_cum(line, lease, min(end, line_end(line, lease))) for line in lines), Fraction(0))
+    return proration.to_money(upto) - proration.to_money(before)
 
 
 def lease_billing_changed(*, lease_id: int) -> None:

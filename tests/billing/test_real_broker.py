@@ -199,19 +199,22 @@ def expected_invoices() -> dict[tuple[int, dt.date], Decimal]:
             if services.rent_issue_from(lease, period) > NOW:
                 break
             p_start, p_end = proration.period_bounds(period, lease.contract_timezone)
-            expected[(lease.pk, period)] = sum(
-                (
-                    proration.period_amount(
+
+            def accrued(through, lease=lease, lease_lines=lease_lines):
+                return sum(
+                    proration.cumulative(
                         line.monthly_rate,
                         life_start=lease.commencement,
                         life_end=services.line_end(line, lease),
-                        period_start=p_start,
-                        period_end=p_end,
+                        through=through,
                         tz=lease.contract_timezone,
                     )
                     for line in lease_lines
-                ),
-                Decimal("0.00"),
+                )
+
+            # The lease-level rule: round(C(end)) − round(C(start)).
+            expected[(lease.pk, period)] = proration.to_money(accrued(p_end)) - proration.to_money(
+                accrued(p_start)
             )
     return expected
 

@@ -399,3 +399,29 @@ def test_rent_due_for_a_lease_matches_what_the_invoices_will_say():
         i.total for i in Invoice.objects.filter(lease=lease, period__gte=dt.date(2026, 3, 1))
     ) - sum(n.total for n in CreditNote.objects.filter(lease=lease))
     assert due == billed
+
+
+def test_a_lease_is_rounded_once_not_once_per_line():
+    # Two lines of 24.01 from April 16th: each accrues 12.005 exactly. Rounded per line that
+    # would bill 24.02; the lease's exact accrual is 24.01 and that is what is billed.
+    lease, (first, second) = lease_with_lines(
+        commencement_date=dt.date(2026, 4, 16), rates=(Decimal("24.01"), Decimal("24.01"))
+    )
+    services.billing_run(now=at(2026, 4, 16))
+    (april,) = rent_invoices(lease)
+    assert april.total == Decimal("24.01")
+    assert [line.amount for line in april.lines.order_by("lease_line_id")] == [
+        Decimal("12.01"),
+        Decimal("12.00"),
+    ]
+    # The second line ends with April: the credit brings the lease back to its exact accrual.
+    services.billing_run(now=at(2026, 4, 25))
+    second.effective_end = at(2026, 5, 1)
+    second.save(update_fields=["effective_end"])
+    first.effective_end = at(2026, 5, 16)
+    first.save(update_fields=["effective_end"])
+    services.billing_run(now=at(2026, 4, 26))
+    invoiced = sum(i.total for i in rent_invoices(lease))
+    credited = sum(n.total for n in CreditNote.objects.filter(lease=lease))
+    # 12.005 + 12.005 (April) + 24.01 × 15/31 (first line's May) = 35.6277… → 35.63
+    assert invoiced - credited == Decimal("35.63")

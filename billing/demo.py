@@ -1,0 +1,78 @@
+"""Demo billing on top of the demo leases (`leasing.demo.seed_leasing`).
+
+Bills the demo leases up to `now` the way the product would have: the daily billing run is
+replayed at 00:10 UTC on every day something fell due (each month's invoice 7 days before the
+month in the contract zone, first partial months at commencement, holdover months once over),
+then once more at `now`, which also issues any credit note a notice calls for. Tenants are then
+shown as paying 20 days after issue; what is not yet 20 days old stays open, and overdue
+marking runs at `now`.
+
+Idempotent: the runs bill only what is missing and only ISSUED invoices are paid, so a second
+call creates nothing. Works on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+
+from common.contract_time import local_date
+from common.progress import ProgressFn, quiet_progress
+from leasing.models import Lease
+
+from . import proration, services
+from .choices import InvoiceStatus
+from .models import Invoice
+
+RUN_TIME = dt.time(0, 10)  # the beat entry: daily at 00:10 UTC
+PAYS_AFTER = dt.timedelta(days=20)
+
+
+def _next_run(instant: dt.datetime) -> dt.datetime:
+    """The first daily run at or after `instant`."""
+    utc = instant.astimezone(dt.UTC)
+    run = dt.datetime.combine(utc.date(), RUN_TIME, tzinfo=dt.UTC)
+    return run if run >= utc else run + dt.timedelta(days=1)
+
+
+def run_instants(*, now: dt.datetime) -> list[dt.datetime]:
+    """Every past daily run that had something to bill, then `now`."""
+    instants: set[dt.datetime] = set()
+    leases = Lease.objects.exclude(status__in=services.NOT_BILLED).prefetch_related("lines")
+    for lease in leases:
+        lines = list(lease.lines.all())
+        for period in services.rent_periods(lease, lines):
+            due = services.rent_issue_from(lease, period)
+            if due > now:
+                break
+            instants.add(_next_run(due))
+        span = services.holdover_span(lease, now=now)
+        if span is not None:
+            start, until = span
+            period = proration.month_start(local_date(start, lease.contract_timezone))
+            while True:
+                _, p_end = proration.period_bounds(period, lease.contract_timezone)
+                if p_end > now or (until is not None and p_end > until):
+                    break
+                instants.add(_next_run(p_end))
+                period = proration.next_month(period)
+    return [*sorted(i for i in instants if i < now), now]
+
+
+def seed_billing(*, now: dt.datetime, progress: ProgressFn = quiet_progress) -> None:
+    """Bill the demo leases up to `now` (see the module docstring). Needs the demo leases."""
+    instants = run_instants(now=now)
+    total = len(instants) + 1
+    for done, instant in enumerate(instants, start=1):
+        services.billing_run(now=instant)
+        progress("billing runs", done, total)
+    with transaction.atomic():
+        for invoice in Invoice.objects.filter(
+            status=InvoiceStatus.ISSUED, issued_at__lte=now - PAYS_AFTER
+        ).order_by("pk"):
+            services.invoice_mark_paid(
+                invoice=invoice, paid_at=invoice.issued_at + PAYS_AFTER, now=now
+            )
+        services.mark_overdue(now=now)
+    progress("billing runs", total, total)

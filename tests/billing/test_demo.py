@@ -1,0 +1,62 @@
+"""Demo billing: the demo leases billed up to today, exactly, and idempotently."""
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+
+import pytest
+
+from billing import proration, services
+from billing.demo import seed_billing
+from billing.models import BillingRun, CreditNote, Invoice
+from clusters.demo import seed_inventory
+from leasing.demo import seed_leasing
+from leasing.models import Lease
+
+pytestmark = pytest.mark.django_db
+NOW = dt.datetime(2026, 11, 27, 15, 0, tzinfo=dt.UTC)
+
+
+def test_demo_bills_every_lease_up_to_now_and_a_second_seed_changes_nothing():
+    seed_inventory(scale=0.01)
+    seed_leasing(now=NOW)
+    seed_billing(now=NOW)
+    invoices = Invoice.objects.count()
+    assert invoices > 0
+    counts = (invoices, CreditNote.objects.count(), BillingRun.objects.count())
+
+    billed = defaultdict(Decimal)
+    for lease_id, total in Invoice.objects.filter(kind="rent").values_list("lease_id", "total"):
+        billed[lease_id] += total
+    for lease in Lease.objects.exclude(status__in=services.NOT_BILLED):
+        lines = list(lease.lines.all())
+        months = [
+            p
+            for p in services.rent_periods(lease, lines)
+            if services.rent_issue_from(lease, p) <= NOW
+        ]
+        assert Invoice.objects.filter(lease=lease, kind="rent").count() == len(months), lease
+        if not months:
+            continue
+        # The lease's invoices sum to its exact accrual through the last billed month, rounded
+        # once (whatever the number of lines).
+        _, through = proration.period_bounds(months[-1], lease.contract_timezone)
+        exact = sum(
+            proration.cumulative(
+                line.monthly_rate,
+                life_start=lease.commencement,
+                life_end=services.line_end(line, lease),
+                through=through,
+                tz=lease.contract_timezone,
+            )
+            for line in lines
+        )
+        assert billed[lease.pk] == proration.to_money(exact), lease
+    # Old invoices were paid 20 days after issue; the standing of both labs is current.
+    assert Invoice.objects.filter(status="paid").exists()
+    assert not Invoice.objects.filter(status="issued", issued_at__lte=NOW - dt.timedelta(days=20))
+
+    seed_billing(now=NOW)
+    assert (Invoice.objects.count(), CreditNote.objects.count(), BillingRun.objects.count()) == (
+        counts
+    )
