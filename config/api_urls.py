@@ -1,9 +1,21 @@
-"""The tenant API: `/api/v1/...`, the OpenAPI document and Swagger UI (local static files)."""
+"""The tenant API: `/api/v1/...`, the OpenAPI document and Swagger UI (local static files).
 
-from django.urls import include, path
+Anything else under `/api/` answers the API's JSON 404 (not Django's HTML page), so a client
+that mistypes a path or an id gets the same error format as everywhere else.
+"""
+
+from django.http import JsonResponse
+from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from leasing.api.schema import SPECTACULAR_OVERRIDES
+
+
+@csrf_exempt  # no session, no cookies: a JSON 404 for every method
+def api_not_found(request, rest: str = ""):
+    return JsonResponse({"detail": "Not found.", "code": "not_found", "extra": {}}, status=404)
+
 
 urlpatterns = [
     path("v1/", include("leasing.api.urls")),
@@ -14,4 +26,5 @@ urlpatterns = [
         name="api-schema",
     ),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^(?P<rest>[\s\S]*)\Z", api_not_found),
 ]

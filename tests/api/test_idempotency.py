@@ -155,6 +155,7 @@ def test_concurrent_first_requests_execute_once(key_a, listing):
     assert connection.vendor == "postgresql"
     assert Lease.objects.count() == 1
     created = [body for code, body in results if code == 201]
-    assert created and all(body["id"] == created[0]["id"] for body in created)
+    assert created
+    assert all(body["id"] == created[0]["id"] for body in created)
     assert all(code in (201, 409) for code, _ in results), results
     assert all(body["code"] == "idempotency_in_progress" for code, body in results if code == 409)

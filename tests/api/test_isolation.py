@@ -127,7 +127,7 @@ def test_other_tenants_ids_are_not_found_and_reveal_nothing(
     response = _call(api_b, method, _fill(path, ids), _fill(body, ids))
     assert response.status_code == 404, response.content
     # Exactly what a nonexistent id gets: not even the existence of A's object leaks.
-    nowhere = {k: NONE for k in ids} | {"b_lease": ids["b_lease"]}
+    nowhere = dict.fromkeys(ids, NONE) | {"b_lease": ids["b_lease"]}
     missing = _call(api_b, method, _fill(path, nowhere), _fill(body, nowhere))
     assert missing.status_code == 404
     assert (
@@ -192,7 +192,7 @@ def _bad_clients(tenant):
     ApiKey.objects.filter(pk=expired_key.pk).update(
         expires_at=timezone.now() - dt.timedelta(seconds=1)
     )
-    live_key, live = api_key_create(tenant=tenant, name="tampered")
+    _, live = api_key_create(tenant=tenant, name="tampered")
     tampered = live[:-4] + ("AAAA" if not live.endswith("AAAA") else "BBBB")
     return {
         "none": client_for(None),

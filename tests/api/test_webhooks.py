@@ -1,0 +1,254 @@
+"""Webhooks: signed deliveries to a local receiver, retries with backoff, no duplicates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import json
+import socket
+import threading
+import time
+
+import pytest
+from django.utils import timezone
+
+from billing import services as billing
+from leasing import services, webhooks
+from leasing.choices import WebhookDeliveryStatus
+from leasing.events import EventKind
+from leasing.models import LeaseEvent, WebhookDelivery
+from leasing.tasks_webhooks import deliver_due_webhooks
+
+from .conftest import tomorrow
+
+
+class Receiver:
+    """An HTTP receiver on 127.0.0.1 answering a scripted sequence of statuses."""
+
+    def __init__(self, statuses=(200,)):
+        self.statuses = list(statuses)
+        self.requests: list[tuple[dict, bytes]] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                status = (
+                    receiver.statuses.pop(0)
+                    if len(receiver.statuses) > 1
+                    else (receiver.statuses[0])
+                )
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks?x=1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def approved(tenant_a, listing, operator, receiver, django_capture_on_commit_callbacks):
+    """An endpoint for tenant A, then a lease approval: one `lease.approved` delivery."""
+    endpoint = webhooks.webhook_endpoint_create(tenant=tenant_a, url=receiver.url)
+    with django_capture_on_commit_callbacks(execute=True):
+        lease = services.lease_request(
+            tenant=tenant_a, listing=listing, node_count=2, commencement_date=tomorrow()
+        )
+        services.lease_approve(lease=lease, actor=operator)
+    return endpoint, lease
+
+
+@pytest.mark.django_db
+def test_signed_delivery_verifies_with_the_secret(approved, receiver):
+    endpoint, lease = approved
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert delivery.event_type == "lease.approved"
+    assert webhooks.delivery_attempt(delivery_id=delivery.pk) == WebhookDeliveryStatus.SUCCEEDED
+    headers, body = receiver.requests[0]
+    assert headers["webhook-id"] == delivery.event_id
+    assert webhooks.verify(endpoint.secret, headers, body)
+    assert not webhooks.verify(endpoint.secret, headers, body + b" ")
+    assert not webhooks.verify(webhooks.new_secret(), headers, body)
+    stale = timezone.now() + dt.timedelta(minutes=10)
+    assert not webhooks.verify(endpoint.secret, headers, body, now=stale)
+    payload = json.loads(body)
+    assert payload["type"] == "lease.approved"
+    assert payload["id"] == delivery.event_id
+    assert payload["data"]["lease"] == {
+        "id": lease.pk,
+        "number": lease.number,
+        "status": "scheduled",
+    }
+    delivery.refresh_from_db()
+    assert delivery.attempts == 1
+    assert delivery.last_status_code == 200
+    assert delivery.delivered_at is not None
+    # Done is done: another attempt sends nothing.
+    assert webhooks.delivery_attempt(delivery_id=delivery.pk) is None
+    assert len(receiver.requests) == 1
+
+
+def test_signature_matches_the_standard_webhooks_example():
+    """The published test vector of the Standard Webhooks specification."""
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    body = b'{"test": 2432232314}'
+    assert (
+        webhooks.sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)
+        == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    )
+
+
+@pytest.mark.django_db
+def test_retries_with_backoff_then_success(approved, receiver):
+    endpoint, _ = approved
+    receiver.statuses = [500, 503, 200]
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    t0 = timezone.now()
+    assert webhooks.delivery_attempt(delivery_id=delivery.pk, now=t0) == "pending"
+    delivery.refresh_from_db()
+    assert delivery.next_attempt_at == t0 + webhooks.backoff(1) == t0 + dt.timedelta(seconds=30)
+    assert delivery.last_status_code == 500
+    # Not due yet: nothing is sent.
+    assert (
+        webhooks.delivery_attempt(delivery_id=delivery.pk, now=t0 + dt.timedelta(seconds=29))
+        is None
+    )
+    t1 = t0 + dt.timedelta(seconds=30)
+    assert webhooks.delivery_attempt(delivery_id=delivery.pk, now=t1) == "pending"
+    delivery.refresh_from_db()
+    assert delivery.next_attempt_at == t1 + dt.timedelta(seconds=60)
+    assert webhooks.due_delivery_ids(now=t1 + dt.timedelta(seconds=59)) == []
+    assert webhooks.due_delivery_ids(now=t1 + dt.timedelta(seconds=60)) == [delivery.pk]
+    t2 = t1 + dt.timedelta(seconds=60)
+    assert webhooks.delivery_attempt(delivery_id=delivery.pk, now=t2) == "succeeded"
+    delivery.refresh_from_db()
+    assert (delivery.attempts, delivery.status, delivery.last_status_code) == (3, "succeeded", 200)
+    ids = {h["webhook-id"] for h, _ in receiver.requests}
+    assert ids == {delivery.event_id}  # the same id on every retry: receivers dedupe on it
+
+
+@pytest.mark.django_db
+def test_gives_up_after_max_attempts(approved, receiver):
+    endpoint, _ = approved
+    receiver.statuses = [500]
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    now = timezone.now()
+    for _ in range(webhooks.MAX_ATTEMPTS):
+        webhooks.delivery_attempt(delivery_id=delivery.pk, now=now)
+        now += webhooks.BACKOFF_CAP
+    delivery.refresh_from_db()
+    assert delivery.status == WebhookDeliveryStatus.FAILED
+    assert delivery.attempts == webhooks.MAX_ATTEMPTS
+    assert webhooks.backoff(30) == webhooks.BACKOFF_CAP
+    webhooks.webhook_delivery_retry(delivery=delivery)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("pending", 0)
+
+
+@pytest.mark.django_db
+def test_duplicate_events_are_not_queued_twice(approved):
+    endpoint, lease = approved
+    event = LeaseEvent.objects.get(lease=lease, kind=EventKind.LEASE_APPROVED)
+    assert webhooks.enqueue_lease_event(event) == [
+        WebhookDelivery.objects.get(endpoint=endpoint).pk
+    ]  # still pending: reported again, not inserted again
+    webhooks.on_lease_event(sender=LeaseEvent, event=event)
+    assert WebhookDelivery.objects.filter(endpoint=endpoint).count() == 1
+
+
+@pytest.mark.django_db
+def test_unsubscribed_and_other_tenants_endpoints_get_nothing(
+    tenant_a, tenant_b, listing, operator, receiver, django_capture_on_commit_callbacks
+):
+    only_invoices = webhooks.webhook_endpoint_create(
+        tenant=tenant_a, url=receiver.url, event_types=["invoice.issued"]
+    )
+    other = webhooks.webhook_endpoint_create(tenant=tenant_b, url=receiver.url)
+    with django_capture_on_commit_callbacks(execute=True):
+        lease = services.lease_request(
+            tenant=tenant_a, listing=listing, node_count=2, commencement_date=tomorrow()
+        )
+        services.lease_approve(lease=lease, actor=operator)
+    assert not WebhookDelivery.objects.filter(endpoint__in=[only_invoices, other]).exists()
+
+
+@pytest.mark.django_db
+def test_billing_documents_are_announced_once(approved, receiver):
+    endpoint, lease = approved
+    commenced = lease.commencement + dt.timedelta(minutes=1)
+    billing.lease_bill(lease_id=lease.pk, now=commenced)
+    invoices = list(lease.invoices.all())
+    assert invoices
+    result = deliver_due_webhooks.apply(kwargs={"now": commenced.isoformat()}).get()
+    assert result["queued"] == len(invoices)
+    again = deliver_due_webhooks.apply(kwargs={"now": commenced.isoformat()}).get()
+    assert again["queued"] == 0
+    rows = WebhookDelivery.objects.filter(endpoint=endpoint, event_type="invoice.issued")
+    assert sorted(r.payload["data"]["number"] for r in rows) == sorted(i.number for i in invoices)
+    assert {r.status for r in rows} == {"succeeded"}
+    types = {json.loads(body)["type"] for _, body in receiver.requests}
+    assert "invoice.issued" in types
+
+
+@pytest.mark.django_db
+def test_a_receiver_that_never_answers_costs_a_bounded_time(approved, monkeypatch):
+    endpoint, _ = approved
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts (the kernel completes the handshake) and never answers
+    endpoint.url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+    endpoint.save(update_fields=["url"])
+    monkeypatch.setattr(webhooks, "READ_TIMEOUT_S", 1.0)
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    started = time.monotonic()
+    try:
+        assert webhooks.delivery_attempt(delivery_id=delivery.pk) == "pending"
+    finally:
+        silent.close()
+    assert time.monotonic() - started < 5
+    delivery.refresh_from_db()
+    assert "timed out" in delivery.last_error.lower() or "timeout" in delivery.last_error.lower()
+
+
+@pytest.mark.django_db
+def test_private_targets_are_refused_unless_allowed(approved, receiver, settings):
+    endpoint, _ = approved
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert webhooks.delivery_attempt(delivery_id=delivery.pk) == "pending"
+    delivery.refresh_from_db()
+    assert "non-public" in delivery.last_error
+    assert receiver.requests == []
+
+
+@pytest.mark.django_db
+def test_disabled_endpoint_gives_up(approved, receiver):
+    endpoint, _ = approved
+    webhooks.webhook_endpoint_disable(endpoint=endpoint)
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert webhooks.delivery_attempt(delivery_id=delivery.pk) == "failed"
+    assert receiver.requests == []
+
+
+def test_tasks_are_registered_under_their_beat_names():
+    import leasing.tasks_webhooks  # noqa: F401
+    from config.celery import app
+
+    assert {"leasing.deliver_webhook", "leasing.deliver_due_webhooks"} <= set(app.tasks)
