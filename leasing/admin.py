@@ -549,3 +549,7 @@ class LeaseEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# Admin registrations of subpackages (autodiscovery imports only `leasing.admin`).
+from .reclaim import admin as reclaim_admin  # noqa: E402, F401

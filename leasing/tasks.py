@@ -30,3 +30,8 @@ def process_boundaries() -> dict[str, int]:
     if counts:
         logger.info("lease boundaries applied: %s", counts)
     return counts
+
+
+# Tasks defined in subpackages, imported here so Celery's autodiscovery (which imports
+# `leasing.tasks`) registers them.
+from .reclaim.tasks import rescore_reclaim_decisions  # noqa: E402, F401

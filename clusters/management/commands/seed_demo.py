@@ -11,13 +11,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
+from billing.demo import seed_billing
 from clusters.demo import seed_inventory
 from common.progress import Progress
 from leasing.demo import seed_leasing
+from leasing.reclaim.demo import seed_reclaim
 
 
 class Command(BaseCommand):
-    help = "Create (or complete) the demo operator: inventory, tenants, listings and leases."
+    help = "Create (or complete) the demo: inventory, leases, invoices and reclaim decisions."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -38,6 +40,9 @@ class Command(BaseCommand):
             created = seed_inventory(scale=scale, progress=progress)
         with transaction.atomic():
             created |= seed_leasing(scale=scale, now=now, progress=progress)
+        # Billing and reclaim scoring commit per step: both are idempotent and resume.
+        seed_billing(now=now, progress=progress)
+        seed_reclaim(now=now, progress=progress)
         progress.close()
         summary = ", ".join(f"{n} {kind}" for kind, n in created.items())
         elapsed = time.perf_counter() - started
