@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -86,6 +87,37 @@ def decision_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _figures(decision: ReclaimDecision) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per-part losses and placement charts, and the sensitivity charts, of a scored decision.
+
+    They depend only on the stored inputs and assessment, which change only when the decision
+    is re-scored, so they are cached per decision, scoring instant and model version (drawing
+    the sweeps of a large decision takes about a second).
+    """
+    if not (decision.inputs and decision.assessment):
+        return [], []
+    scored = decision.scored_at.isoformat() if decision.scored_at else ""
+    key = f"reclaim-figures:{decision.pk}:{scored}:{decision.model_version}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    parts = [
+        {
+            "index": i,
+            "inputs": part,
+            "assessment": assessment,
+            "losses": charts.losses(assessment),
+            "placements_chart": charts.placements_chart(assessment),
+        }
+        for i, (part, assessment) in enumerate(
+            zip(decision.inputs["parts"], decision.assessment["parts"], strict=True)
+        )
+    ]
+    figures = (parts, charts.sensitivity_charts(decision.inputs))
+    cache.set(key, figures, timeout=24 * 3600)
+    return figures
+
+
 @staff_member_required
 def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One decision: money, loss breakdown, placements, sensitivities, approve / reject."""
@@ -93,22 +125,7 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
         decision = selectors.decision_get(pk)
     except ReclaimDecision.DoesNotExist:
         raise Http404("No such decision.") from None
-    parts = []
-    sensitivity: list[dict[str, Any]] = []
-    if decision.inputs and decision.assessment:
-        for i, (part, assessment) in enumerate(
-            zip(decision.inputs["parts"], decision.assessment["parts"], strict=True)
-        ):
-            parts.append(
-                {
-                    "index": i,
-                    "inputs": part,
-                    "assessment": assessment,
-                    "losses": charts.losses(assessment),
-                    "placements_chart": charts.placements_chart(assessment),
-                }
-            )
-        sensitivity = charts.sensitivity_charts(decision.inputs)
+    parts, sensitivity = _figures(decision)
     lines = list(decision.lines.all())
     return render(
         request,
