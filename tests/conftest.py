@@ -29,6 +29,16 @@ def _accelerator_catalog(request, django_db_blocker):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache: cached figures and throttle counters are keyed by
+    primary keys and instants that test databases reuse."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"
