@@ -6,6 +6,8 @@ Errors are rendered by the shared handler (`common.api.exceptions`) in one forma
 
 from __future__ import annotations
 
+import logging
+
 from django.db import InterfaceError, OperationalError
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -43,6 +45,8 @@ from .serializers import (
     WebhookEndpointSerializer,
 )
 
+logger = logging.getLogger(__name__)
+
 
 class DatabaseUnavailable(DomainError):
     """The database did not answer (restart, network): retry shortly. Not a client error."""
@@ -56,6 +60,7 @@ def _normalize(exc: Exception) -> Exception:
     """A service's field errors become a validation error like the serializers' (the message
     names the fields, each field has a list of messages); a lost database becomes a 503."""
     if isinstance(exc, OperationalError | InterfaceError):
+        logger.warning("database unavailable: %s", exc, exc_info=exc)
         return DatabaseUnavailable()
     if isinstance(exc, InvalidInput) and isinstance(exc.extra.get("fields"), dict):
         fields = {

@@ -99,6 +99,20 @@ def test_swagger_ui_is_served_from_local_static_files(client):
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
 
 
+@pytest.fixture
+def keep_test_connection():
+    """As Django's test client does: the real WSGI handler would close the test's database
+    connection at the end of each request (it sees a transaction left open: the test's)."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @pytest.mark.slow
 @schema.parametrize()
 @settings(
@@ -108,7 +122,7 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
     derandomize=True,
 )
 @pytest.mark.django_db
-def test_fuzz_the_api(case, key_a, world_a):
+def test_fuzz_the_api(case, key_a, world_a, keep_test_connection):
     CASES.append(case.operation.label)
     case.call_and_validate(headers={"Authorization": f"Bearer {key_a}"}, checks=CHECKS)
 

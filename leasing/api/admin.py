@@ -1,0 +1,141 @@
+"""Operator admin for the tenant API: keys (create shows the key once, revoke), webhook
+endpoints, and the webhook delivery log (read-only, with a retry action).
+
+Imported from `leasing/admin.py` (the admin autodiscovers `leasing.admin` only). Every change
+goes through a service (`leasing.api_keys`, `leasing.webhooks`).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from leasing import webhooks
+from leasing.api_keys import api_key_create, api_key_revoke
+from leasing.models import ApiKey, WebhookDelivery, WebhookEndpoint
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are created here (the raw key is shown once, in a message) and revoked; the hash
+    is never shown and nothing else about a key can be edited."""
+
+    list_display = [
+        "prefix",
+        "tenant",
+        "name",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    ]
+    list_filter = ["tenant"]
+    search_fields = ["prefix", "name", "tenant__name", "tenant__slug"]
+    list_select_related = ["tenant"]
+    fields = ["tenant", "name", "expires_at"]
+    readonly_fields = ["prefix", "created_at", "created_by", "revoked_at", "last_used_at"]
+    actions = ["revoke", "create_another"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["tenant", "name", "expires_at"]
+        return ["tenant", "name", "expires_at", *self.readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["tenant", "name", "expires_at", *self.readonly_fields]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # keys are immutable; revoke and create another instead
+        key, raw = api_key_create(
+            tenant=obj.tenant, name=obj.name, expires_at=obj.expires_at, actor=request.user
+        )
+        obj.pk = key.pk
+        obj.__dict__.update({f.attname: getattr(key, f.attname) for f in key._meta.fields})
+        self._show_once(request, key, raw)
+
+    def _show_once(self, request, key, raw: str) -> None:
+        self.message_user(
+            request,
+            f"New API key for {key.tenant}: {raw} — copy it now, it is not stored and will not "
+            "be shown again.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request, queryset):
+        for key in queryset:
+            api_key_revoke(key=key, actor=request.user)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+
+    @admin.action(description="Create a new key for the tenants of the selected keys")
+    def create_another(self, request, queryset):
+        for tenant in {key.tenant for key in queryset.select_related("tenant")}:
+            key, raw = api_key_create(tenant=tenant, name="admin", actor=request.user)
+            self._show_once(request, key, raw)
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ["url", "tenant", "is_active", "event_types", "created_at", "disabled_at"]
+    list_filter = ["is_active", "tenant"]
+    search_fields = ["url", "tenant__name"]
+    list_select_related = ["tenant"]
+    readonly_fields = [
+        "tenant",
+        "url",
+        "description",
+        "event_types",
+        "is_active",
+        "created_at",
+        "disabled_at",
+    ]
+    exclude = ["secret"]
+    actions = ["disable"]
+
+    def has_add_permission(self, request):
+        return False  # tenants register endpoints through the API
+
+    @admin.action(description="Disable the selected endpoints")
+    def disable(self, request, queryset):
+        for endpoint in queryset.filter(is_active=True):
+            webhooks.webhook_endpoint_disable(endpoint=endpoint)
+        self.message_user(request, "Disabled.", messages.SUCCESS)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """The delivery log: what was sent where, how often, and what the receiver answered."""
+
+    list_display = [
+        "event_type",
+        "event_id",
+        "endpoint",
+        "status",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "delivered_at",
+        "created_at",
+    ]
+    list_filter = ["status", "event_type"]
+    search_fields = ["event_id", "endpoint__url", "endpoint__tenant__name"]
+    list_select_related = ["endpoint"]
+    date_hierarchy = "created_at"
+    actions = ["retry"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in WebhookDelivery._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Retry the selected deliveries at the next sweep")
+    def retry(self, request, queryset):
+        for delivery in queryset:
+            webhooks.webhook_delivery_retry(delivery=delivery)
+        self.message_user(request, "Queued for the next sweep.", messages.SUCCESS)
