@@ -22,6 +22,7 @@ import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal, localcontext
 from fractions import Fraction
+from functools import lru_cache
 
 from common.contract_time import local_date, local_midnight
 from common.money import round_money
@@ -58,6 +59,7 @@ def months_between(first: dt.date, last: dt.date) -> Iterator[dt.date]:
         current = next_month(current)
 
 
+@lru_cache(maxsize=4096)
 def period_bounds(period: dt.date, tz: str) -> tuple[Instant, Instant]:
     """The instants `[start, end)` of the calendar month `period` in zone `tz`."""
     return local_midnight(month_start(period), tz), local_midnight(next_month(period), tz)
@@ -66,11 +68,17 @@ def period_bounds(period: dt.date, tz: str) -> tuple[Instant, Instant]:
 def _as_local_day(value: Instant | dt.date, tz: str) -> dt.date:
     """A boundary as a local calendar date; instants must be local midnights in `tz`."""
     if isinstance(value, dt.datetime):
-        day = local_date(value, tz)
-        if local_midnight(day, tz) != value:
-            raise ValueError(f"{value.isoformat()} is not a local midnight in {tz}")
-        return day
+        return _midnight_to_day(value, tz)
     return value
+
+
+@lru_cache(maxsize=65536)
+def _midnight_to_day(value: Instant, tz: str) -> dt.date:
+    # Cached: a run converts the same few month boundaries for thousands of lines.
+    day = local_date(value, tz)
+    if local_midnight(day, tz) != value:
+        raise ValueError(f"{value.isoformat()} is not a local midnight in {tz}")
+    return day
 
 
 def _exact(value: Decimal | int | str | Fraction) -> Fraction:
