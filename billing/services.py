@@ -51,6 +51,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
+from clusters.models import Cluster
 from common.contract_time import ceil_local_midnight, local_date
 from common.money import ZERO
 from leasing.choices import LeaseStatus, TenantStanding
@@ -131,8 +132,7 @@ def _period_label(period: dt.date) -> str:
 
 
 def _line_label(line: LeaseLine) -> str:
-    cluster = getattr(line, "cluster", None)
-    name = cluster.name if cluster is not None else f"cluster {line.cluster_id}"
+    name = getattr(line, "cluster_name", None) or f"cluster {line.cluster_id}"
     return f"{line.node_count} × {name} nodes"
 
 
@@ -267,11 +267,18 @@ def _load(lease_ids: Sequence[int], *, lock: bool) -> _Loaded:
     lines: dict[int, list[LeaseLine]] = defaultdict(list)
     for line in (
         LeaseLine.objects.filter(lease_id__in=by_id)
-        .select_related("cluster")
+        .only("id", "lease_id", "cluster_id", "node_count", "monthly_rate", "effective_end")
         .order_by("lease_id", "id")
     ):
         line.lease = by_id[line.lease_id]
         lines[line.lease_id].append(line)
+    # Cluster names for the descriptions: a few rows, not one model per line.
+    names = dict(
+        Cluster.objects.filter(lease_lines__lease_id__in=by_id).distinct().values_list("id", "name")
+    )
+    for line_list in lines.values():
+        for line in line_list:
+            line.cluster_name = names.get(line.cluster_id, f"cluster {line.cluster_id}")
     invoices: dict[int, list[Invoice]] = defaultdict(list)
     for invoice in (
         Invoice.objects.filter(lease_id__in=by_id)
