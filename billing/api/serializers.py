@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from billing.choices import CreditNoteStatus, InvoiceKind, InvoiceStatus
-from common.api.fields import MoneyField
+from leasing.api.serializers import InstantField, Money
 
 
 class DocumentRefSerializer(serializers.Serializer):
@@ -17,13 +17,13 @@ class InvoiceLineSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     lease_line = serializers.IntegerField(source="lease_line_id")
     description = serializers.CharField()
-    service_start = serializers.DateTimeField()
-    service_end = serializers.DateTimeField()
+    service_start = InstantField()
+    service_end = InstantField()
     days = serializers.IntegerField()
     days_in_month = serializers.IntegerField()
-    monthly_rate = MoneyField()
+    monthly_rate = Money()
     rate_multiplier = serializers.DecimalField(max_digits=4, decimal_places=2)
-    amount = MoneyField()
+    amount = Money()
 
 
 class InvoiceSerializer(serializers.Serializer):
@@ -32,14 +32,14 @@ class InvoiceSerializer(serializers.Serializer):
     lease = DocumentRefSerializer()
     kind = serializers.ChoiceField(choices=InvoiceKind.choices)
     period = serializers.DateField(help_text="First day of the calendar month billed.")
-    period_start = serializers.DateTimeField()
-    period_end = serializers.DateTimeField()
+    period_start = InstantField()
+    period_end = InstantField()
     status = serializers.ChoiceField(choices=InvoiceStatus.choices)
     currency = serializers.CharField()
-    total = MoneyField()
-    issued_at = serializers.DateTimeField()
-    due_at = serializers.DateTimeField()
-    paid_at = serializers.DateTimeField(allow_null=True)
+    total = Money()
+    issued_at = InstantField()
+    due_at = InstantField()
+    paid_at = InstantField(allow_null=True)
     is_overdue = serializers.BooleanField()
 
 
@@ -52,10 +52,10 @@ class CreditNoteLineSerializer(serializers.Serializer):
     invoice_line = serializers.IntegerField(source="invoice_line_id")
     lease_line = serializers.IntegerField(source="lease_line_id")
     description = serializers.CharField()
-    service_start = serializers.DateTimeField()
-    service_end = serializers.DateTimeField()
+    service_start = InstantField()
+    service_end = InstantField()
     days = serializers.IntegerField()
-    amount = MoneyField()
+    amount = Money()
 
 
 class CreditNoteSerializer(serializers.Serializer):
@@ -65,9 +65,9 @@ class CreditNoteSerializer(serializers.Serializer):
     invoice = DocumentRefSerializer()
     status = serializers.ChoiceField(choices=CreditNoteStatus.choices)
     currency = serializers.CharField()
-    total = MoneyField()
+    total = Money()
     reason = serializers.CharField()
-    issued_at = serializers.DateTimeField()
+    issued_at = InstantField()
 
 
 class CreditNoteDetailSerializer(CreditNoteSerializer):

@@ -47,6 +47,8 @@ from .serializers import (
 
 logger = logging.getLogger(__name__)
 
+PAGINATION_PARAMS = {"cursor", "page_size"}
+
 
 class DatabaseUnavailable(DomainError):
     """The database did not answer (restart, network): retry shortly. Not a client error."""
@@ -97,6 +99,13 @@ class TenantAPIMixin:
         if response is None:  # not an API error: let it propagate as the bug it is
             raise exc
         return response
+
+    def filter_queryset(self, queryset):
+        # No filter or ordering asked for: skip building the filter forms (the paginator
+        # applies the default ordering itself).
+        if not set(self.request.query_params) - PAGINATION_PARAMS:
+            return queryset
+        return super().filter_queryset(queryset)
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
