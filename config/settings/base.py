@@ -153,6 +153,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several fields are named `status` (or `available_actions`) with different choice sets;
+    # name each enum after its domain so the schema is stable and readable.
+    "ENUM_NAME_OVERRIDES": {
+        "LeaseStatusEnum": "leasing.choices.LeaseStatus",
+        "LineStatusEnum": "leasing.choices.LineStatus",
+        "NoticeStatusEnum": "leasing.choices.NoticeStatus",
+        "InvoiceStatusEnum": "billing.choices.InvoiceStatus",
+        "CreditNoteStatusEnum": "billing.choices.CreditNoteStatus",
+        "LeaseActionEnum": "leasing.api.selectors.LeaseAction.ALL",
+        "NoticeActionEnum": "leasing.api.selectors.NoticeAction.ALL",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------------------------
