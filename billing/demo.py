@@ -19,6 +19,9 @@ from django.db import transaction
 
 from common.contract_time import local_date
 from common.progress import ProgressFn, quiet_progress
+from leasing import services as leasing_services
+from leasing.choices import LeaseStatus, Party
+from leasing.demo import SPOT_REFERENCE
 from leasing.models import Lease
 
 from . import proration, services
@@ -75,4 +78,17 @@ def seed_billing(*, now: dt.datetime, progress: ProgressFn = quiet_progress) -> 
                 invoice=invoice, paid_at=invoice.issued_at + PAYS_AFTER, now=now
             )
         services.mark_overdue(now=now)
+    _spot_notice_credit(now=now)
     progress("billing runs", total, total)
+
+
+def _spot_notice_credit(*, now: dt.datetime) -> None:
+    """The tenant of the demo spot lease (five days' notice) gives notice now, after its current
+    month was invoiced; the next run credits the days after the new end. Once only."""
+    lease = Lease.objects.filter(reference=SPOT_REFERENCE, notices__isnull=True).first()
+    if lease is None or lease.status != LeaseStatus.ACTIVE:
+        return
+    leasing_services.notice_give(
+        lease=lease, party=Party.TENANT, reason="Spot capacity no longer needed.", now=now
+    )
+    services.billing_run(now=now)

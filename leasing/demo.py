@@ -41,6 +41,7 @@ TENANTS = [
 ]
 # Share of each campus-1 cluster leased to each lab ("most of campus 1": 90 % of every hall).
 CAMPUS1_SHARES = {"northwind-ai": Decimal("0.55"), "helios-labs": Decimal("0.35")}
+SPOT_REFERENCE = "demo:helios-campus3-spot"
 CAMPUS1_RENT = {"northwind-ai": Decimal("1250000000.00"), "helios-labs": Decimal("920000000.00")}
 
 
@@ -94,6 +95,7 @@ def _signed_lease(
     lines: list[services.LineSpec],
     commencement_date: dt.date,
     now: dt.datetime,
+    notice_days: int = 90,
 ) -> Lease:
     """Request (40 days before commencement, or now if that is later) and approve (a day on)."""
     requested_at = min(
@@ -106,6 +108,7 @@ def _signed_lease(
         contract_timezone=TZ,
         reference=reference,
         party=Party.TENANT,
+        notice_days=notice_days,
         now=requested_at,
     )
     return services.lease_approve(lease=lease, now=requested_at + DAY)
@@ -133,7 +136,7 @@ def seed_leasing(
         before = Tenant.objects.count()
         tenants = {slug: _tenant(slug, name, email) for slug, name, email in TENANTS}
         created["tenants"] = Tenant.objects.count() - before
-    steps = 6  # five lease steps, then the listings
+    steps = 7  # six lease steps, then the listings
     step = 0
 
     def done() -> None:
@@ -197,6 +200,20 @@ def seed_leasing(
                 party=Party.TENANT,
                 reason="Consolidating training on our own campus.",
                 now=now - 5 * DAY,
+            )
+    done()
+    # A spot lease with five days' notice: the billing demo has its tenant give notice after the
+    # month is invoiced, which is how a credit note arises (a 90-day notice always ends in a
+    # month not yet invoiced, since invoices go out a week ahead).
+    with transaction.atomic():
+        if not Lease.objects.filter(reference=SPOT_REFERENCE).exists():
+            _signed_lease(
+                reference=SPOT_REFERENCE,
+                tenant=helios,
+                lines=_lines("campus-3", Decimal("0.10"), None),
+                commencement_date=today - 40 * DAY,
+                notice_days=5,
+                now=now,
             )
     done()
     # Settle every boundary up to now (activations, the first term's expiry and handover).

@@ -30,7 +30,7 @@ def test_seed_leasing_tells_the_story_and_is_idempotent():
     calls = []
     created = seed_leasing(scale=0.01, now=NOW, progress=lambda *a: calls.append(a))
     assert created["tenants"] == 2
-    assert created["leases"] == 5
+    assert created["leases"] == 6
     assert created["listings"] == 3
     assert calls[-1][1] == calls[-1][2]
 
@@ -46,11 +46,15 @@ def test_seed_leasing_tells_the_story_and_is_idempotent():
         "demo:helios-campus1": LeaseStatus.ACTIVE,
         "demo:northwind-campus3-scheduled": LeaseStatus.SCHEDULED,
         "demo:helios-campus2-notice": LeaseStatus.NOTICE_GIVEN,
+        "demo:helios-campus3-spot": LeaseStatus.ACTIVE,  # notice comes in the billing demo
     }
     assert Notice.objects.get().status == NoticeStatus.RECORDED
     term1 = Lease.objects.get(reference="demo:northwind-campus1-term1")
     assert term1.released_at == term1.term_end  # handed over to the renewal
-    assert all(lease.term_days == 180 and lease.notice_days == 90 for lease in Lease.objects.all())
+    assert all(lease.term_days == 180 for lease in Lease.objects.all())
+    notice_days = dict(Lease.objects.values_list("reference", "notice_days"))
+    assert notice_days.pop("demo:helios-campus3-spot") == 5, "the spot lease: five days' notice"
+    assert set(notice_days.values()) == {90}
 
     before = snapshot()
     again = seed_leasing(scale=0.01, now=NOW + dt.timedelta(minutes=3))
