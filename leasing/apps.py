@@ -6,5 +6,7 @@ class LeasingConfig(AppConfig):
     verbose_name = "Leasing"
 
     def ready(self) -> None:
-        # Signal receivers: a released lease moves its reclaim decisions to EXECUTED.
+        # Signal receivers: lease events become webhook deliveries; a released lease moves its
+        # reclaim decisions to EXECUTED.
+        from . import webhooks  # noqa: F401
         from .reclaim import receivers  # noqa: F401

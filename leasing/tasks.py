@@ -35,3 +35,8 @@ def process_boundaries() -> dict[str, int]:
 # Tasks defined in subpackages, imported here so Celery's autodiscovery (which imports
 # `leasing.tasks`) registers them.
 from .reclaim.tasks import rescore_reclaim_decisions  # noqa: E402, F401
+from .tasks_webhooks import (  # noqa: E402, F401
+    deliver_due_webhooks,
+    deliver_webhook,
+    purge_idempotency_records,
+)

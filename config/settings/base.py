@@ -207,6 +207,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "leasing.deliver_due_webhooks",
         "schedule": crontab(minute="*"),
     },
+    "idempotency-purge": {
+        "task": "leasing.purge_idempotency_records",
+        "schedule": crontab(minute=17),
+    },
 }
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 

@@ -41,19 +41,3 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     description="Up to 255 printable ASCII characters. The same key with the same body "
     "replays the first response (kept 24 h); with a different body, 422.",
 )
-
-
-# Several models have a `status` (and leases and notices `available_actions`) with different
-# values: name each choice set once. Used by the schema view and by
-# `manage.py spectacular --custom-settings leasing.api.schema.SPECTACULAR_OVERRIDES`.
-SPECTACULAR_OVERRIDES = {
-    "ENUM_NAME_OVERRIDES": {
-        "LeaseStatusEnum": "leasing.choices.LeaseStatus",
-        "LineStatusEnum": "leasing.choices.LineStatus",
-        "NoticeStatusEnum": "leasing.choices.NoticeStatus",
-        "InvoiceStatusEnum": "billing.choices.InvoiceStatus",
-        "CreditNoteStatusEnum": "billing.choices.CreditNoteStatus",
-        "LeaseActionEnum": "leasing.api.selectors.LeaseAction.ALL",
-        "NoticeActionEnum": "leasing.api.selectors.NoticeAction.ALL",
-    },
-}
