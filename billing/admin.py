@@ -7,15 +7,13 @@ each row's success or refusal.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from common.exceptions import DomainError
+from common.admin import history_table, run_per_row
 from common.money import format_money
 
 from . import services
@@ -45,28 +43,6 @@ class CreditNoteLineInline(ReadOnlyInline):
     model = CreditNoteLine
     fields = ("description", "invoice_line", "service_start", "service_end", "days", "amount")
     readonly_fields = fields
-
-
-def _per_row(
-    modeladmin: admin.ModelAdmin,
-    request: HttpRequest,
-    queryset: QuerySet,
-    verb: str,
-    call: Callable[[Invoice], Invoice],
-) -> None:
-    """Apply `call` to each row in its own transaction; one message per outcome."""
-    done, refused = [], []
-    for invoice in queryset.order_by("pk"):
-        try:
-            result = call(invoice)
-        except DomainError as exc:
-            refused.append(f"{invoice}: {exc.message} ({exc.code})")
-        else:
-            done.append(str(result))
-    if done:
-        modeladmin.message_user(request, f"{verb}: {', '.join(done)}", messages.SUCCESS)
-    for line in refused:
-        modeladmin.message_user(request, f"Not {verb.lower()}: {line}", messages.ERROR)
 
 
 @admin.register(Invoice)
@@ -109,11 +85,40 @@ class InvoiceAdmin(admin.ModelAdmin):
         "void_reason",
         "billing_run",
         "print_link",
+        "history",
     )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # invoices are drafted by the billing services
+
+    @admin.display(description="history")
+    def history(self, obj: Invoice) -> str:
+        """The document's life: drafted, issued, credited, paid or voided (issued documents
+        change only through these transitions, each stamped with its time)."""
+        if not obj.pk:
+            return "—"
+        money = obj.currency
+        return history_table(
+            [
+                (obj.created_at, "drafted", format_money(obj.total, money)),
+                (
+                    obj.issued_at,
+                    "issued",
+                    f"{obj.number}, due {obj.due_at:%Y-%m-%d}" if obj.due_at else obj.number,
+                ),
+                *(
+                    (
+                        note.issued_at,
+                        "credited",
+                        f"{note.number}: {format_money(note.total, money)}",
+                    )
+                    for note in obj.credit_notes.all()
+                ),
+                (obj.paid_at, "paid", ""),
+                (obj.voided_at, "voided", obj.void_reason),
+            ]
+        )
 
     def has_delete_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
         return obj is not None and obj.status == InvoiceStatus.DRAFT
@@ -137,12 +142,12 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Issue selected draft invoices (assigns numbers)")
     def issue_selected(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
-        _per_row(self, request, queryset, "Issued", lambda i: services.invoice_issue(invoice=i))
+        run_per_row(self, request, queryset, "Issued", lambda i: services.invoice_issue(invoice=i))
 
     @admin.action(description="Void selected issued invoices")
     def void_selected(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         reason = f"voided by {request.user}"
-        _per_row(
+        run_per_row(
             self,
             request,
             queryset,
@@ -152,7 +157,9 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Mark selected issued invoices paid")
     def mark_paid_selected(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
-        _per_row(self, request, queryset, "Paid", lambda i: services.invoice_mark_paid(invoice=i))
+        run_per_row(
+            self, request, queryset, "Paid", lambda i: services.invoice_mark_paid(invoice=i)
+        )
 
 
 @admin.register(CreditNote)

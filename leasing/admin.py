@@ -21,8 +21,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from clusters.models import ALLOCATABLE_STATUSES, Cluster, Node
+from common.admin import history_table, run_per_row
 from common.contract_time import local_date, local_midnight
-from common.exceptions import DomainError
 from common.money import format_money
 
 from . import rules, services
@@ -30,22 +30,6 @@ from .choices import NoticeStatus, Party
 from .models import Allocation, Lease, LeaseEvent, LeaseLine, Listing, Notice, Tenant
 
 CAPACITY_PAGE_SIZE = 50
-
-
-def run_per_row(modeladmin, request, queryset, label: str, call) -> None:
-    """Call a service for each selected row; one message per outcome, refusals with their code."""
-    done, failed = [], []
-    for obj in queryset:
-        try:
-            call(obj)
-        except DomainError as exc:
-            failed.append(f"{obj}: {exc.message} [{exc.code}]")
-        else:
-            done.append(str(obj))
-    if done:
-        modeladmin.message_user(request, f"{label}: {', '.join(done)}.", messages.SUCCESS)
-    for failure in failed:
-        modeladmin.message_user(request, f"{label} refused — {failure}", messages.ERROR)
 
 
 # --- tenants and listings ------------------------------------------------------------------------
@@ -493,7 +477,7 @@ class NoticeAdmin(admin.ModelAdmin):
     actions = ["request_withdrawal", "confirm_withdrawal"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields] + ["lines"]
+        return [f.name for f in self.model._meta.fields] + ["lines", "history"]
 
     def has_add_permission(self, request):
         return False
@@ -504,6 +488,18 @@ class NoticeAdmin(admin.ModelAdmin):
     @admin.display(description="tenant")
     def tenant(self, obj):
         return obj.lease.tenant
+
+    @admin.display(description="history")
+    def history(self, obj):
+        """This notice's transitions from the lease's audit trail (the services tag each event
+        about a notice with its id)."""
+        if not obj.pk:
+            return "—"
+        events = LeaseEvent.objects.filter(lease_id=obj.lease_id, data__notice=obj.pk)
+        return history_table(
+            (e.at, e.kind, f"{e.actor_party}{f' ({e.actor})' if e.actor_id else ''} {e.reason}")
+            for e in events.select_related("actor")
+        )
 
     @admin.action(description="Request withdrawal (operator)")
     def request_withdrawal(self, request, queryset):

@@ -7,30 +7,16 @@ this module.
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from common.exceptions import DomainError
+from common.admin import history_table, run_per_row
 from common.money import format_money
 
+from ..choices import ReclaimStatus
 from ..models import ReclaimDecision
 from . import services
-
-
-def _per_row(modeladmin, request, queryset, label: str, call) -> None:
-    done, failed = [], []
-    for obj in queryset.order_by("pk"):
-        try:
-            call(obj)
-        except DomainError as exc:
-            failed.append(f"{obj}: {exc.message} [{exc.code}]")
-        else:
-            done.append(str(obj))
-    if done:
-        modeladmin.message_user(request, f"{label}: {', '.join(done)}.", messages.SUCCESS)
-    for failure in failed:
-        modeladmin.message_user(request, f"{label} refused — {failure}", messages.ERROR)
 
 
 class FlippedFilter(admin.SimpleListFilter):
@@ -68,10 +54,44 @@ class ReclaimDecisionAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in ReclaimDecision._meta.fields if f.name != "id"] + [
         "lines",
         "notices",
+        "history",
     ]
 
     def has_add_permission(self, request):
         return False  # created through the workbench or the services
+
+    @admin.display(description="history")
+    def history(self, obj):
+        """The decision's life from its stamped transitions and the notices it issued."""
+        if not obj.pk:
+            return "—"
+        decided = {
+            ReclaimStatus.REJECTED: "rejected",
+            ReclaimStatus.NOTICE_ISSUED: "approved, notices issued",
+            ReclaimStatus.EXECUTED: "approved, notices issued",
+        }.get(obj.status, "decided")
+        return history_table(
+            [
+                (obj.created_at, "created", str(obj.created_by or "")),
+                (obj.scored_at, "last scored", obj.get_recommendation_display()),
+                (
+                    obj.flipped_at,
+                    "recommendation flipped",
+                    f"{obj.get_previous_recommendation_display()} → "
+                    f"{obj.get_recommendation_display()}",
+                ),
+                (obj.decided_at, decided, str(obj.decided_by or "")),
+                *(
+                    (
+                        n.received_at,
+                        "notice given",
+                        f"{n.lease.number}, ends {n.effective_end:%Y-%m-%d}",
+                    )
+                    for n in obj.notices.select_related("lease")
+                ),
+                (obj.executed_at, "executed", "nodes released"),
+            ]
+        )
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -102,7 +122,7 @@ class ReclaimDecisionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve and give the notices")
     def approve(self, request, queryset):
-        _per_row(
+        run_per_row(
             self,
             request,
             queryset,
@@ -112,7 +132,7 @@ class ReclaimDecisionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Reject")
     def reject(self, request, queryset):
-        _per_row(
+        run_per_row(
             self,
             request,
             queryset,
@@ -122,6 +142,6 @@ class ReclaimDecisionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-score now")
     def rescore(self, request, queryset):
-        _per_row(
+        run_per_row(
             self, request, queryset, "Re-scored", lambda d: services.decision_score(decision=d)
         )
