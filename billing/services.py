@@ -52,6 +52,7 @@ from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from clusters.models import Cluster
+from common.clock import resolve_now as _now
 from common.contract_time import ceil_local_midnight, local_date
 from common.money import ZERO
 from leasing.choices import LeaseStatus, TenantStanding
@@ -87,13 +88,6 @@ HOLDOVER_MULTIPLIER = proration.HOLDOVER_MULTIPLIER
 
 
 # --- small helpers --------------------------------------------------------------------------
-
-
-def _now(now: dt.datetime | None) -> dt.datetime:
-    now = now or timezone.now()
-    if timezone.is_naive(now):
-        raise ValueError("naive datetime: `now` must be timezone-aware")
-    return now
 
 
 def _check_period(period: dt.date) -> dt.date:

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from common.clock import resolve_now as _now
 from common.exceptions import InvalidInput, NotFound
 
 from .models import ApiKey, Tenant
@@ -48,13 +49,6 @@ def split_key(raw: str) -> str | None:
     if not 20 <= len(secret) <= 100 or not secret.isascii():
         return None
     return prefix
-
-
-def _now(now: dt.datetime | None) -> dt.datetime:
-    now = now or timezone.now()
-    if timezone.is_naive(now):
-        raise InvalidInput("now must be timezone-aware")
-    return now
 
 
 @transaction.atomic

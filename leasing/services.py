@@ -33,7 +33,9 @@ from django.db.models import Count, Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from clusters.models import ALLOCATABLE_STATUSES, Cluster, Node
+from common.clock import resolve_now as _now
 from common.contract_time import local_date, zone
+from common.db import lock_row
 from common.money import DEFAULT_CURRENCY, round_money, to_decimal
 
 from . import rules
@@ -101,14 +103,6 @@ class LineSpec:
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _now(now: dt.datetime | None) -> dt.datetime:
-    if now is None:
-        return timezone.now()
-    if timezone.is_naive(now):
-        raise InvalidInput("now must be timezone-aware")
-    return now
-
-
 def _party(party: str, allowed: Iterable[str] = (Party.OPERATOR, Party.TENANT)) -> Party:
     if party not in set(allowed):
         raise InvalidInput(f"party must be one of {sorted(allowed)}", extra={"party": party})
@@ -149,13 +143,8 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def _lock_lease(lease: Lease | int) -> Lease:
     """Lock the lease row and return a fresh copy (state re-read after the lock)."""
-    pk = lease.pk if isinstance(lease, Lease) else lease
-    if connection.vendor == "sqlite":
-        # SQLite has no row locks: take the database write lock now with a no-op write, so a
-        # concurrent writer waits here instead of both reading the same state.
-        Lease.objects.filter(pk=pk).update(updated_at=F("updated_at"))
     try:
-        return Lease.objects.select_for_update().get(pk=pk)
+        return lock_row(Lease, lease.pk if isinstance(lease, Lease) else lease)
     except Lease.DoesNotExist:
         raise TransitionNotAllowed("The lease no longer exists.") from None
 

@@ -50,6 +50,7 @@ from django.db.models.functions import Cast, Concat
 from django.dispatch import receiver
 from django.utils import timezone
 
+from common.clock import resolve_now as _now
 from common.exceptions import InvalidInput, NotFound
 
 from .choices import WebhookDeliveryStatus
@@ -180,13 +181,6 @@ def _resolve_allowed(host: str, port: int) -> str | None:
 
 
 # --- endpoints ----------------------------------------------------------------------------------
-
-
-def _now(now: dt.datetime | None) -> dt.datetime:
-    now = now or timezone.now()
-    if timezone.is_naive(now):
-        raise InvalidInput("now must be timezone-aware")
-    return now
 
 
 @transaction.atomic

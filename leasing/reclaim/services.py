@@ -29,15 +29,15 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection, transaction
-from django.db.models import F
-from django.utils import timezone
+from django.db import transaction
 
 from billing import proration
 from clusters import perfmodel
 from clusters.models import Cluster
 from clusters.services import DEFAULT_ECONOMICS, scenario_document
+from common.clock import resolve_now as _now
 from common.contract_time import local_date
+from common.db import lock_row
 
 from .. import services as leasing_services
 from ..choices import LeaseStatus, LineStatus, Party, ReclaimStatus, Recommendation
@@ -67,22 +67,12 @@ class NothingToReclaim(Conflict):
     default_message = "A notice on this date would be moot for every line: nothing to reclaim."
 
 
-def _now(now: dt.datetime | None) -> dt.datetime:
-    if now is None:
-        return timezone.now()
-    if timezone.is_naive(now):
-        raise InvalidInput("now must be timezone-aware")
-    return now
-
-
 def _lock(decision: ReclaimDecision | int) -> ReclaimDecision:
     """Lock the decision row and return a fresh copy (state re-read after the lock)."""
-    pk = decision.pk if isinstance(decision, ReclaimDecision) else decision
-    if connection.vendor == "sqlite":
-        # No row locks on SQLite: take the database write lock now with a no-op write.
-        ReclaimDecision.objects.filter(pk=pk).update(status=F("status"))
     try:
-        return ReclaimDecision.objects.select_for_update().get(pk=pk)
+        return lock_row(
+            ReclaimDecision, decision.pk if isinstance(decision, ReclaimDecision) else decision
+        )
     except ReclaimDecision.DoesNotExist:
         raise NotFound("The decision no longer exists.") from None
 
