@@ -39,7 +39,7 @@ from tests.factories.leasing import LeaseFactory, LeaseLineFactory, TenantFactor
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.postgres,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),  # the catalog is restored by tests/conftest.py
 ]
 
 ROOT = Path(__file__).resolve().parents[2]

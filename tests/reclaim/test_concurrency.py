@@ -20,7 +20,7 @@ from .conftest import CHEAP, DEAR, SMALL_WORKLOAD, at, make_lease
 
 pytestmark = [
     pytest.mark.postgres,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),  # the catalog is restored by tests/conftest.py
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
