@@ -66,18 +66,20 @@ def rent_curve(scenarios: list[perfmodel.Scenario], factors: np.ndarray) -> tupl
     return Curve(x, value, rent, _crossing(x, value - rent)), monthly
 
 
-def _money_axis(ax) -> None:
-    def fmt(v: float, _pos: int) -> str:
-        a = abs(v)
-        if a >= 1e9:
-            return f"${v / 1e9:,.2f}B"
-        if a >= 1e6:
-            return f"${v / 1e6:,.1f}M"
-        if a >= 1e3:
-            return f"${v / 1e3:,.0f}k"
-        return f"${v:,.0f}"
+def usd_short(v: float) -> str:
+    """Axis label for dollars: $1.25B, $3.75M, $250k, $0 (enough digits that ticks differ)."""
+    a = abs(v)
+    if a >= 1e9:
+        return f"${v / 1e9:,.2f}B"
+    if a >= 1e6:
+        return f"${v / 1e6:,.2f}M" if a < 1e7 else f"${v / 1e6:,.1f}M"
+    if a >= 1e3:
+        return f"${v / 1e3:,.0f}k"
+    return f"${v:,.0f}"
 
-    ax.yaxis.set_major_formatter(fmt)
+
+def _money_axis(ax) -> None:
+    ax.yaxis.set_major_formatter(lambda v, _pos: usd_short(v))
 
 
 def curve_chart(
@@ -181,7 +183,7 @@ def sensitivity_charts(decision_inputs: dict[str, Any]) -> list[dict[str, Any]]:
                 xlabel="rent of these lines, USD per month",
                 title="Value and rent against the monthly rent",
                 current=monthly,
-                xfmt=lambda v: f"${v / 1e6:,.0f}M" if abs(v) >= 1e6 else f"${v:,.0f}",
+                xfmt=usd_short,
             ),
         }
     )

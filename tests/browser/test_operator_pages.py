@@ -23,3 +23,41 @@ def test_dashboard_draws_its_capacity_chart(operator_page):
         assert any(expected in text for text in labels), expected
     assert page.locator("text=GPUs in the fleet").is_visible()
     assert page.shot("dashboard").stat().st_size > 10_000
+
+
+def _luminance(rgb: str) -> float:
+    """Relative luminance (WCAG) of a CSS `rgb(r, g, b)` colour."""
+    r, g, b = (int(x) / 255 for x in rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")[:3])
+
+    def lin(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_recommendations_are_readable_in_light_and_dark(operator_page, scheme):
+    import datetime as dt
+
+    from leasing.models import ReclaimDecision
+
+    today = dt.datetime.now(tz=dt.UTC).date()
+    for recommendation in ("reclaim", "keep_leased"):
+        ReclaimDecision.objects.create(
+            title=f"decision {recommendation}",
+            status="scored",
+            scope_kind="lines",
+            notice_date=today,
+            recommendation=recommendation,
+            previous_recommendation="keep_leased",
+            flipped_at=dt.datetime.now(tz=dt.UTC),
+        )
+    page = operator_page
+    page.emulate_media(color_scheme=scheme)
+    page.goto(f"{page.base_url}/operator/reclaim/")
+    background = page.eval_on_selector("body", "e => getComputedStyle(e).backgroundColor")
+    for selector in (".recommend-reclaim", ".recommend-keep", ".badge-flipped"):
+        color = page.eval_on_selector(selector, "e => getComputedStyle(e).color")
+        hi, lo = sorted((_luminance(color), _luminance(background)), reverse=True)
+        assert (hi + 0.05) / (lo + 0.05) >= 3, f"{selector} {color} on {background} ({scheme})"
+    page.shot(f"reclaim-list-{scheme}")
