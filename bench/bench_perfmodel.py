@@ -102,13 +102,19 @@ def bench_vectorized() -> None:
     t_floor = best_of(floor, 5)
     print("1. Vectorized evaluation (demo topology: 6 pools, 3 sites, 3 links)")
     print(f"   batch                     {BATCH:,} randomized scenarios")
-    print(f"   vectorized                {t_vec * 1e3:,.0f} ms  = {rate:,.0f} scenarios/s"
-          f"   target >= 1,000,000/s  {verdict(rate >= 1e6)}")
-    print(f"   plain Python loop         {per_loop * 1e6:,.1f} us/scenario = {loop_rate:,.0f}"
-          f" scenarios/s (sample {LOOP_SAMPLE:,})")
+    print(
+        f"   vectorized                {t_vec * 1e3:,.0f} ms  = {rate:,.0f} scenarios/s"
+        f"   target >= 1,000,000/s  {verdict(rate >= 1e6)}"
+    )
+    print(
+        f"   plain Python loop         {per_loop * 1e6:,.1f} us/scenario = {loop_rate:,.0f}"
+        f" scenarios/s (sample {LOOP_SAMPLE:,})"
+    )
     print(f"   vectorized / loop         {rate / loop_rate:,.0f}x faster")
-    print(f"   floor: one numpy FMA pass {t_floor * 1e3:,.1f} ms over the ({BATCH:,} x 6) pool"
-          f" arrays; full model = {t_vec / t_floor:,.0f}x the floor")
+    print(
+        f"   floor: one numpy FMA pass {t_floor * 1e3:,.1f} ms over the ({BATCH:,} x 6) pool"
+        f" arrays; full model = {t_vec / t_floor:,.0f}x the floor"
+    )
     print(f"   agreement vectorized vs loop on 200: max rel. diff of step time {worst:.1e}")
 
 
@@ -120,10 +126,13 @@ def bench_stragglers() -> None:
     closed = float(closed_form_factor(0.02, n))
     diff = abs(mc - closed) / closed
     print("2. Straggler Monte Carlo (inverse CDF of the maximum)")
-    print(f"   {n:,} GPUs x {steps:,} steps    {t * 1e3:,.2f} ms   target <= 1 s"
-          f"  {verdict(t <= 1.0)}")
-    print(f"   MC factor {mc:.5f} vs closed form {closed:.5f}: {diff * 100:.2f} %"
-          f" apart   target <= 2 %  {verdict(diff <= 0.02)}")
+    print(
+        f"   {n:,} GPUs x {steps:,} steps    {t * 1e3:,.2f} ms   target <= 1 s  {verdict(t <= 1.0)}"
+    )
+    print(
+        f"   MC factor {mc:.5f} vs closed form {closed:.5f}: {diff * 100:.2f} %"
+        f" apart   target <= 2 %  {verdict(diff <= 0.02)}"
+    )
 
 
 def bench_break_even() -> None:
@@ -133,10 +142,14 @@ def bench_break_even() -> None:
     t = best_of(lambda: link_bandwidth_break_even(sc, places), 10)
     t_assess = best_of(lambda: assess(sc), 5)
     print("3. Break-even search (demo, uniform link bandwidth over [1 Gbit/s, 1 Pbit/s])")
-    print(f"   {len(places)} placements x 3 grids of 64   {t * 1e3:,.1f} ms   target <= 50 ms"
-          f"  {verdict(t <= 0.05)}")
-    print(f"   whole assessment (placements, valuation, all break-evens, explanation)"
-          f" {t_assess * 1e3:,.1f} ms")
+    print(
+        f"   {len(places)} placements x 3 grids of 64   {t * 1e3:,.1f} ms   target <= 50 ms"
+        f"  {verdict(t <= 0.05)}"
+    )
+    print(
+        f"   whole assessment (placements, valuation, all break-evens, explanation)"
+        f" {t_assess * 1e3:,.1f} ms"
+    )
 
 
 def main() -> int:

@@ -197,9 +197,7 @@ def assess(scenario: Scenario) -> Assessment:
     placements = candidate_placements(scenario)
     out, val = evaluate_and_value(scenario, placements)
     best = int(val.best_index)
-    figures = tuple(
-        _placement_figures(scenario, c, out, i) for i, c in enumerate(placements)
-    )
+    figures = tuple(_placement_figures(scenario, c, out, i) for i, c in enumerate(placements))
     given = out.take(0)
     econ = scenario.economics
     internal = float(val.internal_value_usd)
@@ -245,9 +243,7 @@ def assess(scenario: Scenario) -> Assessment:
     return replace(assessment, explanation=tuple(explanation))
 
 
-def _placement_figures(
-    scenario: Scenario, c: Placement, out: Outputs, i: int
-) -> PlacementFigures:
+def _placement_figures(scenario: Scenario, c: Placement, out: Outputs, i: int) -> PlacementFigures:
     row = out.take(i)
     return PlacementFigures(
         key=c.key,
@@ -309,29 +305,49 @@ def explain(
             losses.append((split_s / step, _split_words(scenario, placements, out, g)))
         if bubble_s / step >= 0.01:
             w = scenario.workload
-            losses.append((bubble_s / step, (
-                f"pipeline bubble: {w.pipeline_parallel} stages over {w.microbatches} "
-                f"micro-batches add {bubble_s:.2f} s per step ({_pct(bubble_s / step)})"
-            )))
+            losses.append(
+                (
+                    bubble_s / step,
+                    (
+                        f"pipeline bubble: {w.pipeline_parallel} stages over {w.microbatches} "
+                        f"micro-batches add {bubble_s:.2f} s per step ({_pct(bubble_s / step)})"
+                    ),
+                )
+            )
         if strag_s / step >= 0.01:
-            losses.append((strag_s / step, (
-                f"stragglers: per-step jitter across {int(g['gpus_used']):,} GPUs makes the step "
-                f"wait {_pct(g['straggler_factor'] - 1.0)} longer ({strag_s:.2f} s)"
-            )))
+            losses.append(
+                (
+                    strag_s / step,
+                    (
+                        f"stragglers: per-step jitter across {int(g['gpus_used']):,} GPUs makes "
+                        f"the step wait {_pct(g['straggler_factor'] - 1.0)} longer "
+                        f"({strag_s:.2f} s)"
+                    ),
+                )
+            )
         exposed = g["exposed_comm_s"]
         if exposed / step >= 0.01:
             losses.append((exposed / step, _comm_words(scenario, g)))
     if 1.0 - g["goodput"] >= 0.01:
         mtbf_min = g["cluster_mtbf_s"] / 60.0
-        losses.append((1.0 - g["goodput"], (
-            f"failures: one interruption every {mtbf_min:.0f} min across "
-            f"{int(g['gpus_used']):,} GPUs, {scenario.economics.restart_cost_s:.0f} s lost each, "
-            f"leave {_pct(g['goodput'])} goodput"
-        )))
+        losses.append(
+            (
+                1.0 - g["goodput"],
+                (
+                    f"failures: one interruption every {mtbf_min:.0f} min across "
+                    f"{int(g['gpus_used']):,} GPUs, "
+                    f"{scenario.economics.restart_cost_s:.0f} s lost each, "
+                    f"leave {_pct(g['goodput'])} goodput"
+                ),
+            )
+        )
     if 1.0 - g["quality"] >= 0.01:
-        losses.append((1.0 - g["quality"], (
-            f"DiLoCo quality penalty: {_pct(1.0 - g['quality'])} of useful progress"
-        )))
+        losses.append(
+            (
+                1.0 - g["quality"],
+                (f"DiLoCo quality penalty: {_pct(1.0 - g['quality'])} of useful progress"),
+            )
+        )
     losses.sort(key=lambda item: -item[0])
     lines = [text for _, text in losses]
 
@@ -369,8 +385,10 @@ def _split_words(
     slow = scenario.pools[idx]
     accels = scenario.accelerators
     pools_in = [scenario.pools[i] for i in placements[0].pools]
-    speeds = {p.accelerator: accels[p.accelerator].peak_tflops * accels[p.accelerator].mfu
-              for p in pools_in}
+    speeds = {
+        p.accelerator: accels[p.accelerator].peak_tflops * accels[p.accelerator].mfu
+        for p in pools_in
+    }
     fastest = max(speeds, key=lambda k: speeds[k])
     idle = 1.0 - speeds[slow.accelerator] / speeds[fastest]
     if placements[0].split == "equal":
@@ -415,9 +433,11 @@ def _window_bound_links(scenario: Scenario) -> list[str]:
         if lk.window_bytes is None:
             continue
         one_way = float(terms.one_way_latency_s(lk.route_km, lk.latency_us))
-        usable = float(terms.link_usable_bytes_per_s(
-            lk.bandwidth_gbps, lk.efficiency, lk.window_bytes, lk.streams, 2 * one_way
-        ))
+        usable = float(
+            terms.link_usable_bytes_per_s(
+                lk.bandwidth_gbps, lk.efficiency, lk.window_bytes, lk.streams, 2 * one_way
+            )
+        )
         line = float(terms.gbps_to_bytes_per_s(lk.bandwidth_gbps)) * lk.efficiency
         if usable < line * 0.999:
             notes.append(
@@ -426,4 +446,3 @@ def _window_bound_links(scenario: Scenario) -> list[str]:
                 f"per {2e3 * one_way:.2f} ms round trip)"
             )
     return notes
-

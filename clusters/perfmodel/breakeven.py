@@ -48,9 +48,7 @@ def rent_break_even(internal_value_usd: float, horizon_days: float) -> float | N
     return max(internal_value_usd, 0.0) / (12.0 * horizon_days / DAYS_PER_YEAR)
 
 
-def link_bandwidth_break_even(
-    scenario: Scenario, placements: list[Placement]
-) -> float | None:
+def link_bandwidth_break_even(scenario: Scenario, placements: list[Placement]) -> float | None:
     """Uniform inter-site link bandwidth (Gbit/s) at which the recommendation flips.
 
     Monotone-bracket search over vectorized batches (module docstring). None when there are no
@@ -79,7 +77,8 @@ def link_bandwidth_break_even(
 def _reclaim_at(
     scenario: Scenario, placements: list[Placement], bandwidth_gbps: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.bool_]:
-    bw = np.broadcast_to(bandwidth_gbps[:, None, None], (bandwidth_gbps.size, 1,
-                                                          len(scenario.links)))
+    bw = np.broadcast_to(
+        bandwidth_gbps[:, None, None], (bandwidth_gbps.size, 1, len(scenario.links))
+    )
     _, val = evaluate_and_value(scenario, placements, bandwidth_gbps=bw)
     return val.reclaim

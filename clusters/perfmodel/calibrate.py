@@ -28,8 +28,10 @@ def calibrate_mfu(scenario: Scenario, accelerator: str, target_tflops_per_gpu: f
         raise ValueError(f"accelerator {accelerator!r} not in the scenario")
     base = replace(
         scenario,
-        accelerators={**scenario.accelerators,
-                      accelerator: replace(scenario.accelerators[accelerator], mfu=1.0)},
+        accelerators={
+            **scenario.accelerators,
+            accelerator: replace(scenario.accelerators[accelerator], mfu=1.0),
+        },
     )
     topo = topology_of(base)
     x = inputs_of(base)

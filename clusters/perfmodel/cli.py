@@ -26,8 +26,11 @@ def build_parser(prog: str = "python -m clusters.perfmodel") -> argparse.Argumen
     )
     parser.add_argument("scenario", nargs="?", help="scenario JSON file (landlord.scenario/1)")
     parser.add_argument("--json", action="store_true", help="print the assessment JSON")
-    parser.add_argument("--sweep", metavar="FIELD=START:STOP:N[:log]",
-                        help="print a sensitivity table over one input")
+    parser.add_argument(
+        "--sweep",
+        metavar="FIELD=START:STOP:N[:log]",
+        help="print a sensitivity table over one input",
+    )
     parser.add_argument("--plot", metavar="FILE.svg|png", help="with --sweep: draw the curve")
     return parser
 

@@ -59,14 +59,32 @@ SYNC_CODES = {"flat_ring": 0.0, "hierarchical": 1.0, "diloco": 2.0}
 SPLIT_CODES = {"equal": 0.0, "proportional": 1.0}
 
 SCALAR_FIELDS = (
-    "flops_per_step", "grad_bytes", "tensor_parallel", "pipeline_parallel", "microbatches",
-    "pipeline_interleave", "overlap_s", "sync", "diloco_inner_steps", "diloco_quality_penalty",
-    "batch_split", "memory_fill", "restart_cost_s", "usd_per_flop", "scarcity_multiplier",
-    "rent_per_month_usd", "horizon_days",
+    "flops_per_step",
+    "grad_bytes",
+    "tensor_parallel",
+    "pipeline_parallel",
+    "microbatches",
+    "pipeline_interleave",
+    "overlap_s",
+    "sync",
+    "diloco_inner_steps",
+    "diloco_quality_penalty",
+    "batch_split",
+    "memory_fill",
+    "restart_cost_s",
+    "usd_per_flop",
+    "scarcity_multiplier",
+    "rent_per_month_usd",
+    "horizon_days",
 )
 POOL_FIELDS = ("gpus", "peak_tflops", "mfu", "hbm_gb", "busbw_gbps", "jitter_cv", "mtbf_hours")
 LINK_FIELDS = (
-    "bandwidth_gbps", "route_km", "efficiency", "latency_us", "window_bytes", "streams",
+    "bandwidth_gbps",
+    "route_km",
+    "efficiency",
+    "latency_us",
+    "window_bytes",
+    "streams",
     "handshake_rtts",
 )
 
@@ -246,8 +264,10 @@ def inputs_of(scenario: Scenario) -> Inputs:
         mfu=arr([a.mfu for a in accels]),
         hbm_gb=arr([a.hbm_gb for a in accels]),
         busbw_gbps=arr(
-            [min(p.fabric_gbps_per_gpu, a.scaleout_gbps) for p, a in zip(scenario.pools, accels,
-                                                                          strict=True)]
+            [
+                min(p.fabric_gbps_per_gpu, a.scaleout_gbps)
+                for p, a in zip(scenario.pools, accels, strict=True)
+            ]
         ),
         jitter_cv=arr([a.jitter_cv for a in accels]),
         mtbf_hours=arr([a.mtbf_hours for a in accels]),
@@ -410,8 +430,11 @@ def _evaluate(topo: Topology, x: Inputs) -> Outputs:
 
     one_way = terms.one_way_latency_s(lead(x.route_km, n_links), lead(x.latency_us, n_links))
     usable = terms.link_usable_bytes_per_s(
-        lead(x.bandwidth_gbps, n_links), lead(x.efficiency, n_links),
-        lead(x.window_bytes, n_links), lead(x.streams, n_links), 2.0 * one_way,
+        lead(x.bandwidth_gbps, n_links),
+        lead(x.efficiency, n_links),
+        lead(x.window_bytes, n_links),
+        lead(x.streams, n_links),
+        2.0 * one_way,
     )
     lat = terms.step_latency_s(one_way, lead(x.handshake_rtts, n_links))
     # Site pairs: summed usable throughput, slowest latency of the direct links.

@@ -51,24 +51,49 @@ def candidate_placements(scenario: Scenario) -> list[Placement]:
         Placement("all", f"all pools, {sync}, {split} split (as given)", everything, sync, split)
     ]
     if split == "equal":
-        cands.append(Placement("all/proportional", f"all pools, {sync}, proportional split",
-                               everything, sync, "proportional"))
+        cands.append(
+            Placement(
+                "all/proportional",
+                f"all pools, {sync}, proportional split",
+                everything,
+                sync,
+                "proportional",
+            )
+        )
     if len(sites) > 1:
         if sync == "flat_ring":
-            cands.append(Placement("all/hierarchical", "all pools, hierarchical sync",
-                                   everything, "hierarchical", split))
-        cands.append(Placement(
-            "all/diloco", f"all pools, DiLoCo across sites (H={w.diloco_inner_steps})",
-            everything, "diloco", split,
-        ))
+            cands.append(
+                Placement(
+                    "all/hierarchical",
+                    "all pools, hierarchical sync",
+                    everything,
+                    "hierarchical",
+                    split,
+                )
+            )
+        cands.append(
+            Placement(
+                "all/diloco",
+                f"all pools, DiLoCo across sites (H={w.diloco_inner_steps})",
+                everything,
+                "diloco",
+                split,
+            )
+        )
     for site in sites:
         idx = tuple(i for i, p in enumerate(scenario.pools) if p.site == site)
         cands.append(Placement(f"site:{site}", f"{site} alone", idx, local_sync, split))
         mixed = len({scenario.pools[i].accelerator for i in idx}) > 1
         if mixed and split == "equal":
-            cands.append(Placement(f"site:{site}/proportional",
-                                   f"{site} alone, proportional split", idx, local_sync,
-                                   "proportional"))
+            cands.append(
+                Placement(
+                    f"site:{site}/proportional",
+                    f"{site} alone, proportional split",
+                    idx,
+                    local_sync,
+                    "proportional",
+                )
+            )
     if len(sites) > 2:
         for a, b in combinations(sites, 2):
             idx = tuple(i for i, p in enumerate(scenario.pools) if p.site in (a, b))
@@ -76,29 +101,51 @@ def candidate_placements(scenario: Scenario) -> list[Placement]:
     leased = tuple(i for i, p in enumerate(scenario.pools) if p.leased)
     if leased:
         one_site = len({scenario.pools[i].site for i in leased}) == 1
-        cands.append(Placement("leased", "leased pools only", leased,
-                               local_sync if one_site else sync, split))
+        cands.append(
+            Placement(
+                "leased", "leased pools only", leased, local_sync if one_site else sync, split
+            )
+        )
         # The baseline a reclaim is measured against: the best use of the capacity that is
         # not under lease, across sites and in each site that has both kinds.
         free = tuple(i for i in everything if not scenario.pools[i].leased)
         if free:
             one_site = len({scenario.pools[i].site for i in free}) == 1
-            cands.append(Placement("free", "capacity not under lease only", free,
-                                   local_sync if one_site else sync, split))
+            cands.append(
+                Placement(
+                    "free",
+                    "capacity not under lease only",
+                    free,
+                    local_sync if one_site else sync,
+                    split,
+                )
+            )
         for site in sites:
             here = [i for i, p in enumerate(scenario.pools) if p.site == site]
             site_free = tuple(i for i in here if not scenario.pools[i].leased)
             if site_free and len(site_free) < len(here):
-                cands.append(Placement(f"site:{site}/free", f"{site}, capacity not under lease",
-                                       site_free, local_sync, split))
+                cands.append(
+                    Placement(
+                        f"site:{site}/free",
+                        f"{site}, capacity not under lease",
+                        site_free,
+                        local_sync,
+                        split,
+                    )
+                )
     models = tuple(dict.fromkeys(p.accelerator for p in scenario.pools))
     for model in models:
         idx = tuple(i for i, p in enumerate(scenario.pools) if p.accelerator == model)
         one_site = len({scenario.pools[i].site for i in idx}) == 1
-        cands.append(Placement(
-            f"accelerator:{model}", f"{model} only, all sites", idx,
-            local_sync if one_site else sync, split,
-        ))
+        cands.append(
+            Placement(
+                f"accelerator:{model}",
+                f"{model} only, all sites",
+                idx,
+                local_sync if one_site else sync,
+                split,
+            )
+        )
     for site in sites:
         here = [i for i, p in enumerate(scenario.pools) if p.site == site]
         site_models = tuple(dict.fromkeys(scenario.pools[i].accelerator for i in here))
@@ -106,8 +153,15 @@ def candidate_placements(scenario: Scenario) -> list[Placement]:
             continue
         for model in site_models:
             idx = tuple(i for i in here if scenario.pools[i].accelerator == model)
-            cands.append(Placement(f"site:{site}/accelerator:{model}",
-                                   f"{model} only, {site}", idx, local_sync, split))
+            cands.append(
+                Placement(
+                    f"site:{site}/accelerator:{model}",
+                    f"{model} only, {site}",
+                    idx,
+                    local_sync,
+                    split,
+                )
+            )
 
     seen: set[tuple[tuple[int, ...], str, str]] = set()
     unique: list[Placement] = []

@@ -27,8 +27,12 @@ def plot_sweep(result: SweepResult, path: str | Path, title: str = "") -> Path:
         ax.plot(result.values, result.internal_value_usd / 1e6, label="internal value")
         ax.plot(result.values, result.rent_usd / 1e6, label="rent forgone")
         if result.break_even is not None:
-            ax.axvline(result.break_even, linestyle="--", color="black",
-                       label=f"break-even {result.break_even:,.3g}")
+            ax.axvline(
+                result.break_even,
+                linestyle="--",
+                color="black",
+                label=f"break-even {result.break_even:,.3g}",
+            )
         if result.field == "link_bandwidth_gbps" and result.values.min() > 0:
             ax.set_xscale("log")
         ax.set_xlabel(result.field)

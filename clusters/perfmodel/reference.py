@@ -53,15 +53,19 @@ def evaluate_one(
         equal = 1.0 / total
         if s["batch_split"] == 1.0:
             hbm_min = min(pools["hbm_gb"][p] for p in range(n_pools) if act[p])
-            cap = [equal * pools["hbm_gb"][p] / (hbm_min * s["memory_fill"])
-                   for p in range(n_pools)]
+            cap = [
+                equal * pools["hbm_gb"][p] / (hbm_min * s["memory_fill"]) for p in range(n_pools)
+            ]
             capped = [False] * n_pools
             while True:
                 taken = sum(reps[p] * cap[p] for p in range(n_pools) if capped[p])
                 free = sum(reps[p] * speed[p] for p in range(n_pools) if act[p] and not capped[p])
                 scale = (1.0 - taken) / free if free > 0 else 0.0
-                over = [p for p in range(n_pools)
-                        if act[p] and not capped[p] and scale * speed[p] > cap[p] * (1 + 1e-12)]
+                over = [
+                    p
+                    for p in range(n_pools)
+                    if act[p] and not capped[p] and scale * speed[p] > cap[p] * (1 + 1e-12)
+                ]
                 if not over:
                     break
                 for p in over:
@@ -84,8 +88,11 @@ def evaluate_one(
     workers = max(site_reps) * rep if diloco else total * rep
     lnn = math.sqrt(2.0 * math.log(max(workers, 1.0)))
     compute = max(
-        (t_pool[p] * bubble * (1.0 + pools["jitter_cv"][p] * lnn) for p in range(n_pools)
-         if act[p]),
+        (
+            t_pool[p] * bubble * (1.0 + pools["jitter_cv"][p] * lnn)
+            for p in range(n_pools)
+            if act[p]
+        ),
         default=0.0,
     )
 
@@ -95,8 +102,9 @@ def evaluate_one(
     for i in range(n_sites):
         bws = [busbw[p] for p in range(n_pools) if act[p] and pool_site[p] == i]
         if bws:
-            intra_hier = max(intra_hier, _ring(bytes_rank, site_reps[i], min(bws),
-                                               NETWORK_HOP_LATENCY_S))
+            intra_hier = max(
+                intra_hier, _ring(bytes_rank, site_reps[i], min(bws), NETWORK_HOP_LATENCY_S)
+            )
 
     # Ring of active sites in scenario order; each hop sums its direct links.
     hop_bw = math.inf
@@ -108,19 +116,24 @@ def evaluate_one(
             lat = 0.0
             for li in range(len(link_a)):
                 if {link_a[li], link_b[li]} == {i, j}:
-                    one_way = (links["route_km"][li] * FIBER_US_PER_KM
-                               + links["latency_us"][li]) * 1e-6
+                    one_way = (
+                        links["route_km"][li] * FIBER_US_PER_KM + links["latency_us"][li]
+                    ) * 1e-6
                     line = links["bandwidth_gbps"][li] * 1e9 / 8.0 * links["efficiency"][li]
-                    window = links["streams"][li] * links["window_bytes"][li] / (2.0 * one_way) \
-                        if one_way > 0 else math.inf
+                    window = (
+                        links["streams"][li] * links["window_bytes"][li] / (2.0 * one_way)
+                        if one_way > 0
+                        else math.inf
+                    )
                     bw += min(line, window)
                     lat = max(lat, one_way * (1.0 + 2.0 * links["handshake_rtts"][li]))
             hop_bw = min(hop_bw, bw)
             hop_lat = max(hop_lat, lat)
     grad = s["grad_bytes"]
     if k >= 2:
-        inter_hier = (2.0 * (k - 1) / k * grad / hop_bw if hop_bw > 0 else math.inf) \
-            + 2.0 * (k - 1) * hop_lat
+        inter_hier = (2.0 * (k - 1) / k * grad / hop_bw if hop_bw > 0 else math.inf) + 2.0 * (
+            k - 1
+        ) * hop_lat
     else:
         inter_hier = 0.0
 

@@ -26,8 +26,14 @@ from .valuation import evaluate_and_value
 FloatArray = npt.NDArray[np.float64]
 
 SWEEP_FIELDS = (
-    "scarcity_multiplier", "link_bandwidth_gbps", "rent_per_month_usd", "horizon_days",
-    "jitter_cv", "mfu", "overlap_s", "diloco_inner_steps",
+    "scarcity_multiplier",
+    "link_bandwidth_gbps",
+    "rent_per_month_usd",
+    "horizon_days",
+    "jitter_cv",
+    "mfu",
+    "overlap_s",
+    "diloco_inner_steps",
 )
 _POOL_SWEEPS = {"jitter_cv", "mfu"}
 
@@ -107,7 +113,8 @@ def sweep(scenario: Scenario, field: str, values: npt.ArrayLike) -> SweepResult:
         efficiency=out.efficiency[:, 0],
         best_effective_pflops=np.take_along_axis(
             out.useful_flops_per_s, val.best_index[:, None], axis=-1
-        )[:, 0] / 1e15,
+        )[:, 0]
+        / 1e15,
         best_placement=tuple(placements[int(i)].key for i in val.best_index),
         internal_value_usd=val.internal_value_usd,
         rent_usd=val.rent_usd,

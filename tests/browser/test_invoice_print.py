@@ -38,7 +38,7 @@ def test_invoice_printable_page_shows_the_lines_and_prints(operator_page):
 
     page.goto(f"{page.base_url}/admin/billing/invoice/{invoice.pk}/change/")
     with page.context.expect_page() as opened:
-        page.click("a[target=_blank]:text-is(\"print\")")
+        page.click('a[target=_blank]:text-is("print")')
     printable = opened.value
     printable.wait_for_load_state()
     text = printable.inner_text("body")

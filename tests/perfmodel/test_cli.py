@@ -20,8 +20,13 @@ def _run(argv, **kw):
 
 
 def test_module_prints_a_readable_table():
-    proc = subprocess.run([sys.executable, "-m", "clusters.perfmodel", str(DEMO)],
-                          cwd=ROOT, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "clusters.perfmodel", str(DEMO)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Placements" in proc.stdout
     assert "recommendation       keep_leased" in proc.stdout
@@ -44,8 +49,7 @@ def test_sweep_table():
 
 def test_sweep_plot_svg(tmp_path):
     target = tmp_path / "curve.svg"
-    code, _out = _run([str(DEMO), "--sweep", "scarcity_multiplier=0.5:40:8",
-                      "--plot", str(target)])
+    code, _out = _run([str(DEMO), "--sweep", "scarcity_multiplier=0.5:40:8", "--plot", str(target)])
     assert code == 0
     text = target.read_text()
     assert text.lstrip().startswith("<?xml")
@@ -55,8 +59,12 @@ def test_sweep_plot_svg(tmp_path):
 
 def test_sweep_link_bandwidth_and_rent_with_prebuilt_scenario():
     """The Django command passes an already-built Scenario and no file."""
-    for spec in ("link_bandwidth_gbps=10:100000:5:log", "rent_per_month_usd=1e6:3e9:5",
-                 "jitter_cv=0:0.1:3", "mfu=0.2:0.6:3"):
+    for spec in (
+        "link_bandwidth_gbps=10:100000:5:log",
+        "rent_per_month_usd=1e6:3e9:5",
+        "jitter_cv=0:0.1:3",
+        "mfu=0.2:0.6:3",
+    ):
         code, out = _run(["--sweep", spec], scenario=demo())
         assert code == 0, spec
         assert "Sweep of" in out
@@ -70,8 +78,16 @@ def test_sweep_json():
 
 def test_bad_input_exits_2(tmp_path, capsys):
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"workload": {"params": 1, "tokens_per_step": 1}, "pools": [
-        {"site": "a", "accelerator": "H100", "gpus": -1, "fabric_gbps_per_gpu": 1}]}))
+    bad.write_text(
+        json.dumps(
+            {
+                "workload": {"params": 1, "tokens_per_step": 1},
+                "pools": [
+                    {"site": "a", "accelerator": "H100", "gpus": -1, "fabric_gbps_per_gpu": 1}
+                ],
+            }
+        )
+    )
     assert main([str(bad)]) == 2
     assert "$.pools[0].gpus" in capsys.readouterr().err
     assert main([str(DEMO), "--sweep", "nonsense=1:2:3"]) == 2

@@ -17,8 +17,9 @@ def test_import_loads_no_django_rest_framework_or_celery():
         " 'fabric_gbps_per_gpu': 400}]})); "
         "print('\\n'.join(sorted({n.split('.')[0] for n in sys.modules})))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
     top = set(proc.stdout.split())
     assert "numpy" in top
     assert not top & {"django", "rest_framework", "celery", "matplotlib"}

@@ -20,16 +20,21 @@ from .scenarios import demo, llama_dict, two_site_dict
 
 
 def _half_and_half(split):
-    return Scenario.from_dict({
-        "workload": {"params": 7e9, "tokens_per_step": 4e6, "batch_split": split,
-                     "overlap_s": 1e9},
-        "accelerators": {"H100": {"jitter_cv": 0.0}, "A100": {"jitter_cv": 0.0,
-                                                            "hbm_gb": 80}},
-        "pools": [
-            {"site": "dc", "accelerator": "H100", "gpus": 512, "fabric_gbps_per_gpu": 400},
-            {"site": "dc", "accelerator": "A100", "gpus": 512, "fabric_gbps_per_gpu": 400},
-        ],
-    })
+    return Scenario.from_dict(
+        {
+            "workload": {
+                "params": 7e9,
+                "tokens_per_step": 4e6,
+                "batch_split": split,
+                "overlap_s": 1e9,
+            },
+            "accelerators": {"H100": {"jitter_cv": 0.0}, "A100": {"jitter_cv": 0.0, "hbm_gb": 80}},
+            "pools": [
+                {"site": "dc", "accelerator": "H100", "gpus": 512, "fabric_gbps_per_gpu": 400},
+                {"site": "dc", "accelerator": "A100", "gpus": 512, "fabric_gbps_per_gpu": 400},
+            ],
+        }
+    )
 
 
 def test_equal_split_delivers_n_times_min_speed_proportional_delivers_sum():
@@ -38,8 +43,10 @@ def test_equal_split_delivers_n_times_min_speed_proportional_delivers_sum():
     h100 = 989e12 * 430 / 989
     a100 = 312e12 * 0.552
     flops = 6 * 7e9 * 4e6
-    for split, expected in (("equal", 1024 * min(h100, a100)),
-                            ("proportional", 512 * h100 + 512 * a100)):
+    for split, expected in (
+        ("equal", 1024 * min(h100, a100)),
+        ("proportional", 512 * h100 + 512 * a100),
+    ):
         sc = _half_and_half(split)
         out = evaluate(topology_of(sc), inputs_of(sc))
         assert flops / float(out.step_time_s) == pytest.approx(expected, rel=1e-9)
@@ -52,15 +59,21 @@ def test_proportional_split_is_memory_capped():
     """With memory_fill = 1 (the equal split fills the smallest pool's memory) a pool may take
     at most hbm/min(hbm) times the equal share: a very fast 141 GB H200 next to 80 GB A100s
     is capped at 141/80 of the equal share and the A100s carry the rest."""
-    sc = Scenario.from_dict({
-        "workload": {"params": 7e9, "tokens_per_step": 4e6, "batch_split": "proportional",
-                     "memory_fill": 1.0},
-        "accelerators": {"H200": {"peak_tflops": 100_000}},
-        "pools": [
-            {"site": "dc", "accelerator": "A100", "gpus": 64, "fabric_gbps_per_gpu": 200},
-            {"site": "dc", "accelerator": "H200", "gpus": 64, "fabric_gbps_per_gpu": 400},
-        ],
-    })
+    sc = Scenario.from_dict(
+        {
+            "workload": {
+                "params": 7e9,
+                "tokens_per_step": 4e6,
+                "batch_split": "proportional",
+                "memory_fill": 1.0,
+            },
+            "accelerators": {"H200": {"peak_tflops": 100_000}},
+            "pools": [
+                {"site": "dc", "accelerator": "A100", "gpus": 64, "fabric_gbps_per_gpu": 200},
+                {"site": "dc", "accelerator": "H200", "gpus": 64, "fabric_gbps_per_gpu": 400},
+            ],
+        }
+    )
     out = evaluate(topology_of(sc), inputs_of(sc))
     equal_share = 1 / 128
     cap = equal_share * 141 / 80
@@ -125,27 +138,29 @@ def _random_inputs(rng, n):
     x = inputs_of(sc)
     rows = []
     for _ in range(n):
-        rows.append(x.replace(
-            gpus=rng.integers(0, 4096, 3).astype(float),
-            mfu=rng.uniform(0.2, 0.7, 3),
-            jitter_cv=rng.uniform(0, 0.1, 3),
-            hbm_gb=rng.choice([32.0, 80.0, 141.0, 186.0], 3),
-            busbw_gbps=rng.uniform(50, 800, 3),
-            bandwidth_gbps=rng.uniform(1, 10_000, 1),
-            route_km=rng.uniform(0, 500, 1),
-            window_bytes=rng.choice([2.0**20, 2.0**24, np.inf], 1),
-            streams=rng.integers(1, 16, 1).astype(float),
-            handshake_rtts=rng.integers(0, 3, 1).astype(float),
-            tensor_parallel=float(rng.choice([1, 2, 8])),
-            pipeline_parallel=float(rng.choice([1, 4, 16])),
-            microbatches=float(rng.integers(1, 64)),
-            sync=float(rng.integers(0, 3)),
-            batch_split=float(rng.integers(0, 2)),
-            memory_fill=rng.uniform(0.3, 1.0),
-            overlap_s=rng.choice([np.nan, 0.0, 0.5]),
-            diloco_inner_steps=float(rng.integers(1, 200)),
-            diloco_quality_penalty=rng.uniform(0, 0.3),
-        ))
+        rows.append(
+            x.replace(
+                gpus=rng.integers(0, 4096, 3).astype(float),
+                mfu=rng.uniform(0.2, 0.7, 3),
+                jitter_cv=rng.uniform(0, 0.1, 3),
+                hbm_gb=rng.choice([32.0, 80.0, 141.0, 186.0], 3),
+                busbw_gbps=rng.uniform(50, 800, 3),
+                bandwidth_gbps=rng.uniform(1, 10_000, 1),
+                route_km=rng.uniform(0, 500, 1),
+                window_bytes=rng.choice([2.0**20, 2.0**24, np.inf], 1),
+                streams=rng.integers(1, 16, 1).astype(float),
+                handshake_rtts=rng.integers(0, 3, 1).astype(float),
+                tensor_parallel=float(rng.choice([1, 2, 8])),
+                pipeline_parallel=float(rng.choice([1, 4, 16])),
+                microbatches=float(rng.integers(1, 64)),
+                sync=float(rng.integers(0, 3)),
+                batch_split=float(rng.integers(0, 2)),
+                memory_fill=rng.uniform(0.3, 1.0),
+                overlap_s=rng.choice([np.nan, 0.0, 0.5]),
+                diloco_inner_steps=float(rng.integers(1, 200)),
+                diloco_quality_penalty=rng.uniform(0, 0.3),
+            )
+        )
     return topology_of(sc), rows
 
 
@@ -195,12 +210,18 @@ def test_more_link_bandwidth_never_slows_a_step(bw, factor, sync, window):
 
 
 @settings(max_examples=60, deadline=None)
-@given(cv=st.floats(0, 0.3, **finite), extra=st.floats(0, 0.3, **finite),
-       split=st.sampled_from(["equal", "proportional"]))
+@given(
+    cv=st.floats(0, 0.3, **finite),
+    extra=st.floats(0, 0.3, **finite),
+    split=st.sampled_from(["equal", "proportional"]),
+)
 def test_more_jitter_never_speeds_a_step(cv, extra, split):
     d = two_site_dict(batch_split=split)
-    d["accelerators"] = {"H100": {"jitter_cv": cv}, "A100": {"jitter_cv": cv},
-                         "B200": {"jitter_cv": cv}}
+    d["accelerators"] = {
+        "H100": {"jitter_cv": cv},
+        "A100": {"jitter_cv": cv},
+        "B200": {"jitter_cv": cv},
+    }
     base = _eval(d)
     d["accelerators"]["A100"]["jitter_cv"] = cv + extra
     worse = _eval(d)
@@ -219,18 +240,32 @@ def test_adding_a_slower_pool_under_equal_split_never_raises_per_gpu_efficiency(
 ):
     """Per-GPU useful throughput of H100s alone ≥ with a slower pool added (equal split)."""
     d = {
-        "workload": {"params": 7e9, "tokens_per_step": 4e6, "tensor_parallel": 8,
-                     "batch_split": "equal"},
-        "accelerators": {"H100": {"jitter_cv": cv},
-                         "SLOW": {"peak_tflops": slow_peak, "mfu": 430 / 989, "hbm_gb": 80,
-                                  "scaleout_gbps": 400, "jitter_cv": cv, "mtbf_hours": 50_000,
-                                  "price_per_gpu_hour_usd": 1.0}},
-        "pools": [{"site": "dc", "accelerator": "H100", "gpus": fast_gpus,
-                   "fabric_gbps_per_gpu": 400}],
+        "workload": {
+            "params": 7e9,
+            "tokens_per_step": 4e6,
+            "tensor_parallel": 8,
+            "batch_split": "equal",
+        },
+        "accelerators": {
+            "H100": {"jitter_cv": cv},
+            "SLOW": {
+                "peak_tflops": slow_peak,
+                "mfu": 430 / 989,
+                "hbm_gb": 80,
+                "scaleout_gbps": 400,
+                "jitter_cv": cv,
+                "mtbf_hours": 50_000,
+                "price_per_gpu_hour_usd": 1.0,
+            },
+        },
+        "pools": [
+            {"site": "dc", "accelerator": "H100", "gpus": fast_gpus, "fabric_gbps_per_gpu": 400}
+        ],
     }
     alone = _eval(d)
-    d["pools"].append({"site": "dc", "accelerator": "SLOW", "gpus": slow_gpus,
-                       "fabric_gbps_per_gpu": 400})
+    d["pools"].append(
+        {"site": "dc", "accelerator": "SLOW", "gpus": slow_gpus, "fabric_gbps_per_gpu": 400}
+    )
     mixed = _eval(d)
     per_gpu_alone = float(alone.useful_flops_per_s / alone.gpus_used)
     per_gpu_mixed = float(mixed.useful_flops_per_s / mixed.gpus_used)

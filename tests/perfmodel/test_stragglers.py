@@ -33,8 +33,13 @@ def test_inverse_cdf_sampler_matches_brute_force(n):
 
 def test_acklam_inverse_normal_matches_stdlib():
     nd = statistics.NormalDist()
-    ps = np.concatenate([np.geomspace(1e-300, 0.02, 200), np.linspace(0.02, 0.98, 97),
-                         1 - np.geomspace(1e-15, 0.02, 50)])
+    ps = np.concatenate(
+        [
+            np.geomspace(1e-300, 0.02, 200),
+            np.linspace(0.02, 0.98, 97),
+            1 - np.geomspace(1e-15, 0.02, 50),
+        ]
+    )
     ours = stragglers.norm_ppf(ps)
     ref = np.array([nd.inv_cdf(float(p)) for p in ps])
     # Acklam's published bound is 1.15e-9 relative.

@@ -33,16 +33,27 @@ def test_cross_site_closed_form_reproduces_references_example(tbps, published_s)
 def test_flat_ring_over_48_ranks_in_full_model_matches_example(tbps, published_s):
     """The full evaluator's flat ring (16 ranks per site, 3 sites, no latency, very fast site
     fabric) puts the example's 2·47/48·350 GB on the slowest inter-site hop."""
-    pools = [{"site": s, "accelerator": "H100", "gpus": 16, "fabric_gbps_per_gpu": 1e9}
-             for s in ("a", "b", "c")]
-    links = [{"a": a, "b": b, "bandwidth_gbps": tbps * 1000, "route_km": 0, "efficiency": 0.9}
-             for a, b in (("a", "b"), ("b", "c"), ("a", "c"))]
-    sc = Scenario.from_dict({
-        "workload": {"params": 175e9, "tokens_per_step": 1e6, "grad_bytes": GRAD_175B_FP16,
-                     "sync": "flat_ring"},
-        "accelerators": {"H100": {"scaleout_gbps": 1e9}},
-        "pools": pools, "links": links,
-    })
+    pools = [
+        {"site": s, "accelerator": "H100", "gpus": 16, "fabric_gbps_per_gpu": 1e9}
+        for s in ("a", "b", "c")
+    ]
+    links = [
+        {"a": a, "b": b, "bandwidth_gbps": tbps * 1000, "route_km": 0, "efficiency": 0.9}
+        for a, b in (("a", "b"), ("b", "c"), ("a", "c"))
+    ]
+    sc = Scenario.from_dict(
+        {
+            "workload": {
+                "params": 175e9,
+                "tokens_per_step": 1e6,
+                "grad_bytes": GRAD_175B_FP16,
+                "sync": "flat_ring",
+            },
+            "accelerators": {"H100": {"scaleout_gbps": 1e9}},
+            "pools": pools,
+            "links": links,
+        }
+    )
     out = evaluate(topology_of(sc), inputs_of(sc))
     # The ring's own 2·47 hop latencies (10 µs each) are on top: 0.94 ms.
     assert float(out.inter_site_s) == pytest.approx(published_s, rel=0.01)
@@ -100,8 +111,9 @@ def test_diloco_divides_inter_site_cost_by_inner_steps():
     inter_h = float(evaluate(topology_of(hier), inputs_of(hier)).inter_site_s)
     assert inter_h > 0
     for h in (1, 10, 500):
-        sc = Scenario.from_dict(two_site_dict(sync="diloco", diloco_inner_steps=h,
-                                              diloco_quality_penalty=0.1))
+        sc = Scenario.from_dict(
+            two_site_dict(sync="diloco", diloco_inner_steps=h, diloco_quality_penalty=0.1)
+        )
         out = evaluate(topology_of(sc), inputs_of(sc))
         assert float(out.inter_site_s) == pytest.approx(inter_h / h)
         assert float(out.quality) == pytest.approx(0.9)
