@@ -1,10 +1,9 @@
 """Billing benchmark on PostgreSQL: one monthly run over 10,000 lease lines.
 
-Usage:  DATABASE_URL=postgres://USER@HOST:PORT/ANY python bench/bench_billing.py [--keep]
+Usage:  DATABASE_URL=postgres://USER@HOST:PORT/ANY python bench/bench_billing.py
 
 Creates a throwaway database `landlord_bench_billing` on the server of DATABASE_URL, migrates
-it, measures, prints each figure beside its target with PASS/MISS, and drops the database
-(unless `--keep`).
+it, measures, prints each figure beside its target with PASS/MISS, and drops the database.
 
 Set-up: 5,000 leases of two lines each (10,000 lines) in four contract zones, bulk-inserted,
 and January already billed. Measured: `billing_run` at 12:00 UTC seven days before each of
@@ -41,11 +40,8 @@ RUN_DAYS = [dt.date(2026, 1, 25), dt.date(2026, 2, 22), dt.date(2026, 3, 25)]
 
 
 def main() -> int:
-    keep = "--keep" in sys.argv
-    with throwaway_database(BENCH_DB) as url:
+    with throwaway_database(BENCH_DB):
         figures = run_bench()
-        if keep:
-            print(f"kept {url}")
     report(figures)
     return 0
 

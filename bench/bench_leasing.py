@@ -1,10 +1,10 @@
 """Leasing benchmark on PostgreSQL: allocation of one 12,500-node line, boundary job at rest.
 
-Usage:  DATABASE_URL=postgres://USER@HOST:PORT/ANY python bench/bench_leasing.py [--keep]
+Usage:  DATABASE_URL=postgres://USER@HOST:PORT/ANY python bench/bench_leasing.py
 
 Creates a throwaway database `landlord_bench_leasing` on the server of DATABASE_URL, migrates it,
-measures, prints each figure beside its target with PASS/MISS, and drops the database (unless
-`--keep`). Figures are wall-clock medians of several runs on this machine.
+measures, prints each figure beside its target with PASS/MISS, and drops the database. Figures
+are wall-clock medians of several runs on this machine.
 
 1. `lease_approve` of a lease with one line of 12,500 nodes (100,000 GPUs): lock, one set-based
    query for free healthy nodes, bulk insert under the exclusion constraint, event. Target ≤ 2 s.
