@@ -132,6 +132,7 @@ def capacity_cluster(request: HttpRequest, slug: str) -> HttpResponse:
     start = today - dt.timedelta(days=PAST_DAYS)
     end = today + dt.timedelta(days=FUTURE_DAYS)
     days, series = holdings(cluster, start, end)
+    _, at_now = holdings(cluster, now, now)  # the chart's points are UTC midnights; this is now
     marks = markers(cluster, start, end)
     total = cluster.nodes.count()
     context = {
@@ -139,7 +140,7 @@ def capacity_cluster(request: HttpRequest, slug: str) -> HttpResponse:
         "title": f"Capacity timeline: {cluster}",
         "cluster": cluster,
         "total_nodes": total,
-        "held_now": {t: counts[PAST_DAYS] for t, counts in series.items()},
+        "held_now": {t: counts[0] for t, counts in at_now.items() if counts[0]},
         "markers": marks,
         "chart": timeline_chart(cluster, days, series, marks, now, total),
         "past_days": PAST_DAYS,

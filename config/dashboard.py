@@ -162,6 +162,8 @@ def cross_campus(now: dt.datetime) -> dict[str, object]:
     document = scenario_document(
         leased_gpus=leased, economics={"rent_per_month_usd": float(rent)}, name="whole fleet"
     )
+    if not document["pools"]:  # inventory being entered, or every node down: nothing to train on
+        return {"links": links, "assessment": None}
     assessment = perfmodel.assess(perfmodel.Scenario.from_dict(document)).to_dict()
     placements = {p["key"]: p for p in assessment["placements"]}
     best = placements[assessment["best_placement"]]

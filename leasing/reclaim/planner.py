@@ -51,7 +51,7 @@ from billing import proration
 from clusters import perfmodel
 from clusters.perfmodel.valuation import evaluate_and_value
 from common.contract_time import local_midnight
-from common.money import ZERO
+from common.money import ZERO, round_money
 
 from .. import rules
 
@@ -215,7 +215,7 @@ def part_economics(
 
 def money(value: float | None) -> Decimal:
     """A model money figure (USD, already to cents in the assessment) as Decimal."""
-    return ZERO if value is None else Decimal(str(value)).quantize(Decimal("0.01"))
+    return ZERO if value is None else round_money(Decimal(str(value)))
 
 
 def combine(parts: list[dict[str, Any]], rent_total: Decimal) -> dict[str, Any]:
@@ -235,7 +235,7 @@ def combine(parts: list[dict[str, Any]], rent_total: Decimal) -> dict[str, Any]:
         float(Decimal(str(scarcity)) * rent_total / value) if value > 0 and any_window else None
     )
     be_rent = (
-        str((monthly * value / rent_total).quantize(Decimal("0.01")))
+        str(round_money(monthly * value / rent_total))
         if rent_total > 0 and any_window
         else None
     )

@@ -84,3 +84,15 @@ def test_command_sweeps_and_plots(fleet, tmp_path):
 def test_command_refuses_unknown_sites(fleet):
     with pytest.raises(CommandError, match="No cluster"):
         call_command("perfmodel", "--site", "nowhere", stdout=io.StringIO())
+
+
+def test_command_assesses_a_scenario_file(tmp_path):
+    out = io.StringIO()
+    call_command("perfmodel", "examples/scenarios/two_sites_mixed.json", "--json", stdout=out)
+    assert json.loads(out.getvalue())["schema"] == "landlord.assessment/1"
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema": "landlord.scenario/1", "pools": []}')
+    with pytest.raises(CommandError, match=r"bad\.json"):
+        call_command("perfmodel", str(bad), stdout=io.StringIO())
+    with pytest.raises(CommandError, match="no inventory options"):
+        call_command("perfmodel", str(bad), "--site", "campus-1", stdout=io.StringIO())

@@ -70,3 +70,20 @@ def test_pages_render_for_staff(client, django_user_model, cluster):
     assert page.status_code == 200
     assert '<svg role="img"' in page.content.decode()
     assert client.get(reverse("operator:capacity-cluster", args=["nope"])).status_code == 404
+
+
+def test_held_now_counts_at_this_instant_not_at_midnight(client, django_user_model):
+    from django.utils import timezone
+
+    cluster = cluster_with_nodes(3, slug="pool-now")
+    lease = LeaseFactory(tenant=TenantFactory(name="Morning lab"))
+    line = LeaseLineFactory(lease=lease, cluster=cluster, node_count=2)
+    now = timezone.now()
+    # Started a minute ago: after today's UTC midnight, so a midnight count would miss it.
+    Allocation.objects.bulk_create(
+        Allocation(line=line, node=n, starts_at=now - dt.timedelta(minutes=1), ends_at=now + DAY)
+        for n in cluster.nodes.order_by("pk")[:2]
+    )
+    client.force_login(django_user_model.objects.create_superuser("op", "op@x.example", "pw"))
+    page = client.get(reverse("operator:capacity-cluster", args=["pool-now"]))
+    assert page.context["held_now"] == {"Morning lab": 2}

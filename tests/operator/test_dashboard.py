@@ -159,3 +159,13 @@ def test_admin_index_links_every_operator_page(client, django_user_model):
         url = reverse(name)
         assert f'href="{url}"' in page, name
         assert client.get(url).status_code == 200, name
+
+
+def test_dashboard_renders_when_no_node_can_run(client, django_user_model):
+    from tests.factories.clusters import ClusterFactory, NodeFactory
+
+    ClusterFactory()  # a cluster being entered: no nodes yet
+    NodeFactory(status="down")
+    assert dashboard.cross_campus(NOW)["assessment"] is None
+    client.force_login(django_user_model.objects.create_superuser("op", "op@x.example", "pw"))
+    assert client.get(reverse("operator:dashboard")).status_code == 200

@@ -1,8 +1,10 @@
-"""`manage.py perfmodel`: assess the inventory (all of it, or some sites or clusters).
+"""`manage.py perfmodel [SCENARIO.json]`: assess a scenario file, or the inventory (all of it,
+or some sites or clusters).
 
-Builds a `landlord.scenario/1` document from the inventory (`clusters.services`), marks the GPUs
-currently under lease and their rent, and hands it to the model's own CLI for the table, the
-JSON (`--json`), a sensitivity sweep (`--sweep FIELD=START:STOP:N`) and its plot (`--plot`).
+Without a file, builds a `landlord.scenario/1` document from the inventory
+(`clusters.services`), marking the GPUs currently under lease and their rent. Either way the
+model's own CLI prints the table, the JSON (`--json`), a sensitivity sweep
+(`--sweep FIELD=START:STOP:N`) and its plot (`--plot`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ class Command(BaseCommand):
     help = "Assess inventory capacity with the performance model (table, --json, --sweep)."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "scenario", nargs="?", help="a scenario JSON file (default: build one from inventory)"
+        )
         parser.add_argument("--site", action="append", default=[], help="site slug (repeatable)")
         parser.add_argument(
             "--cluster", action="append", default=[], help="cluster slug (repeatable)"
@@ -37,6 +42,17 @@ class Command(BaseCommand):
         parser.add_argument("--scenario-out", help="also write the scenario document to this file")
 
     def handle(self, *args: object, **opts: object) -> None:
+        if opts["scenario"]:
+            inventory_options = ("site", "cluster", "workload", "rent_per_month", "scarcity")
+            if any(opts[name] for name in inventory_options) or opts["horizon_days"] is not None:
+                raise CommandError("A scenario file says everything: no inventory options with it.")
+            try:
+                data = json.loads(Path(str(opts["scenario"])).read_text())
+                scenario = perfmodel.Scenario.from_dict(data)
+            except (OSError, json.JSONDecodeError, perfmodel.ScenarioError) as exc:
+                raise CommandError(f"{opts['scenario']}: {exc}") from exc
+            self._run(scenario, opts)
+            return
         clusters = Cluster.objects.select_related("site")
         if opts["site"]:
             clusters = clusters.filter(site__slug__in=opts["site"])
@@ -73,6 +89,10 @@ class Command(BaseCommand):
             scenario = perfmodel.Scenario.from_dict(document)
         except perfmodel.ScenarioError as exc:
             raise CommandError(f"invalid scenario: {exc}") from exc
+        self._run(scenario, opts)
+
+    def _run(self, scenario: perfmodel.Scenario, opts: dict[str, object]) -> None:
+        """Hand the scenario to the model's CLI with the output options."""
         argv = [flag for flag in ("--json",) if opts["json"]]
         if opts["sweep"]:
             argv += ["--sweep", str(opts["sweep"])]
