@@ -25,12 +25,10 @@ from clusters.models import Cluster, Node, SiteLink
 from clusters.services import scenario_document
 from common.money import format_money
 from common.plots import PALETTE, figure, to_svg
-from leasing.choices import LeaseStatus, NoticeStatus, ReclaimStatus
-from leasing.models import Allocation, Lease, LeaseLine, Notice, ReclaimDecision
-from leasing.selectors import leased_gpus_by_cluster
+from leasing.choices import NoticeStatus, ReclaimStatus
+from leasing.models import Allocation, Lease, Notice, ReclaimDecision
+from leasing.selectors import HOLDING, leased_gpus_by_cluster, lines_running_at
 
-# A tenant pays for (and holds) capacity in these states.
-PAYING = (LeaseStatus.ACTIVE, LeaseStatus.NOTICE_GIVEN, LeaseStatus.HOLDOVER)
 OFF = (NodeStatus.DOWN, NodeStatus.MAINTENANCE)
 STATES = ("leased", "reserved", "free", "down")
 STATE_LABELS = {
@@ -87,15 +85,14 @@ def capacity(now: dt.datetime) -> list[CapacityRow]:
 
 def run_rate_by_tenant(now: dt.datetime) -> list[dict[str, object]]:
     """Monthly rent of the lines running at `now`, per tenant, largest first."""
-    running = Q(lease__status__in=PAYING, lease__commencement__lte=now) & (
-        Q(effective_end__isnull=True) | Q(effective_end__gt=now)
-    )
     rows = (
-        LeaseLine.objects.filter(running)
+        lines_running_at(now)
         .order_by()
         .values("lease__tenant__name")
         .annotate(
-            rate=Sum("monthly_rate"), nodes=Sum("node_count"), leases=Count("lease", distinct=True)
+            rate=Sum("monthly_rate"),
+            nodes=Sum("node_count"),
+            leases=Count("lease", distinct=True),
         )
         .order_by("-rate")
     )
@@ -124,9 +121,7 @@ def milestones(now: dt.datetime, days: int = 180) -> list[Milestone]:
     """Term ends, notice effective dates, commencements and renewals in the next `days`."""
     horizon = now + dt.timedelta(days=days)
     out: list[Milestone] = []
-    holding = Lease.objects.filter(status__in=(*PAYING, LeaseStatus.SCHEDULED)).select_related(
-        "tenant", "predecessor"
-    )
+    holding = Lease.objects.filter(status__in=HOLDING).select_related("tenant", "predecessor")
     for lease in holding.filter(
         Q(term_end__range=(now, horizon)) | Q(commencement__range=(now, horizon))
     ):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Q, QuerySet, Sum
 
 from clusters.models import Cluster
 
@@ -19,6 +20,22 @@ HOLDING = (
     LeaseStatus.NOTICE_GIVEN,
     LeaseStatus.HOLDOVER,
 )
+
+
+# Leases that never bind anyone: a request not yet approved, or a discarded one.
+UNSIGNED = (LeaseStatus.DRAFT, LeaseStatus.VOID)
+
+
+def lines_running_at(now: dt.datetime) -> QuerySet[LeaseLine]:
+    """Lease lines accruing rent at `now`: commenced, and before the line's end (the earliest of
+    its own effective end, the lease's and the term end: `LeaseLine.end`). The monthly run-rate
+    is the sum of their rates; holdover is not rent and is not in it."""
+    return LeaseLine.objects.exclude(lease__status__in=UNSIGNED).filter(
+        Q(lease__commencement__lte=now),
+        Q(lease__term_end__gt=now),
+        Q(effective_end__isnull=True) | Q(effective_end__gt=now),
+        Q(lease__effective_end__isnull=True) | Q(lease__effective_end__gt=now),
+    )
 
 
 def leased_gpus_by_cluster(clusters: Iterable[Cluster]) -> tuple[dict[int, int], Decimal]:
