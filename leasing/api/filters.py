@@ -18,9 +18,10 @@ from drf_spectacular.utils import extend_schema_field
 from leasing.choices import LeaseStatus, NoticeStatus, Party
 from leasing.models import Lease, Listing, Notice
 
+from .serializers import MAX_ID
+
 ASCII_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 ASCII_INT = re.compile(r"[0-9]{1,19}\Z")
-MAX_ID = 2**63 - 1
 
 
 class AsciiDateFormField(forms.Field):

@@ -18,7 +18,6 @@ from common.contract_time import local_midnight
 from common.money import ZERO, round_money
 from leasing import rules
 from leasing.choices import (
-    LeaseStatus,
     ListingStatus,
     ListingVisibility,
     NoticeStatus,
@@ -26,9 +25,7 @@ from leasing.choices import (
 )
 from leasing.exceptions import NoticeNotAllowed
 from leasing.models import Allocation, Lease, LeaseLine, Listing, Notice, Tenant
-
-# A signed lease: the tenant may give notice and ask for quotes (leasing.services.SIGNED).
-SIGNED = (LeaseStatus.SCHEDULED, LeaseStatus.ACTIVE, LeaseStatus.NOTICE_GIVEN)
+from leasing.services import SIGNED  # a signed lease: the tenant may give notice and quotes
 
 
 class LeaseAction:

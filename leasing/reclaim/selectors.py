@@ -11,12 +11,11 @@ from django.db.models import Count, Prefetch, QuerySet
 
 from clusters.services import accelerator_key
 
-from ..choices import LeaseStatus, LineStatus, ReclaimStatus
+from ..choices import LineStatus, ReclaimStatus
 from ..models import Lease, LeaseLine, ReclaimDecision
+from ..services import SIGNED  # a lease whose capacity an operator notice can take back
 from .planner import LineFacts
 
-# A lease whose capacity an operator notice can still take back.
-SIGNED = (LeaseStatus.SCHEDULED, LeaseStatus.ACTIVE, LeaseStatus.NOTICE_GIVEN)
 OPEN_DECISIONS = (ReclaimStatus.DRAFT, ReclaimStatus.SCORED)
 SCOPE_KINDS = ("lease", "lines", "cluster", "site", "plan")
 
