@@ -21,7 +21,9 @@ the outcome: 2xx → succeeded; otherwise retried with exponential backoff until
 
 Targets on private, loopback or link-local addresses are refused unless
 `settings.WEBHOOK_ALLOW_PRIVATE_TARGETS` is true (tests and local demos), both when an endpoint is
-registered (literal addresses) and at each delivery (resolved addresses).
+registered (literal addresses) and at each delivery (resolved addresses). A delivery resolves the
+host once and connects to the addresses it checked (Host header, SNI and certificate still name
+the host), so a DNS answer that changes after the check cannot redirect a signed request.
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ BACKOFF_CAP = dt.timedelta(hours=6)
 CLAIM_FOR = dt.timedelta(seconds=60)
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 10.0
+# At most this many of a host's (checked) addresses are tried, each with the connect timeout.
+MAX_CONNECT_ADDRESSES = 3
 TIMESTAMP_TOLERANCE_S = 300
 # Billing documents issued longer ago than this are not announced by the sweep.
 BILLING_LOOKBACK = dt.timedelta(days=7)
@@ -167,17 +171,69 @@ def check_url(url: str) -> None:
         raise InvalidInput(extra={"fields": {"url": ["Must be a public address."]}})
 
 
-def _resolve_allowed(host: str, port: int) -> str | None:
-    """An error message if `host` resolves to an address deliveries may not reach."""
-    if _private_allowed():
-        return None
+def _resolve(host: str, port: int) -> tuple[list[tuple[int, tuple]], str | None]:
+    """Resolve `host` once: the addresses to connect to, or an error message if it cannot be
+    resolved or any of its addresses is one deliveries may not reach.
+
+    The caller connects to these very addresses (never to the name again), so a record that
+    changes between the check and the connection (DNS rebinding) cannot redirect the request.
+    """
     try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     except OSError as exc:
-        return f"cannot resolve {host}: {exc}"
-    if any(_blocked(info[4][0]) for info in infos):
-        return f"{host} resolves to a non-public address"
-    return None
+        return [], f"cannot resolve {host}: {exc}"
+    addresses = []
+    for family, _type, _proto, _name, sockaddr in infos:
+        if family in (socket.AF_INET, socket.AF_INET6) and (family, sockaddr) not in addresses:
+            addresses.append((family, sockaddr))
+    if not addresses:
+        return [], f"cannot resolve {host}: no address"
+    if not _private_allowed() and any(_blocked(sockaddr[0]) for _, sockaddr in addresses):
+        return [], f"{host} resolves to a non-public address"
+    return addresses[:MAX_CONNECT_ADDRESSES], None
+
+
+def _connect(addresses: list[tuple[int, tuple]], timeout: float) -> socket.socket:
+    """A TCP connection to the first of the checked `addresses` that answers."""
+    error: OSError | None = None
+    for family, sockaddr in addresses:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(sockaddr)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        return sock
+    raise error or OSError("no address to connect to")
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """HTTP to `host` (the Host header) over a connection to already checked addresses."""
+
+    def __init__(self, host: str, port: int, *, addresses: list[tuple[int, tuple]], **kwargs):
+        super().__init__(host, port, **kwargs)
+        self.addresses = addresses
+
+    def connect(self) -> None:
+        self.sock = _connect(self.addresses, self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS likewise; the certificate is verified for, and SNI names, `host`."""
+
+    def __init__(self, host: str, port: int, *, addresses: list[tuple[int, tuple]], **kwargs):
+        super().__init__(host, port, **kwargs)
+        self.addresses = addresses
+
+    def connect(self) -> None:
+        sock = _connect(self.addresses, self.timeout)
+        try:
+            self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
 
 
 # --- endpoints ----------------------------------------------------------------------------------
@@ -400,7 +456,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> Attempt:
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    refused = _resolve_allowed(host, port)
+    addresses, refused = _resolve(host, port)
     if refused:
         return Attempt(None, refused)
     path = parts.path or "/"
@@ -408,11 +464,15 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> Attempt:
         path += "?" + parts.query
     conn: http.client.HTTPConnection
     if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(
-            host, port, timeout=CONNECT_TIMEOUT_S, context=ssl.create_default_context()
+        conn = _PinnedHTTPSConnection(
+            host,
+            port,
+            addresses=addresses,
+            timeout=CONNECT_TIMEOUT_S,
+            context=ssl.create_default_context(),
         )
     else:
-        conn = http.client.HTTPConnection(host, port, timeout=CONNECT_TIMEOUT_S)
+        conn = _PinnedHTTPConnection(host, port, addresses=addresses, timeout=CONNECT_TIMEOUT_S)
     try:
         conn.connect()
         if conn.sock is not None:

@@ -6,6 +6,7 @@ import datetime as dt
 import http.server
 import json
 import socket
+import ssl
 import threading
 import time
 
@@ -252,3 +253,142 @@ def test_tasks_are_registered_under_their_beat_names():
     from config.celery import app
 
     assert {"leasing.deliver_webhook", "leasing.deliver_due_webhooks"} <= set(app.tasks)
+
+
+# --- DNS rebinding: the address checked is the address connected to ------------------------------
+
+PUBLIC_IP = "93.184.216.34"  # a global address: passes the check
+
+
+class FlippingResolver:
+    """A zero-TTL record: the first answer is a public address, every later one 127.0.0.1."""
+
+    def __init__(self, host: str, monkeypatch):
+        self.host = host
+        self.calls = 0
+        real = socket.getaddrinfo
+
+        def fake(name, port, *args, **kwargs):
+            if name != host:
+                return real(name, port, *args, **kwargs)
+            self.calls += 1
+            ip = PUBLIC_IP if self.calls == 1 else "127.0.0.1"
+            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (ip, port))]
+
+        monkeypatch.setattr(socket, "getaddrinfo", fake)
+
+
+@pytest.fixture
+def connections(monkeypatch):
+    """Every outgoing TCP connect is recorded; the public address refuses (no network here),
+    anything else connects for real."""
+    seen: list[tuple] = []
+    real_connect = socket.socket.connect
+
+    def connect(sock, address):
+        seen.append(address)
+        if address[0] == PUBLIC_IP:
+            raise ConnectionRefusedError("refused by the test")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return seen
+
+
+@pytest.mark.django_db
+def test_a_rebinding_dns_answer_cannot_redirect_a_delivery_to_loopback(
+    approved, receiver, settings, monkeypatch, connections
+):
+    endpoint, _ = approved
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    port = receiver.server.server_address[1]
+    endpoint.url = f"http://hooks.tenant.test:{port}/hooks"
+    endpoint.save(update_fields=["url"])
+    resolver = FlippingResolver("hooks.tenant.test", monkeypatch)
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert webhooks.delivery_attempt(delivery_id=delivery.pk) == "pending"
+    assert resolver.calls == 1  # resolved once, for the check and the connection
+    assert connections == [(PUBLIC_IP, port)]  # the checked address, never 127.0.0.1
+    assert receiver.requests == []
+    delivery.refresh_from_db()
+    assert "refused" in delivery.last_error.lower()
+
+
+@pytest.mark.django_db
+def test_an_answer_mixing_public_and_loopback_addresses_is_refused(
+    approved, receiver, settings, monkeypatch, connections
+):
+    endpoint, _ = approved
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    port = receiver.server.server_address[1]
+    endpoint.url = f"http://hooks.tenant.test:{port}/hooks"
+    endpoint.save(update_fields=["url"])
+
+    def fake(name, port, *args, **kwargs):
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (ip, port))
+            for ip in (PUBLIC_IP, "127.0.0.1")
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert webhooks.delivery_attempt(delivery_id=delivery.pk) == "pending"
+    delivery.refresh_from_db()
+    assert "non-public" in delivery.last_error
+    assert connections == []
+    assert receiver.requests == []
+
+
+@pytest.mark.django_db
+def test_the_pinned_connection_still_names_the_host(approved, receiver, monkeypatch):
+    """Private targets allowed (local receiver): the name resolves to 127.0.0.1 and the
+    request still carries `Host: <name>`."""
+    endpoint, _ = approved
+    port = receiver.server.server_address[1]
+    endpoint.url = f"http://hooks.tenant.test:{port}/hooks"
+    endpoint.save(update_fields=["url"])
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda name, port, *a, **k: [
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", port))
+        ],
+    )
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert webhooks.delivery_attempt(delivery_id=delivery.pk) == "succeeded"
+    headers, _ = receiver.requests[0]
+    assert headers["Host"] == f"hooks.tenant.test:{port}"
+
+
+def test_https_verifies_the_certificate_of_the_host_over_the_checked_address(monkeypatch):
+    """TLS runs over the socket to the checked address, with SNI and the certificate check
+    for the host name."""
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda name, port, *a, **k: [
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (PUBLIC_IP, port))
+        ],
+    )
+    dialled: list = []
+
+    def fake_connect(addresses, timeout):
+        dialled.append((addresses, timeout))
+        return socket.socketpair()[0]
+
+    wrapped: list[str] = []
+
+    class Context(ssl.SSLContext):
+        def wrap_socket(self, sock, *args, server_hostname=None, **kwargs):
+            assert (self.verify_mode, self.check_hostname) == (ssl.CERT_REQUIRED, True)
+            wrapped.append(server_hostname)
+            raise ssl.SSLCertVerificationError("certificate verify failed (test)")
+
+    monkeypatch.setattr(webhooks, "_connect", fake_connect)
+    monkeypatch.setattr(ssl, "create_default_context", lambda: Context(ssl.PROTOCOL_TLS_CLIENT))
+    result = webhooks._post("https://hooks.tenant.test/in", b"{}", {})
+    assert result.status_code is None
+    assert "certificate" in result.error
+    assert dialled == [([(socket.AF_INET, (PUBLIC_IP, 443))], webhooks.CONNECT_TIMEOUT_S)]
+    assert wrapped == ["hooks.tenant.test"]
+
