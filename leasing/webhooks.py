@@ -53,7 +53,8 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from common.clock import resolve_now as _now
-from common.exceptions import InvalidInput, NotFound
+from common.db import lock_row
+from common.exceptions import Conflict, InvalidInput, NotFound
 
 from .choices import WebhookDeliveryStatus
 from .events import EventKind, lease_event
@@ -85,6 +86,17 @@ TIMESTAMP_TOLERANCE_S = 300
 BILLING_LOOKBACK = dt.timedelta(days=7)
 MAX_ERROR_CHARS = 500
 MAX_BODY_BYTES = 1_000_000
+# Active endpoints a tenant may have: each one multiplies every event's deliveries.
+MAX_ACTIVE_ENDPOINTS = 10
+# Billing documents the minute sweep looks at per document type; the rest wait a minute.
+SWEEP_BATCH = 1000
+
+
+class WebhookEndpointLimit(Conflict):
+    """The tenant already has the maximum number of active endpoints."""
+
+    code = "webhook_endpoint_limit"
+    default_message = "Too many active webhook endpoints; delete one first."
 
 
 # --- signing ------------------------------------------------------------------------------------
@@ -248,13 +260,22 @@ def webhook_endpoint_create(
     event_types: Iterable[str] = (),
     now: dt.datetime | None = None,
 ) -> WebhookEndpoint:
-    """Register an endpoint with a fresh secret. `event_types` empty means every type."""
+    """Register an endpoint with a fresh secret. `event_types` empty means every type.
+
+    Refused with `webhook_endpoint_limit` when the tenant has `MAX_ACTIVE_ENDPOINTS` active.
+    """
     _now(now)
     check_url(url)
     types = sorted(set(event_types))
     unknown = [t for t in types if t not in EVENT_TYPES]
     if unknown:
         raise InvalidInput(extra={"fields": {"event_types": [f"Unknown: {', '.join(unknown)}."]}})
+    # The tenant row lock serializes concurrent registrations, so the count stays exact.
+    lock_row(Tenant, tenant.pk)
+    if WebhookEndpoint.objects.filter(tenant=tenant, is_active=True).count() >= (
+        MAX_ACTIVE_ENDPOINTS
+    ):
+        raise WebhookEndpointLimit(extra={"limit": MAX_ACTIVE_ENDPOINTS})
     return WebhookEndpoint.objects.create(
         tenant=tenant,
         url=url,
@@ -367,40 +388,66 @@ def on_lease_event(sender, event: LeaseEvent, **kwargs) -> None:
 
 def _document_rows(model, *, event_type: str, prefix: str, now: dt.datetime) -> list:
     """Deliveries for billing documents issued since each endpoint was created (look-back
-    bounded), not yet queued to that endpoint."""
+    bounded), not yet queued to that endpoint.
+
+    Three queries whatever the number of endpoints: the subscribed endpoints, the documents
+    some endpoint of their tenant still lacks, and the deliveries those documents already have.
+    """
     endpoints = [
         e
-        for e in WebhookEndpoint.objects.filter(is_active=True)
+        for e in WebhookEndpoint.objects.filter(is_active=True).order_by("pk")
         if not e.event_types or event_type in e.event_types
     ]
     if not endpoints:
         return []
     since = now - BILLING_LOOKBACK
-    rows = []
-    for endpoint in endpoints:
-        already = WebhookDelivery.objects.filter(
-            endpoint=endpoint,
-            event_id=Concat(Value(prefix), Cast(OuterRef("pk"), CharField())),
-        )
-        docs = (
-            model.objects.filter(
-                tenant_id=endpoint.tenant_id,
-                issued_at__gte=max(since, endpoint.created_at),
-                issued_at__lte=now,
-                number__isnull=False,
+    ids = [e.pk for e in endpoints]
+    missing = WebhookEndpoint.objects.filter(
+        pk__in=ids, tenant_id=OuterRef("tenant_id"), created_at__lte=OuterRef("issued_at")
+    ).filter(
+        ~Exists(
+            WebhookDelivery.objects.filter(
+                endpoint_id=OuterRef("pk"),
+                event_id=Concat(Value(prefix), Cast(OuterRef(OuterRef("pk")), CharField())),
             )
-            .filter(~Exists(already))
-            .select_related("lease")
-            .order_by("issued_at", "pk")[:1000]
         )
-        for doc in docs:
-            event_id = f"{prefix}{doc.pk}"
+    )
+    docs = list(
+        model.objects.filter(
+            tenant_id__in={e.tenant_id for e in endpoints},
+            issued_at__gte=since,
+            issued_at__lte=now,
+            number__isnull=False,
+        )
+        .filter(Exists(missing))
+        .select_related("lease")
+        .order_by("issued_at", "pk")[:SWEEP_BATCH]
+    )
+    if not docs:
+        return []
+    queued = set(
+        WebhookDelivery.objects.filter(
+            endpoint_id__in=ids, event_id__in=[f"{prefix}{doc.pk}" for doc in docs]
+        ).values_list("endpoint_id", "event_id")
+    )
+    by_tenant: dict[int, list[WebhookEndpoint]] = {}
+    for endpoint in endpoints:
+        by_tenant.setdefault(endpoint.tenant_id, []).append(endpoint)
+    rows = []
+    for doc in docs:
+        event_id = f"{prefix}{doc.pk}"
+        payload = None
+        for endpoint in by_tenant.get(doc.tenant_id, ()):
+            if doc.issued_at < endpoint.created_at or (endpoint.pk, event_id) in queued:
+                continue
+            if payload is None:
+                payload = _payload(event_id, event_type, doc.issued_at, _document_data(doc))
             rows.append(
                 WebhookDelivery(
                     endpoint=endpoint,
                     event_id=event_id,
                     event_type=event_type,
-                    payload=_payload(event_id, event_type, doc.issued_at, _document_data(doc)),
+                    payload=payload,
                     next_attempt_at=now,
                 )
             )

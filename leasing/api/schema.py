@@ -15,7 +15,7 @@ ERROR_TEXT = {
     404: "No such object for this tenant (`not_found`).",
     409: "A rule refused the operation now (e.g. `notice_not_allowed`, "
     "`capacity_unavailable`, `listing_unavailable`, `withdrawal_not_allowed`, "
-    "`idempotency_in_progress`).",
+    "`idempotency_in_progress`, `webhook_endpoint_limit`).",
     415: "Body is not JSON (`unsupported_media_type`).",
     422: "Idempotency-Key reused with a different request (`idempotency_key_reused`).",
     429: "Too many requests for this key (`throttled`); see Retry-After.",

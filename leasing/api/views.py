@@ -326,9 +326,11 @@ class ConfirmWithdrawalView(TenantAPIMixin, generics.GenericAPIView):
         description="Events are POSTed as JSON, signed per Standard Webhooks: headers "
         "`webhook-id` (the event id: dedupe on it), `webhook-timestamp`, `webhook-signature` "
         "(`v1,<base64 HMAC-SHA256 of id.timestamp.body>` with the secret returned here, once). "
-        "Failed deliveries are retried with exponential backoff.",
+        "Failed deliveries are retried with exponential backoff. At most "
+        f"{webhooks.MAX_ACTIVE_ENDPOINTS} active endpoints per tenant "
+        "(409 `webhook_endpoint_limit`).",
         request=WebhookEndpointInputSerializer,
-        responses={201: WebhookEndpointCreatedSerializer, **errors(400, 415)},
+        responses={201: WebhookEndpointCreatedSerializer, **errors(400, 409, 415)},
     ),
     destroy=extend_schema(
         summary="Stop sending to an endpoint", responses={204: None, **errors(404)}

@@ -11,6 +11,8 @@ import threading
 import time
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing import services as billing
@@ -392,3 +394,61 @@ def test_https_verifies_the_certificate_of_the_host_over_the_checked_address(mon
     assert dialled == [([(socket.AF_INET, (PUBLIC_IP, 443))], webhooks.CONNECT_TIMEOUT_S)]
     assert wrapped == ["hooks.tenant.test"]
 
+
+# --- endpoint limit and the sweep's cost ---------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_tenant_has_at_most_ten_active_endpoints(tenant_a, tenant_b, api_a):
+    for i in range(webhooks.MAX_ACTIVE_ENDPOINTS):
+        webhooks.webhook_endpoint_create(tenant=tenant_a, url=f"https://example.com/{i}")
+    response = api_a.post(
+        "/api/v1/webhook-endpoints/", {"url": "https://example.com/more"}, format="json"
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "webhook_endpoint_limit"
+    assert response.json()["extra"] == {"limit": 10}
+    # Another tenant is not affected; a disabled endpoint frees a place.
+    webhooks.webhook_endpoint_create(tenant=tenant_b, url="https://example.com/b")
+    first = tenant_a.webhook_endpoints.order_by("pk").first()
+    assert api_a.delete(f"/api/v1/webhook-endpoints/{first.pk}/").status_code == 204
+    response = api_a.post(
+        "/api/v1/webhook-endpoints/", {"url": "https://example.com/more"}, format="json"
+    )
+    assert response.status_code == 201
+    with pytest.raises(webhooks.WebhookEndpointLimit):
+        webhooks.webhook_endpoint_create(tenant=tenant_a, url="https://example.com/again")
+
+
+@pytest.mark.django_db
+def test_the_sweep_costs_the_same_queries_whatever_the_number_of_endpoints(
+    approved, tenant_a, tenant_b, receiver
+):
+    from billing.models import Invoice
+
+    _, lease = approved
+    commenced = lease.commencement + dt.timedelta(minutes=1)
+    billing.lease_bill(lease_id=lease.pk, now=commenced)
+    invoices = lease.invoices.count()
+    assert invoices
+
+    def sweep():
+        with CaptureQueriesContext(connection) as queries:
+            rows = webhooks._document_rows(
+                Invoice, event_type="invoice.issued", prefix="evt_inv_", now=commenced
+            )
+        return rows, len(queries)
+
+    rows, one = sweep()
+    assert len(rows) == invoices
+    for i in range(4):
+        webhooks.webhook_endpoint_create(tenant=tenant_a, url=f"{receiver.url}&n={i}")
+        webhooks.webhook_endpoint_create(tenant=tenant_b, url=f"{receiver.url}&n={i}")
+    rows, many = sweep()
+    assert many == one <= 3
+    assert len(rows) == invoices * 5  # tenant A's five endpoints; B has no documents
+    # Queued once: a second sweep finds nothing new, in the same number of queries at most.
+    assert len(webhooks.enqueue_billing_events(now=commenced)) == invoices * 5
+    rows, again = sweep()
+    assert rows == []
+    assert again <= one
