@@ -40,7 +40,7 @@ from common.contract_time import local_date
 from common.db import lock_row
 
 from .. import services as leasing_services
-from ..choices import LeaseStatus, LineStatus, Party, ReclaimStatus, Recommendation
+from ..choices import LeaseStatus, LineStatus, Party, ReclaimStatus
 from ..exceptions import Conflict, DomainError, InvalidInput, NotFound, TransitionNotAllowed
 from ..models import Lease, LeaseLine, ReclaimDecision
 from . import planner, selectors
@@ -51,6 +51,10 @@ if TYPE_CHECKING:
     User = AbstractBaseUser
 
 logger = logging.getLogger(__name__)
+
+# The reason tenants read on a reclaim notice (API, tenant views). A decision's id and title are
+# internal; the decision links to its notices (`ReclaimDecision.notices`) for operators.
+TENANT_NOTICE_REASON = "Operator notice: capacity reclaimed for the operator's own use."
 
 
 class ReclaimStale(Conflict):
@@ -286,15 +290,20 @@ def planned_notices(decision: ReclaimDecision) -> list[dict[str, Any]]:
     return out
 
 
+def earliest_notice_date(zones: Iterable[str], now: dt.datetime) -> dt.date:
+    """The first notice date not yet passed in any of the contract `zones`: the latest local
+    "today" among them (a notice is given on its lease's local date). UTC's if none."""
+    return max((local_date(now, tz) for tz in set(zones)), default=local_date(now, "UTC"))
+
+
 def _check_fresh(decision: ReclaimDecision, now: dt.datetime) -> None:
     """Refuse if the notice date has passed or the leases moved since scoring."""
     facts = selectors.line_facts(list(decision.lines.values_list("pk", flat=True)))
-    for f in facts:
-        if local_date(now, f.tz) > decision.notice_date:
-            raise ReclaimStale(
-                "The notice date has passed; re-score with a new notice date.",
-                extra={"notice_date": decision.notice_date.isoformat()},
-            )
+    if earliest_notice_date((f.tz for f in facts), now) > decision.notice_date:
+        raise ReclaimStale(
+            "The notice date has passed; re-score with a new notice date.",
+            extra={"notice_date": decision.notice_date.isoformat()},
+        )
     windows = [planner.line_window(f, decision.notice_date) for f in facts]
     fresh = sorted(
         (p.start.isoformat(), p.end.isoformat(), sorted(p.line_ids))
@@ -334,7 +343,7 @@ def decision_approve(
     decision.decided_by = actor
     decision.decided_at = now
     decision.save(update_fields=["status", "decided_by", "decided_at"])
-    reason = f"Reclaim decision {decision.pk}: {decision.title}"
+    reason = TENANT_NOTICE_REASON
     issued = []
     for planned in notices:
         lines = (
@@ -361,6 +370,9 @@ def decision_approve(
         issued.append(notice)
         lease_billing_changed(lease_id=planned["lease_id"])
     decision.notices.add(*issued)
+    logger.info(
+        "reclaim decision %s issued notices %s", decision.pk, ", ".join(str(n.pk) for n in issued)
+    )
     decision.status = ReclaimStatus.NOTICE_ISSUED
     decision.save(update_fields=["status"])
     return decision
@@ -436,17 +448,19 @@ def decisions_mark_executed(
 def decisions_rescore(*, now: dt.datetime | None = None) -> dict[str, int]:
     """The nightly job: re-score every open decision with fresh inventory, rates and prices.
 
-    A notice date already past is moved to today (UTC date; a notice cannot be given in the
+    A notice date already past is moved to the first date not passed in any of the decision's
+    lines' contract zones (the date approval checks against; a notice cannot be given in the
     past). Flips are recorded by `decision_score`. Each decision is its own transaction; one
     refusal does not stop the others. Then catches up on executed decisions. Safe to run twice.
     """
     now = _now(now)
-    today = now.astimezone(dt.UTC).date()
     counts = {"scored": 0, "flipped": 0, "refused": 0, "executed": 0}
     for pk in selectors.open_decision_ids():
         try:
             decision = ReclaimDecision.objects.get(pk=pk)
             before = decision.flipped_at
+            zones = decision.lines.values_list("lease__contract_timezone", flat=True)
+            today = earliest_notice_date(zones, now)
             decision = decision_score(
                 decision=decision, notice_date=max(decision.notice_date, today), now=now
             )
@@ -500,7 +514,3 @@ def decision_stored_matches_model(decision: ReclaimDecision) -> bool:
     parts = decision.inputs["parts"]
     fresh = [perfmodel.assess(perfmodel.Scenario.from_dict(p["scenario"])).to_dict() for p in parts]
     return fresh == decision.assessment["parts"]
-
-
-def recommendation_label(value: str) -> str:
-    return Recommendation(value).label if value else ""

@@ -2,10 +2,13 @@
 nothing to leases; EXECUTED when the nodes are back; the nightly job flags flips."""
 
 import datetime as dt
+import json
 
 import pytest
+from rest_framework.test import APIClient
 
 from leasing import services as leasing_services
+from leasing.api_keys import api_key_create
 from leasing.choices import LeaseStatus, NoticeOutcome, ReclaimStatus
 from leasing.events import EventKind
 from leasing.models import LeaseEvent, Notice
@@ -16,6 +19,9 @@ from leasing.reclaim.services import (
     decision_reject,
     decisions_mark_executed,
 )
+from leasing.webhooks import lease_event_payload
+from tests.factories.clusters import cluster_with_nodes
+from tests.factories.leasing import LeaseFactory, LeaseLineFactory
 from tests.leasing.helpers import db_state
 
 from .conftest import CHEAP, DEAR, SMALL_WORKLOAD, at, make_lease
@@ -153,3 +159,65 @@ def test_the_task_rescores(staff):
     decision_create(title="t", lines=lines, notice_date=NOTICE, workload=SMALL_WORKLOAD, now=NOW)
     counts = tasks.rescore_reclaim_decisions.apply().get()
     assert counts["scored"] == 1
+
+
+def test_tenants_read_a_neutral_reason_not_the_internal_decision(staff):
+    """The decision's id and title are internal: the tenant's notice (API) and the notice
+    webhook say only that the operator reclaims capacity; the decision still links them."""
+    a, a_lines = make_lease((CHEAP,))
+    d = decision_create(
+        title="Project Falcon pre-training needs these GPUs",
+        lines=a_lines,
+        notice_date=NOTICE,
+        workload=SMALL_WORKLOAD,
+        actor=staff,
+        now=NOW,
+    )
+    d = decision_approve(decision=d, actor=staff, now=NOW)
+    notice = Notice.objects.get(lease=a)
+    assert list(d.notices.all()) == [notice]
+    assert notice.reason == services.TENANT_NOTICE_REASON
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(tenant=a.tenant, name='t')[1]}")
+    response = client.get(f"/api/v1/leases/{a.pk}/notices/")
+    assert response.status_code == 200
+    (shown,) = response.json()["results"]
+    assert shown["reason"] == services.TENANT_NOTICE_REASON
+    event = LeaseEvent.objects.get(lease=a, kind=EventKind.NOTICE_RECEIVED)
+    for text in (json.dumps(response.json()), json.dumps(lease_event_payload(event))):
+        assert "Falcon" not in text
+        assert "decision" not in text.lower()
+
+
+def _tokyo_lease():
+    lease = LeaseFactory(contract_timezone="Asia/Tokyo", commencement_date=dt.date(2026, 1, 1))
+    line = LeaseLineFactory(
+        lease=lease, cluster=cluster_with_nodes(10), node_count=10, monthly_rate=CHEAP
+    )
+    return lease, [line]
+
+
+def test_nightly_rescore_rolls_to_the_leases_local_date_east_of_utc(staff):
+    """At 20:00 UTC on 11 January it is already 12 January in Tokyo: a notice dated the UTC
+    date would be refused as past at once, so the re-score moves it to Tokyo's date."""
+    _, lines = _tokyo_lease()
+    d = decision_create(
+        title="tokyo", lines=lines, notice_date=NOTICE, workload=SMALL_WORKLOAD, now=NOW
+    )
+    evening = at(2026, 1, 11, 20)
+    assert services.decisions_rescore(now=evening)["scored"] == 1
+    d.refresh_from_db()
+    assert d.notice_date == dt.date(2026, 1, 12)
+    d = decision_approve(decision=d, actor=staff, now=evening)
+    assert d.status == ReclaimStatus.NOTICE_ISSUED
+    assert Notice.objects.get().notice_date == dt.date(2026, 1, 12)
+
+
+def test_the_notice_date_floor_is_the_latest_local_today_of_the_zones():
+    """The date approval checks against: not passed in any of the lines' zones."""
+    night = at(2026, 1, 12, 2)  # 11 January 16:00 in Honolulu, 12 January 11:00 in Tokyo
+    assert services.earliest_notice_date(["Pacific/Honolulu"], night) == dt.date(2026, 1, 11)
+    assert services.earliest_notice_date(
+        ["Pacific/Honolulu", "Asia/Tokyo", "UTC"], night
+    ) == dt.date(2026, 1, 12)
+    assert services.earliest_notice_date([], night) == dt.date(2026, 1, 12)
