@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, Max, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from clusters.models import ALLOCATABLE_STATUSES, Cluster, Node
@@ -87,6 +88,9 @@ ALLOCATION_BATCH = 5_000
 SIGNED = (LeaseStatus.SCHEDULED, LeaseStatus.ACTIVE, LeaseStatus.NOTICE_GIVEN)
 # Ended, nodes possibly still to be released.
 ENDED = (LeaseStatus.TERMINATED, LeaseStatus.EXPIRED)
+# Ended and, until `released_at` is set, still physically holding the nodes it had at its end
+# (draining within the grace, or in holdover).
+UNRELEASED = (*ENDED, LeaseStatus.HOLDOVER)
 # Notices that bind the lease's end (MOOT ones never do; WITHDRAWN ones no longer do).
 BINDING_NOTICE = (NoticeStatus.RECORDED, NoticeStatus.EFFECTIVE)
 
@@ -191,12 +195,26 @@ def _is_exclusion_violation(exc: IntegrityError) -> bool:
 def free_node_ids(
     cluster_id: int, start: dt.datetime, end: dt.datetime, limit: int | None = None
 ) -> list[int]:
-    """Healthy nodes of the cluster with no allocation overlapping `[start, end)`, by pk.
+    """Healthy nodes of the cluster free over `[start, end)`, by pk.
+
+    A node is busy if an allocation overlaps the period, or if it belongs to an ended lease
+    whose release is not confirmed yet and the period reaches past that lease's end: the
+    allocation rows stop at the end, but the nodes stay with the tenant (draining, holdover)
+    until `lease_release_confirm`. Only rows running to the lease's end count (a line ended
+    earlier gave its nodes back then); a lease handed to its renewal has `released_at` set at
+    its term end, so the renewal's own rows are the only ones that matter there.
 
     One set-based query (NOT EXISTS over the allocation index); call it holding the cluster
     lock if the answer is going to be used to allocate.
     """
-    busy = Allocation.objects.filter(node=OuterRef("pk"), starts_at__lt=end, ends_at__gt=start)
+    busy = Allocation.objects.filter(node=OuterRef("pk"), starts_at__lt=end).filter(
+        Q(ends_at__gt=start)
+        | Q(
+            line__lease__status__in=UNRELEASED,
+            line__lease__released_at__isnull=True,
+            ends_at__gte=Coalesce("line__lease__effective_end", "line__lease__term_end"),
+        )
+    )
     qs = (
         Node.objects.filter(cluster_id=cluster_id, status__in=ALLOCATABLE_STATUSES)
         .filter(~Exists(busy))
@@ -900,7 +918,7 @@ def lease_release_confirm(
     now = _now(now)
     released_at = released_at or now
     lease = _lock_lease(lease)
-    if lease.status not in (*ENDED, LeaseStatus.HOLDOVER) or lease.released_at is not None:
+    if lease.status not in UNRELEASED or lease.released_at is not None:
         raise ReleaseNotAllowed(extra={"status": lease.status})
     if not lease.end <= released_at <= now:
         raise InvalidInput(

@@ -1,0 +1,133 @@
+"""Nodes of an ended lease stay held until release; a credited notice cannot be withdrawn;
+a handover to a renewal is a release; the capacity view counts only healthy held nodes."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from billing import services as billing
+from billing.choices import CreditNoteStatus
+from billing.models import CreditNote
+from clusters.choices import NodeStatus
+from clusters.models import Node
+from leasing import services
+from leasing.choices import LeaseStatus, NoticeStatus, Party, ReclaimStatus
+from leasing.events import EventKind
+from leasing.exceptions import CapacityUnavailable, WithdrawalNotAllowed
+from leasing.models import Allocation, LeaseEvent, ReclaimDecision
+from tests.factories.billing import lease_with_lines
+from tests.factories.clusters import cluster_with_nodes
+from tests.factories.leasing import TenantFactory
+
+from .conftest import at
+from .helpers import db_state
+
+pytestmark = pytest.mark.django_db
+
+
+def nodes_of(lease) -> set[int]:
+    return set(Allocation.objects.filter(line__lease=lease).values_list("node_id", flat=True))
+
+
+def short_lease(cluster, nodes, start, term_days=30):
+    """Create and approve a UTC lease of `nodes` nodes of `cluster` from `start`."""
+    lease = services.lease_create(
+        tenant=TenantFactory(),
+        lines=[services.LineSpec(cluster, nodes, Decimal("100"))],
+        commencement_date=start,
+        term_days=term_days,
+        now=at(start.year, start.month, start.day),
+    )
+    return services.lease_approve(lease=lease, now=at(start.year, start.month, start.day, 1))
+
+
+# --- 1. an ended lease holds its nodes until release is confirmed ------------------------------
+
+
+def test_nodes_in_holdover_are_not_leased_again_until_released():
+    cluster = cluster_with_nodes(2)
+    a = short_lease(cluster, 2, dt.date(2026, 1, 1))  # ends 2026-01-31
+    services.process_boundaries(now=at(2026, 2, 5))
+    a.refresh_from_db()
+    assert (a.status, a.released_at) == (LeaseStatus.HOLDOVER, None)
+    b = services.lease_create(
+        tenant=TenantFactory(),
+        lines=[services.LineSpec(cluster, 2, Decimal("100"))],
+        commencement_date=dt.date(2026, 2, 5),
+        term_days=30,
+        now=at(2026, 2, 5),
+    )
+    before = db_state()
+    with pytest.raises(CapacityUnavailable) as refused:
+        services.lease_approve(lease=b, now=at(2026, 2, 5, 1))
+    assert refused.value.code == "capacity_unavailable"
+    assert db_state() == before
+    services.lease_release_confirm(lease=a, now=at(2026, 2, 6))
+    b = services.lease_approve(lease=b, now=at(2026, 2, 6, 1))
+    assert b.status == LeaseStatus.ACTIVE
+    assert nodes_of(b) == nodes_of(a)
+
+
+def test_nodes_still_draining_are_not_leased_again():
+    cluster = cluster_with_nodes(2)
+    a = short_lease(cluster, 2, dt.date(2026, 1, 1))
+    services.process_boundaries(now=at(2026, 1, 31, 6))  # within the 24 h drain grace
+    a.refresh_from_db()
+    assert (a.status, a.released_at) == (LeaseStatus.EXPIRED, None)
+    assert services.free_node_ids(cluster.pk, at(2026, 2, 2), at(2026, 3, 1)) == []
+    # Before its end the ended lease's rows are the only constraint, as before.
+    assert services.free_node_ids(cluster.pk, at(2025, 12, 1), at(2026, 1, 1)) == sorted(
+        nodes_of(a)
+    )
+
+
+def test_other_free_nodes_are_picked_past_an_unreleased_lease():
+    cluster = cluster_with_nodes(4)
+    a = short_lease(cluster, 2, dt.date(2026, 1, 1))
+    services.process_boundaries(now=at(2026, 2, 5))
+    b = short_lease(cluster, 2, dt.date(2026, 2, 5))
+    assert b.status == LeaseStatus.ACTIVE
+    assert nodes_of(b).isdisjoint(nodes_of(a))
+    assert len(nodes_of(b)) == 2
+
+
+def test_line_ended_early_gives_its_nodes_back_at_its_end(cluster, tenant):
+    """Only rows running to the lease's end are held after it: a line ended by its own notice
+    released its nodes then."""
+    lease = services.lease_create(
+        tenant=tenant,
+        lines=[
+            services.LineSpec(cluster, 4, Decimal("100")),
+            services.LineSpec(cluster, 4, Decimal("100")),
+        ],
+        commencement_date=dt.date(2026, 1, 1),
+        now=at(2025, 12, 1),
+    )
+    services.lease_approve(lease=lease, now=at(2025, 12, 2))
+    first, second = lease.lines.order_by("pk")
+    services.notice_give(lease=lease, party=Party.TENANT, lines=[first], now=at(2026, 1, 10))
+    services.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 2, 1))
+    services.process_boundaries(now=at(2026, 5, 5))
+    lease.refresh_from_db()
+    assert (lease.status, lease.released_at) == (LeaseStatus.HOLDOVER, None)
+    first_nodes = set(first.allocations.values_list("node_id", flat=True))
+    second_nodes = set(second.allocations.values_list("node_id", flat=True))
+    free = set(services.free_node_ids(cluster.pk, at(2026, 6, 1), at(2026, 7, 1)))
+    assert first_nodes <= free
+    assert second_nodes.isdisjoint(free)
+
+
+def test_renewal_takes_over_the_same_nodes_and_new_leases_cannot(make_lease, cluster):
+    lease = make_lease(nodes=cluster.nodes.count(), approve_at=at(2026, 1, 1))
+    successor = services.lease_renew(lease=lease, now=at(2026, 5, 1))
+    services.process_boundaries(now=at(2026, 7, 5))  # handover at term end, grace long past
+    lease.refresh_from_db()
+    successor.refresh_from_db()
+    assert (lease.status, lease.released_at) == (LeaseStatus.EXPIRED, lease.term_end)
+    assert successor.status == LeaseStatus.ACTIVE
+    assert nodes_of(successor) == nodes_of(lease)
+    # After the renewal's own term, its nodes are free again as far as its rows go.
+    assert services.free_node_ids(cluster.pk, at(2026, 7, 5), at(2026, 8, 1)) == []
+    assert len(services.free_node_ids(cluster.pk, successor.term_end, at(2027, 2, 1))) == 20
