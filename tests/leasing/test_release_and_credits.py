@@ -131,3 +131,71 @@ def test_renewal_takes_over_the_same_nodes_and_new_leases_cannot(make_lease, clu
     # After the renewal's own term, its nodes are free again as far as its rows go.
     assert services.free_node_ids(cluster.pk, at(2026, 7, 5), at(2026, 8, 1)) == []
     assert len(services.free_node_ids(cluster.pk, successor.term_end, at(2027, 2, 1))) == 20
+
+
+# --- 2. a notice whose end billing already credited cannot be withdrawn ------------------------
+
+
+def credited_notice():
+    """A lease billed for March, a tenant notice on March 5 and the billing run that credits
+    the days after its end (notice of 10 days: the lease ends inside March)."""
+    lease, lines = lease_with_lines(notice_days=10, with_nodes=True)
+    nodes = list(Node.objects.filter(cluster=lines[0].cluster)[:10])
+    Allocation.objects.bulk_create(
+        Allocation(line=lines[0], node=n, starts_at=lease.commencement, ends_at=lease.term_end)
+        for n in nodes
+    )
+    billing.billing_run(now=at(2026, 3, 1, 0, 10))
+    notice = services.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 3, 5, 12))
+    return lease, notice
+
+
+def test_withdrawal_is_refused_once_the_notice_was_credited():
+    lease, notice = credited_notice()
+    services.notice_withdraw_request(notice=notice, party=Party.OPERATOR, now=at(2026, 3, 5, 13))
+    billing.billing_run(now=at(2026, 3, 6, 0, 10))
+    assert CreditNote.objects.filter(lease=lease, status=CreditNoteStatus.ISSUED).exists()
+    before = db_state()
+    with pytest.raises(WithdrawalNotAllowed) as refused:
+        services.notice_withdraw_confirm(notice=notice, party=Party.TENANT, now=at(2026, 3, 8))
+    assert refused.value.code == "withdrawal_not_allowed"
+    assert refused.value.http_status == 409
+    assert db_state() == before
+    notice.refresh_from_db()
+    assert notice.status == NoticeStatus.RECORDED
+
+
+def test_withdrawal_request_is_refused_once_the_notice_was_credited():
+    _, notice = credited_notice()
+    billing.billing_run(now=at(2026, 3, 6, 0, 10))
+    before = db_state()
+    with pytest.raises(WithdrawalNotAllowed):
+        services.notice_withdraw_request(notice=notice, party=Party.OPERATOR, now=at(2026, 3, 7))
+    assert db_state() == before
+
+
+def test_withdrawal_without_a_credit_note_still_works():
+    lease, notice = credited_notice()
+    assert not CreditNote.objects.filter(lease=lease).exists()
+    services.notice_withdraw_request(notice=notice, party=Party.OPERATOR, now=at(2026, 3, 5, 13))
+    services.notice_withdraw_confirm(notice=notice, party=Party.TENANT, now=at(2026, 3, 5, 14))
+    notice.refresh_from_db()
+    lease.refresh_from_db()
+    assert notice.status == NoticeStatus.WITHDRAWN
+    assert (lease.status, lease.effective_end) == (LeaseStatus.ACTIVE, None)
+
+
+def test_credit_notes_before_the_notice_do_not_block_its_withdrawal():
+    lease, _ = credited_notice()
+    billing.billing_run(now=at(2026, 3, 6, 0, 10))  # credits the first notice
+    assert CreditNote.objects.filter(lease=lease).exists()
+    # The first notice binds; a second one, received after the credit, can still be withdrawn.
+    second = services.notice_give(lease=lease, party=Party.OPERATOR, now=at(2026, 3, 6, 12))
+    services.notice_withdraw_request(notice=second, party=Party.TENANT, now=at(2026, 3, 6, 13))
+    services.notice_withdraw_confirm(notice=second, party=Party.OPERATOR, now=at(2026, 3, 6, 14))
+    second.refresh_from_db()
+    assert second.status == NoticeStatus.WITHDRAWN
+
+
+def test_issued_status_matches_billing():
+    assert services.CREDIT_NOTE_ISSUED == CreditNoteStatus.ISSUED
