@@ -1037,12 +1037,15 @@ def _settle(lease_id: int, *, now: dt.datetime) -> list[str]:
                 early = lease.effective_end is not None and lease.effective_end < lease.term_end
                 before = lease.status
                 lease.status = LeaseStatus.TERMINATED if early else LeaseStatus.EXPIRED
-                handed_over = (
-                    not early
-                    and Lease.objects.filter(predecessor=lease, commencement=lease.term_end)
+                renewal = (
+                    None
+                    if early
+                    else Lease.objects.filter(predecessor=lease, commencement=lease.term_end)
                     .exclude(status__in=(LeaseStatus.VOID, LeaseStatus.CANCELLED))
-                    .exists()
+                    .only("pk", "number")
+                    .first()
                 )
+                handed_over = renewal is not None
                 if handed_over:
                     # The renewal holds the same nodes from this instant: nothing to release.
                     lease.released_at = lease.term_end
@@ -1054,6 +1057,19 @@ def _settle(lease_id: int, *, now: dt.datetime) -> list[str]:
                     to_status=lease.status,
                     data={"end": _iso(lease.end), "handed_over_to_renewal": handed_over},
                 )
+                if handed_over:
+                    # The release is real (the nodes left this lease, to its renewal), so it is
+                    # recorded like any other: receivers waiting for `lease.released` (reclaim)
+                    # see it. No status change: the lease stays EXPIRED, nothing to confirm.
+                    emit(
+                        EventKind.LEASE_RELEASED,
+                        reason=f"handed over to renewal {renewal.number}",
+                        data={
+                            "released_at": _iso(lease.released_at),
+                            "successor": renewal.number,
+                            "successor_id": renewal.pk,
+                        },
+                    )
         if (
             lease.status in ENDED
             and lease.released_at is None

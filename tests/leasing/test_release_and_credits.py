@@ -199,3 +199,45 @@ def test_credit_notes_before_the_notice_do_not_block_its_withdrawal():
 
 def test_issued_status_matches_billing():
     assert services.CREDIT_NOTE_ISSUED == CreditNoteStatus.ISSUED
+
+
+# --- 3. a handover to the renewal is a release --------------------------------------------------
+
+
+def test_handover_to_renewal_emits_released_and_executes_reclaim(
+    make_lease, django_capture_on_commit_callbacks
+):
+    lease = make_lease(nodes=6, approve_at=at(2026, 1, 1))
+    line = lease.lines.get()
+    decision = ReclaimDecision.objects.create(
+        title="take back",
+        scope_kind="lease",
+        status=ReclaimStatus.NOTICE_ISSUED,
+        notice_date=dt.date(2026, 1, 5),
+        inputs={"parts": [{"days": 1, "lines": [line.pk]}]},
+    )
+    decision.lines.set([line])
+    successor = services.lease_renew(lease=lease, now=at(2026, 5, 1))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.process_boundaries(now=at(2026, 6, 30))
+    released = LeaseEvent.objects.get(lease=lease, kind=EventKind.LEASE_RELEASED)
+    assert released.actor_party == Party.SYSTEM
+    assert released.actor is None
+    assert released.reason == f"handed over to renewal {successor.number}"
+    assert released.data["released_at"] == lease.term_end.isoformat()
+    assert released.data["successor"] == successor.number
+    assert list(lease.events.values_list("kind", flat=True))[-2:] == [
+        EventKind.LEASE_EXPIRED,
+        EventKind.LEASE_RELEASED,
+    ]
+    decision.refresh_from_db()
+    assert decision.status == ReclaimStatus.EXECUTED
+    # Idempotent: a second run emits nothing more.
+    services.process_boundaries(now=at(2026, 7, 5))
+    assert LeaseEvent.objects.filter(lease=lease, kind=EventKind.LEASE_RELEASED).count() == 1
+
+
+def test_expiry_without_renewal_emits_no_release(make_lease):
+    lease = make_lease(nodes=2, approve_at=at(2026, 1, 1))
+    services.process_boundaries(now=at(2026, 6, 30))
+    assert not LeaseEvent.objects.filter(lease=lease, kind=EventKind.LEASE_RELEASED).exists()
