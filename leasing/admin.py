@@ -385,14 +385,17 @@ class LeaseAdmin(admin.ModelAdmin):
     def capacity_view(self, request: HttpRequest) -> HttpResponse:
         """Every cluster: nodes, healthy nodes, nodes held at the instant, free."""
         at = self._as_of(request)
-        held_now = Q(nodes__allocations__starts_at__lte=at, nodes__allocations__ends_at__gt=at)
+        healthy = Q(nodes__status__in=ALLOCATABLE_STATUSES)
+        # Held nodes counted among the healthy only, so `n_healthy - n_held` is the free count
+        # (a down node that is still allocated is neither free nor part of `n_healthy`).
+        held_now = healthy & Q(
+            nodes__allocations__starts_at__lte=at, nodes__allocations__ends_at__gt=at
+        )
         clusters = (
             Cluster.objects.select_related("site", "accelerator")
             .annotate(
                 n_nodes=Count("nodes", distinct=True),
-                n_healthy=Count(
-                    "nodes", filter=Q(nodes__status__in=ALLOCATABLE_STATUSES), distinct=True
-                ),
+                n_healthy=Count("nodes", filter=healthy, distinct=True),
                 n_held=Count("nodes", filter=held_now, distinct=True),
             )
             .order_by("site__name", "name")

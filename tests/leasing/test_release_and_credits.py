@@ -241,3 +241,19 @@ def test_expiry_without_renewal_emits_no_release(make_lease):
     lease = make_lease(nodes=2, approve_at=at(2026, 1, 1))
     services.process_boundaries(now=at(2026, 6, 30))
     assert not LeaseEvent.objects.filter(lease=lease, kind=EventKind.LEASE_RELEASED).exists()
+
+
+# --- 4. the capacity view counts held nodes among the healthy ones ------------------------------
+
+
+def test_capacity_view_free_count_ignores_held_nodes_that_are_down(client, operator):
+    cluster = cluster_with_nodes(5)
+    lease = short_lease(cluster, 3, dt.date(2026, 1, 1), term_days=60)
+    held = sorted(nodes_of(lease))
+    Node.objects.filter(pk=held[0]).update(status=NodeStatus.DOWN)  # held and down
+    client.force_login(operator)
+    response = client.get(reverse("admin:leasing_capacity"), {"at": "2026-01-15"})
+    row = next(r for r in response.context["rows"] if r[0].pk == cluster.pk)
+    c, _, free = row
+    assert (c.n_nodes, c.n_healthy, c.n_held) == (5, 4, 2)
+    assert free == 2 == len(services.free_node_ids(cluster.pk, at(2026, 1, 15), at(2026, 1, 16)))
