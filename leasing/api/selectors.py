@@ -177,8 +177,10 @@ def lease_termination_quote(
     """What a tenant notice on `notice_date` would do: effective end, outcome and the rent.
 
     `rent_due` is the rent of `[commencement, holds_until)` by billing's rule (each line to its
-    own end); `rent_invoiced` the lease's issued rent invoices minus its credit notes. When
-    the end falls inside invoiced months, `credit_due` is what the credit note will say.
+    own end); `rent_invoiced` the lease's issued rent invoices minus its credit notes. Months
+    whose rent invoice was voided are settled (never billed again), so their rent counts toward
+    neither `rent_still_due` nor `credit_due`. When the end falls inside invoiced months,
+    `credit_due` is what the credit note will say.
     """
     from billing.choices import CreditNoteStatus, InvoiceKind, InvoiceStatus
     from billing.models import CreditNote, Invoice
@@ -200,12 +202,23 @@ def lease_termination_quote(
         total=Sum("total")
     )["total"] or Decimal(0)
     net = round_money(invoiced - credited)
+    # A voided rent invoice keeps its month's slot: billing never invoices nor credits that
+    # month again, so its rent (by the same rule, up to the end) is settled, not still due.
+    waived = ZERO
+    if q.rent_due:
+        for p_start, p_end in Invoice.objects.filter(
+            lease=lease, kind=InvoiceKind.RENT, status=InvoiceStatus.VOID
+        ).values_list("period_start", "period_end"):
+            upto = min(p_end, q.holds_until)
+            if upto > p_start:
+                waived += lease_rent_due(lease, max(p_start, lease.commencement), upto)
+    payable = rent_due - waived
     return TerminationQuote(
         lease=lease.pk,
         quote=q,
         currency=lease.currency,
         rent_due=rent_due,
         rent_invoiced=net,
-        rent_still_due=max(rent_due - net, ZERO),
-        credit_due=max(net - rent_due, ZERO),
+        rent_still_due=max(payable - net, ZERO),
+        credit_due=max(net - payable, ZERO),
     )
