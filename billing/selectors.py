@@ -7,18 +7,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from common.money import ZERO
 from leasing.models import LeaseLine, Tenant
 
 from . import proration
-from .choices import CreditNoteStatus, InvoiceStatus
+from .choices import CreditNoteStatus
 from .models import CreditNote, Invoice
-from .services import NOT_BILLED, line_end
-
-BILLED = (InvoiceStatus.ISSUED, InvoiceStatus.PAID)
+from .services import BILLED_STATUSES, NOT_BILLED
 
 
 def invoice_for_print(pk: int) -> Invoice:
@@ -74,6 +73,29 @@ class RevenueSummary:
         return rows
 
 
+# Local midnights lie within 14 hours of UTC midnight in every zone: a day either side covers them.
+_ZONE_MARGIN = dt.timedelta(days=1)
+
+
+def lines_overlapping(start: dt.datetime, end: dt.datetime) -> QuerySet[LeaseLine]:
+    """Lines of billed leases whose life `[commencement, line end)` can overlap the calendar
+    months spanning the UTC instants `[start, end)` in any contract zone (a day's margin each
+    side), with their lease. Line end is `LeaseLine.end`: the earliest of the line's effective
+    end, the lease's and the term end (the lease's effective end never passes its term end)."""
+    term_end = F("lease__term_end")
+    line_end = Least(
+        Coalesce(F("effective_end"), term_end),
+        Coalesce(F("lease__effective_end"), term_end),
+    )
+    return (
+        LeaseLine.objects.select_related("lease")
+        .exclude(lease__status__in=NOT_BILLED)
+        .filter(lease__commencement__lt=end + _ZONE_MARGIN)
+        .alias(line_end=line_end)
+        .filter(line_end__gt=start - _ZONE_MARGIN)
+    )
+
+
 def revenue_summary(
     *, now: dt.datetime | None = None, months_back: int = 11, months_ahead: int = 1
 ) -> RevenueSummary:
@@ -89,7 +111,7 @@ def revenue_summary(
     billed: dict[dt.date, Decimal] = defaultdict(lambda: ZERO)
     billed_by_tenant: dict[int, dict[dt.date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for tenant_id, period, total in Invoice.objects.filter(
-        status__in=BILLED, period__gte=first, period__lt=after
+        status__in=BILLED_STATUSES, period__gte=first, period__lt=after
     ).values_list("tenant_id", "period", "total"):
         billed[period] += total
         billed_by_tenant[tenant_id][period] += total
@@ -103,13 +125,13 @@ def revenue_summary(
     accrued_by_tenant: dict[int, dict[dt.date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     run_rate = ZERO
     run_rate_by_tenant: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    lines: QuerySet[LeaseLine] = LeaseLine.objects.select_related("lease").exclude(
-        lease__status__in=NOT_BILLED
-    )
-    for line in lines:
+    # Only lines alive in the range (and now, for the run-rate), not every line ever written.
+    range_start = min(dt.datetime.combine(first, dt.time(), dt.UTC), now)
+    range_end = max(dt.datetime.combine(after, dt.time(), dt.UTC), now)
+    for line in lines_overlapping(range_start, range_end):
         lease = line.lease
         tz = lease.contract_timezone
-        end = line_end(line, lease)
+        end = line.end
         if end <= lease.commencement:
             continue
         tenant_id = lease.tenant_id
