@@ -12,7 +12,8 @@ The rule (DESIGN.md, "Billing rules"):
 * The amount billed for a period is `round(cum(period_end)) − round(cum(period_start))`, where
   `cum(t)` is the exact accrual of the line from the start of its billable life up to `t`. The
   sum of the amounts of consecutive periods telescopes to `round(cum(last_end))`: a lease's
-  invoices always add up to its exact accrual rounded once.
+  invoices always add up to its exact accrual rounded once. Invoices apply it per lease, not
+  per line (`billing.services.rent_split`), from the exact accruals computed here.
 """
 
 from __future__ import annotations
@@ -142,29 +143,6 @@ def cumulative(
     return accrual(monthly_rate, life_start, upper, tz)
 
 
-def period_amount(
-    monthly_rate: Decimal | Fraction,
-    *,
-    life_start: Instant,
-    life_end: Instant,
-    period_start: Instant,
-    period_end: Instant,
-    tz: str,
-    multiplier: Fraction = Fraction(1),
-) -> Decimal:
-    """The amount billed for `[period_start, period_end)` by cumulative rounding.
-
-    `round(cum(period_end)) − round(cum(period_start))`, with `cum` measured from `life_start`.
-    Never negative for a non-negative rate: `cum` is non-decreasing and rounding is monotone.
-    """
-    rate = _exact(monthly_rate) * multiplier
-    cum_end = cumulative(rate, life_start=life_start, life_end=life_end, through=period_end, tz=tz)
-    cum_start = cumulative(
-        rate, life_start=life_start, life_end=life_end, through=period_start, tz=tz
-    )
-    return to_money(cum_end) - to_money(cum_start)
-
-
 def overlap_days(
     *, life_start: Instant, life_end: Instant, period_start: Instant, period_end: Instant, tz: str
 ) -> int:
@@ -174,31 +152,3 @@ def overlap_days(
     if hi <= lo:
         return 0
     return (_as_local_day(hi, tz) - _as_local_day(lo, tz)).days
-
-
-def rent_due(
-    monthly_rate: Decimal | Fraction,
-    start: Instant,
-    end: Instant,
-    tz: str,
-    *,
-    life_start: Instant | None = None,
-) -> Decimal:
-    """Rent for `[start, end)`, to the cent: what a termination quote calls "rent still due".
-
-    With `life_start` (the line's commencement) the amount follows the billing rule exactly —
-    `round(cum(end)) − round(cum(start))` measured from `life_start` — so a quote matches what
-    the invoices will say. Without it, the accrual over `[start, end)` rounded once.
-    """
-    if end <= start:
-        return round_money(0)
-    if life_start is None:
-        return to_money(accrual(monthly_rate, start, end, tz))
-    return period_amount(
-        monthly_rate,
-        life_start=life_start,
-        life_end=end,
-        period_start=start,
-        period_end=end,
-        tz=tz,
-    )

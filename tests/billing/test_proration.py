@@ -9,14 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.proration import (
-    accrual,
-    next_month,
-    period_amount,
-    period_bounds,
-    rent_due,
-    to_money,
-)
+from billing.proration import accrual, next_month, period_bounds, to_money
+from billing.services import allocate
 from common.contract_time import local_midnight
 
 RATE = Decimal("1250000000.00")
@@ -65,30 +59,13 @@ def test_west_of_utc_month_boundary_uses_local_calendar():
     # 1st 07:00 UTC at the end of that local day).
     start = at(dt.date(2026, 3, 31), tz)
     assert start == dt.datetime(2026, 3, 31, 7, tzinfo=UTC)
-    amount = period_amount(
-        RATE,
-        life_start=start,
-        life_end=at(dt.date(2026, 9, 27), tz),
-        period_start=march_start,
-        period_end=march_end,
-        tz=tz,
-    )
+    amount = to_money(accrual(RATE, start, march_end, tz))
     assert amount == Decimal("40322580.65")  # 1.25e9 / 31
 
 
 def test_boundaries_must_be_local_midnights():
     with pytest.raises(ValueError, match="local midnight"):
         accrual(RATE, dt.datetime(2026, 1, 1, tzinfo=UTC), at(dt.date(2026, 2, 1)), "Asia/Tokyo")
-
-
-def test_rent_due_follows_the_billing_rule():
-    life = at(dt.date(2026, 1, 15))
-    # Rent still due for March and April of a lease that started mid-January.
-    due = rent_due(RATE, at(dt.date(2026, 3, 1)), at(dt.date(2026, 5, 1)), "UTC", life_start=life)
-    assert due == Decimal("2500000000.00")
-    assert rent_due(RATE, at(dt.date(2026, 3, 1)), at(dt.date(2026, 3, 1)), "UTC") == Decimal(
-        "0.00"
-    )
 
 
 ZONES = ["UTC", "America/Los_Angeles", "America/St_Johns", "Asia/Kolkata", "Pacific/Auckland"]
@@ -112,17 +89,9 @@ def test_periods_sum_to_the_total_rounded_once(rate, start, length, tz, cuts):
     end = start + dt.timedelta(days=length)
     life_start, life_end = at(start, tz), at(end, tz)
     points = sorted({start, end, *(start + dt.timedelta(days=c) for c in cuts if c < length)})
-    amounts = [
-        period_amount(
-            rate,
-            life_start=life_start,
-            life_end=life_end,
-            period_start=at(a, tz),
-            period_end=at(b, tz),
-            tz=tz,
-        )
-        for a, b in itertools.pairwise(points)
-    ]
+    # The cumulative rule as invoices apply it (`allocate` over consecutive exact parts).
+    parts = [accrual(rate, at(a, tz), at(b, tz), tz) for a, b in itertools.pairwise(points)]
+    amounts = allocate(Fraction(0), parts)
     assert all(amount >= 0 for amount in amounts)
     assert sum(amounts, Decimal("0.00")) == to_money(accrual(rate, life_start, life_end, tz))
 
@@ -135,21 +104,16 @@ def test_calendar_month_invoices_sum_to_total(rate, start, length):
     end = start + dt.timedelta(days=length)
     life_start, life_end = at(start, tz), at(end, tz)
     month = start.replace(day=1)
-    total = Decimal("0.00")
+    bounds, parts = [], []
     while at(month, tz) < life_end:
         p_start, p_end = period_bounds(month, tz)
-        amount = period_amount(
-            rate,
-            life_start=life_start,
-            life_end=life_end,
-            period_start=p_start,
-            period_end=p_end,
-            tz=tz,
-        )
+        bounds.append((p_start, p_end))
+        parts.append(accrual(rate, max(p_start, life_start), min(p_end, life_end), tz))
+        month = next_month(month)
+    amounts = allocate(Fraction(0), parts)
+    for (p_start, p_end), amount in zip(bounds, amounts, strict=True):
         assert amount >= 0
         # A full month inside the life is billed at the rate, to the cent.
         if life_start <= p_start and p_end <= life_end:
             assert amount == rate
-        total += amount
-        month = next_month(month)
-    assert total == to_money(accrual(rate, life_start, life_end, tz))
+    assert sum(amounts, Decimal("0.00")) == to_money(accrual(rate, life_start, life_end, tz))
