@@ -54,6 +54,7 @@ from django.utils import timezone
 from clusters.models import Cluster
 from common.clock import resolve_now as _now
 from common.contract_time import ceil_local_midnight, local_date
+from common.db import lock_row
 from common.money import ZERO
 from leasing.choices import LeaseStatus, TenantStanding
 from leasing.models import Lease, LeaseLine, Tenant
@@ -73,7 +74,6 @@ from .exceptions import (
     InvoiceHasCreditNotes,
     InvoiceNotDraft,
     InvoiceNotIssued,
-    IssuedDocumentImmutable,
     LeaseNotBillable,
     PeriodOutsideLease,
 )
@@ -116,11 +116,6 @@ def _reserve_numbers(kind: str, year: int, count: int) -> list[str]:
     return [format_number(kind, year, value) for value in range(first, first + count)]
 
 
-def line_end(line: LeaseLine, lease: Lease) -> dt.datetime:
-    """The end of a line's billable life (the earliest of its own, the lease's and the term)."""
-    return min(d for d in (line.effective_end, lease.effective_end, lease.term_end) if d)
-
-
 def _period_label(period: dt.date) -> str:
     return period.strftime("%B %Y")
 
@@ -134,7 +129,7 @@ def rent_periods(lease: Lease, lines: Sequence[LeaseLine]) -> list[dt.date]:
     """First days of every month the lease's lines accrue rent in (empty for no life)."""
     tz = lease.contract_timezone
     start = lease.commencement
-    end = max((line_end(line, lease) for line in lines), default=start)
+    end = max((line.end for line in lines), default=start)
     if end <= start:
         return []
     last_day = local_date(end, tz) - dt.timedelta(days=1)
@@ -220,6 +215,8 @@ class _Loaded:
     billed_lines: dict[int, list[InvoiceLine]]  # invoice id → lines (issued/paid rent only)
     credited: dict[int, Decimal]  # invoice line id → already credited
     changed: set[int]  # leases whose issued rent no longer matches their lines
+    # invoice id → lines of the issued/paid holdover invoices of released leases
+    holdover_lines: dict[int, list[InvoiceLine]] = field(default_factory=dict)
 
 
 def changed_lease_ids(lease_ids: Sequence[int] | dict) -> set[int]:
@@ -250,9 +247,29 @@ def changed_lease_ids(lease_ids: Sequence[int] | dict) -> set[int]:
     )
 
 
+def _released_with_holdover(
+    leases: Sequence[Lease], invoices: dict[int, list[Invoice]]
+) -> set[int]:
+    """Leases whose release is confirmed and that have an issued or paid holdover invoice: the
+    release may have been confirmed with a date earlier than what was billed (a backdated
+    `released_at`), so their holdover is checked against the current span. Few: holdover is
+    rare and billing only scans leases that ended recently."""
+    return {
+        lease.pk
+        for lease in leases
+        if lease.released_at is not None
+        and any(
+            inv.kind == InvoiceKind.HOLDOVER and inv.status in BILLED_STATUSES
+            for inv in invoices.get(lease.pk, [])
+        )
+    }
+
+
 def _load(lease_ids: Sequence[int], *, lock: bool) -> _Loaded:
-    """Everything billing needs about these leases, in six queries whatever their size; the
-    billed lines and credits only of leases whose ends changed (`changed_lease_ids`)."""
+    """Everything billing needs about these leases, in six queries whatever their size (one
+    more when a released lease has billed holdover); the billed lines and credits only of
+    leases whose ends changed (`changed_lease_ids`) or whose holdover may need a credit
+    (`_released_with_holdover`)."""
     qs = Lease.objects.filter(pk__in=lease_ids).order_by("pk")
     if lock:
         qs = qs.select_for_update()
@@ -314,13 +331,37 @@ def _load(lease_ids: Sequence[int], *, lock: bool) -> _Loaded:
         .order_by("id")
     ):
         billed_lines[inv_line.invoice_id].append(inv_line)
+    released = _released_with_holdover(leases, invoices)
+    holdover_lines: dict[int, list[InvoiceLine]] = defaultdict(list)
+    if released:
+        for inv_line in (
+            InvoiceLine.objects.filter(
+                invoice__lease_id__in=released,
+                invoice__status__in=BILLED_STATUSES,
+                invoice__kind=InvoiceKind.HOLDOVER,
+            )
+            .only(
+                "id",
+                "invoice_id",
+                "lease_line_id",
+                "service_start",
+                "service_end",
+                "days",
+                "monthly_rate",
+                "amount",
+            )
+            .order_by("id")
+        ):
+            holdover_lines[inv_line.invoice_id].append(inv_line)
     credited: dict[int, Decimal] = defaultdict(lambda: ZERO)
     # Summed here, not in SQL: SQLite sums decimals as floats.
-    for inv_line_id, amount in CreditNoteLine.objects.filter(
-        credit_note__lease_id__in=changed, credit_note__status=CreditNoteStatus.ISSUED
-    ).values_list("invoice_line_id", "amount"):
-        credited[inv_line_id] += amount
-    return _Loaded(leases, lines, invoices, billed_lines, credited, changed)
+    with_credits = changed | released
+    if with_credits:
+        for inv_line_id, amount in CreditNoteLine.objects.filter(
+            credit_note__lease_id__in=with_credits, credit_note__status=CreditNoteStatus.ISSUED
+        ).values_list("invoice_line_id", "amount"):
+            credited[inv_line_id] += amount
+    return _Loaded(leases, lines, invoices, billed_lines, credited, changed, holdover_lines)
 
 
 def _cum(line: LeaseLine, lease: Lease, through: dt.datetime) -> Fraction:
@@ -328,7 +369,7 @@ def _cum(line: LeaseLine, lease: Lease, through: dt.datetime) -> Fraction:
     return proration.cumulative(
         line.monthly_rate,
         life_start=lease.commencement,
-        life_end=line_end(line, lease),
+        life_end=line.end,
         through=through,
         tz=lease.contract_timezone,
     )
@@ -374,7 +415,7 @@ def _rent_lines(lease: Lease, lines: Sequence[LeaseLine], period: dt.date) -> li
     amounts = rent_split(lease, lines, p_start, p_end)
     result = []
     for line, amount in zip(lines, amounts, strict=True):
-        end = line_end(line, lease)
+        end = line.end
         days = proration.overlap_days(
             life_start=lease.commencement,
             life_end=end,
@@ -412,7 +453,7 @@ def _holdover_lines(
     p_start, p_end = proration.period_bounds(period, tz)
     life_end = until if until is not None else p_end
     dim = proration.days_in_month(period)
-    held = [line for line in lines if line_end(line, lease) == lease.end]
+    held = [line for line in lines if line.end == lease.end]
 
     def cum(line: LeaseLine, through: dt.datetime) -> Fraction:
         rate = Fraction(line.monthly_rate) * HOLDOVER_MULTIPLIER
@@ -512,7 +553,7 @@ def _plan_credits(lease: Lease, lines: Sequence[LeaseLine], data: _Loaded, plan:
             owed_back += diff
             days_now = proration.overlap_days(
                 life_start=lease.commencement,
-                life_end=line_end(line, lease),
+                life_end=line.end,
                 period_start=inv.period_start,
                 period_end=inv.period_end,
                 tz=tz,
@@ -529,7 +570,7 @@ def _plan_credits(lease: Lease, lines: Sequence[LeaseLine], data: _Loaded, plan:
     for (inv, inv_line, line, _, days_now), amount in zip(candidates, amounts, strict=True):
         if amount <= 0:
             continue
-        end = line_end(line, lease)
+        end = line.end
         credit_from = min(max(end, inv_line.service_start), inv_line.service_end)
         days = max(inv_line.days - days_now, 0)
         note = by_invoice.setdefault(
@@ -552,6 +593,88 @@ def _plan_credits(lease: Lease, lines: Sequence[LeaseLine], data: _Loaded, plan:
             )
         )
     plan.credits.extend(by_invoice.values())
+
+
+def _plan_holdover_credits(
+    lease: Lease, lines: Sequence[LeaseLine], data: _Loaded, plan: _Plan, *, now: dt.datetime
+) -> None:
+    """Credit what the lease's issued holdover invoices billed beyond the current holdover.
+
+    Release can be confirmed with a date earlier than what was already billed (the operator
+    records on April 2nd that the nodes were back on March 5th, after March's holdover was
+    billed for the whole month). Per invoice line: `net = billed − already credited` against
+    `due`, the line's holdover for that month over the current span (`holdover_span`, nothing
+    if release now falls within the grace), by the same lease-level rule as the invoice
+    (`_holdover_lines`). As for rent, the positive differences are trimmed to exactly the
+    lease's `Σ (net − due)`, so nothing is credited twice and a second computation finds
+    nothing left; a negative total is reported as underbilled, never charged here.
+    """
+    tz = lease.contract_timezone
+    span = holdover_span(lease, now=now)
+    by_line = {line.pk: line for line in lines}
+    candidates: list[tuple[Invoice, InvoiceLine, LeaseLine, Decimal, InvoiceLine | None]] = []
+    owed_back = ZERO
+    for inv in data.invoices.get(lease.pk, []):
+        if inv.kind != InvoiceKind.HOLDOVER or inv.status not in BILLED_STATUSES:
+            continue
+        due_lines = _holdover_lines(lease, lines, inv.period, span) if span is not None else []
+        due = {due_line.lease_line_id: due_line for due_line in due_lines}
+        for inv_line in data.holdover_lines.get(inv.pk, []):
+            line = by_line.get(inv_line.lease_line_id)
+            if line is None:
+                continue
+            now_line = due.pop(line.pk, None)
+            net = inv_line.amount - data.credited[inv_line.pk]
+            diff = net - (now_line.amount if now_line is not None else ZERO)
+            owed_back += diff
+            candidates.append((inv, inv_line, line, diff, now_line))
+        # Lines now due that this invoice never billed.
+        owed_back -= sum((due_line.amount for due_line in due.values()), ZERO)
+    if owed_back < 0:
+        plan.underbilled.append((lease.pk, owed_back))
+        return
+    if owed_back == 0:
+        return
+    amounts = trim_to([c[3] for c in candidates], owed_back)
+    by_invoice: dict[int, _CreditPlan] = {}
+    for (inv, inv_line, line, _, now_line), amount in zip(candidates, amounts, strict=True):
+        if amount <= 0:
+            continue
+        held_to = now_line.service_end if now_line is not None else inv_line.service_start
+        credit_from = min(max(held_to, inv_line.service_start), inv_line.service_end)
+        days = max(inv_line.days - (now_line.days if now_line is not None else 0), 0)
+        note = by_invoice.setdefault(
+            inv.pk, _CreditPlan(inv, [], reason="Release confirmed before the billed holdover")
+        )
+        note.lines.append(
+            CreditNoteLine(
+                invoice_line=inv_line,
+                lease_line=line,
+                description=(
+                    f"Credit holdover {_period_label(inv.period)}: {_line_label(line)}, "
+                    f"{days} days from {local_date(credit_from, tz):%Y-%m-%d} released"
+                    if days
+                    else f"Credit holdover {_period_label(inv.period)}: {_line_label(line)}, "
+                    "rounding"
+                ),
+                service_start=credit_from,
+                service_end=inv_line.service_end,
+                days=days,
+                amount=amount,
+            )
+        )
+    plan.credits.extend(by_invoice.values())
+
+
+def _holdover_credit_due(
+    lease: Lease, lines: Sequence[LeaseLine], data: _Loaded, *, now: dt.datetime
+) -> bool:
+    """Whether a released lease's issued holdover now exceeds what is due (exact, no query)."""
+    if not data.holdover_lines or lease.released_at is None:
+        return False
+    probe = _Plan()
+    _plan_holdover_credits(lease, lines, data, probe, now=now)
+    return bool(probe.credits)
 
 
 def _due_slots(
@@ -604,7 +727,9 @@ def _has_work(
     lines = data.lines.get(lease.pk, [])
     if invoices and _due_slots(lease, lines, data, now=now, period_cap=period_cap):
         return True
-    return credits and _ends_changed(lease, lines, data)
+    return credits and (
+        _ends_changed(lease, lines, data) or _holdover_credit_due(lease, lines, data, now=now)
+    )
 
 
 def _plan_lease(
@@ -637,6 +762,8 @@ def _plan_lease(
             )
     if credits and _ends_changed(lease, lines, data):
         _plan_credits(lease, lines, data, plan)
+    if credits and lease.released_at is not None and data.holdover_lines:
+        _plan_holdover_credits(lease, lines, data, plan, now=now)
     return plan
 
 
@@ -947,14 +1074,18 @@ def lease_rent_due(lease: Lease, start: dt.datetime, end: dt.datetime) -> Decima
         return ZERO
     lines = list(lease.lines.all())
     before = sum((_cum(line, lease, start) for line in lines), Fraction(0))
-    upto = sum((_cum(line, lease, min(end, line_end(line, lease))) for line in lines), Fraction(0))
+    upto = sum((_cum(line, lease, min(end, line.end)) for line in lines), Fraction(0))
     return proration.to_money(upto) - proration.to_money(before)
 
 
 def lease_billing_changed(*, lease_id: int) -> None:
-    """Hook for leasing: call inside the transaction that moved a lease's or line's end
-    (notice given or withdrawn, reclaim, cancellation, release confirmed). After commit, the
-    lease is billed again (credit notes, holdover) by the `billing.bill_lease` task."""
+    """Hook for leasing: call inside the transaction that moved a lease's or line's end; after
+    commit the lease is billed again (credit notes, holdover) by the `billing.bill_lease` task.
+
+    Only reclaim approval calls it today (`leasing.reclaim.services`). Notices, withdrawals,
+    cancellations and release confirmations do not: the daily `billing_run` catches those up
+    (it recomputes credit notes and holdover for every lease it scans), so until it runs
+    their credit notes are not issued."""
 
     def enqueue() -> None:
         from .tasks import bill_lease
@@ -973,13 +1104,25 @@ def invoice_draft_for_period(
     _check_period(period)
     if lease.status in NOT_BILLED:
         raise LeaseNotBillable(extra={"lease": lease.number, "status": lease.status})
-    data = _load([lease.pk], lock=True)
+    return _rent_draft(lease.pk, period, lock=True, now=_now(now))
+
+
+def _rent_draft(lease_id: int, period: dt.date, *, lock: bool, now: dt.datetime) -> Invoice:
+    """Create or recompute the rent draft of a lease and month (issued ones are returned
+    as they are). `lock=False` when the caller already holds the lease's row lock."""
+    data = _load([lease_id], lock=lock)
     locked = data.leases[0]
+    if locked.status in NOT_BILLED:
+        raise LeaseNotBillable(extra={"lease": locked.number, "status": locked.status})
     lines = data.lines.get(locked.pk, [])
     if period not in rent_periods(locked, lines):
         raise PeriodOutsideLease(extra={"lease": locked.number, "period": str(period)})
     current = next(
-        (i for i in data.invoices.get(locked.pk, []) if i.kind == "rent" and i.period == period),
+        (
+            i
+            for i in data.invoices.get(locked.pk, [])
+            if i.kind == InvoiceKind.RENT and i.period == period
+        ),
         None,
     )
     if current is not None and current.status != InvoiceStatus.DRAFT:
@@ -994,36 +1137,27 @@ def invoice_draft_for_period(
         _rent_lines(locked, lines, period),
         existing=current,
     )
-    return _write_invoices([plan], now=_now(now), run=None, issue=False)[0]
-
-
-def invoice_refresh(*, invoice: Invoice, now: dt.datetime | None = None) -> Invoice:
-    """Recompute a draft invoice's lines and total; an issued invoice is immutable."""
-    if invoice.status != InvoiceStatus.DRAFT:
-        raise IssuedDocumentImmutable(extra={"invoice": invoice.number})
-    if invoice.kind != InvoiceKind.RENT:
-        raise InvoiceNotDraft("Only rent drafts are recomputed.")
-    return invoice_draft_for_period(lease=invoice.lease, period=invoice.period, now=now)
-
-
-def invoice_set_total(*, invoice: Invoice, total: Decimal) -> Invoice:
-    """Change a draft's total by hand (an operator adjustment); refused once issued."""
-    with transaction.atomic():
-        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
-        if locked.status != InvoiceStatus.DRAFT:
-            raise IssuedDocumentImmutable(extra={"invoice": locked.number})
-        locked.total = total
-        locked.save(update_fields=["total"])
-    return locked
+    return _write_invoices([plan], now=now, run=None, issue=False)[0]
 
 
 @transaction.atomic
 def invoice_issue(*, invoice: Invoice, now: dt.datetime | None = None) -> Invoice:
-    """DRAFT → ISSUED: the next gapless number, issued now, due in 30 days."""
+    """DRAFT → ISSUED: the next gapless number, issued now, due in 30 days.
+
+    Locks the lease first, as every billing transaction does (so it serializes with a run or a
+    credit computation for the same lease), then the invoice, and re-checks the status under
+    the locks. A rent draft's lines are recomputed from the lease as it stands now (a notice or
+    reclaim may have moved an end since the draft was made), so what is issued follows the rule;
+    a lease no longer billable or a month now outside its life is refused.
+    """
     now = _now(now)
+    lease_id = Invoice.objects.values_list("lease_id", flat=True).get(pk=invoice.pk)
+    lock_row(Lease, lease_id)
     locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if locked.status != InvoiceStatus.DRAFT:
         raise InvoiceNotDraft(extra={"invoice": locked.number, "status": locked.status})
+    if locked.kind == InvoiceKind.RENT:
+        _rent_draft(locked.lease_id, locked.period, lock=False, now=now)
     amounts = list(InvoiceLine.objects.filter(invoice=locked).values_list("amount", flat=True))
     (number,) = _reserve_numbers(SeriesKind.INVOICE, now.astimezone(dt.UTC).year, 1)
     locked.total = sum(amounts, ZERO)

@@ -51,7 +51,7 @@ def test_demo_bills_every_lease_up_to_now_and_a_second_seed_changes_nothing():
             proration.cumulative(
                 line.monthly_rate,
                 life_start=lease.commencement,
-                life_end=services.line_end(line, lease),
+                life_end=line.end,
                 through=through,
                 tz=lease.contract_timezone,
             )

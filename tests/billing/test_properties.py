@@ -111,7 +111,7 @@ def _check(specs, run_offsets, chunk_size):
         exact = 0
         for line in lines:
             line.refresh_from_db()
-            end = services.line_end(line, lease)
+            end = line.end
             exact += proration.cumulative(
                 line.monthly_rate,
                 life_start=lease.commencement,
@@ -135,7 +135,7 @@ def _check(specs, run_offsets, chunk_size):
                 proration.cumulative(
                     line.monthly_rate,
                     life_start=lease.commencement,
-                    life_end=services.line_end(line, lease),
+                    life_end=line.end,
                     through=lease.term_end,
                     tz=lease.contract_timezone,
                 )

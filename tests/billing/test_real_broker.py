@@ -205,7 +205,7 @@ def expected_invoices() -> dict[tuple[int, dt.date], Decimal]:
                     proration.cumulative(
                         line.monthly_rate,
                         life_start=lease.commencement,
-                        life_end=services.line_end(line, lease),
+                        life_end=line.end,
                         through=through,
                         tz=lease.contract_timezone,
                     )

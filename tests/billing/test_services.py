@@ -2,6 +2,7 @@
 
 import datetime as dt
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -14,11 +15,12 @@ from billing.exceptions import (
     InvoiceHasCreditNotes,
     InvoiceNotDraft,
     InvoiceNotIssued,
-    IssuedDocumentImmutable,
     LeaseNotBillable,
     PeriodOutsideLease,
 )
 from billing.models import BillingRun, CreditNote, Invoice, InvoiceLine
+from billing.proration import to_money
+from common.money import ZERO
 from leasing import services as leasing_services
 from leasing.choices import LeaseStatus, Party, TenantStanding
 from tests.factories.billing import RATE, lease_with_lines, local
@@ -265,12 +267,14 @@ def test_issued_invoice_is_immutable_in_the_service():
     lease, _ = lease_with_lines()
     services.billing_run(now=at(2026, 1, 1))
     (invoice,) = rent_invoices(lease)
-    with pytest.raises(IssuedDocumentImmutable):
-        services.invoice_set_total(invoice=invoice, total=Decimal("1.00"))
-    with pytest.raises(IssuedDocumentImmutable):
-        services.invoice_refresh(invoice=invoice)
+    with pytest.raises(InvoiceNotDraft):
+        services.invoice_issue(invoice=invoice, now=at(2026, 1, 2))
+    lease.effective_end = at(2026, 1, 20)
+    lease.save(update_fields=["effective_end"])
+    # Asking for the month's draft again returns the issued invoice untouched.
+    assert services.invoice_draft_for_period(lease=lease, period=dt.date(2026, 1, 1)) == invoice
     invoice.refresh_from_db()
-    assert invoice.total == RATE
+    assert (invoice.total, invoice.number) == (RATE, "INV-2026-000001")
 
 
 @pytest.mark.postgres
@@ -425,3 +429,117 @@ def test_a_lease_is_rounded_once_not_once_per_line():
     credited = sum(n.total for n in CreditNote.objects.filter(lease=lease))
     # 12.005 + 12.005 (April) + 24.01 × 15/31 (first line's May) = 35.6277… → 35.63
     assert invoiced - credited == Decimal("35.63")
+
+
+# --- holdover corrected by a backdated release ----------------------------------------------
+
+
+def holdover_due(rates, days: int, days_in_month: int) -> Decimal:
+    """Holdover of a lease's lines over `days` of one month, rounded once (lease-level)."""
+    exact = sum(Fraction(rate) * Fraction(3, 2) * days / days_in_month for rate in rates)
+    return to_money(exact)
+
+
+def net_billed(lease) -> Decimal:
+    invoiced = sum(Invoice.objects.filter(lease=lease).values_list("total", flat=True), ZERO)
+    credited = sum(CreditNote.objects.filter(lease=lease).values_list("total", flat=True), ZERO)
+    return invoiced - credited
+
+
+def test_backdated_release_after_holdover_billed_is_credited_once():
+    lease, _ = lease_with_lines(term_days=59)  # ends 2026-03-01
+    leasing_services.process_boundaries(now=at(2026, 3, 3))
+    lease.refresh_from_db()
+    assert lease.status == LeaseStatus.HOLDOVER
+    services.billing_run(now=at(2026, 4, 1, 0, 10))
+    (march,) = Invoice.objects.filter(lease=lease, kind=InvoiceKind.HOLDOVER)
+    assert march.total == Decimal("1875000000.00")  # the whole of March, still held
+
+    # On April 2nd the operator confirms the nodes were back on March 5th, 09:00.
+    leasing_services.lease_release_confirm(
+        lease=lease, released_at=at(2026, 3, 5, 9), now=at(2026, 4, 2)
+    )
+    services.billing_run(now=at(2026, 4, 3, 0, 10))
+
+    five_days = holdover_due([RATE], 5, 31)  # March 1st–5th, the 5th a started day
+    assert five_days == Decimal("302419354.84")
+    (note,) = CreditNote.objects.filter(lease=lease)
+    assert (note.invoice_id, note.status) == (march.pk, "issued")
+    assert note.total == march.total - five_days
+    line = note.lines.get()
+    assert (line.days, line.service_start, line.service_end) == (26, at(2026, 3, 6), at(2026, 4, 1))
+    assert net_billed(lease) == 2 * RATE + five_days  # January and February rent + holdover
+
+    # Idempotent: later runs and the per-lease computation find nothing left to credit.
+    services.billing_run(now=at(2026, 4, 3, 0, 20))
+    services.billing_run(now=at(2026, 6, 1))
+    assert services.credit_notes_for_changes(lease=lease, now=at(2026, 6, 2)) == []
+    assert CreditNote.objects.filter(lease=lease).count() == 1
+    assert Invoice.objects.filter(lease=lease, kind=InvoiceKind.HOLDOVER).count() == 1
+    assert net_billed(lease) == 2 * RATE + five_days
+
+
+def test_backdated_release_credits_holdover_over_several_months_and_lines():
+    rates = (RATE, Decimal("920000000.01"), Decimal("333.33"))
+    lease, _ = lease_with_lines(term_days=59, rates=rates)  # ends 2026-03-01
+    services.billing_run(now=at(2026, 5, 1, 0, 10))  # March and April holdover billed in full
+    assert Invoice.objects.filter(lease=lease, kind=InvoiceKind.HOLDOVER).count() == 2
+    rent = sum(Invoice.objects.filter(lease=lease, kind="rent").values_list("total", flat=True))
+
+    lease.refresh_from_db()
+    lease.released_at = at(2026, 3, 10, 9)  # held March 1st–10th
+    lease.save(update_fields=["released_at"])
+    notes = services.credit_notes_for_changes(lease=lease, now=at(2026, 5, 2))
+    assert len(notes) == 2  # one per holdover invoice
+    assert net_billed(lease) == rent + holdover_due(rates, 10, 31)
+    for note in notes:  # no line credits more than its invoice line billed
+        for line in note.lines.select_related("invoice_line"):
+            assert 0 < line.amount <= line.invoice_line.amount
+
+    services.billing_run(now=at(2026, 5, 2, 0, 10))
+    assert CreditNote.objects.filter(lease=lease).count() == 2
+    assert net_billed(lease) == rent + holdover_due(rates, 10, 31)
+
+
+def test_release_backdated_into_the_grace_credits_all_holdover():
+    lease, _ = lease_with_lines(term_days=59)  # ends 2026-03-01, 24 hours' grace
+    services.billing_run(now=at(2026, 4, 1, 0, 10))
+    (march,) = Invoice.objects.filter(lease=lease, kind=InvoiceKind.HOLDOVER)
+    lease.refresh_from_db()
+    lease.released_at = at(2026, 3, 1, 20)
+    lease.save(update_fields=["released_at"])
+    services.billing_run(now=at(2026, 4, 2))
+    (note,) = CreditNote.objects.filter(lease=lease)
+    assert note.total == march.total
+    assert net_billed(lease) == 2 * RATE
+    services.billing_run(now=at(2026, 4, 3))
+    assert CreditNote.objects.filter(lease=lease).count() == 1
+
+
+def test_invoice_issue_recomputes_the_draft_from_the_lease_as_it_stands():
+    lease, _ = lease_with_lines()
+    draft = services.invoice_draft_for_period(lease=lease, period=dt.date(2026, 2, 1))
+    assert draft.total == RATE
+    lease.effective_end = at(2026, 2, 15)  # a notice moved the end after the draft was made
+    lease.save(update_fields=["effective_end"])
+    issued = services.invoice_issue(invoice=draft, now=at(2026, 1, 20))
+    assert issued.total == Decimal("625000000.00")  # 14/28 of February
+    line = InvoiceLine.objects.get(invoice=issued)
+    assert (line.days, line.amount, line.service_end) == (14, issued.total, at(2026, 2, 15))
+
+
+def test_invoice_issue_locks_the_lease_before_the_invoice():
+    lease, _ = lease_with_lines()
+    draft = services.invoice_draft_for_period(lease=lease, period=dt.date(2026, 2, 1))
+    with CaptureQueriesContext(connection) as ctx:
+        services.invoice_issue(invoice=draft, now=at(2026, 1, 20))
+    sqls = [q["sql"] for q in ctx.captured_queries]
+
+    def first(pred):
+        return next(i for i, sql in enumerate(sqls) if pred(sql))
+
+    lease_lock = first(
+        lambda sql: "leasing_lease" in sql and ("FOR UPDATE" in sql or sql.startswith("UPDATE"))
+    )
+    invoice_lock = first(lambda sql: '"billing_invoice"."status"' in sql and f"= {draft.pk}" in sql)
+    assert lease_lock < invoice_lock
