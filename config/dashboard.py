@@ -14,7 +14,7 @@ from decimal import Decimal
 import matplotlib.dates as mdates
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -84,28 +84,26 @@ def capacity(now: dt.datetime) -> list[CapacityRow]:
 
 
 def run_rate_by_tenant(now: dt.datetime) -> list[dict[str, object]]:
-    """Monthly rent of the lines running at `now`, per tenant, largest first."""
-    rows = (
-        lines_running_at(now)
-        .order_by()
-        .values("lease__tenant__name")
-        .annotate(
-            rate=Sum("monthly_rate"),
-            nodes=Sum("node_count"),
-            leases=Count("lease", distinct=True),
-        )
-        .order_by("-rate")
+    """Monthly rent of the lines running at `now`, per tenant, largest first.
+
+    Money is summed in Python: SQLite would sum decimals as floats.
+    """
+    totals: dict[str, dict[str, object]] = {}
+    rows = lines_running_at(now).values_list(
+        "lease__tenant__name", "lease_id", "monthly_rate", "node_count"
     )
-    return [
-        {
-            "tenant": r["lease__tenant__name"],
-            "monthly_rate": r["rate"],
-            "monthly_rate_display": format_money(r["rate"]),
-            "nodes": r["nodes"],
-            "leases": r["leases"],
-        }
-        for r in rows
-    ]
+    for tenant, lease_id, rate, nodes in rows:
+        row = totals.setdefault(
+            tenant, {"tenant": tenant, "monthly_rate": Decimal(0), "nodes": 0, "leases": set()}
+        )
+        row["monthly_rate"] += rate
+        row["nodes"] += nodes
+        row["leases"].add(lease_id)
+    out = sorted(totals.values(), key=lambda r: r["monthly_rate"], reverse=True)
+    for row in out:
+        row["leases"] = len(row["leases"])
+        row["monthly_rate_display"] = format_money(row["monthly_rate"])
+    return out
 
 
 @dataclass(frozen=True)

@@ -405,7 +405,6 @@ def decision_reject(
 # A line is back with the operator when it never ran (cancelled), or it ended and either its
 # lease runs on (a partial notice: its allocations stopped at the line's end) or the lease's
 # nodes were confirmed released.
-_AWAITING_RELEASE = (LeaseStatus.TERMINATED, LeaseStatus.EXPIRED, LeaseStatus.HOLDOVER)
 
 
 def _line_back(line: LeaseLine) -> bool:
@@ -414,7 +413,7 @@ def _line_back(line: LeaseLine) -> bool:
         return True
     if line.status != LineStatus.ENDED and lease.status != LeaseStatus.CLOSED:
         return False
-    return lease.released_at is not None or lease.status not in _AWAITING_RELEASE
+    return lease.released_at is not None or lease.status not in leasing_services.UNRELEASED
 
 
 def decisions_mark_executed(

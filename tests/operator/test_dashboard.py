@@ -184,3 +184,20 @@ def test_run_rate_leaves_out_leases_past_their_end(fleet):
     running.effective_end = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
     running.save()
     assert [r["tenant"] for r in dashboard.run_rate_by_tenant(NOW)] == ["Helios Labs"]
+
+
+def test_dashboard_and_revenue_page_agree_on_the_run_rate():
+    """The two pages compute the running rent separately (one in SQL filters, one in Python
+    over the lines it reads for accruals); on the demo book they must agree to the cent."""
+    from billing.demo import seed_billing
+    from billing.selectors import revenue_summary
+    from clusters.demo import seed_inventory
+    from leasing.demo import seed_leasing
+
+    now = dt.datetime(2026, 11, 27, 15, tzinfo=dt.UTC)
+    seed_inventory(scale=0.01)
+    seed_leasing(now=now)
+    seed_billing(now=now)
+    dashboard_total = sum(r["monthly_rate"] for r in dashboard.run_rate_by_tenant(now))
+    assert dashboard_total > 0
+    assert dashboard_total == revenue_summary(now=now).run_rate

@@ -143,3 +143,13 @@ def test_never_proposes_capacity_that_cannot_be_had_by_d(days_to_d, offset):
             w = planner.line_window(f, notice_date)
             assert w.notice_effective_end <= deadline
             assert not w.empty
+
+
+def test_planner_money_rounds_half_up_to_the_cent():
+    from decimal import Decimal
+
+    from leasing.reclaim.planner import money
+
+    assert money(1234.565) == Decimal("1234.57"), "half-up, not quantize's half-even"
+    assert money(12.005) == Decimal("12.01")
+    assert money(None) == Decimal("0.00")
