@@ -85,6 +85,17 @@ NOT_BILLED = (LeaseStatus.DRAFT, LeaseStatus.VOID)
 BILLED_STATUSES = (InvoiceStatus.ISSUED, InvoiceStatus.PAID)
 LOOKAHEAD = dt.timedelta(days=INVOICE_LOOKAHEAD_DAYS)
 HOLDOVER_MULTIPLIER = proration.HOLDOVER_MULTIPLIER
+# What credit planning reads of the invoice lines already billed.
+BILLED_LINE_FIELDS = (
+    "id",
+    "invoice_id",
+    "lease_line_id",
+    "service_start",
+    "service_end",
+    "days",
+    "monthly_rate",
+    "amount",
+)
 
 
 # --- small helpers --------------------------------------------------------------------------
@@ -318,16 +329,7 @@ def _load(lease_ids: Sequence[int], *, lock: bool) -> _Loaded:
             invoice__status__in=BILLED_STATUSES,
             invoice__kind="rent",
         )
-        .only(
-            "id",
-            "invoice_id",
-            "lease_line_id",
-            "service_start",
-            "service_end",
-            "days",
-            "monthly_rate",
-            "amount",
-        )
+        .only(*BILLED_LINE_FIELDS)
         .order_by("id")
     ):
         billed_lines[inv_line.invoice_id].append(inv_line)
@@ -340,16 +342,7 @@ def _load(lease_ids: Sequence[int], *, lock: bool) -> _Loaded:
                 invoice__status__in=BILLED_STATUSES,
                 invoice__kind=InvoiceKind.HOLDOVER,
             )
-            .only(
-                "id",
-                "invoice_id",
-                "lease_line_id",
-                "service_start",
-                "service_end",
-                "days",
-                "monthly_rate",
-                "amount",
-            )
+            .only(*BILLED_LINE_FIELDS)
             .order_by("id")
         ):
             holdover_lines[inv_line.invoice_id].append(inv_line)
