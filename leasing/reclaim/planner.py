@@ -235,9 +235,7 @@ def combine(parts: list[dict[str, Any]], rent_total: Decimal) -> dict[str, Any]:
         float(Decimal(str(scarcity)) * rent_total / value) if value > 0 and any_window else None
     )
     be_rent = (
-        str(round_money(monthly * value / rent_total))
-        if rent_total > 0 and any_window
-        else None
+        str(round_money(monthly * value / rent_total)) if rent_total > 0 and any_window else None
     )
     be_link = None
     if len(parts) == 1:
