@@ -90,18 +90,24 @@ def _exact(value: Decimal | int | str | Fraction) -> Fraction:
 
 def accrual_days(monthly_rate: Decimal | Fraction, start: dt.date, end: dt.date) -> Fraction:
     """Exact accrual of `monthly_rate` over local dates `[start, end)`; zero if empty."""
-    rate = _exact(monthly_rate)
+    return _exact(monthly_rate) * month_fraction(start, end)
+
+
+@lru_cache(maxsize=65536)
+def month_fraction(start: dt.date, end: dt.date) -> Fraction:
+    """How many calendar months `[start, end)` is, exactly: Σ days_in_period / days_in_month.
+
+    Independent of the rate (accrual = rate × this, exactly), so it is cached: a run prices
+    thousands of lines over the same few month boundaries.
+    """
     if end <= start:
         return Fraction(0)
     total = Fraction(0)
     for first in months_between(start, end - dt.timedelta(days=1)):
-        following = next_month(first)
         lo = max(first, start)
-        hi = min(following, end)
-        days = (hi - lo).days
-        dim = days_in_month(first)
-        # A full month is exactly the rate (days == dim makes the fraction 1).
-        total += rate * days / dim
+        hi = min(next_month(first), end)
+        # A full month counts exactly 1 (days == days in the month).
+        total += Fraction((hi - lo).days, days_in_month(first))
     return total
 
 
