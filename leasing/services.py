@@ -354,18 +354,28 @@ def _apply_notices(lease: Lease, *, now: dt.datetime) -> str:
 # --- listings --------------------------------------------------------------------------------
 
 
+def _listing_move(listing: Listing, allowed: Iterable[str], to: str, refusal: str) -> Listing:
+    """Move a locked, freshly read listing from one of `allowed` to `to`, or refuse."""
+    listing = lock_row(Listing, listing.pk)
+    if listing.status not in allowed:
+        raise TransitionNotAllowed(refusal, extra={"status": listing.status})
+    listing.status = to
+    listing.save(update_fields=["status"])
+    return listing
+
+
 @transaction.atomic
 def listing_publish(
     *, listing: Listing, actor: User | None = None, now: dt.datetime | None = None
 ) -> Listing:
     """DRAFT or WITHDRAWN → PUBLISHED: the listing is offered (publicly or to its tenant)."""
     _now(now)
-    listing = Listing.objects.select_for_update().get(pk=listing.pk)
-    if listing.status == ListingStatus.PUBLISHED:
-        raise TransitionNotAllowed("The listing is already published.")
-    listing.status = ListingStatus.PUBLISHED
-    listing.save(update_fields=["status"])
-    return listing
+    return _listing_move(
+        listing,
+        (ListingStatus.DRAFT, ListingStatus.WITHDRAWN),
+        ListingStatus.PUBLISHED,
+        "The listing is already published.",
+    )
 
 
 @transaction.atomic
@@ -374,12 +384,12 @@ def listing_withdraw(
 ) -> Listing:
     """PUBLISHED → WITHDRAWN: no new requests; existing leases are untouched."""
     _now(now)
-    listing = Listing.objects.select_for_update().get(pk=listing.pk)
-    if listing.status != ListingStatus.PUBLISHED:
-        raise TransitionNotAllowed("Only a published listing can be withdrawn.")
-    listing.status = ListingStatus.WITHDRAWN
-    listing.save(update_fields=["status"])
-    return listing
+    return _listing_move(
+        listing,
+        (ListingStatus.PUBLISHED,),
+        ListingStatus.WITHDRAWN,
+        "Only a published listing can be withdrawn.",
+    )
 
 
 # --- lease lifecycle ---------------------------------------------------------------------------

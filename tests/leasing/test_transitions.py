@@ -209,3 +209,20 @@ def test_naive_clock_is_refused(make_lease):
         "validation_error",
         lambda: services.notice_give(lease=lease, party=Party.TENANT, now=dt.datetime(2026, 1, 2)),
     )
+
+
+def test_listing_publish_and_withdraw_follow_their_transitions(cluster):
+    from common.exceptions import TransitionNotAllowed
+    from leasing.models import Listing
+    from tests.factories.leasing import ListingFactory
+
+    listing = ListingFactory(cluster=cluster, status="draft")
+    assert services.listing_publish(listing=listing).status == "published"
+    with pytest.raises(TransitionNotAllowed) as refused:
+        services.listing_publish(listing=listing)
+    assert refused.value.extra == {"status": "published"}
+    assert services.listing_withdraw(listing=listing).status == "withdrawn"
+    with pytest.raises(TransitionNotAllowed):
+        services.listing_withdraw(listing=listing)
+    assert Listing.objects.get(pk=listing.pk).status == "withdrawn", "a refusal writes nothing"
+    assert services.listing_publish(listing=listing).status == "published"
