@@ -85,7 +85,15 @@ def _midnight_to_day(value: Instant, tz: str) -> dt.date:
 def _exact(value: Decimal | int | str | Fraction) -> Fraction:
     if isinstance(value, float):
         raise TypeError("money must not be a float")
-    return value if isinstance(value, Fraction) else Fraction(Decimal(value))
+    if isinstance(value, Fraction):
+        return value
+    return _decimal_fraction(Decimal(value))
+
+
+@lru_cache(maxsize=8192)
+def _decimal_fraction(value: Decimal) -> Fraction:
+    # Cached: a run converts the same few monthly rates thousands of times.
+    return Fraction(value)
 
 
 def accrual_days(monthly_rate: Decimal | Fraction, start: dt.date, end: dt.date) -> Fraction:

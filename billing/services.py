@@ -44,7 +44,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import cast
+from typing import NamedTuple, cast
 
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -85,6 +85,21 @@ NOT_BILLED = (LeaseStatus.DRAFT, LeaseStatus.VOID)
 BILLED_STATUSES = (InvoiceStatus.ISSUED, InvoiceStatus.PAID)
 LOOKAHEAD = dt.timedelta(days=INVOICE_LOOKAHEAD_DAYS)
 HOLDOVER_MULTIPLIER = proration.HOLDOVER_MULTIPLIER
+# What billing reads of an invoice it may refresh, credit or return.
+INVOICE_FIELDS = (
+    "id",
+    "number",
+    "tenant_id",
+    "lease_id",
+    "kind",
+    "period",
+    "period_start",
+    "period_end",
+    "status",
+    "currency",
+    "total",
+    "billing_run_id",
+)
 # What credit planning reads of the invoice lines already billed.
 BILLED_LINE_FIELDS = (
     "id",
@@ -218,10 +233,23 @@ class _Plan:
         return bool(self.invoices or self.credits)
 
 
+class _Slot(NamedTuple):
+    """What the runs read of an existing invoice to know a month is taken."""
+
+    pk: int
+    kind: str
+    period: dt.date
+    status: str
+
+
 @dataclass
 class _Loaded:
     leases: list[Lease]
     lines: dict[int, list[LeaseLine]]
+    # lease id → (kind, month) → the invoice in that slot, for every lease (plain rows)
+    slots: dict[int, dict[tuple[str, dt.date], _Slot]]
+    # lease id → invoice models, by month: only of the leases whose invoices are read further
+    # (credit planning, a draft to refresh, or every lease with `full_invoices`)
     invoices: dict[int, list[Invoice]]
     billed_lines: dict[int, list[InvoiceLine]]  # invoice id → lines (issued/paid rent only)
     credited: dict[int, Decimal]  # invoice line id → already credited
@@ -259,7 +287,7 @@ def changed_lease_ids(lease_ids: Sequence[int] | dict) -> set[int]:
 
 
 def _released_with_holdover(
-    leases: Sequence[Lease], invoices: dict[int, list[Invoice]]
+    leases: Sequence[Lease], slots: dict[int, dict[tuple[str, dt.date], _Slot]]
 ) -> set[int]:
     """Leases whose release is confirmed and that have an issued or paid holdover invoice: the
     release may have been confirmed with a date earlier than what was billed (a backdated
@@ -270,21 +298,31 @@ def _released_with_holdover(
         for lease in leases
         if lease.released_at is not None
         and any(
-            inv.kind == InvoiceKind.HOLDOVER and inv.status in BILLED_STATUSES
-            for inv in invoices.get(lease.pk, [])
+            slot.kind == InvoiceKind.HOLDOVER and slot.status in BILLED_STATUSES
+            for slot in slots.get(lease.pk, {}).values()
         )
     }
 
 
-def _load(lease_ids: Sequence[int], *, lock: bool) -> _Loaded:
+def _load(lease_ids: Sequence[int], *, lock: bool, full_invoices: bool = False) -> _Loaded:
     """Everything billing needs about these leases, in six queries whatever their size (one
     more when a released lease has billed holdover); the billed lines and credits only of
     leases whose ends changed (`changed_lease_ids`) or whose holdover may need a credit
-    (`_released_with_holdover`)."""
+    (`_released_with_holdover`).
+
+    Past invoices are read as plain rows (`slots`): a lease's history grows by a month each
+    month, and the runs only need to know which months are taken. Invoice models are loaded,
+    in one more query, only for the leases whose invoices are read further: credit planning and
+    drafts to refresh (rare), or every lease with `full_invoices` (one lease, by hand)."""
     qs = Lease.objects.filter(pk__in=lease_ids).order_by("pk")
     if lock:
         qs = qs.select_for_update()
     leases = list(qs)
+    return _load_history(leases, _load_lines(leases), full_invoices=full_invoices)
+
+
+def _load_lines(leases: Sequence[Lease]) -> dict[int, list[LeaseLine]]:
+    """The leases' lines, by lease, each with its lease and cluster name attached."""
     by_id = {lease.pk: lease for lease in leases}
     lines: dict[int, list[LeaseLine]] = defaultdict(list)
     for line in (
@@ -301,26 +339,40 @@ def _load(lease_ids: Sequence[int], *, lock: bool) -> _Loaded:
     for line_list in lines.values():
         for line in line_list:
             line.cluster_name = names.get(line.cluster_id, f"cluster {line.cluster_id}")
+    return lines
+
+
+def _load_history(
+    leases: list[Lease],
+    lines: dict[int, list[LeaseLine]],
+    *,
+    full_invoices: bool = False,
+    slots_only: bool = False,
+) -> _Loaded:
+    """What was billed to these leases (see `_load`). With `slots_only`, only which months
+    are taken (two queries): enough to see that invoices are due, not to plan credits."""
+    by_id = {lease.pk: lease for lease in leases}
+    slots: dict[int, dict[tuple[str, dt.date], _Slot]] = defaultdict(dict)
     invoices: dict[int, list[Invoice]] = defaultdict(list)
-    for invoice in (
-        Invoice.objects.filter(lease_id__in=by_id)
-        .only(
-            "id",
-            "number",
-            "tenant_id",
-            "lease_id",
-            "kind",
-            "period",
-            "period_start",
-            "period_end",
-            "status",
-            "currency",
-            "total",
-            "billing_run_id",
-        )
-        .order_by("period", "id")
-    ):
-        invoices[invoice.lease_id].append(invoice)
+    invoice_models = Invoice.objects.only(*INVOICE_FIELDS).order_by("period", "id")
+    if full_invoices:
+        for invoice in invoice_models.filter(lease_id__in=by_id):
+            invoices[invoice.lease_id].append(invoice)
+            slots[invoice.lease_id][(invoice.kind, invoice.period)] = _Slot(
+                invoice.pk, invoice.kind, invoice.period, invoice.status
+            )
+    else:
+        with_drafts: set[int] = set()
+        for pk, lease_id, kind, period, status in (
+            Invoice.objects.filter(lease_id__in=by_id)
+            .order_by("period", "id")
+            .values_list("id", "lease_id", "kind", "period", "status")
+        ):
+            slots[lease_id][(kind, period)] = _Slot(pk, kind, period, status)
+            if status == InvoiceStatus.DRAFT:
+                with_drafts.add(lease_id)
+    if slots_only:
+        return _Loaded(leases, lines, slots, invoices, {}, {}, set())
     changed = changed_lease_ids(list(by_id)) if by_id else set()
     billed_lines: dict[int, list[InvoiceLine]] = defaultdict(list)
     for inv_line in (
@@ -333,7 +385,12 @@ def _load(lease_ids: Sequence[int], *, lock: bool) -> _Loaded:
         .order_by("id")
     ):
         billed_lines[inv_line.invoice_id].append(inv_line)
-    released = _released_with_holdover(leases, invoices)
+    released = _released_with_holdover(leases, slots)
+    if not full_invoices:
+        read_further = changed | released | with_drafts
+        if read_further:
+            for invoice in invoice_models.filter(lease_id__in=read_further):
+                invoices[invoice.lease_id].append(invoice)
     holdover_lines: dict[int, list[InvoiceLine]] = defaultdict(list)
     if released:
         for inv_line in (
@@ -354,7 +411,42 @@ def _load(lease_ids: Sequence[int], *, lock: bool) -> _Loaded:
             credit_note__lease_id__in=with_credits, credit_note__status=CreditNoteStatus.ISSUED
         ).values_list("invoice_line_id", "amount"):
             credited[inv_line_id] += amount
-    return _Loaded(leases, lines, invoices, billed_lines, credited, changed, holdover_lines)
+    return _Loaded(leases, lines, slots, invoices, billed_lines, credited, changed, holdover_lines)
+
+
+LEASE_ATTNAMES = tuple(f.attname for f in Lease._meta.concrete_fields)
+LINE_FIELDS = ("id", "lease_id", "cluster_id", "node_count", "monthly_rate", "effective_end")
+
+
+def _load_locked(lease_ids: Sequence[int], seen: _Loaded) -> _Loaded:
+    """`_load` under the leases' row locks (taken here, in pk order), reusing the leases and
+    lines of the lock-free look `seen` when they are unchanged.
+
+    Under the locks every lease row (all its columns) and every line the billing reads is read
+    again as plain values and compared with what `seen` read; if anything differs (a notice,
+    reclaim, release or new line landed in between) everything is loaded again. What was
+    billed is always read again under the locks.
+    """
+    locked = list(
+        Lease.objects.filter(pk__in=lease_ids)
+        .select_for_update()
+        .order_by("pk")
+        .values_list(*LEASE_ATTNAMES)
+    )
+    current_lines = list(
+        LeaseLine.objects.filter(lease_id__in=[row[0] for row in locked])
+        .order_by("lease_id", "id")
+        .values_list(*LINE_FIELDS)
+    )
+    seen_leases = [tuple(getattr(lease, a) for a in LEASE_ATTNAMES) for lease in seen.leases]
+    seen_lines = [
+        tuple(getattr(line, a) for a in LINE_FIELDS)
+        for lease in seen.leases
+        for line in seen.lines.get(lease.pk, [])
+    ]
+    if locked != seen_leases or current_lines != seen_lines:
+        return _load(lease_ids, lock=False)  # the locks are held: a full read
+    return _load_history(seen.leases, seen.lines)
 
 
 def _cum(line: LeaseLine, lease: Lease, through: dt.datetime) -> Fraction:
@@ -420,7 +512,7 @@ def _rent_lines(lease: Lease, lines: Sequence[LeaseLine], period: dt.date) -> li
             continue
         result.append(
             InvoiceLine(
-                lease_line=line,
+                lease_line_id=line.pk,
                 description=(
                     f"Rent {_period_label(period)}: {_line_label(line)}, {days}/{dim} days"
                 ),
@@ -463,7 +555,7 @@ def _holdover_lines(
         return []
     return [
         InvoiceLine(
-            lease_line=line,
+            lease_line_id=line.pk,
             description=(
                 f"Holdover {_period_label(period)}: {_line_label(line)}, "
                 f"{days} days at 150 % of the per-diem"
@@ -572,7 +664,7 @@ def _plan_credits(lease: Lease, lines: Sequence[LeaseLine], data: _Loaded, plan:
         note.lines.append(
             CreditNoteLine(
                 invoice_line=inv_line,
-                lease_line=line,
+                lease_line_id=line.pk,
                 description=(
                     f"Credit {_period_label(inv.period)}: {_line_label(line)}, {days} days "
                     f"from {local_date(credit_from, tz):%Y-%m-%d} no longer leased"
@@ -642,7 +734,7 @@ def _plan_holdover_credits(
         note.lines.append(
             CreditNoteLine(
                 invoice_line=inv_line,
-                lease_line=line,
+                lease_line_id=line.pk,
                 description=(
                     f"Credit holdover {_period_label(inv.period)}: {_line_label(line)}, "
                     f"{days} days from {local_date(credit_from, tz):%Y-%m-%d} released"
@@ -679,22 +771,34 @@ def _due_slots(
     period_cap: dt.date | None,
 ) -> list[tuple[str, dt.date, Invoice | None, tuple | None]]:
     """(kind, month, draft or None, holdover span) of every invoice due and not yet issued."""
-    existing = {(inv.kind, inv.period): inv for inv in data.invoices.get(lease.pk, [])}
+    existing = data.slots.get(lease.pk, {})
+    drafts: dict[int, Invoice] | None = None
+
+    def draft(slot: _Slot) -> Invoice | None:
+        nonlocal drafts
+        if drafts is None:
+            drafts = {inv.pk: inv for inv in data.invoices.get(lease.pk, [])}
+        return drafts.get(slot.pk)  # always there under the lease lock
+
     slots: list[tuple[str, dt.date, Invoice | None, tuple | None]] = []
     for period in rent_periods(lease, lines):
         if (period_cap is not None and period > period_cap) or rent_issue_from(lease, period) > now:
             break
         current = existing.get((InvoiceKind.RENT, period))
-        if current is None or current.status == InvoiceStatus.DRAFT:
-            slots.append((InvoiceKind.RENT, period, current, None))
+        if current is None:
+            slots.append((InvoiceKind.RENT, period, None, None))
+        elif current.status == InvoiceStatus.DRAFT:
+            slots.append((InvoiceKind.RENT, period, draft(current), None))
     span = holdover_span(lease, now=now)
     if span is not None:
         for period in _holdover_periods(lease, span, now=now):
             if period_cap is not None and period > period_cap:
                 break
             current = existing.get((InvoiceKind.HOLDOVER, period))
-            if current is None or current.status == InvoiceStatus.DRAFT:
-                slots.append((InvoiceKind.HOLDOVER, period, current, span))
+            if current is None:
+                slots.append((InvoiceKind.HOLDOVER, period, None, span))
+            elif current.status == InvoiceStatus.DRAFT:
+                slots.append((InvoiceKind.HOLDOVER, period, draft(current), span))
     return slots
 
 
@@ -813,7 +917,7 @@ def _write_invoices(
             drafts.append(invoice)
         invoices.append(invoice)
         for line in p.lines:
-            line.invoice = invoice
+            line.invoice_id = invoice.pk  # the id, not the object: cheaper, nothing reads it
     if drafts:
         InvoiceLine.objects.filter(invoice__in=drafts).delete()
     InvoiceLine.objects.bulk_create([line for p in plans for line in p.lines])
@@ -919,15 +1023,29 @@ def _bill_leases(
     """
     if not lease_ids:
         return BillOutcome()
-    data = _load(lease_ids, lock=False)
-    if not any(
-        _has_work(lease, data, now=now, period_cap=period_cap, invoices=invoices, credits=credits)
-        for lease in data.leases
+    leases = list(Lease.objects.filter(pk__in=lease_ids).order_by("pk"))
+    lines = _load_lines(leases)
+    # Invoices due are seen from the months taken alone; the billing history is read only
+    # when none is, to look for credits.
+    data = _load_history(leases, lines, slots_only=True)
+    if not (
+        invoices
+        and any(
+            _has_work(lease, data, now=now, period_cap=period_cap, invoices=True, credits=False)
+            for lease in data.leases
+        )
     ):
-        return BillOutcome()
+        if not credits:
+            return BillOutcome()
+        data = _load_history(leases, lines)
+        if not any(
+            _has_work(lease, data, now=now, period_cap=period_cap, invoices=False, credits=True)
+            for lease in data.leases
+        ):
+            return BillOutcome()
     outcome = BillOutcome()
     with transaction.atomic():
-        data = _load(lease_ids, lock=True)
+        data = _load_locked(lease_ids, data)
         invoice_plans: list[_InvoicePlan] = []
         credit_plans: list[_CreditPlan] = []
         # Credit notes first: they are computed against the invoices as they stood.
@@ -1103,7 +1221,7 @@ def invoice_draft_for_period(
 def _rent_draft(lease_id: int, period: dt.date, *, lock: bool, now: dt.datetime) -> Invoice:
     """Create or recompute the rent draft of a lease and month (issued ones are returned
     as they are). `lock=False` when the caller already holds the lease's row lock."""
-    data = _load([lease_id], lock=lock)
+    data = _load([lease_id], lock=lock, full_invoices=True)
     locked = data.leases[0]
     if locked.status in NOT_BILLED:
         raise LeaseNotBillable(extra={"lease": locked.number, "status": locked.status})
