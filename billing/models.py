@@ -144,6 +144,8 @@ class Invoice(models.Model):
         indexes = [
             models.Index(fields=["status", "due_at"], name="invoice_status_due"),
             models.Index(fields=["tenant", "period"], name="invoice_tenant_period"),
+            # The tenant API's pages: newest first within one tenant, cut after a page.
+            models.Index(fields=["tenant", "id"], name="invoice_tenant_id"),
         ]
 
     def __str__(self) -> str:
@@ -233,7 +235,11 @@ class CreditNote(models.Model):
                 name="creditnote_numbered_iff_issued",
             ),
         ]
-        indexes = [models.Index(fields=["lease", "invoice"], name="creditnote_lease_invoice")]
+        indexes = [
+            models.Index(fields=["lease", "invoice"], name="creditnote_lease_invoice"),
+            # The tenant API's pages: newest first within one tenant, cut after a page.
+            models.Index(fields=["tenant", "id"], name="creditnote_tenant_id"),
+        ]
 
     def __str__(self) -> str:
         return self.number or f"Draft credit note ({self.invoice_id})"

@@ -191,6 +191,8 @@ class Lease(models.Model):
         ]
         indexes = [
             models.Index(fields=["tenant", "status"], name="lease_tenant_status"),
+            # The tenant API's pages: newest first within one tenant, cut after a page.
+            models.Index(fields=["tenant", "id"], name="lease_tenant_id"),
             models.Index(fields=["status", "term_end"], name="lease_status_term_end"),
         ]
 
@@ -200,7 +202,12 @@ class Lease(models.Model):
     @property
     def end(self):  # -> datetime
         """The instant the lease stops holding capacity: effective end if set, else term end."""
-        return self.effective_end or self.term_end
+        return self.end_of(self.effective_end, self.term_end)
+
+    @staticmethod
+    def end_of(effective_end, term_end):  # -> datetime
+        """`end` from the two columns (for rows read without a model instance)."""
+        return effective_end or term_end
 
 
 class LeaseNumberSeries(models.Model):

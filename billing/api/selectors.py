@@ -21,6 +21,33 @@ def invoice_list_for_tenant(tenant: Tenant) -> QuerySet[Invoice]:
     )
 
 
+# What a page of the invoice list reads: the columns `InvoiceListSerializer` renders, and those
+# the ordering filter may sort by (the cursor reads its position from the row).
+INVOICE_ROW_COLUMNS = (
+    "id",
+    "number",
+    "lease_id",
+    "lease__number",
+    "kind",
+    "period",
+    "period_start",
+    "period_end",
+    "status",
+    "currency",
+    "total",
+    "issued_at",
+    "due_at",
+    "paid_at",
+    "is_overdue",
+)
+
+
+def invoice_rows_for_tenant(tenant: Tenant) -> QuerySet:
+    """The invoice list as rows (dicts) of `INVOICE_ROW_COLUMNS`: a page is one query over the
+    (tenant, id) index, with no model instances built."""
+    return invoice_list_for_tenant(tenant).values(*INVOICE_ROW_COLUMNS)
+
+
 def invoice_detail_for_tenant(tenant: Tenant) -> QuerySet[Invoice]:
     return invoice_list_for_tenant(tenant).prefetch_related("lines")
 

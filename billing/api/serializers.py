@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from billing.choices import CreditNoteStatus, InvoiceKind, InvoiceStatus
-from leasing.api.serializers import InstantField, Money
+from leasing.api.serializers import InstantField, Money, day, instant, money
 
 
 class DocumentRefSerializer(serializers.Serializer):
@@ -26,6 +26,34 @@ class InvoiceLineSerializer(serializers.Serializer):
     amount = Money()
 
 
+class InvoiceListSerializer(serializers.ListSerializer):
+    """A page of the invoice list from rows of `selectors.INVOICE_ROW_COLUMNS` (dicts, not
+    models): each row exactly as `InvoiceSerializer` renders that invoice (tested), built
+    directly rather than through DRF's per-field machinery."""
+
+    def to_representation(self, data):
+        return [invoice_row(row) for row in data]
+
+
+def invoice_row(row: dict) -> dict:
+    return {
+        "id": row["id"],
+        "number": row["number"],
+        "lease": {"id": row["lease_id"], "number": row["lease__number"]},
+        "kind": row["kind"],
+        "period": day(row["period"]),
+        "period_start": instant(row["period_start"]),
+        "period_end": instant(row["period_end"]),
+        "status": row["status"],
+        "currency": row["currency"],
+        "total": money(row["total"]),
+        "issued_at": instant(row["issued_at"]),
+        "due_at": instant(row["due_at"]),
+        "paid_at": instant(row["paid_at"]),
+        "is_overdue": row["is_overdue"],
+    }
+
+
 class InvoiceSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     number = serializers.CharField()
@@ -42,8 +70,14 @@ class InvoiceSerializer(serializers.Serializer):
     paid_at = InstantField(allow_null=True)
     is_overdue = serializers.BooleanField()
 
+    class Meta:
+        list_serializer_class = InvoiceListSerializer
+
 
 class InvoiceDetailSerializer(InvoiceSerializer):
+    class Meta:
+        list_serializer_class = serializers.ListSerializer  # the row list is for InvoiceSerializer
+
     lines = InvoiceLineSerializer(many=True)
 
 

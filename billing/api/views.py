@@ -42,7 +42,7 @@ class InvoiceViewSet(TenantAPIMixin, viewsets.ReadOnlyModelViewSet):
         if getattr(self, "swagger_fake_view", False):
             return Invoice.objects.none()
         if self.action == "list":
-            return selectors.invoice_list_for_tenant(self.tenant)
+            return selectors.invoice_rows_for_tenant(self.tenant)
         return selectors.invoice_detail_for_tenant(self.tenant)
 
 

@@ -211,7 +211,7 @@ class LeaseViewSet(TenantAPIMixin, viewsets.ReadOnlyModelViewSet):
         if getattr(self, "swagger_fake_view", False):
             return Lease.objects.none()
         if self.action == "list":
-            return selectors.lease_list_for_tenant(self.tenant)
+            return selectors.lease_rows_for_tenant(self.tenant)
         return selectors.lease_detail_for_tenant(self.tenant)
 
     def retrieve(self, request, *args, **kwargs):
