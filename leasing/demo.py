@@ -226,7 +226,7 @@ def seed_leasing(
             title = f"{cluster.name} — {cluster.accelerator.name} ({cluster.site.slug})"
             if Listing.objects.filter(title=title).exists():
                 continue
-            free = len(services.free_node_ids(cluster.pk, now, now + 180 * DAY))
+            free = len(services.free_node_ids(cluster.pk, now, now + 180 * DAY, now=now))
             count = max(1, int(free * share))
             Listing.objects.create(
                 title=title,

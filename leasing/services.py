@@ -194,7 +194,12 @@ def _is_exclusion_violation(exc: IntegrityError) -> bool:
 
 
 def free_node_ids(
-    cluster_id: int, start: dt.datetime, end: dt.datetime, limit: int | None = None
+    cluster_id: int,
+    start: dt.datetime,
+    end: dt.datetime,
+    limit: int | None = None,
+    *,
+    now: dt.datetime | None = None,
 ) -> list[int]:
     """Healthy nodes of the cluster free over `[start, end)`, by pk.
 
@@ -203,17 +208,25 @@ def free_node_ids(
     allocation rows stop at the end, but the nodes stay with the tenant (draining, holdover)
     until `lease_release_confirm`. Only rows running to the lease's end count (a line ended
     earlier gave its nodes back then); a lease handed to its renewal has `released_at` set at
-    its term end, so the renewal's own rows are the only ones that matter there.
+    its term end, so the renewal's own rows are the only ones that matter there. A lease still
+    signed whose end is already past at `now` (the boundary job has not ended it yet) is
+    ended all the same.
 
     One set-based query (NOT EXISTS over the allocation index); call it holding the cluster
     lock if the answer is going to be used to allocate.
     """
+    now = _now(now)
+    ended = Q(line__lease__status__in=UNRELEASED) | Q(
+        line__lease__status__in=SIGNED, ends_at__lte=now
+    )
     busy = Allocation.objects.filter(node=OuterRef("pk"), starts_at__lt=end).filter(
         Q(ends_at__gt=start)
-        | Q(
-            line__lease__status__in=UNRELEASED,
-            line__lease__released_at__isnull=True,
-            ends_at__gte=Coalesce("line__lease__effective_end", "line__lease__term_end"),
+        | (
+            ended
+            & Q(
+                line__lease__released_at__isnull=True,
+                ends_at__gte=Coalesce("line__lease__effective_end", "line__lease__term_end"),
+            )
         )
     )
     qs = (
@@ -244,9 +257,11 @@ def _insert_allocations(
         raise
 
 
-def _allocate_line(line: LeaseLine, start: dt.datetime, end: dt.datetime) -> int:
+def _allocate_line(
+    line: LeaseLine, start: dt.datetime, end: dt.datetime, *, now: dt.datetime
+) -> int:
     """Allocate `line.node_count` free healthy nodes of its cluster over `[start, end)`."""
-    node_ids = free_node_ids(line.cluster_id, start, end, line.node_count)
+    node_ids = free_node_ids(line.cluster_id, start, end, line.node_count, now=now)
     if len(node_ids) < line.node_count:
         raise CapacityUnavailable(
             extra={
@@ -261,7 +276,9 @@ def _allocate_line(line: LeaseLine, start: dt.datetime, end: dt.datetime) -> int
     return len(node_ids)
 
 
-def _fit_allocations(line: LeaseLine, start: dt.datetime, end: dt.datetime) -> None:
+def _fit_allocations(
+    line: LeaseLine, start: dt.datetime, end: dt.datetime, *, now: dt.datetime
+) -> None:
     """Make the line's allocations cover exactly `[start, end)` (end moved by a notice).
 
     Shortening frees capacity at once; an empty period (cancellation) deletes the rows;
@@ -273,7 +290,7 @@ def _fit_allocations(line: LeaseLine, start: dt.datetime, end: dt.datetime) -> N
         return
     current = qs.aggregate(end=Max("ends_at"), n=Count("id"))
     if current["n"] == 0:
-        _allocate_line(line, start, end)
+        _allocate_line(line, start, end, now=now)
         return
     if end < current["end"]:
         qs.filter(ends_at__gt=end).update(ends_at=end)
@@ -342,7 +359,7 @@ def _apply_notices(lease: Lease, *, now: dt.datetime) -> str:
             line.save(update_fields=["effective_end"])
         line.lease = lease
         if lease.status != LeaseStatus.DRAFT and line.status == LineStatus.OPEN:
-            _fit_allocations(line, lease.commencement, line.end)
+            _fit_allocations(line, lease.commencement, line.end, now=now)
     status = lease.status
     if status == LeaseStatus.ACTIVE and lease.effective_end is not None:
         status = LeaseStatus.NOTICE_GIVEN
@@ -560,7 +577,7 @@ def lease_approve(
     _lock_clusters(line.cluster_id for line in lines)
     allocated = {}
     for line in lines:
-        allocated[line.pk] = _allocate_line(line, lease.commencement, lease.term_end)
+        allocated[line.pk] = _allocate_line(line, lease.commencement, lease.term_end, now=now)
     lease.status = LeaseStatus.SCHEDULED
     lease.save(update_fields=["status", "updated_at"])
     _event(

@@ -83,6 +83,38 @@ def test_nodes_still_draining_are_not_leased_again():
     )
 
 
+def test_a_lease_past_its_end_holds_its_nodes_before_the_boundary_job_runs():
+    """Minutes after its end a lease is still ACTIVE until the boundary job ends it; its nodes
+    are no less held (draining or holdover follow), so they are not leased again meanwhile."""
+    cluster = cluster_with_nodes(2)
+    a = short_lease(cluster, 2, dt.date(2026, 1, 1))  # ends 2026-01-31 00:00 UTC
+    just_after = at(2026, 1, 31, 0, 3)
+    a.refresh_from_db()
+    assert a.status == LeaseStatus.ACTIVE
+    assert a.term_end < just_after
+    assert services.free_node_ids(cluster.pk, just_after, at(2026, 3, 1), now=just_after) == []
+    # Before its end, the same period is free after it, as for any signed lease.
+    before_end = at(2026, 1, 30)
+    assert services.free_node_ids(cluster.pk, a.term_end, at(2026, 3, 1), now=before_end) == (
+        sorted(nodes_of(a))
+    )
+    b = services.lease_create(
+        tenant=TenantFactory(),
+        lines=[services.LineSpec(cluster, 2, Decimal("100"))],
+        commencement_date=dt.date(2026, 1, 31),
+        term_days=30,
+        now=just_after,
+    )
+    before = db_state()
+    with pytest.raises(CapacityUnavailable):
+        services.lease_approve(lease=b, now=just_after)
+    assert db_state() == before
+    services.process_boundaries(now=at(2026, 1, 31, 0, 5))
+    services.lease_release_confirm(lease=a, now=at(2026, 1, 31, 0, 6))
+    b = services.lease_approve(lease=b, now=at(2026, 1, 31, 0, 7))
+    assert nodes_of(b) == nodes_of(a)
+
+
 def test_other_free_nodes_are_picked_past_an_unreleased_lease():
     cluster = cluster_with_nodes(4)
     a = short_lease(cluster, 2, dt.date(2026, 1, 1))
