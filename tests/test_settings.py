@@ -51,3 +51,54 @@ def test_time_is_never_naive():
 
     assert settings.USE_TZ is True
     assert settings.TIME_ZONE == "UTC"
+
+
+def _redis_reachable() -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_cache_url_gives_every_process_one_redis_cache():
+    """Per-key throttling counts once across workers only if they share the cache."""
+    if not _redis_reachable():
+        assert not os.environ.get("CI"), "CI starts Redis: it must be reachable here"
+        import pytest
+
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    marker = secrets.token_hex(8)
+    env = {
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
+        "CACHE_URL": "redis://127.0.0.1:6379/6",
+    }
+    write = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        f"from django.core.cache import caches; caches['default'].set('settings-test', "
+        f"'{marker}', 30); print(type(caches['default']).__name__)",
+        **env,
+    )
+    assert write.returncode == 0, write.stderr
+    assert write.stdout.strip() == "RedisCache"
+    read = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.core.cache import cache; print(cache.get('settings-test'))",
+        **env,
+    )
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.strip() == marker  # another process sees the first one's entry
+
+
+def test_cache_url_must_name_redis():
+    result = manage(
+        "check", DJANGO_SETTINGS_MODULE="config.settings.base", CACHE_URL="memcached://x"
+    )
+    assert result.returncode != 0
+    assert "CACHE_URL must be redis://" in result.stderr

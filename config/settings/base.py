@@ -1,7 +1,8 @@
 """Base settings, read from the environment.
 
 The defaults give the zero-setup demo: an embedded SQLite file and Celery in eager mode. Set
-`DATABASE_URL` (PostgreSQL) and `CELERY_BROKER_URL` (Redis or RabbitMQ) for the real thing.
+`DATABASE_URL` (PostgreSQL), `CELERY_BROKER_URL` (Redis or RabbitMQ) and `CACHE_URL` (Redis)
+for the real thing.
 """
 
 import os
@@ -25,6 +26,24 @@ def env_bool(name: str, default: bool) -> bool:
     if value in {"0", "false", "no", "off"}:
         return False
     raise ImproperlyConfigured(f"{name} must be a boolean, got {raw!r}")
+
+
+def caches_from_url(url: str) -> dict:
+    """`CACHES` from `CACHE_URL`: empty → a per-process memory cache (the demo, the tests);
+    `redis://` or `rediss://` → Redis, shared by every process (per-key throttling then counts
+    once across all workers, and cached charts are computed once)."""
+    if not url:
+        return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    if url.startswith(("redis://", "rediss://")):
+        return {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": url,
+                # A cache that stops answering must not hang a request either.
+                "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            }
+        }
+    raise ImproperlyConfigured(f"CACHE_URL must be redis:// or rediss://, got {url!r}")
 
 
 def env_list(name: str, default: str) -> list[str]:
@@ -165,6 +184,8 @@ SPECTACULAR_SETTINGS = {
         "NoticeActionEnum": "leasing.api.selectors.NoticeAction.ALL",
     },
 }
+
+CACHES = caches_from_url(os.environ.get("CACHE_URL", ""))
 
 # --- Celery -----------------------------------------------------------------------------------
 # No broker configured: run tasks eagerly in-process, so the demo needs nothing but Python.
