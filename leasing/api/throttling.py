@@ -1,8 +1,8 @@
 """Per-key rate limit: 429 with `Retry-After` (DRF computes it from the window).
 
 The counter lives in Django's default cache. With the default per-process LocMem cache each
-worker process counts on its own (the effective limit is N workers × the rate); point
-`CACHES["default"]` at Redis in production for one shared count. Throttling protects capacity;
+worker process counts on its own (the effective limit is N workers × the rate); set
+`CACHE_URL=redis://...` in production for one shared count. Throttling protects capacity;
 it is not a security control.
 """
 
