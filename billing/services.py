@@ -604,6 +604,82 @@ def _holdover_periods(lease: Lease, span: tuple, *, now: dt.datetime) -> list[dt
     return periods
 
 
+class _CreditCandidate(NamedTuple):
+    """One billed invoice line that may be credited: `diff` is net billed − now due."""
+
+    invoice: Invoice
+    invoice_line: InvoiceLine
+    line: LeaseLine
+    diff: Decimal
+    credit_from: dt.datetime  # where the service no longer due starts
+    days: int  # days billed that are no longer due
+
+    @classmethod
+    def of(
+        cls,
+        invoice: Invoice,
+        invoice_line: InvoiceLine,
+        line: LeaseLine,
+        diff: Decimal,
+        held_to: dt.datetime,
+        days_now: int,
+    ) -> _CreditCandidate:
+        """`held_to`: where the line's service now due stops; `days_now`: its days now due."""
+        start, end = invoice_line.service_start, invoice_line.service_end
+        return cls(
+            invoice=invoice,
+            invoice_line=invoice_line,
+            line=line,
+            diff=diff,
+            credit_from=min(max(held_to, start), end),
+            days=max(invoice_line.days - days_now, 0),
+        )
+
+
+def _plan_owed_back(
+    lease: Lease,
+    candidates: Sequence[_CreditCandidate],
+    owed_back: Decimal,
+    plan: _Plan,
+    *,
+    reason: str,
+    label: str,
+    why: str,
+) -> None:
+    """Credit exactly `owed_back` over the candidates: the positive differences trimmed to the
+    lease-level total, one credit note per invoice. A negative total is reported as
+    underbilled, never charged here; zero writes nothing."""
+    if owed_back < 0:
+        plan.underbilled.append((lease.pk, owed_back))
+        return
+    if owed_back == 0:
+        return
+    tz = lease.contract_timezone
+    amounts = trim_to([c.diff for c in candidates], owed_back)
+    by_invoice: dict[int, _CreditPlan] = {}
+    for c, amount in zip(candidates, amounts, strict=True):
+        if amount <= 0:
+            continue
+        head = f"{label} {_period_label(c.invoice.period)}: {_line_label(c.line)}"
+        note = by_invoice.setdefault(c.invoice.pk, _CreditPlan(c.invoice, [], reason=reason))
+        note.lines.append(
+            CreditNoteLine(
+                invoice_line=c.invoice_line,
+                lease_line_id=c.line.pk,
+                description=(
+                    f"{head}, {c.days} days from {local_date(c.credit_from, tz):%Y-%m-%d} {why}"
+                    if c.days
+                    else f"{head}, rounding"
+                ),
+                service_start=c.credit_from,
+                service_end=c.invoice_line.service_end,
+                days=c.days,
+                amount=amount,
+            )
+        )
+    plan.credits.extend(by_invoice.values())
+
+
 def _plan_credits(lease: Lease, lines: Sequence[LeaseLine], data: _Loaded, plan: _Plan) -> None:
     """Credit what the lease's issued rent invoices billed beyond what the rule now says.
 
@@ -615,7 +691,7 @@ def _plan_credits(lease: Lease, lines: Sequence[LeaseLine], data: _Loaded, plan:
     after a credit) is reported as underbilled, never charged here.
     """
     tz = lease.contract_timezone
-    candidates: list[tuple[Invoice, InvoiceLine, LeaseLine, Decimal, int]] = []
+    candidates: list[_CreditCandidate] = []
     owed_back = ZERO
     for inv in data.invoices.get(lease.pk, []):
         if inv.kind != InvoiceKind.RENT or inv.status not in BILLED_STATUSES:
@@ -643,41 +719,17 @@ def _plan_credits(lease: Lease, lines: Sequence[LeaseLine], data: _Loaded, plan:
                 period_end=inv.period_end,
                 tz=tz,
             )
-            candidates.append((inv, inv_line, line, diff, days_now))
+            candidates.append(_CreditCandidate.of(inv, inv_line, line, diff, line.end, days_now))
         owed_back -= sum(due.values(), ZERO)  # lines now due that this invoice never billed
-    if owed_back < 0:
-        plan.underbilled.append((lease.pk, owed_back))
-        return
-    if owed_back == 0:
-        return
-    amounts = trim_to([c[3] for c in candidates], owed_back)
-    by_invoice: dict[int, _CreditPlan] = {}
-    for (inv, inv_line, line, _, days_now), amount in zip(candidates, amounts, strict=True):
-        if amount <= 0:
-            continue
-        end = line.end
-        credit_from = min(max(end, inv_line.service_start), inv_line.service_end)
-        days = max(inv_line.days - days_now, 0)
-        note = by_invoice.setdefault(
-            inv.pk, _CreditPlan(inv, [], reason="Lease lines ended inside the period")
-        )
-        note.lines.append(
-            CreditNoteLine(
-                invoice_line=inv_line,
-                lease_line_id=line.pk,
-                description=(
-                    f"Credit {_period_label(inv.period)}: {_line_label(line)}, {days} days "
-                    f"from {local_date(credit_from, tz):%Y-%m-%d} no longer leased"
-                    if days
-                    else f"Credit {_period_label(inv.period)}: {_line_label(line)}, rounding"
-                ),
-                service_start=credit_from,
-                service_end=inv_line.service_end,
-                days=days,
-                amount=amount,
-            )
-        )
-    plan.credits.extend(by_invoice.values())
+    _plan_owed_back(
+        lease,
+        candidates,
+        owed_back,
+        plan,
+        reason="Lease lines ended inside the period",
+        label="Credit",
+        why="no longer leased",
+    )
 
 
 def _plan_holdover_credits(
@@ -694,10 +746,9 @@ def _plan_holdover_credits(
     lease's `Σ (net − due)`, so nothing is credited twice and a second computation finds
     nothing left; a negative total is reported as underbilled, never charged here.
     """
-    tz = lease.contract_timezone
     span = holdover_span(lease, now=now)
     by_line = {line.pk: line for line in lines}
-    candidates: list[tuple[Invoice, InvoiceLine, LeaseLine, Decimal, InvoiceLine | None]] = []
+    candidates: list[_CreditCandidate] = []
     owed_back = ZERO
     for inv in data.invoices.get(lease.pk, []):
         if inv.kind != InvoiceKind.HOLDOVER or inv.status not in BILLED_STATUSES:
@@ -712,43 +763,22 @@ def _plan_holdover_credits(
             net = inv_line.amount - data.credited[inv_line.pk]
             diff = net - (now_line.amount if now_line is not None else ZERO)
             owed_back += diff
-            candidates.append((inv, inv_line, line, diff, now_line))
+            if now_line is None:
+                held_to, days_now = inv_line.service_start, 0
+            else:
+                held_to, days_now = now_line.service_end, now_line.days
+            candidates.append(_CreditCandidate.of(inv, inv_line, line, diff, held_to, days_now))
         # Lines now due that this invoice never billed.
         owed_back -= sum((due_line.amount for due_line in due.values()), ZERO)
-    if owed_back < 0:
-        plan.underbilled.append((lease.pk, owed_back))
-        return
-    if owed_back == 0:
-        return
-    amounts = trim_to([c[3] for c in candidates], owed_back)
-    by_invoice: dict[int, _CreditPlan] = {}
-    for (inv, inv_line, line, _, now_line), amount in zip(candidates, amounts, strict=True):
-        if amount <= 0:
-            continue
-        held_to = now_line.service_end if now_line is not None else inv_line.service_start
-        credit_from = min(max(held_to, inv_line.service_start), inv_line.service_end)
-        days = max(inv_line.days - (now_line.days if now_line is not None else 0), 0)
-        note = by_invoice.setdefault(
-            inv.pk, _CreditPlan(inv, [], reason="Release confirmed before the billed holdover")
-        )
-        note.lines.append(
-            CreditNoteLine(
-                invoice_line=inv_line,
-                lease_line_id=line.pk,
-                description=(
-                    f"Credit holdover {_period_label(inv.period)}: {_line_label(line)}, "
-                    f"{days} days from {local_date(credit_from, tz):%Y-%m-%d} released"
-                    if days
-                    else f"Credit holdover {_period_label(inv.period)}: {_line_label(line)}, "
-                    "rounding"
-                ),
-                service_start=credit_from,
-                service_end=inv_line.service_end,
-                days=days,
-                amount=amount,
-            )
-        )
-    plan.credits.extend(by_invoice.values())
+    _plan_owed_back(
+        lease,
+        candidates,
+        owed_back,
+        plan,
+        reason="Release confirmed before the billed holdover",
+        label="Credit holdover",
+        why="released",
+    )
 
 
 def _holdover_credit_due(
