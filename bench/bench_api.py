@@ -7,10 +7,10 @@ each) and 500 issued invoices, starts gunicorn (sync workers, DEBUG off, persist
 connections) on a free loopback port, and drives 16 concurrent connections with wrk for N
 seconds (default 10, in 5 slices interleaved with the floor's) at each of:
 
-* `GET /api/v1/leases/` and `GET /api/v1/invoices/` (page of 50, authenticated by API key,
-  throttled per key, serialized by DRF), and
-* the floor: bare Django views returning the same JSON from the same queries
-  (`bench/urls_api.py`), and
+* `GET /api/v1/leases/` and `GET /api/v1/invoices/` (page of 50, through DRF: authenticated
+  by API key, throttled per key, filters, cursor pagination, rendering), and
+* the floor: bare Django views returning the same JSON from the same queries and row
+  functions (`bench/urls_api.py`), and
 * a no-op Django view (no database): the ceiling of any view on this server and machine.
 
 Prints throughput, p50 and p99 per run, the ratio to the floor, and PASS/MISS against the
