@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
@@ -46,6 +47,9 @@ def browser(monkeypatch) -> Iterator[object]:
         instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield instance
         instance.close()
+        # Django keys connections by context, and playwright's loop gives this test its own:
+        # close what the test opened here, or its session outlives the test database.
+        connections.close_all()
 
 
 @pytest.fixture
