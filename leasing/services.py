@@ -199,7 +199,7 @@ def free_node_ids(
     end: dt.datetime,
     limit: int | None = None,
     *,
-    now: dt.datetime | None = None,
+    now: dt.datetime,
 ) -> list[int]:
     """Healthy nodes of the cluster free over `[start, end)`, by pk.
 
@@ -210,12 +210,12 @@ def free_node_ids(
     earlier gave its nodes back then); a lease handed to its renewal has `released_at` set at
     its term end, so the renewal's own rows are the only ones that matter there. A lease still
     signed whose end is already past at `now` (the boundary job has not ended it yet) is
-    ended all the same.
+    ended all the same. `now` is required: the answer depends on it, and a caller on a
+    simulated clock must never be judged by the real one.
 
     One set-based query (NOT EXISTS over the allocation index); call it holding the cluster
     lock if the answer is going to be used to allocate.
     """
-    now = _now(now)
     ended = Q(line__lease__status__in=UNRELEASED) | Q(
         line__lease__status__in=SIGNED, ends_at__lte=now
     )

@@ -76,9 +76,10 @@ def test_nodes_still_draining_are_not_leased_again():
     services.process_boundaries(now=at(2026, 1, 31, 6))  # within the 24 h drain grace
     a.refresh_from_db()
     assert (a.status, a.released_at) == (LeaseStatus.EXPIRED, None)
-    assert services.free_node_ids(cluster.pk, at(2026, 2, 2), at(2026, 3, 1)) == []
+    now = at(2026, 1, 31, 6)
+    assert services.free_node_ids(cluster.pk, at(2026, 2, 2), at(2026, 3, 1), now=now) == []
     # Before its end the ended lease's rows are the only constraint, as before.
-    assert services.free_node_ids(cluster.pk, at(2025, 12, 1), at(2026, 1, 1)) == sorted(
+    assert services.free_node_ids(cluster.pk, at(2025, 12, 1), at(2026, 1, 1), now=now) == sorted(
         nodes_of(a)
     )
 
@@ -146,7 +147,9 @@ def test_line_ended_early_gives_its_nodes_back_at_its_end(cluster, tenant):
     assert (lease.status, lease.released_at) == (LeaseStatus.HOLDOVER, None)
     first_nodes = set(first.allocations.values_list("node_id", flat=True))
     second_nodes = set(second.allocations.values_list("node_id", flat=True))
-    free = set(services.free_node_ids(cluster.pk, at(2026, 6, 1), at(2026, 7, 1)))
+    free = set(
+        services.free_node_ids(cluster.pk, at(2026, 6, 1), at(2026, 7, 1), now=at(2026, 5, 5))
+    )
     assert first_nodes <= free
     assert second_nodes.isdisjoint(free)
 
@@ -161,8 +164,10 @@ def test_renewal_takes_over_the_same_nodes_and_new_leases_cannot(make_lease, clu
     assert successor.status == LeaseStatus.ACTIVE
     assert nodes_of(successor) == nodes_of(lease)
     # After the renewal's own term, its nodes are free again as far as its rows go.
-    assert services.free_node_ids(cluster.pk, at(2026, 7, 5), at(2026, 8, 1)) == []
-    assert len(services.free_node_ids(cluster.pk, successor.term_end, at(2027, 2, 1))) == 20
+    now = at(2026, 7, 5)
+    assert services.free_node_ids(cluster.pk, at(2026, 7, 5), at(2026, 8, 1), now=now) == []
+    free_after = services.free_node_ids(cluster.pk, successor.term_end, at(2027, 2, 1), now=now)
+    assert len(free_after) == 20
 
 
 # --- 2. a notice whose end billing already credited cannot be withdrawn ------------------------
@@ -288,4 +293,7 @@ def test_capacity_view_free_count_ignores_held_nodes_that_are_down(client, opera
     row = next(r for r in response.context["rows"] if r[0].pk == cluster.pk)
     c, _, free = row
     assert (c.n_nodes, c.n_healthy, c.n_held) == (5, 4, 2)
-    assert free == 2 == len(services.free_node_ids(cluster.pk, at(2026, 1, 15), at(2026, 1, 16)))
+    free_now = services.free_node_ids(
+        cluster.pk, at(2026, 1, 15), at(2026, 1, 16), now=at(2026, 1, 15)
+    )
+    assert free == 2 == len(free_now)
