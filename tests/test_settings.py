@@ -98,7 +98,25 @@ def test_cache_url_gives_every_process_one_redis_cache():
 
 def test_cache_url_must_name_redis():
     result = manage(
-        "check", DJANGO_SETTINGS_MODULE="config.settings.base", CACHE_URL="memcached://x"
+        "check",
+        DJANGO_SETTINGS_MODULE="config.settings.base",
+        CACHE_URL="memcached://cache-user:s3cret-word@cache.example:11211",
     )
     assert result.returncode != 0
     assert "CACHE_URL must be redis://" in result.stderr
+    assert "s3cret-word" not in result.stderr + result.stdout  # a URL may carry a password
+
+
+def test_the_test_settings_never_use_a_shared_cache():
+    """The suite clears the cache before and after tests: with CACHE_URL set for a shared
+    Redis, it must still use its own memory cache."""
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.core.cache import caches; print(type(caches['default']).__name__)",
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+        CACHE_URL="redis://127.0.0.1:6379/6",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "LocMemCache"

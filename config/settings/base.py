@@ -43,7 +43,8 @@ def caches_from_url(url: str) -> dict:
                 "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
             }
         }
-    raise ImproperlyConfigured(f"CACHE_URL must be redis:// or rediss://, got {url!r}")
+    scheme = url.split(":", 1)[0]  # not the rest: it may carry a password
+    raise ImproperlyConfigured(f"CACHE_URL must be redis:// or rediss://, got {scheme}://…")
 
 
 def env_list(name: str, default: str) -> list[str]:
