@@ -419,3 +419,41 @@ def test_webhook_endpoint_input(api_a, settings):
     assert api_a.delete(f"/api/v1/webhook-endpoints/{ok.json()['id']}/").status_code == 204
     assert api_a.delete(f"/api/v1/webhook-endpoints/{ok.json()['id']}/").status_code == 404
     assert api_a.get("/api/v1/webhook-endpoints/").json()["results"] == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "position",
+    [
+        "x|1",
+        "|1",
+        "2026-01-01T00:00:00+00:00",  # no id
+        "2026-01-01T00:00:00+00:00|abc",
+        "2026-01-01T00:00:00+00:00|٣",
+        "2026-01-01T00:00:00|1",  # a naive instant
+        "2026-01-01T00:00:00+00:00|1|2",
+        "2026-01-01T00:00:00+00:00|" + "9" * 40,
+        "9" * 40 + "|1",
+    ],
+)
+def test_forged_keyset_cursors_are_a_400(position, api_a, world_a):
+    """A cursor over a field and id names both, well-formed; anything else is a bad cursor."""
+    for path, ordering in (
+        ("/api/v1/leases/", "commencement"),
+        ("/api/v1/invoices/", "-issued_at"),
+        ("/api/v1/listings/", "earliest_start"),
+    ):
+        token = base64.b64encode(urlencode({"p": position, "o": 0, "r": 0}).encode()).decode()
+        response = api_a.get(path, {"cursor": token, "ordering": ordering})
+        assert response.status_code == 400, (path, position, response.content)
+        assert "cursor" in response.json()["extra"]["fields"]
+
+
+@pytest.mark.django_db
+def test_a_well_formed_keyset_cursor_pages_on(api_a, world_a):
+    token = base64.b64encode(
+        urlencode({"p": "2020-01-01T00:00:00+00:00|1", "o": 0, "r": 0}).encode()
+    ).decode()
+    response = api_a.get("/api/v1/leases/", {"cursor": token, "ordering": "commencement"})
+    assert response.status_code == 200, response.content
+    assert [r["id"] for r in response.json()["results"]] == [world_a["lease"].pk]
