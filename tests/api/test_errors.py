@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import socket
 from urllib.parse import urlencode
 
 import pytest
@@ -280,6 +281,27 @@ def test_throttled_with_retry_after(api_a, settings):
     assert response.status_code == 429
     assert response.json()["code"] == "throttled"
     assert 0 < int(response["Retry-After"]) <= 60
+
+
+@pytest.mark.django_db
+def test_an_unreachable_throttle_cache_lets_requests_through(api_a, caplog):
+    """Throttling is not a security control: with its Redis down, tenants are still served."""
+    from django.test import override_settings
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    with override_settings(CACHES=down), caplog.at_level("WARNING"):
+        response = api_a.get("/api/v1/leases/")
+    assert response.status_code == 200, response.content
+    assert "throttle: cache unavailable" in caplog.text
 
 
 @pytest.mark.django_db
