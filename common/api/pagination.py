@@ -76,7 +76,7 @@ class BoundedCursorPagination(CursorPagination):
         self.page = results[: self.page_size]
         if reverse:
             self.page.reverse()
-            self.has_previous, self.has_next = more, True
+            self.has_previous, self.has_next = more, self.key is not None
         else:
             self.has_next, self.has_previous = more, self.key is not None
         return self.page

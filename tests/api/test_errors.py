@@ -479,3 +479,13 @@ def test_a_well_formed_keyset_cursor_pages_on(api_a, world_a):
     response = api_a.get("/api/v1/leases/", {"cursor": token, "ordering": "commencement"})
     assert response.status_code == 200, response.content
     assert [r["id"] for r in response.json()["results"]] == [world_a["lease"].pk]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("reverse", [0, 1])
+def test_a_cursor_without_a_position_is_the_first_page_even_with_no_rows(reverse, api_b):
+    """Tenant B has no leases: a position-less cursor either way gives an empty page, no links."""
+    token = base64.b64encode(urlencode({"o": 0, "r": reverse}).encode()).decode()
+    response = api_b.get("/api/v1/leases/", {"cursor": token})
+    assert response.status_code == 200, response.content
+    assert response.json() == {"next": None, "previous": None, "results": []}
