@@ -8,12 +8,11 @@ each row's success or refusal.
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from common.admin import history_table, run_per_row
+from common.admin import history_table, per_row_action
 from common.money import format_money
 
 from . import services
@@ -140,26 +139,21 @@ class InvoiceAdmin(admin.ModelAdmin):
             reverse("billing:invoice_print", args=[obj.pk]),
         )
 
-    @admin.action(description="Issue selected draft invoices (assigns numbers)")
-    def issue_selected(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
-        run_per_row(self, request, queryset, "Issued", lambda i: services.invoice_issue(invoice=i))
-
-    @admin.action(description="Void selected issued invoices")
-    def void_selected(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
-        reason = f"voided by {request.user}"
-        run_per_row(
-            self,
-            request,
-            queryset,
-            "Voided",
-            lambda i: services.invoice_void(invoice=i, reason=reason),
-        )
-
-    @admin.action(description="Mark selected issued invoices paid")
-    def mark_paid_selected(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
-        run_per_row(
-            self, request, queryset, "Paid", lambda i: services.invoice_mark_paid(invoice=i)
-        )
+    issue_selected = per_row_action(
+        "Issue selected draft invoices (assigns numbers)",
+        "Issued",
+        lambda i, _user: services.invoice_issue(invoice=i),
+    )
+    void_selected = per_row_action(
+        "Void selected issued invoices",
+        "Voided",
+        lambda i, user: services.invoice_void(invoice=i, reason=f"voided by {user}"),
+    )
+    mark_paid_selected = per_row_action(
+        "Mark selected issued invoices paid",
+        "Paid",
+        lambda i, _user: services.invoice_mark_paid(invoice=i),
+    )
 
 
 @admin.register(CreditNote)

@@ -39,6 +39,18 @@ def run_per_row(
         modeladmin.message_user(request, f"{label} refused — {failure}", messages.ERROR)
 
 
+def per_row_action(
+    description: str, label: str, call: Callable[[Any, Any], Any]
+) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet], None]:
+    """An admin action that runs `call(row, user)` on each selected row (`run_per_row`)."""
+
+    @admin.action(description=description)
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+        run_per_row(modeladmin, request, queryset, label, lambda obj: call(obj, request.user))
+
+    return action
+
+
 HistoryRow = tuple[dt.datetime | None, str, str]
 
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from clusters.models import ALLOCATABLE_STATUSES, Cluster, Node
-from common.admin import history_table, run_per_row
+from common.admin import history_table, per_row_action, run_per_row
 from common.contract_time import local_date, local_midnight
 from common.money import format_money
 
@@ -87,25 +87,16 @@ class ListingAdmin(admin.ModelAdmin):
     readonly_fields = ["status"]
     actions = ["publish", "withdraw"]
 
-    @admin.action(description="Publish selected listings")
-    def publish(self, request, queryset):
-        run_per_row(
-            self,
-            request,
-            queryset,
-            "Published",
-            lambda obj: services.listing_publish(listing=obj, actor=request.user),
-        )
-
-    @admin.action(description="Withdraw selected listings")
-    def withdraw(self, request, queryset):
-        run_per_row(
-            self,
-            request,
-            queryset,
-            "Withdrawn",
-            lambda obj: services.listing_withdraw(listing=obj, actor=request.user),
-        )
+    publish = per_row_action(
+        "Publish selected listings",
+        "Published",
+        lambda obj, user: services.listing_publish(listing=obj, actor=user),
+    )
+    withdraw = per_row_action(
+        "Withdraw selected listings",
+        "Withdrawn",
+        lambda obj, user: services.listing_withdraw(listing=obj, actor=user),
+    )
 
 
 # --- leases ---------------------------------------------------------------------------------------
@@ -265,47 +256,28 @@ class LeaseAdmin(admin.ModelAdmin):
 
     # --- actions ---
 
-    @admin.action(description="Approve (allocate nodes)")
-    def approve(self, request, queryset):
-        run_per_row(
-            self,
-            request,
-            queryset,
-            "Approved",
-            lambda obj: services.lease_approve(lease=obj, actor=request.user),
-        )
-
-    @admin.action(description="Reject request")
-    def reject(self, request, queryset):
-        run_per_row(
-            self,
-            request,
-            queryset,
-            "Rejected",
-            lambda obj: services.lease_reject(
-                lease=obj, actor=request.user, reason="Rejected by operator"
-            ),
-        )
-
-    @admin.action(description="Confirm nodes released")
-    def confirm_release(self, request, queryset):
-        run_per_row(
-            self,
-            request,
-            queryset,
-            "Release confirmed",
-            lambda obj: services.lease_release_confirm(lease=obj, actor=request.user),
-        )
-
-    @admin.action(description="Renew (successor on the same nodes)")
-    def renew(self, request, queryset):
-        run_per_row(
-            self,
-            request,
-            queryset,
-            "Renewed",
-            lambda obj: services.lease_renew(lease=obj, actor=request.user),
-        )
+    approve = per_row_action(
+        "Approve (allocate nodes)",
+        "Approved",
+        lambda obj, user: services.lease_approve(lease=obj, actor=user),
+    )
+    reject = per_row_action(
+        "Reject request",
+        "Rejected",
+        lambda obj, user: services.lease_reject(
+            lease=obj, actor=user, reason="Rejected by operator"
+        ),
+    )
+    confirm_release = per_row_action(
+        "Confirm nodes released",
+        "Release confirmed",
+        lambda obj, user: services.lease_release_confirm(lease=obj, actor=user),
+    )
+    renew = per_row_action(
+        "Renew (successor on the same nodes)",
+        "Renewed",
+        lambda obj, user: services.lease_renew(lease=obj, actor=user),
+    )
 
     @admin.action(description="Give operator notice…")
     def give_operator_notice(self, request, queryset):
@@ -516,17 +488,13 @@ class NoticeAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.action(description="Confirm the tenant's withdrawal request")
-    def confirm_withdrawal(self, request, queryset):
-        run_per_row(
-            self,
-            request,
-            queryset,
-            "Withdrawal confirmed",
-            lambda obj: services.notice_withdraw_confirm(
-                notice=obj, party=Party.OPERATOR, actor=request.user
-            ),
-        )
+    confirm_withdrawal = per_row_action(
+        "Confirm the tenant's withdrawal request",
+        "Withdrawal confirmed",
+        lambda obj, user: services.notice_withdraw_confirm(
+            notice=obj, party=Party.OPERATOR, actor=user
+        ),
+    )
 
 
 @admin.register(LeaseEvent)

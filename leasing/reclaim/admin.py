@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from common.admin import history_table, run_per_row
+from common.admin import history_table, per_row_action
 from common.money import format_money
 
 from ..choices import ReclaimStatus
@@ -120,28 +120,16 @@ class ReclaimDecisionAdmin(admin.ModelAdmin):
             '<a href="{}">open</a>', reverse("operator:reclaim:detail", args=[obj.pk])
         )
 
-    @admin.action(description="Approve and give the notices")
-    def approve(self, request, queryset):
-        run_per_row(
-            self,
-            request,
-            queryset,
-            "Approved",
-            lambda d: services.decision_approve(decision=d, actor=request.user),
-        )
-
-    @admin.action(description="Reject")
-    def reject(self, request, queryset):
-        run_per_row(
-            self,
-            request,
-            queryset,
-            "Rejected",
-            lambda d: services.decision_reject(decision=d, actor=request.user),
-        )
-
-    @admin.action(description="Re-score now")
-    def rescore(self, request, queryset):
-        run_per_row(
-            self, request, queryset, "Re-scored", lambda d: services.decision_score(decision=d)
-        )
+    approve = per_row_action(
+        "Approve and give the notices",
+        "Approved",
+        lambda d, user: services.decision_approve(decision=d, actor=user),
+    )
+    reject = per_row_action(
+        "Reject",
+        "Rejected",
+        lambda d, user: services.decision_reject(decision=d, actor=user),
+    )
+    rescore = per_row_action(
+        "Re-score now", "Re-scored", lambda d, _user: services.decision_score(decision=d)
+    )
