@@ -344,11 +344,9 @@ def _binding_ends(lease: Lease, lines: Sequence[LeaseLine]) -> tuple[dt.datetime
     return lease_end, line_ends
 
 
-def _apply_notices(lease: Lease, *, now: dt.datetime) -> str:
-    """Recompute effective ends from the binding notices and fit the allocations to them.
-
-    Returns the lease status after the change (ACTIVE ⇄ NOTICE_GIVEN); the caller saves it.
-    """
+def _apply_notices(lease: Lease, *, now: dt.datetime) -> None:
+    """Recompute effective ends from the binding notices, fit the allocations to them, move
+    the status (ACTIVE ⇄ NOTICE_GIVEN) and save the lease."""
     lines = list(lease.lines.exclude(status=LineStatus.CANCELLED).order_by("pk"))
     lease_end, line_ends = _binding_ends(lease, lines)
     lease.effective_end = lease_end
@@ -360,12 +358,11 @@ def _apply_notices(lease: Lease, *, now: dt.datetime) -> str:
         line.lease = lease
         if lease.status != LeaseStatus.DRAFT and line.status == LineStatus.OPEN:
             _fit_allocations(line, lease.commencement, line.end, now=now)
-    status = lease.status
-    if status == LeaseStatus.ACTIVE and lease.effective_end is not None:
-        status = LeaseStatus.NOTICE_GIVEN
-    elif status == LeaseStatus.NOTICE_GIVEN and lease.effective_end is None:
-        status = LeaseStatus.ACTIVE
-    return status
+    if lease.status == LeaseStatus.ACTIVE and lease.effective_end is not None:
+        lease.status = LeaseStatus.NOTICE_GIVEN
+    elif lease.status == LeaseStatus.NOTICE_GIVEN and lease.effective_end is None:
+        lease.status = LeaseStatus.ACTIVE
+    lease.save(update_fields=["status", "effective_end", "updated_at"])
 
 
 # --- listings --------------------------------------------------------------------------------
@@ -713,8 +710,7 @@ def notice_give(
         notice.lines.set(chosen)
     before = lease.status
     if q.outcome != NoticeOutcome.MOOT:
-        lease.status = _apply_notices(lease, now=now)
-        lease.save(update_fields=["status", "effective_end", "updated_at"])
+        _apply_notices(lease, now=now)
     _event(
         lease,
         EventKind.NOTICE_RECEIVED,
@@ -846,8 +842,7 @@ def notice_withdraw_confirm(
     notice.save(update_fields=["status", "withdrawn_at"])
     _lock_clusters(lease.lines.values_list("cluster_id", flat=True))
     before = lease.status
-    lease.status = _apply_notices(lease, now=now)
-    lease.save(update_fields=["status", "effective_end", "updated_at"])
+    _apply_notices(lease, now=now)
     _event(
         lease,
         EventKind.NOTICE_WITHDRAWN,
