@@ -142,6 +142,34 @@ def _event(
     return event
 
 
+def _move(
+    lease: Lease,
+    to: str,
+    kind: str,
+    *,
+    party: str,
+    actor: User | None,
+    now: dt.datetime,
+    reason: str = "",
+    data: dict[str, Any] | None = None,
+) -> LeaseEvent:
+    """Move the (locked) lease to status `to`, save it, and record the move as `kind`."""
+    before = lease.status
+    lease.status = to
+    lease.save(update_fields=["status", "updated_at"])
+    return _event(
+        lease,
+        kind,
+        party=party,
+        actor=actor,
+        at=now,
+        from_status=before,
+        to_status=to,
+        reason=reason,
+        data=data,
+    )
+
+
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -575,16 +603,13 @@ def lease_approve(
     allocated = {}
     for line in lines:
         allocated[line.pk] = _allocate_line(line, lease.commencement, lease.term_end, now=now)
-    lease.status = LeaseStatus.SCHEDULED
-    lease.save(update_fields=["status", "updated_at"])
-    _event(
+    _move(
         lease,
+        LeaseStatus.SCHEDULED,
         EventKind.LEASE_APPROVED,
         party=Party.OPERATOR,
         actor=actor,
-        at=now,
-        from_status=LeaseStatus.DRAFT,
-        to_status=LeaseStatus.SCHEDULED,
+        now=now,
         data={"allocated_nodes": allocated},
     )
     if lease.commencement <= now:
@@ -603,35 +628,28 @@ def lease_reject(
         raise TransitionNotAllowed(
             "Only a draft lease can be rejected.", extra={"status": lease.status}
         )
-    lease.status = LeaseStatus.VOID
-    lease.save(update_fields=["status", "updated_at"])
-    _event(
+    _move(
         lease,
+        LeaseStatus.VOID,
         EventKind.LEASE_REJECTED,
         party=Party.OPERATOR,
         actor=actor,
-        at=now,
-        from_status=LeaseStatus.DRAFT,
-        to_status=LeaseStatus.VOID,
+        now=now,
         reason=reason,
     )
     return lease
 
 
 def _activate(lease: Lease, *, party: str, actor: User | None, now: dt.datetime) -> None:
-    to = LeaseStatus.NOTICE_GIVEN if lease.effective_end is not None else LeaseStatus.ACTIVE
-    _event(
+    _move(
         lease,
+        LeaseStatus.NOTICE_GIVEN if lease.effective_end is not None else LeaseStatus.ACTIVE,
         EventKind.LEASE_ACTIVATED,
         party=party,
         actor=actor,
-        at=now,
-        from_status=lease.status,
-        to_status=to,
+        now=now,
         data={"commencement": _iso(lease.commencement)},
     )
-    lease.status = to
-    lease.save(update_fields=["status", "updated_at"])
 
 
 @transaction.atomic
