@@ -38,9 +38,10 @@ def main() -> int:
 
         from clusters.demo import seed_inventory
         from leasing.demo import seed_leasing
-        from leasing.models import LeaseLine, ReclaimDecision
-        from leasing.reclaim import selectors, services
-        from leasing.reclaim.planner import Need
+        from leasing.models import LeaseLine
+        from reclaim import selectors, services
+        from reclaim.models import ReclaimDecision
+        from reclaim.planner import Need
 
         now = timezone.now()
         with timed() as seed_t:

@@ -1223,7 +1223,7 @@ def lease_billing_changed(*, lease_id: int) -> None:
     """Hook for leasing: call inside the transaction that moved a lease's or line's end; after
     commit the lease is billed again (credit notes, holdover) by the `billing.bill_lease` task.
 
-    Only reclaim approval calls it today (`leasing.reclaim.services`). Notices, withdrawals,
+    Only reclaim approval calls it today (`reclaim.services`). Notices, withdrawals,
     cancellations and release confirmations do not: the daily `billing_run` catches those up
     (it recomputes credit notes and holdover for every lease it scans), so until it runs
     their credit notes are not issued."""

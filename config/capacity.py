@@ -24,7 +24,8 @@ from clusters import selectors
 from clusters.models import Cluster
 from common.plots import PALETTE, figure, to_svg
 from leasing.choices import NoticeStatus
-from leasing.models import Allocation, Notice, ReclaimDecision
+from leasing.models import Allocation, Notice
+from reclaim.models import ReclaimDecision
 
 PAST_DAYS = 90
 FUTURE_DAYS = 180

@@ -25,9 +25,11 @@ from clusters.models import Cluster, Node, SiteLink
 from clusters.services import scenario_document
 from common.money import format_money
 from common.plots import PALETTE, figure, to_svg
-from leasing.choices import NoticeStatus, ReclaimStatus
-from leasing.models import Allocation, Lease, Notice, ReclaimDecision
+from leasing.choices import NoticeStatus
+from leasing.models import Allocation, Lease, Notice
 from leasing.selectors import HOLDING, leased_gpus_by_cluster, lines_running_at
+from reclaim.choices import ReclaimStatus
+from reclaim.models import ReclaimDecision
 
 OFF = (NodeStatus.DOWN, NodeStatus.MAINTENANCE)
 STATES = ("leased", "reserved", "free", "down")

@@ -8,7 +8,7 @@ app_name = "operator"
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
-    path("reclaim/", include("leasing.reclaim.urls")),
+    path("reclaim/", include("reclaim.urls")),
     path("capacity/", capacity.capacity_index, name="capacity"),
     path("capacity/<slug:slug>/", capacity.capacity_cluster, name="capacity-cluster"),
 ]

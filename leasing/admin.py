@@ -520,4 +520,3 @@ class LeaseEventAdmin(admin.ModelAdmin):
 
 # Admin registrations of subpackages (autodiscovery imports only `leasing.admin`).
 from .api import admin as api_admin  # noqa: E402, F401
-from .reclaim import admin as reclaim_admin  # noqa: E402, F401

@@ -60,23 +60,3 @@ class NoticeOutcome(models.TextChoices):
     ENDS = "ends", "Ends the lease (or lines) early"
     MOOT = "moot", "Moot: the term ends first"
     CANCELLED = "cancelled", "Cancelled before commencement"
-
-
-class WebhookDeliveryStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed (gave up)"
-
-
-class ReclaimStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    SCORED = "scored", "Scored"
-    APPROVED = "approved", "Approved"
-    NOTICE_ISSUED = "notice_issued", "Notice issued"
-    EXECUTED = "executed", "Executed"
-    REJECTED = "rejected", "Rejected"
-
-
-class Recommendation(models.TextChoices):
-    RECLAIM = "reclaim", "Reclaim"
-    KEEP_LEASED = "keep_leased", "Keep leased"

@@ -6,7 +6,10 @@ import logging
 
 from celery import shared_task
 
+from common.clock import parse_instant as instant
+
 from . import services
+from .api import idempotency
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +35,7 @@ def process_boundaries() -> dict[str, int]:
     return counts
 
 
-# Tasks defined in subpackages, imported here so Celery's autodiscovery (which imports
-# `leasing.tasks`) registers them.
-from .reclaim.tasks import rescore_reclaim_decisions  # noqa: E402, F401
-from .tasks_webhooks import (  # noqa: E402, F401
-    deliver_due_webhooks,
-    deliver_webhook,
-    purge_idempotency_records,
-)
+@shared_task(name="leasing.purge_idempotency_records", ignore_result=True, time_limit=300)
+def purge_idempotency_records(now: str | None = None) -> int:
+    """Delete idempotency records past their retention (24 h)."""
+    return idempotency.purge_expired(now=instant(now))

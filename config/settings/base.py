@@ -75,6 +75,8 @@ INSTALLED_APPS = [
     "clusters",
     "leasing",
     "billing",
+    "reclaim",
+    "webhooks",
 ]
 
 MIDDLEWARE = [

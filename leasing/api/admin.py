@@ -1,17 +1,15 @@
-"""Operator admin for the tenant API: keys (create shows the key once, revoke), webhook
-endpoints, and the webhook delivery log (read-only, with a retry action).
+"""Operator admin for the tenant API keys (create shows the key once, revoke).
 
 Imported from `leasing/admin.py` (the admin autodiscovers `leasing.admin` only). Every change
-goes through a service (`leasing.api_keys`, `leasing.webhooks`).
+goes through a service (`leasing.api_keys`).
 """
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from leasing import webhooks
 from leasing.api_keys import api_key_create, api_key_revoke
-from leasing.models import ApiKey, WebhookDelivery, WebhookEndpoint
+from leasing.models import ApiKey
 
 
 @admin.register(ApiKey)
@@ -74,68 +72,3 @@ class ApiKeyAdmin(admin.ModelAdmin):
         for tenant in {key.tenant for key in queryset.select_related("tenant")}:
             key, raw = api_key_create(tenant=tenant, name="admin", actor=request.user)
             self._show_once(request, key, raw)
-
-
-@admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
-    list_display = ["url", "tenant", "is_active", "event_types", "created_at", "disabled_at"]
-    list_filter = ["is_active", "tenant"]
-    search_fields = ["url", "tenant__name"]
-    list_select_related = ["tenant"]
-    readonly_fields = [
-        "tenant",
-        "url",
-        "description",
-        "event_types",
-        "is_active",
-        "created_at",
-        "disabled_at",
-    ]
-    exclude = ["secret"]
-    actions = ["disable"]
-
-    def has_add_permission(self, request):
-        return False  # tenants register endpoints through the API
-
-    @admin.action(description="Disable the selected endpoints")
-    def disable(self, request, queryset):
-        for endpoint in queryset.filter(is_active=True):
-            webhooks.webhook_endpoint_disable(endpoint=endpoint)
-        self.message_user(request, "Disabled.", messages.SUCCESS)
-
-
-@admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
-    """The delivery log: what was sent where, how often, and what the receiver answered."""
-
-    list_display = [
-        "event_type",
-        "event_id",
-        "endpoint",
-        "status",
-        "attempts",
-        "last_status_code",
-        "next_attempt_at",
-        "delivered_at",
-        "created_at",
-    ]
-    list_filter = ["status", "event_type"]
-    search_fields = ["event_id", "endpoint__url", "endpoint__tenant__name"]
-    list_select_related = ["endpoint"]
-    date_hierarchy = "created_at"
-    actions = ["retry"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in WebhookDelivery._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.action(description="Retry the selected deliveries at the next sweep")
-    def retry(self, request, queryset):
-        for delivery in queryset:
-            webhooks.webhook_delivery_retry(delivery=delivery)
-        self.message_user(request, "Queued for the next sweep.", messages.SUCCESS)

@@ -25,7 +25,6 @@ from leasing.choices import (
     Party,
 )
 from leasing.models import Lease
-from leasing.webhooks import EVENT_TYPES
 
 from .selectors import (
     LeaseAction,
@@ -349,33 +348,3 @@ class TerminationQuoteSerializer(serializers.Serializer):
     rent_invoiced = Money(help_text="Rent invoiced so far, net of credit notes.")
     rent_still_due = Money(help_text="rent_due − rent_invoiced, if positive.")
     credit_due = Money(help_text="rent_invoiced − rent_due, if positive: the credit note.")
-
-
-# --- webhooks -----------------------------------------------------------------------------------
-
-
-class WebhookEndpointInputSerializer(StrictInputSerializer):
-    url = serializers.URLField(max_length=500)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    event_types = serializers.ListField(
-        child=serializers.ChoiceField(choices=EVENT_TYPES),
-        required=False,
-        max_length=len(EVENT_TYPES),
-        help_text="Event types to receive; omitted or empty = all.",
-    )
-
-
-class WebhookEndpointSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    url = serializers.URLField()
-    description = serializers.CharField()
-    event_types = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPES))
-    is_active = serializers.BooleanField()
-    created_at = InstantField()
-
-
-class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
-    secret = serializers.CharField(
-        help_text="Signing secret (whsec_…), shown only in this response. Verify each "
-        "delivery's webhook-signature: v1,base64(HMAC-SHA256(key, id.timestamp.body))."
-    )

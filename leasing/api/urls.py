@@ -6,7 +6,6 @@ from . import views
 
 listings = views.ListingViewSet
 leases = views.LeaseViewSet
-hooks = views.WebhookEndpointViewSet
 
 urlpatterns = [
     path("listings/", listings.as_view({"get": "list"}), name="listing-list"),
@@ -28,15 +27,5 @@ urlpatterns = [
         "leases/<int:lease_id>/notices/<int:pk>/confirm-withdrawal/",
         views.ConfirmWithdrawalView.as_view(),
         name="notice-confirm-withdrawal",
-    ),
-    path(
-        "webhook-endpoints/",
-        hooks.as_view({"get": "list", "post": "create"}),
-        name="webhook-endpoint-list",
-    ),
-    path(
-        "webhook-endpoints/<int:pk>/",
-        hooks.as_view({"get": "retrieve", "delete": "destroy"}),
-        name="webhook-endpoint-detail",
     ),
 ]

@@ -14,11 +14,12 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing import services as billing
-from leasing import services, webhooks
+from leasing import services
 from leasing.api_keys import api_key_create
 from leasing.choices import Party
 from tests.factories.clusters import cluster_with_nodes
 from tests.factories.leasing import TenantFactory, UserFactory, published_listing
+from webhooks import services as webhooks
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 from leasing import services
 from leasing.api import filters, selectors, serializers
-from leasing.reclaim import selectors as reclaim_selectors
+from reclaim import selectors as reclaim_selectors
 
 
 def test_signed_statuses_are_the_leasing_services_ones():

@@ -13,9 +13,10 @@ from django.core.cache import cache
 
 from leasing import services
 from leasing.choices import ListingStatus, Party
-from leasing.models import IdempotencyRecord, Lease, LeaseEvent, Listing, Notice, WebhookEndpoint
+from leasing.models import IdempotencyRecord, Lease, LeaseEvent, Listing, Notice
 from tests.factories.clusters import cluster_with_nodes
 from tests.factories.leasing import TenantFactory, published_listing
+from webhooks.models import WebhookEndpoint
 
 from .conftest import tomorrow
 

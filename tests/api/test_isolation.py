@@ -16,7 +16,8 @@ from django.utils import timezone
 from billing.models import CreditNote, Invoice
 from leasing import services
 from leasing.api_keys import api_key_create, api_key_revoke
-from leasing.models import ApiKey, IdempotencyRecord, Lease, Notice, WebhookEndpoint
+from leasing.models import ApiKey, IdempotencyRecord, Lease, Notice
+from webhooks.models import WebhookEndpoint
 
 from .conftest import client_for, tomorrow
 

@@ -115,5 +115,5 @@ def test_admin_creates_a_key_shown_once_and_revokes(client, operator, tenant_a):
         follow=True,
     )
     assert ApiKey.objects.get(pk=key.pk).revoked_at is not None
-    log = client.get("/admin/leasing/webhookdelivery/")
+    log = client.get("/admin/webhooks/webhookdelivery/")
     assert log.status_code == 200

@@ -13,8 +13,9 @@ from django.utils import timezone
 from billing.choices import CreditNoteStatus, InvoiceStatus
 from billing.models import CreditNote, Invoice
 from leasing.choices import NoticeOutcome, Party
-from leasing.models import Notice, WebhookEndpoint
+from leasing.models import Notice
 from tests.factories.leasing import LeaseFactory, LeaseLineFactory
+from webhooks.models import WebhookEndpoint
 
 ROWS = 60
 

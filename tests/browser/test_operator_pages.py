@@ -39,7 +39,7 @@ def _luminance(rgb: str) -> float:
 def test_recommendations_are_readable_in_light_and_dark(operator_page, scheme):
     import datetime as dt
 
-    from leasing.models import ReclaimDecision
+    from reclaim.models import ReclaimDecision
 
     today = dt.datetime.now(tz=dt.UTC).date()
     for recommendation in ("reclaim", "keep_leased"):

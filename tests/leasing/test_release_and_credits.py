@@ -13,10 +13,12 @@ from billing.models import CreditNote
 from clusters.choices import NodeStatus
 from clusters.models import Node
 from leasing import services
-from leasing.choices import LeaseStatus, NoticeStatus, Party, ReclaimStatus
+from leasing.choices import LeaseStatus, NoticeStatus, Party
 from leasing.events import EventKind
 from leasing.exceptions import CapacityUnavailable, WithdrawalNotAllowed
-from leasing.models import Allocation, LeaseEvent, ReclaimDecision
+from leasing.models import Allocation, LeaseEvent
+from reclaim.choices import ReclaimStatus
+from reclaim.models import ReclaimDecision
 from tests.factories.billing import lease_with_lines
 from tests.factories.clusters import cluster_with_nodes
 from tests.factories.leasing import TenantFactory

@@ -46,7 +46,7 @@ def test_invoice_and_notice_pages_show_their_history(staff):
 
 
 def test_decision_page_shows_its_transitions(staff):
-    from leasing.models import ReclaimDecision
+    from reclaim.models import ReclaimDecision
 
     at = timezone.now()
     decision = ReclaimDecision.objects.create(
@@ -61,7 +61,7 @@ def test_decision_page_shows_its_transitions(staff):
         decided_at=at + dt.timedelta(hours=1),
     )
     page = staff.get(
-        reverse("admin:leasing_reclaimdecision_change", args=[decision.pk])
+        reverse("admin:reclaim_reclaimdecision_change", args=[decision.pk])
     ).content.decode()
     assert "recommendation flipped" in page
     assert "Keep leased → Reclaim" in page

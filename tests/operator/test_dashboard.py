@@ -130,7 +130,7 @@ def test_cross_campus_section_explains_why_training_across_campuses_is_poor():
 
 
 def test_open_decisions_are_listed_with_their_recommendation(client, django_user_model):
-    from leasing.models import ReclaimDecision
+    from reclaim.models import ReclaimDecision
 
     ReclaimDecision.objects.create(
         title="Take back campus 1 H100s",

@@ -9,20 +9,21 @@ from rest_framework.test import APIClient
 
 from leasing import services as leasing_services
 from leasing.api_keys import api_key_create
-from leasing.choices import LeaseStatus, NoticeOutcome, ReclaimStatus
+from leasing.choices import LeaseStatus, NoticeOutcome
 from leasing.events import EventKind
 from leasing.models import LeaseEvent, Notice
-from leasing.reclaim import receivers, services, tasks
-from leasing.reclaim.services import (
+from reclaim import receivers, services, tasks
+from reclaim.choices import ReclaimStatus
+from reclaim.services import (
     decision_approve,
     decision_create,
     decision_reject,
     decisions_mark_executed,
 )
-from leasing.webhooks import lease_event_payload
 from tests.factories.clusters import cluster_with_nodes
 from tests.factories.leasing import LeaseFactory, LeaseLineFactory
 from tests.leasing.helpers import db_state
+from webhooks.services import lease_event_payload
 
 from .conftest import CHEAP, DEAR, SMALL_WORKLOAD, at, make_lease
 

@@ -8,10 +8,11 @@ from django.contrib.messages import get_messages
 from django.contrib.messages.storage.fallback import FallbackStorage
 from django.test import RequestFactory
 
-from leasing.choices import ReclaimStatus
-from leasing.models import Notice, ReclaimDecision
-from leasing.reclaim.admin import FlippedFilter, ReclaimDecisionAdmin
-from leasing.reclaim.services import decision_create
+from leasing.models import Notice
+from reclaim.admin import FlippedFilter, ReclaimDecisionAdmin
+from reclaim.choices import ReclaimStatus
+from reclaim.models import ReclaimDecision
+from reclaim.services import decision_create
 
 from .conftest import CHEAP, SMALL_WORKLOAD, make_lease
 

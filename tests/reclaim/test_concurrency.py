@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from leasing.choices import ReclaimStatus
-from leasing.models import Notice, ReclaimDecision
-from leasing.reclaim.services import decision_create, planned_notices
+from leasing.models import Notice
+from reclaim.choices import ReclaimStatus
+from reclaim.models import ReclaimDecision
+from reclaim.services import decision_create, planned_notices
 
 from .conftest import CHEAP, DEAR, SMALL_WORKLOAD, at, make_lease
 

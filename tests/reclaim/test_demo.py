@@ -6,8 +6,8 @@ import pytest
 
 from clusters.demo import seed_inventory
 from leasing.demo import seed_leasing
-from leasing.models import ReclaimDecision
-from leasing.reclaim import demo
+from reclaim import demo
+from reclaim.models import ReclaimDecision
 
 pytestmark = pytest.mark.django_db
 

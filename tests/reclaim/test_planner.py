@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.contract_time import local_midnight
-from leasing.reclaim import planner
-from leasing.reclaim.planner import Need
-from leasing.reclaim.services import decision_create, plan_for
+from reclaim import planner
+from reclaim.planner import Need
+from reclaim.services import decision_create, plan_for
 
 from .conftest import CHEAP, DEAR, SMALL_WORKLOAD, at, make_lease
 
@@ -148,7 +148,7 @@ def test_never_proposes_capacity_that_cannot_be_had_by_d(days_to_d, offset):
 def test_planner_money_rounds_half_up_to_the_cent():
     from decimal import Decimal
 
-    from leasing.reclaim.planner import money
+    from reclaim.planner import money
 
     assert money(1234.565) == Decimal("1234.57"), "half-up, not quantize's half-even"
     assert money(12.005) == Decimal("12.01")

@@ -8,9 +8,9 @@ import pytest
 
 from billing import proration
 from clusters import perfmodel
-from leasing.choices import ReclaimStatus
-from leasing.reclaim import services
-from leasing.reclaim.services import decision_create, decision_score
+from reclaim import services
+from reclaim.choices import ReclaimStatus
+from reclaim.services import decision_create, decision_score
 
 from .conftest import CHEAP, DEAR, SMALL_WORKLOAD, at, make_lease
 

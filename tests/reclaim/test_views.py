@@ -5,9 +5,10 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 
-from leasing.choices import ReclaimStatus
-from leasing.models import Notice, ReclaimDecision
-from leasing.reclaim.services import decision_create
+from leasing.models import Notice
+from reclaim.choices import ReclaimStatus
+from reclaim.models import ReclaimDecision
+from reclaim.services import decision_create
 from tests.factories.leasing import UserFactory
 
 from .conftest import CHEAP, DEAR, SMALL_WORKLOAD, at, make_lease

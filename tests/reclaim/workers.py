@@ -17,8 +17,8 @@ def main() -> None:
 
     django.setup()
     from common.exceptions import DomainError
-    from leasing.models import ReclaimDecision
-    from leasing.reclaim.services import decision_approve
+    from reclaim.models import ReclaimDecision
+    from reclaim.services import decision_approve
 
     action, start_at, decision_id, now = sys.argv[1:]
     if action != "approve":

@@ -11,9 +11,10 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from ..choices import ReclaimStatus
-from ..events import EventKind, lease_event
-from ..models import ReclaimDecision
+from leasing.events import EventKind, lease_event
+
+from .choices import ReclaimStatus
+from .models import ReclaimDecision
 
 BACK_EVENTS = {
     EventKind.LEASE_RELEASED,
@@ -23,7 +24,7 @@ BACK_EVENTS = {
 }
 
 
-@receiver(lease_event, dispatch_uid="leasing.reclaim.executed")
+@receiver(lease_event, dispatch_uid="reclaim.executed")
 def on_lease_event(sender: Any, event: Any, **kwargs: Any) -> None:
     if event.kind not in BACK_EVENTS:
         return

@@ -1,4 +1,5 @@
-"""`manage.py seed_demo [--scale S]`: build the demo operator (inventory, and what later apps add).
+"""`manage.py seed_demo [--scale S]`: build the demo operator: inventory, leases, invoices and
+reclaim decisions. It lives in the top app because only the top may import every layer.
 
 Idempotent: a second run with the same scale changes nothing. Progress bars go to stderr.
 """
@@ -15,7 +16,7 @@ from billing.demo import seed_billing
 from clusters.demo import seed_inventory
 from common.progress import Progress
 from leasing.demo import seed_leasing
-from leasing.reclaim.demo import seed_reclaim
+from reclaim.demo import seed_reclaim
 
 
 class Command(BaseCommand):

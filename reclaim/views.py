@@ -20,9 +20,9 @@ from django.views.decorators.http import require_POST
 
 from common.exceptions import DomainError
 
-from ..models import ReclaimDecision
 from . import charts, selectors, services
 from .forms import DecisionForm, PlanForm
+from .models import ReclaimDecision
 from .planner import Need
 
 PAGE_SIZE = 50

@@ -14,9 +14,9 @@ from django.utils.html import format_html
 from common.admin import history_table, per_row_action
 from common.money import format_money
 
-from ..choices import ReclaimStatus
-from ..models import ReclaimDecision
 from . import services
+from .choices import ReclaimStatus
+from .models import ReclaimDecision
 
 
 class FlippedFilter(admin.SimpleListFilter):

@@ -52,8 +52,7 @@ from clusters import perfmodel
 from clusters.perfmodel.valuation import evaluate_and_value
 from common.contract_time import local_midnight
 from common.money import ZERO, round_money
-
-from .. import rules
+from leasing import rules
 
 SECONDS_PER_DAY = 86_400
 # Economics fields a decision may override; horizon and rent always come from the window.

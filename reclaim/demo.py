@@ -20,9 +20,10 @@ import math
 from django.db import transaction
 
 from common.progress import ProgressFn, quiet_progress
+from leasing.models import Lease
 
-from ..models import Lease, ReclaimDecision
 from . import selectors, services
+from .models import ReclaimDecision
 
 KEEP = "Keep leasing: Northwind on campus 1"
 FLIP = "Campus 3 B200 when compute is tight"

@@ -55,10 +55,11 @@ from django.utils import timezone
 from common.clock import resolve_now as _now
 from common.db import lock_row
 from common.exceptions import Conflict, InvalidInput, NotFound
+from leasing.events import EventKind, lease_event
+from leasing.models import LeaseEvent, Tenant
 
 from .choices import WebhookDeliveryStatus
-from .events import EventKind, lease_event
-from .models import LeaseEvent, Tenant, WebhookDelivery, WebhookEndpoint
+from .models import WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -369,7 +370,7 @@ def _dispatch(ids: Iterable[int]) -> None:
     """Send each delivery to a worker (inline when Celery runs eagerly)."""
     if not getattr(settings, "WEBHOOK_DISPATCH_ON_EVENT", True):
         return  # left for the minute sweep
-    from .tasks_webhooks import deliver_webhook
+    from .tasks import deliver_webhook
 
     for pk in ids:
         try:
@@ -378,7 +379,7 @@ def _dispatch(ids: Iterable[int]) -> None:
             logger.warning("webhook delivery %s not dispatched; the sweep will", pk, exc_info=True)
 
 
-@receiver(lease_event, dispatch_uid="leasing.webhooks.on_lease_event")
+@receiver(lease_event, dispatch_uid="webhooks.on_lease_event")
 def on_lease_event(sender, event: LeaseEvent, **kwargs) -> None:
     """After a lease transition committed: queue its deliveries, then dispatch them."""
     if event.kind not in LEASE_EVENT_TYPES:

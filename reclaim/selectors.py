@@ -10,10 +10,12 @@ from collections.abc import Iterable
 from django.db.models import Count, Prefetch, QuerySet
 
 from clusters.services import accelerator_key
+from leasing.choices import LineStatus
+from leasing.models import Lease, LeaseLine
+from leasing.services import SIGNED  # a lease whose capacity an operator notice can take back
 
-from ..choices import LineStatus, ReclaimStatus
-from ..models import Lease, LeaseLine, ReclaimDecision
-from ..services import SIGNED  # a lease whose capacity an operator notice can take back
+from .choices import ReclaimStatus
+from .models import ReclaimDecision
 from .planner import LineFacts
 
 OPEN_DECISIONS = (ReclaimStatus.DRAFT, ReclaimStatus.SCORED)

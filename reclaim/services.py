@@ -38,12 +38,14 @@ from clusters.services import DEFAULT_ECONOMICS, scenario_document
 from common.clock import resolve_now as _now
 from common.contract_time import local_date
 from common.db import lock_row
+from leasing import services as leasing_services
+from leasing.choices import LeaseStatus, LineStatus, Party
+from leasing.exceptions import Conflict, DomainError, InvalidInput, NotFound, TransitionNotAllowed
+from leasing.models import Lease, LeaseLine
 
-from .. import services as leasing_services
-from ..choices import LeaseStatus, LineStatus, Party, ReclaimStatus
-from ..exceptions import Conflict, DomainError, InvalidInput, NotFound, TransitionNotAllowed
-from ..models import Lease, LeaseLine, ReclaimDecision
 from . import planner, selectors
+from .choices import ReclaimStatus
+from .models import ReclaimDecision
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser

@@ -1,4 +1,4 @@
-"""Celery tasks of the tenant API: webhook delivery and its minute sweep, idempotency cleanup.
+"""Celery tasks of tenant webhooks: one delivery attempt, and the minute sweep.
 
 Thin: ids in, one service call. Delivery is at least once; `webhooks.delivery_attempt` claims
 each attempt with a compare-and-set, so a redelivered or duplicated task sends nothing twice.
@@ -6,29 +6,21 @@ each attempt with a compare-and-set, so a redelivered or duplicated task sends n
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from . import webhooks
-from .api import idempotency
+from common.clock import parse_instant
+
+from . import services as webhooks
 
 logger = logging.getLogger(__name__)
 
+# Task names are what beat schedules and queued messages carry: kept from when webhooks lived in
+# leasing, so a deploy never strands a queued delivery under an unknown name.
+
 TRANSIENT = (OperationalError, InterfaceError)
-
-
-def _instant(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    instant = parse_datetime(value)
-    if instant is None or timezone.is_naive(instant):
-        raise ValueError(f"expected an aware ISO 8601 instant, got {value!r}")
-    return instant
 
 
 @shared_task(
@@ -44,7 +36,7 @@ def _instant(value: str | None) -> dt.datetime | None:
 )
 def deliver_webhook(delivery_id: int, now: str | None = None) -> str | None:
     """Attempt one delivery now (if it is still due and nobody else holds it)."""
-    return webhooks.delivery_attempt(delivery_id=delivery_id, now=_instant(now))
+    return webhooks.delivery_attempt(delivery_id=delivery_id, now=parse_instant(now))
 
 
 @shared_task(
@@ -57,15 +49,9 @@ def deliver_webhook(delivery_id: int, now: str | None = None) -> str | None:
 def deliver_due_webhooks(now: str | None = None) -> dict[str, int]:
     """Every minute: announce newly issued billing documents, then dispatch every delivery
     whose next attempt is due (first attempts missed by a lost message, and retries)."""
-    instant = _instant(now)
+    instant = parse_instant(now)
     queued = webhooks.enqueue_billing_events(now=instant)
     due = webhooks.due_delivery_ids(now=instant)
     for pk in due:
         deliver_webhook.apply_async(args=(pk,), kwargs={"now": now}, expires=300)
     return {"queued": len(queued), "dispatched": len(due)}
-
-
-@shared_task(name="leasing.purge_idempotency_records", ignore_result=True, time_limit=300)
-def purge_idempotency_records(now: str | None = None) -> int:
-    """Delete idempotency records past their retention (24 h)."""
-    return idempotency.purge_expired(now=_instant(now))

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from clusters import perfmodel
 from clusters.models import Cluster, Site
+from leasing.models import Lease, LeaseLine
 
-from ..models import Lease, LeaseLine
 from . import selectors
 
 SCOPES = [

@@ -16,13 +16,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing import services as billing
-from leasing import services, webhooks
-from leasing.choices import WebhookDeliveryStatus
+from leasing import services
 from leasing.events import EventKind
-from leasing.models import LeaseEvent, WebhookDelivery
-from leasing.tasks_webhooks import deliver_due_webhooks
-
-from .conftest import tomorrow
+from leasing.models import LeaseEvent
+from tests.api.conftest import tomorrow
+from webhooks import services as webhooks
+from webhooks.choices import WebhookDeliveryStatus
+from webhooks.models import WebhookDelivery
+from webhooks.tasks import deliver_due_webhooks
 
 
 class Receiver:
@@ -251,7 +252,7 @@ def test_disabled_endpoint_gives_up(approved, receiver):
 
 
 def test_tasks_are_registered_under_their_beat_names():
-    import leasing.tasks_webhooks  # noqa: F401
+    import webhooks.tasks  # noqa: F401
     from config.celery import app
 
     assert {"leasing.deliver_webhook", "leasing.deliver_due_webhooks"} <= set(app.tasks)

@@ -1,0 +1,1 @@
+"""The tenant API's webhook endpoints: `/api/v1/webhook-endpoints/`."""
