@@ -3,7 +3,7 @@
 Pure functions: no ORM, no settings. Everything here is exact (`fractions.Fraction`) until the
 single rounding step, `common.money.round_money` (half-up to the cent).
 
-The rule (DESIGN.md, "Billing rules"):
+The rule (docs/rules/billing.md, "Proration" and "Rounding once, per lease"):
 
 * Rent accrues per calendar month of the contract time zone. A full month costs exactly the
   monthly rate; a partial month costs `rate × days / days_in_month`, counting local calendar
@@ -29,7 +29,7 @@ from common.contract_time import local_date, local_midnight
 from common.money import round_money
 
 Instant = dt.datetime
-# The holdover rate (DESIGN.md, "Holdover"): 150 % of the per-diem.
+# The holdover rate (docs/rules/billing.md, "Holdover"): 150 % of the per-diem.
 HOLDOVER_MULTIPLIER = Fraction(3, 2)
 
 

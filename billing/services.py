@@ -1,6 +1,6 @@
 """Billing services: every write of billing goes through here.
 
-Rules (DESIGN.md, "Billing rules (decided)"):
+Rules (docs/rules/billing.md):
 
 * **Rent** is billed per lease line by calendar month of the lease's contract zone, **in
   advance**: a month's invoice is issued `INVOICE_LOOKAHEAD_DAYS` (7) days before the month

@@ -1,4 +1,4 @@
-"""Demo inventory modelled on the motivating case (DESIGN.md).
+"""Demo inventory modelled on the motivating case (docs/README.md, "The motivating case").
 
 Three campuses in one metro area 15–30 km apart. Campus 1 was built fast with mixed generations
 (about 200,000 GPUs: H100, H200, GB200 and older A100); campuses 2 and 3 are uniform Blackwell.

@@ -1,4 +1,4 @@
-"""State and kind enumerations of leasing (DESIGN.md, "States")."""
+"""State and kind enumerations of leasing (docs/rules/lease.md, "States")."""
 
 from django.db import models
 

@@ -1,7 +1,8 @@
 """Demo leasing data on top of the demo inventory (`clusters.demo.seed_inventory`).
 
-The story of DESIGN.md: two AI labs lease most of campus 1 — Northwind AI about $1.25B a month
-and Helios Labs about $0.92B a month — under 180-day terms with 90-day mutual notice. Around
+The story of docs/README.md ("The motivating case"): two AI labs lease most of campus 1 —
+Northwind AI about $1.25B a month and Helios Labs about $0.92B a month — under 180-day terms
+with 90-day mutual notice. Around
 them: Northwind's first term, expired and renewed on the same nodes; a scheduled Northwind
 lease on campus 3; a Helios lease on campus 2 with a tenant notice in flight; and public
 listings of what is left.

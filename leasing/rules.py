@@ -1,4 +1,4 @@
-"""The lease rules of DESIGN.md ("Lease rules (decided)") as pure date functions.
+"""The lease rules of docs/rules/lease.md as pure date functions.
 
 No ORM, no clock: dates and aware instants in, dates and aware instants out, so the API, the
 admin and the services all compute the same thing and tests need no database. Boundaries are

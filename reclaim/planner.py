@@ -1,6 +1,6 @@
 """The valuation rules of reclaim decisions and the planner, as plain functions (no ORM).
 
-Rules (DESIGN.md "Lease rules", "The performance model"):
+Rules (docs/rules/lease.md, "Notice"; docs/model.md, "Value, placements and break-evens"):
 
 - **Window.** An operator notice given on `notice_date` ends a lease (or the chosen lines) at
   `rules.notice_effective_end(notice_date, notice_days, tz)`. A candidate line comes back at

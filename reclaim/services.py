@@ -1,7 +1,8 @@
 """Reclaim decision services: create, score, approve, reject, executed, nightly re-score.
 
 Keyword-only, atomic, `now=` and `actor=` like every leasing service. A decision's state moves
-DRAFT → SCORED → APPROVED → NOTICE_ISSUED → EXECUTED, or to REJECTED (DESIGN.md "States").
+DRAFT → SCORED → APPROVED → NOTICE_ISSUED → EXECUTED, or to REJECTED (docs/rules/lease.md,
+"States").
 
 Scoring follows `planner.py` (windows from the notice rules, exact rent forgone, one model
 scenario per window). The stored `inputs` (one scenario document per part), `model_version` and

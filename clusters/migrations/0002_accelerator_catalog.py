@@ -1,4 +1,4 @@
-"""Load the accelerator catalog from REFERENCES.md ("Accelerators", dense BF16 per GPU).
+"""Load the accelerator catalog (docs/model.md, "Accelerator catalogs"; dense BF16 per GPU).
 
 Figures are frozen here on purpose: a migration must give the same rows forever. Where the
 source gives a range, the value chosen is noted. reference_mfu: H100 430/989 TFLOP/s (Llama 3,

@@ -1,4 +1,5 @@
-"""Break-evens: the input values at which the recommendation flips (DESIGN.md "Valuation").
+"""Break-evens: the input values at which the recommendation flips (docs/model.md, "Value,
+placements and break-evens").
 
 - Scarcity multiplier: value is linear in it, so ``s* = rent / (value at s = 1)``; reclaim iff
   s > s*. None when the capacity adds no value or the horizon is empty.

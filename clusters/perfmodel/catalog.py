@@ -1,6 +1,6 @@
-"""Accelerator descriptions and the default catalog (REFERENCES.md "Accelerators").
+"""Accelerator descriptions and the default catalog (docs/model.md, "Accelerator catalogs").
 
-Peak dense BF16 TFLOP/s, HBM and scale-out bandwidth come from the REFERENCES.md table. MFU,
+Peak dense BF16 TFLOP/s, HBM and scale-out bandwidth are the published figures of that page. MFU,
 jitter, MTBF and price are defaults a scenario can override; where a figure is our choice rather
 than a published one, the comment says so.
 """
@@ -34,7 +34,7 @@ class Accelerator:
 # ⇒ 16,384 · 54 · 24 / 419 ≈ 50,700 GPU-hours between interruptions per GPU. We use 50,000 h
 # for every generation (a choice: no comparable public figure for the others).
 _MTBF_HOURS = 50_000.0
-# "2 % jitter on 16K GPUs costs about 8.8 %" (REFERENCES.md); 2 % is our default for every model.
+# "2 % jitter on 16K GPUs costs about 8.8 %" (docs/model.md); 2 % is our default for every model.
 _JITTER_CV = 0.02
 
 CATALOG: dict[str, Accelerator] = {

@@ -6,15 +6,15 @@ joins) is a set of arrays: per-scenario scalars of the batch shape, per-pool inp
 together and returns every term as an array of the batch shape. A pool with ``gpus = 0`` takes
 no part (that is how placements switch pools off).
 
-The step (REFERENCES.md sections in brackets):
+The step (sections of docs/model.md, "The terms", in brackets):
 
 1. Replicas. A data-parallel replica is TP·PP GPUs; a pool holds ``floor(gpus / (TP·PP))``.
-2. Split [heterogeneous DP]. Each replica takes a share of the global batch: equal (the step
+2. Split [Compute]. Each replica takes a share of the global batch: equal (the step
    waits for the slowest pool) or proportional to speed, memory-capped (below).
-3. Compute [compute, pipelines]. Replica time = FLOPs share / (TP·PP · peak · MFU), times the
+3. Compute [Compute, Pipeline]. Replica time = FLOPs share / (TP·PP · peak · MFU), times the
    pipeline factor ``1 + (PP−1)/(v·m)``, times the straggler factor ``1 + cv·sqrt(2 ln N)``;
    the step's compute is the max over pools.
-4. Communication [collectives]. Inside a site: ring all-reduce over the site's replicas of
+4. Communication [Collectives]. Inside a site: ring all-reduce over the site's replicas of
    ``grad_bytes / (TP·PP)`` per rank at the slowest pool's bus bandwidth. Across sites:
    flat ring (one ring over every replica, each step paced by the slowest hop, so the
    inter-site hop carries ``2(D−1)/D · grad_bytes``) or hierarchical (reduce-scatter in each
@@ -486,7 +486,7 @@ def _evaluate(topo: Topology, x: Inputs) -> Outputs:
     comm = intra + inter
 
     # Overlap: given, or the last micro-batch's backward pass (2/3 of its compute) on the
-    # critical replica (REFERENCES.md "only about the last micro-batch's backward").
+    # critical replica (docs/model.md, "Collectives": overlap).
     derived = (2.0 / 3.0) * compute_nostrag / sc(x.microbatches)
     overlap = np.where(np.isnan(sc(x.overlap_s)), derived, sc(x.overlap_s))
     exposed = terms.exposed_s(comm, overlap)

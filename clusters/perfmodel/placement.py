@@ -1,4 +1,4 @@
-"""Candidate internal uses of the capacity (DESIGN.md "Placement search").
+"""Candidate internal uses of the capacity (docs/model.md, "Value, placements and break-evens").
 
 Each candidate is a subset of the pools plus a sync algorithm and a batch split. All candidates
 share the scenario's topology, so they are evaluated as one vectorized batch: a pool left out

@@ -66,7 +66,7 @@ class Workload:
 
     @property
     def step_flops(self) -> float:
-        """Training FLOP per step: given, or ``6 · params · tokens`` (REFERENCES.md)."""
+        """Training FLOP per step: given, or ``6 · params · tokens`` (docs/model.md, "Compute")."""
         if self.flops_per_step is not None:
             return self.flops_per_step
         return 6.0 * self.params * self.tokens_per_step

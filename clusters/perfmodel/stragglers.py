@@ -1,7 +1,7 @@
 """Stragglers: a synchronous step waits for the slowest of N workers.
 
 Each worker's step time is ``t · (1 + cv · Z)`` with Z standard normal and iid across workers
-and steps (REFERENCES.md, "Stragglers and goodput"). The expected slowdown of the maximum is
+and steps (docs/model.md, "Stragglers"). The expected slowdown of the maximum is
 approximated in closed form by ``1 + cv · sqrt(2 ln N)`` (the leading term of the expected
 maximum of N standard normals); 2 % jitter on 16K GPUs costs about 8.8 %.
 
@@ -97,7 +97,7 @@ def norm_ppf(p: npt.ArrayLike) -> FloatArray:
 def closed_form_factor(cv: npt.ArrayLike, n: npt.ArrayLike) -> FloatArray:
     """Expected slowdown of the max over N workers: ``1 + cv · sqrt(2 ln N)`` (dimensionless).
 
-    REFERENCES.md, "Stragglers and goodput". N ≤ 1 gives 1 (nobody to wait for).
+    docs/model.md, "Stragglers". N ≤ 1 gives 1 (nobody to wait for).
     """
     n_arr = np.maximum(np.asarray(n, dtype=np.float64), 1.0)
     out: FloatArray = 1.0 + np.asarray(cv, dtype=np.float64) * np.sqrt(2.0 * np.log(n_arr))

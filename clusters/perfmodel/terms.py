@@ -1,8 +1,8 @@
 """The model's equations, one function each, all vectorized (numpy broadcasting).
 
 Every function takes arrays (or scalars) of any broadcast-compatible shape and returns an array.
-Units are in the argument names. Sources are the sections of REFERENCES.md named in each
-docstring.
+Units are in the argument names. Each docstring names the section of docs/model.md ("The
+terms") it implements; the public sources are in docs/model.md, "Sources".
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 ArrayLike = npt.ArrayLike
 
-# REFERENCES.md "Multi-site": light in single-mode fiber, one way.
+# docs/model.md, "Collectives" and "Sources": light in single-mode fiber, one way.
 FIBER_US_PER_KM = 4.9
-# REFERENCES.md "Collectives": NCCL ring tuning uses roughly 8–9 µs base latency plus ~10 µs per
+# docs/model.md, "Sources": NCCL ring tuning uses roughly 8–9 µs base latency plus ~10 µs per
 # network hop. A ring all-reduce over n ranks takes 2(n−1) steps, each one hop.
 RING_BASE_LATENCY_S = 8.5e-6
 NETWORK_HOP_LATENCY_S = 10e-6
@@ -38,7 +38,7 @@ def gbps_to_bytes_per_s(gbps: ArrayLike) -> FloatArray:
 def one_way_latency_s(route_km: ArrayLike, latency_us: ArrayLike) -> FloatArray:
     """One-way latency (s) of a link: ``route_km · 4.9 µs/km + equipment latency_us``.
 
-    REFERENCES.md "Multi-site and low-communication training" (4.9 µs per km of fiber).
+    docs/model.md, "Collectives" (4.9 µs per km of fiber).
     """
     out: FloatArray = (_f(route_km) * FIBER_US_PER_KM + _f(latency_us)) * 1e-6
     return out
@@ -53,8 +53,8 @@ def link_usable_bytes_per_s(
 ) -> FloatArray:
     """Usable link throughput (bytes/s): ``min(bandwidth · efficiency, streams · window / RTT)``.
 
-    The second term is the bandwidth-delay-product cap (REFERENCES.md "Bandwidth-delay
-    product"): a flow with at most W bytes in flight moves at most W/RTT bytes per second
+    The second term is the bandwidth-delay-product cap (docs/model.md, "Collectives"): a
+    flow with at most W bytes in flight moves at most W/RTT bytes per second
     whatever the line rate. An infinite window means no cap.
     """
     line = gbps_to_bytes_per_s(bandwidth_gbps) * _f(efficiency)
@@ -70,7 +70,7 @@ def step_latency_s(one_way_s: ArrayLike, handshake_rtts: ArrayLike) -> FloatArra
     """Latency (s) one collective step pays on a link: one way plus handshake round trips.
 
     A rendezvous transport waits ``handshake_rtts`` round trips (RTT = 2 · one way) before each
-    chunk (REFERENCES.md "Bandwidth-delay product"), so α becomes a round trip, not one way.
+    chunk (docs/model.md, "Collectives"), so α becomes a round trip, not one way.
     """
     one_way = _f(one_way_s)
     out: FloatArray = one_way + _f(handshake_rtts) * 2.0 * one_way
@@ -86,7 +86,7 @@ def ring_allreduce_s(
 ) -> FloatArray:
     """Ring all-reduce time (s): ``base + 2(n−1)·α + 2(n−1)/n · S / B``.
 
-    REFERENCES.md "Collectives": n ranks, S bytes per rank, α the per-step latency, B the bus
+    docs/model.md, "Collectives": n ranks, S bytes per rank, α the per-step latency, B the bus
     bandwidth (a measured nccl-tests busbw plugs straight in). One rank (or none) costs 0.
     """
     n = _f(ranks)
@@ -106,15 +106,16 @@ def hierarchical_inter_site_s(
 ) -> FloatArray:
     """Inter-site all-reduce time (s): ``2(k−1)/k · bytes / U + 2(k−1) · step latency``.
 
-    REFERENCES.md "Collectives" (hierarchical all-reduce): after the reduce-scatter inside each
+    docs/model.md, "Collectives" (hierarchical): after the reduce-scatter inside each
     site, the k sites run a ring all-reduce of the full gradient (the shards travel in parallel
     but share the site's links), so each inter-site link carries 2(k−1)/k · bytes. U is the
     usable throughput of the slowest ring hop (after efficiency and the window cap).
 
-    REFERENCES.md's worked example (175B, 350 GB, "DP 48 across 3 sites") gives 0.95 s at
-    6.4 Tbit/s; those figures are reproduced with k = 48 (the factor 2·47/48), i.e. the volume a
-    ring over all 48 data-parallel ranks puts on each link, which is what a flat ring does. With
-    k = 3 sites the same term is 2·2/3 / (2·47/48) = 0.68 times smaller.
+    The worked example of docs/model.md, "Where the model departs from its sources" (175B,
+    350 GB, DP 48 across 3 sites) gives 0.95 s at 6.4 Tbit/s; those figures are reproduced with
+    k = 48 (the factor 2·47/48), i.e. the volume a ring over all 48 data-parallel ranks puts on
+    each link, which is what a flat ring does. With k = 3 sites the same term is
+    2·2/3 / (2·47/48) = 0.68 times smaller.
     """
     k = _f(ring_ranks)
     steps = 2.0 * np.maximum(k - 1.0, 0.0)
@@ -131,7 +132,7 @@ def pipeline_factor(
 ) -> FloatArray:
     """Pipeline time over ideal compute: ``1 + (pp − 1) / (v · m)`` (dimensionless).
 
-    REFERENCES.md "Compute, pipelines": ``T_pp = (m−1)·max_s t_s + Σ_s t_s``. With pp balanced
+    docs/model.md, "Pipeline": ``T_pp = (m−1)·max_s t_s + Σ_s t_s``. With pp balanced
     stages of per-micro-batch time t and m micro-batches that is ``(m + pp − 1)·t`` against the
     ideal ``m·t``. With v interleaved virtual stages per rank the fill/drain chunks are t/v
     (Megatron's interleaved schedule), giving the general form; v = 1 is the plain formula.
@@ -143,7 +144,7 @@ def pipeline_factor(
 def straggler_factor(jitter_cv: ArrayLike, workers: ArrayLike) -> FloatArray:
     """Expected slowdown of a synchronous step over N workers: ``1 + cv·sqrt(2 ln N)``.
 
-    REFERENCES.md "Stragglers and goodput"; see stragglers.py for the Monte Carlo that checks it.
+    docs/model.md, "Stragglers"; see stragglers.py for the Monte Carlo that checks it.
     """
     n = np.maximum(_f(workers), 1.0)
     out: FloatArray = 1.0 + _f(jitter_cv) * np.sqrt(2.0 * np.log(n))
@@ -153,8 +154,8 @@ def straggler_factor(jitter_cv: ArrayLike, workers: ArrayLike) -> FloatArray:
 def exposed_s(comm_s: ArrayLike, overlap_s: ArrayLike) -> FloatArray:
     """Communication left on the critical path (s): ``max(0, comm − overlap window)``.
 
-    REFERENCES.md "Compute, pipelines, heterogeneity" (only about the last micro-batch's backward
-    pass can hide the data-parallel all-reduce).
+    docs/model.md, "Collectives" (overlap: only about the last micro-batch's backward pass can
+    hide the data-parallel all-reduce).
     """
     out: FloatArray = np.maximum(_f(comm_s) - _f(overlap_s), 0.0)
     return out
@@ -168,7 +169,7 @@ def goodput(cluster_mtbf_s: ArrayLike, restart_cost_s: ArrayLike) -> FloatArray:
     Each interruption costs r, so in a long window the training share is M/(M + r) — the
     first-order Young/Daly accounting with the checkpoint overhead folded into r. Anchor:
     Llama 3 on 16K H100s had one interruption every ~3 h and > 90 % effective time
-    (REFERENCES.md), i.e. r below ~20 min.
+    (docs/model.md, "Sources"), i.e. r below ~20 min.
     """
     m = _f(cluster_mtbf_s)
     r = _f(restart_cost_s)
@@ -185,8 +186,8 @@ def usd_per_useful_flop(
 ) -> FloatArray:
     """Price of one useful FLOP on the reference cluster (USD/FLOP).
 
-    DESIGN.md "Valuation": what the same useful compute would cost to rent on a reference
-    homogeneous cluster: ``price / (peak · 10¹² · MFU · 3600)``.
+    docs/model.md, "Value, placements and break-evens": what the same useful compute would cost
+    to rent on a reference homogeneous cluster: ``price / (peak · 10¹² · MFU · 3600)``.
     """
     denom = _f(reference_peak_tflops) * 1e12 * _f(reference_mfu) * SECONDS_PER_HOUR
     out: FloatArray = _f(reference_price_per_gpu_hour_usd) / denom
@@ -201,7 +202,7 @@ def internal_value_usd(
 ) -> FloatArray:
     """Internal value (USD) = useful FLOP/s · horizon · $/useful FLOP · scarcity multiplier.
 
-    DESIGN.md "Valuation". Linear in the scarcity multiplier by construction.
+    docs/model.md, "Value, placements and break-evens". Linear in the scarcity multiplier.
     """
     out: FloatArray = (
         _f(useful_flops_per_s)

@@ -1,7 +1,8 @@
 """Reclaim or keep leased: the value of the capacity in its best internal use against the rent.
 
-DESIGN.md "Valuation". Each placement's value is computed by the model (useful FLOP/s × horizon
-× reference $/useful FLOP × scarcity). The capacity in question is worth:
+docs/model.md, "Value, placements and break-evens". Each placement's value is computed by the
+model (useful FLOP/s × horizon × reference $/useful FLOP × scarcity). The capacity in question is
+worth:
 
 - if no pool is marked ``leased``: the value of the best placement (all capacity is in
   question, the operator would use it in its best way);

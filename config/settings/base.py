@@ -208,7 +208,7 @@ CELERY_TASK_TIME_LIMIT = 900
 CELERY_TASK_SOFT_TIME_LIMIT = 840
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Every job catches up on what it missed and is safe to run twice (DESIGN.md, "Jobs").
+# Every job catches up on what it missed and is safe to run twice (docs/architecture.md, "Jobs").
 # django-celery-beat copies these into the database, where operators can see and edit them.
 CELERY_BEAT_SCHEDULE = {
     "lease-boundaries": {

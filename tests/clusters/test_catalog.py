@@ -1,4 +1,4 @@
-"""The accelerator catalog loaded by migration matches REFERENCES.md."""
+"""The accelerator catalog loaded by migration matches docs/model.md, "Accelerator catalogs"."""
 
 from decimal import Decimal
 
@@ -8,7 +8,7 @@ from clusters.models import AcceleratorModel
 
 pytestmark = pytest.mark.django_db
 
-# slug: (peak TFLOP/s, HBM GB, HBM TB/s, scale-out Gbit/s, TDP W) from REFERENCES.md
+# slug: (peak TFLOP/s, HBM GB, HBM TB/s, scale-out Gbit/s, TDP W) from docs/model.md
 EXPECTED = {
     "v100": (125, 32, 0.9, 100, 300),
     "a100": (312, 80, 2.0, 200, 400),

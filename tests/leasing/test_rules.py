@@ -1,4 +1,4 @@
-"""The lease rules as pure functions: worked vectors T1–T8 (DESIGN.md), DST, 29 February."""
+"""The lease rules as pure functions: worked vectors T1–T8 (docs/rules/lease.md), DST, 29 Feb."""
 
 import datetime as dt
 from decimal import Decimal

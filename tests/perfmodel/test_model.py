@@ -38,7 +38,7 @@ def _half_and_half(split):
 
 
 def test_equal_split_delivers_n_times_min_speed_proportional_delivers_sum():
-    """REFERENCES.md: equal split → n·min(speed); proportional → Σ speed (memory allows:
+    """docs/model.md, "Compute": equal split → n·min(speed); proportional → Σ speed (memory allows:
     both have 80 GB). Communication hidden, no jitter, no pipeline."""
     h100 = 989e12 * 430 / 989
     a100 = 312e12 * 0.552

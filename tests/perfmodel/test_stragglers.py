@@ -1,4 +1,4 @@
-"""Stragglers: closed form against the seeded Monte Carlo (REFERENCES.md anchors)."""
+"""Stragglers: closed form against the seeded Monte Carlo (docs/model.md, "Stragglers")."""
 
 import statistics
 
@@ -10,7 +10,7 @@ from clusters.perfmodel import stragglers, terms
 
 @pytest.mark.parametrize("n", [8, 64, 1024, 16384, 200_000])
 def test_closed_form_agrees_with_monte_carlo_within_2_percent(n):
-    """cv = 2 % (the REFERENCES.md jitter anchor); 10,000 steps, fixed seed."""
+    """cv = 2 % (the jitter anchor of docs/model.md); 10,000 steps, fixed seed."""
     closed = float(stragglers.closed_form_factor(0.02, n))
     mc = float(stragglers.monte_carlo_factor(0.02, n, steps=10_000, seed=7))
     assert abs(mc - closed) / closed < 0.02

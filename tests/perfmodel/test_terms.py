@@ -1,4 +1,4 @@
-"""The model's equations against REFERENCES.md's closed forms and published anchors."""
+"""The model's equations against the closed forms and published anchors of docs/model.md."""
 
 import math
 
@@ -16,7 +16,7 @@ GRAD_175B_FP16 = 350e9  # bytes
     ("tbps", "published_s"), [(6.4, 0.95), (3.2, 1.90), (0.8, 7.62), (0.1, 60.9)]
 )
 def test_cross_site_closed_form_reproduces_references_example(tbps, published_s):
-    """REFERENCES.md: GPT-3 175B, 350 GB fp16 gradients, DP 48 across 3 sites, eff 0.9.
+    """docs/model.md worked example: GPT-3 175B, 350 GB fp16 gradients, DP 48 over 3 sites, eff 0.9.
 
     The published figures use the factor 2·47/48, so the inter-site ring has k = 48
     participants (every data-parallel rank); with k = 3 sites the same term would be 0.68× as
