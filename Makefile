@@ -7,13 +7,14 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 SEED_SCALE ?= 0.02
 STAMP  := $(VENV)/.installed
+APPS   := config common clusters leasing billing reclaim webhooks
 
 .PHONY: help install run serve test browser lint format bench worker beat clean
 
 help:
 	@echo "make run    - install, migrate, seed the demo and serve on http://127.0.0.1:$(PORT)"
 	@echo "make test   - install and run the whole test suite"
-	@echo "make lint   - ruff, migrations check, deploy check, mypy (perfmodel), bandit"
+	@echo "make lint   - ruff, migrations check, deploy check, mypy (every app), bandit"
 	@echo "make bench  - benchmarks (PostgreSQL: set DATABASE_URL)"
 	@echo "make worker / make beat - Celery worker / the single beat process"
 
@@ -57,8 +58,8 @@ lint: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=config.settings.production SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))') \
 		ALLOWED_HOSTS=landlord.example $(BIN)/python manage.py check --deploy --fail-level WARNING
-	$(BIN)/mypy clusters/perfmodel
-	$(BIN)/bandit -q -r config common clusters leasing billing -x '*/migrations/*' --severity-level medium
+	$(BIN)/mypy $(APPS)
+	$(BIN)/bandit -q -r $(APPS) -x '*/migrations/*' --severity-level medium
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -104,7 +104,7 @@ class InvoiceAdmin(admin.ModelAdmin):
                 (
                     obj.issued_at,
                     "issued",
-                    f"{obj.number}, due {obj.due_at:%Y-%m-%d}" if obj.due_at else obj.number,
+                    f"{obj.number}, due {obj.due_at:%Y-%m-%d}" if obj.due_at else str(obj.number),
                 ),
                 *(
                     (

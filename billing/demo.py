@@ -74,6 +74,7 @@ def seed_billing(*, now: dt.datetime, progress: ProgressFn = quiet_progress) -> 
         for invoice in Invoice.objects.filter(
             status=InvoiceStatus.ISSUED, issued_at__lte=now - PAYS_AFTER
         ).order_by("pk"):
+            assert invoice.issued_at is not None  # the filter above matched it
             services.invoice_mark_paid(
                 invoice=invoice, paid_at=invoice.issued_at + PAYS_AFTER, now=now
             )

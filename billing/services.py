@@ -338,7 +338,8 @@ def _load_lines(leases: Sequence[Lease]) -> dict[int, list[LeaseLine]]:
     )
     for line_list in lines.values():
         for line in line_list:
-            line.cluster_name = names.get(line.cluster_id, f"cluster {line.cluster_id}")
+            # An attribute of these instances only, read back by `_line_label` (getattr).
+            line.cluster_name = names.get(line.cluster_id, f"cluster {line.cluster_id}")  # type: ignore[attr-defined]
     return lines
 
 
@@ -880,6 +881,7 @@ def _plan_lease(
             if kind == InvoiceKind.RENT:
                 invoice_lines = _rent_lines(lease, lines, period)
             else:
+                assert span is not None  # a holdover slot carries its span
                 invoice_lines = _holdover_lines(lease, lines, period, span)
                 if not invoice_lines:
                     continue

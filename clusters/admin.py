@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -11,6 +13,14 @@ from django.utils.html import format_html, format_html_join
 from . import selectors, services
 from .choices import NodeStatus
 from .models import AcceleratorModel, Cluster, Node, Site, SiteLink
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    from .selectors import AcceleratorFigures, SiteFigures
+
+    AnnotatedAccelerator = WithAnnotations[AcceleratorModel, AcceleratorFigures]
+    AnnotatedSite = WithAnnotations[Site, SiteFigures]
 
 
 def _number(value: float | int | None, digits: int = 0) -> str:
@@ -33,11 +43,11 @@ class AcceleratorModelAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[AcceleratorModel]:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AnnotatedAccelerator]:
         return selectors.accelerator_list()
 
     @admin.display(description="GPUs deployed", ordering="gpu_total")
-    def deployed_gpus(self, obj: AcceleratorModel) -> str:
+    def deployed_gpus(self, obj: AnnotatedAccelerator) -> str:
         return _number(obj.gpu_total)
 
 
@@ -77,23 +87,23 @@ class SiteAdmin(admin.ModelAdmin):
     inlines = (ClusterInline,)
     readonly_fields = ("gpus", "nodes", "peak_pflops_display", "capacity_by_model")
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Site]:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AnnotatedSite]:
         return selectors.site_list()
 
     @admin.display(description="clusters", ordering="cluster_total")
-    def clusters(self, obj: Site) -> int:
+    def clusters(self, obj: AnnotatedSite) -> int:
         return obj.cluster_total
 
     @admin.display(description="GPUs", ordering="gpu_total")
-    def gpus(self, obj: Site) -> str:
+    def gpus(self, obj: AnnotatedSite) -> str:
         return _number(obj.gpu_total)
 
     @admin.display(description="nodes", ordering="node_total")
-    def nodes(self, obj: Site) -> str:
+    def nodes(self, obj: AnnotatedSite) -> str:
         return _number(obj.node_total)
 
     @admin.display(description="peak PFLOP/s (BF16)", ordering="peak_pflops")
-    def peak_pflops_display(self, obj: Site) -> str:
+    def peak_pflops_display(self, obj: AnnotatedSite) -> str:
         return _number(obj.peak_pflops, 1)
 
     @admin.display(description="GPUs per model")

@@ -6,10 +6,30 @@ of sites, models or clusters costs a constant number of queries however large th
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django.db.models import Count, F, FloatField, IntegerField, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from .models import AcceleratorModel, Cluster, Node, Site
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class SiteFigures(TypedDict):
+    """The figures `site_list` annotates each site with."""
+
+    gpu_total: int
+    node_total: int
+    peak_pflops: float
+    cluster_total: int
+
+
+class AcceleratorFigures(TypedDict):
+    """The figure `accelerator_list` annotates each catalog entry with."""
+
+    gpu_total: int
 
 
 def _node_sum(filter_field: str, value_expr) -> Subquery:
@@ -51,7 +71,7 @@ def cluster_list() -> QuerySet[Cluster]:
     )
 
 
-def site_list() -> QuerySet[Site]:
+def site_list() -> QuerySet[WithAnnotations[Site, SiteFigures]]:
     """Sites with `gpu_total`, `node_total`, `cluster_total` and `peak_pflops`."""
     return Site.objects.annotate(
         gpu_total=Coalesce(
@@ -81,7 +101,7 @@ def site_list() -> QuerySet[Site]:
     )
 
 
-def accelerator_list() -> QuerySet[AcceleratorModel]:
+def accelerator_list() -> QuerySet[WithAnnotations[AcceleratorModel, AcceleratorFigures]]:
     """Catalog entries with `gpu_total` deployed across the fleet."""
     return AcceleratorModel.objects.annotate(
         gpu_total=Coalesce(

@@ -57,7 +57,10 @@ HistoryRow = tuple[dt.datetime | None, str, str]
 def history_table(rows: Iterable[HistoryRow]) -> str:
     """A read-only table of (when, what, detail) rows in time order, for a change page; rows
     without a time are left out."""
-    dated = sorted((r for r in rows if r[0] is not None), key=lambda r: r[0])
+    dated = sorted(
+        ((when, what, detail) for when, what, detail in rows if when is not None),
+        key=lambda r: r[0],
+    )
     if not dated:
         return "—"
     body = format_html_join(

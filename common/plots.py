@@ -11,7 +11,7 @@ import io
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -19,13 +19,17 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.rcsetup import cycler
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 # Colour-blind-safe, mid-tone: readable on white and on the admin's dark background.
 PALETTE = ["#4C9BE8", "#E8A33D", "#5BBF8A", "#D9616A", "#9C7FE0", "#3FB8C4", "#C9A227", "#8C8C8C"]
 # Placeholder colour for anything that must follow the page's text colour.
 _INK = "#010203"
 
-STYLE: dict[str, Any] = {
+STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",  # real <text>, selectable and themable
     "font.size": 10,
     "font.family": "sans-serif",
@@ -37,7 +41,7 @@ STYLE: dict[str, Any] = {
     "axes.facecolor": "none",
     "figure.facecolor": "none",
     "savefig.facecolor": "none",
-    "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+    "axes.prop_cycle": cycler(color=PALETTE),
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from typing import Any
 
 import matplotlib.dates as mdates
 import numpy as np
@@ -50,9 +51,9 @@ def holdings(
     return days, {t: counts.tolist() for t, counts in sorted(per_tenant.items())}
 
 
-def markers(cluster: Cluster, start: dt.datetime, end: dt.datetime) -> list[dict[str, object]]:
+def markers(cluster: Cluster, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
     """Notice effective dates and reclaim windows touching this cluster inside the range."""
-    out: list[dict[str, object]] = [
+    out: list[dict[str, Any]] = [
         {
             "when": n.effective_end,
             "kind": "notice effective",
@@ -79,18 +80,20 @@ def timeline_chart(
     cluster: Cluster,
     days: list[dt.datetime],
     series: dict[str, list[int]],
-    marks: list[dict[str, object]],
+    marks: list[dict[str, Any]],
     now: dt.datetime,
     total_nodes: int,
 ) -> str:
+    # Datetimes go to matplotlib as they are (its date converter places them and picks the date
+    # ticks); its stubs type coordinates as floats, hence the ignores below.
     with figure(9.0, 3.8) as fig:
         ax = fig.add_subplot()
         if series:
-            ax.stackplot(days, *series.values(), labels=list(series), colors=PALETTE, alpha=0.85)
+            ax.stackplot(days, *series.values(), labels=list(series), colors=PALETTE, alpha=0.85)  # type: ignore[arg-type]
         ax.axhline(
             total_nodes, color=PALETTE[7], linestyle="--", linewidth=1, label="nodes in cluster"
         )
-        ax.axvline(now, color=PALETTE[7], linewidth=1)
+        ax.axvline(now, color=PALETTE[7], linewidth=1)  # type: ignore[arg-type]
         ax.annotate(
             "now", (now, total_nodes), textcoords="offset points", xytext=(3, 4), fontsize=8
         )
@@ -105,7 +108,7 @@ def timeline_chart(
                     label=kind if i == 0 else None,
                 )
         ax.set_ylim(0, max(total_nodes, 1) * 1.1)
-        ax.set_xlim(days[0], days[-1])
+        ax.set_xlim(days[0], days[-1])  # type: ignore[arg-type]
         ax.set_ylabel("nodes held")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("date (UTC)")

@@ -10,6 +10,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import matplotlib.dates as mdates
 from django.contrib import admin
@@ -85,12 +86,12 @@ def capacity(now: dt.datetime) -> list[CapacityRow]:
     return sorted(rows.values(), key=lambda r: (r.site, r.accelerator))
 
 
-def run_rate_by_tenant(now: dt.datetime) -> list[dict[str, object]]:
+def run_rate_by_tenant(now: dt.datetime) -> list[dict[str, Any]]:
     """Monthly rent of the lines running at `now`, per tenant, largest first.
 
     Money is summed in Python: SQLite would sum decimals as floats.
     """
-    totals: dict[str, dict[str, object]] = {}
+    totals: dict[str, dict[str, Any]] = {}
     rows = lines_running_at(now).values_list(
         "lease__tenant__name", "lease_id", "monthly_rate", "node_count"
     )
@@ -208,6 +209,8 @@ def timeline_chart(items: list[Milestone], now: dt.datetime, days: int = 180) ->
         "renewal starts": ("^", PALETTE[2]),
         "commencement": ("o", PALETTE[1]),
     }
+    # Datetimes go to matplotlib as they are (its date converter places them and picks the date
+    # ticks); its stubs type coordinates as floats, hence the ignores below.
     with figure(8.0, 0.35 * max(len(leases), 3) + 1.4) as fig:
         ax = fig.add_subplot()
         for kind, (marker, color) in markers.items():
@@ -218,8 +221,8 @@ def timeline_chart(items: list[Milestone], now: dt.datetime, days: int = 180) ->
                 xs, ys = zip(*points, strict=True)
                 ax.scatter(xs, ys, marker=marker, color=color, s=60, label=kind, zorder=3)
         ax.set_yticks(range(len(leases)), leases)
-        ax.set_xlim(now, now + dt.timedelta(days=days))
-        ax.axvline(now, color=PALETTE[7], linewidth=1)
+        ax.set_xlim(now, now + dt.timedelta(days=days))  # type: ignore[arg-type]
+        ax.axvline(now, color=PALETTE[7], linewidth=1)  # type: ignore[arg-type]
         ax.set_xlabel(f"date (UTC), next {days} days")
         ax.set_ylim(len(leases) - 0.5, -0.5)
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))

@@ -8,6 +8,7 @@ bounded number of queries (select_related + aggregate annotations instead of per
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -117,7 +118,7 @@ class ReadOnlyInline(admin.TabularInline):
 class LeaseLineInline(ReadOnlyInline):
     model = LeaseLine
     fields = ["cluster", "node_count", "monthly_rate", "status", "effective_end"]
-    readonly_fields = fields
+    readonly_fields = cast(list[str], fields)  # names only (the stubs type `fields` wider)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("cluster__site")
@@ -135,13 +136,13 @@ class NoticeInline(ReadOnlyInline):
         "withdrawal_requested_by",
         "reason",
     ]
-    readonly_fields = fields
+    readonly_fields = cast(list[str], fields)  # names only (the stubs type `fields` wider)
 
 
 class LeaseEventInline(ReadOnlyInline):
     model = LeaseEvent
     fields = ["at", "kind", "from_status", "to_status", "actor_party", "actor", "reason", "data"]
-    readonly_fields = fields
+    readonly_fields = cast(list[str], fields)  # names only (the stubs type `fields` wider)
     ordering = ["-at", "-id"]
 
     def get_queryset(self, request):
@@ -198,7 +199,7 @@ class LeaseAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
-    fields = readonly_fields
+    fields = cast(list[Any], readonly_fields)  # the same names (the stubs type the two apart)
     actions = ["approve", "reject", "give_operator_notice", "confirm_release", "renew"]
 
     def has_add_permission(self, request):

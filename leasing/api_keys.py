@@ -24,7 +24,7 @@ from common.exceptions import InvalidInput, NotFound
 from .models import ApiKey, Tenant
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 KEY_SCHEME = "lk"
 PREFIX_BYTES = 6  # 12 hex characters
@@ -57,7 +57,7 @@ def api_key_create(
     tenant: Tenant,
     name: str = "",
     expires_at: dt.datetime | None = None,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     now: dt.datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key for `tenant`; returns the row and the raw key (the only time it exists).
@@ -82,7 +82,7 @@ def api_key_create(
 
 @transaction.atomic
 def api_key_revoke(
-    *, key: ApiKey, actor: AbstractBaseUser | None = None, now: dt.datetime | None = None
+    *, key: ApiKey, actor: User | None = None, now: dt.datetime | None = None
 ) -> ApiKey:
     """Revoke a key from now on. Revoking a revoked key keeps the first revocation time."""
     now = _now(now)

@@ -76,9 +76,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
-
-    User = AbstractBaseUser
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -1097,7 +1095,7 @@ def _settle(lease_id: int, *, now: dt.datetime) -> list[str]:
                     to_status=lease.status,
                     data={"end": _iso(lease.end), "handed_over_to_renewal": handed_over},
                 )
-                if handed_over:
+                if renewal is not None:  # handed over
                     # The release is real (the nodes left this lease, to its renewal), so it is
                     # recorded like any other: receivers waiting for `lease.released` (reclaim)
                     # see it. No status change: the lease stays EXPIRED, nothing to confirm.

@@ -8,13 +8,17 @@ value meets rent (linear interpolation of net between grid points), marked on th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from clusters import perfmodel
 from common.plots import PALETTE, figure, to_svg
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 
 @dataclass(frozen=True)
@@ -78,12 +82,18 @@ def usd_short(v: float) -> str:
     return f"${v:,.0f}"
 
 
-def _money_axis(ax) -> None:
+def _money_axis(ax: Axes) -> None:
     ax.yaxis.set_major_formatter(lambda v, _pos: usd_short(v))
 
 
 def curve_chart(
-    curve: Curve, *, xlabel: str, title: str, current: float, log: bool = False, xfmt=None
+    curve: Curve,
+    *,
+    xlabel: str,
+    title: str,
+    current: float,
+    log: bool = False,
+    xfmt: Callable[[float], str] | None = None,
 ) -> str:
     """Internal value and rent forgone (USD over the window) against one input."""
     with figure(7.5, 3.2) as fig:

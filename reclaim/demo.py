@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any, cast
 
 from django.db import transaction
 
@@ -64,7 +65,8 @@ def seed_reclaim(*, now: dt.datetime, progress: ProgressFn = quiet_progress) -> 
                 reason="What if compute got scarce?",
                 now=now,
             )
-            break_even = decision.assessment["break_even"]["scarcity_multiplier"]
+            # decision_create returns the decision scored: its assessment is written.
+            break_even = cast(Any, decision.assessment)["break_even"]["scarcity_multiplier"]
             if break_even:
                 decision.economics = {"scarcity_multiplier": math.ceil(break_even * 1.2 * 10) / 10}
                 decision.save(update_fields=["economics"])

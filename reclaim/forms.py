@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
 from django import forms
 from django.utils import timezone
@@ -38,6 +39,12 @@ def _today() -> dt.date:
     return timezone.now().astimezone(dt.UTC).date()
 
 
+def _choice(form: forms.Form, name: str) -> forms.ModelChoiceField:
+    """The form's own copy of a declared model-choice field, to narrow its queryset."""
+    # `form.fields` is typed by name only; the class body above declares which kind each is.
+    return cast(forms.ModelChoiceField, form.fields[name])
+
+
 class DecisionForm(forms.Form):
     """What to evaluate: a scope, a notice date and the scarcity of compute."""
 
@@ -52,14 +59,14 @@ class DecisionForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["lease"].queryset = selectors.signed_leases()
-        self.fields["lines"].queryset = (
+        _choice(self, "lease").queryset = selectors.signed_leases()
+        _choice(self, "lines").queryset = (
             selectors.reclaimable_lines()
             .select_related("lease__tenant", "cluster")
             .order_by("lease__number", "pk")
         )
-        self.fields["cluster"].queryset = Cluster.objects.select_related("site").order_by("slug")
-        self.fields["site"].queryset = Site.objects.order_by("slug")
+        _choice(self, "cluster").queryset = Cluster.objects.select_related("site").order_by("slug")
+        _choice(self, "site").queryset = Site.objects.order_by("slug")
 
     def clean(self):
         data = super().clean()
@@ -102,4 +109,4 @@ class PlanForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["site"].queryset = Site.objects.order_by("slug")
+        _choice(self, "site").queryset = Site.objects.order_by("slug")

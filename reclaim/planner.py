@@ -179,7 +179,9 @@ def rent_per_month_for(rent_exact: Fraction, days: float, fallback: Decimal) -> 
     return float(rent_exact * 365 / 12) / days
 
 
-def leased_only(document: dict[str, Any], gpus_by_slug: dict[str, int] | None = None) -> dict:
+def leased_only(
+    document: dict[str, Any], gpus_by_slug: dict[str, int] | None = None
+) -> dict[str, Any]:
     """Keep only the leased pools of an inventory scenario (module docstring: own capacity is
     left out); optionally cap each leased pool at `gpus_by_slug[cluster slug]` GPUs. Pools left
     empty and links to sites without pools are dropped."""
@@ -371,6 +373,10 @@ class _Option:
     rent: Fraction
 
 
+# A point of the frontier: (GPU-equivalents, net USD, the options chosen so far).
+_Point = tuple[float, float, tuple[_Option, ...]]
+
+
 def _part_options(part: Part, valuer: Valuer, factors: dict[str, float]) -> list[_Option]:
     """Subsets of a part's lines (all of them, or a greedy nested chain for large parts)."""
     ws = list(part.windows)
@@ -399,10 +405,10 @@ def _part_options(part: Part, valuer: Valuer, factors: dict[str, float]) -> list
     return chain
 
 
-def _pareto(points: list[tuple[float, float, tuple]]) -> list[tuple[float, float, tuple]]:
+def _pareto(points: list[_Point]) -> list[_Point]:
     """Keep the points no other beats on both GPU-equivalents (≥) and net (>)."""
     points.sort(key=lambda p: (-p[0], -p[1]))
-    out: list[tuple[float, float, tuple]] = []
+    out: list[_Point] = []
     best_net = float("-inf")
     for p in points:
         if p[1] > best_net:
@@ -460,7 +466,7 @@ def best_for(
             excluded.append((f, reason))
         else:
             windows.append(w)
-    frontier: list[tuple[float, float, tuple]] = [(0.0, 0.0, ())]
+    frontier: list[_Point] = [(0.0, 0.0, ())]
     for part in group_parts(windows):
         options = _part_options(part, valuer, factors)
         merged = [

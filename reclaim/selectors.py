@@ -37,12 +37,13 @@ def scope_lines(
 ) -> list[LeaseLine]:
     """The candidate lines of a scope: a whole lease, some lines, a cluster or a campus."""
     qs = reclaimable_lines()
+    # No lease or cluster given matches nothing: neither column is ever null.
     if kind == "lease":
-        qs = qs.filter(lease_id=lease_id)
+        qs = qs.filter(lease_id=lease_id) if lease_id is not None else qs.none()
     elif kind in ("lines", "plan"):
         qs = qs.filter(pk__in=list(line_ids))
     elif kind == "cluster":
-        qs = qs.filter(cluster_id=cluster_id)
+        qs = qs.filter(cluster_id=cluster_id) if cluster_id is not None else qs.none()
     elif kind == "site":
         qs = qs.filter(cluster__site__slug=site_slug)
     else:

@@ -28,7 +28,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import transaction
 
@@ -49,9 +49,7 @@ from .choices import ReclaimStatus
 from .models import ReclaimDecision
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
-
-    User = AbstractBaseUser
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +80,13 @@ def _lock(decision: ReclaimDecision | int) -> ReclaimDecision:
         )
     except ReclaimDecision.DoesNotExist:
         raise NotFound("The decision no longer exists.") from None
+
+
+def _scored(document: Any | None) -> Any:
+    """A stored `inputs` or `assessment` document of a decision that has been scored."""
+    # Null only before the first scoring; callers hold a decision past it (its status says so),
+    # which the nullable column's type cannot express.
+    return cast(Any, document)
 
 
 def _check_overrides(workload: dict[str, Any], economics: dict[str, Any]) -> None:
@@ -313,7 +318,8 @@ def _check_fresh(decision: ReclaimDecision, now: dt.datetime) -> None:
         for p in planner.group_parts(windows)
     )
     stored = sorted(
-        (p["window_start"], p["window_end"], sorted(p["lines"])) for p in decision.inputs["parts"]
+        (p["window_start"], p["window_end"], sorted(p["lines"]))
+        for p in _scored(decision.inputs)["parts"]
     )
     if fresh != stored:
         raise ReclaimStale("The leases changed since scoring; re-score before approving.")
@@ -437,7 +443,9 @@ def decisions_mark_executed(
             decision = _lock(pk)
             if decision.status != ReclaimStatus.NOTICE_ISSUED:
                 continue
-            wanted = [i for p in decision.inputs["parts"] if p["days"] > 0 for i in p["lines"]]
+            wanted = [
+                i for p in _scored(decision.inputs)["parts"] if p["days"] > 0 for i in p["lines"]
+            ]
             lines = list(LeaseLine.objects.filter(pk__in=wanted).select_related("lease"))
             if lines and all(_line_back(line) for line in lines):
                 decision.status = ReclaimStatus.EXECUTED
@@ -513,6 +521,6 @@ def plan_for(
 
 def decision_stored_matches_model(decision: ReclaimDecision) -> bool:
     """Does a fresh run of the model on the stored inputs give the stored assessment?"""
-    parts = decision.inputs["parts"]
+    parts = _scored(decision.inputs)["parts"]
     fresh = [perfmodel.assess(perfmodel.Scenario.from_dict(p["scenario"])).to_dict() for p in parts]
-    return fresh == decision.assessment["parts"]
+    return fresh == _scored(decision.assessment)["parts"]

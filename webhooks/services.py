@@ -195,7 +195,7 @@ def _resolve(host: str, port: int) -> tuple[list[tuple[int, tuple]], str | None]
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     except OSError as exc:
         return [], f"cannot resolve {host}: {exc}"
-    addresses = []
+    addresses: list[tuple[int, tuple[Any, ...]]] = []
     for family, _type, _proto, _name, sockaddr in infos:
         if family in (socket.AF_INET, socket.AF_INET6) and (family, sockaddr) not in addresses:
             addresses.append((family, sockaddr))
@@ -206,7 +206,7 @@ def _resolve(host: str, port: int) -> tuple[list[tuple[int, tuple]], str | None]
     return addresses[:MAX_CONNECT_ADDRESSES], None
 
 
-def _connect(addresses: list[tuple[int, tuple]], timeout: float) -> socket.socket:
+def _connect(addresses: list[tuple[int, tuple]], timeout: float | None) -> socket.socket:
     """A TCP connection to the first of the checked `addresses` that answers."""
     error: OSError | None = None
     for family, sockaddr in addresses:
@@ -243,7 +243,8 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     def connect(self) -> None:
         sock = _connect(self.addresses, self.timeout)
         try:
-            self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+            # http.client's own SSL context (typeshed leaves that private attribute out).
+            self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
         except BaseException:
             sock.close()
             raise

@@ -11,11 +11,14 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING
 
 from .assessment import MODEL_VERSION, Assessment, assess
 from .scenario import Scenario, ScenarioError
 from .sweep import SweepResult, parse_spec, sweep
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 
 def build_parser(prog: str = "python -m clusters.perfmodel") -> argparse.ArgumentParser:
@@ -39,7 +42,7 @@ def main(
     argv: Sequence[str] | None = None,
     *,
     scenario: Scenario | None = None,
-    stdout: TextIO | None = None,
+    stdout: SupportsWrite[str] | None = None,
     prog: str = "python -m clusters.perfmodel",
 ) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input).

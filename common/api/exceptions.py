@@ -66,8 +66,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     else:
         detail = exc.detail
         body = error_body(str(detail) if not isinstance(detail, dict | list) else "Error.", code)
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            body["extra"]["retry_after_s"] = int(exc.wait + 0.999)
+        # DRF sets `Throttled.wait` (seconds or None); its stubs leave the attribute out.
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:  # type: ignore[attr-defined]
+            body["extra"]["retry_after_s"] = int(exc.wait + 0.999)  # type: ignore[attr-defined]
     if response.status_code == status.HTTP_401_UNAUTHORIZED:
         response["WWW-Authenticate"] = 'Bearer realm="api"'
     response.data = body

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import cast
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
@@ -303,7 +304,8 @@ class LeaseDetailSerializer(LeaseSerializer):
 
     @extend_schema_field(AllocationSummarySerializer(many=True))
     def get_allocation_summary(self, obj) -> list[dict]:
-        return AllocationSummarySerializer(self.context["allocation_summary"], many=True).data
+        rows = AllocationSummarySerializer(self.context["allocation_summary"], many=True).data
+        return cast(list[dict], rows)  # many=True: a list serializer's data (the stubs say dict)
 
 
 # --- notices ------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ Errors are rendered by the shared handler (`common.api.exceptions`) in one forma
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from django.db import InterfaceError, OperationalError
 from django.shortcuts import get_object_or_404
@@ -69,7 +70,14 @@ def _normalize(exc: Exception) -> Exception:
     return exc
 
 
-class TenantAPIMixin:
+if TYPE_CHECKING:
+    # The mixin only ever goes before a DRF generic view: type its hooks as that view's.
+    _GenericView = generics.GenericAPIView
+else:
+    _GenericView = object
+
+
+class TenantAPIMixin(_GenericView):
     """Authentication by API key, tenant-only permission, per-key throttling, cursor pages."""
 
     authentication_classes = [ApiKeyAuthentication]

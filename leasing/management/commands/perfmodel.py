@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -41,7 +42,7 @@ class Command(BaseCommand):
         parser.add_argument("--plot", help="with --sweep: write the curve to FILE.svg or .png")
         parser.add_argument("--scenario-out", help="also write the scenario document to this file")
 
-    def handle(self, *args: object, **opts: object) -> None:
+    def handle(self, *args: Any, **opts: Any) -> None:
         if opts["scenario"]:
             inventory_options = ("site", "cluster", "workload", "rent_per_month", "scarcity")
             if any(opts[name] for name in inventory_options) or opts["horizon_days"] is not None:
@@ -91,7 +92,7 @@ class Command(BaseCommand):
             raise CommandError(f"invalid scenario: {exc}") from exc
         self._run(scenario, opts)
 
-    def _run(self, scenario: perfmodel.Scenario, opts: dict[str, object]) -> None:
+    def _run(self, scenario: perfmodel.Scenario, opts: dict[str, Any]) -> None:
         """Hand the scenario to the model's CLI with the output options."""
         argv = [flag for flag in ("--json",) if opts["json"]]
         if opts["sweep"]:
