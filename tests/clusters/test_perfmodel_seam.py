@@ -57,6 +57,8 @@ def test_command_prints_a_table_and_json(fleet):
     out = io.StringIO()
     call_command("perfmodel", "--json", "--scarcity", "2", stdout=out)
     assessment = json.loads(out.getvalue())
+    # Indented as the model's CLI writes it, not one token per line.
+    assert out.getvalue().startswith('{\n  "schema": "landlord.assessment/1",\n')
     assert assessment["schema"] == "landlord.assessment/1"
     assert assessment["recommendation"] in {"reclaim", "keep_leased"}
     assert len(assessment["placements"]) >= 4

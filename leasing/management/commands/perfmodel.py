@@ -99,6 +99,9 @@ class Command(BaseCommand):
             argv += ["--sweep", str(opts["sweep"])]
         if opts["plot"]:
             argv += ["--plot", str(opts["plot"])]
+        # The model's CLI writes its own line ends; Django's wrapper would add one per chunk
+        # (json.dump writes token by token), breaking the indented layout.
+        self.stdout.ending = ""
         status = perfmodel.main(
             argv, scenario=scenario, stdout=self.stdout, prog="manage.py perfmodel"
         )
