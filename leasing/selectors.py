@@ -10,20 +10,8 @@ from django.db.models import Q, QuerySet, Sum
 
 from clusters.models import Cluster
 
-from .choices import LeaseStatus, LineStatus
+from .choices import HOLDING, UNSIGNED, LineStatus
 from .models import LeaseLine
-
-# A tenant holds (or will hold) capacity in these lease states.
-HOLDING = (
-    LeaseStatus.SCHEDULED,
-    LeaseStatus.ACTIVE,
-    LeaseStatus.NOTICE_GIVEN,
-    LeaseStatus.HOLDOVER,
-)
-
-
-# Leases that never bind anyone: a request not yet approved, or a discarded one.
-UNSIGNED = (LeaseStatus.DRAFT, LeaseStatus.VOID)
 
 
 def lines_running_at(now: dt.datetime) -> QuerySet[LeaseLine]:

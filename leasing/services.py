@@ -42,6 +42,9 @@ from common.money import DEFAULT_CURRENCY, round_money, to_decimal
 
 from . import rules
 from .choices import (
+    ENDED,
+    SIGNED,
+    UNRELEASED,
     LeaseStatus,
     LineStatus,
     ListingStatus,
@@ -85,13 +88,6 @@ logger = logging.getLogger(__name__)
 EXCLUSION_VIOLATION = "23P01"
 ALLOCATION_BATCH = 5_000
 
-# A signed lease: notices may be given, capacity is held.
-SIGNED = (LeaseStatus.SCHEDULED, LeaseStatus.ACTIVE, LeaseStatus.NOTICE_GIVEN)
-# Ended, nodes possibly still to be released.
-ENDED = (LeaseStatus.TERMINATED, LeaseStatus.EXPIRED)
-# Ended and, until `released_at` is set, still physically holding the nodes it had at its end
-# (draining within the grace, or in holdover).
-UNRELEASED = (*ENDED, LeaseStatus.HOLDOVER)
 # Notices that bind the lease's end (MOOT ones never do; WITHDRAWN ones no longer do).
 BINDING_NOTICE = (NoticeStatus.RECORDED, NoticeStatus.EFFECTIVE)
 
