@@ -28,6 +28,7 @@ from common.money import format_money
 from . import rules, services
 from .choices import NoticeStatus, Party
 from .models import Allocation, Lease, LeaseEvent, LeaseLine, Listing, Notice, Tenant
+from .selectors import held_during, held_node_ids
 
 CAPACITY_PAGE_SIZE = 50
 
@@ -359,10 +360,9 @@ class LeaseAdmin(admin.ModelAdmin):
         at = self._as_of(request)
         healthy = Q(nodes__status__in=ALLOCATABLE_STATUSES)
         # Held nodes counted among the healthy only, so `n_healthy - n_held` is the free count
-        # (a down node that is still allocated is neither free nor part of `n_healthy`).
-        held_now = healthy & Q(
-            nodes__allocations__starts_at__lte=at, nodes__allocations__ends_at__gt=at
-        )
+        # (a down node that is still allocated is neither free nor part of `n_healthy`). Held
+        # by the allocator's rule, holdover included.
+        held_now = healthy & Q(nodes__in=held_node_ids(at=at, now=timezone.now()))
         clusters = (
             Cluster.objects.select_related("site", "accelerator")
             .annotate(
@@ -393,8 +393,10 @@ class LeaseAdmin(admin.ModelAdmin):
         """Who holds the nodes of one cluster, until when: one row per lease and period."""
         cluster = get_object_or_404(Cluster.objects.select_related("site"), pk=cluster_id)
         at = self._as_of(request)
+        now = timezone.now()
         holdings = (
-            Allocation.objects.filter(node__cluster=cluster, ends_at__gt=at)
+            Allocation.objects.filter(node__cluster=cluster)
+            .filter(held_during(at, None, now=now))
             .values(
                 "line__lease_id",
                 "line__lease__number",
@@ -412,7 +414,7 @@ class LeaseAdmin(admin.ModelAdmin):
         n_nodes = Node.objects.filter(cluster=cluster).count()
         free_now = (
             Node.objects.filter(cluster=cluster, status__in=ALLOCATABLE_STATUSES)
-            .exclude(allocations__starts_at__lte=at, allocations__ends_at__gt=at)
+            .exclude(pk__in=held_node_ids(at=at, now=now))
             .count()
         )
         context = {

@@ -7,11 +7,65 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from django.db.models import Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 
 from clusters.models import Cluster
 
-from .choices import HOLDING, UNSIGNED, LineStatus
-from .models import LeaseLine
+from .choices import HOLDING, SIGNED, UNRELEASED, UNSIGNED, LineStatus
+from .models import Allocation, LeaseLine
+
+# --- held capacity -------------------------------------------------------------------------------
+#
+# One rule says which nodes are held, for the allocator (`services.free_node_ids`, under the
+# cluster lock), the operator dashboard, the capacity timeline and the admin capacity pages.
+# Each is a `Q` over `Allocation`, so a caller filters, counts, annotates or correlates it
+# (`OuterRef`) as its own query needs, and they cannot drift.
+
+
+def held_past_end(*, now: dt.datetime) -> Q:
+    """Allocations whose node stays held after the row's own end (`Q` over `Allocation`).
+
+    The allocation rows stop at the lease's end, but the nodes stay with the tenant (draining,
+    then holdover) until `lease_release_confirm` sets `released_at`. That covers a lease the
+    boundary job has ended (TERMINATED, EXPIRED, HOLDOVER) and a lease still signed whose end is
+    already past at `now` (the job has not run yet): it is ended all the same. Only rows that ran
+    to the lease's end count: a line ended earlier by a notice gave its nodes back then. A lease
+    handed to its renewal has `released_at` set at its term end, so only the renewal's own rows
+    hold those nodes afterwards.
+    """
+    ended = Q(line__lease__status__in=UNRELEASED) | Q(
+        line__lease__status__in=SIGNED, ends_at__lte=now
+    )
+    return ended & Q(
+        line__lease__released_at__isnull=True,
+        ends_at__gte=Coalesce("line__lease__effective_end", "line__lease__term_end"),
+    )
+
+
+def _held(starts: Q, start: dt.datetime, now: dt.datetime) -> Q:
+    # Any row running at `start` holds its node, whatever its lease's status: cancellation
+    # deletes rows and notices shorten them, and the exclusion constraint counts every row.
+    return starts & (Q(ends_at__gt=start) | held_past_end(now=now))
+
+
+def held_during(start: dt.datetime, end: dt.datetime | None, *, now: dt.datetime) -> Q:
+    """Allocations holding their node at some instant of `[start, end)` (`end=None`: from
+    `start` on), as known at `now`. The allocator's question: a node with such a row is not
+    free over the period."""
+    return _held(Q() if end is None else Q(starts_at__lt=end), start, now)
+
+
+def held_at(at: dt.datetime, *, now: dt.datetime, through: dt.datetime | None = None) -> Q:
+    """Allocations holding their node at the instant `at` (or at some instant of the closed
+    range `[at, through]`), as known at `now`. The operator pages' question."""
+    return _held(Q(starts_at__lte=through or at), at, now)
+
+
+def held_node_ids(*, now: dt.datetime, at: dt.datetime | None = None) -> QuerySet[Allocation]:
+    """Ids of the nodes held at `at` (default `now`), as a subquery (`node_id` values). A node
+    can appear twice: a holdover keeps it past its lease's end, where a later lease's rows may
+    already begin (allocated before the overrun was known)."""
+    return Allocation.objects.filter(held_at(at or now, now=now)).values("node_id")
 
 
 def lines_running_at(now: dt.datetime) -> QuerySet[LeaseLine]:

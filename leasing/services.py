@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, Max, OuterRef, Q
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from clusters.models import ALLOCATABLE_STATUSES, Cluster, Node
@@ -77,6 +76,7 @@ from .models import (
     Notice,
     Tenant,
 )
+from .selectors import held_during
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -227,32 +227,15 @@ def free_node_ids(
 ) -> list[int]:
     """Healthy nodes of the cluster free over `[start, end)`, by pk.
 
-    A node is busy if an allocation overlaps the period, or if it belongs to an ended lease
-    whose release is not confirmed yet and the period reaches past that lease's end: the
-    allocation rows stop at the end, but the nodes stay with the tenant (draining, holdover)
-    until `lease_release_confirm`. Only rows running to the lease's end count (a line ended
-    earlier gave its nodes back then); a lease handed to its renewal has `released_at` set at
-    its term end, so the renewal's own rows are the only ones that matter there. A lease still
-    signed whose end is already past at `now` (the boundary job has not ended it yet) is
-    ended all the same. `now` is required: the answer depends on it, and a caller on a
-    simulated clock must never be judged by the real one.
+    A node is free when no allocation holds it at any instant of the period, by the rule every
+    capacity figure shares (`selectors.held_during`: overlapping rows, and the rows of an ended
+    lease whose release is not confirmed, up to that release). `now` is required: the answer
+    depends on it, and a caller on a simulated clock must never be judged by the real one.
 
     One set-based query (NOT EXISTS over the allocation index); call it holding the cluster
     lock if the answer is going to be used to allocate.
     """
-    ended = Q(line__lease__status__in=UNRELEASED) | Q(
-        line__lease__status__in=SIGNED, ends_at__lte=now
-    )
-    busy = Allocation.objects.filter(node=OuterRef("pk"), starts_at__lt=end).filter(
-        Q(ends_at__gt=start)
-        | (
-            ended
-            & Q(
-                line__lease__released_at__isnull=True,
-                ends_at__gte=Coalesce("line__lease__effective_end", "line__lease__term_end"),
-            )
-        )
-    )
+    busy = Allocation.objects.filter(node=OuterRef("pk")).filter(held_during(start, end, now=now))
     qs = (
         Node.objects.filter(cluster_id=cluster_id, status__in=ALLOCATABLE_STATUSES)
         .filter(~Exists(busy))
