@@ -152,7 +152,7 @@ def cross_campus(now: dt.datetime) -> dict[str, object]:
     clusters = list(Cluster.objects.all())
     if not clusters:
         return {"links": links, "assessment": None}
-    leased, rent = leased_gpus_by_cluster(clusters)
+    leased, rent = leased_gpus_by_cluster(clusters, now=now)
     document = scenario_document(
         leased_gpus=leased, economics={"rent_per_month_usd": float(rent)}, name="whole fleet"
     )

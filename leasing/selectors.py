@@ -6,10 +6,11 @@ import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Coalesce
 
-from clusters.models import Cluster
+from clusters.models import Cluster, Node
+from clusters.services import RUNNING_STATUSES
 
 from .choices import HOLDING, SIGNED, UNRELEASED, UNSIGNED, LineStatus
 from .models import Allocation, LeaseLine
@@ -17,9 +18,9 @@ from .models import Allocation, LeaseLine
 # --- held capacity -------------------------------------------------------------------------------
 #
 # One rule says which nodes are held, for the allocator (`services.free_node_ids`, under the
-# cluster lock), the operator dashboard, the capacity timeline and the admin capacity pages.
-# Each is a `Q` over `Allocation`, so a caller filters, counts, annotates or correlates it
-# (`OuterRef`) as its own query needs, and they cannot drift.
+# cluster lock), the operator dashboard, the capacity timeline, the admin capacity pages and the
+# leased pools of the fleet scenario. Each is a `Q` over `Allocation`, so a caller filters,
+# counts, annotates or correlates it (`OuterRef`) as its own query needs, and they cannot drift.
 
 
 def held_past_end(*, now: dt.datetime) -> Q:
@@ -80,21 +81,28 @@ def lines_running_at(now: dt.datetime) -> QuerySet[LeaseLine]:
     )
 
 
-def leased_gpus_by_cluster(clusters: Iterable[Cluster]) -> tuple[dict[int, int], Decimal]:
-    """GPUs under lease per cluster id, and their monthly rent, from the open lease lines of
-    leases that hold capacity. One query."""
+def leased_gpus_by_cluster(
+    clusters: Iterable[Cluster], *, now: dt.datetime
+) -> tuple[dict[int, int], Decimal]:
+    """Running GPUs under lease per cluster id, and the monthly rent of the open lease lines.
+
+    GPUs under lease are those of the running (active, degraded) nodes held at `now` or later:
+    held now by the shared rule (`held_during`, holdover and draining included) or reserved for
+    a lease that starts later. The rest of a cluster's running GPUs are the operator's own.
+    Holdover is not rent: the rent is that of the open lines of leases that hold capacity. Two
+    queries.
+    """
     per_node = {c.pk: c.gpus_per_node for c in clusters}
-    rows = (
-        LeaseLine.objects.filter(
-            cluster__in=list(per_node), lease__status__in=HOLDING, status=LineStatus.OPEN
-        )
+    held = Allocation.objects.filter(held_during(now, None, now=now)).values("node_id")
+    counts = (
+        Node.objects.filter(cluster__in=list(per_node), status__in=RUNNING_STATUSES, pk__in=held)
         .order_by()
         .values("cluster")
-        .annotate(nodes=Sum("node_count"), rent=Sum("monthly_rate"))
+        .annotate(nodes=Count("pk"))
     )
-    gpus: dict[int, int] = {}
-    rent = Decimal(0)
-    for row in rows:
-        gpus[row["cluster"]] = row["nodes"] * per_node[row["cluster"]]
-        rent += row["rent"]
-    return gpus, rent
+    gpus = {row["cluster"]: row["nodes"] * per_node[row["cluster"]] for row in counts}
+    rents = LeaseLine.objects.filter(
+        cluster__in=list(per_node), lease__status__in=HOLDING, status=LineStatus.OPEN
+    ).values_list("monthly_rate", flat=True)
+    # Summed in Python: SQLite would sum decimals as floats.
+    return gpus, sum(rents, Decimal(0))

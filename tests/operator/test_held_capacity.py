@@ -19,7 +19,7 @@ from django.utils import timezone
 from clusters.choices import NodeStatus
 from clusters.models import ALLOCATABLE_STATUSES, Cluster, Node
 from config import capacity, dashboard
-from leasing import services
+from leasing import selectors, services
 from leasing.choices import LeaseStatus, LineStatus, Party
 from leasing.models import Allocation, Lease
 from tests.factories.clusters import cluster_with_nodes
@@ -260,3 +260,18 @@ def test_admin_capacity_pages_agree_with_the_allocator(book, client):
     response = client.get(url, {"at": "2026-07-10"})
     assert response.context["free_now"] == len(healthy(book) - refused)
     assert book.leases["holdover"].number in response.content.decode()
+
+
+def test_fleet_scenario_leases_out_the_held_and_reserved_nodes(book):
+    """The whole-fleet scenario (dashboard, `manage.py perfmodel`) splits each cluster into the
+    GPUs under lease and the operator's own: holdover and draining nodes are not the
+    operator's to train on. Rent stays the open lines' (holdover is not rent)."""
+    gpus, rent = selectors.leased_gpus_by_cluster([book.cluster], now=NOW)
+    under_lease = held_nodes(book) | book.nodes["scheduled, starting later"]
+    assert gpus == {book.cluster.pk: len(under_lease) * GPUS_PER_NODE}
+    renting = [
+        label
+        for label in (*HELD, "scheduled, starting later")
+        if book.leases[label].status not in (LeaseStatus.EXPIRED, LeaseStatus.HOLDOVER)
+    ]
+    assert rent == Decimal("1000.00") * len(renting)
