@@ -85,7 +85,7 @@ class ListingAdmin(admin.ModelAdmin):
     search_fields = ["title", "cluster__name", "cluster__slug"]
     list_select_related = ["cluster__site", "private_tenant"]
     raw_id_fields = ["cluster", "private_tenant"]
-    readonly_fields = ["status"]
+    readonly_fields = ["status", "history"]
     actions = ["publish", "withdraw"]
 
     publish = per_row_action(
@@ -98,6 +98,16 @@ class ListingAdmin(admin.ModelAdmin):
         "Withdrawn",
         lambda obj, user: services.listing_withdraw(listing=obj, actor=user),
     )
+
+    @admin.display(description="history")
+    def history(self, obj):
+        """Who published or withdrew the listing, and when."""
+        if not obj.pk:
+            return "—"
+        return history_table(
+            (e.at, e.get_kind_display(), f"by {e.actor or 'the system'}")
+            for e in obj.events.select_related("actor")
+        )
 
 
 # --- leases ---------------------------------------------------------------------------------------

@@ -19,6 +19,11 @@ class ListingStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", "Withdrawn"
 
 
+class ListingEventKind(models.TextChoices):
+    PUBLISHED = "listing.published", "Published"
+    WITHDRAWN = "listing.withdrawn", "Withdrawn"
+
+
 class ListingVisibility(models.TextChoices):
     PUBLIC = "public", "Public"
     PRIVATE = "private", "Private to one tenant"

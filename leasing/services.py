@@ -46,6 +46,7 @@ from .choices import (
     UNRELEASED,
     LeaseStatus,
     LineStatus,
+    ListingEventKind,
     ListingStatus,
     ListingVisibility,
     NoticeOutcome,
@@ -73,6 +74,7 @@ from .models import (
     LeaseLine,
     LeaseNumberSeries,
     Listing,
+    ListingEvent,
     Notice,
     Tenant,
 )
@@ -375,13 +377,27 @@ def _apply_notices(lease: Lease, *, now: dt.datetime) -> None:
 # --- listings --------------------------------------------------------------------------------
 
 
-def _listing_move(listing: Listing, allowed: Iterable[str], to: str, refusal: str) -> Listing:
-    """Move a locked, freshly read listing from one of `allowed` to `to`, or refuse."""
+def _listing_move(
+    listing: Listing,
+    allowed: Iterable[str],
+    to: str,
+    kind: str,
+    refusal: str,
+    *,
+    actor: User | None,
+    now: dt.datetime,
+) -> Listing:
+    """Move a locked, freshly read listing from one of `allowed` to `to`, or refuse; record who
+    did it (`ListingEvent`)."""
     listing = lock_row(Listing, listing.pk)
     if listing.status not in allowed:
         raise TransitionNotAllowed(refusal, extra={"status": listing.status})
+    before = listing.status
     listing.status = to
     listing.save(update_fields=["status"])
+    ListingEvent.objects.create(
+        listing=listing, kind=kind, from_status=before, to_status=to, actor=actor, at=now
+    )
     return listing
 
 
@@ -390,12 +406,14 @@ def listing_publish(
     *, listing: Listing, actor: User | None = None, now: dt.datetime | None = None
 ) -> Listing:
     """DRAFT or WITHDRAWN → PUBLISHED: the listing is offered (publicly or to its tenant)."""
-    _now(now)
     return _listing_move(
         listing,
         (ListingStatus.DRAFT, ListingStatus.WITHDRAWN),
         ListingStatus.PUBLISHED,
+        ListingEventKind.PUBLISHED,
         "The listing is already published.",
+        actor=actor,
+        now=_now(now),
     )
 
 
@@ -404,12 +422,14 @@ def listing_withdraw(
     *, listing: Listing, actor: User | None = None, now: dt.datetime | None = None
 ) -> Listing:
     """PUBLISHED → WITHDRAWN: no new requests; existing leases are untouched."""
-    _now(now)
     return _listing_move(
         listing,
         (ListingStatus.PUBLISHED,),
         ListingStatus.WITHDRAWN,
+        ListingEventKind.WITHDRAWN,
         "Only a published listing can be withdrawn.",
+        actor=actor,
+        now=_now(now),
     )
 
 
