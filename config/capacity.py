@@ -15,7 +15,7 @@ import matplotlib.dates as mdates
 import numpy as np
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
-from django.db.models import Count
+from django.db.models import BooleanField, Count, ExpressionWrapper
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -26,6 +26,7 @@ from clusters.models import Cluster
 from common.plots import PALETTE, figure, to_svg
 from leasing.choices import NoticeStatus
 from leasing.models import Allocation, Notice
+from leasing.selectors import held_at, held_past_end
 from reclaim.models import ReclaimDecision
 
 PAST_DAYS = 90
@@ -33,20 +34,28 @@ FUTURE_DAYS = 180
 
 
 def holdings(
-    cluster: Cluster, start: dt.datetime, end: dt.datetime
+    cluster: Cluster, start: dt.datetime, end: dt.datetime, *, now: dt.datetime
 ) -> tuple[list[dt.datetime], dict[str, list[int]]]:
-    """Days from `start` to `end` (UTC midnights) and, per tenant, nodes held at each day."""
+    """Days from `start` to `end` (UTC midnights) and, per tenant, nodes held at each day.
+
+    Held by the rule the allocator uses (`leasing.selectors.held_at`), as known at `now`: an
+    allocation covering the day, or an ended lease's nodes from its end until their release is
+    confirmed (so a holdover shows on every day until then, the days to come included).
+    """
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     stamps = np.array([d.timestamp() for d in days])
     groups = (
-        Allocation.objects.filter(node__cluster=cluster, starts_at__lt=end, ends_at__gt=start)
+        Allocation.objects.filter(node__cluster=cluster)
+        .filter(held_at(start, through=end, now=now))
+        .annotate(kept=ExpressionWrapper(held_past_end(now=now), output_field=BooleanField()))
         .order_by()
-        .values("line__lease__tenant__name", "starts_at", "ends_at")
+        .values("line__lease__tenant__name", "starts_at", "ends_at", "kept")
         .annotate(n=Count("pk"))
     )
     per_tenant: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(len(days), dtype=np.int64))
     for g in groups:
-        held = (stamps >= g["starts_at"].timestamp()) & (stamps < g["ends_at"].timestamp())
+        running = stamps < g["ends_at"].timestamp()
+        held = (stamps >= g["starts_at"].timestamp()) & (running | bool(g["kept"]))
         per_tenant[g["line__lease__tenant__name"]] += held * g["n"]
     return days, {t: counts.tolist() for t, counts in sorted(per_tenant.items())}
 
@@ -135,8 +144,9 @@ def capacity_cluster(request: HttpRequest, slug: str) -> HttpResponse:
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     start = today - dt.timedelta(days=PAST_DAYS)
     end = today + dt.timedelta(days=FUTURE_DAYS)
-    days, series = holdings(cluster, start, end)
-    _, at_now = holdings(cluster, now, now)  # the chart's points are UTC midnights; this is now
+    days, series = holdings(cluster, start, end, now=now)
+    # The chart's points are UTC midnights; this one is now.
+    _, at_now = holdings(cluster, now, now, now=now)
     marks = markers(cluster, start, end)
     total = cluster.nodes.count()
     context = {

@@ -15,7 +15,7 @@ from typing import Any
 import matplotlib.dates as mdates
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
-from django.db.models import Count, Q
+from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -28,7 +28,7 @@ from common.money import format_money
 from common.plots import PALETTE, figure, to_svg
 from leasing.choices import NoticeStatus
 from leasing.models import Allocation, Lease, Notice
-from leasing.selectors import HOLDING, leased_gpus_by_cluster, lines_running_at
+from leasing.selectors import HOLDING, held_node_ids, leased_gpus_by_cluster, lines_running_at
 from reclaim.choices import ReclaimStatus
 from reclaim.models import ReclaimDecision
 
@@ -53,36 +53,37 @@ class CapacityRow:
         return sum(self.gpus.values())
 
 
-def capacity(now: dt.datetime) -> list[CapacityRow]:
-    """GPUs per (campus, model) by state at `now`; each node counts in exactly one state.
+def node_states(now: dt.datetime) -> QuerySet[Node]:
+    """Every node annotated with its `state` at `now` (one of `STATES`).
 
-    leased: held by an allocation covering `now`; reserved: not held now but allocated to a
-    lease that starts later; down: down or in maintenance and not held; free: the rest.
-    Four queries whatever the fleet size.
+    leased: held at `now` by the rule the allocator uses (`leasing.selectors.held_at`: an
+    allocation covering `now`, or an ended lease's nodes until their release is confirmed,
+    holdover included); reserved: not held now but allocated to a lease that starts later;
+    down: down or in maintenance and neither; free: the rest.
     """
-    held = Allocation.objects.filter(starts_at__lte=now, ends_at__gt=now).values("node")
-    future = Allocation.objects.filter(starts_at__gt=now).exclude(node__in=held).values("node")
-    per_cluster = (
-        Node.objects.order_by()
-        .values("cluster")
-        .annotate(
-            total=Count("pk"),
-            leased=Count("pk", filter=Q(pk__in=held)),
-            reserved=Count("pk", filter=Q(pk__in=future)),
-            down=Count("pk", filter=Q(status__in=OFF) & ~Q(pk__in=held) & ~Q(pk__in=future)),
+    held = held_node_ids(now=now)
+    later = Allocation.objects.filter(starts_at__gt=now).values("node_id")
+    return Node.objects.annotate(
+        state=Case(
+            When(pk__in=held, then=Value("leased")),
+            When(pk__in=later, then=Value("reserved")),
+            When(status__in=OFF, then=Value("down")),
+            default=Value("free"),
         )
     )
+
+
+def capacity(now: dt.datetime) -> list[CapacityRow]:
+    """GPUs per (campus, model) by state at `now`; each node counts in exactly one state
+    (`node_states`). Two queries whatever the fleet size."""
+    per_cluster = node_states(now).order_by().values("cluster", "state").annotate(n=Count("pk"))
     clusters = Cluster.objects.select_related("site", "accelerator").in_bulk()
     rows: dict[tuple[str, str], CapacityRow] = {}
     for r in per_cluster:
         cluster = clusters[r["cluster"]]
         key = (cluster.site.name, cluster.accelerator.name)
         row = rows.setdefault(key, CapacityRow(*key))
-        g = cluster.gpus_per_node
-        row.gpus["leased"] += r["leased"] * g
-        row.gpus["reserved"] += r["reserved"] * g
-        row.gpus["down"] += r["down"] * g
-        row.gpus["free"] += (r["total"] - r["leased"] - r["reserved"] - r["down"]) * g
+        row.gpus[r["state"]] += r["n"] * cluster.gpus_per_node
     return sorted(rows.values(), key=lambda r: (r.site, r.accelerator))
 
 
@@ -154,7 +155,7 @@ def cross_campus(now: dt.datetime) -> dict[str, object]:
     clusters = list(Cluster.objects.all())
     if not clusters:
         return {"links": links, "assessment": None}
-    leased, rent = leased_gpus_by_cluster(clusters)
+    leased, rent = leased_gpus_by_cluster(clusters, now=now)
     document = scenario_document(
         leased_gpus=leased, economics={"rent_per_month_usd": float(rent)}, name="whole fleet"
     )

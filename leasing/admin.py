@@ -29,6 +29,7 @@ from common.money import format_money
 from . import rules, services
 from .choices import NoticeStatus, Party
 from .models import Allocation, Lease, LeaseEvent, LeaseLine, Listing, Notice, Tenant
+from .selectors import held_during, held_node_ids
 
 CAPACITY_PAGE_SIZE = 50
 
@@ -85,7 +86,7 @@ class ListingAdmin(admin.ModelAdmin):
     search_fields = ["title", "cluster__name", "cluster__slug"]
     list_select_related = ["cluster__site", "private_tenant"]
     raw_id_fields = ["cluster", "private_tenant"]
-    readonly_fields = ["status"]
+    readonly_fields = ["status", "history"]
     actions = ["publish", "withdraw"]
 
     publish = per_row_action(
@@ -98,6 +99,16 @@ class ListingAdmin(admin.ModelAdmin):
         "Withdrawn",
         lambda obj, user: services.listing_withdraw(listing=obj, actor=user),
     )
+
+    @admin.display(description="history")
+    def history(self, obj):
+        """Who published or withdrew the listing, and when."""
+        if not obj.pk:
+            return "—"
+        return history_table(
+            (e.at, e.get_kind_display(), f"by {e.actor or 'the system'}")
+            for e in obj.events.select_related("actor")
+        )
 
 
 # --- leases ---------------------------------------------------------------------------------------
@@ -360,10 +371,9 @@ class LeaseAdmin(admin.ModelAdmin):
         at = self._as_of(request)
         healthy = Q(nodes__status__in=ALLOCATABLE_STATUSES)
         # Held nodes counted among the healthy only, so `n_healthy - n_held` is the free count
-        # (a down node that is still allocated is neither free nor part of `n_healthy`).
-        held_now = healthy & Q(
-            nodes__allocations__starts_at__lte=at, nodes__allocations__ends_at__gt=at
-        )
+        # (a down node that is still allocated is neither free nor part of `n_healthy`). Held
+        # by the allocator's rule, holdover included.
+        held_now = healthy & Q(nodes__in=held_node_ids(at=at, now=timezone.now()))
         clusters = (
             Cluster.objects.select_related("site", "accelerator")
             .annotate(
@@ -394,8 +404,10 @@ class LeaseAdmin(admin.ModelAdmin):
         """Who holds the nodes of one cluster, until when: one row per lease and period."""
         cluster = get_object_or_404(Cluster.objects.select_related("site"), pk=cluster_id)
         at = self._as_of(request)
+        now = timezone.now()
         holdings = (
-            Allocation.objects.filter(node__cluster=cluster, ends_at__gt=at)
+            Allocation.objects.filter(node__cluster=cluster)
+            .filter(held_during(at, None, now=now))
             .values(
                 "line__lease_id",
                 "line__lease__number",
@@ -413,7 +425,7 @@ class LeaseAdmin(admin.ModelAdmin):
         n_nodes = Node.objects.filter(cluster=cluster).count()
         free_now = (
             Node.objects.filter(cluster=cluster, status__in=ALLOCATABLE_STATUSES)
-            .exclude(allocations__starts_at__lte=at, allocations__ends_at__gt=at)
+            .exclude(pk__in=held_node_ids(at=at, now=now))
             .count()
         )
         context = {

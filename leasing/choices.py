@@ -19,6 +19,11 @@ class ListingStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", "Withdrawn"
 
 
+class ListingEventKind(models.TextChoices):
+    PUBLISHED = "listing.published", "Published"
+    WITHDRAWN = "listing.withdrawn", "Withdrawn"
+
+
 class ListingVisibility(models.TextChoices):
     PUBLIC = "public", "Public"
     PRIVATE = "private", "Private to one tenant"
@@ -35,6 +40,22 @@ class LeaseStatus(models.TextChoices):
     CLOSED = "closed", "Closed"
     VOID = "void", "Void"
     CANCELLED = "cancelled", "Cancelled"
+
+
+# Lease status groups (docs/rules/lease.md). Defined once, here, so the allocator, the operator
+# pages, the API and reclaim cannot drift apart.
+
+# Signed and not ended: notices may be given; the lease holds its nodes from commencement.
+SIGNED = (LeaseStatus.SCHEDULED, LeaseStatus.ACTIVE, LeaseStatus.NOTICE_GIVEN)
+# Ended by the boundary job; the nodes may still be to release.
+ENDED = (LeaseStatus.TERMINATED, LeaseStatus.EXPIRED)
+# Ended and, until `released_at` is set, still physically holding the nodes it had at its end
+# (draining within the grace, or in holdover).
+UNRELEASED = (*ENDED, LeaseStatus.HOLDOVER)
+# A tenant holds, or will hold, capacity under a lease in these states.
+HOLDING = (*SIGNED, LeaseStatus.HOLDOVER)
+# Leases that never bind anyone: a request not yet approved, or a discarded one.
+UNSIGNED = (LeaseStatus.DRAFT, LeaseStatus.VOID)
 
 
 class LineStatus(models.TextChoices):

@@ -19,6 +19,7 @@ from common.money import DEFAULT_CURRENCY
 from .choices import (
     LeaseStatus,
     LineStatus,
+    ListingEventKind,
     ListingStatus,
     ListingVisibility,
     MembershipRole,
@@ -118,6 +119,34 @@ class Listing(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class ListingEvent(models.Model):
+    """Audit trail of a listing: who published or withdrew it, when, from which status.
+
+    Only the operator moves a listing, so unlike `LeaseEvent` there is no party; `actor` is the
+    staff user (None when the system acted, e.g. a seed or a command without a user).
+    """
+
+    listing = models.ForeignKey(Listing, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=32, choices=ListingEventKind.choices)
+    from_status = models.CharField(max_length=16, choices=ListingStatus.choices)
+    to_status = models.CharField(max_length=16, choices=ListingStatus.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["listing", "at"], name="listingevent_listing_at")]
+
+    def __str__(self) -> str:
+        return f"{self.listing_id} {self.kind} @ {self.at:%Y-%m-%d %H:%M}"
 
 
 class Lease(models.Model):

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, Max, OuterRef, Q
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from clusters.models import ALLOCATABLE_STATUSES, Cluster, Node
@@ -42,8 +41,12 @@ from common.money import DEFAULT_CURRENCY, round_money, to_decimal
 
 from . import rules
 from .choices import (
+    ENDED,
+    SIGNED,
+    UNRELEASED,
     LeaseStatus,
     LineStatus,
+    ListingEventKind,
     ListingStatus,
     ListingVisibility,
     NoticeOutcome,
@@ -71,9 +74,11 @@ from .models import (
     LeaseLine,
     LeaseNumberSeries,
     Listing,
+    ListingEvent,
     Notice,
     Tenant,
 )
+from .selectors import held_during
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -83,13 +88,6 @@ logger = logging.getLogger(__name__)
 EXCLUSION_VIOLATION = "23P01"
 ALLOCATION_BATCH = 5_000
 
-# A signed lease: notices may be given, capacity is held.
-SIGNED = (LeaseStatus.SCHEDULED, LeaseStatus.ACTIVE, LeaseStatus.NOTICE_GIVEN)
-# Ended, nodes possibly still to be released.
-ENDED = (LeaseStatus.TERMINATED, LeaseStatus.EXPIRED)
-# Ended and, until `released_at` is set, still physically holding the nodes it had at its end
-# (draining within the grace, or in holdover).
-UNRELEASED = (*ENDED, LeaseStatus.HOLDOVER)
 # Notices that bind the lease's end (MOOT ones never do; WITHDRAWN ones no longer do).
 BINDING_NOTICE = (NoticeStatus.RECORDED, NoticeStatus.EFFECTIVE)
 
@@ -229,32 +227,15 @@ def free_node_ids(
 ) -> list[int]:
     """Healthy nodes of the cluster free over `[start, end)`, by pk.
 
-    A node is busy if an allocation overlaps the period, or if it belongs to an ended lease
-    whose release is not confirmed yet and the period reaches past that lease's end: the
-    allocation rows stop at the end, but the nodes stay with the tenant (draining, holdover)
-    until `lease_release_confirm`. Only rows running to the lease's end count (a line ended
-    earlier gave its nodes back then); a lease handed to its renewal has `released_at` set at
-    its term end, so the renewal's own rows are the only ones that matter there. A lease still
-    signed whose end is already past at `now` (the boundary job has not ended it yet) is
-    ended all the same. `now` is required: the answer depends on it, and a caller on a
-    simulated clock must never be judged by the real one.
+    A node is free when no allocation holds it at any instant of the period, by the rule every
+    capacity figure shares (`selectors.held_during`: overlapping rows, and the rows of an ended
+    lease whose release is not confirmed, up to that release). `now` is required: the answer
+    depends on it, and a caller on a simulated clock must never be judged by the real one.
 
     One set-based query (NOT EXISTS over the allocation index); call it holding the cluster
     lock if the answer is going to be used to allocate.
     """
-    ended = Q(line__lease__status__in=UNRELEASED) | Q(
-        line__lease__status__in=SIGNED, ends_at__lte=now
-    )
-    busy = Allocation.objects.filter(node=OuterRef("pk"), starts_at__lt=end).filter(
-        Q(ends_at__gt=start)
-        | (
-            ended
-            & Q(
-                line__lease__released_at__isnull=True,
-                ends_at__gte=Coalesce("line__lease__effective_end", "line__lease__term_end"),
-            )
-        )
-    )
+    busy = Allocation.objects.filter(node=OuterRef("pk")).filter(held_during(start, end, now=now))
     qs = (
         Node.objects.filter(cluster_id=cluster_id, status__in=ALLOCATABLE_STATUSES)
         .filter(~Exists(busy))
@@ -394,13 +375,27 @@ def _apply_notices(lease: Lease, *, now: dt.datetime) -> None:
 # --- listings --------------------------------------------------------------------------------
 
 
-def _listing_move(listing: Listing, allowed: Iterable[str], to: str, refusal: str) -> Listing:
-    """Move a locked, freshly read listing from one of `allowed` to `to`, or refuse."""
+def _listing_move(
+    listing: Listing,
+    allowed: Iterable[str],
+    to: str,
+    kind: str,
+    refusal: str,
+    *,
+    actor: User | None,
+    now: dt.datetime,
+) -> Listing:
+    """Move a locked, freshly read listing from one of `allowed` to `to`, or refuse; record who
+    did it (`ListingEvent`)."""
     listing = lock_row(Listing, listing.pk)
     if listing.status not in allowed:
         raise TransitionNotAllowed(refusal, extra={"status": listing.status})
+    before = listing.status
     listing.status = to
     listing.save(update_fields=["status"])
+    ListingEvent.objects.create(
+        listing=listing, kind=kind, from_status=before, to_status=to, actor=actor, at=now
+    )
     return listing
 
 
@@ -409,12 +404,14 @@ def listing_publish(
     *, listing: Listing, actor: User | None = None, now: dt.datetime | None = None
 ) -> Listing:
     """DRAFT or WITHDRAWN → PUBLISHED: the listing is offered (publicly or to its tenant)."""
-    _now(now)
     return _listing_move(
         listing,
         (ListingStatus.DRAFT, ListingStatus.WITHDRAWN),
         ListingStatus.PUBLISHED,
+        ListingEventKind.PUBLISHED,
         "The listing is already published.",
+        actor=actor,
+        now=_now(now),
     )
 
 
@@ -423,12 +420,14 @@ def listing_withdraw(
     *, listing: Listing, actor: User | None = None, now: dt.datetime | None = None
 ) -> Listing:
     """PUBLISHED → WITHDRAWN: no new requests; existing leases are untouched."""
-    _now(now)
     return _listing_move(
         listing,
         (ListingStatus.PUBLISHED,),
         ListingStatus.WITHDRAWN,
+        ListingEventKind.WITHDRAWN,
         "Only a published listing can be withdrawn.",
+        actor=actor,
+        now=_now(now),
     )
 
 

@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('contenttypes', '0002_remove_content_type_name'),
-        ('leasing', '0008_move_reclaim_and_webhooks_out'),
+        ('leasing', '0009_move_reclaim_and_webhooks_out'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

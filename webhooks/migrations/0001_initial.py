@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('contenttypes', '0002_remove_content_type_name'),
-        ('leasing', '0008_move_reclaim_and_webhooks_out'),
+        ('leasing', '0009_move_reclaim_and_webhooks_out'),
     ]
 
     operations = [

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from clusters import perfmodel
 from clusters.models import Cluster
@@ -68,7 +69,7 @@ class Command(BaseCommand):
                 workload = json.loads(Path(str(opts["workload"])).read_text())
             except (OSError, json.JSONDecodeError) as exc:
                 raise CommandError(f"--workload: {exc}") from exc
-        leased, rent = leased_gpus_by_cluster(chosen)
+        leased, rent = leased_gpus_by_cluster(chosen, now=timezone.now())
         economics: dict[str, object] = {"rent_per_month_usd": float(rent)}
         if opts["rent_per_month"] is not None:
             economics["rent_per_month_usd"] = float(opts["rent_per_month"])

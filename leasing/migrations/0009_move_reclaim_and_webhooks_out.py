@@ -9,7 +9,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("leasing", "0007_tenant_page_indexes"),
+        ("leasing", "0008_listing_event"),
     ]
 
     operations = [
