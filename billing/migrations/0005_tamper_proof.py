@@ -30,10 +30,19 @@ runner's `flush` (common/tamper.py). Refusals are SQLSTATE 23001 (restrict_viola
 PostgreSQL and RAISE(ABORT) on SQLite; Django raises IntegrityError for both.
 
 SQLite rebuilds a table for most schema changes, dropping its triggers, and refuses to rename
-the rebuilt table while a trigger of another table names it. A later migration that alters
-one of these tables must drop the SQLite guards first and install them again after
-(`SQLITE_DROP`, `SQLITE_CREATE`, `RunSQLOn`); tests/billing/test_tamper.py checks that every
-guard is in place on both engines.
+the rebuilt table while a trigger of another table names it ("error in trigger ...: no such
+table"). A later migration that alters one of these tables lifts the SQLite guards around
+the change:
+
+    guards = importlib.import_module("billing.migrations.0005_tamper_proof")
+    operations = [
+        guards.RunSQLOn("sqlite", guards.SQLITE_DROP, guards.SQLITE_CREATE),
+        migrations.AddField(...),
+        guards.RunSQLOn("sqlite", guards.SQLITE_CREATE, guards.SQLITE_DROP),
+    ]
+
+tests/billing/test_tamper.py checks that every guard is in place on both engines. A new
+status needs a migration that installs the guards again from an extended table of moves.
 """
 
 import importlib
