@@ -58,6 +58,8 @@ def main() -> int:
         from django.core.management import call_command
         from django.db import connection, transaction
 
+        from common.tamper import maintenance
+
         tables = project_tables()
         before = row_counts(tables)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -81,7 +83,9 @@ def main() -> int:
                     for chunk in copy:
                         buf.write(chunk)
                 dumps[t] = buf.getvalue()
-        with transaction.atomic(), raw.cursor() as cur:
+        # Emptying issued documents and number series is what the tamper guards refuse: this
+        # throwaway database is the one place that lifts them (common/tamper.py).
+        with maintenance(), raw.cursor() as cur:
             cur.execute(
                 "TRUNCATE " + ", ".join(f'"{t}"' for t in written) + " RESTART IDENTITY CASCADE"
             )

@@ -12,6 +12,18 @@ class InvoiceStatus(models.TextChoices):
     VOID = "void", "Void"
 
 
+# The status moves an invoice may make, and nothing else. The database enforces a frozen copy
+# (billing migration 0005); tests/billing/test_tamper.py checks that the two agree, so adding
+# a status means a new migration with the extended table.
+INVOICE_MOVES = frozenset(
+    {
+        (InvoiceStatus.DRAFT, InvoiceStatus.ISSUED),
+        (InvoiceStatus.ISSUED, InvoiceStatus.PAID),
+        (InvoiceStatus.ISSUED, InvoiceStatus.VOID),
+    }
+)
+
+
 class InvoiceKind(models.TextChoices):
     """Rent is billed in advance per calendar month; holdover in arrears per calendar month."""
 
@@ -24,6 +36,9 @@ class CreditNoteStatus(models.TextChoices):
 
     DRAFT = "draft", "Draft"
     ISSUED = "issued", "Issued"
+
+
+CREDIT_NOTE_MOVES = frozenset({(CreditNoteStatus.DRAFT, CreditNoteStatus.ISSUED)})
 
 
 class SeriesKind(models.TextChoices):

@@ -8,10 +8,19 @@ whatever code writes them, as database constraints:
 * money is `Decimal` to the cent, never negative, in an ISO 4217 currency;
 * a document has a number if and only if it is issued (numbers are gapless per kind and year,
   assigned at issue);
-* issued documents are immutable: on PostgreSQL a trigger (migration 0002) rejects changes to
-  the money, number and period columns of issued, paid or void invoices, any change to an
-  issued credit note, and any insert, update or delete of the lines of a non-draft document.
-  The only transitions it lets through are ISSUED → PAID and ISSUED → VOID.
+* the database refuses tampering, on PostgreSQL and on SQLite alike (triggers of migration
+  0005), whatever writes — the ORM, raw SQL, the admin, a shell. Once a document is issued
+  (issued, paid or void) its number, parties, period, money and dates never change and it is
+  never deleted; its lines are never inserted, changed or deleted. Statuses only move along
+  `INVOICE_MOVES` / `CREDIT_NOTE_MOVES` (billing/choices.py): nothing goes backwards or skips
+  a step. `paid_at` is set only by the move into PAID, `voided_at` and `void_reason` only by
+  the move into VOID; a paid or void invoice's overdue flag stays put; a billing run may only
+  be unlinked (deleting the run). An invoice with issued credit notes is never voided, and no
+  credit note is issued against a draft or void invoice. A number series (lease numbers'
+  too) starts at 0 and is never deleted, renamed or moved back: raising it is all the issuing
+  step does, and all the database lets through. TRUNCATE of these tables is refused. The one
+  bypass is explicit maintenance (common/tamper.py), used by the test runner's flush and the
+  seed benchmark's throwaway database, nothing else.
 """
 
 from __future__ import annotations
@@ -63,7 +72,8 @@ class BillingRun(models.Model):
 class NumberSeries(models.Model):
     """The last number used per document kind and year. Gapless: the row is locked
     (`select_for_update`) and incremented in the same transaction that issues the document, so
-    a rolled-back issue gives its number back."""
+    a rolled-back issue gives its number back. The database refuses any other edit: a new
+    series starts at 0, `last_value` never goes down, a series is never deleted."""
 
     kind = models.CharField(max_length=16, choices=SeriesKind.choices)
     year = models.PositiveSmallIntegerField()
@@ -200,7 +210,7 @@ class CreditNote(models.Model):
     """A correction of one issued invoice: the days it billed that the lease no longer has.
 
     Created DRAFT and issued with its number in the same transaction; issued credit notes are
-    final (the trigger rejects any change).
+    final (the database refuses any change but unlinking a deleted billing run).
     """
 
     number = models.CharField(max_length=20, null=True, blank=True, unique=True)

@@ -240,7 +240,9 @@ class LeaseNumberSeries(models.Model):
     """The last lease number issued per calendar year (`L-2026-0001`, `L-2026-0002`, ...).
 
     The service inserts the year's row if missing and then locks it (`select_for_update`), so
-    concurrent requests take numbers one after another and never collide.
+    concurrent requests take numbers one after another and never collide. The database refuses
+    any other edit (billing migration 0005): a new year starts at 0, `last_value` never goes
+    down, a row is never deleted.
     """
 
     year = models.PositiveSmallIntegerField(unique=True)

@@ -139,6 +139,10 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20})
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The database refuses tampering with issued billing documents and number series, `flush`
+# included (billing migration 0005). Only the test settings let `flush` through, since Django's
+# test runner empties every table between transactional tests (common/tamper.py).
+FLUSH_BYPASSES_TAMPER_GUARDS = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
