@@ -8,7 +8,7 @@ PORT   ?= 8000
 SEED_SCALE ?= 0.02
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install run serve test browser lint format bench worker beat clean
+.PHONY: help install run serve test browser loadgen lint format bench worker beat clean
 
 help:
 	@echo "make run    - install, migrate, seed the demo and serve on http://127.0.0.1:$(PORT)"
@@ -51,6 +51,15 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium not installed: browser tests will be skipped"; fi; }
 
+# The API benchmark drives its load with wrk (C, event loop: a Python client on the same cores
+# would be slower than the server it measures). Installed like Chromium when we can.
+loadgen:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing wrk (operating system package) for the API benchmark"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "wrk not installed (Debian: apt-get install wrk): bench_api will stop"; fi; }
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -64,7 +73,7 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install
+bench: install loadgen
 	$(BIN)/python bench/run.py
 
 worker: install
