@@ -496,9 +496,11 @@ def test_registration_refuses_other_spellings_of_loopback(tenant_a, settings, ho
 
 
 @pytest.fixture
-def pending(tenant_a):
-    """A due delivery to an endpoint whose URL the test sets (registered while allowed)."""
+def pending(tenant_a, settings):
+    """A due delivery to an endpoint whose URL the test sets (registered while private targets
+    were allowed); from here on they are refused."""
     endpoint = webhooks.webhook_endpoint_create(tenant=tenant_a, url="https://example.com/in")
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
     return WebhookDelivery.objects.create(
         endpoint=endpoint,
         event_id="evt_test_1",
@@ -508,7 +510,13 @@ def pending(tenant_a):
     )
 
 
-def attempt_to(delivery, url: str) -> WebhookDelivery:
+def attempt_to(delivery, url: str, *, resolving_to: str | None = None, monkeypatch=None):
+    """One attempt after pointing the endpoint at `url` (whose name, if `resolving_to` is
+    given, resolves to that address only)."""
+    if resolving_to is not None:
+        monkeypatch.setattr(
+            socket, "getaddrinfo", lambda name, port, *a, **k: answer(resolving_to, port)
+        )
     WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).update(url=url)
     assert webhooks.delivery_attempt(delivery_id=delivery.pk) == "pending"
     delivery.refresh_from_db()
@@ -518,20 +526,18 @@ def attempt_to(delivery, url: str) -> WebhookDelivery:
 @pytest.mark.django_db
 @pytest.mark.parametrize("address", NON_PUBLIC)
 def test_delivery_to_a_name_resolving_to_a_non_public_address_never_connects(
-    pending, settings, monkeypatch, connections, address
+    pending, monkeypatch, connections, address
 ):
-    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
-    monkeypatch.setattr(socket, "getaddrinfo", lambda name, port, *a, **k: answer(address, port))
-    delivery = attempt_to(pending, "https://hooks.tenant.test/in")
+    url = "https://hooks.tenant.test/in"
+    delivery = attempt_to(pending, url, resolving_to=address, monkeypatch=monkeypatch)
     assert delivery.last_error == "hooks.tenant.test resolves to a non-public address"
     assert connections == []
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("address", NON_PUBLIC)
-def test_delivery_to_a_non_public_literal_never_connects(pending, settings, connections, address):
+def test_delivery_to_a_non_public_literal_never_connects(pending, connections, address):
     """An endpoint stored before the rule (or while private targets were allowed)."""
-    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
     delivery = attempt_to(pending, f"http://{in_url(address)}:9/in")
     assert "non-public" in delivery.last_error
     assert connections == []
@@ -539,12 +545,9 @@ def test_delivery_to_a_non_public_literal_never_connects(pending, settings, conn
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("address", PUBLIC)
-def test_delivery_to_a_public_address_connects_to_it(
-    pending, settings, monkeypatch, connections, address
-):
-    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
-    monkeypatch.setattr(socket, "getaddrinfo", lambda name, port, *a, **k: answer(address, port))
-    delivery = attempt_to(pending, "https://hooks.tenant.test/in")
+def test_delivery_to_a_public_address_connects_to_it(pending, monkeypatch, connections, address):
+    url = "https://hooks.tenant.test/in"
+    delivery = attempt_to(pending, url, resolving_to=address, monkeypatch=monkeypatch)
     assert [a[0] for a in connections] == [address]
     assert "refused by the test" in delivery.last_error
 
