@@ -9,7 +9,7 @@ SEED_SCALE ?= 0.02
 STAMP  := $(VENV)/.installed
 APPS   := config common clusters leasing billing reclaim webhooks
 
-.PHONY: help install run serve test browser lint format bench worker beat clean
+.PHONY: help install run serve test browser loadgen lint format bench worker beat clean
 
 help:
 	@echo "make run    - install, migrate, seed the demo and serve on http://127.0.0.1:$(PORT)"
@@ -43,14 +43,23 @@ serve: install
 test: install browser
 	$(BIN)/python -m pytest
 
+# $(call os_package,COMMAND,PACKAGE,WHAT FOR,OTHERWISE): install an operating system package
+# when its command is missing and we can (root with apt); otherwise say what happens without it.
+os_package = @command -v $(1) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing $(2) (operating system package) for $(3)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
+	  else echo "$(4)"; fi; }
+
 # Browser tests drive the operating system's Chromium. Installed when we can (root with apt);
 # elsewhere those tests skip with a message, unless REQUIRE_BROWSER=1 (CI) makes them fail.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing chromium (operating system package) for the browser tests"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium not installed: browser tests will be skipped"; fi; }
+	$(call os_package,chromium,chromium,the browser tests,chromium not installed: browser tests will be skipped)
+
+# The API benchmark drives its load with wrk (C, event loop: a Python client on the same cores
+# would be slower than the server it measures). Installed like Chromium.
+loadgen:
+	$(call os_package,wrk,wrk,the API benchmark,wrk not installed (Debian: apt-get install wrk): bench_api will stop)
 
 lint: install
 	$(BIN)/ruff check .
@@ -65,7 +74,7 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install
+bench: install loadgen
 	$(BIN)/python bench/run.py
 
 worker: install

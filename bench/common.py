@@ -23,15 +23,24 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+def _own_name(name: str, server: str) -> str:
+    """`name`, qualified by the database $DATABASE_URL names (unless it is the maintenance
+    database): two checkouts benchmarking on one server then never drop each other's database
+    mid-run, while a run that died still has its leftover dropped by the next run."""
+    own = urlsplit(server).path.lstrip("/")
+    return f"{name}__{own}"[:63] if own and own != "postgres" else name
+
+
 @contextlib.contextmanager
 def throwaway_database(name: str) -> Iterator[str]:
-    """Create database `name` on the server of $DATABASE_URL (PostgreSQL), point Django at it,
-    migrate it, and drop it afterwards. Yields the database URL."""
+    """Create database `name` (qualified by `_own_name`) on the server of $DATABASE_URL
+    (PostgreSQL), point Django at it, migrate it, and drop it afterwards. Yields its URL."""
     import psycopg
 
     server = os.environ.get("DATABASE_URL", DEFAULT_SERVER)
     if not server.startswith(("postgres://", "postgresql://")):
         sys.exit("benchmarks run on PostgreSQL: set DATABASE_URL=postgres://...")
+    name = _own_name(name, server)
     admin_url = _with_database(server, "postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

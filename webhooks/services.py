@@ -19,7 +19,8 @@ workers never send the same attempt), posts with bounded timeouts and no redirec
 the outcome: 2xx → succeeded; otherwise retried with exponential backoff until
 `MAX_ATTEMPTS`, then failed. Operators read the log in the admin.
 
-Targets on private, loopback or link-local addresses are refused unless
+Targets must be globally routable unicast addresses (`is_public_address`: decided by address
+class after unwrapping any IPv4 address an IPv6 form carries) unless
 `settings.WEBHOOK_ALLOW_PRIVATE_TARGETS` is true (tests and local demos), both when an endpoint is
 registered (literal addresses) and at each delivery (resolved addresses). A delivery resolves the
 host once and connects to the addresses it checked (Host header, SNI and certificate still name
@@ -158,9 +159,81 @@ def _private_allowed() -> bool:
     return bool(getattr(settings, "WEBHOOK_ALLOW_PRIVATE_TARGETS", False))
 
 
-def _blocked(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    return not ip.is_global or ip.is_multicast
+# IPv6 prefixes whose last 32 bits are an IPv4 address a translator forwards to: the NAT64
+# well-known prefix (RFC 6052) and the local-use translation prefix (RFC 8215).
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+# IETF protocol assignments (RFC 6890): service anycast and NAT/DS-Lite plumbing. Python counts
+# some of it global (192.0.0.9 and .10 on newer versions, all but .0/29 and .170/31 on 3.11);
+# none of it is a tenant's receiver, so the whole block is refused.
+_IETF_PROTOCOL_ASSIGNMENTS = ipaddress.IPv4Network("192.0.0.0/24")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries, where a packet to it may end up: IPv4-mapped
+    (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`), NAT64 (last 32 bits), 6to4 (bits 16-48)
+    and Teredo (the server, bits 32-64, and the client, the last 32 bits inverted)."""
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if int(ip) >> 32 == 0 or ip in _NAT64_WELL_KNOWN or ip in _NAT64_LOCAL_USE:
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)
+    return []
+
+
+def _routable_unicast(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """The address's own class: globally reachable unicast, nothing special-purpose."""
+    if not ip.is_global or ip.is_multicast or ip.is_reserved or ip.is_unspecified:
+        return False
+    if ip.is_private or ip.is_loopback or ip.is_link_local:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        return not ip.is_site_local  # fec0::/10, deprecated but still routed by some stacks
+    return ip not in _IETF_PROTOCOL_ASSIGNMENTS
+
+
+def is_public_address(address: str) -> bool:
+    """Whether a webhook may be sent to `address`: only globally routable unicast.
+
+    Decided by class (`ipaddress`'s registry flags), not by a list of forbidden ranges. An IPv6
+    address that carries an IPv4 address is unwrapped and every IPv4 address it carries must be
+    public too (a translator or tunnel delivers the packet there). IPv4-mapped addresses and the
+    NAT64 well-known prefix are the IPv4 address itself (the kernel, or a DNS64/NAT64 network,
+    sends to it), so they are decided by it alone: a receiver reached through NAT64 still works.
+    The other forms must also pass as IPv6: the local-use NAT64 prefix, IPv4-compatible
+    addresses (deprecated) and Teredo are not globally routable, so they are refused whatever
+    they carry; 6to4 with a public IPv4 address is. Anything unparseable is refused.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _routable_unicast(ip)
+    embedded = _embedded_ipv4(ip)
+    if not all(_routable_unicast(v4) for v4 in embedded):
+        return False
+    if ip.ipv4_mapped is not None or ip in _NAT64_WELL_KNOWN:
+        return True
+    return _routable_unicast(ip)
+
+
+def _literal_address(host: str) -> str | None:
+    """`host` as an address if it is one, including the legacy IPv4 spellings the resolver
+    accepts (`127.1`, `0x7f000001`, `2130706433`); None for a name."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if host.replace(".", "").isalnum() and host[:1].isdigit():
+        try:
+            return socket.inet_ntoa(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
 
 
 def check_url(url: str) -> None:
@@ -175,12 +248,13 @@ def check_url(url: str) -> None:
         return
     if parts.scheme != "https":
         raise InvalidInput(extra={"fields": {"url": ["Must use https."]}})
-    host = parts.hostname
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    if host == "localhost" or host.endswith(".localhost") or (literal and _blocked(host)):
+    host = parts.hostname.rstrip(".")
+    literal = _literal_address(host)
+    if (
+        host == "localhost"
+        or host.endswith(".localhost")
+        or (literal is not None and not is_public_address(literal))
+    ):
         raise InvalidInput(extra={"fields": {"url": ["Must be a public address."]}})
 
 
@@ -201,15 +275,21 @@ def _resolve(host: str, port: int) -> tuple[list[tuple[int, tuple]], str | None]
             addresses.append((family, sockaddr))
     if not addresses:
         return [], f"cannot resolve {host}: no address"
-    if not _private_allowed() and any(_blocked(sockaddr[0]) for _, sockaddr in addresses):
+    if not _private_allowed() and not all(
+        is_public_address(sockaddr[0]) for _, sockaddr in addresses
+    ):
         return [], f"{host} resolves to a non-public address"
     return addresses[:MAX_CONNECT_ADDRESSES], None
 
 
 def _connect(addresses: list[tuple[int, tuple]], timeout: float | None) -> socket.socket:
-    """A TCP connection to the first of the checked `addresses` that answers."""
+    """A TCP connection to the first of the checked `addresses` that answers. The address rule
+    is applied again here, at the only place a delivery dials, whoever built the list."""
     error: OSError | None = None
     for family, sockaddr in addresses:
+        if not _private_allowed() and not is_public_address(sockaddr[0]):
+            error = OSError(f"{sockaddr[0]} is not a public address")
+            continue
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)

@@ -16,13 +16,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing import services as billing
+from common.exceptions import InvalidInput
 from leasing import services
 from leasing.events import EventKind
 from leasing.models import LeaseEvent
 from tests.api.conftest import tomorrow
 from webhooks import services as webhooks
 from webhooks.choices import WebhookDeliveryStatus
-from webhooks.models import WebhookDelivery
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.tasks import deliver_due_webhooks
 
 
@@ -283,14 +284,14 @@ class FlippingResolver:
 
 @pytest.fixture
 def connections(monkeypatch):
-    """Every outgoing TCP connect is recorded; the public address refuses (no network here),
-    anything else connects for real."""
+    """Every outgoing TCP connect is recorded; anything but 127.0.0.1 refuses (no network here),
+    127.0.0.1 connects for real."""
     seen: list[tuple] = []
     real_connect = socket.socket.connect
 
     def connect(sock, address):
         seen.append(address)
-        if address[0] == PUBLIC_IP:
+        if address[0] != "127.0.0.1":
             raise ConnectionRefusedError("refused by the test")
         return real_connect(sock, address)
 
@@ -394,6 +395,172 @@ def test_https_verifies_the_certificate_of_the_host_over_the_checked_address(mon
     assert "certificate" in result.error
     assert dialled == [([(socket.AF_INET, (PUBLIC_IP, 443))], webhooks.CONNECT_TIMEOUT_S)]
     assert wrapped == ["hooks.tenant.test"]
+
+
+# --- the address rule: globally routable unicast only, embedded IPv4 unwrapped ------------------
+
+NON_PUBLIC = [
+    pytest.param("64:ff9b::7f00:1", id="nat64-of-loopback"),
+    pytest.param("64:ff9b::a9fe:a9fe", id="nat64-of-link-local"),
+    pytest.param("64:ff9b:1::7f00:1", id="nat64-local-use-of-loopback"),
+    pytest.param("64:ff9b:1::5db8:d822", id="nat64-local-use-of-public"),  # a local prefix
+    pytest.param("2002:7f00:1::1", id="6to4-of-loopback"),
+    pytest.param("2002:a9fe:a9fe::1", id="6to4-of-link-local"),
+    pytest.param("::127.0.0.1", id="ipv4-compatible-of-loopback"),
+    pytest.param("::5db8:d822", id="ipv4-compatible-of-public"),  # deprecated, not routed
+    pytest.param("::ffff:127.0.0.1", id="ipv4-mapped-of-loopback"),
+    pytest.param("::ffff:10.0.0.8", id="ipv4-mapped-of-private"),
+    pytest.param("2001:0:4136:e378:8000:63bf:80ff:fffe", id="teredo-client-loopback"),
+    pytest.param("fec0::1", id="site-local"),
+    pytest.param("192.0.0.8", id="ietf-protocol-assignment"),
+    pytest.param("192.0.0.9", id="ietf-anycast"),
+    pytest.param("127.0.0.1", id="loopback"),
+    pytest.param("10.0.0.8", id="private"),
+    pytest.param("100.64.0.1", id="shared-cgnat"),
+    pytest.param("169.254.169.254", id="link-local"),
+    pytest.param("0.0.0.0", id="unspecified"),
+    pytest.param("224.0.0.1", id="multicast"),
+    pytest.param("240.0.0.1", id="reserved"),
+    pytest.param("::1", id="v6-loopback"),
+    pytest.param("::", id="v6-unspecified"),
+    pytest.param("fe80::1", id="v6-link-local"),
+    pytest.param("fc00::1", id="v6-unique-local"),
+    pytest.param("ff0e::1", id="v6-global-multicast"),
+    pytest.param("2001:db8::1", id="v6-documentation"),
+]
+PUBLIC = [
+    pytest.param(PUBLIC_IP, id="v4"),
+    pytest.param("2606:4700:4700::1111", id="v6"),
+    pytest.param("::ffff:93.184.216.34", id="ipv4-mapped-of-public"),
+    pytest.param("64:ff9b::5db8:d822", id="nat64-of-public"),  # DNS64 networks answer this
+    pytest.param("2002:5db8:d822::1", id="6to4-of-public"),
+]
+
+
+def in_url(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def answer(address: str, port: int) -> list[tuple]:
+    """A resolver's answer naming `address`, as getaddrinfo gives it."""
+    if ":" in address:
+        return [
+            (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port, 0, 0))
+        ]
+    return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+
+@pytest.mark.parametrize("address", NON_PUBLIC)
+def test_non_public_address_classes_are_refused(address):
+    assert not webhooks.is_public_address(address)
+
+
+@pytest.mark.parametrize("address", PUBLIC)
+def test_public_unicast_is_allowed(address):
+    assert webhooks.is_public_address(address)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("address", NON_PUBLIC)
+def test_registration_refuses_a_non_public_literal(api_a, settings, address):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    response = api_a.post(
+        "/api/v1/webhook-endpoints/", {"url": f"https://{in_url(address)}/in"}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "validation_error"
+    assert body["extra"]["fields"] == {"url": ["Must be a public address."]}
+    assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("address", PUBLIC)
+def test_registration_accepts_a_public_literal(api_a, settings, address):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    url = f"https://{in_url(address)}/in"
+    response = api_a.post("/api/v1/webhook-endpoints/", {"url": url}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["url"] == url
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "host", ["127.1", "0x7f000001", "2130706433", "0177.0.0.1", "localhost.", "api.localhost"]
+)
+def test_registration_refuses_other_spellings_of_loopback(tenant_a, settings, host):
+    """The resolver reads these as 127.0.0.1: so does the registration check."""
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    with pytest.raises(InvalidInput) as refused:
+        webhooks.webhook_endpoint_create(tenant=tenant_a, url=f"https://{host}/in")
+    assert refused.value.extra == {"fields": {"url": ["Must be a public address."]}}
+
+
+@pytest.fixture
+def pending(tenant_a, settings):
+    """A due delivery to an endpoint whose URL the test sets (registered while private targets
+    were allowed); from here on they are refused."""
+    endpoint = webhooks.webhook_endpoint_create(tenant=tenant_a, url="https://example.com/in")
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    return WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        event_id="evt_test_1",
+        event_type="lease.approved",
+        payload={"id": "evt_test_1"},
+        next_attempt_at=timezone.now(),
+    )
+
+
+def attempt_to(delivery, url: str, *, resolving_to: str | None = None, monkeypatch=None):
+    """One attempt after pointing the endpoint at `url` (whose name, if `resolving_to` is
+    given, resolves to that address only)."""
+    if resolving_to is not None:
+        monkeypatch.setattr(
+            socket, "getaddrinfo", lambda name, port, *a, **k: answer(resolving_to, port)
+        )
+    WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).update(url=url)
+    assert webhooks.delivery_attempt(delivery_id=delivery.pk) == "pending"
+    delivery.refresh_from_db()
+    return delivery
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("address", NON_PUBLIC)
+def test_delivery_to_a_name_resolving_to_a_non_public_address_never_connects(
+    pending, monkeypatch, connections, address
+):
+    url = "https://hooks.tenant.test/in"
+    delivery = attempt_to(pending, url, resolving_to=address, monkeypatch=monkeypatch)
+    assert delivery.last_error == "hooks.tenant.test resolves to a non-public address"
+    assert connections == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("address", NON_PUBLIC)
+def test_delivery_to_a_non_public_literal_never_connects(pending, connections, address):
+    """An endpoint stored before the rule (or while private targets were allowed)."""
+    delivery = attempt_to(pending, f"http://{in_url(address)}:9/in")
+    assert "non-public" in delivery.last_error
+    assert connections == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("address", PUBLIC)
+def test_delivery_to_a_public_address_connects_to_it(pending, monkeypatch, connections, address):
+    url = "https://hooks.tenant.test/in"
+    delivery = attempt_to(pending, url, resolving_to=address, monkeypatch=monkeypatch)
+    assert [a[0] for a in connections] == [address]
+    assert "refused by the test" in delivery.last_error
+
+
+@pytest.mark.parametrize("address", NON_PUBLIC)
+def test_the_pinned_connect_refuses_a_non_public_address_itself(settings, connections, address):
+    """The check is repeated where the socket is dialled, whoever built the address list."""
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    (family, _, _, _, sockaddr) = answer(address, 9)[0]
+    with pytest.raises(OSError, match="not a public address"):
+        webhooks._connect([(family, sockaddr)], 1.0)
+    assert connections == []
 
 
 # --- endpoint limit and the sweep's cost ---------------------------------------------------------
