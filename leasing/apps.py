@@ -6,7 +6,14 @@ class LeasingConfig(AppConfig):
     verbose_name = "Leasing"
 
     def ready(self) -> None:
-        # Signal receivers: lease events become webhook deliveries; a released lease moves its
-        # reclaim decisions to EXECUTED.
-        from . import webhooks  # noqa: F401
-        from .reclaim import receivers  # noqa: F401
+        # Consumers of domain events (`common.events`): lease events and issued billing
+        # documents become webhook deliveries; nodes coming back execute reclaim decisions.
+        from common import events
+
+        from . import webhooks
+        from .reclaim import consumers as reclaim
+
+        events.register(
+            webhooks.EVENT_TYPES, "webhooks.announce", webhooks.announce, wants=webhooks.listening
+        )
+        events.register(reclaim.BACK_EVENTS, "reclaim.executed", reclaim.mark_executed)

@@ -1,4 +1,5 @@
-"""Celery tasks of the tenant API: webhook delivery and its minute sweep, idempotency cleanup.
+"""Celery tasks of the tenant API: webhook delivery and its minute retry sweep, idempotency
+cleanup. (Deliveries are queued by the webhook consumer of domain events, `webhooks.announce`.)
 
 Thin: ids in, one service call. Delivery is at least once; `webhooks.delivery_attempt` claims
 each attempt with a compare-and-set, so a redelivered or duplicated task sends nothing twice.
@@ -6,13 +7,12 @@ each attempt with a compare-and-set, so a redelivered or duplicated task sends n
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+
+from common.clock import parse_instant
 
 from . import webhooks
 from .api import idempotency
@@ -20,15 +20,6 @@ from .api import idempotency
 logger = logging.getLogger(__name__)
 
 TRANSIENT = (OperationalError, InterfaceError)
-
-
-def _instant(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    instant = parse_datetime(value)
-    if instant is None or timezone.is_naive(instant):
-        raise ValueError(f"expected an aware ISO 8601 instant, got {value!r}")
-    return instant
 
 
 @shared_task(
@@ -44,7 +35,7 @@ def _instant(value: str | None) -> dt.datetime | None:
 )
 def deliver_webhook(delivery_id: int, now: str | None = None) -> str | None:
     """Attempt one delivery now (if it is still due and nobody else holds it)."""
-    return webhooks.delivery_attempt(delivery_id=delivery_id, now=_instant(now))
+    return webhooks.delivery_attempt(delivery_id=delivery_id, now=parse_instant(now))
 
 
 @shared_task(
@@ -55,17 +46,15 @@ def deliver_webhook(delivery_id: int, now: str | None = None) -> str | None:
     time_limit=58,
 )
 def deliver_due_webhooks(now: str | None = None) -> dict[str, int]:
-    """Every minute: announce newly issued billing documents, then dispatch every delivery
-    whose next attempt is due (first attempts missed by a lost message, and retries)."""
-    instant = _instant(now)
-    queued = webhooks.enqueue_billing_events(now=instant)
-    due = webhooks.due_delivery_ids(now=instant)
+    """Every minute: dispatch every delivery whose next attempt is due (first attempts whose
+    dispatch was lost or not made, and retries after their backoff)."""
+    due = webhooks.due_delivery_ids(now=parse_instant(now))
     for pk in due:
         deliver_webhook.apply_async(args=(pk,), kwargs={"now": now}, expires=300)
-    return {"queued": len(queued), "dispatched": len(due)}
+    return {"dispatched": len(due)}
 
 
 @shared_task(name="leasing.purge_idempotency_records", ignore_result=True, time_limit=300)
 def purge_idempotency_records(now: str | None = None) -> int:
     """Delete idempotency records past their retention (24 h)."""
-    return idempotency.purge_expired(now=_instant(now))
+    return idempotency.purge_expired(now=parse_instant(now))
