@@ -58,6 +58,7 @@ from .clock import resolve_now
 from .db import lock_row
 from .exceptions import Conflict, DomainError
 from .models import DomainEvent, EventDelivery, EventDeliveryStatus
+from .retry import exponential_backoff
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ def dispatch(delivery_ids: Sequence[int], *, now: dt.datetime | None = None) -> 
 
 def backoff(attempts: int) -> dt.timedelta:
     """Wait after the `attempts`-th failure: 30 s, 1 min, 2 min, ... capped at 1 h."""
-    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+    return exponential_backoff(attempts, base=BACKOFF_BASE, cap=BACKOFF_CAP)
 
 
 def _claim(delivery_id: int) -> EventDelivery | None:

@@ -60,6 +60,7 @@ from common.db import lock_row
 from common.events import Event
 from common.exceptions import Conflict, InvalidInput, NotFound
 from common.models import DomainEvent
+from common.retry import exponential_backoff
 
 from .choices import WebhookDeliveryStatus
 from .events import EventKind
@@ -440,7 +441,7 @@ def _dispatch(ids: Iterable[int]) -> None:
 
 def backoff(attempts: int) -> dt.timedelta:
     """Wait after the `attempts`-th failure: 30 s, 1 min, 2 min, ... capped at 6 h."""
-    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+    return exponential_backoff(attempts, base=BACKOFF_BASE, cap=BACKOFF_CAP)
 
 
 @dataclass(frozen=True)

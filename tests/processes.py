@@ -22,21 +22,22 @@ def database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-def run_together(module: str, argvs: list[list[str]], *, lead_s: float = 3.0) -> list[dict]:
-    """Run `python -m module <start_at> <argv...>` once per argv, all told to begin at the same
-    instant (`start_at`, epoch seconds, `lead_s` from now); each prints one JSON line last."""
+def run_together(module: str, commands: list[list[str]], *, lead_s: float = 3.0) -> list[dict]:
+    """Run `python -m module <action> <start_at> <args...>` once per `[action, *args]`, all
+    told to begin at the same instant (`start_at`, epoch seconds, `lead_s` from now); each
+    prints one JSON line last, returned in the order of `commands`."""
     env = {**os.environ, "DATABASE_URL": database_url(), "DB_CONN_MAX_AGE": "0"}
     start_at = str(time.time() + lead_s)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", module, start_at, *argv],
+            [sys.executable, "-m", module, action, start_at, *args],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for argv in argvs
+        for action, *args in commands
     ]
     results = []
     for proc in procs:

@@ -1,12 +1,13 @@
 """A separate process consuming one event delivery, for the race tests of `common.events`.
 
-Run as `python -m tests.common.event_workers <start_at> <delivery_id> [unlocked]` with
-DATABASE_URL pointing at the test database. Waits until `start_at` (epoch seconds), consumes
-the delivery with `events.deliver`, and prints one JSON line: {"status": ..., "ran": bool}.
-The consumer is slowed down (it holds its transaction 0.5 s longer) so two processes overlap.
+Run as `python -m tests.common.event_workers <action> <start_at> <delivery_id>` (action:
+`deliver` or `deliver_unlocked`) with DATABASE_URL pointing at the test database. Waits until
+`start_at` (epoch seconds), consumes the delivery with `events.deliver`, and prints one JSON
+line: {"status": ..., "ran": bool}. The consumer is slowed down (it holds its transaction
+0.5 s longer) so two processes overlap.
 
-`unlocked` is the control: the delivery is read without its row lock (a consumer that merely
-checks the status), to show that the race then runs the consumer twice.
+`deliver_unlocked` is the control: the delivery is read without its row lock (a consumer that
+merely checks the status), to show that the race then runs the consumer twice.
 """
 
 import dataclasses
@@ -24,7 +25,7 @@ def main() -> None:
     from common import events
     from common.models import EventDelivery, EventDeliveryStatus
 
-    start_at, delivery_id, *flags = sys.argv[1:]
+    action, start_at, delivery_id = sys.argv[1:]
     delivery_id = int(delivery_id)
     name = EventDelivery.objects.values_list("consumer", flat=True).get(pk=delivery_id)
     consumer = events._consumers[name]
@@ -36,7 +37,7 @@ def main() -> None:
         time.sleep(0.5)
 
     events._consumers[name] = dataclasses.replace(consumer, fn=slow)
-    if "unlocked" in flags:
+    if action == "deliver_unlocked":
         events._claim = lambda pk: (
             EventDelivery.objects.select_related("event")
             .filter(pk=pk, status=EventDeliveryStatus.PENDING)

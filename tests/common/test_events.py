@@ -115,11 +115,11 @@ def test_a_replayed_or_duplicated_event_credits_once(
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
-    ("flags", "runs"),
-    [([], 1), (["unlocked"], 2)],
+    ("action", "runs"),
+    [("deliver", 1), ("deliver_unlocked", 2)],
     ids=["locked", "control-without-the-lock"],
 )
-def test_two_processes_consuming_one_delivery_run_it_once(monkeypatch, flags, runs):
+def test_two_processes_consuming_one_delivery_run_it_once(monkeypatch, action, runs):
     """Two interpreters consume the same delivery at the same instant. With the row lock one
     runs it and the other finds it held; the control, reading the row without the lock, runs
     the consumer twice (billing's own lease lock still keeps that to one credit note)."""
@@ -127,11 +127,11 @@ def test_two_processes_consuming_one_delivery_run_it_once(monkeypatch, flags, ru
     monkeypatch.setattr(events, "dispatch", lambda ids, now=None: None)  # left for the workers
     give_notice(lease)
     delivery = billing_delivery(lease)
-    results = run_together("tests.common.event_workers", [[str(delivery.pk), *flags]] * 2)
+    results = run_together("tests.common.event_workers", [[action, str(delivery.pk)]] * 2)
     assert sum(r["ran"] for r in results) == runs
     delivery.refresh_from_db()
     assert delivery.status == "done"
-    if not flags:
+    if action == "deliver":
         assert sorted(str(r["status"]) for r in results) == ["None", "done"]
         assert delivery.attempts == 1
     assert [n.total for n in CreditNote.objects.filter(lease=lease)] == [CREDIT]
