@@ -304,15 +304,18 @@ def sweep(*, now: dt.datetime | None = None, limit: int = SWEEP_LIMIT) -> list[i
     A given `now` is passed on to the consumers (a test's clock); by default each records when
     it runs."""
     given, now = now, resolve_now(now)
-    ids = list(
-        EventDelivery.objects.filter(status=EventDeliveryStatus.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at", "pk")
-        .values_list("pk", flat=True)[:limit]
-    )
-    if ids:
-        EventDelivery.objects.filter(pk__in=ids, status=EventDeliveryStatus.PENDING).update(
-            next_attempt_at=now + DISPATCH_GRACE
+    with transaction.atomic():
+        # Deliveries being consumed right now are locked: skipped, not waited for.
+        ids = list(
+            EventDelivery.objects.filter(
+                status=EventDeliveryStatus.PENDING, next_attempt_at__lte=now
+            )
+            .order_by("next_attempt_at", "pk")
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[:limit]
         )
+        EventDelivery.objects.filter(pk__in=ids).update(next_attempt_at=now + DISPATCH_GRACE)
+    if ids:
         dispatch(ids, now=given)
     return ids
 
