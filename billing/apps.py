@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class BillingConfig(AppConfig):
     name = "billing"
     verbose_name = "Billing"
+
+    def ready(self) -> None:
+        from common import events
+
+        from . import consumers
+
+        events.register(
+            consumers.CREDIT_NOTE_KINDS, "billing.credit_notes", consumers.credit_lease_changes
+        )

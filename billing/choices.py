@@ -52,3 +52,12 @@ class BillingRunStatus(models.TextChoices):
     STARTED = "started", "Started (in progress)"
     DISPATCHED = "dispatched", "Dispatched to workers"
     DONE = "done", "Done"
+
+
+class DocumentEvent:
+    """Domain events billing emits when it issues a document (`common.events`): subject
+    `invoice` or `credit_note`, payload `{"tenant", "lease", "number"}`, `occurred_at` = the
+    issue instant."""
+
+    INVOICE_ISSUED = "invoice.issued"
+    CREDIT_NOTE_ISSUED = "credit_note.issued"

@@ -3,9 +3,14 @@
 Bills the demo leases up to `now` the way the product would have: the daily billing run is
 replayed at 00:10 UTC on every day something fell due (each month's invoice 7 days before the
 month in the contract zone, first partial months at commencement, holdover months once over),
-then once more at `now`, which also issues any credit note a notice calls for. Tenants are then
-shown as paying 20 days after issue; what is not yet 20 days old stays open, and overdue
-marking runs at `now`.
+then once more at `now`. Tenants are then shown as paying 20 days after issue; what is not yet
+20 days old stays open, and overdue marking runs at `now`.
+
+Credit notes come from billing's consumer of lease events (`billing/consumers.py`), inline
+after each notice commits when Celery is eager (the demo). It acts as of the event's instant
+and issues corrections only, so the notices `seed_leasing` gives in the past find nothing yet
+invoiced to credit and the replayed runs above bill history at its own dates, exactly as
+before the consumer existed.
 
 Idempotent: the runs bill only what is missing and only ISSUED invoices are paid, so a second
 call creates nothing. Works on SQLite and PostgreSQL.
@@ -85,7 +90,9 @@ def seed_billing(*, now: dt.datetime, progress: ProgressFn = quiet_progress) -> 
 
 def _spot_notice_credit(*, now: dt.datetime) -> None:
     """The tenant of the demo spot lease (five days' notice) gives notice now, after its current
-    month was invoiced; the next run credits the days after the new end. Once only."""
+    month was invoiced; billing's consumer credits the days after the new end as soon as the
+    notice commits. The run after it finds nothing left when Celery is eager; with a broker
+    it makes the credit note part of the seed without waiting for a worker. Once only."""
     lease = Lease.objects.filter(reference=SPOT_REFERENCE, notices__isnull=True).first()
     if lease is None or lease.status != LeaseStatus.ACTIVE:
         return

@@ -15,7 +15,9 @@ Rules (docs/rules/billing.md):
   was already invoiced, the line's share of that invoice now exceeds what the rule says. For
   every issued or paid rent invoice line, `credit = billed − already credited − due now` when
   positive; one credit note per invoice. Idempotent by construction: a second computation finds
-  nothing left to credit. (The other direction — an end moved *later* after a credit, e.g. a
+  nothing left to credit. They are issued right after the change that calls for them, by
+  the billing consumer of lease events (`billing/consumers.py`), and recomputed by every run
+  (catch-up). (The other direction — an end moved *later* after a credit, e.g. a
   withdrawn notice — is not re-billed automatically for months already invoiced; the run logs
   it as `underbilled` for an operator.)
 * **Holdover**: nodes not released within `drain_grace_hours` after the lease's end are billed
@@ -26,6 +28,8 @@ Rules (docs/rules/billing.md):
   issued once the month is over or the release is confirmed.
 * **Numbers** are gapless per kind and year of issue (UTC): `INV-2026-000001`,
   `CN-2026-000001`, taken from a `NumberSeries` row locked in the transaction that issues.
+* **Events**: issuing a document emits `invoice.issued` / `credit_note.issued`
+  (`common.events`) in the issuing transaction, one batch per chunk of the run.
 * **Net 30**: `due_at = issued_at + 30 days`. `mark_overdue` flags issued invoices past due and
   sets each tenant's standing (past due while any invoice is overdue).
 
@@ -52,6 +56,7 @@ from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from clusters.models import Cluster
+from common import events
 from common.clock import resolve_now as _now
 from common.contract_time import ceil_local_midnight, local_date
 from common.db import lock_row
@@ -60,7 +65,14 @@ from leasing.choices import LeaseStatus, TenantStanding
 from leasing.models import Lease, LeaseLine, Tenant
 
 from . import proration
-from .choices import BillingRunStatus, CreditNoteStatus, InvoiceKind, InvoiceStatus, SeriesKind
+from .choices import (
+    BillingRunStatus,
+    CreditNoteStatus,
+    DocumentEvent,
+    InvoiceKind,
+    InvoiceStatus,
+    SeriesKind,
+)
 from .constants import (
     INVOICE_LOOKAHEAD_DAYS,
     NUMBER_DIGITS,
@@ -964,7 +976,23 @@ def _write_invoices(
             invoice.number = number
             invoice.issued_at = now
             invoice.due_at = due_at
+        _announce(DocumentEvent.INVOICE_ISSUED, "invoice", invoices)
     return invoices
+
+
+def _announce(kind: str, subject: str, documents: Sequence[Invoice] | Sequence[CreditNote]) -> None:
+    """Emit `kind` for each issued document, in the issuing transaction: one batch, so a
+    chunk of the run costs a bounded number of queries however many documents it issues."""
+    events.emit_many(
+        events.Event(
+            kind,
+            subject=subject,
+            subject_id=doc.pk,
+            payload={"tenant": doc.tenant_id, "lease": doc.lease_id, "number": doc.number},
+            occurred_at=doc.issued_at,
+        )
+        for doc in documents
+    )
 
 
 def _mark_issued(
@@ -1035,6 +1063,7 @@ def _write_credits(
         note.status = CreditNoteStatus.ISSUED
         note.number = number
         note.issued_at = now
+    _announce(DocumentEvent.CREDIT_NOTE_ISSUED, "credit_note", notes)
     return notes
 
 
@@ -1198,9 +1227,11 @@ def lease_bill(
 
 
 def credit_notes_for_changes(*, lease: Lease, now: dt.datetime | None = None) -> list[CreditNote]:
-    """Credit what the lease's issued invoices billed beyond what its lines now accrue.
+    """Credit what the lease's issued invoices billed beyond what its lines now accrue (and
+    holdover billed beyond a release), issued at `now`.
 
-    For a notice or reclaim that ended lines inside (or before) already-invoiced months.
+    For a notice or reclaim that ended lines inside (or before) already-invoiced months; run
+    by the billing consumer of lease events (`billing.consumers`) right after the change.
     Idempotent: what was already credited is subtracted, so a second call issues nothing.
     """
     return _bill_leases([lease.pk], now=_now(now), invoices=False).credit_notes
@@ -1219,23 +1250,6 @@ def lease_rent_due(lease: Lease, start: dt.datetime, end: dt.datetime) -> Decima
     before = sum((_cum(line, lease, start) for line in lines), Fraction(0))
     upto = sum((_cum(line, lease, min(end, line.end)) for line in lines), Fraction(0))
     return proration.to_money(upto) - proration.to_money(before)
-
-
-def lease_billing_changed(*, lease_id: int) -> None:
-    """Hook for leasing: call inside the transaction that moved a lease's or line's end; after
-    commit the lease is billed again (credit notes, holdover) by the `billing.bill_lease` task.
-
-    Only reclaim approval calls it today (`reclaim.services`). Notices, withdrawals,
-    cancellations and release confirmations do not: the daily `billing_run` catches those up
-    (it recomputes credit notes and holdover for every lease it scans), so until it runs
-    their credit notes are not issued."""
-
-    def enqueue() -> None:
-        from .tasks import bill_lease
-
-        bill_lease.delay(lease_id)
-
-    transaction.on_commit(enqueue)
 
 
 @transaction.atomic
@@ -1309,6 +1323,7 @@ def invoice_issue(*, invoice: Invoice, now: dt.datetime | None = None) -> Invoic
     locked.issued_at = now
     locked.due_at = now + dt.timedelta(days=PAYMENT_TERMS_DAYS)
     locked.save(update_fields=["total", "status", "number", "issued_at", "due_at"])
+    _announce(DocumentEvent.INVOICE_ISSUED, "invoice", [locked])
     return locked
 
 

@@ -24,11 +24,13 @@ import logging
 from typing import Any
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError, connections
+from django.db import InterfaceError, OperationalError
 from django.db.models import F
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.dateparse import parse_date
 
+from common.clock import parse_instant
+from common.db import drop_broken_connections
 from common.exceptions import DomainError
 
 from . import services
@@ -50,23 +52,11 @@ LIMITS = {"soft_time_limit": 300, "time_limit": 360}
 
 
 def _instant(value: str | None) -> dt.datetime:
-    if not value:
-        return timezone.now()
-    instant = parse_datetime(value)
-    if instant is None or timezone.is_naive(instant):
-        raise ValueError(f"expected an aware ISO 8601 instant, got {value!r}")
-    return instant
+    return parse_instant(value) or timezone.now()
 
 
 def _period(value: str | None) -> dt.date | None:
     return parse_date(value) if value else None
-
-
-def _drop_broken_connections() -> None:
-    """Before a retry: forget connections a restarted server or a killed backend broke."""
-    for conn in connections.all(initialized_only=True):
-        if not conn.in_atomic_block:  # never inside a caller's transaction (eager mode)
-            conn.close()
 
 
 @shared_task(name="billing.daily_billing_scan", bind=True, acks_late=True, **RETRY, **LIMITS)
@@ -101,7 +91,7 @@ def daily_billing_scan(
         )
         return {"run": run.pk, "leases": len(ids)}
     except TRANSIENT:
-        _drop_broken_connections()
+        drop_broken_connections()
         raise
 
 
@@ -120,7 +110,7 @@ def bill_lease(
             lease_id=lease_id, now=_instant(now), period=_period(period), run=run
         )
     except TRANSIENT:
-        _drop_broken_connections()
+        drop_broken_connections()
         raise
     except DomainError as exc:
         logger.warning("billing.bill_lease %s refused: %s %s", lease_id, exc.code, exc.extra)
@@ -140,7 +130,7 @@ def mark_overdue(self, now: str | None = None) -> dict[str, int]:
     try:
         outcome = services.mark_overdue(now=_instant(now))
     except TRANSIENT:
-        _drop_broken_connections()
+        drop_broken_connections()
         raise
     return {
         "newly_overdue": outcome.newly_overdue,

@@ -1,17 +1,21 @@
-"""Admin helpers shared by the apps: actions that call services row by row, history tables."""
+"""Admin helpers shared by the apps (actions that call services row by row, history tables),
+and the operators' view of domain events and their deliveries (`common.events`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from . import events
 from .exceptions import DomainError
+from .models import DomainEvent, EventDelivery, EventDeliveryStatus
 
 
 def run_per_row(
@@ -40,11 +44,16 @@ def run_per_row(
 
 
 def per_row_action(
-    description: str, label: str, call: Callable[[Any, Any], Any]
+    description: str,
+    label: str,
+    call: Callable[[Any, Any], Any],
+    *,
+    permissions: Sequence[str] | None = None,
 ) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet], None]:
-    """An admin action that runs `call(row, user)` on each selected row (`run_per_row`)."""
+    """An admin action that runs `call(row, user)` on each selected row (`run_per_row`),
+    offered only to users with `permissions` (admin action permission names) if given."""
 
-    @admin.action(description=description)
+    @admin.action(description=description, permissions=permissions)
     def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
         run_per_row(modeladmin, request, queryset, label, lambda obj: call(obj, request.user))
 
@@ -72,4 +81,115 @@ def history_table(rows: Iterable[HistoryRow]) -> str:
         "<table><thead><tr><th>When</th><th>What</th><th>Detail</th></tr></thead>"
         "<tbody>{}</tbody></table>",
         body,
+    )
+
+
+# --- domain events: what operators watch (common.events) -----------------------------------------
+
+
+class DeliveryStateFilter(admin.SimpleListFilter):
+    """The deliveries that need an eye: failed, retrying after an error, or stuck (never
+    consumed although their dispatch is long overdue: no worker, or no sweep running)."""
+
+    title = "attention"
+    parameter_name = "attention"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("failed", "Failed (gave up)"),
+            ("retrying", "Retrying after an error"),
+            ("stuck", f"Stuck (not consumed after {events.DISPATCH_GRACE})"),
+        ]
+
+    def queryset(self, request, queryset):
+        pending = queryset.filter(status=EventDeliveryStatus.PENDING)
+        if self.value() == "failed":
+            return queryset.filter(status=EventDeliveryStatus.FAILED)
+        if self.value() == "retrying":
+            return pending.filter(attempts__gt=0)
+        if self.value() == "stuck":
+            overdue = timezone.now() - events.DISPATCH_GRACE
+            return pending.filter(attempts=0, event__created_at__lt=overdue)
+        return queryset
+
+
+class EventDeliveryInline(admin.TabularInline):
+    model = EventDelivery
+    extra = 0
+    can_delete = False
+    fields = ["consumer", "status", "attempts", "next_attempt_at", "done_at", "last_error"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DomainEvent)
+class DomainEventAdmin(admin.ModelAdmin):
+    """Events as written by the services that made the changes, with their deliveries."""
+
+    list_display = ["id", "kind", "subject", "subject_id", "occurred_at", "created_at"]
+    list_filter = ["kind", "subject"]
+    search_fields = ["=subject_id", "kind"]
+    inlines = [EventDeliveryInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in DomainEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(EventDelivery)
+class EventDeliveryAdmin(admin.ModelAdmin):
+    """Each event to each consumer: what ran, what failed and why; retry records who."""
+
+    list_display = [
+        "id",
+        "consumer",
+        "kind",
+        "subject",
+        "status",
+        "attempts",
+        "error",
+        "next_attempt_at",
+        "done_at",
+        "retried_by",
+        "retried_at",
+    ]
+    list_filter = [DeliveryStateFilter, "status", "consumer", "event__kind"]
+    search_fields = ["=event__subject_id", "consumer", "last_error"]
+    list_select_related = ["event", "retried_by"]
+    actions = ["retry"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in EventDelivery._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="kind", ordering="event__kind")
+    def kind(self, obj: EventDelivery) -> str:
+        return obj.event.kind
+
+    @admin.display(description="subject")
+    def subject(self, obj: EventDelivery) -> str:
+        return f"{obj.event.subject} {obj.event.subject_id}"
+
+    @admin.display(description="last error")
+    def error(self, obj: EventDelivery) -> str:
+        lines = obj.last_error.strip().splitlines()
+        return lines[-1][:120] if lines else ""
+
+    retry = per_row_action(
+        "Retry now (records who)",
+        "Dispatched again",
+        lambda obj, user: events.delivery_retry(delivery=obj, actor=user),
+        permissions=["change"],
     )

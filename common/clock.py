@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from .exceptions import InvalidInput
 
@@ -23,14 +24,11 @@ def resolve_now(now: dt.datetime | None = None) -> dt.datetime:
 
 
 def parse_instant(value: str | None) -> dt.datetime | None:
-    """A task argument back into an instant: None when absent, an aware datetime otherwise.
-
-    Tasks carry instants as ISO 8601 strings (JSON); a naive or malformed one is a bug in the
-    caller and raises `ValueError` rather than being read in some zone.
-    """
+    """An instant passed to a task as ISO 8601 text (tasks take plain values); None if empty.
+    A naive or unreadable value is refused."""
     if not value:
         return None
-    instant = dt.datetime.fromisoformat(value)
-    if timezone.is_naive(instant):
+    instant = parse_datetime(value)
+    if instant is None or timezone.is_naive(instant):
         raise ValueError(f"expected an aware ISO 8601 instant, got {value!r}")
     return instant

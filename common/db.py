@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import F, Model
 
 M = TypeVar("M", bound=Model)
@@ -22,3 +22,11 @@ def lock_row(model: type[M], pk: int) -> M:
         pk_name = model._meta.pk.attname
         model._default_manager.filter(pk=pk).update(**{pk_name: F(pk_name)})
     return model._default_manager.select_for_update().get(pk=pk)
+
+
+def drop_broken_connections() -> None:
+    """Before a task retries a transient database error: forget the connections a restarted
+    server or a killed backend broke (never one inside a caller's transaction: eager mode)."""
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close()

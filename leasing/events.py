@@ -1,36 +1,31 @@
-"""The hook for side effects of lease transitions (webhooks, notifications).
+"""Lease events as domain events: what leasing tells the apps above it.
 
-Every service writes a `LeaseEvent` row in its transaction and calls `publish(event)`; the
-`lease_event` signal is sent only after that transaction commits (`transaction.on_commit`), so a
-receiver never sees an event that was rolled back, and a slow or failing receiver cannot undo a
-transition. Receivers get `sender=LeaseEvent, event=<LeaseEvent>`; `event.kind` is a dotted name
-(`lease.activated`, `notice.received`, ...: see `EventKind`). Delivery is at most once per commit:
-a receiver that must not lose events (webhooks) should enqueue a task keyed by `event.pk` and let
-the task retry.
+Every leasing service writes a `LeaseEvent` (the audit row) and calls `publish(event)` in the
+same transaction; `publish` emits a domain event of the same kind (`common.events`) with what
+consumers need, so each consumer registered for that kind — billing (credit notes), reclaim
+(executed decisions), webhooks (tenant notifications) — runs once after the change committed,
+and never for a change that was rolled back.
 
-Subscribe with::
+Payload of a lease event (`subject="lease"`, `subject_id` = the lease id, `occurred_at` = the
+`LeaseEvent.at`, i.e. the service's `now`)::
 
-    from django.dispatch import receiver
-    from leasing.events import lease_event
+    {"lease_event": id, "tenant": id,
+     "lease": {"id", "number", "status"},   # as of the event
+     "from_status", "to_status", "at", "detail": LeaseEvent.data}
 
-    @receiver(lease_event)
-    def on_lease_event(sender, event, **kwargs): ...
+Consume with, in the consuming app's `AppConfig.ready`::
+
+    events.register(EventKind.NOTICE_RECEIVED, "billing.credit_notes", consumer_fn)
 """
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
-from django.dispatch import Signal
+from common import events
 
 if TYPE_CHECKING:
     from .models import LeaseEvent
-
-logger = logging.getLogger(__name__)
-
-lease_event = Signal()
 
 
 class EventKind:
@@ -55,18 +50,26 @@ class EventKind:
     NOTICE_EFFECTIVE = "notice.effective"
 
 
+def payload(event: LeaseEvent) -> dict[str, Any]:
+    """What consumers of a lease event get (see the module docstring)."""
+    lease = event.lease
+    return {
+        "lease_event": event.pk,
+        "tenant": lease.tenant_id,
+        "lease": {"id": lease.pk, "number": lease.number, "status": lease.status},
+        "from_status": event.from_status,
+        "to_status": event.to_status,
+        "at": event.at.isoformat(),
+        "detail": event.data,
+    }
+
+
 def publish(event: LeaseEvent) -> None:
-    """Send `lease_event` for `event` once the current transaction commits."""
-
-    def send() -> None:
-        for receiver, result in lease_event.send_robust(sender=type(event), event=event):
-            if isinstance(result, Exception):
-                logger.error(
-                    "lease_event receiver %r failed for event %s (%s)",
-                    receiver,
-                    event.pk,
-                    event.kind,
-                    exc_info=result,
-                )
-
-    transaction.on_commit(send)
+    """Emit `event` as a domain event, in the caller's transaction (consumed after commit)."""
+    events.emit(
+        event.kind,
+        subject="lease",
+        subject_id=event.lease_id,
+        payload=payload(event),
+        occurred_at=event.at,
+    )

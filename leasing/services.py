@@ -122,7 +122,8 @@ def _event(
     reason: str = "",
     data: dict[str, Any] | None = None,
 ) -> LeaseEvent:
-    """Write the audit row and schedule the after-commit signal (`leasing.events`)."""
+    """Write the audit row and emit it as a domain event, consumed after commit
+    (`leasing.events`)."""
     event = LeaseEvent.objects.create(
         lease=lease,
         kind=kind,

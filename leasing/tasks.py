@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from common.clock import parse_instant as instant
+from common.clock import parse_instant
 
 from . import services
 from .api import idempotency
@@ -38,4 +38,4 @@ def process_boundaries() -> dict[str, int]:
 @shared_task(name="leasing.purge_idempotency_records", ignore_result=True, time_limit=300)
 def purge_idempotency_records(now: str | None = None) -> int:
     """Delete idempotency records past their retention (24 h)."""
-    return idempotency.purge_expired(now=instant(now))
+    return idempotency.purge_expired(now=parse_instant(now))

@@ -4,6 +4,6 @@
   scenario of a candidate set, the planner's search). No ORM access.
 - `selectors.py`: reads (candidate lines of a scope, their facts, decision lists).
 - `services.py`: writes (create, score, approve, reject, executed, nightly re-score).
-- `tasks.py`, `receivers.py`, `admin.py`, `views.py` + `urls.py` (the operator workbench),
-  `demo.py` (demo decisions).
+- `tasks.py`, `consumers.py` (domain events), `admin.py`, `views.py` + `urls.py` (the operator
+  workbench), `demo.py` (demo decisions).
 """

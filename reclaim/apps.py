@@ -6,5 +6,9 @@ class ReclaimConfig(AppConfig):
     verbose_name = "Reclaim"
 
     def ready(self) -> None:
-        # A released lease moves its reclaim decisions to EXECUTED.
-        from . import receivers  # noqa: F401
+        # Nodes coming back (domain events, `common.events`) execute reclaim decisions.
+        from common import events
+
+        from . import consumers
+
+        events.register(consumers.BACK_EVENTS, "reclaim.executed", consumers.mark_executed)

@@ -334,10 +334,9 @@ def decision_approve(
     Refused (nothing written) unless the decision is scored, its notice date has not passed
     (a notice is given on the day of approval, so the scored effective end is honoured only if
     approval comes no later than the notice date), and the leases still give the scored windows.
-    Each lease whose ends move is flagged to billing, which credits what was invoiced beyond.
+    Each notice emits `notice.received`, on which billing credits what was invoiced beyond
+    the new ends (`billing.consumers`).
     """
-    from billing.services import lease_billing_changed
-
     now = _now(now)
     decision = _lock(decision)
     if decision.status != ReclaimStatus.SCORED:
@@ -377,7 +376,6 @@ def decision_approve(
                 extra={"lease": planned["lease_number"]},
             )
         issued.append(notice)
-        lease_billing_changed(lease_id=planned["lease_id"])
     decision.notices.add(*issued)
     logger.info(
         "reclaim decision %s issued notices %s", decision.pk, ", ".join(str(n.pk) for n in issued)
@@ -430,7 +428,7 @@ def decisions_mark_executed(
 ) -> int:
     """NOTICE_ISSUED → EXECUTED for decisions whose reclaimed nodes are all back.
 
-    Called on `lease.released` / `line.ended` events (`receivers.py`) and by the nightly job
+    Called on `lease.released` / `line.ended` events (`consumers.py`) and by the nightly job
     (catch-up). Each decision in its own transaction under its lock. Returns how many moved.
     """
     now = _now(now)

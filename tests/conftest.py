@@ -53,3 +53,26 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def event_consumer(monkeypatch):
+    """Register test consumers of domain events for the test's duration only:
+    `event_consumer(kinds, fn=None, name="tests.recorder")` returns the list of events the
+    consumer received (`fn(event)`, if given, runs after recording: raise there to fail)."""
+    from common import events
+
+    monkeypatch.setattr(events, "_consumers", dict(events._consumers))
+
+    def register(kinds, fn=None, name="tests.recorder"):
+        received = []
+
+        def consume(event):
+            received.append(event)
+            if fn is not None:
+                fn(event)
+
+        events.register(kinds, name, consume)
+        return received
+
+    return register

@@ -6,5 +6,12 @@ class WebhooksConfig(AppConfig):
     verbose_name = "Webhooks"
 
     def ready(self) -> None:
-        # Lease events become webhook deliveries (receiver in services).
-        from . import services  # noqa: F401
+        # Lease events and issued billing documents (domain events, `common.events`) become
+        # webhook deliveries for the tenants that listen.
+        from common import events
+
+        from . import services
+
+        events.register(
+            services.EVENT_TYPES, "webhooks.announce", services.announce, wants=services.listening
+        )

@@ -5,14 +5,15 @@ Signing follows Standard Webhooks (standardwebhooks.com): each request carries
 (Unix seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">` keyed
 with the endpoint secret `whsec_<base64 key>`.
 
-Events:
-* lease events (`lease.approved`, `lease.activated`, `notice.received`, `notice.effective`) come
-  from `leasing.events.lease_event`, sent after the transition committed; the receiver writes one
-  `WebhookDelivery` per subscribed endpoint (unique per endpoint and event, so a duplicate
-  signal queues nothing twice) and dispatches them;
-* billing documents (`invoice.issued`, `credit_note.issued`) have no signal: the minute sweep
-  (`enqueue_billing_events`) finds documents issued since the endpoint was registered, within a
-  bounded look-back, that have no delivery yet. Same uniqueness, so the scan is idempotent.
+Events: webhooks consume domain events (`common.events`; consumer `webhooks.announce`,
+registered in the leasing app config): lease events (`lease.approved`, `lease.activated`,
+`notice.received`, `notice.effective`, emitted by the leasing services) and issued billing
+documents (`invoice.issued`, `credit_note.issued`, emitted by billing in the issuing
+transaction). Consuming one writes a `WebhookDelivery` per subscribed active endpoint of the
+tenant (unique per endpoint and event id, so a duplicated event queues nothing twice) and
+dispatches them after commit; the consumer is exactly once per event, the HTTP delivery has its
+own retries below. Its `wants` filter (`listening`) skips, where the event is emitted, the
+events of tenants that have no endpoint for them.
 
 Delivery (`delivery_attempt`) claims the row (compare-and-set on `next_attempt_at`, so two
 workers never send the same attempt), posts with bounded timeouts and no redirects, and records
@@ -40,7 +41,8 @@ import logging
 import secrets
 import socket
 import ssl
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,24 +50,28 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import CharField, Exists, F, OuterRef, Q, Value
-from django.db.models.functions import Cast, Concat
-from django.dispatch import receiver
+from django.db.models import F, Q
 from django.utils import timezone
 
+# Webhooks sit beside the top of the layering (docs/architecture.md): they may name billing's
+# events, though they still live in the leasing package.
+from billing.choices import DocumentEvent
 from common.clock import resolve_now as _now
 from common.db import lock_row
+from common.events import Event
 from common.exceptions import Conflict, InvalidInput, NotFound
-from leasing.events import EventKind, lease_event
-from leasing.models import LeaseEvent, Tenant
+from common.models import DomainEvent
+from common.retry import exponential_backoff
+from leasing.events import EventKind
+from leasing.models import Tenant
 
 from .choices import WebhookDeliveryStatus
 from .models import WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
-INVOICE_ISSUED = "invoice.issued"
-CREDIT_NOTE_ISSUED = "credit_note.issued"
+INVOICE_ISSUED = DocumentEvent.INVOICE_ISSUED
+CREDIT_NOTE_ISSUED = DocumentEvent.CREDIT_NOTE_ISSUED
 LEASE_EVENT_TYPES = (
     EventKind.LEASE_APPROVED,
     EventKind.LEASE_ACTIVATED,
@@ -84,14 +90,10 @@ READ_TIMEOUT_S = 10.0
 # At most this many of a host's (checked) addresses are tried, each with the connect timeout.
 MAX_CONNECT_ADDRESSES = 3
 TIMESTAMP_TOLERANCE_S = 300
-# Billing documents issued longer ago than this are not announced by the sweep.
-BILLING_LOOKBACK = dt.timedelta(days=7)
 MAX_ERROR_CHARS = 500
 MAX_BODY_BYTES = 1_000_000
 # Active endpoints a tenant may have: each one multiplies every event's deliveries.
 MAX_ACTIVE_ENDPOINTS = 10
-# Billing documents the minute sweep looks at per document type; the rest wait a minute.
-SWEEP_BATCH = 1000
 
 
 class WebhookEndpointLimit(Conflict):
@@ -396,15 +398,60 @@ def _payload(event_id: str, event_type: str, at: dt.datetime, data: dict[str, An
     return json.loads(json.dumps(envelope, cls=DjangoJSONEncoder))
 
 
-def lease_event_payload(event: LeaseEvent) -> dict[str, Any]:
-    lease = event.lease
-    return {
-        "lease": {"id": lease.pk, "number": lease.number, "status": lease.status},
-        "from_status": event.from_status,
-        "to_status": event.to_status,
-        "at": event.at.isoformat(),
-        "detail": event.data,
+def listening(events: Sequence[Event]) -> list[Event]:
+    """Which of these events (of one kind) some active endpoint of their tenant is subscribed
+    to: the consumer's `wants` filter, run where the events are emitted. One query per batch,
+    so a billing run issuing thousands of invoices queues nothing for tenants without an
+    endpoint."""
+    tenant_ids = {event.payload["tenant"] for event in events}
+    subscriptions: dict[int, list[list[str]]] = defaultdict(list)
+    for tenant_id, types in WebhookEndpoint.objects.filter(
+        is_active=True, tenant_id__in=tenant_ids
+    ).values_list("tenant_id", "event_types"):
+        subscriptions[tenant_id].append(types)
+    return [
+        event
+        for event in events
+        if any(not types or event.kind in types for types in subscriptions[event.payload["tenant"]])
+    ]
+
+
+def lease_event_data(event: DomainEvent) -> tuple[str, dict[str, Any]]:
+    """Webhook id and data of a lease event: the lease as of the event, the move, the detail
+    (the tenant's own view: nothing internal, such as a reclaim decision, is in it)."""
+    p = event.payload
+    data = {key: p[key] for key in ("lease", "from_status", "to_status", "at", "detail")}
+    return f"evt_lease_{p['lease_event']}", data
+
+
+def _document_data(event: DomainEvent) -> tuple[str, dict[str, Any]]:
+    """Webhook id and data of an issued invoice or credit note (immutable once issued, so
+    reading it now reads it as issued)."""
+    from billing.models import CreditNote, Invoice
+
+    invoice = event.subject == "invoice"
+    doc = (
+        (Invoice if invoice else CreditNote)
+        .objects.select_related("lease")
+        .get(pk=event.subject_id)
+    )
+    data = {
+        "id": doc.pk,
+        "number": doc.number,
+        "lease": {"id": doc.lease_id, "number": doc.lease.number},
+        "currency": doc.currency,
+        "total": f"{doc.total:.2f}",
+        "issued_at": doc.issued_at.isoformat(),
     }
+    if invoice:
+        data.update(
+            period=doc.period.isoformat(),
+            kind=doc.kind,
+            due_at=doc.due_at.isoformat() if doc.due_at else None,
+        )
+        return f"evt_inv_{doc.pk}", data
+    data["invoice"] = doc.invoice_id
+    return f"evt_cn_{doc.pk}", data
 
 
 def _queue(rows: list[WebhookDelivery]) -> list[int]:
@@ -422,29 +469,40 @@ def _queue(rows: list[WebhookDelivery]) -> list[int]:
     )
 
 
-def enqueue_lease_event(event: LeaseEvent, *, now: dt.datetime | None = None) -> list[int]:
-    """One pending delivery per active endpoint of the lease's tenant subscribed to the event."""
-    if event.kind not in LEASE_EVENT_TYPES:
-        return []
-    now = _now(now)
-    event = LeaseEvent.objects.select_related("lease").get(pk=event.pk)
+def announce(event: DomainEvent) -> list[int]:
+    """The webhook consumer of domain events: one pending delivery per active endpoint of the
+    event's tenant subscribed to its kind, dispatched once the consumer's transaction commits.
+    Returns the ids of the pending deliveries.
+
+    Four queries whatever the number of endpoints. (endpoint, event id) is unique, so a
+    duplicated event queues nothing twice; the webhook id is the same for both, so receivers
+    dedupe it anyway.
+    """
     endpoints = _subscribed(
-        WebhookEndpoint.objects.filter(tenant_id=event.lease.tenant_id, is_active=True),
+        WebhookEndpoint.objects.filter(tenant_id=event.payload["tenant"], is_active=True).order_by(
+            "pk"
+        ),
         event.kind,
     )
-    event_id = f"evt_lease_{event.pk}"
-    payload = _payload(event_id, event.kind, event.at, lease_event_payload(event))
-    rows = [
-        WebhookDelivery(
-            endpoint=e,
-            event_id=event_id,
-            event_type=event.kind,
-            payload=payload,
-            next_attempt_at=now,
-        )
-        for e in endpoints
-    ]
-    return _queue(rows)
+    if not endpoints:
+        return []
+    event_id, data = lease_event_data(event) if event.subject == "lease" else _document_data(event)
+    payload = _payload(event_id, event.kind, event.occurred_at, data)
+    now = timezone.now()  # when the first attempt is due: the sender's clock, not the event's
+    ids = _queue(
+        [
+            WebhookDelivery(
+                endpoint=endpoint,
+                event_id=event_id,
+                event_type=event.kind,
+                payload=payload,
+                next_attempt_at=now,
+            )
+            for endpoint in endpoints
+        ]
+    )
+    transaction.on_commit(lambda: _dispatch(ids), robust=True)
+    return ids
 
 
 def _dispatch(ids: Iterable[int]) -> None:
@@ -460,118 +518,12 @@ def _dispatch(ids: Iterable[int]) -> None:
             logger.warning("webhook delivery %s not dispatched; the sweep will", pk, exc_info=True)
 
 
-@receiver(lease_event, dispatch_uid="webhooks.on_lease_event")
-def on_lease_event(sender, event: LeaseEvent, **kwargs) -> None:
-    """After a lease transition committed: queue its deliveries, then dispatch them."""
-    if event.kind not in LEASE_EVENT_TYPES:
-        return
-    _dispatch(enqueue_lease_event(event))
-
-
-def _document_rows(model, *, event_type: str, prefix: str, now: dt.datetime) -> list:
-    """Deliveries for billing documents issued since each endpoint was created (look-back
-    bounded), not yet queued to that endpoint.
-
-    Three queries whatever the number of endpoints: the subscribed endpoints, the documents
-    some endpoint of their tenant still lacks, and the deliveries those documents already have.
-    """
-    endpoints = [
-        e
-        for e in WebhookEndpoint.objects.filter(is_active=True).order_by("pk")
-        if not e.event_types or event_type in e.event_types
-    ]
-    if not endpoints:
-        return []
-    since = now - BILLING_LOOKBACK
-    ids = [e.pk for e in endpoints]
-    missing = WebhookEndpoint.objects.filter(
-        pk__in=ids, tenant_id=OuterRef("tenant_id"), created_at__lte=OuterRef("issued_at")
-    ).filter(
-        ~Exists(
-            WebhookDelivery.objects.filter(
-                endpoint_id=OuterRef("pk"),
-                event_id=Concat(Value(prefix), Cast(OuterRef(OuterRef("pk")), CharField())),
-            )
-        )
-    )
-    docs = list(
-        model.objects.filter(
-            tenant_id__in={e.tenant_id for e in endpoints},
-            issued_at__gte=since,
-            issued_at__lte=now,
-            number__isnull=False,
-        )
-        .filter(Exists(missing))
-        .select_related("lease")
-        .order_by("issued_at", "pk")[:SWEEP_BATCH]
-    )
-    if not docs:
-        return []
-    queued = set(
-        WebhookDelivery.objects.filter(
-            endpoint_id__in=ids, event_id__in=[f"{prefix}{doc.pk}" for doc in docs]
-        ).values_list("endpoint_id", "event_id")
-    )
-    by_tenant: dict[int, list[WebhookEndpoint]] = {}
-    for endpoint in endpoints:
-        by_tenant.setdefault(endpoint.tenant_id, []).append(endpoint)
-    rows = []
-    for doc in docs:
-        event_id = f"{prefix}{doc.pk}"
-        payload = None
-        for endpoint in by_tenant.get(doc.tenant_id, ()):
-            if doc.issued_at < endpoint.created_at or (endpoint.pk, event_id) in queued:
-                continue
-            if payload is None:
-                payload = _payload(event_id, event_type, doc.issued_at, _document_data(doc))
-            rows.append(
-                WebhookDelivery(
-                    endpoint=endpoint,
-                    event_id=event_id,
-                    event_type=event_type,
-                    payload=payload,
-                    next_attempt_at=now,
-                )
-            )
-    return rows
-
-
-def _document_data(doc) -> dict[str, Any]:
-    data = {
-        "id": doc.pk,
-        "number": doc.number,
-        "lease": {"id": doc.lease_id, "number": doc.lease.number},
-        "currency": doc.currency,
-        "total": f"{doc.total:.2f}",
-        "issued_at": doc.issued_at.isoformat(),
-    }
-    if hasattr(doc, "period"):
-        data.update(
-            period=doc.period.isoformat(),
-            kind=doc.kind,
-            due_at=doc.due_at.isoformat() if doc.due_at else None,
-        )
-    else:
-        data["invoice"] = doc.invoice_id
-    return data
-
-
-def enqueue_billing_events(*, now: dt.datetime | None = None) -> list[int]:
-    """Queue `invoice.issued` and `credit_note.issued` for documents not yet announced."""
-    from billing.models import CreditNote, Invoice
-
-    now = _now(now)
-    rows = _document_rows(Invoice, event_type=INVOICE_ISSUED, prefix="evt_inv_", now=now)
-    rows += _document_rows(CreditNote, event_type=CREDIT_NOTE_ISSUED, prefix="evt_cn_", now=now)
-    return _queue(rows)
-
-
 # --- delivery -----------------------------------------------------------------------------------
 
 
 def backoff(attempts: int) -> dt.timedelta:
     """Wait after the `attempts`-th failure: 30 s, 1 min, 2 min, ... capped at 6 h."""
-    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+    return exponential_backoff(attempts, base=BACKOFF_BASE, cap=BACKOFF_CAP)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Celery tasks of tenant webhooks: one delivery attempt, and the minute sweep.
+"""Celery tasks of tenant webhooks: one delivery attempt, and the minute retry sweep.
+(Deliveries are queued by the webhook consumer of domain events, `webhooks.services.announce`.)
 
 Thin: ids in, one service call. Delivery is at least once; `webhooks.delivery_attempt` claims
 each attempt with a compare-and-set, so a redelivered or duplicated task sends nothing twice.
@@ -47,11 +48,9 @@ def deliver_webhook(delivery_id: int, now: str | None = None) -> str | None:
     time_limit=58,
 )
 def deliver_due_webhooks(now: str | None = None) -> dict[str, int]:
-    """Every minute: announce newly issued billing documents, then dispatch every delivery
-    whose next attempt is due (first attempts missed by a lost message, and retries)."""
-    instant = parse_instant(now)
-    queued = webhooks.enqueue_billing_events(now=instant)
-    due = webhooks.due_delivery_ids(now=instant)
+    """Every minute: dispatch every delivery whose next attempt is due (first attempts whose
+    dispatch was lost or not made, and retries after their backoff)."""
+    due = webhooks.due_delivery_ids(now=parse_instant(now))
     for pk in due:
         deliver_webhook.apply_async(args=(pk,), kwargs={"now": now}, expires=300)
-    return {"queued": len(queued), "dispatched": len(due)}
+    return {"dispatched": len(due)}

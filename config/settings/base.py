@@ -212,6 +212,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_TIME_LIMIT = 900
 CELERY_TASK_SOFT_TIME_LIMIT = 840
 CELERY_TIMEZONE = "UTC"
+# Domain-event deliveries (`common.events`) go to this queue when set, so a consumer's work (a
+# credit note after a notice) never waits behind a long fan-out such as the daily billing run;
+# some worker must then consume it (`celery worker -Q celery,<queue>`). Empty: the default queue.
+EVENTS_QUEUE = os.environ.get("CELERY_EVENTS_QUEUE", "")
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Every job catches up on what it missed and is safe to run twice (docs/architecture.md, "Jobs").
 # django-celery-beat copies these into the database, where operators can see and edit them.
@@ -231,6 +235,10 @@ CELERY_BEAT_SCHEDULE = {
     "reclaim-rescore": {
         "task": "leasing.rescore_reclaim_decisions",
         "schedule": crontab(hour=2, minute=0),
+    },
+    "domain-events": {
+        "task": "common.sweep_events",
+        "schedule": crontab(minute="*"),
     },
     "webhook-retries": {
         "task": "leasing.deliver_due_webhooks",

@@ -14,16 +14,11 @@ different: the parent rejects the message and Redis redelivers it at once.
 """
 
 import datetime as dt
-import os
 import random
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import redis
@@ -33,6 +28,7 @@ from django.db import connection
 from billing import proration, services
 from billing.models import Invoice, InvoiceLine
 from leasing.models import LeaseLine
+from tests.celery_worker import Worker, wait_for
 from tests.factories.clusters import ClusterFactory
 from tests.factories.leasing import LeaseFactory, LeaseLineFactory, TenantFactory
 
@@ -42,111 +38,10 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),  # the catalog is restored by tests/conftest.py
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
 BROKER = "redis://127.0.0.1:6379/5"
 NOW = dt.datetime(2026, 11, 20, 0, 10, tzinfo=dt.UTC)
 LEASES = 120
 ZONES = ["UTC", "America/Los_Angeles", "Europe/Berlin", "Asia/Tokyo"]
-
-
-def database_url() -> str:
-    s = connection.settings_dict
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
-    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may contain spaces, so split after the last ')'.
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
-class Worker:
-    """One `celery -A config worker` process group, restartable."""
-
-    def __init__(self, log_dir: str):
-        self.log_dir = log_dir
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings.base",
-            "DATABASE_URL": database_url(),
-            "CELERY_BROKER_URL": BROKER,
-            "LOG_LEVEL": "WARNING",
-        }
-
-    def start(self) -> None:
-        self.starts += 1
-        log = Path(self.log_dir) / f"worker-{self.starts}.log"
-        self.log = log
-        with log.open("w") as out:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "config",
-                    "worker",
-                    "--pool=prefork",
-                    "--concurrency=3",
-                    "--loglevel=INFO",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                    f"--hostname=billing-test-{self.starts}@%h",
-                ],
-                cwd=ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while "ready." not in log.read_text():
-            assert self.proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "worker did not start"
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        """SIGKILL the whole worker: parent and pool children, no chance to clean up."""
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self.proc = None
-
-    def kill_a_child(self) -> bool:
-        assert self.proc is not None
-        kids = children_of(self.proc.pid)
-        if not kids:
-            return False
-        os.kill(random.choice(kids), signal.SIGKILL)
-        return True
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    def logs(self) -> str:
-        return "\n".join(p.read_text() for p in sorted(Path(self.log_dir).glob("*.log")))
 
 
 @pytest.fixture
@@ -162,7 +57,7 @@ def broker():
 @pytest.fixture
 def worker():
     with tempfile.TemporaryDirectory() as log_dir:
-        w = Worker(log_dir)
+        w = Worker(log_dir, broker=BROKER, name="billing-test")
         yield w
         w.stop()
 
@@ -227,13 +122,6 @@ def terminate_worker_backends() -> int:
             "AND backend_type = 'client backend'"
         )
         return cursor.fetchone()[0]
-
-
-def wait_for(predicate, timeout: float, what: str, worker: Worker) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{worker.logs()[-4000:]}"
-        time.sleep(0.05)
 
 
 def test_sigkills_duplicates_and_lost_backends_leave_exactly_one_invoice_each(broker, worker):

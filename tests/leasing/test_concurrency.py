@@ -7,12 +7,6 @@ without the exclusion constraint, the same race does overcommit.
 """
 
 import datetime as dt
-import json
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -22,6 +16,7 @@ from leasing.choices import LeaseStatus
 from leasing.models import Allocation, Lease, LeaseEvent
 from tests.factories.clusters import cluster_with_nodes
 from tests.factories.leasing import TenantFactory, published_listing
+from tests.processes import run_together
 
 from .conftest import at
 
@@ -30,39 +25,13 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),  # the catalog is restored by tests/conftest.py
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 10
 NODES = 20
 PER_LEASE = 5  # 10 requests × 5 nodes for 20 nodes: exactly 4 can win
 
 
-def database_url() -> str:
-    s = connection.settings_dict
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
-    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
 def run_workers(commands: list[list[str]]) -> list[dict]:
-    """Start every worker, let them all begin at the same instant, collect their answers."""
-    env = {**os.environ, "DATABASE_URL": database_url(), "DB_CONN_MAX_AGE": "0"}
-    start_at = str(time.time() + 3.0)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.leasing.workers", cmd[0], start_at, *cmd[1:]],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for cmd in commands
-    ]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
+    return run_together("tests.leasing.workers", commands)
 
 
 def overlapping_pairs() -> int:
@@ -94,7 +63,9 @@ def drafts(count: int) -> list[Lease]:
 
 def test_concurrent_approvals_never_overcommit():
     leases = drafts(WORKERS)
-    results = run_workers([["approve", str(lease.pk)] for lease in leases])
+    results = run_together(
+        "tests.leasing.workers", [["approve", str(lease.pk)] for lease in leases]
+    )
     winners = [r for r in results if r["ok"]]
     losers = [r for r in results if not r["ok"]]
     assert len(winners) == NODES // PER_LEASE
@@ -134,7 +105,9 @@ def test_control_without_lock_and_constraint_the_same_race_overcommits():
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE leasing_allocation DROP CONSTRAINT allocation_node_no_overlap")
     try:
-        results = run_workers([["approve_unlocked", str(lease.pk)] for lease in leases])
+        results = run_together(
+            "tests.leasing.workers", [["approve_unlocked", str(lease.pk)] for lease in leases]
+        )
         assert sum(r["ok"] for r in results) > NODES // PER_LEASE
         assert overlapping_pairs() > 0  # the checker above does see an overcommit
     finally:
@@ -178,7 +151,9 @@ def test_boundary_job_concurrent_runs_apply_each_boundary_once():
         services.process_boundaries(now=at(2026, 7, 5))
         expected = end_state()
         transaction.set_rollback(True)
-    results = run_workers([["boundaries", "2026-07-05T00:00:00+00:00"]] * 4)
+    results = run_together(
+        "tests.leasing.workers", [["boundaries", "2026-07-05T00:00:00+00:00"]] * 4
+    )
     assert all(r["ok"] for r in results)
     assert end_state() == expected
     assert set(Lease.objects.values_list("status", flat=True)) == {"holdover"}

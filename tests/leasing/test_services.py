@@ -7,9 +7,9 @@ import pytest
 from django.db.models import Max, Min
 
 from clusters.choices import NodeStatus
+from common.models import DomainEvent, EventDelivery
 from leasing import services
 from leasing.choices import LeaseStatus, LineStatus, NoticeOutcome, NoticeStatus, Party
-from leasing.events import lease_event
 from leasing.exceptions import CapacityUnavailable, InvalidInput, ListingUnavailable
 from leasing.models import Allocation, Lease, LeaseEvent
 from tests.factories.leasing import TenantFactory, published_listing
@@ -400,21 +400,25 @@ def test_release_within_grace_closes_without_holdover(make_lease):
     assert lease.status == LeaseStatus.CLOSED
 
 
-def test_events_are_published_after_commit(make_lease, django_capture_on_commit_callbacks):
-    received = []
-
-    def listener(sender, event, **kwargs):
-        received.append(event.kind)
-
+def test_events_are_written_with_the_change_and_consumed_after_commit(
+    make_lease, django_capture_on_commit_callbacks, event_consumer
+):
+    received = event_consumer("notice.received")
     lease = make_lease(nodes=1, approve_at=at(2026, 1, 1))
-    lease_event.connect(listener)
-    try:
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            services.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 2))
-        assert received == []  # nothing before commit
-        for callback in callbacks:
-            callback()
-        assert received == ["notice.received"]
-    finally:
-        lease_event.disconnect(listener)
-    assert LeaseEvent.objects.filter(kind="notice.received").count() == 1
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 2))
+    audit = LeaseEvent.objects.get(kind="notice.received")
+    event = DomainEvent.objects.get(kind="notice.received")
+    assert (event.subject, event.subject_id, event.occurred_at) == ("lease", lease.pk, audit.at)
+    assert event.payload["lease_event"] == audit.pk
+    assert event.payload["lease"] == {
+        "id": lease.pk,
+        "number": lease.number,
+        "status": "notice_given",
+    }
+    assert EventDelivery.objects.get(event=event, consumer="tests.recorder").status == "pending"
+    assert received == []  # nothing before commit
+    for callback in callbacks:
+        callback()
+    assert [e.pk for e in received] == [event.pk]
+    assert EventDelivery.objects.get(event=event, consumer="tests.recorder").status == "done"
