@@ -198,7 +198,7 @@ class ClusterAdmin(admin.ModelAdmin):
 
 
 def _status_action(status: NodeStatus):
-    @admin.action(description=f"Mark selected nodes {status.label.lower()}")
+    @admin.action(description=f"Mark selected nodes {status.label.lower()}", permissions=["change"])
     def action(modeladmin: NodeAdmin, request: HttpRequest, queryset: QuerySet[Node]) -> None:
         changed = services.node_set_status(
             node_ids=queryset.values_list("pk", flat=True), status=status

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.contrib import admin, messages
@@ -40,11 +40,20 @@ def run_per_row(
 
 
 def per_row_action(
-    description: str, label: str, call: Callable[[Any, Any], Any]
+    description: str,
+    label: str,
+    call: Callable[[Any, Any], Any],
+    *,
+    permissions: Sequence[str],
 ) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet], None]:
-    """An admin action that runs `call(row, user)` on each selected row (`run_per_row`)."""
+    """An admin action that runs `call(row, user)` on each selected row (`run_per_row`).
 
-    @admin.action(description=description)
+    `permissions` is required: an action without `allowed_permissions` is offered to anyone who
+    may merely view the changelist. Each name `p` is checked by the admin's
+    `has_<p>_permission(request)` ("change", or a custom one such as "approve"); the admin
+    offers the action if *any* of them holds."""
+
+    @admin.action(description=description, permissions=permissions)
     def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
         run_per_row(modeladmin, request, queryset, label, lambda obj: call(obj, request.user))
 

@@ -63,13 +63,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
             messages.WARNING,
         )
 
-    @admin.action(description="Revoke the selected keys")
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
     def revoke(self, request, queryset):
         for key in queryset:
             api_key_revoke(key=key, actor=request.user)
         self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
 
-    @admin.action(description="Create a new key for the tenants of the selected keys")
+    @admin.action(
+        description="Create a new key for the tenants of the selected keys", permissions=["add"]
+    )
     def create_another(self, request, queryset):
         for tenant in {key.tenant for key in queryset.select_related("tenant")}:
             key, raw = api_key_create(tenant=tenant, name="admin", actor=request.user)
@@ -97,7 +99,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # tenants register endpoints through the API
 
-    @admin.action(description="Disable the selected endpoints")
+    @admin.action(description="Disable the selected endpoints", permissions=["change"])
     def disable(self, request, queryset):
         for endpoint in queryset.filter(is_active=True):
             webhooks.webhook_endpoint_disable(endpoint=endpoint)
@@ -134,7 +136,9 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Retry the selected deliveries at the next sweep")
+    @admin.action(
+        description="Retry the selected deliveries at the next sweep", permissions=["change"]
+    )
     def retry(self, request, queryset):
         for delivery in queryset:
             webhooks.webhook_delivery_retry(delivery=delivery)
