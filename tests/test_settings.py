@@ -122,3 +122,19 @@ def test_the_test_settings_never_use_a_shared_cache():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "LocMemCache"
+
+
+def test_the_login_lockout_is_configured_from_the_environment():
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings as s; "
+        "print(s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME, s.TRUSTED_PROXY_COUNT)",
+        DJANGO_SETTINGS_MODULE="config.settings.base",
+        AXES_FAILURE_LIMIT="3",
+        AXES_COOLOFF_MINUTES="60",
+        TRUSTED_PROXY_COUNT="1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "3 1:00:00 1"
