@@ -8,6 +8,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from common.admin import record_change
+
 from . import selectors, services
 from .choices import NodeStatus
 from .models import AcceleratorModel, Cluster, Node, Site, SiteLink
@@ -203,6 +205,7 @@ def _status_action(status: NodeStatus):
         changed = services.node_set_status(
             node_ids=queryset.values_list("pk", flat=True), status=status
         )
+        record_change(request.user, queryset, f"Marked {status.label.lower()}")
         unchanged = queryset.count() - changed
         modeladmin.message_user(
             request,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from common.admin import record_change
 from leasing import webhooks
 from leasing.api_keys import api_key_create, api_key_revoke
 from leasing.models import ApiKey, WebhookDelivery, WebhookEndpoint
@@ -67,6 +68,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         for key in queryset:
             api_key_revoke(key=key, actor=request.user)
+        record_change(request.user, queryset, "Revoked")
         self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
 
     @admin.action(
@@ -75,6 +77,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def create_another(self, request, queryset):
         for tenant in {key.tenant for key in queryset.select_related("tenant")}:
             key, raw = api_key_create(tenant=tenant, name="admin", actor=request.user)
+            self.log_addition(request, key, "Created for the tenant of a selected key")
             self._show_once(request, key, raw)
 
 
@@ -101,8 +104,10 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
     @admin.action(description="Disable the selected endpoints", permissions=["change"])
     def disable(self, request, queryset):
-        for endpoint in queryset.filter(is_active=True):
+        endpoints = list(queryset.filter(is_active=True))
+        for endpoint in endpoints:
             webhooks.webhook_endpoint_disable(endpoint=endpoint)
+        record_change(request.user, endpoints, "Disabled")
         self.message_user(request, "Disabled.", messages.SUCCESS)
 
 
@@ -142,4 +147,5 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def retry(self, request, queryset):
         for delivery in queryset:
             webhooks.webhook_delivery_retry(delivery=delivery)
+        record_change(request.user, queryset, "Queued for retry")
         self.message_user(request, "Queued for the next sweep.", messages.SUCCESS)

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from common.access import operator_page
+from common.admin import record_change
 from common.exceptions import DomainError
 
 from ..models import ReclaimDecision
@@ -157,6 +158,7 @@ def _act(request: HttpRequest, pk: int, label: str, call) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, f"{label} refused: {exc.message} [{exc.code}]")
     else:
+        record_change(request.user, [decision], label)
         messages.success(
             request, f"{label}: “{decision.title}” is now {decision.get_status_display()}."
         )

@@ -21,6 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from billing import services as billing
 from billing.choices import InvoiceStatus
 from billing.models import Invoice
+from leasing.api_keys import api_key_create
 from leasing.choices import ReclaimStatus
 from leasing.models import Notice
 from leasing.reclaim.services import decision_create
@@ -331,3 +332,52 @@ def test_a_refused_admin_action_runs_nothing(client, world):
     client.post(reverse("admin:billing_invoice_changelist"), void)
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.VOID  # the same request, from the role that may
+
+
+# --- who did it ----------------------------------------------------------------------------
+
+
+def logged(obj) -> list[tuple[str, str]]:
+    """(username, message) of the admin log entries about `obj`, oldest first."""
+    return [
+        (entry.user.username, entry.change_message)
+        for entry in LogEntry.objects.filter(object_id=str(obj.pk))
+        .filter(content_type__model=obj._meta.model_name)
+        .select_related("user")
+        .order_by("pk")
+    ]
+
+
+def test_every_operator_write_records_who_did_it(client, world):
+    decision, invoice = world["decision"], world["invoice"]
+    client.force_login(staff("planner", "planner"))
+    client.post(reverse("operator:reclaim:score", args=[decision.pk]))
+    client.force_login(staff("approver", "planner", perms=(APPROVE,)))
+    client.post(reverse("operator:reclaim:approve", args=[decision.pk]))
+    assert logged(decision) == [("planner", "Re-scored"), ("approver", "Approved")]
+
+    client.force_login(staff("finance", "finance"))
+    client.post(
+        reverse("admin:billing_invoice_changelist"),
+        {"action": "void_selected", "_selected_action": [invoice.pk]},
+    )
+    assert logged(invoice) == [("finance", "Voided")]
+
+    node = decision.lines.first().cluster.nodes.first()
+    client.force_login(staff("capacity", "capacity"))
+    client.post(
+        reverse("admin:clusters_node_changelist"),
+        {"action": "mark_maintenance", "_selected_action": [node.pk]},
+    )
+    node.refresh_from_db()
+    assert node.status == "maintenance"
+    assert logged(node) == [("capacity", "Marked maintenance")]
+
+    key, _ = api_key_create(tenant=decision.lines.first().lease.tenant, name="k")
+    client.post(
+        reverse("admin:leasing_apikey_changelist"),
+        {"action": "revoke", "_selected_action": [key.pk]},
+    )
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    assert logged(key) == [("capacity", "Revoked")]
