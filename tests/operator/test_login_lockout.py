@@ -15,25 +15,9 @@ from common.access import client_ip
 from leasing.api_keys import api_key_create
 from tests.factories.leasing import LeaseFactory, TenantFactory, UserFactory
 
+from .conftest import PASSWORD, admin_login
+
 pytestmark = pytest.mark.django_db
-
-LOGIN = "/admin/login/"
-RIGHT = "the-right-password"
-
-
-@pytest.fixture
-def operator():
-    user = UserFactory(username="op", is_staff=True, is_superuser=True)
-    user.set_password(RIGHT)
-    user.save()
-    return user
-
-
-def attempt(client: Client, password: str, username: str = "op", **extra: str) -> int:
-    """One admin login through the form; the status code of the answer."""
-    return client.post(
-        LOGIN, {"username": username, "password": password, "next": "/admin/"}, **extra
-    ).status_code
 
 
 def logged_in(client: Client) -> bool:
@@ -47,10 +31,10 @@ def test_the_limit_and_cool_off_are_small():
 
 
 def test_thirty_wrong_passwords_then_the_right_one_does_not_log_in(client, operator):
-    statuses = [attempt(client, f"guess-{i}") for i in range(30)]
+    statuses = [admin_login(client, f"guess-{i}") for i in range(30)]
     assert statuses[:4] == [200] * 4  # the form again, with its error
     assert set(statuses[5:]) == {429}  # locked out: no more password checks
-    assert attempt(client, RIGHT) == 429
+    assert admin_login(client, PASSWORD) == 429
     assert not logged_in(client)
     (row,) = AccessAttempt.objects.all()
     assert (row.username, row.ip_address) == ("op", "127.0.0.1")
@@ -58,45 +42,45 @@ def test_thirty_wrong_passwords_then_the_right_one_does_not_log_in(client, opera
 
 def test_after_the_cool_off_the_right_password_logs_in(client, operator):
     for i in range(settings.AXES_FAILURE_LIMIT):
-        attempt(client, f"guess-{i}")
-    assert attempt(client, RIGHT) == 429
+        admin_login(client, f"guess-{i}")
+    assert admin_login(client, PASSWORD) == 429
     # The cool-off passes (attempts are timed by the database row).
     AccessAttempt.objects.update(
         attempt_time=dt.datetime.now(dt.UTC) - settings.AXES_COOLOFF_TIME - dt.timedelta(seconds=1)
     )
-    assert attempt(client, RIGHT) == 302
+    assert admin_login(client, PASSWORD) == 302
     assert logged_in(client)
 
 
 def test_a_reset_unlocks_at_once(client, operator):
     for i in range(settings.AXES_FAILURE_LIMIT):
-        attempt(client, f"guess-{i}")
-    assert attempt(client, RIGHT) == 429
+        admin_login(client, f"guess-{i}")
+    assert admin_login(client, PASSWORD) == 429
     assert reset(username="op") == 1  # what `manage.py axes_reset_username op` does
-    assert attempt(client, RIGHT) == 302
+    assert admin_login(client, PASSWORD) == 302
     assert logged_in(client)
 
 
 def test_fewer_failures_than_the_limit_do_not_lock_and_success_forgets_them(client, operator):
     for i in range(settings.AXES_FAILURE_LIMIT - 1):
-        attempt(client, f"guess-{i}")
-    assert attempt(client, RIGHT) == 302
+        admin_login(client, f"guess-{i}")
+    assert admin_login(client, PASSWORD) == 302
     assert not AccessAttempt.objects.exists()  # AXES_RESET_ON_SUCCESS
 
 
 def test_the_lockout_is_per_username_and_address(operator):
     attacker = Client(REMOTE_ADDR="203.0.113.9")
     for i in range(settings.AXES_FAILURE_LIMIT):
-        attempt(attacker, f"guess-{i}")
-    assert attempt(attacker, RIGHT) == 429
+        admin_login(attacker, f"guess-{i}")
+    assert admin_login(attacker, PASSWORD) == 429
     # The operator at their own address is not locked out by someone else's guesses ...
     elsewhere = Client(REMOTE_ADDR="198.51.100.7")
-    assert attempt(elsewhere, RIGHT) == 302
+    assert admin_login(elsewhere, PASSWORD) == 302
     # ... nor is another operator at the attacker's address.
     other = UserFactory(username="op2", is_staff=True)
-    other.set_password(RIGHT)
+    other.set_password(PASSWORD)
     other.save()
-    assert attempt(Client(REMOTE_ADDR="203.0.113.9"), RIGHT, username="op2") == 302
+    assert admin_login(Client(REMOTE_ADDR="203.0.113.9"), PASSWORD, username="op2") == 302
 
 
 def test_the_tenant_api_is_not_a_login_and_is_never_locked_out(client, operator):
@@ -104,8 +88,8 @@ def test_the_tenant_api_is_not_a_login_and_is_never_locked_out(client, operator)
     LeaseFactory(tenant=tenant)
     _, raw = api_key_create(tenant=tenant, name="k")
     for i in range(settings.AXES_FAILURE_LIMIT):
-        attempt(client, f"guess-{i}")
-    assert attempt(client, RIGHT) == 429  # this address is locked out of the admin ...
+        admin_login(client, f"guess-{i}")
+    assert admin_login(client, PASSWORD) == 429  # this address is locked out of the admin ...
     bad = client.get("/api/v1/leases/", HTTP_AUTHORIZATION="Bearer ll_wrong")
     assert bad.status_code == 401
     good = client.get("/api/v1/leases/", HTTP_AUTHORIZATION=f"Bearer {raw}")
@@ -115,7 +99,7 @@ def test_the_tenant_api_is_not_a_login_and_is_never_locked_out(client, operator)
 
 
 def test_the_test_clients_login_and_force_login_still_work(client, operator):
-    assert client.login(username="op", password=RIGHT)
+    assert client.login(username="op", password=PASSWORD)
     assert logged_in(client)
     fresh = Client()
     fresh.force_login(operator)

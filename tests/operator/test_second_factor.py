@@ -13,31 +13,15 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tests.factories.leasing import UserFactory
+from .conftest import LOGIN, admin_login
 
 pytestmark = pytest.mark.django_db
-
-LOGIN = "/admin/login/"
-PASSWORD = "pw-of-the-operator"
-
-
-@pytest.fixture
-def operator():
-    user = UserFactory(username="op", is_staff=True, is_superuser=True)
-    user.set_password(PASSWORD)
-    user.save()
-    return user
 
 
 def token(device: TOTPDevice) -> str:
     """The code the operator's authenticator app shows now."""
     code = totp(device.bin_key, device.step, device.t0, device.digits, device.drift)
     return f"{code:0{device.digits}d}"
-
-
-def log_in(client: Client, **fields: str) -> int:
-    form = {"username": "op", "password": PASSWORD, "next": "/admin/", **fields}
-    return client.post(LOGIN, form).status_code
 
 
 def can_use_the_operator_ui(client: Client) -> bool:
@@ -49,10 +33,10 @@ def can_use_the_operator_ui(client: Client) -> bool:
 def test_without_a_verified_device_staff_cannot_use_the_admin(client, operator):
     device = TOTPDevice.objects.create(user=operator, name="phone")
     assert "otp_token" in client.get(LOGIN).content.decode()
-    assert log_in(client) == 200  # the password alone: the form again
+    assert admin_login(client) == 200  # the password alone: the form again
     assert not can_use_the_operator_ui(client)
     wrong = f"{(int(token(device)) + 1) % 10**6:06d}"
-    assert log_in(client, otp_device=device.persistent_id, otp_token=wrong) == 200
+    assert admin_login(client, otp_device=device.persistent_id, otp_token=wrong) == 200
     assert not can_use_the_operator_ui(client)
     # A session opened by the password alone (any other way in) is not staff either.
     password_only = Client()
@@ -67,14 +51,14 @@ def test_without_a_verified_device_staff_cannot_use_the_admin(client, operator):
 def test_with_a_totp_code_staff_can(client, operator):
     device = TOTPDevice.objects.create(user=operator, name="phone")
     # django-otp asks which device answers (its form lists them once the password is right).
-    assert log_in(client, otp_device=device.persistent_id, otp_token=token(device)) == 302
+    assert admin_login(client, otp_device=device.persistent_id, otp_token=token(device)) == 302
     assert can_use_the_operator_ui(client)
 
 
 @override_settings(OTP_REQUIRED=True)
-def test_a_user_without_any_device_cannot_log_in(client, operator):
-    assert log_in(client) == 200
-    assert log_in(client, otp_token="123456") == 200
+def test_a_user_without_any_device_cannot_admin_login(client, operator):
+    assert admin_login(client) == 200
+    assert admin_login(client, otp_token="123456") == 200
     assert not can_use_the_operator_ui(client)
 
 
@@ -84,15 +68,15 @@ def test_the_first_superuser_starts_with_a_one_time_static_code(client, operator
     call_command("addstatictoken", "op", stdout=out)
     code = out.getvalue().strip()
     device = StaticDevice.objects.get(user=operator).persistent_id
-    assert log_in(client, otp_device=device, otp_token=code) == 302
+    assert admin_login(client, otp_device=device, otp_token=code) == 302
     assert can_use_the_operator_ui(client)
     again = Client()
-    assert log_in(again, otp_device=device, otp_token=code) == 200  # used once, gone
+    assert admin_login(again, otp_device=device, otp_token=code) == 200  # used once, gone
 
 
 def test_development_offers_totp_without_requiring_it(client, operator):
     assert "otp_token" not in client.get(LOGIN).content.decode()
-    assert log_in(client) == 302
+    assert admin_login(client) == 302
     assert can_use_the_operator_ui(client)
     add = client.post(
         reverse("admin:otp_totp_totpdevice_add"),
