@@ -143,16 +143,19 @@ class InvoiceAdmin(admin.ModelAdmin):
         "Issue selected draft invoices (assigns numbers)",
         "Issued",
         lambda i, _user: services.invoice_issue(invoice=i),
+        permissions=["change"],
     )
     void_selected = per_row_action(
         "Void selected issued invoices",
         "Voided",
         lambda i, user: services.invoice_void(invoice=i, reason=f"voided by {user}"),
+        permissions=["change"],
     )
     mark_paid_selected = per_row_action(
         "Mark selected issued invoices paid",
         "Paid",
         lambda i, _user: services.invoice_mark_paid(invoice=i),
+        permissions=["change"],
     )
 
 

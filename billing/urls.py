@@ -1,4 +1,4 @@
-"""Operator pages for billing (staff only); included by the project under /operator/billing/."""
+"""Operator pages for billing (each names its permissions), mounted under /operator/billing/."""
 
 from django.urls import path
 

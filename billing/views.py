@@ -1,22 +1,22 @@
-"""Operator pages for billing (staff only): the printable invoice and the revenue page."""
+"""Operator pages for billing: the printable invoice and the revenue page (finance, viewer)."""
 
 from __future__ import annotations
 
 import io
 from decimal import Decimal
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
+from common.access import operator_page
 from common.money import format_money
 
 from . import selectors
 from .models import Invoice
 
 
-@staff_member_required
+@operator_page("billing.view_invoice")
 def invoice_print(request: HttpRequest, pk: int) -> HttpResponse:
     """An invoice as a standalone page that prints cleanly to PDF from a browser."""
     try:
@@ -67,7 +67,7 @@ def _chart_svg(summary: selectors.RevenueSummary) -> str:
     return svg[svg.index("<svg") :]
 
 
-@staff_member_required
+@operator_page("billing.view_invoice")
 def revenue(request: HttpRequest) -> HttpResponse:
     """Billed and accrued revenue per month and per tenant, and the monthly run-rate."""
     summary = selectors.revenue_summary()

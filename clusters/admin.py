@@ -10,6 +10,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from common.admin import record_change
+
 from . import selectors, services
 from .choices import NodeStatus
 from .models import AcceleratorModel, Cluster, Node, Site, SiteLink
@@ -208,11 +210,12 @@ class ClusterAdmin(admin.ModelAdmin):
 
 
 def _status_action(status: NodeStatus):
-    @admin.action(description=f"Mark selected nodes {status.label.lower()}")
+    @admin.action(description=f"Mark selected nodes {status.label.lower()}", permissions=["change"])
     def action(modeladmin: NodeAdmin, request: HttpRequest, queryset: QuerySet[Node]) -> None:
         changed = services.node_set_status(
             node_ids=queryset.values_list("pk", flat=True), status=status
         )
+        record_change(request.user, queryset, f"Marked {status.label.lower()}")
         unchanged = queryset.count() - changed
         modeladmin.message_user(
             request,

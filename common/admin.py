@@ -1,5 +1,5 @@
-"""Admin helpers shared by the apps (actions that call services row by row, history tables),
-and the operators' view of domain events and their deliveries (`common.events`)."""
+"""Admin helpers shared by the apps: actions that call services row by row, who did them,
+history tables; and the operators' view of domain events and their deliveries (`common.events`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -16,6 +17,18 @@ from django.utils.html import format_html, format_html_join
 from . import events
 from .exceptions import DomainError
 from .models import DomainEvent, EventDelivery, EventDeliveryStatus
+
+
+def record_change(user: Any, objects: Iterable[Model], message: str) -> None:
+    """Record who changed what through an operator action: one admin log entry per object,
+    shown on its change page's History and in the admin's recent actions. Every operator
+    write goes through here, whether or not its service keeps a trail of its own (lease
+    events, `decided_by`); bulk inserted, one query."""
+    objects = list(objects)
+    if objects:
+        LogEntry.objects.log_actions(
+            user_id=user.pk, queryset=objects, action_flag=CHANGE, change_message=message
+        )
 
 
 def run_per_row(
@@ -28,8 +41,9 @@ def run_per_row(
     """Call a service for each selected row, in primary-key order; each call is its own
     transaction (services are atomic), so one refusal does not undo the others. One success
     message names the rows done (as the service returned them: an issued invoice shows its new
-    number), one error message per refusal gives its reason and code."""
-    done, refused = [], []
+    number), one error message per refusal gives its reason and code. The rows done are
+    recorded as changed by the user (`record_change`)."""
+    done, refused, changed = [], [], []
     for obj in queryset.order_by("pk"):
         try:
             result = call(obj)
@@ -37,6 +51,8 @@ def run_per_row(
             refused.append(f"{obj}: {exc.message} [{exc.code}]")
         else:
             done.append(str(result if result is not None else obj))
+            changed.append(obj)
+    record_change(request.user, changed, label)
     if done:
         modeladmin.message_user(request, f"{label}: {', '.join(done)}.", messages.SUCCESS)
     for failure in refused:
@@ -48,10 +64,14 @@ def per_row_action(
     label: str,
     call: Callable[[Any, Any], Any],
     *,
-    permissions: Sequence[str] | None = None,
+    permissions: Sequence[str],
 ) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet], None]:
-    """An admin action that runs `call(row, user)` on each selected row (`run_per_row`),
-    offered only to users with `permissions` (admin action permission names) if given."""
+    """An admin action that runs `call(row, user)` on each selected row (`run_per_row`).
+
+    `permissions` is required: an action without `allowed_permissions` is offered to anyone who
+    may merely view the changelist. Each name `p` is checked by the admin's
+    `has_<p>_permission(request)` ("change", or a custom one such as "approve"); the admin
+    offers the action if *any* of them holds."""
 
     @admin.action(description=description, permissions=permissions)
     def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:

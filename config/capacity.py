@@ -1,4 +1,4 @@
-"""Capacity timeline per cluster: which tenant holds how many nodes over time (staff only).
+"""Capacity timeline per cluster: which tenant holds how many nodes over time (capacity, viewer).
 
 Past 90 days and next 180 by default, one point per day, with notice effective dates and
 reclaim windows marked. Holdings come from allocation rows grouped by tenant and period in one
@@ -14,7 +14,6 @@ from typing import Any
 import matplotlib.dates as mdates
 import numpy as np
 from django.contrib import admin
-from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import BooleanField, Count, ExpressionWrapper
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -23,6 +22,7 @@ from matplotlib.ticker import MaxNLocator
 
 from clusters import selectors
 from clusters.models import Cluster
+from common.access import operator_page
 from common.plots import PALETTE, figure, to_svg
 from leasing.choices import NoticeStatus
 from leasing.models import Allocation, Notice
@@ -60,8 +60,11 @@ def holdings(
     return days, {t: counts.tolist() for t, counts in sorted(per_tenant.items())}
 
 
-def markers(cluster: Cluster, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
-    """Notice effective dates and reclaim windows touching this cluster inside the range."""
+def markers(
+    cluster: Cluster, start: dt.datetime, end: dt.datetime, *, reclaims: bool = True
+) -> list[dict[str, Any]]:
+    """Notice effective dates and, with `reclaims`, reclaim windows touching this cluster
+    inside the range."""
     out: list[dict[str, Any]] = [
         {
             "when": n.effective_end,
@@ -76,12 +79,13 @@ def markers(cluster: Cluster, start: dt.datetime, end: dt.datetime) -> list[dict
         .select_related("lease")
         .distinct()
     ]
-    out += [
-        {"when": d.window_start, "kind": "reclaim from", "label": d.title}
-        for d in ReclaimDecision.objects.filter(
-            lines__cluster=cluster, window_start__range=(start, end)
-        ).distinct()
-    ]
+    if reclaims:
+        out += [
+            {"when": d.window_start, "kind": "reclaim from", "label": d.title}
+            for d in ReclaimDecision.objects.filter(
+                lines__cluster=cluster, window_start__range=(start, end)
+            ).distinct()
+        ]
     return sorted(out, key=lambda m: m["when"])
 
 
@@ -127,7 +131,7 @@ def timeline_chart(
         return to_svg(fig, title=f"Nodes of {cluster} held per tenant over time")
 
 
-@staff_member_required
+@operator_page("clusters.view_cluster")
 def capacity_index(request: HttpRequest) -> HttpResponse:
     context = {
         **admin.site.each_context(request),
@@ -137,8 +141,9 @@ def capacity_index(request: HttpRequest) -> HttpResponse:
     return render(request, "operator/capacity_index.html", context)
 
 
-@staff_member_required
+@operator_page("clusters.view_cluster", "leasing.view_lease")
 def capacity_cluster(request: HttpRequest, slug: str) -> HttpResponse:
+    """Who holds the cluster over time; reclaim windows only for who may see decisions."""
     cluster = get_object_or_404(Cluster.objects.select_related("site", "accelerator"), slug=slug)
     now = timezone.now()
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -147,7 +152,9 @@ def capacity_cluster(request: HttpRequest, slug: str) -> HttpResponse:
     days, series = holdings(cluster, start, end, now=now)
     # The chart's points are UTC midnights; this one is now.
     _, at_now = holdings(cluster, now, now, now=now)
-    marks = markers(cluster, start, end)
+    marks = markers(
+        cluster, start, end, reclaims=request.user.has_perm("reclaim.view_reclaimdecision")
+    )
     total = cluster.nodes.count()
     context = {
         **admin.site.each_context(request),

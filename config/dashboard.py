@@ -1,4 +1,4 @@
-"""The operator dashboard: the fleet and the money at a glance (staff only).
+"""The operator dashboard: the fleet and the money at a glance (capacity, viewer).
 
 This module composes reads from every app (it sits above them, like the URLconf), draws the
 charts server-side, and renders `templates/operator/dashboard.html`. It writes nothing.
@@ -14,7 +14,6 @@ from typing import Any
 
 import matplotlib.dates as mdates
 from django.contrib import admin
-from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -24,6 +23,7 @@ from clusters import perfmodel
 from clusters.choices import NodeStatus
 from clusters.models import Cluster, Node, SiteLink
 from clusters.services import scenario_document
+from common.access import operator_page
 from common.money import format_money
 from common.plots import PALETTE, figure, to_svg
 from leasing.choices import NoticeStatus
@@ -242,8 +242,9 @@ def totals(rows: list[CapacityRow]) -> dict[str, int]:
     return dict(out)
 
 
-@staff_member_required
+@operator_page("leasing.view_lease", "clusters.view_node")
 def dashboard(request: HttpRequest) -> HttpResponse:
+    """Reads leases and nodes; the open reclaim decisions only for who may see them."""
     now = timezone.now()
     rows = capacity(now)
     rates = run_rate_by_tenant(now)
@@ -263,6 +264,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "milestones": upcoming,
         "timeline_chart": timeline_chart(upcoming, now) if upcoming else "",
         "cross": cross_campus(now),
-        "decisions": open_decisions(),
+        "decisions": (
+            open_decisions() if request.user.has_perm("reclaim.view_reclaimdecision") else None
+        ),
     }
     return render(request, "operator/dashboard.html", context)

@@ -1,4 +1,4 @@
-"""Operator pages (staff only), under /operator/."""
+"""Operator pages under /operator/; each view names the permissions it needs (common.access)."""
 
 from django.urls import include, path
 

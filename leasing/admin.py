@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from clusters.models import ALLOCATABLE_STATUSES, Cluster, Node
+from common.access import operator_page
 from common.admin import history_table, per_row_action, run_per_row
 from common.contract_time import local_date, local_midnight
 from common.money import format_money
@@ -93,11 +94,13 @@ class ListingAdmin(admin.ModelAdmin):
         "Publish selected listings",
         "Published",
         lambda obj, user: services.listing_publish(listing=obj, actor=user),
+        permissions=["change"],
     )
     withdraw = per_row_action(
         "Withdraw selected listings",
         "Withdrawn",
         lambda obj, user: services.listing_withdraw(listing=obj, actor=user),
+        permissions=["change"],
     )
 
     @admin.display(description="history")
@@ -272,6 +275,7 @@ class LeaseAdmin(admin.ModelAdmin):
         "Approve (allocate nodes)",
         "Approved",
         lambda obj, user: services.lease_approve(lease=obj, actor=user),
+        permissions=["change"],
     )
     reject = per_row_action(
         "Reject request",
@@ -279,19 +283,29 @@ class LeaseAdmin(admin.ModelAdmin):
         lambda obj, user: services.lease_reject(
             lease=obj, actor=user, reason="Rejected by operator"
         ),
+        permissions=["change"],
     )
     confirm_release = per_row_action(
         "Confirm nodes released",
         "Release confirmed",
         lambda obj, user: services.lease_release_confirm(lease=obj, actor=user),
+        permissions=["change"],
     )
     renew = per_row_action(
         "Renew (successor on the same nodes)",
         "Renewed",
         lambda obj, user: services.lease_renew(lease=obj, actor=user),
+        permissions=["change"],
     )
 
-    @admin.action(description="Give operator notice…")
+    def has_give_notice_permission(self, request) -> bool:
+        """Changing leases and, since an operator notice takes capacity back from a tenant
+        (what approving a reclaim decision gives), the approve permission too: otherwise this
+        action would be a way around the approval. (The admin grants an action if *any* of
+        its `allowed_permissions` holds, so both are checked here.)"""
+        return request.user.has_perms(["leasing.change_lease", "reclaim.approve_reclaimdecision"])
+
+    @admin.action(description="Give operator notice…", permissions=["give_notice"])
     def give_operator_notice(self, request, queryset):
         """Two steps: a page previewing each lease's effective end, then the notices."""
         now = timezone.now()
@@ -343,15 +357,17 @@ class LeaseAdmin(admin.ModelAdmin):
     # --- capacity view ---
 
     def get_urls(self):
+        # Who holds which cluster: the admin only checks staff status for custom views.
+        readers = operator_page("leasing.view_lease", "clusters.view_cluster")
         urls = [
             path(
                 "capacity/",
-                self.admin_site.admin_view(self.capacity_view),
+                self.admin_site.admin_view(readers(self.capacity_view)),
                 name="leasing_capacity",
             ),
             path(
                 "capacity/<int:cluster_id>/",
-                self.admin_site.admin_view(self.capacity_cluster_view),
+                self.admin_site.admin_view(readers(self.capacity_cluster_view)),
                 name="leasing_capacity_cluster",
             ),
         ]
@@ -489,7 +505,7 @@ class NoticeAdmin(admin.ModelAdmin):
             for e in events.select_related("actor")
         )
 
-    @admin.action(description="Request withdrawal (operator)")
+    @admin.action(description="Request withdrawal (operator)", permissions=["change"])
     def request_withdrawal(self, request, queryset):
         run_per_row(
             self,
@@ -507,6 +523,7 @@ class NoticeAdmin(admin.ModelAdmin):
         lambda obj, user: services.notice_withdraw_confirm(
             notice=obj, party=Party.OPERATOR, actor=user
         ),
+        permissions=["change"],
     )
 
 

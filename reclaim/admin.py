@@ -94,7 +94,15 @@ class ReclaimDecisionAdmin(admin.ModelAdmin):
         )
 
     def has_change_permission(self, request, obj=None):
-        return False
+        return False  # the fields are read-only: a decision moves only through the actions
+
+    def has_score_permission(self, request) -> bool:
+        """Re-score or reject: the model's change permission (the form stays read-only)."""
+        return request.user.has_perm("reclaim.change_reclaimdecision")
+
+    def has_approve_permission(self, request) -> bool:
+        """Approving gives operator notices on tenants' leases: its own permission."""
+        return request.user.has_perm("reclaim.approve_reclaimdecision")
 
     @admin.display(description="internal value", ordering="internal_value")
     def value(self, obj):
@@ -124,12 +132,17 @@ class ReclaimDecisionAdmin(admin.ModelAdmin):
         "Approve and give the notices",
         "Approved",
         lambda d, user: services.decision_approve(decision=d, actor=user),
+        permissions=["approve"],
     )
     reject = per_row_action(
         "Reject",
         "Rejected",
         lambda d, user: services.decision_reject(decision=d, actor=user),
+        permissions=["score"],
     )
     rescore = per_row_action(
-        "Re-score now", "Re-scored", lambda d, _user: services.decision_score(decision=d)
+        "Re-score now",
+        "Re-scored",
+        lambda d, _user: services.decision_score(decision=d),
+        permissions=["score"],
     )

@@ -77,6 +77,11 @@ class ReclaimDecision(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Approving gives operator notices on tenants' leases: its own permission, apart from
+        # scoring (change), so planners can score what only some operators may approve.
+        permissions = [
+            ("approve_reclaimdecision", "Can approve a reclaim decision and give its notices"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(window_start__isnull=True)

@@ -1,7 +1,9 @@
-"""The reclaim workbench (staff only): decisions side by side, one decision in depth, planner.
+"""The reclaim workbench: decisions side by side, one decision in depth, planner.
 
 Views read through the selectors and write through the services only; refusals come back as
-messages with their code. Queries are bounded: the list is paginated and annotated, the detail
+messages with their code. Reading needs `view_reclaimdecision`; creating `add_`, re-scoring
+and rejecting `change_`, and approving (which gives operator notices) `approve_reclaimdecision`.
+Queries are bounded: the list is paginated and annotated, the detail
 prefetches, the charts are computed from the stored inputs.
 """
 
@@ -10,7 +12,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin, messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,6 +19,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from common.access import operator_page
+from common.admin import record_change
 from common.exceptions import DomainError
 
 from . import charts, selectors, services
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 PAGE_SIZE = 50
+VIEW = "reclaim.view_reclaimdecision"
+CHANGE = "reclaim.change_reclaimdecision"
 
 
 def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
@@ -56,7 +61,7 @@ def _plan(form: PlanForm):
     )
 
 
-@staff_member_required
+@operator_page(VIEW, write=["reclaim.add_reclaimdecision"])
 def decision_list(request: HttpRequest) -> HttpResponse:
     """GET: the decisions, the create form and the planner. POST: create and score one."""
     if request.method == "POST":
@@ -127,7 +132,7 @@ def _figures(decision: ReclaimDecision) -> tuple[list[dict[str, Any]], list[dict
     return figures
 
 
-@staff_member_required
+@operator_page(VIEW)
 def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One decision: money, loss breakdown, placements, sensitivities, approve / reject."""
     try:
@@ -162,13 +167,14 @@ def _act(request: HttpRequest, pk: int, label: str, call) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, f"{label} refused: {exc.message} [{exc.code}]")
     else:
+        record_change(request.user, [decision], label)
         messages.success(
             request, f"{label}: “{decision.title}” is now {decision.get_status_display()}."
         )
     return redirect(reverse("operator:reclaim:detail", kwargs={"pk": pk}))
 
 
-@staff_member_required
+@operator_page(VIEW, write=["reclaim.approve_reclaimdecision"])
 @require_POST
 def decision_approve(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(
@@ -179,7 +185,7 @@ def decision_approve(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@staff_member_required
+@operator_page(VIEW, write=[CHANGE])
 @require_POST
 def decision_reject(request: HttpRequest, pk: int) -> HttpResponse:
     reason = request.POST.get("reason", "")[:500]
@@ -191,7 +197,7 @@ def decision_reject(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@staff_member_required
+@operator_page(VIEW, write=[CHANGE])
 @require_POST
 def decision_rescore(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, "Re-scored", lambda d: services.decision_score(decision=d))

@@ -4,12 +4,14 @@ import io
 import re
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
 from clusters.demo import seed_inventory
 from leasing.demo import seed_leasing
+from leasing.management.commands.demo_login import DEMO_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -37,3 +39,15 @@ def test_printed_login_and_key_work(client):
 def test_refuses_without_debug():
     with pytest.raises(CommandError, match="DEBUG"):
         call_command("demo_login", stdout=io.StringIO())
+
+
+@override_settings(DEBUG=True)
+def test_a_reset_demo_login_is_not_left_locked_out(client):
+    call_command("demo_login", stdout=io.StringIO())
+    form = {"username": "operator", "next": "/admin/"}
+    for i in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/admin/login/", {**form, "password": f"wrong-{i}"})
+    assert client.post("/admin/login/", {**form, "password": DEMO_PASSWORD}).status_code == 429
+    call_command("demo_login", stdout=io.StringIO())
+    assert client.post("/admin/login/", {**form, "password": DEMO_PASSWORD}).status_code == 302
+    assert client.get("/operator/").status_code == 200

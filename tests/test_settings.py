@@ -122,3 +122,39 @@ def test_the_test_settings_never_use_a_shared_cache():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "LocMemCache"
+
+
+def test_the_login_lockout_is_configured_from_the_environment():
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings as s; "
+        "print(s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME, s.TRUSTED_PROXY_COUNT)",
+        DJANGO_SETTINGS_MODULE="config.settings.base",
+        AXES_FAILURE_LIMIT="3",
+        AXES_COOLOFF_MINUTES="60",
+        TRUSTED_PROXY_COUNT="1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "3 1:00:00 1"
+
+
+def test_production_requires_a_second_factor_and_development_does_not():
+    show = "from django.conf import settings as s; print(s.OTP_REQUIRED, s.DEBUG)"
+    production = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        show,
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        ALLOWED_HOSTS="landlord.example",
+        OTP_REQUIRED="0",  # not a switch production listens to
+    )
+    assert production.returncode == 0, production.stderr
+    assert production.stdout.strip() == "True False"
+    development = manage(
+        "shell", "--no-imports", "-c", show, DJANGO_SETTINGS_MODULE="config.settings.base"
+    )
+    assert development.stdout.strip() == "False True"

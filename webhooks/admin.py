@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from common.admin import record_change
+
 from . import services as webhooks
 from .models import WebhookDelivery, WebhookEndpoint
 
@@ -30,10 +32,12 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # tenants register endpoints through the API
 
-    @admin.action(description="Disable the selected endpoints")
+    @admin.action(description="Disable the selected endpoints", permissions=["change"])
     def disable(self, request, queryset):
-        for endpoint in queryset.filter(is_active=True):
+        endpoints = list(queryset.filter(is_active=True))
+        for endpoint in endpoints:
             webhooks.webhook_endpoint_disable(endpoint=endpoint)
+        record_change(request.user, endpoints, "Disabled")
         self.message_user(request, "Disabled.", messages.SUCCESS)
 
 
@@ -67,8 +71,11 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Retry the selected deliveries at the next sweep")
+    @admin.action(
+        description="Retry the selected deliveries at the next sweep", permissions=["change"]
+    )
     def retry(self, request, queryset):
         for delivery in queryset:
             webhooks.webhook_delivery_retry(delivery=delivery)
+        record_change(request.user, queryset, "Queued for retry")
         self.message_user(request, "Queued for the next sweep.", messages.SUCCESS)

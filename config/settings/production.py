@@ -24,3 +24,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
+# Staff log in with a password and a second factor (django-otp). The first superuser gets a
+# one-time code with `manage.py addstatictoken <username>`, logs in with it and adds a TOTP
+# device for each operator in the admin.
+OTP_REQUIRED = True

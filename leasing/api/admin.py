@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from common.admin import record_change
 from leasing.api_keys import api_key_create, api_key_revoke
 from leasing.models import ApiKey
 
@@ -61,14 +62,18 @@ class ApiKeyAdmin(admin.ModelAdmin):
             messages.WARNING,
         )
 
-    @admin.action(description="Revoke the selected keys")
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
     def revoke(self, request, queryset):
         for key in queryset:
             api_key_revoke(key=key, actor=request.user)
+        record_change(request.user, queryset, "Revoked")
         self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
 
-    @admin.action(description="Create a new key for the tenants of the selected keys")
+    @admin.action(
+        description="Create a new key for the tenants of the selected keys", permissions=["add"]
+    )
     def create_another(self, request, queryset):
         for tenant in {key.tenant for key in queryset.select_related("tenant")}:
             key, raw = api_key_create(tenant=tenant, name="admin", actor=request.user)
+            self.log_addition(request, key, "Created for the tenant of a selected key")
             self._show_once(request, key, raw)

@@ -66,6 +66,7 @@ class Migration(migrations.Migration):
                     ],
                     options={
                         'db_table': 'leasing_reclaimdecision',
+                        'permissions': [('approve_reclaimdecision', 'Can approve a reclaim decision and give its notices')],
                         'ordering': ['-created_at'],
                         'constraints': [models.CheckConstraint(condition=models.Q(('window_start__isnull', True), ('window_end__isnull', True), ('window_end__gte', models.F('window_start')), _connector='OR'), name='reclaim_window_ordered'), models.CheckConstraint(condition=models.Q(('rent_forgone__isnull', True), ('rent_forgone__gte', 0), _connector='OR'), name='reclaim_rent_nonneg')],
                     },

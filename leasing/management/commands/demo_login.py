@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from axes.models import AccessAttempt
+from axes.utils import reset as reset_lockouts
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -43,6 +45,8 @@ class Command(BaseCommand):
         user.is_superuser = True
         user.set_password(password)
         user.save()
+        if AccessAttempt.objects.filter(username=username).exists():
+            reset_lockouts(username=username)  # a reset login must not stay locked out
         port = os.environ.get("PORT", "8000")
         self.stdout.write(f"Operator login: http://127.0.0.1:{port}/admin/")
         self.stdout.write(f"  username: {username}")
