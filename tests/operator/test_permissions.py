@@ -17,7 +17,6 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group, Permission
 from django.test import RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-from leasing.reclaim.services import decision_create
 
 from billing import services as billing
 from billing.choices import InvoiceStatus
@@ -25,13 +24,14 @@ from billing.models import Invoice
 from leasing.api_keys import api_key_create
 from leasing.models import Notice
 from reclaim.choices import ReclaimStatus
+from reclaim.services import decision_create
 from tests.factories.billing import lease_with_lines
 from tests.factories.leasing import UserFactory
 from tests.reclaim.conftest import CHEAP, DEAR, SMALL_WORKLOAD, make_lease
 
 pytestmark = pytest.mark.django_db
 
-PROJECT = ("config", "common", "clusters", "leasing", "billing")
+PROJECT = ("config", "common", "clusters", "leasing", "billing", "reclaim", "webhooks")
 ROLES = ("capacity", "finance", "planner", "viewer")
 APPROVE = "reclaim.approve_reclaimdecision"
 
@@ -239,9 +239,9 @@ def test_the_groups_migration_is_idempotent_and_reversible():
     from django.db import connection
     from django.db.migrations.loader import MigrationLoader
 
-    name = "0004_operator_groups"
-    migration = import_module(f"billing.migrations.{name}")
-    state = MigrationLoader(connection).project_state(("billing", name)).apps
+    name = "0002_operator_groups"
+    migration = import_module(f"reclaim.migrations.{name}")
+    state = MigrationLoader(connection).project_state(("reclaim", name)).apps
     editor = SimpleNamespace(connection=connection)  # the functions only read its alias
     Group.objects.get(name="viewer").permissions.add(
         Permission.objects.get(codename="add_invoice")  # an operator's own addition stays
@@ -300,18 +300,19 @@ def test_the_admin_offers_each_role_only_its_actions():
         "leasing.Lease",
         "leasing.Notice",
         "leasing.ApiKey",
-        "leasing.WebhookEndpoint",
-        "leasing.WebhookDelivery",
+        "webhooks.WebhookEndpoint",
+        "webhooks.WebhookDelivery",
+        "common.EventDelivery",
     }
     assert capacity["leasing.ApiKey"] == {"revoke"}
     assert offered(staff("finance", "finance")) == {
         "billing.Invoice": {"issue_selected", "void_selected", "mark_paid_selected"}
     }
     assert offered(staff("planner", "planner")) == {
-        "leasing.ReclaimDecision": {"reject", "rescore"}
+        "reclaim.ReclaimDecision": {"reject", "rescore"}
     }
     approver = offered(staff("approver", "planner", "capacity", perms=(APPROVE,)))
-    assert approver["leasing.ReclaimDecision"] == {"approve", "reject", "rescore"}
+    assert approver["reclaim.ReclaimDecision"] == {"approve", "reject", "rescore"}
     assert "give_operator_notice" in approver["leasing.Lease"]
 
 
