@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import socket
 from urllib.parse import urlencode
 
@@ -123,6 +124,109 @@ def test_malformed_json_is_a_400(raw, api_a, listing):
     )
     assert response.status_code == 400, response.content
     assert response.json()["code"] in ("malformed_request", "validation_error")
+    assert counts() == before
+
+
+def json_posts(world) -> list[str]:
+    """Every POST of the API (each takes a JSON body), on tenant A's objects."""
+    lease, notice = world["lease"], world["notice"]
+    return [
+        "/api/v1/lease-requests/",
+        f"/api/v1/leases/{lease.pk}/notices/",
+        f"/api/v1/leases/{lease.pk}/notices/{notice.pk}/confirm-withdrawal/",
+        "/api/v1/webhook-endpoints/",
+    ]
+
+
+@pytest.mark.django_db
+def test_json_posts_lists_every_post_of_the_schema(client):
+    paths = client.get("/api/schema/?format=json").json()["paths"]
+    posts = sum("post" in operations for operations in paths.values())
+    assert len(json_posts({"lease": Lease(pk=1), "notice": Notice(pk=2)})) == posts == 4
+
+
+def post_raw(client, path, raw: str | bytes, **options):
+    return client.generic("POST", path, raw, content_type="application/json", **options)
+
+
+def assert_error_body(response, status, code):
+    """The error format, and a body that is real UTF-8 JSON (nothing unencodable echoed)."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/json"
+    body = json.loads(response.content.decode("utf-8"))
+    assert set(body) == {"detail", "code", "extra"}, body
+    assert body["code"] == code, body
+    return body
+
+
+NESTED = [
+    "[" * 1000 + "]" * 1000,
+    '{"a":' * 1000 + "1" + "}" * 1000,
+    '{"listing": ' + "[" * 5000 + "]" * 5000 + "}",
+    "[" * 33 + "]" * 33,
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("raw", NESTED, ids=["array", "object", "in-a-field", "just-over"])
+def test_deeply_nested_json_is_a_400_on_every_json_post(raw, deployment, api_a, world_a):
+    before = counts()
+    for path in json_posts(world_a):
+        body = assert_error_body(post_raw(api_a, path, raw, **deployment), 400, "malformed_request")
+        assert body["extra"] == {"reason": "too_deep", "max_depth": 32}, (path, body)
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_nesting_within_the_bound_is_parsed(api_a, world_a):
+    """32 levels are parsed (and refused by the serializer for their shape, not their depth);
+    brackets inside strings are text."""
+    raw = '{"url": "https://example.com/[[[[", "event_types": ' + "[" * 31 + "]" * 31 + "}"
+    response = post_raw(api_a, "/api/v1/webhook-endpoints/", raw)
+    assert_field_error(response, "event_types")
+    brackets = json.dumps({"url": "https://example.com/x", "description": "[" * 100})
+    assert post_raw(api_a, "/api/v1/webhook-endpoints/", brackets).status_code == 201
+
+
+LONE_SURROGATES = [
+    '{"\\ud800": 1}',  # an unknown field named by a lone surrogate
+    '{"url": "https://example.com/x", "event_types": ["\\udfff"]}',  # an invalid choice
+    '{"reason": "ok \\ud800"}',
+    '{"lines": [1], "reason": ["\\ud83d"]}',
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("raw", LONE_SURROGATES)
+def test_lone_surrogates_are_a_400_on_every_json_post(raw, deployment, api_a, world_a):
+    before = counts()
+    for path in json_posts(world_a):
+        body = assert_error_body(post_raw(api_a, path, raw, **deployment), 400, "malformed_request")
+        assert body["extra"] == {"reason": "lone_surrogate"}, (path, body)
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_surrogate_pairs_are_text(api_a):
+    raw = '{"url": "https://example.com/x", "description": "GPU \\ud83d\\ude80"}'
+    response = post_raw(api_a, "/api/v1/webhook-endpoints/", raw)
+    assert response.status_code == 201, response.content
+    assert response.json()["description"] == "GPU \N{ROCKET}"
+
+
+@pytest.mark.django_db
+def test_duplicate_json_keys_are_refused_naming_the_key(api_a, listing):
+    """The last one would win: a 2-node lease from a body a reader takes for 1 node."""
+    before = counts()
+    raw = (
+        f'{{"listing": {listing.pk}, "node_count": 1, "node_count": 2, '
+        f'"commencement_date": "{tomorrow().isoformat()}"}}'
+    )
+    response = post_raw(api_a, "/api/v1/lease-requests/", raw)
+    assert_field_error(response, "node_count")
+    assert response.json()["extra"]["fields"]["node_count"] == [
+        "Given more than once in one JSON object."
+    ]
     assert counts() == before
 
 

@@ -1,12 +1,14 @@
 """Strict fields, the error format and bounded pagination."""
 
 import datetime as dt
+import json
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from rest_framework import serializers
 from rest_framework.exceptions import NotAuthenticated, ParseError, Throttled, ValidationError
+from rest_framework.renderers import JSONRenderer
 
 from common.api.exceptions import api_exception_handler
 from common.api.fields import AwareDateTimeField, StrictDateField, StrictIntegerField
@@ -96,6 +98,25 @@ def test_error_format_for_domain_validation_auth_throttle_and_parse_errors():
         "code",
         "extra",
     }
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ValidationError({"\ud800": ["Unknown field."]}),
+        ValidationError({"kind": ['"\udfff" is not a valid choice.']}),
+        DomainError("refused \ud800", extra={"value": ["\ud800"]}),
+        ParseError("bad \ud83d"),
+    ],
+)
+def test_error_bodies_encode_whatever_they_echo(exc):
+    """One place makes every error body encodable: a lone surrogate (refused by UTF-8) is
+    written as its escape."""
+    response = api_exception_handler(exc, {})
+    raw = JSONRenderer().render(response.data)
+    text = raw.decode("utf-8")
+    assert "\\\\u" in text  # the escape itself, as JSON text
+    assert set(json.loads(text)) == {"detail", "code", "extra"}
 
 
 def test_money_formats_with_sign_and_half_up_cents():
