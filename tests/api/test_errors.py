@@ -231,6 +231,66 @@ def test_duplicate_json_keys_are_refused_naming_the_key(api_a, listing):
 
 
 @pytest.mark.django_db
+def test_an_oversized_body_is_a_413_in_the_error_format(deployment, api_a, world_a, settings):
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    big = json.dumps({"reason": "x" * limit})
+    before = counts()
+    for path in [*json_posts(world_a), "/api/v1/nowhere/"]:
+        response = post_raw(api_a, path, big, **deployment)
+        body = assert_error_body(response, 413, "request_too_large")
+        assert body["extra"] == {"max_bytes": limit}
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_a_body_at_the_limit_is_read(api_a, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 200
+    exact = json.dumps({"url": "https://example.com/x", "description": ""})
+    exact = exact.replace('""', '"' + "d" * (200 - len(exact)) + '"')
+    assert len(exact) == 200
+    assert post_raw(api_a, "/api/v1/webhook-endpoints/", exact).status_code == 201
+    response = post_raw(api_a, "/api/v1/webhook-endpoints/", exact + " ")
+    assert_error_body(response, 413, "request_too_large")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("length", ["abc", "-1", "9" * 5000])
+def test_a_bad_content_length_is_a_4xx(length, api_a):
+    response = post_raw(api_a, "/api/v1/webhook-endpoints/", "{}", CONTENT_LENGTH=length)
+    assert response.status_code in (400, 413), response.content
+    assert_error_body(response, response.status_code, response.json()["code"])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/leases/"),
+        ("post", "/api/v1/lease-requests/"),
+        ("get", "/api/v1/nowhere/"),
+        ("get", "/api/schema/"),
+    ],
+)
+def test_a_disallowed_host_is_a_400_in_the_error_format(method, path, deployment, api_a, caplog):
+    with caplog.at_level("ERROR", logger="django.security.DisallowedHost"):
+        response = getattr(api_a, method)(path, HTTP_HOST="evil.example", **deployment)
+    assert_error_body(response, 400, "disallowed_host")
+    assert "evil.example" in caplog.text  # still logged where Django logs it
+
+
+@pytest.mark.django_db
+def test_the_admin_keeps_djangos_own_answers(deployment, client, settings):
+    """Only /api/ answers in the API's format."""
+    response = client.get("/admin/login/", HTTP_HOST="evil.example", **deployment)
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+    big = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
+    response = client.post("/admin/login/", {"username": big}, **deployment)
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     "content_type",
     [
