@@ -15,10 +15,11 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
-from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 
 from common.api.exceptions import api_exception_handler
+from common.api.ordering import StrictOrderingFilter
+from common.api.query import QuerySpec, check_query, list_spec
 from common.exceptions import DomainError, InvalidInput
 from leasing import webhooks
 from leasing.models import Lease, Listing, Notice, WebhookEndpoint
@@ -74,18 +75,31 @@ def _normalize(exc: Exception) -> Exception:
 
 
 class TenantAPIMixin:
-    """Authentication by API key, tenant-only permission, per-key throttling, cursor pages."""
+    """Authentication by API key, tenant-only permission, per-key throttling, cursor pages,
+    and a query string of only the parameters the operation takes (`common.api.query`)."""
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsTenant]
     pagination_class = TenantCursorPagination
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
 
     @property
     def throttle_classes(self):
         from .throttling import ApiKeyRateThrottle
 
         return [ApiKeyRateThrottle]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authenticated, allowed, not throttled
+        check_query(request.query_params, self.query_spec())
+
+    def is_list(self) -> bool:
+        return getattr(self, "action", None) == "list"
+
+    def query_spec(self) -> QuerySpec:
+        """The query parameters of this request's operation: a list's filters, ordering and
+        pagination; none elsewhere unless a view says so."""
+        return list_spec(self) if self.is_list() else QuerySpec()
 
     def handle_exception(self, exc):
         exc = _normalize(exc)
@@ -218,6 +232,11 @@ class LeaseViewSet(TenantAPIMixin, viewsets.ReadOnlyModelViewSet):
         lease = self.get_object()
         return Response(_lease_detail(self, lease.pk, lease))
 
+    def query_spec(self) -> QuerySpec:
+        if self.action == "termination_quote":
+            return QuerySpec(frozenset(TerminationQuoteQuerySerializer().fields))
+        return super().query_spec()
+
     @extend_schema(
         summary="Termination quote",
         description="What a notice of yours received on `notice_date` would do: the effective "
@@ -241,6 +260,9 @@ class LeaseNoticesView(TenantAPIMixin, mixins.ListModelMixin, generics.GenericAP
     filterset_class = NoticeFilter
     ordering_fields = ["id", "received_at"]
     ordering = ["-id"]
+
+    def is_list(self) -> bool:
+        return self.request.method == "GET"
 
     def get_lease(self):
         return get_object_or_404(

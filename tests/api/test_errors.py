@@ -514,6 +514,70 @@ def test_bad_query_parameters_name_the_parameter(path, params, field, api_a):
     assert_field_error(api_a.get(path, params), field)
 
 
+IGNORED_BEFORE = [
+    # ordering on an unexposed field, on garbage, on two fields
+    ("/api/v1/leases/", {"ordering": "tenant"}, "ordering"),
+    ("/api/v1/leases/", {"ordering": "garbage"}, "ordering"),
+    ("/api/v1/leases/", {"ordering": "commencement,id"}, "ordering"),
+    ("/api/v1/invoices/", {"ordering": "-total"}, "ordering"),
+    ("/api/v1/webhook-endpoints/", {"ordering": "secret"}, "ordering"),
+    # unknown (misspelt) filters
+    ("/api/v1/leases/", {"stauts": "active"}, "stauts"),
+    ("/api/v1/invoices/", {"tenant": "lab-b"}, "tenant"),
+    ("/api/v1/webhook-endpoints/", {"url": "https://example.com/x"}, "url"),
+    ("/api/v1/leases/{lease}/", {"status": "active"}, "status"),
+    ("/api/v1/leases/{lease}/termination-quote/", {"notice_date": "2030-01-01", "x": "1"}, "x"),
+    # booleans that are not true or false
+    ("/api/v1/invoices/", {"is_overdue": "maybe"}, "is_overdue"),
+    ("/api/v1/invoices/", {"is_overdue": "1"}, "is_overdue"),
+    ("/api/v1/invoices/", {"is_overdue": "True"}, "is_overdue"),
+    # a single-valued parameter given twice (the last one won)
+    ("/api/v1/invoices/", {"lease": ["1", "2"]}, "lease"),
+    ("/api/v1/invoices/", {"is_overdue": ["true", "false"]}, "is_overdue"),
+    ("/api/v1/listings/", {"page_size": ["1", "200"]}, "page_size"),
+    ("/api/v1/leases/", {"ordering": ["id", "-id"]}, "ordering"),
+    (
+        "/api/v1/leases/{lease}/termination-quote/",
+        {"notice_date": ["2030-01-01", "2031-01-01"]},
+        "notice_date",
+    ),
+    # empty values (no filter at all)
+    ("/api/v1/invoices/", {"period_start__gte": ""}, "period_start__gte"),
+    ("/api/v1/leases/", {"commencement_date__lte": ""}, "commencement_date__lte"),
+    ("/api/v1/listings/", {"accelerator": ""}, "accelerator"),
+    ("/api/v1/leases/", {"status": ["active", ""]}, "status"),
+    ("/api/v1/listings/", {"cursor": ""}, "cursor"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("path", "params", "field"), IGNORED_BEFORE)
+def test_query_parameters_are_never_silently_ignored(path, params, field, api_a, world_a):
+    path = path.format(lease=world_a["lease"].pk)
+    assert_field_error(api_a.get(path, params), field)
+
+
+@pytest.mark.django_db
+def test_query_parameters_that_are_taken(api_a, world_a):
+    """Exposed orderings, repeatable filters and booleans still work, and filter."""
+    invoice = world_a["invoice"]
+    overdue = api_a.get("/api/v1/invoices/", {"is_overdue": "true"})
+    current = api_a.get("/api/v1/invoices/", {"is_overdue": "false"})
+    assert overdue.status_code == current.status_code == 200
+    assert [r["id"] for r in overdue.json()["results"]] == []
+    assert invoice.pk in [r["id"] for r in current.json()["results"]]
+    lease = world_a["lease"]
+    lease.refresh_from_db()
+    response = api_a.get("/api/v1/leases/", {"status": ["draft", lease.status]})
+    assert [r["id"] for r in response.json()["results"]] == [lease.pk]
+    for ordering in ("-commencement", "term_end", "id"):
+        assert api_a.get("/api/v1/leases/", {"ordering": ordering}).status_code == 200
+    response = api_a.get("/api/v1/listings/", {"page_size": "0" * 30 + "1"})
+    assert len(response.json()["results"]) == 1
+    response = api_a.get("/api/v1/listings/", {"page_size": "9" * 5000})
+    assert response.status_code == 200, response.content
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("position", ["abc", "2026-01-01", "9" * 40, "-1.5e400", "%00"])
 def test_forged_cursors_are_a_400(position, api_a, world_a):

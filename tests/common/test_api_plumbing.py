@@ -11,7 +11,13 @@ from rest_framework.exceptions import NotAuthenticated, ParseError, Throttled, V
 from rest_framework.renderers import JSONRenderer
 
 from common.api.exceptions import api_exception_handler
-from common.api.fields import AwareDateTimeField, StrictDateField, StrictIntegerField
+from common.api.fields import (
+    AwareDateTimeField,
+    StrictCharField,
+    StrictDateField,
+    StrictIntegerField,
+    StrictURLField,
+)
 from common.api.serializers import StrictInputSerializer
 from common.exceptions import DomainError
 
@@ -36,8 +42,10 @@ def test_valid_input_passes():
     assert s.validated_data["at"] == dt.datetime(2026, 1, 1, 11, 0, tzinfo=dt.UTC)
 
 
-@pytest.mark.parametrize("bad", ["٨", "８", True, 8.0, "8.5", "1e3", None, [], "", "0x10"])
-def test_integers_are_ascii_whole_numbers_only(bad):
+@pytest.mark.parametrize(
+    "bad", ["٨", "８", True, 8.0, "8.5", "1e3", None, [], "", "0x10", "8", " 8"]
+)
+def test_integers_are_json_whole_numbers_only(bad):
     assert "count" in errors({"count": bad})
 
 
@@ -64,11 +72,30 @@ def test_unknown_fields_are_named():
 
 
 @given(st.text(max_size=12))
-def test_no_text_crashes_the_integer_field(text):
-    s = Sample(data={"count": text})
-    if s.is_valid():
-        assert text.strip().isascii()
-        assert 1 <= int(text) <= 10_000
+def test_no_text_is_an_integer(text):
+    """The schema says `integer`: a string of digits is not one."""
+    assert "count" in errors({"count": text})
+
+
+class Text(StrictInputSerializer):
+    note = StrictCharField(required=False, max_length=10)
+    url = StrictURLField(required=False)
+
+
+@pytest.mark.parametrize(
+    "data", [{"note": 0}, {"note": 1.5}, {"note": True}, {"note": ["x"]}, {"url": 1}]
+)
+def test_text_must_be_a_json_string(data):
+    s = Text(data=data)
+    assert not s.is_valid()
+    assert set(s.errors) == set(data)
+
+
+def test_text_is_kept_as_sent():
+    s = Text(data={"note": " spaced ", "url": "https://example.com/x"})
+    assert s.is_valid(), s.errors
+    assert s.validated_data["note"] == " spaced "
+    assert not Text(data={"url": " https://example.com/x"}).is_valid()
 
 
 def test_error_format_for_domain_validation_auth_throttle_and_parse_errors():
