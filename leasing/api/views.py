@@ -168,7 +168,7 @@ class LeaseRequestView(TenantAPIMixin, generics.GenericAPIView):
         "Price, term, notice days and contract zone come from the listing.",
         parameters=[IDEMPOTENCY_KEY],
         request=LeaseRequestInputSerializer,
-        responses={201: LeaseDetailSerializer, **errors(400, 404, 409, 415, 422)},
+        responses={201: LeaseDetailSerializer, **errors(400, 404, 409, 413, 415, 422)},
     )
     def post(self, request):
         data = self._valid(LeaseRequestInputSerializer)
@@ -288,7 +288,7 @@ class LeaseNoticesView(TenantAPIMixin, mixins.ListModelMixin, generics.GenericAP
         "`outcome` (`moot` if the term ends first, `cancelled` if before commencement).",
         parameters=[IDEMPOTENCY_KEY],
         request=NoticeInputSerializer,
-        responses={201: NoticeSerializer, **errors(400, 404, 409, 415, 422)},
+        responses={201: NoticeSerializer, **errors(400, 404, 409, 413, 415, 422)},
     )
     def post(self, request, *args, **kwargs):
         lease = self.get_lease()
@@ -318,7 +318,7 @@ class ConfirmWithdrawalView(TenantAPIMixin, generics.GenericAPIView):
         description="The operator asked to withdraw one of its notices; your consent makes it "
         "`withdrawn` and the lease runs on as before the notice.",
         request=ConfirmWithdrawalInputSerializer,
-        responses={200: NoticeSerializer, **errors(400, 404, 409, 415)},
+        responses={200: NoticeSerializer, **errors(400, 404, 409, 413, 415)},
     )
     def post(self, request, lease_id: int, pk: int):
         lease = get_object_or_404(selectors.lease_list_for_tenant(self.tenant), pk=lease_id)
@@ -352,7 +352,7 @@ class ConfirmWithdrawalView(TenantAPIMixin, generics.GenericAPIView):
         f"{webhooks.MAX_ACTIVE_ENDPOINTS} active endpoints per tenant "
         "(409 `webhook_endpoint_limit`).",
         request=WebhookEndpointInputSerializer,
-        responses={201: WebhookEndpointCreatedSerializer, **errors(400, 409, 415)},
+        responses={201: WebhookEndpointCreatedSerializer, **errors(400, 409, 413, 415)},
     ),
     destroy=extend_schema(
         summary="Stop sending to an endpoint", responses={204: None, **errors(404)}

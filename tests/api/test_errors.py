@@ -385,6 +385,9 @@ def test_bad_notice_input(api_a, world_a):
         ({"lines": list(range(1, 200))}, "lines"),
         ({"lines": 5}, "lines"),
         ({"reason": "x" * 501}, "reason"),
+        ({"reason": 12.5}, "reason"),
+        ({"reason": "a\x00b"}, "reason"),
+        ({"lines": ["1"]}, "lines"),
         ({"effective_end": "2027-01-01"}, "effective_end"),
     ]
     for body, field in cases:
@@ -653,6 +656,8 @@ def test_webhook_endpoint_input(api_a, settings):
         ({"url": "https://user:pw@example.com/x"}, "url"),
         ({"url": "https://example.com/x", "event_types": ["lease.exploded"]}, "event_types"),
         ({"url": "https://example.com/x", "secret": "mine"}, "secret"),
+        ({"url": "https://example.com/x", "description": 0}, "description"),  # was "0"
+        ({"url": "https://example.com/x", "description": ["x"]}, "description"),
         ({}, "url"),
     ]:
         assert_field_error(api_a.post("/api/v1/webhook-endpoints/", body, format="json"), field)
