@@ -15,7 +15,7 @@ ERROR_TEXT = {
     "`authentication_failed`).",
     404: "No such object for this tenant (`not_found`).",
     409: "A rule refused the operation now (e.g. `notice_not_allowed`, "
-    "`capacity_unavailable`, `listing_unavailable`, `withdrawal_not_allowed`, "
+    "`capacity_unavailable`, `withdrawal_not_allowed`, "
     "`idempotency_in_progress`, `webhook_endpoint_limit`).",
     413: "Body larger than the server takes (`request_too_large`, `extra.max_bytes`).",
     415: "Body is not JSON (`unsupported_media_type`).",

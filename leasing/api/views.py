@@ -175,7 +175,11 @@ class LeaseRequestView(TenantAPIMixin, generics.GenericAPIView):
         tenant = self.tenant
 
         def execute() -> Response:
-            listing = get_object_or_404(selectors.listing_visible_to(tenant), pk=data["listing"])
+            # A listing the tenant cannot GET (a draft, a withdrawn one, another's private
+            # one) does not exist for its requests either: 404, as GET says.
+            listing = get_object_or_404(
+                selectors.listing_list_for_tenant(tenant), pk=data["listing"]
+            )
             lease = services.tenant_lease_request(
                 tenant=tenant,
                 listing=listing,

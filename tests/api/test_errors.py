@@ -346,12 +346,35 @@ def test_not_found(api_a):
 
 
 @pytest.mark.django_db
-def test_listing_unavailable(api_a, listing):
-    Listing.objects.filter(pk=listing.pk).update(status=ListingStatus.WITHDRAWN)
+@pytest.mark.parametrize("status", [ListingStatus.DRAFT, ListingStatus.WITHDRAWN])
+def test_a_listing_you_cannot_get_does_not_exist_for_requests(status, api_a, listing):
+    """GET says 404 for a draft or withdrawn listing; a request naming it says the same
+    (it answered 409 `listing_unavailable`, telling the listing exists)."""
+    Listing.objects.filter(pk=listing.pk).update(status=status)
+    before = counts()
+    assert api_a.get(f"/api/v1/listings/{listing.pk}/").status_code == 404
+    response = api_a.post("/api/v1/lease-requests/", request_body(listing), format="json")
+    assert response.status_code == 404, response.content
+    assert response.json() == {"detail": "Not found.", "code": "not_found", "extra": {}}
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_a_listing_withdrawn_while_requested_does_not_exist_either(api_a, listing, monkeypatch):
+    """The race: found published by the view, withdrawn before the service reads it."""
+    from leasing import services as leasing_services
+
+    real = leasing_services.lease_request
+
+    def withdrawn_meanwhile(**kwargs):
+        Listing.objects.filter(pk=listing.pk).update(status=ListingStatus.WITHDRAWN)
+        return real(**kwargs)
+
+    monkeypatch.setattr(leasing_services, "lease_request", withdrawn_meanwhile)
     before = counts()
     response = api_a.post("/api/v1/lease-requests/", request_body(listing), format="json")
-    assert response.status_code == 409
-    assert response.json()["code"] == "listing_unavailable"
+    assert response.status_code == 404, response.content
+    assert response.json()["code"] == "not_found"
     assert counts() == before
 
 
