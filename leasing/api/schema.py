@@ -20,7 +20,8 @@ ERROR_TEXT = {
     413: "Body larger than the server takes (`request_too_large`, `extra.max_bytes`).",
     415: "Body is not JSON (`unsupported_media_type`).",
     422: "Idempotency-Key reused with a different request (`idempotency_key_reused`).",
-    429: "Too many requests for this key (`throttled`); see Retry-After.",
+    429: "Too many requests for this key, or too many refused keys from this address "
+    "(`throttled`); see Retry-After.",
     503: "The database is unavailable; retry (`service_unavailable`).",
 }
 

@@ -30,6 +30,7 @@ def _api_settings(settings):
     settings.WEBHOOK_DISPATCH_ON_EVENT = False
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     settings.API_KEY_THROTTLE_RATE = "100000/min"
+    settings.API_INVALID_KEY_THROTTLE_RATE = "100000/min"
     cache.clear()
     yield
     cache.clear()
