@@ -23,9 +23,6 @@ class QuerySpec:
     names: frozenset[str] = field(default_factory=frozenset)
     repeatable: frozenset[str] = field(default_factory=frozenset)
 
-    def __or__(self, other: QuerySpec) -> QuerySpec:
-        return QuerySpec(self.names | other.names, self.repeatable | other.repeatable)
-
 
 def check_query(query: QueryDict, spec: QuerySpec) -> None:
     """Refuse unknown, repeated single-valued and empty parameters (all named at once)."""

@@ -27,6 +27,12 @@ from .serializers import MAX_ID
 
 ASCII_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 ASCII_INT = re.compile(r"[0-9]{1,19}\Z")
+# RFC 3339 as Python reads it: `T` and `Z` in capitals, seconds given, no leap second, an
+# offset. The schema states the same pattern.
+INSTANT_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9](\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+INSTANT = re.compile(INSTANT_PATTERN)
 
 
 class AsciiDateFormField(forms.Field):
@@ -58,6 +64,8 @@ class AwareDateTimeFormField(forms.Field):
                 return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), tzinfo=dt.UTC)
             except ValueError:
                 raise forms.ValidationError(self.error_messages["invalid"]) from None
+        if not INSTANT.match(value):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         try:
             parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
@@ -129,7 +137,10 @@ class DateFilter(django_filters.Filter):
 @extend_schema_field(
     {
         "type": "string",
-        "anyOf": [{"format": "date-time"}, {"format": "date"}],
+        "anyOf": [
+            {"format": "date-time", "pattern": INSTANT_PATTERN},
+            {"format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+        ],
         "description": "An instant with an offset, or a date (00:00 UTC).",
     }
 )

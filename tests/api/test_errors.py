@@ -584,6 +584,31 @@ def test_query_parameters_are_never_silently_ignored(path, params, field, api_a,
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("value", "taken"),
+    [
+        ("2026-01-01T00:00:00Z", True),
+        ("2026-01-01T00:00:00.123456789+05:30", True),
+        ("2026-01-01", True),
+        ("9999-12-31T23:59:59-01:00", True),  # beyond Python's UTC range: the latest instant
+        ("0001-01-01T00:00:00+01:00", True),  # before it: the earliest
+        ("2026-01-01t00:00:00z", False),
+        ("2026-01-01 00:00:00Z", False),
+        ("2026-01-01T00:00Z", False),
+        ("2026-12-31T23:59:60Z", False),
+    ],
+)
+def test_instant_filters_take_what_the_schema_says(value, taken, api_a):
+    """RFC 3339 as the schema's pattern states it, and every such instant (it was a 400 for
+    an instant whose UTC time Python cannot hold)."""
+    response = api_a.get("/api/v1/invoices/", {"issued_at__gte": value})
+    if taken:
+        assert response.status_code == 200, response.content
+    else:
+        assert_field_error(response, "issued_at__gte")
+
+
+@pytest.mark.django_db
 def test_query_parameters_that_are_taken(api_a, world_a):
     """Exposed orderings, repeatable filters and booleans still work, and filter."""
     invoice = world_a["invoice"]
