@@ -3,7 +3,7 @@ takes: a schema-driven fuzzer sends schema-valid requests (which must be accepte
 schema-invalid ones (which must be refused with a 4xx), and finds no 5xx and no response that
 breaks the schema (authenticated with a valid key of a seeded tenant).
 
-The fuzzer runs in CI with the whole suite: over 2,000 cases, about three minutes on two
+The fuzzer runs in CI with the whole suite: over 2,000 cases, about two minutes on two
 cores. It cannot judge authorization (a planted cross-tenant leak passes it): that is the
 isolation matrix's job (test_isolation.py).
 """
@@ -111,7 +111,7 @@ CHECKS = [
     schema_valid_data_accepted,
     negative_data_rejection,
 ]
-EXAMPLES_PER_OPERATION = 70  # plus the coverage phase's cases: ~2,200 cases in ~3 minutes
+EXAMPLES_PER_OPERATION = 70  # plus the coverage phase's cases: ~2,200 cases in ~2 minutes
 CASES: Counter[tuple[str, str]] = Counter()  # (operation, mode) → cases run
 
 
