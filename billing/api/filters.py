@@ -6,7 +6,13 @@ import django_filters
 
 from billing.choices import InvoiceKind, InvoiceStatus
 from billing.models import CreditNote, Invoice
-from leasing.api.filters import DateFilter, IdFilter, InstantFilter, StrictFilterSet
+from leasing.api.filters import (
+    BooleanFilter,
+    DateFilter,
+    IdFilter,
+    InstantFilter,
+    StrictFilterSet,
+)
 
 
 class InvoiceFilter(StrictFilterSet):
@@ -20,7 +26,7 @@ class InvoiceFilter(StrictFilterSet):
     period_start__lt = InstantFilter(field_name="period_start", lookup_expr="lt")
     issued_at__gte = InstantFilter(field_name="issued_at", lookup_expr="gte")
     issued_at__lt = InstantFilter(field_name="issued_at", lookup_expr="lt")
-    is_overdue = django_filters.BooleanFilter()
+    is_overdue = BooleanFilter()
 
     class Meta(StrictFilterSet.Meta):
         model = Invoice

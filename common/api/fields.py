@@ -1,9 +1,15 @@
 """Strict serializer fields: what DRF accepts by default that a payments-grade API must not.
 
 - Naive datetimes: DRF silently makes them aware in the server zone; we reject them.
-- Non-ASCII digits: Python's `int()` reads "٨" as 8, and Django's date regex accepts them too;
-  we accept ASCII digits only.
-- Booleans as integers (`true` → 1) and floats as integers are refused.
+- Non-ASCII digits: Django's date regex accepts them; we accept ASCII digits only.
+- An integer is a JSON number: not a boolean (`true` → 1), a float, or a string of digits
+  (Python's `int()` reads "٨" as 8, and the schema says `integer`).
+- Text must be a JSON string: DRF's `CharField` turns `0` or `1.5` into `"0"` and `"1.5"`.
+  It is kept as sent (not stripped), and its OpenAPI schema says NUL is refused (DRF's
+  `CharField` refuses it; PostgreSQL could not store it).
+
+Each field's OpenAPI schema says exactly what it accepts (the fuzzer in
+tests/api/test_schema.py holds the schema to that).
 """
 
 from __future__ import annotations
@@ -12,25 +18,20 @@ import datetime as dt
 import re
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
-ASCII_INT = re.compile(r"-?[0-9]+\Z")
+NO_NUL = "^[^\\x00]+$"  # an ECMA/Python regex: not empty, no NUL character
 ASCII_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 
 
 class StrictIntegerField(serializers.IntegerField):
-    """An integer from a JSON number (not a bool, not a float) or a string of ASCII digits."""
+    """An integer from a JSON number: not a bool, a float or a string."""
 
     def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, bool):
+        if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
-        if isinstance(data, int):
-            value = data
-        elif isinstance(data, str) and ASCII_INT.match(data.strip()):
-            value = int(data.strip())
-        else:
-            self.fail("invalid")
-        return value  # min/max validators run after this, in run_validation
+        return data  # min/max validators run after this, in run_validation
 
 
 class StrictDateField(serializers.DateField):
@@ -65,6 +66,41 @@ class AwareDateTimeField(serializers.DateTimeField):
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             self.fail("naive")
         return parsed.astimezone(dt.UTC)
+
+
+class StringOnly:
+    """Accept a JSON string only; otherwise the field's `invalid` error."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")  # type: ignore[attr-defined]
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class StrictCharField(StringOnly, serializers.CharField):
+    """Text from a JSON string, kept as sent."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+
+class StrictURLField(StringOnly, serializers.URLField):
+    """A URL from a JSON string, kept as sent (surrounding spaces make it invalid)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+
+class StrictCharFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = StrictCharField
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        schema["pattern"] = NO_NUL
+        return schema
 
 
 class MoneyField(serializers.DecimalField):

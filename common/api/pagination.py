@@ -30,14 +30,38 @@ class BoundedCursorPagination(CursorPagination):
     ordering = "-id"
 
     def get_page_size(self, request):
+        """A whole number from 1; more than the maximum gives the maximum."""
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        digits = raw.lstrip("0") if raw.isascii() and raw.isdigit() else ""
+        if not digits:
             raise exceptions.ValidationError(
-                {"page_size": [f"A whole number from 1 to {self.max_page_size}."]}
+                {"page_size": [f"A whole number from 1 (at most {self.max_page_size} are given)."]}
             )
-        return min(int(raw), self.max_page_size)
+        # More digits than the maximum has is the maximum (and int() of thousands raises).
+        if len(digits) > len(str(self.max_page_size)):
+            return self.max_page_size
+        return min(int(digits), self.max_page_size)
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "The `next` or `previous` link's cursor (opaque).",
+                "schema": {"type": "string", "minLength": 1},
+            },
+            {
+                "name": self.page_size_query_param,
+                "required": False,
+                "in": "query",
+                "description": f"Rows per page (default {self.page_size}; more than "
+                f"{self.max_page_size} gives {self.max_page_size}).",
+                "schema": {"type": "integer", "minimum": 1},
+            },
+        ]
 
     def get_ordering(self, request, queryset, view):
         """The first requested field, then `id` in the same direction (ties broken by id)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 
@@ -25,3 +26,18 @@ class StrictInputSerializer(serializers.Serializer):
                 {name: ["Unknown field."] for name in unknown}, code="unknown_field"
             )
         return super().to_internal_value(data)
+
+
+class StrictInputSerializerSchema(OpenApiSerializerExtension):
+    """The schema of a strict input says so: `additionalProperties: false`. Described by its
+    own docstring only (not this base's)."""
+
+    target_class = StrictInputSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["additionalProperties"] = False
+        if not type(self.target).__dict__.get("__doc__"):
+            schema.pop("description", None)
+        return schema

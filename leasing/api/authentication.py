@@ -15,6 +15,8 @@ from rest_framework import authentication, exceptions
 from leasing.api_keys import api_key_authenticate
 from leasing.models import ApiKey, Tenant
 
+from .throttling import count_refused_key
+
 MAX_KEY_CHARS = 200
 
 
@@ -40,7 +42,8 @@ class TenantPrincipal:
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     """Bearer API keys. No header → anonymous (the permission then answers 401); a header
-    that is malformed or names a revoked, expired or unknown key → 401 at once."""
+    that is malformed or names a revoked, expired or unknown key → 401 at once, or 429 once
+    the client's address has had too many keys refused (`throttling.InvalidKeyThrottle`)."""
 
     keyword = "Bearer"
 
@@ -48,6 +51,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None
+        try:
+            return self._authenticate(header)
+        except exceptions.AuthenticationFailed:
+            count_refused_key(request)
+            raise
+
+    def _authenticate(self, header: str):
         parts = header.split()
         if len(parts) != 2 or parts[0].lower() != self.keyword.lower():
             raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <api key>'.")

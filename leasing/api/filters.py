@@ -1,8 +1,11 @@
 """Filters of the tenant API list endpoints, with strict query parameter parsing.
 
 django-filter's default fields accept what a payments-grade API must not (locale formats,
-non-ASCII digits, decimals for ids, naive datetimes). These fields take ASCII `YYYY-MM-DD`
-dates, ISO 8601 instants with an offset (or a date, read as 00:00 UTC), and whole ids.
+non-ASCII digits, decimals for ids, naive datetimes, `maybe` for a boolean, which filters
+nothing). These fields take ASCII `YYYY-MM-DD` dates, ISO 8601 instants with an offset (or a
+date, read as 00:00 UTC), whole ids, `true`/`false`, and text as given. Unknown, repeated and
+empty parameters are refused before any filter runs (`common.api.query`). Each filter's
+OpenAPI schema says exactly what it accepts.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import re
 
 import django_filters
 from django import forms
+from drf_spectacular.contrib.django_filters import DjangoFilterExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from common.api.fields import NO_NUL
 from leasing.choices import LeaseStatus, NoticeStatus, Party
 from leasing.models import Lease, Listing, Notice
 
@@ -22,6 +27,12 @@ from .serializers import MAX_ID
 
 ASCII_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 ASCII_INT = re.compile(r"[0-9]{1,19}\Z")
+# RFC 3339 as Python reads it: `T` and `Z` in capitals, seconds given, no leap second, an
+# offset. The schema states the same pattern.
+INSTANT_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9](\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+INSTANT = re.compile(INSTANT_PATTERN)
 
 
 class AsciiDateFormField(forms.Field):
@@ -53,6 +64,8 @@ class AwareDateTimeFormField(forms.Field):
                 return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), tzinfo=dt.UTC)
             except ValueError:
                 raise forms.ValidationError(self.error_messages["invalid"]) from None
+        if not INSTANT.match(value):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         try:
             parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
@@ -62,7 +75,11 @@ class AwareDateTimeFormField(forms.Field):
         try:
             return parsed.astimezone(dt.UTC)
         except OverflowError:
-            raise forms.ValidationError(self.error_messages["invalid"]) from None
+            # A valid instant within hours of year 1 or 9999 whose UTC time Python cannot
+            # hold: as a bound it is the earliest or latest instant there is.
+            if parsed.year == 1:
+                return dt.datetime.min.replace(tzinfo=dt.UTC)
+            return dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
 class IdFormField(forms.Field):
@@ -77,6 +94,17 @@ class IdFormField(forms.Field):
         if not 1 <= number <= MAX_ID:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         return number
+
+
+class BooleanFormField(forms.Field):
+    default_error_messages = {"invalid": "Use true or false."}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if value not in ("true", "false"):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return value == "true"
 
 
 class RangeCheckedForm(forms.Form):
@@ -106,21 +134,62 @@ class DateFilter(django_filters.Filter):
     field_class = AsciiDateFormField
 
 
-@extend_schema_field(OpenApiTypes.DATETIME)
+@extend_schema_field(
+    {
+        "type": "string",
+        "anyOf": [
+            {"format": "date-time", "pattern": INSTANT_PATTERN},
+            {"format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+        ],
+        "description": "An instant with an offset, or a date (00:00 UTC).",
+    }
+)
 class InstantFilter(django_filters.Filter):
     field_class = AwareDateTimeFormField
 
 
-@extend_schema_field(OpenApiTypes.INT)
+@extend_schema_field({"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID})
 class IdFilter(django_filters.Filter):
     field_class = IdFormField
 
 
+class BooleanFilter(django_filters.BooleanFilter):
+    """`true` or `false`; anything else is an error (django-filter reads it as no filter)."""
+
+    field_class = BooleanFormField
+
+
+class TextFilter(django_filters.CharFilter):
+    """Exact text, as given (not stripped: `" "` matches nothing rather than everything)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("strip", False)
+        super().__init__(*args, **kwargs)
+
+
+class FilterSchema(DjangoFilterExtension):
+    """django-filter's schema, plus what a text filter takes: 1 to `max_length` characters,
+    no NUL (Django's form field refuses it)."""
+
+    priority = 1
+
+    def resolve_filter_field(self, auto_schema, model, filterset_class, field_name, filter_field):
+        parameters = super().resolve_filter_field(
+            auto_schema, model, filterset_class, field_name, filter_field
+        )
+        if isinstance(filter_field, TextFilter):
+            for parameter in parameters:
+                parameter["schema"].update(minLength=1, pattern=NO_NUL)
+                if filter_field.extra.get("max_length"):
+                    parameter["schema"]["maxLength"] = filter_field.extra["max_length"]
+        return parameters
+
+
 class ListingFilter(StrictFilterSet):
-    accelerator = django_filters.CharFilter(
+    accelerator = TextFilter(
         field_name="cluster__accelerator__slug", max_length=32, help_text="Accelerator slug."
     )
-    site = django_filters.CharFilter(
+    site = TextFilter(
         field_name="cluster__site__slug", max_length=50, help_text="Site (campus) slug."
     )
     earliest_start__gte = DateFilter(field_name="earliest_start", lookup_expr="gte")

@@ -7,8 +7,11 @@
   second insert wait for the first transaction. When it commits the second one replays its
   response; if it rolled back the second one runs. A wait longer than `LOCK_WAIT` answers 409
   `idempotency_in_progress` (retry later). Never two executions.
-* Responses to refused requests (404, 409 from a service) are stored and replayed too; invalid
-  input (400, from the serializer or the service) stores nothing: the client fixes its body.
+* Responses to refused requests are stored and replayed too: a 404 for an object the body
+  names (the listing of a lease request) and a 409 from a service. Nothing is stored for
+  invalid input (400, from the serializer or the service: the client fixes its body and
+  retries with the same key), nor for a request refused before the key is looked at (a URL
+  naming no object of the tenant's: 404; authentication, throttling).
 * Records are kept `RETENTION` (24 h), then purged by `leasing.purge_idempotency_records`.
 """
 
@@ -21,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, connection, transaction
+from django.http import Http404
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
@@ -87,8 +91,8 @@ def run_idempotent(
 ) -> Response:
     """Run `execute` at most once per (tenant, Idempotency-Key); see the module docstring.
 
-    `execute` calls the service and returns the success response; a `DomainError` or DRF
-    error it raises is rendered by `render_error` and stored like a success.
+    `execute` calls the service and returns the success response; a `DomainError`, DRF error
+    or `Http404` it raises is rendered by `render_error` and stored like a success.
     """
     key = _key(request)
     if key is None:
@@ -127,7 +131,7 @@ def run_idempotent(
         try:
             with transaction.atomic():
                 response = execute()
-        except (DomainError, exceptions.APIException) as exc:
+        except (DomainError, exceptions.APIException, Http404) as exc:
             response = render_error(exc)
         if response.status_code == 400 or response.status_code >= 500:
             # Invalid input (the client fixes its body and retries with the same key) and

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
 from .serializers import ErrorSerializer
 
 ERROR_TEXT = {
-    400: "Invalid input (`validation_error`, with `extra.fields`) or malformed JSON "
-    "(`malformed_request`).",
+    400: "Invalid input (`validation_error`, with `extra.fields` naming each field or query "
+    "parameter: unknown, repeated, empty or out of range; a key given twice in a JSON object) "
+    "or a malformed body (`malformed_request`, with `extra.reason`: not JSON, nested deeper "
+    "than 32 levels, a lone surrogate escape).",
     401: "No, malformed, revoked or expired API key (`not_authenticated`, "
     "`authentication_failed`).",
     404: "No such object for this tenant (`not_found`).",
     409: "A rule refused the operation now (e.g. `notice_not_allowed`, "
-    "`capacity_unavailable`, `listing_unavailable`, `withdrawal_not_allowed`, "
+    "`capacity_unavailable`, `withdrawal_not_allowed`, "
     "`idempotency_in_progress`, `webhook_endpoint_limit`).",
+    413: "Body larger than the server takes (`request_too_large`, `extra.max_bytes`).",
     415: "Body is not JSON (`unsupported_media_type`).",
     422: "Idempotency-Key reused with a different request (`idempotency_key_reused`).",
-    429: "Too many requests for this key (`throttled`); see Retry-After.",
+    429: "Too many requests for this key, or too many refused keys from this address "
+    "(`throttled`); see Retry-After.",
     503: "The database is unavailable; retry (`service_unavailable`).",
 }
 
@@ -35,7 +38,7 @@ def errors(*statuses: int) -> dict[int, OpenApiResponse]:
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     name="Idempotency-Key",
-    type=OpenApiTypes.STR,
+    type={"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
     location=OpenApiParameter.HEADER,
     required=False,
     description="Up to 255 printable ASCII characters. The same key with the same body "

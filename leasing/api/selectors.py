@@ -54,14 +54,6 @@ def listing_list_for_tenant(tenant: Tenant) -> QuerySet[Listing]:
     )
 
 
-def listing_visible_to(tenant: Tenant) -> QuerySet[Listing]:
-    """Listings the tenant may name in a request: public or private to it, any status (the
-    service then says `listing_unavailable` for one not published). Others do not exist."""
-    return Listing.objects.filter(
-        Q(visibility=ListingVisibility.PUBLIC) | Q(private_tenant=tenant)
-    ).select_related("cluster")
-
-
 # --- leases and notices -------------------------------------------------------------------------
 
 

@@ -12,10 +12,16 @@ from decimal import Decimal
 from typing import cast
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from common.api.fields import MoneyField, StrictDateField, StrictIntegerField
+from common.api.fields import (
+    MoneyField,
+    StrictCharField,
+    StrictDateField,
+    StrictIntegerField,
+)
 from common.api.serializers import StrictInputSerializer
 from leasing.choices import (
     LeaseStatus,
@@ -53,6 +59,17 @@ class BoundedDateField(StrictDateField):
         if not MIN_DATE <= day <= MAX_DATE:
             self.fail("range")
         return day
+
+
+class BoundedDateFieldSchema(OpenApiSerializerFieldExtension):
+    """The years the field takes, as the schema's pattern (the format checks the date)."""
+
+    target_class = BoundedDateField
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        schema["pattern"] = r"^2[01][0-9]{2}-[0-9]{2}-[0-9]{2}$"
+        return schema
 
 
 def instant(value: dt.datetime | None) -> str | None:
@@ -323,11 +340,11 @@ class NoticeInputSerializer(StrictInputSerializer):
         max_length=100,
         help_text="Ids of lines of this lease; omitted or empty = the whole lease.",
     )
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    reason = StrictCharField(required=False, allow_blank=True, max_length=500)
 
 
 class ConfirmWithdrawalInputSerializer(StrictInputSerializer):
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    reason = StrictCharField(required=False, allow_blank=True, max_length=500)
 
 
 class TerminationQuoteQuerySerializer(StrictInputSerializer):

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from django.utils import timezone
 
 from common.contract_time import local_date
-from common.exceptions import InvalidInput
+from common.exceptions import InvalidInput, NotFound
 from leasing import services
 from leasing.choices import Party
+from leasing.exceptions import ListingUnavailable
 from leasing.models import Lease, Listing, Notice, Tenant
 
 from .selectors import requested_end_instant
@@ -28,14 +29,21 @@ def tenant_lease_request(
     commencement_date: dt.date,
     now: dt.datetime | None = None,
 ) -> Lease:
-    """The tenant asks for nodes of a listing: a DRAFT lease awaiting the operator."""
-    return services.lease_request(
-        tenant=tenant,
-        listing=listing,
-        node_count=node_count,
-        commencement_date=commencement_date,
-        now=now,
-    )
+    """The tenant asks for nodes of a listing: a DRAFT lease awaiting the operator.
+
+    A listing withdrawn after the view found it (a race) is answered as the view answers a
+    listing the tenant cannot see: it does not exist (404), never `listing_unavailable`.
+    """
+    try:
+        return services.lease_request(
+            tenant=tenant,
+            listing=listing,
+            node_count=node_count,
+            commencement_date=commencement_date,
+            now=now,
+        )
+    except ListingUnavailable as exc:
+        raise NotFound() from exc
 
 
 def tenant_notice_give(

@@ -16,10 +16,11 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
-from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 
 from common.api.exceptions import api_exception_handler
+from common.api.ordering import StrictOrderingFilter
+from common.api.query import QuerySpec, check_query, list_spec
 from common.exceptions import DomainError, InvalidInput
 from leasing.models import Lease, Listing, Notice
 
@@ -78,18 +79,31 @@ else:
 
 
 class TenantAPIMixin(_GenericView):
-    """Authentication by API key, tenant-only permission, per-key throttling, cursor pages."""
+    """Authentication by API key, tenant-only permission, per-key throttling, cursor pages,
+    and a query string of only the parameters the operation takes (`common.api.query`)."""
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsTenant]
     pagination_class = TenantCursorPagination
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
 
     @property
     def throttle_classes(self):
         from .throttling import ApiKeyRateThrottle
 
         return [ApiKeyRateThrottle]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authenticated, allowed, not throttled
+        check_query(request.query_params, self.query_spec())
+
+    def is_list(self) -> bool:
+        return getattr(self, "action", None) == "list"
+
+    def query_spec(self) -> QuerySpec:
+        """The query parameters of this request's operation: a list's filters, ordering and
+        pagination; none elsewhere unless a view says so."""
+        return list_spec(self) if self.is_list() else QuerySpec()
 
     def handle_exception(self, exc):
         exc = _normalize(exc)
@@ -158,14 +172,18 @@ class LeaseRequestView(TenantAPIMixin, generics.GenericAPIView):
         "Price, term, notice days and contract zone come from the listing.",
         parameters=[IDEMPOTENCY_KEY],
         request=LeaseRequestInputSerializer,
-        responses={201: LeaseDetailSerializer, **errors(400, 404, 409, 415, 422)},
+        responses={201: LeaseDetailSerializer, **errors(400, 404, 409, 413, 415, 422)},
     )
     def post(self, request):
         data = self._valid(LeaseRequestInputSerializer)
         tenant = self.tenant
 
         def execute() -> Response:
-            listing = get_object_or_404(selectors.listing_visible_to(tenant), pk=data["listing"])
+            # A listing the tenant cannot GET (a draft, a withdrawn one, another's private
+            # one) does not exist for its requests either: 404, as GET says.
+            listing = get_object_or_404(
+                selectors.listing_list_for_tenant(tenant), pk=data["listing"]
+            )
             lease = services.tenant_lease_request(
                 tenant=tenant,
                 listing=listing,
@@ -222,6 +240,11 @@ class LeaseViewSet(TenantAPIMixin, viewsets.ReadOnlyModelViewSet):
         lease = self.get_object()
         return Response(_lease_detail(self, lease.pk, lease))
 
+    def query_spec(self) -> QuerySpec:
+        if self.action == "termination_quote":
+            return QuerySpec(frozenset(TerminationQuoteQuerySerializer().fields))
+        return super().query_spec()
+
     @extend_schema(
         summary="Termination quote",
         description="What a notice of yours received on `notice_date` would do: the effective "
@@ -245,6 +268,9 @@ class LeaseNoticesView(TenantAPIMixin, mixins.ListModelMixin, generics.GenericAP
     filterset_class = NoticeFilter
     ordering_fields = ["id", "received_at"]
     ordering = ["-id"]
+
+    def is_list(self) -> bool:
+        return self.request.method == "GET"
 
     def get_lease(self):
         return get_object_or_404(
@@ -270,7 +296,7 @@ class LeaseNoticesView(TenantAPIMixin, mixins.ListModelMixin, generics.GenericAP
         "`outcome` (`moot` if the term ends first, `cancelled` if before commencement).",
         parameters=[IDEMPOTENCY_KEY],
         request=NoticeInputSerializer,
-        responses={201: NoticeSerializer, **errors(400, 404, 409, 415, 422)},
+        responses={201: NoticeSerializer, **errors(400, 404, 409, 413, 415, 422)},
     )
     def post(self, request, *args, **kwargs):
         lease = self.get_lease()
@@ -300,7 +326,7 @@ class ConfirmWithdrawalView(TenantAPIMixin, generics.GenericAPIView):
         description="The operator asked to withdraw one of its notices; your consent makes it "
         "`withdrawn` and the lease runs on as before the notice.",
         request=ConfirmWithdrawalInputSerializer,
-        responses={200: NoticeSerializer, **errors(400, 404, 409, 415)},
+        responses={200: NoticeSerializer, **errors(400, 404, 409, 413, 415)},
     )
     def post(self, request, lease_id: int, pk: int):
         lease = get_object_or_404(selectors.lease_list_for_tenant(self.tenant), pk=lease_id)

@@ -7,6 +7,8 @@ here commence in the near future relative to `timezone.now()`.
 from __future__ import annotations
 
 import datetime as dt
+import runpy
+import secrets
 
 import pytest
 from django.core.cache import cache
@@ -29,9 +31,40 @@ def _api_settings(settings):
     settings.WEBHOOK_DISPATCH_ON_EVENT = False
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     settings.API_KEY_THROTTLE_RATE = "100000/min"
+    settings.API_INVALID_KEY_THROTTLE_RATE = "100000/min"
     cache.clear()
     yield
     cache.clear()
+
+
+def production_settings(monkeypatch) -> dict:
+    """What `config/settings/production.py` changes from the base settings (DEBUG off, https
+    only, hardened cookies and hosts), computed by running that module with a real secret and
+    this test client's host allowed."""
+    import config.settings.base as base
+
+    monkeypatch.setenv("SECRET_KEY", secrets.token_urlsafe(64))
+    monkeypatch.setenv("ALLOWED_HOSTS", "testserver")
+    production = runpy.run_module("config.settings.production")
+    missing = object()
+    return {
+        name: value
+        for name, value in production.items()
+        if name.isupper() and getattr(base, name, missing) != value
+    }
+
+
+@pytest.fixture(params=["test", "production"])
+def deployment(request, settings, monkeypatch) -> dict:
+    """Runs a test under the test settings, then under production's. Returns what a request
+    needs under them (production redirects plain http to https)."""
+    if request.param == "test":
+        return {}
+    for name, value in production_settings(monkeypatch).items():
+        setattr(settings, name, value)
+    assert settings.DEBUG is False
+    assert settings.SECURE_SSL_REDIRECT is True
+    return {"secure": True}
 
 
 def client_for(raw_key: str | None) -> APIClient:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import socket
 from urllib.parse import urlencode
 
@@ -127,6 +128,169 @@ def test_malformed_json_is_a_400(raw, api_a, listing):
     assert counts() == before
 
 
+def json_posts(world) -> list[str]:
+    """Every POST of the API (each takes a JSON body), on tenant A's objects."""
+    lease, notice = world["lease"], world["notice"]
+    return [
+        "/api/v1/lease-requests/",
+        f"/api/v1/leases/{lease.pk}/notices/",
+        f"/api/v1/leases/{lease.pk}/notices/{notice.pk}/confirm-withdrawal/",
+        "/api/v1/webhook-endpoints/",
+    ]
+
+
+@pytest.mark.django_db
+def test_json_posts_lists_every_post_of_the_schema(client):
+    paths = client.get("/api/schema/?format=json").json()["paths"]
+    posts = sum("post" in operations for operations in paths.values())
+    assert len(json_posts({"lease": Lease(pk=1), "notice": Notice(pk=2)})) == posts == 4
+
+
+def post_raw(client, path, raw: str | bytes, **options):
+    return client.generic("POST", path, raw, content_type="application/json", **options)
+
+
+def assert_error_body(response, status, code):
+    """The error format, and a body that is real UTF-8 JSON (nothing unencodable echoed)."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/json"
+    body = json.loads(response.content.decode("utf-8"))
+    assert set(body) == {"detail", "code", "extra"}, body
+    assert body["code"] == code, body
+    return body
+
+
+NESTED = [
+    "[" * 1000 + "]" * 1000,
+    '{"a":' * 1000 + "1" + "}" * 1000,
+    '{"listing": ' + "[" * 5000 + "]" * 5000 + "}",
+    "[" * 33 + "]" * 33,
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("raw", NESTED, ids=["array", "object", "in-a-field", "just-over"])
+def test_deeply_nested_json_is_a_400_on_every_json_post(raw, deployment, api_a, world_a):
+    before = counts()
+    for path in json_posts(world_a):
+        body = assert_error_body(post_raw(api_a, path, raw, **deployment), 400, "malformed_request")
+        assert body["extra"] == {"reason": "too_deep", "max_depth": 32}, (path, body)
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_nesting_within_the_bound_is_parsed(api_a, world_a):
+    """32 levels are parsed (and refused by the serializer for their shape, not their depth);
+    brackets inside strings are text."""
+    raw = '{"url": "https://example.com/[[[[", "event_types": ' + "[" * 31 + "]" * 31 + "}"
+    response = post_raw(api_a, "/api/v1/webhook-endpoints/", raw)
+    assert_field_error(response, "event_types")
+    brackets = json.dumps({"url": "https://example.com/x", "description": "[" * 100})
+    assert post_raw(api_a, "/api/v1/webhook-endpoints/", brackets).status_code == 201
+
+
+LONE_SURROGATES = [
+    '{"\\ud800": 1}',  # an unknown field named by a lone surrogate
+    '{"url": "https://example.com/x", "event_types": ["\\udfff"]}',  # an invalid choice
+    '{"reason": "ok \\ud800"}',
+    '{"lines": [1], "reason": ["\\ud83d"]}',
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("raw", LONE_SURROGATES)
+def test_lone_surrogates_are_a_400_on_every_json_post(raw, deployment, api_a, world_a):
+    before = counts()
+    for path in json_posts(world_a):
+        body = assert_error_body(post_raw(api_a, path, raw, **deployment), 400, "malformed_request")
+        assert body["extra"] == {"reason": "lone_surrogate"}, (path, body)
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_surrogate_pairs_are_text(api_a):
+    raw = '{"url": "https://example.com/x", "description": "GPU \\ud83d\\ude80"}'
+    response = post_raw(api_a, "/api/v1/webhook-endpoints/", raw)
+    assert response.status_code == 201, response.content
+    assert response.json()["description"] == "GPU \N{ROCKET}"
+
+
+@pytest.mark.django_db
+def test_duplicate_json_keys_are_refused_naming_the_key(api_a, listing):
+    """The last one would win: a 2-node lease from a body a reader takes for 1 node."""
+    before = counts()
+    raw = (
+        f'{{"listing": {listing.pk}, "node_count": 1, "node_count": 2, '
+        f'"commencement_date": "{tomorrow().isoformat()}"}}'
+    )
+    response = post_raw(api_a, "/api/v1/lease-requests/", raw)
+    assert_field_error(response, "node_count")
+    assert response.json()["extra"]["fields"]["node_count"] == [
+        "Given more than once in one JSON object."
+    ]
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_an_oversized_body_is_a_413_in_the_error_format(deployment, api_a, world_a, settings):
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    big = json.dumps({"reason": "x" * limit})
+    before = counts()
+    for path in [*json_posts(world_a), "/api/v1/nowhere/"]:
+        response = post_raw(api_a, path, big, **deployment)
+        body = assert_error_body(response, 413, "request_too_large")
+        assert body["extra"] == {"max_bytes": limit}
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_a_body_at_the_limit_is_read(api_a, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 200
+    exact = json.dumps({"url": "https://example.com/x", "description": ""})
+    exact = exact.replace('""', '"' + "d" * (200 - len(exact)) + '"')
+    assert len(exact) == 200
+    assert post_raw(api_a, "/api/v1/webhook-endpoints/", exact).status_code == 201
+    response = post_raw(api_a, "/api/v1/webhook-endpoints/", exact + " ")
+    assert_error_body(response, 413, "request_too_large")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("length", ["abc", "-1", "9" * 5000])
+def test_a_bad_content_length_is_a_4xx(length, api_a):
+    response = post_raw(api_a, "/api/v1/webhook-endpoints/", "{}", CONTENT_LENGTH=length)
+    assert response.status_code in (400, 413), response.content
+    assert_error_body(response, response.status_code, response.json()["code"])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/leases/"),
+        ("post", "/api/v1/lease-requests/"),
+        ("get", "/api/v1/nowhere/"),
+        ("get", "/api/schema/"),
+    ],
+)
+def test_a_disallowed_host_is_a_400_in_the_error_format(method, path, deployment, api_a, caplog):
+    with caplog.at_level("ERROR", logger="django.security.DisallowedHost"):
+        response = getattr(api_a, method)(path, HTTP_HOST="evil.example", **deployment)
+    assert_error_body(response, 400, "disallowed_host")
+    assert "evil.example" in caplog.text  # still logged where Django logs it
+
+
+@pytest.mark.django_db
+def test_the_admin_keeps_djangos_own_answers(deployment, client, settings):
+    """Only /api/ answers in the API's format."""
+    response = client.get("/admin/login/", HTTP_HOST="evil.example", **deployment)
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+    big = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
+    response = client.post("/admin/login/", {"username": big}, **deployment)
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "content_type",
@@ -183,12 +347,35 @@ def test_not_found(api_a):
 
 
 @pytest.mark.django_db
-def test_listing_unavailable(api_a, listing):
-    Listing.objects.filter(pk=listing.pk).update(status=ListingStatus.WITHDRAWN)
+@pytest.mark.parametrize("status", [ListingStatus.DRAFT, ListingStatus.WITHDRAWN])
+def test_a_listing_you_cannot_get_does_not_exist_for_requests(status, api_a, listing):
+    """GET says 404 for a draft or withdrawn listing; a request naming it says the same
+    (it answered 409 `listing_unavailable`, telling the listing exists)."""
+    Listing.objects.filter(pk=listing.pk).update(status=status)
+    before = counts()
+    assert api_a.get(f"/api/v1/listings/{listing.pk}/").status_code == 404
+    response = api_a.post("/api/v1/lease-requests/", request_body(listing), format="json")
+    assert response.status_code == 404, response.content
+    assert response.json() == {"detail": "Not found.", "code": "not_found", "extra": {}}
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_a_listing_withdrawn_while_requested_does_not_exist_either(api_a, listing, monkeypatch):
+    """The race: found published by the view, withdrawn before the service reads it."""
+    from leasing import services as leasing_services
+
+    real = leasing_services.lease_request
+
+    def withdrawn_meanwhile(**kwargs):
+        Listing.objects.filter(pk=listing.pk).update(status=ListingStatus.WITHDRAWN)
+        return real(**kwargs)
+
+    monkeypatch.setattr(leasing_services, "lease_request", withdrawn_meanwhile)
     before = counts()
     response = api_a.post("/api/v1/lease-requests/", request_body(listing), format="json")
-    assert response.status_code == 409
-    assert response.json()["code"] == "listing_unavailable"
+    assert response.status_code == 404, response.content
+    assert response.json()["code"] == "not_found"
     assert counts() == before
 
 
@@ -222,6 +409,9 @@ def test_bad_notice_input(api_a, world_a):
         ({"lines": list(range(1, 200))}, "lines"),
         ({"lines": 5}, "lines"),
         ({"reason": "x" * 501}, "reason"),
+        ({"reason": 12.5}, "reason"),
+        ({"reason": "a\x00b"}, "reason"),
+        ({"lines": ["1"]}, "lines"),
         ({"effective_end": "2027-01-01"}, "effective_end"),
     ]
     for body, field in cases:
@@ -351,6 +541,95 @@ def test_bad_query_parameters_name_the_parameter(path, params, field, api_a):
     assert_field_error(api_a.get(path, params), field)
 
 
+IGNORED_BEFORE = [
+    # ordering on an unexposed field, on garbage, on two fields
+    ("/api/v1/leases/", {"ordering": "tenant"}, "ordering"),
+    ("/api/v1/leases/", {"ordering": "garbage"}, "ordering"),
+    ("/api/v1/leases/", {"ordering": "commencement,id"}, "ordering"),
+    ("/api/v1/invoices/", {"ordering": "-total"}, "ordering"),
+    ("/api/v1/webhook-endpoints/", {"ordering": "secret"}, "ordering"),
+    # unknown (misspelt) filters
+    ("/api/v1/leases/", {"stauts": "active"}, "stauts"),
+    ("/api/v1/invoices/", {"tenant": "lab-b"}, "tenant"),
+    ("/api/v1/webhook-endpoints/", {"url": "https://example.com/x"}, "url"),
+    ("/api/v1/leases/{lease}/", {"status": "active"}, "status"),
+    ("/api/v1/leases/{lease}/termination-quote/", {"notice_date": "2030-01-01", "x": "1"}, "x"),
+    # booleans that are not true or false
+    ("/api/v1/invoices/", {"is_overdue": "maybe"}, "is_overdue"),
+    ("/api/v1/invoices/", {"is_overdue": "1"}, "is_overdue"),
+    ("/api/v1/invoices/", {"is_overdue": "True"}, "is_overdue"),
+    # a single-valued parameter given twice (the last one won)
+    ("/api/v1/invoices/", {"lease": ["1", "2"]}, "lease"),
+    ("/api/v1/invoices/", {"is_overdue": ["true", "false"]}, "is_overdue"),
+    ("/api/v1/listings/", {"page_size": ["1", "200"]}, "page_size"),
+    ("/api/v1/leases/", {"ordering": ["id", "-id"]}, "ordering"),
+    (
+        "/api/v1/leases/{lease}/termination-quote/",
+        {"notice_date": ["2030-01-01", "2031-01-01"]},
+        "notice_date",
+    ),
+    # empty values (no filter at all)
+    ("/api/v1/invoices/", {"period_start__gte": ""}, "period_start__gte"),
+    ("/api/v1/leases/", {"commencement_date__lte": ""}, "commencement_date__lte"),
+    ("/api/v1/listings/", {"accelerator": ""}, "accelerator"),
+    ("/api/v1/leases/", {"status": ["active", ""]}, "status"),
+    ("/api/v1/listings/", {"cursor": ""}, "cursor"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("path", "params", "field"), IGNORED_BEFORE)
+def test_query_parameters_are_never_silently_ignored(path, params, field, api_a, world_a):
+    path = path.format(lease=world_a["lease"].pk)
+    assert_field_error(api_a.get(path, params), field)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("value", "taken"),
+    [
+        ("2026-01-01T00:00:00Z", True),
+        ("2026-01-01T00:00:00.123456789+05:30", True),
+        ("2026-01-01", True),
+        ("9999-12-31T23:59:59-01:00", True),  # beyond Python's UTC range: the latest instant
+        ("0001-01-01T00:00:00+01:00", True),  # before it: the earliest
+        ("2026-01-01t00:00:00z", False),
+        ("2026-01-01 00:00:00Z", False),
+        ("2026-01-01T00:00Z", False),
+        ("2026-12-31T23:59:60Z", False),
+    ],
+)
+def test_instant_filters_take_what_the_schema_says(value, taken, api_a):
+    """RFC 3339 as the schema's pattern states it, and every such instant (it was a 400 for
+    an instant whose UTC time Python cannot hold)."""
+    response = api_a.get("/api/v1/invoices/", {"issued_at__gte": value})
+    if taken:
+        assert response.status_code == 200, response.content
+    else:
+        assert_field_error(response, "issued_at__gte")
+
+
+@pytest.mark.django_db
+def test_query_parameters_that_are_taken(api_a, world_a):
+    """Exposed orderings, repeatable filters and booleans still work, and filter."""
+    invoice = world_a["invoice"]
+    overdue = api_a.get("/api/v1/invoices/", {"is_overdue": "true"})
+    current = api_a.get("/api/v1/invoices/", {"is_overdue": "false"})
+    assert overdue.status_code == current.status_code == 200
+    assert [r["id"] for r in overdue.json()["results"]] == []
+    assert invoice.pk in [r["id"] for r in current.json()["results"]]
+    lease = world_a["lease"]
+    lease.refresh_from_db()
+    response = api_a.get("/api/v1/leases/", {"status": ["draft", lease.status]})
+    assert [r["id"] for r in response.json()["results"]] == [lease.pk]
+    for ordering in ("-commencement", "term_end", "id"):
+        assert api_a.get("/api/v1/leases/", {"ordering": ordering}).status_code == 200
+    response = api_a.get("/api/v1/listings/", {"page_size": "0" * 30 + "1"})
+    assert len(response.json()["results"]) == 1
+    response = api_a.get("/api/v1/listings/", {"page_size": "9" * 5000})
+    assert response.status_code == 200, response.content
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("position", ["abc", "2026-01-01", "9" * 40, "-1.5e400", "%00"])
 def test_forged_cursors_are_a_400(position, api_a, world_a):
@@ -426,6 +705,8 @@ def test_webhook_endpoint_input(api_a, settings):
         ({"url": "https://user:pw@example.com/x"}, "url"),
         ({"url": "https://example.com/x", "event_types": ["lease.exploded"]}, "event_types"),
         ({"url": "https://example.com/x", "secret": "mine"}, "secret"),
+        ({"url": "https://example.com/x", "description": 0}, "description"),  # was "0"
+        ({"url": "https://example.com/x", "description": ["x"]}, "description"),
         ({}, "url"),
     ]:
         assert_field_error(api_a.post("/api/v1/webhook-endpoints/", body, format="json"), field)

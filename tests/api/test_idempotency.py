@@ -9,8 +9,9 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
+from leasing import services
 from leasing.api.idempotency import purge_expired
-from leasing.choices import ListingStatus
+from leasing.choices import ListingVisibility
 from leasing.models import IdempotencyRecord, Lease, Listing, Notice
 
 from .conftest import client_for, tomorrow
@@ -73,18 +74,52 @@ def test_keys_are_per_tenant(api_a, api_b, listing):
 
 
 @pytest.mark.django_db
-def test_a_refusal_is_replayed_too(api_a, listing):
-    Listing.objects.filter(pk=listing.pk).update(status=ListingStatus.WITHDRAWN)
-    first = api_a.post(
-        "/api/v1/lease-requests/", lease_request(listing), format="json", HTTP_IDEMPOTENCY_KEY="r"
+def test_a_refusal_is_replayed_too(api_a, tenant_a, listing, operator):
+    """Notice on a draft lease: 409. Once the lease is signed the same key still answers the
+    first refusal (a new key would give notice)."""
+    lease = services.lease_request(
+        tenant=tenant_a, listing=listing, node_count=1, commencement_date=tomorrow()
     )
+    url = f"/api/v1/leases/{lease.pk}/notices/"
+    first = api_a.post(url, {}, format="json", HTTP_IDEMPOTENCY_KEY="r")
     assert first.status_code == 409
-    Listing.objects.filter(pk=listing.pk).update(status=ListingStatus.PUBLISHED)
-    again = api_a.post(
-        "/api/v1/lease-requests/", lease_request(listing), format="json", HTTP_IDEMPOTENCY_KEY="r"
-    )
+    assert first.json()["code"] == "notice_not_allowed"
+    services.lease_approve(lease=lease, actor=operator)
+    again = api_a.post(url, {}, format="json", HTTP_IDEMPOTENCY_KEY="r")
     assert (again.status_code, again.json()) == (409, first.json())
+    assert Notice.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_404_for_the_listing_named_is_replayed(api_a, listing, tenant_b):
+    """As the module says: the first answer for the key (here: no such listing for you) is the
+    answer for that key, even once the listing becomes visible."""
+    Listing.objects.filter(pk=listing.pk).update(
+        visibility=ListingVisibility.PRIVATE, private_tenant=tenant_b
+    )
+    first = api_a.post(
+        "/api/v1/lease-requests/", lease_request(listing), format="json", HTTP_IDEMPOTENCY_KEY="n"
+    )
+    assert first.status_code == 404
+    Listing.objects.filter(pk=listing.pk).update(
+        visibility=ListingVisibility.PUBLIC, private_tenant=None
+    )
+    again = api_a.post(
+        "/api/v1/lease-requests/", lease_request(listing), format="json", HTTP_IDEMPOTENCY_KEY="n"
+    )
+    assert (again.status_code, again.json()) == (404, first.json())
+    assert again["Idempotent-Replayed"] == "true"
     assert Lease.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_404_for_the_url_stores_nothing(api_a, world_a):
+    """Refused before the key is looked at: the URL names no lease of this tenant."""
+    response = api_a.post(
+        "/api/v1/leases/999999/notices/", {}, format="json", HTTP_IDEMPOTENCY_KEY="u"
+    )
+    assert response.status_code == 404
+    assert not IdempotencyRecord.objects.filter(key="u").exists()
 
 
 @pytest.mark.django_db

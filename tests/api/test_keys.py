@@ -117,3 +117,43 @@ def test_admin_creates_a_key_shown_once_and_revokes(client, operator, tenant_a):
     assert ApiKey.objects.get(pk=key.pk).revoked_at is not None
     log = client.get("/admin/webhooks/webhookdelivery/")
     assert log.status_code == 200
+
+
+def refused_key(n: int) -> str:
+    """A well-formed key that names no row."""
+    return f"lk_{n:012x}_{'s' * 43}"
+
+
+@pytest.mark.django_db
+def test_refused_keys_are_throttled_per_address(tenant_a, key_a, settings, monkeypatch):
+    """Three refusals a minute per address: the fourth refused key is a 429 with Retry-After
+    (it was a 401 for ever); a valid key from that very address is still served; another
+    address still hears 401; a minute later the address is heard again."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    now = [1_000_000.0]
+    monkeypatch.setattr(SimpleRateThrottle, "timer", lambda self: now[0])
+    settings.API_INVALID_KEY_THROTTLE_RATE = "3/min"
+    attacker = {"REMOTE_ADDR": "203.0.113.7"}
+    for n in range(3):
+        response = client_for(refused_key(n)).get("/api/v1/leases/", **attacker)
+        assert response.status_code == 401, response.content
+    malformed = client_for(None).get("/api/v1/leases/", HTTP_AUTHORIZATION="Basic x", **attacker)
+    assert malformed.status_code == 429
+    response = client_for(refused_key(9)).get("/api/v1/leases/", **attacker)
+    assert response.status_code == 429
+    assert response.json()["code"] == "throttled"
+    assert 0 < int(response["Retry-After"]) <= 60
+    assert client_for(key_a).get("/api/v1/leases/", **attacker).status_code == 200
+    elsewhere = {"REMOTE_ADDR": "198.51.100.2"}
+    assert client_for(refused_key(9)).get("/api/v1/leases/", **elsewhere).status_code == 401
+    now[0] += 61
+    assert client_for(refused_key(9)).get("/api/v1/leases/", **attacker).status_code == 401
+
+
+@pytest.mark.django_db
+def test_requests_without_a_key_are_not_counted(settings):
+    """No key at all costs nothing (no lookup) and is not a refused key: 401 every time."""
+    settings.API_INVALID_KEY_THROTTLE_RATE = "1/min"
+    for _ in range(3):
+        assert client_for(None).get("/api/v1/leases/").status_code == 401

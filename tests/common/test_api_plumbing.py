@@ -1,15 +1,23 @@
 """Strict fields, the error format and bounded pagination."""
 
 import datetime as dt
+import json
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from rest_framework import serializers
 from rest_framework.exceptions import NotAuthenticated, ParseError, Throttled, ValidationError
+from rest_framework.renderers import JSONRenderer
 
 from common.api.exceptions import api_exception_handler
-from common.api.fields import AwareDateTimeField, StrictDateField, StrictIntegerField
+from common.api.fields import (
+    AwareDateTimeField,
+    StrictCharField,
+    StrictDateField,
+    StrictIntegerField,
+    StrictURLField,
+)
 from common.api.serializers import StrictInputSerializer
 from common.exceptions import DomainError
 
@@ -34,8 +42,10 @@ def test_valid_input_passes():
     assert s.validated_data["at"] == dt.datetime(2026, 1, 1, 11, 0, tzinfo=dt.UTC)
 
 
-@pytest.mark.parametrize("bad", ["٨", "８", True, 8.0, "8.5", "1e3", None, [], "", "0x10"])
-def test_integers_are_ascii_whole_numbers_only(bad):
+@pytest.mark.parametrize(
+    "bad", ["٨", "８", True, 8.0, "8.5", "1e3", None, [], "", "0x10", "8", " 8"]
+)
+def test_integers_are_json_whole_numbers_only(bad):
     assert "count" in errors({"count": bad})
 
 
@@ -62,11 +72,30 @@ def test_unknown_fields_are_named():
 
 
 @given(st.text(max_size=12))
-def test_no_text_crashes_the_integer_field(text):
-    s = Sample(data={"count": text})
-    if s.is_valid():
-        assert text.strip().isascii()
-        assert 1 <= int(text) <= 10_000
+def test_no_text_is_an_integer(text):
+    """The schema says `integer`: a string of digits is not one."""
+    assert "count" in errors({"count": text})
+
+
+class Text(StrictInputSerializer):
+    note = StrictCharField(required=False, max_length=10)
+    url = StrictURLField(required=False)
+
+
+@pytest.mark.parametrize(
+    "data", [{"note": 0}, {"note": 1.5}, {"note": True}, {"note": ["x"]}, {"url": 1}]
+)
+def test_text_must_be_a_json_string(data):
+    s = Text(data=data)
+    assert not s.is_valid()
+    assert set(s.errors) == set(data)
+
+
+def test_text_is_kept_as_sent():
+    s = Text(data={"note": " spaced ", "url": "https://example.com/x"})
+    assert s.is_valid(), s.errors
+    assert s.validated_data["note"] == " spaced "
+    assert not Text(data={"url": " https://example.com/x"}).is_valid()
 
 
 def test_error_format_for_domain_validation_auth_throttle_and_parse_errors():
@@ -96,6 +125,25 @@ def test_error_format_for_domain_validation_auth_throttle_and_parse_errors():
         "code",
         "extra",
     }
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ValidationError({"\ud800": ["Unknown field."]}),
+        ValidationError({"kind": ['"\udfff" is not a valid choice.']}),
+        DomainError("refused \ud800", extra={"value": ["\ud800"]}),
+        ParseError("bad \ud83d"),
+    ],
+)
+def test_error_bodies_encode_whatever_they_echo(exc):
+    """One place makes every error body encodable: a lone surrogate (refused by UTF-8) is
+    written as its escape."""
+    response = api_exception_handler(exc, {})
+    raw = JSONRenderer().render(response.data)
+    text = raw.decode("utf-8")
+    assert "\\\\u" in text  # the escape itself, as JSON text
+    assert set(json.loads(text)) == {"detail", "code", "extra"}
 
 
 def test_money_formats_with_sign_and_half_up_cents():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from common.api.fields import StrictCharField, StrictURLField
 from common.api.serializers import StrictInputSerializer
 from leasing.api.serializers import InstantField
 
@@ -11,8 +12,8 @@ from ..services import EVENT_TYPES
 
 
 class WebhookEndpointInputSerializer(StrictInputSerializer):
-    url = serializers.URLField(max_length=500)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    url = StrictURLField(max_length=500)
+    description = StrictCharField(required=False, allow_blank=True, max_length=200)
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPES),
         required=False,

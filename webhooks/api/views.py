@@ -35,7 +35,7 @@ from .serializers import (
         f"{webhooks.MAX_ACTIVE_ENDPOINTS} active endpoints per tenant "
         "(409 `webhook_endpoint_limit`).",
         request=WebhookEndpointInputSerializer,
-        responses={201: WebhookEndpointCreatedSerializer, **errors(400, 409, 415)},
+        responses={201: WebhookEndpointCreatedSerializer, **errors(400, 409, 413, 415)},
     ),
     destroy=extend_schema(
         summary="Stop sending to an endpoint", responses={204: None, **errors(404)}
