@@ -228,14 +228,15 @@ def lease_termination_quote(
     """What a tenant notice on `notice_date` would do: effective end, outcome and the rent.
 
     `rent_due` is the rent of `[commencement, holds_until)` by billing's rule (each line to its
-    own end); `rent_invoiced` the lease's issued rent invoices minus its credit notes. Months
-    whose rent invoice was voided are settled (never billed again), so their rent counts toward
-    neither `rent_still_due` nor `credit_due`. When the end falls inside invoiced months,
-    `credit_due` is what the credit note will say.
+    own end); `rent_invoiced` the lease's issued rent and supplementary invoices minus its
+    credit notes. Months whose rent invoice was waived are settled (never billed again), so
+    their rent counts toward neither `rent_still_due` nor `credit_due`; a waived supplementary
+    invoice settles its amount. A month voided to be re-issued is still due. When the end falls
+    inside invoiced months, `credit_due` is what the credit note will say.
     """
-    from billing.choices import CreditNoteStatus, InvoiceKind, InvoiceStatus
+    from billing.choices import CreditNoteStatus, InvoiceKind, InvoiceStatus, VoidResolution
     from billing.models import CreditNote, Invoice
-    from billing.services import lease_rent_due
+    from billing.services import RENT_KINDS, lease_rent_due
 
     if lease.status not in SIGNED:
         raise NoticeNotAllowed(
@@ -246,22 +247,28 @@ def lease_termination_quote(
     rent_due = round_money(q.rent_due or ZERO)
     invoiced = Invoice.objects.filter(
         lease=lease,
-        kind=InvoiceKind.RENT,
+        kind__in=RENT_KINDS,
         status__in=(InvoiceStatus.ISSUED, InvoiceStatus.PAID),
     ).aggregate(total=Sum("total"))["total"] or Decimal(0)
     credited = CreditNote.objects.filter(lease=lease, status=CreditNoteStatus.ISSUED).aggregate(
         total=Sum("total")
     )["total"] or Decimal(0)
     net = round_money(invoiced - credited)
-    # A voided rent invoice keeps its month's slot: billing never invoices nor credits that
-    # month again, so its rent (by the same rule, up to the end) is settled, not still due.
+    # A waived rent invoice keeps its month's slot: billing never invoices nor credits that
+    # month again, so its rent (by the same rule, up to the end) is settled, not still due; a
+    # waived supplementary invoice settles what it billed.
     waived = ZERO
     if q.rent_due:
-        for p_start, p_end in Invoice.objects.filter(
-            lease=lease, kind=InvoiceKind.RENT, status=InvoiceStatus.VOID
-        ).values_list("period_start", "period_end"):
+        for kind, total, p_start, p_end in Invoice.objects.filter(
+            lease=lease,
+            kind__in=RENT_KINDS,
+            status=InvoiceStatus.VOID,
+            void_resolution=VoidResolution.WAIVE,
+        ).values_list("kind", "total", "period_start", "period_end"):
             upto = min(p_end, q.holds_until)
-            if upto > p_start:
+            if kind == InvoiceKind.SUPPLEMENTARY:
+                waived += total if upto > p_start else ZERO
+            elif upto > p_start:
                 waived += lease_rent_due(lease, max(p_start, lease.commencement), upto)
     payable = rent_due - waived
     return TerminationQuote(
