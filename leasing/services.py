@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, Max, OuterRef, Q
 from django.db.models.functions import Coalesce
@@ -755,31 +754,6 @@ def _lock_notice(notice: Notice) -> tuple[Lease, Notice]:
     return lease, Notice.objects.select_for_update().get(pk=notice.pk)
 
 
-# `billing.choices.CreditNoteStatus.ISSUED`, spelled out for the reason given below.
-CREDIT_NOTE_ISSUED = "issued"
-
-
-def _refuse_if_credited(lease: Lease, notice: Notice) -> None:
-    """A notice whose end billing has already credited cannot be withdrawn.
-
-    Invoices are one per lease and period and never re-billed, so rent credited back for the
-    days after the notice's end would be lost for good if the lease ran on. Any credit note of
-    the lease issued at or after the notice was received counts. Called under the lease lock,
-    which billing also takes before issuing credit notes, so the answer cannot go stale.
-    """
-    # Looked up through the app registry, not imported: billing imports leasing, so a
-    # module-level import of billing here would be circular.
-    credit_note = apps.get_model("billing", "CreditNote")
-    credited = credit_note.objects.filter(
-        lease_id=lease.pk, status=CREDIT_NOTE_ISSUED, issued_at__gte=notice.received_at
-    )
-    if credited.exists():
-        raise WithdrawalNotAllowed(
-            "Billing has already credited the days after this notice's end.",
-            extra={"notice": notice.pk},
-        )
-
-
 @transaction.atomic
 def notice_withdraw_request(
     *,
@@ -791,8 +765,9 @@ def notice_withdraw_request(
 ) -> Notice:
     """A party asks to withdraw a recorded notice; it stays binding until the other confirms.
 
-    Only a RECORDED notice not yet effective, with no request already pending, and none of
-    whose effect billing has credited yet (`_refuse_if_credited`).
+    Only a RECORDED notice not yet effective, with no request already pending. Billing may
+    already have credited the days after its end: the next billing run bills them again on a
+    supplementary invoice once the withdrawal is confirmed.
     """
     now = _now(now)
     party = _party(party)
@@ -807,7 +782,6 @@ def notice_withdraw_request(
             "A withdrawal is already pending.",
             extra={"requested_by": notice.withdrawal_requested_by},
         )
-    _refuse_if_credited(lease, notice)
     notice.withdrawal_requested_by = party
     notice.withdrawal_requested_at = now
     notice.save(update_fields=["withdrawal_requested_by", "withdrawal_requested_at"])
@@ -836,8 +810,8 @@ def notice_withdraw_confirm(
 
     Ends are recomputed from the remaining notices and the allocations extended back; if some
     of those nodes were leased to someone else meanwhile, `capacity_unavailable` and nothing
-    changes. Refused with `withdrawal_not_allowed` once billing has issued a credit note of
-    the lease since the notice was received (`_refuse_if_credited`).
+    changes. Rent the lease now owes for months already invoiced (or credited) is billed by
+    the next billing run on supplementary invoices, once per month and withdrawal.
     """
     now = _now(now)
     party = _party(party)
@@ -854,7 +828,6 @@ def notice_withdraw_confirm(
             "The other party must confirm the withdrawal.",
             extra={"requested_by": notice.withdrawal_requested_by},
         )
-    _refuse_if_credited(lease, notice)
     notice.status = NoticeStatus.WITHDRAWN
     notice.withdrawn_at = now
     notice.save(update_fields=["status", "withdrawn_at"])
