@@ -26,7 +26,7 @@ from common.contract_time import local_date, local_midnight
 from common.money import format_money
 
 from . import rules, services
-from .choices import NoticeStatus, Party
+from .choices import LeaseStatus, NoticeOutcome, NoticeStatus, Party
 from .models import Allocation, Lease, LeaseEvent, LeaseLine, Listing, Notice, Tenant
 
 CAPACITY_PAGE_SIZE = 50
@@ -297,9 +297,17 @@ class LeaseAdmin(admin.ModelAdmin):
             q = rules.quote(
                 lease, rules.notice_date_of(now, lease.contract_timezone), requested_end
             )
-            previews.append((lease, q, requested_end))
+            # A notice that ends the lease early cancels its renewal (it commences later).
+            renewal = (
+                Lease.objects.filter(predecessor=lease)
+                .exclude(status__in=(LeaseStatus.VOID, LeaseStatus.CANCELLED))
+                .first()
+                if q.outcome != NoticeOutcome.MOOT
+                else None
+            )
+            previews.append((lease, q, requested_end, renewal))
         if "apply" in request.POST and form.is_bound and form.is_valid():
-            by_pk = {lease.pk: end for lease, _, end in previews}
+            by_pk = {lease.pk: end for lease, _, end, _ in previews}
             run_per_row(
                 self,
                 request,

@@ -18,8 +18,10 @@ from common.contract_time import local_midnight
 from common.money import ZERO, round_money
 from leasing import rules
 from leasing.choices import (
+    LeaseStatus,
     ListingStatus,
     ListingVisibility,
+    NoticeOutcome,
     NoticeStatus,
     Party,
 )
@@ -128,14 +130,45 @@ def lease_rows_for_tenant(tenant: Tenant) -> QuerySet:
 def lease_detail_for_tenant(tenant: Tenant) -> QuerySet[Lease]:
     return lease_list_for_tenant(tenant).prefetch_related(
         Prefetch("lines", queryset=LeaseLine.objects.select_related("cluster__site")),
-        Prefetch("notices", queryset=Notice.objects.prefetch_related("lines")),
+        Prefetch("notices", queryset=_with_renewal(Notice.objects.prefetch_related("lines"))),
     )
 
 
 def notice_list_for_lease(lease: Lease) -> QuerySet[Notice]:
-    return Notice.objects.filter(lease=lease).prefetch_related(
-        Prefetch("lines", queryset=LeaseLine.objects.only("id"))
+    return _with_renewal(
+        Notice.objects.filter(lease=lease).prefetch_related(
+            Prefetch("lines", queryset=LeaseLine.objects.only("id"))
+        )
     )
+
+
+def _with_renewal(notices: QuerySet[Notice]) -> QuerySet[Notice]:
+    """Each notice with `api_renewal`: the id of the lease's renewal if it commences after the
+    notice's effective end (in the same query: a correlated subquery over the one-to-one
+    predecessor column). A whole-lease notice that binds then cancels that renewal."""
+    renewal = (
+        Lease.objects.filter(
+            predecessor=OuterRef("lease_id"), commencement__gt=OuterRef("effective_end")
+        )
+        .exclude(status=LeaseStatus.VOID)
+        .values("pk")[:1]
+    )
+    return notices.annotate(api_renewal=Subquery(renewal))
+
+
+def notice_cancels_renewal(notice: Notice) -> int | None:
+    """The renewal (lease id) a notice cancels: its lease's renewal commences after the
+    notice's effective end, and the notice binds the whole lease (recorded or effective, not
+    moot, no lines). Reads `api_renewal` (`_with_renewal`) and the prefetched lines."""
+    renewal = getattr(notice, "api_renewal", None)
+    if (
+        renewal is None
+        or notice.status not in (NoticeStatus.RECORDED, NoticeStatus.EFFECTIVE)
+        or notice.outcome == NoticeOutcome.MOOT
+        or notice.lines.all()
+    ):
+        return None
+    return renewal
 
 
 def allocation_summary(lease: Lease) -> list[dict]:
@@ -213,6 +246,7 @@ class TerminationQuote:
     rent_invoiced: Decimal
     rent_still_due: Decimal
     credit_due: Decimal
+    cancels_successor: int | None = None
 
 
 def requested_end_instant(lease: Lease, requested_end_date: dt.date | None) -> dt.datetime | None:
@@ -271,6 +305,16 @@ def lease_termination_quote(
             elif upto > p_start:
                 waived += lease_rent_due(lease, max(p_start, lease.commencement), upto)
     payable = rent_due - waived
+    # A notice that ends the lease before its term end cancels its renewal, which commences
+    # at the term end (the cancellation rule).
+    renewal = (
+        Lease.objects.filter(predecessor=lease)
+        .exclude(status__in=(LeaseStatus.VOID, LeaseStatus.CANCELLED))
+        .values_list("pk", flat=True)
+        .first()
+        if q.outcome != NoticeOutcome.MOOT
+        else None
+    )
     return TerminationQuote(
         lease=lease.pk,
         quote=q,
@@ -279,4 +323,5 @@ def lease_termination_quote(
         rent_invoiced=net,
         rent_still_due=max(payable - net, ZERO),
         credit_due=max(net - payable, ZERO),
+        cancels_successor=renewal,
     )
