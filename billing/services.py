@@ -1515,8 +1515,8 @@ def lease_billing_changed(*, lease_id: int) -> None:
 
     Only reclaim approval calls it today (`leasing.reclaim.services`). Notices, withdrawals,
     cancellations and release confirmations do not: the daily `billing_run` catches those up
-    (it recomputes credit notes and holdover for every lease it scans), so until it runs
-    their credit notes are not issued."""
+    (it recomputes credit notes, supplementary invoices and holdover for every lease it
+    scans), so until it runs their corrections are not issued."""
 
     def enqueue() -> None:
         from .tasks import bill_lease

@@ -291,3 +291,30 @@ def test_operator_writes_record_the_operator():
     february = Invoice.objects.get(lease=lease, period=dt.date(2026, 2, 1))
     assert february.issued_by is None
     assert InvoiceLine.objects.filter(invoice=february).exists()
+
+
+# --- what tenants and operators see ---------------------------------------------------------
+
+
+def test_a_supplementary_invoice_names_its_original_in_the_api_and_on_paper(client):
+    from leasing.api_keys import api_key_create
+    from tests.api.conftest import client_for
+
+    lease, _ = lease_with_lines(with_nodes=True)
+    notice = leasing.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 1, 9))
+    services.billing_run(now=at(2026, 3, 25, 0, 10))
+    withdraw(notice, now=at(2026, 3, 28, 9))
+    services.billing_run(now=at(2026, 3, 29, 0, 10))
+    (supplement,) = of_kind(lease, InvoiceKind.SUPPLEMENTARY)
+    april = supplement.supplements
+
+    api = client_for(api_key_create(tenant=lease.tenant, name="t")[1])
+    body = api.get(f"/api/v1/invoices/{supplement.pk}/").json()
+    assert (body["kind"], body["total"]) == ("supplementary", "1208333333.33")
+    assert body["supplements"] == {"id": april.pk, "number": april.number}
+    assert api.get(f"/api/v1/invoices/{april.pk}/").json()["supplements"] is None
+
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    page = client.get(f"/operator/billing/invoices/{supplement.pk}/print/").content.decode()
+    assert "Supplementary invoice" in page
+    assert april.number in page
