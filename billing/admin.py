@@ -11,12 +11,11 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from common.admin import history_table, per_row_action, run_per_row
+from common.admin import action_form_page, history_table, per_row_action, run_per_row
 from common.money import format_money
 
 from . import services
@@ -194,16 +193,15 @@ class InvoiceAdmin(admin.ModelAdmin):
                 ),
             )
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Void invoices",
-            "opts": self.model._meta,
-            "form": form if form.is_bound else VoidForm(),
-            "queryset": queryset.select_related("tenant", "lease"),
-            "action": "void_selected",
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/billing/invoice/void.html", context)
+        return action_form_page(
+            self,
+            request,
+            queryset.select_related("tenant", "lease"),
+            action="void_selected",
+            title="Void invoices",
+            template="admin/billing/invoice/void.html",
+            form=form if form.is_bound else VoidForm(),
+        )
 
 
 def _by(user) -> str:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from clusters.models import ALLOCATABLE_STATUSES, Cluster, Node
-from common.admin import history_table, per_row_action, run_per_row
+from common.admin import action_form_page, history_table, per_row_action, run_per_row
 from common.contract_time import local_date, local_midnight
 from common.money import format_money
 
@@ -323,18 +323,17 @@ class LeaseAdmin(admin.ModelAdmin):
                 ),
             )
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Give operator notice",
-            "opts": self.model._meta,
-            "form": form if form.is_bound else OperatorNoticeForm(),
-            "previews": previews,
-            "queryset": queryset,
-            "action": "give_operator_notice",
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            "now": now,
-        }
-        return TemplateResponse(request, "admin/leasing/lease/operator_notice.html", context)
+        return action_form_page(
+            self,
+            request,
+            queryset,
+            action="give_operator_notice",
+            title="Give operator notice",
+            template="admin/leasing/lease/operator_notice.html",
+            form=form if form.is_bound else OperatorNoticeForm(),
+            previews=previews,
+            now=now,
+        )
 
     # --- capacity view ---
 
