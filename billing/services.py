@@ -590,6 +590,17 @@ def rent_split(
     return allocate(sum(before, Fraction(0)), parts)
 
 
+def _days_held(lease: Lease, line: LeaseLine, start: dt.datetime, end: dt.datetime) -> int:
+    """Local days of the line's billable life `[commencement, line end)` within `[start, end)`."""
+    return proration.overlap_days(
+        life_start=lease.commencement,
+        life_end=line.end,
+        period_start=start,
+        period_end=end,
+        tz=lease.contract_timezone,
+    )
+
+
 def _rent_lines(lease: Lease, lines: Sequence[LeaseLine], period: dt.date) -> list[InvoiceLine]:
     tz = lease.contract_timezone
     p_start, p_end = proration.period_bounds(period, tz)
@@ -598,13 +609,7 @@ def _rent_lines(lease: Lease, lines: Sequence[LeaseLine], period: dt.date) -> li
     result = []
     for line, amount in zip(lines, amounts, strict=True):
         end = line.end
-        days = proration.overlap_days(
-            life_start=lease.commencement,
-            life_end=end,
-            period_start=p_start,
-            period_end=p_end,
-            tz=tz,
-        )
+        days = _days_held(lease, line, p_start, p_end)
         if days == 0:
             continue
         result.append(
@@ -818,7 +823,6 @@ def _plan_rent_corrections(
     finds nothing left. A month whose rent invoice was waived is settled and left out; one
     whose rent invoice was voided to be re-issued is billed afresh by the run instead.
     """
-    tz = lease.contract_timezone
     by_line = {line.pk: line for line in lines}
     credits: list[_CreditCandidate] = []
     shortfalls: list[_Shortfall] = []
@@ -853,13 +857,7 @@ def _plan_rent_corrections(
                     continue  # waived: settled, nothing to credit
                 share = min(excess, inv_line.amount - data.credited[inv_line.pk])
                 excess -= max(share, ZERO)
-                days_now = proration.overlap_days(
-                    life_start=lease.commencement,
-                    life_end=line.end,
-                    period_start=inv_line.service_start,
-                    period_end=inv_line.service_end,
-                    tz=tz,
-                )
+                days_now = _days_held(lease, line, inv_line.service_start, inv_line.service_end)
                 credits.append(_CreditCandidate.of(inv, inv_line, line, share, line.end, days_now))
     if owed_back > 0:
         _plan_owed_back(
@@ -885,7 +883,6 @@ def _shortfall(
 ) -> _Shortfall:
     """What a line of the month is short of: the amount, and the days now due beyond those
     billed net of credits (from where the billed service, net of credits, stops)."""
-    tz = lease.contract_timezone
     days_billed = 0
     billed_to = max(lease.commencement, original.period_start)
     for _, inv_line in pairs:
@@ -894,13 +891,7 @@ def _shortfall(
         )
         days_billed += inv_line.days - credited_days
         billed_to = max(billed_to, min(credited_from, inv_line.service_end))
-    days_due = proration.overlap_days(
-        life_start=lease.commencement,
-        life_end=line.end,
-        period_start=original.period_start,
-        period_end=original.period_end,
-        tz=tz,
-    )
+    days_due = _days_held(lease, line, original.period_start, original.period_end)
     return _Shortfall(original, line, amount, billed_to, max(days_due - days_billed, 0))
 
 

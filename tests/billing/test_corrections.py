@@ -41,6 +41,18 @@ def of_kind(lease, kind):
     return list(Invoice.objects.filter(lease=lease, kind=kind).order_by("period", "pk"))
 
 
+def t2_withdrawn_and_supplemented():
+    """T2's notice, April invoiced for one day on March 25th, the notice withdrawn on the 28th
+    and the run of the 29th: returns the lease and its supplementary invoice."""
+    lease, _ = lease_with_lines(with_nodes=True)
+    notice = leasing.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 1, 9))
+    services.billing_run(now=at(2026, 3, 25, 0, 10))
+    withdraw(notice, now=at(2026, 3, 28, 9))
+    services.billing_run(now=at(2026, 3, 29, 0, 10))
+    (supplement,) = of_kind(lease, InvoiceKind.SUPPLEMENTARY)
+    return lease, supplement
+
+
 def net_billed(lease) -> Decimal:
     invoiced = sum(
         Invoice.objects.filter(lease=lease)
@@ -87,11 +99,7 @@ def test_t2_notice_withdrawn_after_april_was_invoiced_for_one_day():
 
 
 def test_a_corrected_lease_is_not_locked_again_by_runs_with_nothing_to_do(monkeypatch):
-    lease, _ = lease_with_lines(with_nodes=True)
-    notice = leasing.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 1, 9))
-    services.billing_run(now=at(2026, 3, 25, 0, 10))
-    withdraw(notice, now=at(2026, 3, 28, 9))
-    services.billing_run(now=at(2026, 3, 29, 0, 10))
+    lease, _ = t2_withdrawn_and_supplemented()
 
     def locked(*args, **kwargs):
         raise AssertionError("a run with nothing to do locked the lease")
@@ -144,12 +152,7 @@ def test_a_line_extended_into_a_month_it_was_not_billed_in_at_all():
 
 
 def test_the_database_bills_one_supplement_per_lease_month_and_cause():
-    lease, _ = lease_with_lines(with_nodes=True)
-    notice = leasing.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 1, 9))
-    services.billing_run(now=at(2026, 3, 25, 0, 10))
-    withdraw(notice, now=at(2026, 3, 28, 9))
-    services.billing_run(now=at(2026, 3, 29, 0, 10))
-    (supplement,) = of_kind(lease, InvoiceKind.SUPPLEMENTARY)
+    lease, supplement = t2_withdrawn_and_supplemented()
     twin = {
         "tenant": lease.tenant,
         "lease": lease,
@@ -232,12 +235,7 @@ def test_a_waived_month_is_never_billed_again_even_by_the_database():
 
 
 def test_a_void_supplement_is_reissued_under_its_cause_and_its_original_waits_for_it():
-    lease, _ = lease_with_lines(with_nodes=True)
-    notice = leasing.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 1, 9))
-    services.billing_run(now=at(2026, 3, 25, 0, 10))
-    withdraw(notice, now=at(2026, 3, 28, 9))
-    services.billing_run(now=at(2026, 3, 29, 0, 10))
-    (supplement,) = of_kind(lease, InvoiceKind.SUPPLEMENTARY)
+    lease, supplement = t2_withdrawn_and_supplemented()
     april = supplement.supplements
     with pytest.raises(InvoiceHasSupplements):
         services.invoice_void(invoice=april, reason="wrong PO", resolution="reissue")
@@ -259,12 +257,7 @@ def test_a_void_supplement_is_reissued_under_its_cause_and_its_original_waits_fo
 
 
 def test_a_waived_supplement_is_not_billed_again():
-    lease, _ = lease_with_lines(with_nodes=True)
-    notice = leasing.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 1, 9))
-    services.billing_run(now=at(2026, 3, 25, 0, 10))
-    withdraw(notice, now=at(2026, 3, 28, 9))
-    services.billing_run(now=at(2026, 3, 29, 0, 10))
-    (supplement,) = of_kind(lease, InvoiceKind.SUPPLEMENTARY)
+    lease, supplement = t2_withdrawn_and_supplemented()
     services.invoice_void(invoice=supplement, reason="goodwill", resolution="waive")
     services.billing_run(now=at(2026, 3, 30, 0, 10))
     services.billing_run(now=at(2026, 7, 1))
@@ -300,12 +293,7 @@ def test_a_supplementary_invoice_names_its_original_in_the_api_and_on_paper(clie
     from leasing.api_keys import api_key_create
     from tests.api.conftest import client_for
 
-    lease, _ = lease_with_lines(with_nodes=True)
-    notice = leasing.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 1, 9))
-    services.billing_run(now=at(2026, 3, 25, 0, 10))
-    withdraw(notice, now=at(2026, 3, 28, 9))
-    services.billing_run(now=at(2026, 3, 29, 0, 10))
-    (supplement,) = of_kind(lease, InvoiceKind.SUPPLEMENTARY)
+    lease, supplement = t2_withdrawn_and_supplemented()
     april = supplement.supplements
 
     api = client_for(api_key_create(tenant=lease.tenant, name="t")[1])
