@@ -47,13 +47,17 @@ HOLDS_SLOT = ~Q(status=InvoiceStatus.VOID, void_resolution=VoidResolution.REISSU
 
 
 def actor_field(help_text: str) -> models.ForeignKey:
-    """Who did an operator write (null: the scheduler). PROTECT: documents keep their actors."""
+    """Who did an operator write (null: the scheduler). PROTECT: documents keep their actors.
+
+    Not indexed: nothing looks documents up by actor on a hot path, and every index is paid
+    for by the billing run, which writes and issues thousands of documents at once."""
     return models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,
         help_text=f"{help_text} (empty: the billing scheduler).",
     )
 
@@ -143,6 +147,7 @@ class Invoice(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="supplementary_invoices",
+        db_index=False,  # a partial index below: only supplementary invoices have one
         help_text="The month's rent invoice this supplementary invoice adds to.",
     )
     cause = models.CharField(
@@ -234,6 +239,11 @@ class Invoice(models.Model):
             models.Index(fields=["tenant", "period"], name="invoice_tenant_period"),
             # The tenant API's pages: newest first within one tenant, cut after a page.
             models.Index(fields=["tenant", "id"], name="invoice_tenant_id"),
+            models.Index(
+                fields=["supplements"],
+                condition=Q(supplements__isnull=False),
+                name="invoice_supplements",
+            ),
         ]
 
     def __str__(self) -> str:
