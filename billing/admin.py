@@ -1,23 +1,33 @@
 """Operator admin for billing: documents are made by the services, never edited by hand.
 
 Every field is read-only (amounts, numbers and periods come from the billing rule; issued
-documents are immutable in the database too). Actions call the services row by row and report
-each row's success or refusal.
+documents are immutable in the database too). Actions call the services row by row, as the
+logged-in operator (the services record who did it), and report each row's success or refusal.
+Voiding asks first for a reason and what follows: re-issue or waiver.
 """
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
-from common.admin import history_table, per_row_action
+from common.admin import action_form_page, history_table, per_row_action, run_per_row
 from common.money import format_money
 
 from . import services
-from .choices import InvoiceStatus
+from .choices import InvoiceStatus, VoidResolution
 from .models import BillingRun, CreditNote, CreditNoteLine, Invoice, InvoiceLine, NumberSeries
+
+
+class VoidForm(forms.Form):
+    """What a void needs: why, and what follows (the next run re-issues, or it is waived)."""
+
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+    resolution = forms.ChoiceField(choices=VoidResolution.choices, widget=forms.RadioSelect)
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -51,6 +61,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         "tenant",
         "lease",
         "kind",
+        "supplements",
         "period",
         "status",
         "money",
@@ -61,7 +72,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "kind", "is_overdue", "period", "tenant")
     search_fields = ("number", "tenant__name", "tenant__slug", "lease__number")
-    list_select_related = ("tenant", "lease")
+    list_select_related = ("tenant", "lease", "supplements")
     date_hierarchy = "period"
     inlines = (InvoiceLineInline,)
     actions = ("issue_selected", "void_selected", "mark_paid_selected")
@@ -71,17 +82,23 @@ class InvoiceAdmin(admin.ModelAdmin):
         "tenant",
         "lease",
         "kind",
+        "supplements",
+        "cause",
         "period",
         "period_start",
         "period_end",
         "currency",
         "total",
         "issued_at",
+        "issued_by",
         "due_at",
         "paid_at",
+        "paid_by",
         "is_overdue",
         "voided_at",
+        "voided_by",
         "void_reason",
+        "void_resolution",
         "billing_run",
         "print_link",
         "history",
@@ -104,7 +121,8 @@ class InvoiceAdmin(admin.ModelAdmin):
                 (
                     obj.issued_at,
                     "issued",
-                    f"{obj.number}, due {obj.due_at:%Y-%m-%d}" if obj.due_at else str(obj.number),
+                    (f"{obj.number}, due {obj.due_at:%Y-%m-%d}" if obj.due_at else str(obj.number))
+                    + _by(obj.issued_by),
                 ),
                 *(
                     (
@@ -114,8 +132,12 @@ class InvoiceAdmin(admin.ModelAdmin):
                     )
                     for note in obj.credit_notes.all()
                 ),
-                (obj.paid_at, "paid", ""),
-                (obj.voided_at, "voided", obj.void_reason),
+                (obj.paid_at, "paid", _by(obj.paid_by)),
+                (
+                    obj.voided_at,
+                    "voided",
+                    f"{obj.get_void_resolution_display()}: {obj.void_reason}{_by(obj.voided_by)}",
+                ),
             ]
         )
 
@@ -142,21 +164,50 @@ class InvoiceAdmin(admin.ModelAdmin):
     issue_selected = per_row_action(
         "Issue selected draft invoices (assigns numbers)",
         "Issued",
-        lambda i, _user: services.invoice_issue(invoice=i),
-        permissions=["change"],
-    )
-    void_selected = per_row_action(
-        "Void selected issued invoices",
-        "Voided",
-        lambda i, user: services.invoice_void(invoice=i, reason=f"voided by {user}"),
+        lambda i, user: services.invoice_issue(invoice=i, actor=user),
         permissions=["change"],
     )
     mark_paid_selected = per_row_action(
         "Mark selected issued invoices paid",
         "Paid",
-        lambda i, _user: services.invoice_mark_paid(invoice=i),
+        lambda i, user: services.invoice_mark_paid(invoice=i, actor=user),
         permissions=["change"],
     )
+
+    @admin.action(description="Void selected issued invoices…")
+    def void_selected(self, request: HttpRequest, queryset):
+        """Two steps: a form asking why and what follows (re-issue or waive), then the voids,
+        each as the logged-in operator."""
+        form = VoidForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            now = timezone.now()
+            run_per_row(
+                self,
+                request,
+                queryset,
+                "Voided",
+                lambda obj: services.invoice_void(
+                    invoice=obj,
+                    reason=form.cleaned_data["reason"],
+                    resolution=form.cleaned_data["resolution"],
+                    actor=request.user,
+                    now=now,
+                ),
+            )
+            return None
+        return action_form_page(
+            self,
+            request,
+            queryset.select_related("tenant", "lease"),
+            action="void_selected",
+            title="Void invoices",
+            template="admin/billing/invoice/void.html",
+            form=form if form.is_bound else VoidForm(),
+        )
+
+
+def _by(user) -> str:
+    return f" (by {user})" if user is not None else ""
 
 
 @admin.register(CreditNote)
@@ -176,6 +227,7 @@ class CreditNoteAdmin(admin.ModelAdmin):
         "total",
         "reason",
         "issued_at",
+        "issued_by",
         "billing_run",
     )
     readonly_fields = fields

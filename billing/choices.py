@@ -25,10 +25,22 @@ INVOICE_MOVES = frozenset(
 
 
 class InvoiceKind(models.TextChoices):
-    """Rent is billed in advance per calendar month; holdover in arrears per calendar month."""
+    """Rent is billed in advance per calendar month; holdover in arrears per calendar month.
+    A supplementary invoice bills a rent month again for what its invoices fell short of, once
+    an end moved later inside it (a withdrawn notice): the upward twin of a credit note."""
 
     RENT = "rent", "Rent"
     HOLDOVER = "holdover", "Holdover"
+    SUPPLEMENTARY = "supplementary", "Supplementary rent"
+
+
+class VoidResolution(models.TextChoices):
+    """What follows a void (blank until the invoice is void). REISSUE: the next billing run
+    bills the slot again under a new number. WAIVE: the slot stays taken and is never billed
+    again; the amount is forgiven, on record with who voided it and why."""
+
+    REISSUE = "reissue", "Re-issue on the next billing run"
+    WAIVE = "waive", "Waive (never billed again)"
 
 
 class CreditNoteStatus(models.TextChoices):

@@ -38,3 +38,11 @@ CREDIT_NOTE_KINDS = (
 def credit_lease_changes(event: DomainEvent) -> None:
     """Issue the credit notes the lease's change calls for, dated `event.occurred_at`."""
     services.credit_notes_for_changes(lease=Lease(pk=event.subject_id), now=event.occurred_at)
+
+
+def bill_on_activation(event: DomainEvent) -> None:
+    """Invoice the first, partial month the moment a lease activates (docs/rules/billing.md),
+    not at the next daily run: the lease is billed as of the activation instant by the same
+    idempotent service the daily run uses, so the run then finds the month taken and a
+    replayed event finds nothing to do."""
+    services.lease_bill(lease_id=event.subject_id, now=event.occurred_at)

@@ -37,3 +37,10 @@ class InvalidPeriod(InvalidInput):
 class InvoiceHasCreditNotes(Conflict):
     code = "invoice_has_credit_notes"
     default_message = "This invoice was partly credited; it cannot be voided."
+
+
+class InvoiceHasSupplements(Conflict):
+    code = "invoice_has_supplements"
+    default_message = (
+        "This invoice has supplementary invoices; void them (to re-issue) before the original."
+    )

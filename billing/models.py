@@ -3,8 +3,12 @@
 The rules live in `billing/services.py`; these models state the invariants that must hold
 whatever code writes them, as database constraints:
 
-* exactly one rent invoice (and at most one holdover invoice) per lease and calendar month —
-  a void invoice keeps its slot, corrections are credit notes;
+* exactly one rent invoice (and at most one holdover invoice) per lease and calendar month,
+  among the invoices that hold the month: every one except a void one resolved `reissue`, whose
+  month the next run bills again under a new number. A void resolved `waive` keeps the month:
+  it is never billed again;
+* at most one supplementary invoice per lease, month and cause (same rule for voids): an end
+  that moved later inside an invoiced month is billed once for that move;
 * money is `Decimal` to the cent, never negative, in an ISO 4217 currency;
 * a document has a number if and only if it is issued (numbers are gapless per kind and year,
   assigned at issue);
@@ -20,11 +24,15 @@ whatever code writes them, as database constraints:
   too) starts at 0 and is never deleted, renamed or moved back: raising it is all the issuing
   step does, and all the database lets through. TRUNCATE of these tables is refused. The one
   bypass is explicit maintenance (common/tamper.py), used by the test runner's flush and the
-  seed benchmark's throwaway database, nothing else.
+  seed benchmark's throwaway database, nothing else;
+* every operator write names its actor (`issued_by`, `paid_by`, `voided_by`; null when the
+  scheduler did it). Actors are protected: a user who acted on money is deactivated, not
+  deleted.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
@@ -32,9 +40,35 @@ from common.fields import money_field
 from common.money import DEFAULT_CURRENCY
 from leasing.models import Lease, LeaseLine, Tenant
 
-from .choices import BillingRunStatus, CreditNoteStatus, InvoiceKind, InvoiceStatus, SeriesKind
+from .choices import (
+    BillingRunStatus,
+    CreditNoteStatus,
+    InvoiceKind,
+    InvoiceStatus,
+    SeriesKind,
+    VoidResolution,
+)
 
 ISO_4217 = r"^[A-Z]{3}$"
+# The rows that hold their slot (lease, kind, month) or (lease, month, cause): all but a void
+# resolved `reissue`, which gives the slot back to the next billing run.
+HOLDS_SLOT = ~Q(status=InvoiceStatus.VOID, void_resolution=VoidResolution.REISSUE)
+
+
+def actor_field(help_text: str) -> models.ForeignKey:
+    """Who did an operator write (null: the scheduler). PROTECT: documents keep their actors.
+
+    Not indexed: nothing looks documents up by actor on a hot path, and every index is paid
+    for by the billing run, which writes and issues thousands of documents at once."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        help_text=f"{help_text} (empty: the billing scheduler).",
+    )
 
 
 class BillingRun(models.Model):
@@ -97,12 +131,42 @@ class Invoice(models.Model):
     midnights as UTC instants. Rent invoices are issued in advance, holdover invoices in
     arrears. `total` is the sum of the lines, fixed at issue. `due_at` is the scan column of the
     overdue job (net 30 from issue).
+
+    Slots (unique constraints, whatever the scheduler does):
+
+    * RENT and HOLDOVER: one per (lease, kind, period) among the rows that hold the slot
+      (`HOLDS_SLOT`: all but a void resolved `reissue`). So a month is billed once; voiding
+      with `reissue` frees it for the next run, which bills it again under a new number;
+      voiding with `waive` keeps it, and the month is never billed again.
+    * SUPPLEMENTARY: one per (lease, period, cause) among the same rows. It `supplements` the
+      month's rent invoice (the original) and bills what the month's invoices, net of credit
+      notes, fall short of the rule once an end moved later inside it; `cause` names the move
+      (`notice_withdrawn:<notice id>`), so one move is billed once. Rent and holdover rows have
+      no `supplements` and a blank `cause`.
+    * A void invoice says what follows (`void_resolution`), why (`void_reason`) and who
+      (`voided_by`); a non-void one has no resolution.
     """
 
     number = models.CharField(max_length=20, null=True, blank=True, unique=True)
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="invoices")
     lease = models.ForeignKey(Lease, on_delete=models.PROTECT, related_name="invoices")
     kind = models.CharField(max_length=16, choices=InvoiceKind.choices, default=InvoiceKind.RENT)
+    supplements = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="supplementary_invoices",
+        db_index=False,  # a partial index below: only supplementary invoices have one
+        help_text="The month's rent invoice this supplementary invoice adds to.",
+    )
+    cause = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="What a supplementary invoice bills for, e.g. notice_withdrawn:<notice id>.",
+    )
     period = models.DateField(help_text="First day of the calendar month billed.")
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
@@ -112,10 +176,16 @@ class Invoice(models.Model):
     currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY)
     total = money_field(default=0)
     issued_at = models.DateTimeField(null=True, blank=True)
+    issued_by = actor_field("Who issued it")
     due_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    paid_by = actor_field("Who marked it paid")
     voided_at = models.DateTimeField(null=True, blank=True)
+    voided_by = actor_field("Who voided it")
     void_reason = models.CharField(max_length=500, blank=True, default="")
+    void_resolution = models.CharField(
+        max_length=8, choices=VoidResolution.choices, blank=True, default="", db_default=""
+    )
     is_overdue = models.BooleanField(default=False)
     billing_run = models.ForeignKey(
         BillingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="invoices"
@@ -126,9 +196,32 @@ class Invoice(models.Model):
         ordering = ["-period", "lease_id", "kind"]
         constraints = [
             # Whatever the scheduler does (two beats, retries, a killed worker), a second
-            # invoice for the same lease, kind and month is impossible. Void keeps the slot.
+            # invoice for the same lease, kind and month is impossible. A void keeps the slot
+            # unless it was resolved `reissue` (see the class docstring).
             models.UniqueConstraint(
-                fields=["lease", "kind", "period"], name="invoice_one_per_lease_period"
+                fields=["lease", "kind", "period"],
+                condition=~Q(kind=InvoiceKind.SUPPLEMENTARY) & HOLDS_SLOT,
+                name="invoice_one_per_lease_period",
+            ),
+            models.UniqueConstraint(
+                fields=["lease", "period", "cause"],
+                condition=Q(kind=InvoiceKind.SUPPLEMENTARY) & HOLDS_SLOT,
+                name="invoice_supplement_once_per_cause",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind=InvoiceKind.SUPPLEMENTARY, supplements__isnull=False) & ~Q(cause="")
+                )
+                | (~Q(kind=InvoiceKind.SUPPLEMENTARY) & Q(supplements__isnull=True, cause="")),
+                name="invoice_supplement_has_original_and_cause",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    status=InvoiceStatus.VOID,
+                    void_resolution__in=[VoidResolution.REISSUE, VoidResolution.WAIVE],
+                )
+                | (~Q(status=InvoiceStatus.VOID) & Q(void_resolution="")),
+                name="invoice_void_has_resolution",
             ),
             models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_nonneg"),
             models.CheckConstraint(
@@ -156,6 +249,11 @@ class Invoice(models.Model):
             models.Index(fields=["tenant", "period"], name="invoice_tenant_period"),
             # The tenant API's pages: newest first within one tenant, cut after a page.
             models.Index(fields=["tenant", "id"], name="invoice_tenant_id"),
+            models.Index(
+                fields=["supplements"],
+                condition=Q(supplements__isnull=False),
+                name="invoice_supplements",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -224,6 +322,7 @@ class CreditNote(models.Model):
     total = money_field(default=0)
     reason = models.CharField(max_length=500, blank=True, default="")
     issued_at = models.DateTimeField(null=True, blank=True)
+    issued_by = actor_field("Who issued it")
     billing_run = models.ForeignKey(
         BillingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="credit_notes"
     )

@@ -23,7 +23,7 @@ from .services import BILLED_STATUSES, NOT_BILLED
 def invoice_for_print(pk: int) -> Invoice:
     """One invoice with everything its printed page shows, in three queries."""
     return (
-        Invoice.objects.select_related("tenant", "lease")
+        Invoice.objects.select_related("tenant", "lease", "supplements")
         .prefetch_related(
             "lines__lease_line__cluster",
             Prefetch(

@@ -9,17 +9,24 @@ Rules (docs/rules/billing.md):
   lease's effective end and the term end. Amounts follow the cumulative rule of
   `billing/proration.py`, so a line's invoices sum to its exact accrual rounded once.
   DRAFT and VOID leases are never billed; a CANCELLED lease's life is empty.
-* **One invoice per lease, kind and month** (unique constraint). A void invoice keeps its slot:
-  the month is then not billed again by the runs. Corrections are credit notes.
-* **Credit notes**: when a notice or reclaim moves a line's end inside (or before) a month that
-  was already invoiced, the line's share of that invoice now exceeds what the rule says. For
-  every issued or paid rent invoice line, `credit = billed − already credited − due now` when
-  positive; one credit note per invoice. Idempotent by construction: a second computation finds
-  nothing left to credit. They are issued right after the change that calls for them, by
-  the billing consumer of lease events (`billing/consumers.py`), and recomputed by every run
-  (catch-up). (The other direction — an end moved *later* after a credit, e.g. a
-  withdrawn notice — is not re-billed automatically for months already invoiced; the run logs
-  it as `underbilled` for an operator.)
+* **One invoice per lease, kind and month** (unique constraint) among the invoices that hold
+  the month. **Voiding** needs a reason and a resolution, and records who did it: `reissue`
+  frees the month, and the next run bills it again under a new number (by the rule, as the
+  lease stands then); `waive` keeps the month taken: it is never billed again (the quote
+  counts it as settled). A void never silently forgives a month.
+* **Corrections** keep a lease's rent invoices, net of credit notes, equal to its exact accrual
+  rounded once, after every run, whatever the order of notices, withdrawals and runs. For
+  every month whose rent invoice is issued or paid, each line's net billed (its lines on the
+  month's rent and supplementary invoices, minus what was credited) is compared with its
+  share by the rule at the current ends (`rent_split`). The lease owes back `Σ (net − due)`:
+  when positive (a notice or reclaim moved an end earlier) the excess is credited, one credit
+  note per invoice; when negative (an end moved later inside an invoiced month: a withdrawn
+  notice) the shortfall is billed on a **supplementary invoice** per month, referencing the
+  month's rent invoice, once per lease, month and cause (`notice_withdrawn:<id>`, unique
+  constraint). Idempotent by construction: a second computation finds nothing left. They are
+  issued right after the change that calls for them, by the billing consumer of lease events
+  (`billing/consumers.py`), and recomputed by every run (catch-up). A waived
+  month is settled (left out); a waived supplementary invoice counts as billed.
 * **Holdover**: nodes not released within `drain_grace_hours` after the lease's end are billed
   at 150 % of the per-diem (`monthly_rate / days_in_month` of each month) for every local day
   from the end until the day release is confirmed (a started day counts), for the lines still
@@ -32,6 +39,9 @@ Rules (docs/rules/billing.md):
   (`common.events`) in the issuing transaction, one batch per chunk of the run.
 * **Net 30**: `due_at = issued_at + 30 days`. `mark_overdue` flags issued invoices past due and
   sets each tenant's standing (past due while any invoice is overdue).
+
+Every operator write records its actor (`issued_by`, `paid_by`, `voided_by`, and `issued_by`
+on credit notes an operator's call issued); the scheduler's writes have none.
 
 Concurrency: a billing transaction locks its leases' rows in primary-key order before reading
 what was billed, so two runs (two beats, a redelivered task, an operator) serialize per lease;
@@ -48,7 +58,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import NamedTuple, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -60,9 +70,10 @@ from common import events
 from common.clock import resolve_now as _now
 from common.contract_time import ceil_local_midnight, local_date
 from common.db import lock_row
+from common.exceptions import InvalidInput
 from common.money import ZERO
-from leasing.choices import LeaseStatus, TenantStanding
-from leasing.models import Lease, LeaseLine, Tenant
+from leasing.choices import LeaseStatus, NoticeStatus, TenantStanding
+from leasing.models import Lease, LeaseLine, Notice, Tenant
 
 from . import proration
 from .choices import (
@@ -72,6 +83,7 @@ from .choices import (
     InvoiceKind,
     InvoiceStatus,
     SeriesKind,
+    VoidResolution,
 )
 from .constants import (
     INVOICE_LOOKAHEAD_DAYS,
@@ -84,17 +96,31 @@ from .constants import (
 from .exceptions import (
     InvalidPeriod,
     InvoiceHasCreditNotes,
+    InvoiceHasSupplements,
     InvoiceNotDraft,
     InvoiceNotIssued,
     LeaseNotBillable,
     PeriodOutsideLease,
 )
-from .models import BillingRun, CreditNote, CreditNoteLine, Invoice, InvoiceLine, NumberSeries
+from .models import (
+    HOLDS_SLOT,
+    BillingRun,
+    CreditNote,
+    CreditNoteLine,
+    Invoice,
+    InvoiceLine,
+    NumberSeries,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser as User
 
 logger = logging.getLogger(__name__)
 
 NOT_BILLED = (LeaseStatus.DRAFT, LeaseStatus.VOID)
 BILLED_STATUSES = (InvoiceStatus.ISSUED, InvoiceStatus.PAID)
+# The kinds that bill rent: a month's rent invoice and its supplementary invoices.
+RENT_KINDS = (InvoiceKind.RENT, InvoiceKind.SUPPLEMENTARY)
 LOOKAHEAD = dt.timedelta(days=INVOICE_LOOKAHEAD_DAYS)
 HOLDOVER_MULTIPLIER = proration.HOLDOVER_MULTIPLIER
 # What billing reads of an invoice it may refresh, credit or return.
@@ -108,6 +134,9 @@ INVOICE_FIELDS = (
     "period_start",
     "period_end",
     "status",
+    "void_resolution",
+    "supplements_id",
+    "cause",
     "currency",
     "total",
     "billing_run_id",
@@ -218,6 +247,8 @@ class _InvoicePlan:
     period_end: dt.datetime
     lines: list[InvoiceLine]
     existing: Invoice | None = None  # a draft to refresh and issue
+    supplements: Invoice | None = None  # a supplementary invoice's original
+    cause: str = ""  # a supplementary invoice's cause
 
     @property
     def total(self) -> Decimal:
@@ -239,7 +270,9 @@ class _CreditPlan:
 class _Plan:
     invoices: list[_InvoicePlan] = field(default_factory=list)
     credits: list[_CreditPlan] = field(default_factory=list)
-    underbilled: list[tuple[int, Decimal]] = field(default_factory=list)  # (lease, amount)
+    # (lease, amount) a holdover invoice fell short of (an end moved later after a holdover
+    # credit): reported, never charged
+    underbilled: list[tuple[int, Decimal]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.invoices or self.credits)
@@ -263,11 +296,17 @@ class _Loaded:
     # lease id → invoice models, by month: only of the leases whose invoices are read further
     # (credit planning, a draft to refresh, or every lease with `full_invoices`)
     invoices: dict[int, list[Invoice]]
-    billed_lines: dict[int, list[InvoiceLine]]  # invoice id → lines (issued/paid rent only)
+    # invoice id → lines of the issued or paid rent and supplementary invoices (and of waived
+    # supplementary ones, which count as billed), of the leases in `changed`
+    billed_lines: dict[int, list[InvoiceLine]]
     credited: dict[int, Decimal]  # invoice line id → already credited
-    changed: set[int]  # leases whose issued rent no longer matches their lines
+    changed: set[int]  # leases whose issued rent may no longer match their lines
     # invoice id → lines of the issued/paid holdover invoices of released leases
     holdover_lines: dict[int, list[InvoiceLine]] = field(default_factory=dict)
+    # invoice line id → (days credited, where the first credit starts)
+    credited_days: dict[int, tuple[int, dt.datetime]] = field(default_factory=dict)
+    # lease id → its withdrawn notices, last withdrawn last (the causes of supplements)
+    withdrawn: dict[int, list[int]] = field(default_factory=dict)
 
 
 def changed_lease_ids(lease_ids: Sequence[int] | dict) -> set[int]:
@@ -276,8 +315,9 @@ def changed_lease_ids(lease_ids: Sequence[int] | dict) -> set[int]:
     notice, reclaim or cancellation moved the end), or at another rate. One query, so a run
     reads the billing history only of leases that changed, not of the whole book.
 
-    (Not seen here: a line that now runs into a month it was never billed in; that is an end
-    moved later after the month was invoiced, which the credit computation would only report.)
+    (Not seen here: a line that now runs into an invoiced month it was not billed in at all,
+    e.g. it stopped at that month's start; only a withdrawal does that: see
+    `withdrawn_notices`.)
     """
     term_end = F("lease_line__lease__term_end")
     now_end = Least(
@@ -296,6 +336,26 @@ def changed_lease_ids(lease_ids: Sequence[int] | dict) -> set[int]:
         .values_list("invoice__lease_id", flat=True)
         .distinct()
     )
+
+
+def withdrawn_notices(lease_ids: Sequence[int]) -> dict[int, list[int]]:
+    """Each lease's withdrawn notices, in the order they were withdrawn: one query over the few
+    withdrawn notices (the notice status is indexed).
+
+    A withdrawal is what moves an end later. It may move a line into an invoiced month whose
+    invoice has no line for it at all (the line stopped at that month's start, or was
+    cancelled), which `changed_lease_ids` cannot see from the invoice lines; so a lease with a
+    withdrawn notice is always checked in full (few: withdrawals are rare). The last one names
+    the cause of a supplementary invoice.
+    """
+    withdrawn: dict[int, list[int]] = defaultdict(list)
+    for lease_id, pk in (
+        Notice.objects.filter(status=NoticeStatus.WITHDRAWN, lease_id__in=lease_ids)
+        .order_by("withdrawn_at", "pk")
+        .values_list("lease_id", "pk")
+    ):
+        withdrawn[lease_id].append(pk)
+    return dict(withdrawn)
 
 
 def _released_with_holdover(
@@ -371,13 +431,17 @@ def _load_history(
     if full_invoices:
         for invoice in invoice_models.filter(lease_id__in=by_id):
             invoices[invoice.lease_id].append(invoice)
-            slots[invoice.lease_id][(invoice.kind, invoice.period)] = _Slot(
-                invoice.pk, invoice.kind, invoice.period, invoice.status
-            )
+            if _takes_slot(invoice.kind, invoice.status, invoice.void_resolution):
+                slots[invoice.lease_id][(invoice.kind, invoice.period)] = _Slot(
+                    invoice.pk, invoice.kind, invoice.period, invoice.status
+                )
     else:
         with_drafts: set[int] = set()
+        # The slots of rent and holdover: one row each (unique among the rows holding it).
         for pk, lease_id, kind, period, status in (
             Invoice.objects.filter(lease_id__in=by_id)
+            .filter(HOLDS_SLOT)
+            .exclude(kind=InvoiceKind.SUPPLEMENTARY)
             .order_by("period", "id")
             .values_list("id", "lease_id", "kind", "period", "status")
         ):
@@ -386,14 +450,17 @@ def _load_history(
                 with_drafts.add(lease_id)
     if slots_only:
         return _Loaded(leases, lines, slots, invoices, {}, {}, set())
-    changed = changed_lease_ids(list(by_id)) if by_id else set()
+    withdrawn = withdrawn_notices(list(by_id)) if by_id else {}
+    changed = (changed_lease_ids(list(by_id)) if by_id else set()) | set(withdrawn)
     billed_lines: dict[int, list[InvoiceLine]] = defaultdict(list)
+    waived_supplement = Q(
+        invoice__kind=InvoiceKind.SUPPLEMENTARY,
+        invoice__status=InvoiceStatus.VOID,
+        invoice__void_resolution=VoidResolution.WAIVE,
+    )
     for inv_line in (
-        InvoiceLine.objects.filter(
-            invoice__lease_id__in=changed,
-            invoice__status__in=BILLED_STATUSES,
-            invoice__kind="rent",
-        )
+        InvoiceLine.objects.filter(invoice__lease_id__in=changed, invoice__kind__in=RENT_KINDS)
+        .filter(Q(invoice__status__in=BILLED_STATUSES) | waived_supplement)
         .only(*BILLED_LINE_FIELDS)
         .order_by("id")
     ):
@@ -417,14 +484,38 @@ def _load_history(
         ):
             holdover_lines[inv_line.invoice_id].append(inv_line)
     credited: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    credited_days: dict[int, tuple[int, dt.datetime]] = {}
     # Summed here, not in SQL: SQLite sums decimals as floats.
     with_credits = changed | released
     if with_credits:
-        for inv_line_id, amount in CreditNoteLine.objects.filter(
+        for inv_line_id, amount, days, start in CreditNoteLine.objects.filter(
             credit_note__lease_id__in=with_credits, credit_note__status=CreditNoteStatus.ISSUED
-        ).values_list("invoice_line_id", "amount"):
+        ).values_list("invoice_line_id", "amount", "days", "service_start"):
             credited[inv_line_id] += amount
-    return _Loaded(leases, lines, slots, invoices, billed_lines, credited, changed, holdover_lines)
+            so_far, first = credited_days.get(inv_line_id, (0, start))
+            credited_days[inv_line_id] = (so_far + days, min(first, start))
+    return _Loaded(
+        leases,
+        lines,
+        slots,
+        invoices,
+        billed_lines,
+        credited,
+        changed,
+        holdover_lines,
+        credited_days,
+        withdrawn,
+    )
+
+
+def _holds_slot(status: str, void_resolution: str) -> bool:
+    """Whether an invoice holds its slot: it is not void resolved `reissue` (`HOLDS_SLOT`)."""
+    return not (status == InvoiceStatus.VOID and void_resolution == VoidResolution.REISSUE)
+
+
+def _takes_slot(kind: str, status: str, void_resolution: str) -> bool:
+    """Whether an invoice holds a (lease, kind, month) slot: rent or holdover, holding it."""
+    return kind != InvoiceKind.SUPPLEMENTARY and _holds_slot(status, void_resolution)
 
 
 LEASE_ATTNAMES = tuple(f.attname for f in Lease._meta.concrete_fields)
@@ -506,6 +597,17 @@ def rent_split(
     return allocate(sum(before, Fraction(0)), parts)
 
 
+def _days_held(lease: Lease, line: LeaseLine, start: dt.datetime, end: dt.datetime) -> int:
+    """Local days of the line's billable life `[commencement, line end)` within `[start, end)`."""
+    return proration.overlap_days(
+        life_start=lease.commencement,
+        life_end=line.end,
+        period_start=start,
+        period_end=end,
+        tz=lease.contract_timezone,
+    )
+
+
 def _rent_lines(lease: Lease, lines: Sequence[LeaseLine], period: dt.date) -> list[InvoiceLine]:
     tz = lease.contract_timezone
     p_start, p_end = proration.period_bounds(period, tz)
@@ -514,13 +616,7 @@ def _rent_lines(lease: Lease, lines: Sequence[LeaseLine], period: dt.date) -> li
     result = []
     for line, amount in zip(lines, amounts, strict=True):
         end = line.end
-        days = proration.overlap_days(
-            life_start=lease.commencement,
-            life_end=end,
-            period_start=p_start,
-            period_end=p_end,
-            tz=tz,
-        )
+        days = _days_held(lease, line, p_start, p_end)
         if days == 0:
             continue
         result.append(
@@ -693,56 +789,198 @@ def _plan_owed_back(
     plan.credits.extend(by_invoice.values())
 
 
-def _plan_credits(lease: Lease, lines: Sequence[LeaseLine], data: _Loaded, plan: _Plan) -> None:
-    """Credit what the lease's issued rent invoices billed beyond what the rule now says.
+class _Shortfall(NamedTuple):
+    """One line of an invoiced month billed less than the rule now says (its end moved later
+    inside the month): what a supplementary invoice bills."""
 
-    Per invoice line: `net = billed − already credited` against `due`, the line's share of the
-    period by the current ends (`rent_split`). The lease owes back `Σ (net − due)` over its
-    issued and paid rent invoices; per line the differences can be a cent either way (the
-    lease-level rounding shifts between periods), so the positive ones are trimmed to exactly
-    that total. A second computation finds nothing left. A negative total (an end moved later
-    after a credit) is reported as underbilled, never charged here.
-    """
-    tz = lease.contract_timezone
-    candidates: list[_CreditCandidate] = []
-    owed_back = ZERO
+    original: Invoice  # the month's rent invoice
+    line: LeaseLine
+    amount: Decimal  # due − net billed, positive
+    billed_to: dt.datetime  # where the service billed (net of credits) stops
+    days: int  # days now due that were not billed
+
+
+def _month_documents(data: _Loaded, lease: Lease) -> dict[dt.date, list[Invoice]]:
+    """The lease's rent and supplementary invoices (every status) by month."""
+    months: dict[dt.date, list[Invoice]] = defaultdict(list)
     for inv in data.invoices.get(lease.pk, []):
-        if inv.kind != InvoiceKind.RENT or inv.status not in BILLED_STATUSES:
+        if inv.kind in RENT_KINDS:
+            months[inv.period].append(inv)
+    return months
+
+
+def _is_waived(invoice: Invoice) -> bool:
+    return invoice.status == InvoiceStatus.VOID and invoice.void_resolution == VoidResolution.WAIVE
+
+
+def _plan_rent_corrections(
+    lease: Lease, lines: Sequence[LeaseLine], data: _Loaded, plan: _Plan, *, now: dt.datetime
+) -> None:
+    """Credit what the lease's rent invoices billed beyond what the rule now says, or bill what
+    they fell short of on supplementary invoices.
+
+    Per month with an issued or paid rent invoice (the original) and per lease line: `net` =
+    the line's amounts on the month's issued or paid rent and supplementary invoices minus
+    what was credited on them (plus waived supplementary invoices: settled), against `due`,
+    the line's share of the month by the current ends (`rent_split`). The lease owes back
+    `Σ (net − due)`. Per line the differences can be a cent either way (the lease-level
+    rounding shifts between months), so only the differences in the direction of the total
+    are used, trimmed to exactly that total: a positive total is credited (newest document
+    first), a negative one billed on one supplementary invoice per month. A second computation
+    finds nothing left. A month whose rent invoice was waived is settled and left out; one
+    whose rent invoice was voided to be re-issued is billed afresh by the run instead.
+    """
+    by_line = {line.pk: line for line in lines}
+    credits: list[_CreditCandidate] = []
+    shortfalls: list[_Shortfall] = []
+    owed_back = ZERO
+    months = _month_documents(data, lease)
+    for docs in months.values():
+        original = next(
+            (i for i in docs if i.kind == InvoiceKind.RENT and i.status in BILLED_STATUSES), None
+        )
+        if original is None:
             continue
-        billed_lines = data.billed_lines.get(inv.pk, [])
-        due = dict(
-            zip(
-                (line.pk for line in lines),
-                rent_split(lease, lines, inv.period_start, inv.period_end),
-                strict=True,
+        due = rent_split(lease, lines, original.period_start, original.period_end)
+        # Each line's billed lines in the month, newest document first.
+        billed: dict[int, list[tuple[Invoice, InvoiceLine]]] = defaultdict(list)
+        for inv in sorted(docs, key=lambda i: -i.pk):
+            if inv.status in BILLED_STATUSES or (
+                inv.kind == InvoiceKind.SUPPLEMENTARY and _is_waived(inv)
+            ):
+                for inv_line in data.billed_lines.get(inv.pk, []):
+                    if inv_line.lease_line_id in by_line:
+                        billed[inv_line.lease_line_id].append((inv, inv_line))
+        for line, line_due in zip(lines, due, strict=True):
+            pairs = billed.get(line.pk, [])
+            net = sum((il.amount - data.credited[il.pk] for _, il in pairs), ZERO)
+            diff = net - line_due
+            owed_back += diff
+            if diff < 0:
+                shortfalls.append(_shortfall(lease, original, line, -diff, pairs, data))
+            excess = diff
+            for inv, inv_line in pairs:
+                if inv.status not in BILLED_STATUSES:
+                    continue  # waived: settled, nothing to credit
+                share = min(excess, inv_line.amount - data.credited[inv_line.pk])
+                excess -= max(share, ZERO)
+                days_now = _days_held(lease, line, inv_line.service_start, inv_line.service_end)
+                credits.append(_CreditCandidate.of(inv, inv_line, line, share, line.end, days_now))
+    if owed_back > 0:
+        _plan_owed_back(
+            lease,
+            credits,
+            owed_back,
+            plan,
+            reason="Lease lines ended inside the period",
+            label="Credit",
+            why="no longer leased",
+        )
+    elif owed_back < 0:
+        _plan_supplements(lease, shortfalls, -owed_back, months, data, plan, now=now)
+
+
+def _shortfall(
+    lease: Lease,
+    original: Invoice,
+    line: LeaseLine,
+    amount: Decimal,
+    pairs: Sequence[tuple[Invoice, InvoiceLine]],
+    data: _Loaded,
+) -> _Shortfall:
+    """What a line of the month is short of: the amount, and the days now due beyond those
+    billed net of credits (from where the billed service, net of credits, stops)."""
+    days_billed = 0
+    billed_to = max(lease.commencement, original.period_start)
+    for _, inv_line in pairs:
+        credited_days, credited_from = data.credited_days.get(
+            inv_line.pk, (0, inv_line.service_end)
+        )
+        days_billed += inv_line.days - credited_days
+        billed_to = max(billed_to, min(credited_from, inv_line.service_end))
+    days_due = _days_held(lease, line, original.period_start, original.period_end)
+    return _Shortfall(original, line, amount, billed_to, max(days_due - days_billed, 0))
+
+
+def supplement_cause(
+    documents: Sequence[Invoice], withdrawn: Sequence[int], *, now: dt.datetime
+) -> str:
+    """The cause of a month's next supplementary invoice, unused among its `documents` (the
+    month's rent and supplementary invoices).
+
+    A supplementary invoice voided to be re-issued is billed again under its own cause. Else
+    the cause is the lease's last withdrawal (`notice_withdrawn:<id>`): what moves an end later.
+    A shortfall with neither (a rate or an end edited by hand) is an adjustment as of `now`.
+    """
+    supplements = [i for i in documents if i.kind == InvoiceKind.SUPPLEMENTARY]
+    used = {i.cause for i in supplements if _holds_slot(i.status, i.void_resolution)}
+    for inv in supplements:
+        if inv.cause not in used:  # voided for re-issue, not re-issued yet
+            return inv.cause
+    if withdrawn and (cause := f"notice_withdrawn:{withdrawn[-1]}") not in used:
+        return cause
+    return f"adjustment:{now.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%S}Z"
+
+
+def _cause_label(cause: str) -> str:
+    kind, _, ref = cause.partition(":")
+    return f"notice {ref} withdrawn" if kind == "notice_withdrawn" else cause
+
+
+def _plan_supplements(
+    lease: Lease,
+    shortfalls: Sequence[_Shortfall],
+    need: Decimal,
+    months: dict[dt.date, list[Invoice]],
+    data: _Loaded,
+    plan: _Plan,
+    *,
+    now: dt.datetime,
+) -> None:
+    """Bill exactly `need` over the shortfalls, trimmed to the lease-level total: one
+    supplementary invoice per month, referencing the month's rent invoice."""
+    tz = lease.contract_timezone
+    amounts = trim_to([s.amount for s in shortfalls], need)
+    by_month: dict[dt.date, _InvoicePlan] = {}
+    for s, amount in zip(shortfalls, amounts, strict=True):
+        if amount <= 0:
+            continue
+        original = s.original
+        period = original.period
+        supplement = by_month.get(period)
+        if supplement is None:
+            cause = supplement_cause(months[period], data.withdrawn.get(lease.pk, []), now=now)
+            supplement = by_month[period] = _InvoicePlan(
+                lease,
+                InvoiceKind.SUPPLEMENTARY,
+                period,
+                original.period_start,
+                original.period_end,
+                [],
+                supplements=original,
+                cause=cause,
+            )
+        service_end = max(min(s.line.end, original.period_end), s.billed_to)
+        head = f"Supplement {_period_label(period)}: {_line_label(s.line)}"
+        supplement.lines.append(
+            InvoiceLine(
+                lease_line_id=s.line.pk,
+                description=(
+                    f"{head}, {s.days} days from {local_date(s.billed_to, tz):%Y-%m-%d} "
+                    f"({_cause_label(supplement.cause)}), after {original.number}"
+                    if s.days
+                    else f"{head}, rounding, after {original.number}"
+                ),
+                service_start=s.billed_to,
+                service_end=service_end,
+                days=s.days,
+                days_in_month=proration.days_in_month(period),
+                monthly_rate=s.line.monthly_rate,
+                rate_multiplier=Decimal(1),
+                amount=amount,
             )
         )
-        by_line = {line.pk: line for line in lines}
-        for inv_line in billed_lines:
-            line = by_line.get(inv_line.lease_line_id)
-            if line is None:
-                continue
-            net = inv_line.amount - data.credited[inv_line.pk]
-            diff = net - due.pop(line.pk, ZERO)
-            owed_back += diff
-            days_now = proration.overlap_days(
-                life_start=lease.commencement,
-                life_end=line.end,
-                period_start=inv.period_start,
-                period_end=inv.period_end,
-                tz=tz,
-            )
-            candidates.append(_CreditCandidate.of(inv, inv_line, line, diff, line.end, days_now))
-        owed_back -= sum(due.values(), ZERO)  # lines now due that this invoice never billed
-    _plan_owed_back(
-        lease,
-        candidates,
-        owed_back,
-        plan,
-        reason="Lease lines ended inside the period",
-        label="Credit",
-        why="no longer leased",
-    )
+    plan.invoices.extend(by_month.values())
 
 
 def _plan_holdover_credits(
@@ -846,11 +1084,23 @@ def _due_slots(
 
 
 def _ends_changed(lease: Lease, lines: Sequence[LeaseLine], data: _Loaded) -> bool:
-    """Whether any issued rent invoice of the lease no longer matches its lines (see
-    `changed_lease_ids`). If none changed, the rule gives the same amounts: nothing to credit.
-    After a credit the test stays true for that lease (the invoice keeps its old
-    `service_end`); the full computation then finds nothing more."""
+    """Whether any issued rent invoice of the lease may no longer match its lines (see
+    `changed_lease_ids`, `withdrawn_notices`). If none changed, the rule gives the same
+    amounts: nothing to correct. After a correction the test stays true for that lease (the
+    invoice keeps its old `service_end`); the full computation then finds nothing more."""
     return lease.pk in data.changed
+
+
+def _rent_correction_due(
+    lease: Lease, lines: Sequence[LeaseLine], data: _Loaded, *, now: dt.datetime
+) -> bool:
+    """Whether a changed lease's rent needs a credit or a supplement now (exact, no query):
+    a lease corrected once stays changed, and must not be locked by every run for nothing."""
+    if not _ends_changed(lease, lines, data):
+        return False
+    probe = _Plan()
+    _plan_rent_corrections(lease, lines, data, probe, now=now)
+    return bool(probe)
 
 
 def _has_work(
@@ -868,7 +1118,8 @@ def _has_work(
     if invoices and _due_slots(lease, lines, data, now=now, period_cap=period_cap):
         return True
     return credits and (
-        _ends_changed(lease, lines, data) or _holdover_credit_due(lease, lines, data, now=now)
+        _rent_correction_due(lease, lines, data, now=now)
+        or _holdover_credit_due(lease, lines, data, now=now)
     )
 
 
@@ -902,7 +1153,7 @@ def _plan_lease(
                 _InvoicePlan(lease, kind, period, p_start, p_end, invoice_lines, existing=current)
             )
     if credits and _ends_changed(lease, lines, data):
-        _plan_credits(lease, lines, data, plan)
+        _plan_rent_corrections(lease, lines, data, plan, now=now)
     if credits and lease.released_at is not None and data.holdover_lines:
         _plan_holdover_credits(lease, lines, data, plan, now=now)
     return plan
@@ -926,9 +1177,15 @@ class BillOutcome:
 
 
 def _write_invoices(
-    plans: Sequence[_InvoicePlan], *, now: dt.datetime, run: BillingRun | None, issue: bool
+    plans: Sequence[_InvoicePlan],
+    *,
+    now: dt.datetime,
+    run: BillingRun | None,
+    issue: bool,
+    actor: User | None = None,
 ) -> list[Invoice]:
-    """Create (or refresh drafts of) the planned invoices, then issue them with numbers."""
+    """Create (or refresh drafts of) the planned invoices, then issue them with numbers (by
+    `actor`, None for the scheduler)."""
     if not plans:
         return []
     fresh = [
@@ -936,6 +1193,8 @@ def _write_invoices(
             tenant_id=p.lease.tenant_id,
             lease=p.lease,
             kind=p.kind,
+            supplements=p.supplements,
+            cause=p.cause,
             period=p.period,
             period_start=p.period_start,
             period_end=p.period_end,
@@ -943,6 +1202,7 @@ def _write_invoices(
             currency=p.lease.currency,
             total=p.total,
             billing_run=run,
+            issued_by=actor if issue else None,
         )
         for p in plans
         if p.existing is None
@@ -958,6 +1218,7 @@ def _write_invoices(
             invoice = p.existing
             invoice.total = p.total
             invoice.billing_run = run
+            invoice.issued_by = actor if issue else None
             drafts.append(invoice)
         invoices.append(invoice)
         for line in p.lines:
@@ -966,7 +1227,7 @@ def _write_invoices(
         InvoiceLine.objects.filter(invoice__in=drafts).delete()
     InvoiceLine.objects.bulk_create([line for p in plans for line in p.lines])
     for draft in drafts:  # few: drafts are made by hand
-        draft.save(update_fields=["total", "billing_run"])
+        draft.save(update_fields=["total", "billing_run", "issued_by"])
     if issue:
         numbers = _reserve_numbers(SeriesKind.INVOICE, now.astimezone(dt.UTC).year, len(invoices))
         due_at = now + dt.timedelta(days=PAYMENT_TERMS_DAYS)
@@ -1035,7 +1296,11 @@ def _mark_issued(
 
 
 def _write_credits(
-    plans: Sequence[_CreditPlan], *, now: dt.datetime, run: BillingRun | None
+    plans: Sequence[_CreditPlan],
+    *,
+    now: dt.datetime,
+    run: BillingRun | None,
+    actor: User | None = None,
 ) -> list[CreditNote]:
     if not plans:
         return []
@@ -1049,6 +1314,7 @@ def _write_credits(
             total=p.total,
             reason=p.reason,
             billing_run=run,
+            issued_by=actor,
         )
         for p in plans
     ]
@@ -1075,8 +1341,10 @@ def _bill_leases(
     run: BillingRun | None = None,
     invoices: bool = True,
     credits: bool = True,
+    actor: User | None = None,
 ) -> BillOutcome:
-    """Bill what is due for these leases, in one transaction and a bounded number of queries.
+    """Bill what is due for these leases, in one transaction and a bounded number of queries;
+    `actor` is the operator whose call it is (None: the scheduler).
 
     A lock-free look first: if nothing is due (the usual case for a redelivered or duplicate
     task) it returns without writing. Otherwise the leases are locked in pk order and the plan
@@ -1119,14 +1387,14 @@ def _bill_leases(
             outcome.underbilled += len(plan.underbilled)
             for lease_id, amount in plan.underbilled:
                 logger.warning(
-                    "billing: lease %s is billed %s less than now due (an end moved later "
-                    "after a credit, or a void); needs an operator",
+                    "billing: lease %s holdover is billed %s less than now due (release "
+                    "moved later after a holdover credit); needs an operator",
                     lease_id,
                     -amount,
                 )
         # Lock order for the series rows: invoice, then credit note.
-        outcome.invoices = _write_invoices(invoice_plans, now=now, run=run, issue=True)
-        outcome.credit_notes = _write_credits(credit_plans, now=now, run=run)
+        outcome.invoices = _write_invoices(invoice_plans, now=now, run=run, issue=True, actor=actor)
+        outcome.credit_notes = _write_credits(credit_plans, now=now, run=run, actor=actor)
         if run is not None and (outcome.invoices or outcome.credit_notes):
             BillingRun.objects.filter(pk=run.pk).update(
                 invoices_issued=F("invoices_issued") + len(outcome.invoices),
@@ -1221,20 +1489,26 @@ def lease_bill(
     now: dt.datetime | None = None,
     period: dt.date | None = None,
     run: BillingRun | None = None,
+    actor: User | None = None,
 ) -> BillOutcome:
-    """Bill one lease: everything due as of `now` (the per-lease task's service)."""
-    return _bill_leases([lease_id], now=_now(now), period_cap=period, run=run)
+    """Bill one lease: everything due as of `now` (the per-lease task's service); `actor` is
+    the operator who asked, None for the scheduler."""
+    return _bill_leases([lease_id], now=_now(now), period_cap=period, run=run, actor=actor)
 
 
-def credit_notes_for_changes(*, lease: Lease, now: dt.datetime | None = None) -> list[CreditNote]:
-    """Credit what the lease's issued invoices billed beyond what its lines now accrue (and
-    holdover billed beyond a release), issued at `now`.
+def credit_notes_for_changes(
+    *, lease: Lease, now: dt.datetime | None = None, actor: User | None = None
+) -> list[CreditNote]:
+    """Correct what the lease's issued invoices billed against what its lines now accrue, and
+    return the credit notes issued (by `actor`, None for the scheduler).
 
-    For a notice or reclaim that ended lines inside (or before) already-invoiced months; run
+    For a notice or reclaim that ended lines inside (or before) already-invoiced months; a
+    withdrawal that moved an end later gets its supplementary invoice from the same call. Run
     by the billing consumer of lease events (`billing.consumers`) right after the change.
-    Idempotent: what was already credited is subtracted, so a second call issues nothing.
+    Idempotent: what was already credited or supplemented counts, so a second call issues
+    nothing.
     """
-    return _bill_leases([lease.pk], now=_now(now), invoices=False).credit_notes
+    return _bill_leases([lease.pk], now=_now(now), invoices=False, actor=actor).credit_notes
 
 
 def lease_rent_due(lease: Lease, start: dt.datetime, end: dt.datetime) -> Decimal:
@@ -1278,7 +1552,9 @@ def _rent_draft(lease_id: int, period: dt.date, *, lock: bool, now: dt.datetime)
         (
             i
             for i in data.invoices.get(locked.pk, [])
-            if i.kind == InvoiceKind.RENT and i.period == period
+            if i.kind == InvoiceKind.RENT
+            and i.period == period
+            and _holds_slot(i.status, i.void_resolution)
         ),
         None,
     )
@@ -1298,8 +1574,10 @@ def _rent_draft(lease_id: int, period: dt.date, *, lock: bool, now: dt.datetime)
 
 
 @transaction.atomic
-def invoice_issue(*, invoice: Invoice, now: dt.datetime | None = None) -> Invoice:
-    """DRAFT → ISSUED: the next gapless number, issued now, due in 30 days.
+def invoice_issue(
+    *, invoice: Invoice, actor: User | None = None, now: dt.datetime | None = None
+) -> Invoice:
+    """DRAFT → ISSUED by `actor`: the next gapless number, issued now, due in 30 days.
 
     Locks the lease first, as every billing transaction does (so it serializes with a run or a
     credit computation for the same lease), then the invoice, and re-checks the status under
@@ -1322,43 +1600,95 @@ def invoice_issue(*, invoice: Invoice, now: dt.datetime | None = None) -> Invoic
     locked.number = number
     locked.issued_at = now
     locked.due_at = now + dt.timedelta(days=PAYMENT_TERMS_DAYS)
-    locked.save(update_fields=["total", "status", "number", "issued_at", "due_at"])
+    locked.issued_by = actor
+    locked.save(update_fields=["total", "status", "number", "issued_at", "due_at", "issued_by"])
     _announce(DocumentEvent.INVOICE_ISSUED, "invoice", [locked])
     return locked
 
 
 @transaction.atomic
-def invoice_void(*, invoice: Invoice, reason: str = "", now: dt.datetime | None = None) -> Invoice:
-    """ISSUED → VOID. The month's slot stays taken (runs will not bill it again); an invoice
-    that was partly credited cannot be voided (void would refund twice)."""
+def invoice_void(
+    *,
+    invoice: Invoice,
+    reason: str,
+    resolution: str,
+    actor: User | None = None,
+    now: dt.datetime | None = None,
+) -> Invoice:
+    """ISSUED → VOID by `actor`, for `reason` (required), saying what follows (`resolution`):
+
+    * `reissue`: the slot is freed; the next billing run bills the month again under a new
+      number, by the rule as the lease stands then (a supplementary invoice: its cause again);
+    * `waive`: the slot stays taken and the amount is forgiven: never billed again.
+
+    Refused for an invoice that was partly credited (a re-issue would bill what was credited,
+    a waiver would forgive it twice) and for a rent invoice with supplementary invoices that
+    hold their slot (void those first). Locks the lease, then the invoice, like every billing
+    transaction, so a concurrent run sees the void whole or not at all.
+    """
     now = _now(now)
+    reason = reason.strip()
+    errors = {}
+    if not reason:
+        errors["reason"] = "A void needs a reason."
+    if resolution not in VoidResolution.values:
+        errors["resolution"] = f"Must be one of {sorted(VoidResolution.values)}."
+    if errors:
+        raise InvalidInput(extra={"fields": errors})
+    lease_id = Invoice.objects.values_list("lease_id", flat=True).get(pk=invoice.pk)
+    lock_row(Lease, lease_id)
     locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if locked.status != InvoiceStatus.ISSUED:
         raise InvoiceNotIssued(extra={"invoice": locked.number, "status": locked.status})
     if CreditNote.objects.filter(invoice=locked, status=CreditNoteStatus.ISSUED).exists():
         raise InvoiceHasCreditNotes(extra={"invoice": locked.number})
+    supplements = Invoice.objects.filter(supplements=locked).filter(HOLDS_SLOT)
+    if supplements.exists():
+        raise InvoiceHasSupplements(
+            extra={
+                "invoice": locked.number,
+                "supplements": list(supplements.values_list("number", flat=True)),
+            }
+        )
     locked.status = InvoiceStatus.VOID
     locked.voided_at = now
+    locked.voided_by = actor
     locked.void_reason = reason[:500]
+    locked.void_resolution = resolution
     locked.is_overdue = False
-    locked.save(update_fields=["status", "voided_at", "void_reason", "is_overdue"])
+    locked.save(
+        update_fields=[
+            "status",
+            "voided_at",
+            "voided_by",
+            "void_reason",
+            "void_resolution",
+            "is_overdue",
+        ]
+    )
     _refresh_standing([locked.tenant_id])
     return locked
 
 
 @transaction.atomic
 def invoice_mark_paid(
-    *, invoice: Invoice, paid_at: dt.datetime | None = None, now: dt.datetime | None = None
+    *,
+    invoice: Invoice,
+    paid_at: dt.datetime | None = None,
+    actor: User | None = None,
+    now: dt.datetime | None = None,
 ) -> Invoice:
-    """ISSUED → PAID (at `paid_at`, default now); clears the overdue flag and standing."""
+    """ISSUED → PAID (at `paid_at`, default now) by `actor`; clears the overdue flag and
+    standing."""
     now = _now(now)
     locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if locked.status != InvoiceStatus.ISSUED:
         raise InvoiceNotIssued(extra={"invoice": locked.number, "status": locked.status})
     locked.status = InvoiceStatus.PAID
     locked.paid_at = paid_at or now
+    locked.paid_by = actor
     locked.is_overdue = False
-    locked.save(update_fields=["status", "paid_at", "is_overdue"])
+    locked.save(update_fields=["status", "paid_at", "paid_by", "is_overdue"])
     _refresh_standing([locked.tenant_id])
     return locked
 

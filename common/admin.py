@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
@@ -78,6 +79,33 @@ def per_row_action(
         run_per_row(modeladmin, request, queryset, label, lambda obj: call(obj, request.user))
 
     return action
+
+
+def action_form_page(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet,
+    *,
+    action: str,
+    title: str,
+    template: str,
+    form: Any,
+    **extra: Any,
+) -> TemplateResponse:
+    """The intermediate page of a two-step action (a template extending
+    `admin/action_form.html`): the form, posted back with the selected rows and the action's
+    name, and whatever else the template shows (`extra`)."""
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "opts": modeladmin.model._meta,
+        "form": form,
+        "queryset": queryset,
+        "action": action,
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        **extra,
+    }
+    return TemplateResponse(request, template, context)
 
 
 HistoryRow = tuple[dt.datetime | None, str, str]

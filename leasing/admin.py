@@ -23,12 +23,12 @@ from django.utils.html import format_html, format_html_join
 
 from clusters.models import ALLOCATABLE_STATUSES, Cluster, Node
 from common.access import operator_page
-from common.admin import history_table, per_row_action, run_per_row
+from common.admin import action_form_page, history_table, per_row_action, run_per_row
 from common.contract_time import local_date, local_midnight
 from common.money import format_money
 
 from . import rules, services
-from .choices import NoticeStatus, Party
+from .choices import LeaseStatus, NoticeOutcome, NoticeStatus, Party
 from .models import Allocation, Lease, LeaseEvent, LeaseLine, Listing, Notice, Tenant
 from .selectors import held_during, held_node_ids
 
@@ -323,9 +323,17 @@ class LeaseAdmin(admin.ModelAdmin):
             q = rules.quote(
                 lease, rules.notice_date_of(now, lease.contract_timezone), requested_end
             )
-            previews.append((lease, q, requested_end))
+            # A notice that ends the lease early cancels its renewal (it commences later).
+            renewal = (
+                Lease.objects.filter(predecessor=lease)
+                .exclude(status__in=(LeaseStatus.VOID, LeaseStatus.CANCELLED))
+                .first()
+                if q.outcome != NoticeOutcome.MOOT
+                else None
+            )
+            previews.append((lease, q, requested_end, renewal))
         if "apply" in request.POST and form.is_bound and form.is_valid():
-            by_pk = {lease.pk: end for lease, _, end in previews}
+            by_pk = {lease.pk: end for lease, _, end, _ in previews}
             run_per_row(
                 self,
                 request,
@@ -341,18 +349,17 @@ class LeaseAdmin(admin.ModelAdmin):
                 ),
             )
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Give operator notice",
-            "opts": self.model._meta,
-            "form": form if form.is_bound else OperatorNoticeForm(),
-            "previews": previews,
-            "queryset": queryset,
-            "action": "give_operator_notice",
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            "now": now,
-        }
-        return TemplateResponse(request, "admin/leasing/lease/operator_notice.html", context)
+        return action_form_page(
+            self,
+            request,
+            queryset,
+            action="give_operator_notice",
+            title="Give operator notice",
+            template="admin/leasing/lease/operator_notice.html",
+            form=form if form.is_bound else OperatorNoticeForm(),
+            previews=previews,
+            now=now,
+        )
 
     # --- capacity view ---
 

@@ -30,7 +30,11 @@ DAY = dt.timedelta(days=1)
 
 
 class LeaseLike(Protocol):
-    """What the rules read from a lease (a model instance or any object with these fields)."""
+    """What the rules read from a lease (a model instance or any object with these fields).
+
+    `quote` also reads `effective_end` when the object has it: the end earlier notices already
+    bind (None while none does).
+    """
 
     contract_timezone: str
     commencement: dt.datetime
@@ -108,9 +112,10 @@ RentFn = Callable[[Any, dt.datetime, dt.datetime], Decimal]
 class Quote:
     """What a notice given on `notice_date` would do to a lease (nothing is written).
 
-    `holds_until` is when the lease (or the noticed lines) stops holding capacity;
-    `held_days` is the length of `[commencement, holds_until)` in local days. `rent_due` is
-    None unless a rent function was given; it is zero for a cancellation.
+    `holds_until` is when the lease (or the noticed lines) stops holding capacity: the earliest
+    valid end wins, so a notice that already binds an earlier end keeps it; `held_days` is the
+    length of `[commencement, holds_until)` in local days. `rent_due` is None unless a rent
+    function was given; it is zero for a cancellation.
     """
 
     notice_date: dt.date
@@ -147,6 +152,9 @@ def quote(
     )
     outcome = notice_outcome(effective_end, commencement, term_end_at)
     holds_until = holding_end(effective_end, commencement, term_end_at)
+    bound_end = getattr(lease_like, "effective_end", None)
+    if bound_end is not None:
+        holds_until = min(holds_until, holding_end(bound_end, commencement, term_end_at))
     held_days = (local_date(holds_until, tz_name) - local_date(commencement, tz_name)).days
     rent_due: Decimal | None = None
     if rent is not None:

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, Max, OuterRef, Q
 from django.utils import timezone
@@ -326,6 +325,9 @@ def _binding_ends(lease: Lease, lines: Sequence[LeaseLine]) -> tuple[dt.datetime
 
     Whole-lease notices bind the lease; line notices bind their lines; if every line is bound,
     the lease ends when its last line does. Ends are clamped into `[commencement, term_end]`.
+    A renewal whose predecessor is bound to end before the renewal commences is cancelled by
+    the cancellation rule: its end is its commencement (it holds nothing) for as long as that
+    binds, so a withdrawal on the predecessor brings it back.
     """
     notices = list(
         lease.notices.filter(
@@ -349,7 +351,41 @@ def _binding_ends(lease: Lease, lines: Sequence[LeaseLine]) -> tuple[dt.datetime
     if lines and all(line.pk in line_ends for line in lines):
         last = max(line_ends[line.pk] for line in lines)
         lease_end = last if lease_end is None else min(lease_end, last)
+    if _predecessor_ends_before(lease):
+        lease_end = lease.commencement
     return lease_end, line_ends
+
+
+def _predecessor_ends_before(lease: Lease) -> bool:
+    """Whether the lease renews a predecessor now bound to end before it commences."""
+    if lease.predecessor_id is None:
+        return False
+    end = Lease.objects.filter(pk=lease.predecessor_id).values_list("effective_end", flat=True)
+    predecessor_end = end.first()
+    return predecessor_end is not None and predecessor_end < lease.commencement
+
+
+def _lock_renewals(lease: Lease) -> list[Lease]:
+    """Lock the signed renewals that follow `lease` (its successor, the successor's, ...), in
+    order: each has a larger pk than the one it renews, so this keeps the lease lock order."""
+    renewals: list[Lease] = []
+    current = lease
+    while True:
+        successor = (
+            Lease.objects.select_for_update()
+            .filter(predecessor_id=current.pk, status__in=SIGNED)
+            .first()
+        )
+        if successor is None:
+            return renewals
+        renewals.append(successor)
+        current = successor
+
+
+def _apply_to_renewals(renewals: Sequence[Lease], *, now: dt.datetime) -> None:
+    """Recompute the renewals' ends after their predecessor's end moved (locked, in order)."""
+    for renewal in renewals:
+        _apply_notices(renewal, now=now)
 
 
 def _apply_notices(lease: Lease, *, now: dt.datetime) -> None:
@@ -688,13 +724,17 @@ def notice_give(
     local date of `now`; effective end by `rules.notice_effective_end`. MOOT (term ends first)
     is recorded and changes nothing; otherwise the earliest valid effective end binds: the
     lease's or lines' `effective_end` moves and the allocations are shortened so the capacity
-    frees up then (deleted if the lease is cancelled before commencement).
+    frees up then (deleted if the lease is cancelled before commencement). If the lease was
+    renewed, a notice that ends it before its term end cancels the renewal (it commences after
+    the effective end): the renewal holds nothing from then on, and is CANCELLED when it was to
+    commence, unless the notice is withdrawn first.
     """
     now = _now(now)
     party = _party(party)
     if requested_end is not None and timezone.is_naive(requested_end):
         raise InvalidInput(extra={"fields": {"requested_end": "Must be timezone-aware."}})
     lease = _lock_lease(lease)
+    renewals = _lock_renewals(lease)
     if lease.status not in SIGNED or lease.end <= now:
         raise NoticeNotAllowed(
             "Notice can only be given on a scheduled or active lease that has not ended.",
@@ -727,6 +767,12 @@ def notice_give(
     before = lease.status
     if q.outcome != NoticeOutcome.MOOT:
         _apply_notices(lease, now=now)
+        _apply_to_renewals(renewals, now=now)
+    cancels = (
+        renewals[0]
+        if q.outcome != NoticeOutcome.MOOT and renewals and _predecessor_ends_before(renewals[0])
+        else None
+    )
     _event(
         lease,
         EventKind.NOTICE_RECEIVED,
@@ -743,39 +789,17 @@ def notice_give(
             "outcome": q.outcome,
             "lines": line_ids,
             "lease_effective_end": _iso(lease.effective_end),
+            "cancels_successor": cancels.number if cancels else None,
         },
     )
     return notice
 
 
-def _lock_notice(notice: Notice) -> tuple[Lease, Notice]:
+def _lock_notice(notice: Notice, *, renewals: bool = False) -> tuple[Lease, list[Lease], Notice]:
+    """Lock the notice's lease, its renewals if asked, then the notice (the lock order)."""
     lease = _lock_lease(notice.lease_id)
-    return lease, Notice.objects.select_for_update().get(pk=notice.pk)
-
-
-# `billing.choices.CreditNoteStatus.ISSUED`, spelled out for the reason given below.
-CREDIT_NOTE_ISSUED = "issued"
-
-
-def _refuse_if_credited(lease: Lease, notice: Notice) -> None:
-    """A notice whose end billing has already credited cannot be withdrawn.
-
-    Invoices are one per lease and period and never re-billed, so rent credited back for the
-    days after the notice's end would be lost for good if the lease ran on. Any credit note of
-    the lease issued at or after the notice was received counts. Called under the lease lock,
-    which billing also takes before issuing credit notes, so the answer cannot go stale.
-    """
-    # Looked up through the app registry, not imported: billing imports leasing, so a
-    # module-level import of billing here would be circular.
-    credit_note = apps.get_model("billing", "CreditNote")
-    credited = credit_note.objects.filter(
-        lease_id=lease.pk, status=CREDIT_NOTE_ISSUED, issued_at__gte=notice.received_at
-    )
-    if credited.exists():
-        raise WithdrawalNotAllowed(
-            "Billing has already credited the days after this notice's end.",
-            extra={"notice": notice.pk},
-        )
+    renewed = _lock_renewals(lease) if renewals else []
+    return lease, renewed, Notice.objects.select_for_update().get(pk=notice.pk)
 
 
 @transaction.atomic
@@ -789,12 +813,13 @@ def notice_withdraw_request(
 ) -> Notice:
     """A party asks to withdraw a recorded notice; it stays binding until the other confirms.
 
-    Only a RECORDED notice not yet effective, with no request already pending, and none of
-    whose effect billing has credited yet (`_refuse_if_credited`).
+    Only a RECORDED notice not yet effective, with no request already pending. Billing may
+    already have credited the days after its end: the next billing run bills them again on a
+    supplementary invoice once the withdrawal is confirmed.
     """
     now = _now(now)
     party = _party(party)
-    lease, notice = _lock_notice(notice)
+    lease, _, notice = _lock_notice(notice)
     if notice.status != NoticeStatus.RECORDED or notice.effective_end <= now:
         raise WithdrawalNotAllowed(
             "Only a recorded notice that is not yet effective can be withdrawn.",
@@ -805,7 +830,6 @@ def notice_withdraw_request(
             "A withdrawal is already pending.",
             extra={"requested_by": notice.withdrawal_requested_by},
         )
-    _refuse_if_credited(lease, notice)
     notice.withdrawal_requested_by = party
     notice.withdrawal_requested_at = now
     notice.save(update_fields=["withdrawal_requested_by", "withdrawal_requested_at"])
@@ -834,12 +858,13 @@ def notice_withdraw_confirm(
 
     Ends are recomputed from the remaining notices and the allocations extended back; if some
     of those nodes were leased to someone else meanwhile, `capacity_unavailable` and nothing
-    changes. Refused with `withdrawal_not_allowed` once billing has issued a credit note of
-    the lease since the notice was received (`_refuse_if_credited`).
+    changes. Rent the lease now owes for months already invoiced (or credited) is billed by
+    the next billing run on supplementary invoices, once per month and withdrawal. A renewal
+    the notice had cancelled holds its capacity again (on free nodes of its clusters).
     """
     now = _now(now)
     party = _party(party)
-    lease, notice = _lock_notice(notice)
+    lease, renewals, notice = _lock_notice(notice, renewals=True)
     if notice.status != NoticeStatus.RECORDED or notice.effective_end <= now:
         raise WithdrawalNotAllowed(
             "Only a recorded notice that is not yet effective can be withdrawn.",
@@ -852,13 +877,17 @@ def notice_withdraw_confirm(
             "The other party must confirm the withdrawal.",
             extra={"requested_by": notice.withdrawal_requested_by},
         )
-    _refuse_if_credited(lease, notice)
     notice.status = NoticeStatus.WITHDRAWN
     notice.withdrawn_at = now
     notice.save(update_fields=["status", "withdrawn_at"])
-    _lock_clusters(lease.lines.values_list("cluster_id", flat=True))
+    _lock_clusters(
+        LeaseLine.objects.filter(lease_id__in=[lease.pk, *(r.pk for r in renewals)]).values_list(
+            "cluster_id", flat=True
+        )
+    )
     before = lease.status
     _apply_notices(lease, now=now)
+    _apply_to_renewals(renewals, now=now)
     _event(
         lease,
         EventKind.NOTICE_WITHDRAWN,
@@ -884,8 +913,9 @@ def lease_renew(
 ) -> Lease:
     """A successor lease from the predecessor's term end, on the same nodes (SCHEDULED).
 
-    Only a signed lease running to its term end (no binding or moot notice, no successor yet)
-    before that end. Lines ended by a notice are not renewed. `monthly_rates` maps predecessor
+    Only a signed lease running to its term end (no notice in flight, no successor yet) before
+    that end; a moot notice does not block it (the lease runs to its term end all the same).
+    Lines ended by a notice are not renewed. `monthly_rates` maps predecessor
     line ids to new rates (default: unchanged); `reference` is the successor's deal reference.
     The predecessor row is never modified.
     """
@@ -899,7 +929,7 @@ def lease_renew(
         raise RenewalNotAllowed(extra={"status": lease.status})
     if Lease.objects.filter(predecessor=lease).exists():
         raise RenewalNotAllowed("This lease was already renewed.")
-    if lease.notices.filter(status__in=(NoticeStatus.RECORDED, NoticeStatus.MOOT)).exists():
+    if lease.notices.filter(status=NoticeStatus.RECORDED).exists():
         raise RenewalNotAllowed("A notice is in flight on this lease.")
     lines = list(
         lease.lines.filter(status=LineStatus.OPEN, effective_end__isnull=True).order_by("pk")

@@ -49,7 +49,7 @@ def invoice_rows_for_tenant(tenant: Tenant) -> QuerySet:
 
 
 def invoice_detail_for_tenant(tenant: Tenant) -> QuerySet[Invoice]:
-    return invoice_list_for_tenant(tenant).prefetch_related("lines")
+    return invoice_list_for_tenant(tenant).select_related("supplements").prefetch_related("lines")
 
 
 def credit_note_list_for_tenant(tenant: Tenant) -> QuerySet[CreditNote]:

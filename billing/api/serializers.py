@@ -78,6 +78,12 @@ class InvoiceDetailSerializer(InvoiceSerializer):
     class Meta:
         list_serializer_class = serializers.ListSerializer  # the row list is for InvoiceSerializer
 
+    supplements = DocumentRefSerializer(
+        allow_null=True,
+        help_text="For a supplementary invoice: the month's rent invoice it adds to (an end "
+        "moved later inside an invoiced month, e.g. a withdrawn notice).",
+    )
+
     lines = InvoiceLineSerializer(many=True)
 
 

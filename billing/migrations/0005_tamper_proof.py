@@ -71,6 +71,9 @@ INVOICE_FROZEN = (
     "issued_at",
     "due_at",
     "created_at",
+    "supplements_id",
+    "cause",
+    "issued_by_id",
 )
 CREDIT_NOTE_FROZEN = (
     "id",
@@ -83,6 +86,7 @@ CREDIT_NOTE_FROZEN = (
     "reason",
     "issued_at",
     "created_at",
+    "issued_by_id",
 )
 # Number series: table -> the columns that name the series.
 SERIES = {
@@ -138,15 +142,19 @@ INVOICE = {
         _moves("invoice", INVOICE_MOVES),
         *_frozen("invoice", INVOICE_FROZEN),
         (
-            "OLD.status <> 'draft' AND NEW.paid_at {ne} OLD.paid_at"
+            "OLD.status <> 'draft'"
+            " AND (NEW.paid_at {ne} OLD.paid_at OR NEW.paid_by_id {ne} OLD.paid_by_id)"
             " AND NOT (NEW.status = 'paid' AND OLD.status <> 'paid')",
-            "invoice: paid_at is set only by the move into paid",
+            "invoice: paid_at and paid_by are set only by the move into paid",
         ),
         (
             "OLD.status <> 'draft'"
-            " AND (NEW.voided_at {ne} OLD.voided_at OR NEW.void_reason {ne} OLD.void_reason)"
+            " AND (NEW.voided_at {ne} OLD.voided_at OR NEW.void_reason {ne} OLD.void_reason"
+            " OR NEW.void_resolution {ne} OLD.void_resolution"
+            " OR NEW.voided_by_id {ne} OLD.voided_by_id)"
             " AND NOT (NEW.status = 'void' AND OLD.status <> 'void')",
-            "invoice: voided_at and void_reason are set only by the move into void",
+            "invoice: voided_at, void_reason, void_resolution and voided_by are set only by the move"
+            " into void",
         ),
         (
             f"OLD.status IN ({_in(INVOICE_SETTLED)}) AND NEW.is_overdue {{ne}} OLD.is_overdue",
@@ -351,7 +359,7 @@ _IMMUTABLE_0002 = importlib.import_module("billing.migrations.0002_issued_docume
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0003_tenant_page_indexes"),
+        ("billing", "0004_supplementary_and_void_resolution"),
         ("leasing", "0003_lease_number_series"),
     ]
 

@@ -18,8 +18,10 @@ from common.contract_time import local_midnight
 from common.money import ZERO, round_money
 from leasing import rules
 from leasing.choices import (
+    LeaseStatus,
     ListingStatus,
     ListingVisibility,
+    NoticeOutcome,
     NoticeStatus,
     Party,
 )
@@ -120,14 +122,45 @@ def lease_rows_for_tenant(tenant: Tenant) -> QuerySet:
 def lease_detail_for_tenant(tenant: Tenant) -> QuerySet[Lease]:
     return lease_list_for_tenant(tenant).prefetch_related(
         Prefetch("lines", queryset=LeaseLine.objects.select_related("cluster__site")),
-        Prefetch("notices", queryset=Notice.objects.prefetch_related("lines")),
+        Prefetch("notices", queryset=_with_renewal(Notice.objects.prefetch_related("lines"))),
     )
 
 
 def notice_list_for_lease(lease: Lease) -> QuerySet[Notice]:
-    return Notice.objects.filter(lease=lease).prefetch_related(
-        Prefetch("lines", queryset=LeaseLine.objects.only("id"))
+    return _with_renewal(
+        Notice.objects.filter(lease=lease).prefetch_related(
+            Prefetch("lines", queryset=LeaseLine.objects.only("id"))
+        )
     )
+
+
+def _with_renewal(notices: QuerySet[Notice]) -> QuerySet[Notice]:
+    """Each notice with `api_renewal`: the id of the lease's renewal if it commences after the
+    notice's effective end (in the same query: a correlated subquery over the one-to-one
+    predecessor column). A whole-lease notice that binds then cancels that renewal."""
+    renewal = (
+        Lease.objects.filter(
+            predecessor=OuterRef("lease_id"), commencement__gt=OuterRef("effective_end")
+        )
+        .exclude(status=LeaseStatus.VOID)
+        .values("pk")[:1]
+    )
+    return notices.annotate(api_renewal=Subquery(renewal))
+
+
+def notice_cancels_renewal(notice: Notice) -> int | None:
+    """The renewal (lease id) a notice cancels: its lease's renewal commences after the
+    notice's effective end, and the notice binds the whole lease (recorded or effective, not
+    moot, no lines). Reads `api_renewal` (`_with_renewal`) and the prefetched lines."""
+    renewal = getattr(notice, "api_renewal", None)
+    if (
+        renewal is None
+        or notice.status not in (NoticeStatus.RECORDED, NoticeStatus.EFFECTIVE)
+        or notice.outcome == NoticeOutcome.MOOT
+        or notice.lines.all()
+    ):
+        return None
+    return renewal
 
 
 def allocation_summary(lease: Lease) -> list[dict]:
@@ -205,6 +238,7 @@ class TerminationQuote:
     rent_invoiced: Decimal
     rent_still_due: Decimal
     credit_due: Decimal
+    cancels_successor: int | None = None
 
 
 def requested_end_instant(lease: Lease, requested_end_date: dt.date | None) -> dt.datetime | None:
@@ -220,14 +254,15 @@ def lease_termination_quote(
     """What a tenant notice on `notice_date` would do: effective end, outcome and the rent.
 
     `rent_due` is the rent of `[commencement, holds_until)` by billing's rule (each line to its
-    own end); `rent_invoiced` the lease's issued rent invoices minus its credit notes. Months
-    whose rent invoice was voided are settled (never billed again), so their rent counts toward
-    neither `rent_still_due` nor `credit_due`. When the end falls inside invoiced months,
-    `credit_due` is what the credit note will say.
+    own end); `rent_invoiced` the lease's issued rent and supplementary invoices minus its
+    credit notes. Months whose rent invoice was waived are settled (never billed again), so
+    their rent counts toward neither `rent_still_due` nor `credit_due`; a waived supplementary
+    invoice settles its amount. A month voided to be re-issued is still due. When the end falls
+    inside invoiced months, `credit_due` is what the credit note will say.
     """
-    from billing.choices import CreditNoteStatus, InvoiceKind, InvoiceStatus
+    from billing.choices import CreditNoteStatus, InvoiceKind, InvoiceStatus, VoidResolution
     from billing.models import CreditNote, Invoice
-    from billing.services import lease_rent_due
+    from billing.services import RENT_KINDS, lease_rent_due
 
     if lease.status not in SIGNED:
         raise NoticeNotAllowed(
@@ -238,24 +273,40 @@ def lease_termination_quote(
     rent_due = round_money(q.rent_due or ZERO)
     invoiced = Invoice.objects.filter(
         lease=lease,
-        kind=InvoiceKind.RENT,
+        kind__in=RENT_KINDS,
         status__in=(InvoiceStatus.ISSUED, InvoiceStatus.PAID),
     ).aggregate(total=Sum("total"))["total"] or Decimal(0)
     credited = CreditNote.objects.filter(lease=lease, status=CreditNoteStatus.ISSUED).aggregate(
         total=Sum("total")
     )["total"] or Decimal(0)
     net = round_money(invoiced - credited)
-    # A voided rent invoice keeps its month's slot: billing never invoices nor credits that
-    # month again, so its rent (by the same rule, up to the end) is settled, not still due.
+    # A waived rent invoice keeps its month's slot: billing never invoices nor credits that
+    # month again, so its rent (by the same rule, up to the end) is settled, not still due; a
+    # waived supplementary invoice settles what it billed.
     waived = ZERO
     if q.rent_due:
-        for p_start, p_end in Invoice.objects.filter(
-            lease=lease, kind=InvoiceKind.RENT, status=InvoiceStatus.VOID
-        ).values_list("period_start", "period_end"):
+        for kind, total, p_start, p_end in Invoice.objects.filter(
+            lease=lease,
+            kind__in=RENT_KINDS,
+            status=InvoiceStatus.VOID,
+            void_resolution=VoidResolution.WAIVE,
+        ).values_list("kind", "total", "period_start", "period_end"):
             upto = min(p_end, q.holds_until)
-            if upto > p_start:
+            if kind == InvoiceKind.SUPPLEMENTARY:
+                waived += total if upto > p_start else ZERO
+            elif upto > p_start:
                 waived += lease_rent_due(lease, max(p_start, lease.commencement), upto)
     payable = rent_due - waived
+    # A notice that ends the lease before its term end cancels its renewal, which commences
+    # at the term end (the cancellation rule).
+    renewal = (
+        Lease.objects.filter(predecessor=lease)
+        .exclude(status__in=(LeaseStatus.VOID, LeaseStatus.CANCELLED))
+        .values_list("pk", flat=True)
+        .first()
+        if q.outcome != NoticeOutcome.MOOT
+        else None
+    )
     return TerminationQuote(
         lease=lease.pk,
         quote=q,
@@ -264,4 +315,5 @@ def lease_termination_quote(
         rent_invoiced=net,
         rent_still_due=max(payable - net, ZERO),
         credit_due=max(net - payable, ZERO),
+        cancels_successor=renewal,
     )

@@ -39,6 +39,7 @@ from .selectors import (
     lease_actions,
     lease_available_actions,
     notice_available_actions,
+    notice_cancels_renewal,
 )
 
 # Dates outside this window are refused as input: no lease, notice or quote needs them, and
@@ -225,10 +226,17 @@ class NoticeSerializer(serializers.Serializer):
     )
     withdrawal_requested_at = InstantField(allow_null=True)
     withdrawn_at = InstantField(allow_null=True)
+    cancels_successor = serializers.SerializerMethodField(
+        help_text="Id of the lease's renewal this notice cancels (the renewal commences after "
+        "the notice's effective end), else null."
+    )
     available_actions = serializers.SerializerMethodField()
 
     def get_lines(self, obj) -> list[int]:
         return sorted(line.pk for line in obj.lines.all())
+
+    def get_cancels_successor(self, obj) -> int | None:
+        return notice_cancels_renewal(obj)
 
     @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(NoticeAction.ALL)))
     def get_available_actions(self, obj) -> list[str]:
@@ -367,3 +375,8 @@ class TerminationQuoteSerializer(serializers.Serializer):
     rent_invoiced = Money(help_text="Rent invoiced so far, net of credit notes.")
     rent_still_due = Money(help_text="rent_due − rent_invoiced, if positive.")
     credit_due = Money(help_text="rent_invoiced − rent_due, if positive: the credit note.")
+    cancels_successor = serializers.IntegerField(
+        allow_null=True,
+        help_text="Id of the lease's renewal the notice would cancel (it commences after the "
+        "effective end), else null.",
+    )

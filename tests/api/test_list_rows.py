@@ -60,6 +60,7 @@ def varied(tenant_a, world_a, cluster):
             due_at=now + dt.timedelta(days=30),
             paid_at=paid_at,
             is_overdue=overdue,
+            void_resolution="waive" if status == InvoiceStatus.VOID else "",
         )
     return {"requested": requested, "ended_early": ended_early, "ended": ended}
 

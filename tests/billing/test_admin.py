@@ -51,21 +51,37 @@ def test_changelists_and_change_pages_render(staff_client, billed, django_assert
 
 def test_actions_report_each_row(staff_client, billed):
     jan, feb = Invoice.objects.order_by("period")
+    url = reverse("admin:billing_invoice_changelist")
+    selected = {"action": "void_selected", "_selected_action": [jan.pk, feb.pk]}
+    # First the form: nothing is voided before a reason and a resolution are given.
+    form = staff_client.post(url, selected)
+    assert form.status_code == 200
+    assert "reason" in form.context["form"].fields
+    missing = staff_client.post(url, {**selected, "apply": "1", "resolution": "waive"})
+    assert missing.context["form"].errors["reason"]
+    assert set(Invoice.objects.values_list("status", flat=True)) == {"issued"}
+
     response = staff_client.post(
-        reverse("admin:billing_invoice_changelist"),
-        {"action": "void_selected", "_selected_action": [jan.pk, feb.pk]},
+        url,
+        {**selected, "apply": "1", "reason": "wrong entity", "resolution": "reissue"},
         follow=True,
     )
     text = [str(m) for m in get_messages(response.wsgi_request)]
     assert any(t.startswith("Voided: " + jan.number) for t in text)
     assert any("invoice_has_credit_notes" in t and feb.number in t for t in text)
-    staff_client.post(
-        reverse("admin:billing_invoice_changelist"),
-        {"action": "mark_paid_selected", "_selected_action": [feb.pk]},
-    )
+    staff_client.post(url, {"action": "mark_paid_selected", "_selected_action": [feb.pk]})
     jan.refresh_from_db()
     feb.refresh_from_db()
     assert (jan.status, feb.status) == ("void", "paid")
+    operator = response.wsgi_request.user
+    assert (jan.void_reason, jan.void_resolution, jan.voided_by) == (
+        "wrong entity",
+        "reissue",
+        operator,
+    )
+    assert feb.paid_by == operator
+    page = staff_client.get(reverse("admin:billing_invoice_change", args=[jan.pk]))
+    assert "Re-issue on the next billing run: wrong entity (by op)" in page.content.decode()
 
 
 def test_invoice_print_page_is_staff_only(staff_client, billed):

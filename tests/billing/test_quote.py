@@ -1,4 +1,5 @@
-"""The termination quote's money against billing: voided months are settled, not still due."""
+"""The termination quote's money against billing: waived months are settled, not still due;
+months voided to be re-issued are."""
 
 import datetime as dt
 from decimal import Decimal
@@ -20,7 +21,7 @@ def at(*args) -> dt.datetime:
 
 def void_january(lease) -> None:
     january = Invoice.objects.get(lease=lease, kind="rent", period=dt.date(2026, 1, 1))
-    services.invoice_void(invoice=january, reason="billed to the wrong entity")
+    services.invoice_void(invoice=january, reason="billed to the wrong entity", resolution="waive")
 
 
 def test_a_voided_month_is_not_still_due():
@@ -50,3 +51,18 @@ def test_a_voided_month_does_not_hide_a_credit_due():
     void_january(lease)
     after = lease_termination_quote(lease, notice_date=dt.date(2026, 2, 5))
     assert (after.credit_due, after.rent_still_due) == (feb_not_held, Decimal("0.00"))
+
+
+def test_a_month_voided_to_be_reissued_is_still_due():
+    lease, _ = lease_with_lines(notice_days=10)
+    services.billing_run(now=at(2026, 2, 1, 0, 10))
+    before = lease_termination_quote(lease, notice_date=dt.date(2026, 5, 25))
+    january = Invoice.objects.get(lease=lease, kind="rent", period=dt.date(2026, 1, 1))
+    services.invoice_void(invoice=january, reason="wrong PO number", resolution="reissue")
+    after = lease_termination_quote(lease, notice_date=dt.date(2026, 5, 25))
+    # The next run bills January again: its rent is still due, not settled.
+    assert (after.rent_due, after.rent_invoiced) == (before.rent_due, RATE)
+    assert after.rent_still_due == before.rent_still_due + RATE
+    services.billing_run(now=at(2026, 2, 2, 0, 10))
+    again = lease_termination_quote(lease, notice_date=dt.date(2026, 5, 25))
+    assert (again.rent_invoiced, again.rent_still_due) == (2 * RATE, before.rent_still_due)

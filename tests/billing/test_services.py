@@ -238,13 +238,15 @@ def test_draft_then_issue_void_and_pay():
     paid = services.invoice_mark_paid(invoice=issued, now=at(2026, 1, 30))
     assert (paid.status, paid.paid_at) == ("paid", at(2026, 1, 30))
     with pytest.raises(InvoiceNotIssued):
-        services.invoice_void(invoice=paid)
+        services.invoice_void(invoice=paid, reason="duplicate", resolution="reissue")
 
     services.billing_run(now=at(2026, 2, 1))
     jan = Invoice.objects.get(lease=lease, period=dt.date(2026, 1, 1))
-    voided = services.invoice_void(invoice=jan, reason="billed to the wrong entity")
+    voided = services.invoice_void(
+        invoice=jan, reason="billed to the wrong entity", resolution="waive"
+    )
     assert voided.status == "void"
-    # Void keeps the month's slot: the run does not bill January again.
+    # A waived void keeps the month's slot: the run does not bill January again.
     services.billing_run(now=at(2026, 2, 2))
     assert Invoice.objects.filter(lease=lease, period=dt.date(2026, 1, 1)).count() == 1
     with pytest.raises(InvalidPeriod):
@@ -260,7 +262,9 @@ def test_a_credited_invoice_cannot_be_voided():
     lease.save(update_fields=["effective_end"])
     services.billing_run(now=at(2026, 1, 2))
     with pytest.raises(InvoiceHasCreditNotes):
-        services.invoice_void(invoice=rent_invoices(lease)[0])
+        services.invoice_void(
+            invoice=rent_invoices(lease)[0], reason="wrong entity", resolution="reissue"
+        )
 
 
 def test_issued_invoice_is_immutable_in_the_service():

@@ -195,7 +195,7 @@ ATTEMPTS = [
     (
         "paid_at of a paid invoice rewritten (ORM)",
         lambda w: Invoice.objects.filter(pk=w.paid.pk).update(paid_at=at(2026, 3, 1)),
-        "paid_at is set only by the move into paid",
+        "paid_at and paid_by are set only by the move into paid",
     ),
     (
         "void reason of a void invoice rewritten (SQL)",

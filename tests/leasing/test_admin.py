@@ -119,6 +119,15 @@ def test_operator_notice_previews_then_gives_notice(staff_client):
     assert notice.reason == "reclaim"
 
 
+def test_operator_notice_preview_names_the_renewal_it_cancels(staff_client):
+    leases, _ = future_leases(2)
+    target = leases[1]
+    renewal = services.lease_renew(lease=target)
+    body = action(staff_client, "give_operator_notice", [target]).content.decode()
+    assert "Cancels renewal" in body
+    assert renewal.number in body
+
+
 def test_release_and_renew_actions(staff_client, make_lease):
     ended = make_lease(nodes=2)
     services.process_boundaries(now=at(2026, 6, 30))

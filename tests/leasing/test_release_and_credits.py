@@ -1,5 +1,6 @@
-"""Nodes of an ended lease stay held until release; a credited notice cannot be withdrawn;
-a handover to a renewal is a release; the capacity view counts only healthy held nodes."""
+"""Nodes of an ended lease stay held until release; a credited notice can be withdrawn and
+billing bills the credit back; a handover to a renewal is a release; the capacity view counts
+only healthy held nodes."""
 
 import datetime as dt
 from decimal import Decimal
@@ -8,14 +9,14 @@ import pytest
 from django.urls import reverse
 
 from billing import services as billing
-from billing.choices import CreditNoteStatus
-from billing.models import CreditNote
+from billing.choices import CreditNoteStatus, InvoiceKind
+from billing.models import CreditNote, Invoice
 from clusters.choices import NodeStatus
 from clusters.models import Node
 from leasing import services
 from leasing.choices import LeaseStatus, NoticeStatus, Party
 from leasing.events import EventKind
-from leasing.exceptions import CapacityUnavailable, WithdrawalNotAllowed
+from leasing.exceptions import CapacityUnavailable
 from leasing.models import Allocation, LeaseEvent
 from reclaim.choices import ReclaimStatus
 from reclaim.models import ReclaimDecision
@@ -172,7 +173,7 @@ def test_renewal_takes_over_the_same_nodes_and_new_leases_cannot(make_lease, clu
     assert len(free_after) == 20
 
 
-# --- 2. a notice whose end billing already credited cannot be withdrawn ------------------------
+# --- 2. a notice whose end billing already credited can be withdrawn; billing bills it back --
 
 
 def credited_notice():
@@ -189,55 +190,43 @@ def credited_notice():
     return lease, notice
 
 
-def test_withdrawal_is_refused_once_the_notice_was_credited():
+def test_a_credited_notice_is_withdrawn_and_the_next_run_bills_the_credit_back():
+    """Withdrawing used to be refused once billing had credited the notice (the month was
+    never billed again); a supplementary invoice now bills the credited days back."""
     lease, notice = credited_notice()
     services.notice_withdraw_request(notice=notice, party=Party.OPERATOR, now=at(2026, 3, 5, 13))
     billing.billing_run(now=at(2026, 3, 6, 0, 10))
-    assert CreditNote.objects.filter(lease=lease, status=CreditNoteStatus.ISSUED).exists()
-    before = db_state()
-    with pytest.raises(WithdrawalNotAllowed) as refused:
-        services.notice_withdraw_confirm(notice=notice, party=Party.TENANT, now=at(2026, 3, 8))
-    assert refused.value.code == "withdrawal_not_allowed"
-    assert refused.value.http_status == 409
-    assert db_state() == before
-    notice.refresh_from_db()
-    assert notice.status == NoticeStatus.RECORDED
-
-
-def test_withdrawal_request_is_refused_once_the_notice_was_credited():
-    _, notice = credited_notice()
-    billing.billing_run(now=at(2026, 3, 6, 0, 10))
-    before = db_state()
-    with pytest.raises(WithdrawalNotAllowed):
-        services.notice_withdraw_request(notice=notice, party=Party.OPERATOR, now=at(2026, 3, 7))
-    assert db_state() == before
-
-
-def test_withdrawal_without_a_credit_note_still_works():
-    lease, notice = credited_notice()
-    assert not CreditNote.objects.filter(lease=lease).exists()
-    services.notice_withdraw_request(notice=notice, party=Party.OPERATOR, now=at(2026, 3, 5, 13))
-    services.notice_withdraw_confirm(notice=notice, party=Party.TENANT, now=at(2026, 3, 5, 14))
+    (note,) = CreditNote.objects.filter(lease=lease, status=CreditNoteStatus.ISSUED)
+    services.notice_withdraw_confirm(notice=notice, party=Party.TENANT, now=at(2026, 3, 8))
     notice.refresh_from_db()
     lease.refresh_from_db()
     assert notice.status == NoticeStatus.WITHDRAWN
     assert (lease.status, lease.effective_end) == (LeaseStatus.ACTIVE, None)
+    assert set(Allocation.objects.filter(line__lease=lease).values_list("ends_at", flat=True)) == {
+        lease.term_end
+    }
+
+    billing.billing_run(now=at(2026, 3, 9, 0, 10))
+    (supplement,) = Invoice.objects.filter(lease=lease, kind=InvoiceKind.SUPPLEMENTARY)
+    march = Invoice.objects.get(lease=lease, kind=InvoiceKind.RENT, period=dt.date(2026, 3, 1))
+    assert (supplement.supplements, supplement.total) == (march, note.total)
+    assert supplement.cause == f"notice_withdrawn:{notice.pk}"
+    billed = sum(Invoice.objects.filter(lease=lease).values_list("total", flat=True))
+    assert billed - note.total == 3 * Decimal("1250000000.00")  # January to March, whole
 
 
-def test_credit_notes_before_the_notice_do_not_block_its_withdrawal():
+def test_a_second_notice_after_a_credit_is_withdrawn_as_before():
     lease, _ = credited_notice()
     billing.billing_run(now=at(2026, 3, 6, 0, 10))  # credits the first notice
     assert CreditNote.objects.filter(lease=lease).exists()
-    # The first notice binds; a second one, received after the credit, can still be withdrawn.
     second = services.notice_give(lease=lease, party=Party.OPERATOR, now=at(2026, 3, 6, 12))
     services.notice_withdraw_request(notice=second, party=Party.TENANT, now=at(2026, 3, 6, 13))
     services.notice_withdraw_confirm(notice=second, party=Party.OPERATOR, now=at(2026, 3, 6, 14))
     second.refresh_from_db()
     assert second.status == NoticeStatus.WITHDRAWN
-
-
-def test_issued_status_matches_billing():
-    assert services.CREDIT_NOTE_ISSUED == CreditNoteStatus.ISSUED
+    # The first notice still binds: nothing to bill back.
+    billing.billing_run(now=at(2026, 3, 7, 0, 10))
+    assert not Invoice.objects.filter(lease=lease, kind=InvoiceKind.SUPPLEMENTARY).exists()
 
 
 # --- 3. a handover to the renewal is a release --------------------------------------------------

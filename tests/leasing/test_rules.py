@@ -81,6 +81,23 @@ def test_t5_moot_expires_at_term_end():
     assert q.term_end == utc(2026, 6, 30)
 
 
+def test_a_notice_already_binding_an_earlier_end_keeps_it_in_the_quote():
+    """Several notices: the earliest valid end wins, in the quote's `holds_until` too (it
+    used to be the new notice's own end, days late)."""
+    lease = lease_like(dt.date(2026, 1, 1))
+    lease.effective_end = utc(2026, 4, 2)  # T2's notice binds
+    q = rules.quote(lease, dt.date(2026, 2, 15), rent=simple_monthly_rent)
+    assert (q.effective_end, q.outcome) == (utc(2026, 5, 17), NoticeOutcome.ENDS)
+    assert q.holds_until == utc(2026, 4, 2)
+    assert q.held_days == 91
+    assert q.rent_due == simple_monthly_rent(lease, lease.commencement, utc(2026, 4, 2))
+    moot = rules.quote(lease, dt.date(2026, 3, 31))
+    assert (moot.outcome, moot.holds_until) == (NoticeOutcome.MOOT, utc(2026, 4, 2))
+    # A later binding end changes nothing: the new notice's own end is earlier.
+    lease.effective_end = utc(2026, 6, 1)
+    assert rules.quote(lease, dt.date(2026, 2, 15)).holds_until == utc(2026, 5, 17)
+
+
 def test_t7_cancelled_before_commencement_costs_nothing():
     lease = lease_like(dt.date(2026, 6, 1))
     q = rules.quote(lease, dt.date(2026, 1, 15), rent=simple_monthly_rent)

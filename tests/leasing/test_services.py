@@ -266,6 +266,37 @@ def test_t5_moot_notice_changes_nothing(make_lease):
     assert lease.status == LeaseStatus.EXPIRED
 
 
+def test_t6_notice_on_one_line_ends_that_line_only(tenant, cluster):
+    lease = services.lease_create(
+        tenant=tenant,
+        lines=[
+            services.LineSpec(cluster, 4, Decimal("625000000.00")),
+            services.LineSpec(cluster, 4, Decimal("625000000.00")),
+        ],
+        commencement_date=dt.date(2026, 1, 1),
+        now=at(2025, 12, 1),
+    )
+    services.lease_approve(lease=lease, now=at(2026, 1, 1))
+    one, two = lease.lines.order_by("pk")
+    notice = services.notice_give(lease=lease, party=Party.TENANT, lines=[two], now=at(2026, 2, 15))
+    assert (notice.outcome, notice.effective_end) == (NoticeOutcome.ENDS, at(2026, 5, 17))
+    lease.refresh_from_db()
+    one.refresh_from_db()
+    two.refresh_from_db()
+    assert two.end == at(2026, 5, 17)
+    assert one.end == lease.end == lease.term_end == at(2026, 6, 30)
+    assert (lease.effective_end, lease.status) == (None, LeaseStatus.ACTIVE)
+    assert set(two.allocations.values_list("ends_at", flat=True)) == {at(2026, 5, 17)}
+    assert set(one.allocations.values_list("ends_at", flat=True)) == {at(2026, 6, 30)}
+    services.process_boundaries(now=at(2026, 5, 17))
+    two.refresh_from_db()
+    lease.refresh_from_db()
+    assert (two.status, lease.status) == (LineStatus.ENDED, LeaseStatus.ACTIVE)
+    services.process_boundaries(now=at(2026, 6, 30))
+    lease.refresh_from_db()
+    assert lease.status == LeaseStatus.EXPIRED
+
+
 def test_t7_cancelled_before_commencement(make_lease):
     lease = make_lease(nodes=4, commencement=dt.date(2026, 6, 1))
     notice = services.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 15, 9))

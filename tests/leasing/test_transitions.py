@@ -168,8 +168,8 @@ def test_renewal_rules(make_lease, tenant, listing):
         "renewal_not_allowed", lambda: services.lease_renew(lease=unsigned, now=at(2025, 12, 2))
     )
     noticed = make_lease(nodes=2)
-    services.notice_give(lease=noticed, party=Party.TENANT, now=at(2026, 4, 1))  # moot
-    refused("renewal_not_allowed", lambda: services.lease_renew(lease=noticed, now=at(2026, 4, 2)))
+    services.notice_give(lease=noticed, party=Party.TENANT, now=at(2026, 3, 1))  # in flight
+    refused("renewal_not_allowed", lambda: services.lease_renew(lease=noticed, now=at(2026, 3, 2)))
     lease = make_lease(nodes=2)
     services.lease_renew(lease=lease, now=at(2026, 2, 1))
     refused("renewal_not_allowed", lambda: services.lease_renew(lease=lease, now=at(2026, 2, 2)))
