@@ -5,7 +5,9 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from billing.choices import CreditNoteStatus, InvoiceKind, InvoiceStatus
-from leasing.api.serializers import InstantField, Money, day, instant, money
+from common.api.serializers import StrictInputSerializer
+from leasing.api.serializers import BoundedDateField, InstantField, Money, day, instant, money
+from leasing.choices import NoticeOutcome
 
 
 class DocumentRefSerializer(serializers.Serializer):
@@ -112,3 +114,30 @@ class CreditNoteSerializer(serializers.Serializer):
 
 class CreditNoteDetailSerializer(CreditNoteSerializer):
     lines = CreditNoteLineSerializer(many=True)
+
+
+class TerminationQuoteQuerySerializer(StrictInputSerializer):
+    notice_date = BoundedDateField(help_text="Date the notice would be received (contract zone).")
+    requested_end_date = BoundedDateField(required=False)
+
+
+class TerminationQuoteSerializer(serializers.Serializer):
+    lease = serializers.IntegerField()
+    notice_date = serializers.DateField(source="quote.notice_date")
+    min_end = InstantField(source="quote.min_end")
+    effective_end = InstantField(source="quote.effective_end")
+    outcome = serializers.ChoiceField(choices=NoticeOutcome.choices, source="quote.outcome")
+    holds_until = InstantField(
+        source="quote.holds_until", help_text="When the lease stops holding capacity."
+    )
+    latest_useful_notice_date = serializers.DateField(source="quote.latest_useful_notice_date")
+    currency = serializers.CharField()
+    rent_due = Money(help_text="Rent over [commencement, holds_until) by the billing rule.")
+    rent_invoiced = Money(help_text="Rent invoiced so far, net of credit notes.")
+    rent_still_due = Money(help_text="rent_due − rent_invoiced, if positive.")
+    credit_due = Money(help_text="rent_invoiced − rent_due, if positive: the credit note.")
+    cancels_successor = serializers.IntegerField(
+        allow_null=True,
+        help_text="Id of the lease's renewal the notice would cancel (it commences after the "
+        "effective end), else null.",
+    )

@@ -8,6 +8,11 @@ invoices = views.InvoiceViewSet
 credit_notes = views.CreditNoteViewSet
 
 urlpatterns = [
+    path(
+        "leases/<int:pk>/termination-quote/",
+        views.TerminationQuoteView.as_view(),
+        name="lease-termination-quote",
+    ),
     path("invoices/", invoices.as_view({"get": "list"}), name="invoice-list"),
     path("invoices/<int:pk>/", invoices.as_view({"get": "retrieve"}), name="invoice-detail"),
     path("credit-notes/", credit_notes.as_view({"get": "list"}), name="credit-note-list"),

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import viewsets
+from rest_framework import generics, viewsets
+from rest_framework.response import Response
 
+from billing import selectors as billing_selectors
 from billing.models import CreditNote, Invoice
+from common.api.query import QuerySpec
+from leasing.api import selectors as lease_selectors
 from leasing.api.schema import errors
 from leasing.api.views import TenantAPIMixin
 
@@ -16,6 +21,8 @@ from .serializers import (
     CreditNoteSerializer,
     InvoiceDetailSerializer,
     InvoiceSerializer,
+    TerminationQuoteQuerySerializer,
+    TerminationQuoteSerializer,
 )
 
 
@@ -70,3 +77,28 @@ class CreditNoteViewSet(TenantAPIMixin, viewsets.ReadOnlyModelViewSet):
         if self.action == "list":
             return selectors.credit_note_list_for_tenant(self.tenant)
         return selectors.credit_note_detail_for_tenant(self.tenant)
+
+
+class TerminationQuoteView(TenantAPIMixin, generics.GenericAPIView):
+    """A lease's termination quote: the lease rules' answer plus billing's money. It lives in
+    billing because it reads invoices and credit notes (billing sits above leasing)."""
+
+    serializer_class = TerminationQuoteSerializer
+
+    def query_spec(self) -> QuerySpec:
+        return QuerySpec(frozenset(TerminationQuoteQuerySerializer().fields))
+
+    @extend_schema(
+        operation_id="leases_termination_quote_retrieve",
+        summary="Termination quote",
+        description="What a notice of yours received on `notice_date` would do: the effective "
+        "end, the outcome (`ends`, `moot`, `cancelled`) and the rent. Nothing is written.",
+        parameters=[TerminationQuoteQuerySerializer],
+        responses={200: TerminationQuoteSerializer, **errors(400, 404, 409)},
+    )
+    def get(self, request, pk: int):
+        lease = get_object_or_404(lease_selectors.lease_list_for_tenant(self.tenant), pk=pk)
+        query = TerminationQuoteQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        quote = billing_selectors.lease_termination_quote(lease, **query.validated_data)
+        return Response(TerminationQuoteSerializer(quote).data)

@@ -8,15 +8,11 @@ annotations, prefetches), so a page costs the same number of queries whatever it
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from decimal import Decimal
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from common.contract_time import local_midnight
-from common.money import ZERO, round_money
-from leasing import rules
 from leasing.choices import (
     LeaseStatus,
     ListingStatus,
@@ -25,7 +21,6 @@ from leasing.choices import (
     NoticeStatus,
     Party,
 )
-from leasing.exceptions import NoticeNotAllowed
 from leasing.models import Allocation, Lease, LeaseLine, Listing, Notice, Tenant
 from leasing.services import SIGNED  # a signed lease: the tenant may give notice and quotes
 
@@ -223,22 +218,7 @@ def notice_available_actions(notice: Notice, *, now: dt.datetime) -> list[str]:
     return []
 
 
-# --- termination quote --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TerminationQuote:
-    """`rules.quote` plus money: rent over the lease's remaining life, what is invoiced net of
-    credit notes, and the difference either way (still to invoice, or to be credited)."""
-
-    lease: int
-    quote: rules.Quote
-    currency: str
-    rent_due: Decimal
-    rent_invoiced: Decimal
-    rent_still_due: Decimal
-    credit_due: Decimal
-    cancels_successor: int | None = None
+# --- requested ends --------------------------------------------------------------------------
 
 
 def requested_end_instant(lease: Lease, requested_end_date: dt.date | None) -> dt.datetime | None:
@@ -246,74 +226,3 @@ def requested_end_instant(lease: Lease, requested_end_date: dt.date | None) -> d
     if requested_end_date is None:
         return None
     return local_midnight(requested_end_date, lease.contract_timezone)
-
-
-def lease_termination_quote(
-    lease: Lease, *, notice_date: dt.date, requested_end_date: dt.date | None = None
-) -> TerminationQuote:
-    """What a tenant notice on `notice_date` would do: effective end, outcome and the rent.
-
-    `rent_due` is the rent of `[commencement, holds_until)` by billing's rule (each line to its
-    own end); `rent_invoiced` the lease's issued rent and supplementary invoices minus its
-    credit notes. Months whose rent invoice was waived are settled (never billed again), so
-    their rent counts toward neither `rent_still_due` nor `credit_due`; a waived supplementary
-    invoice settles its amount. A month voided to be re-issued is still due. When the end falls
-    inside invoiced months, `credit_due` is what the credit note will say.
-    """
-    from billing.choices import CreditNoteStatus, InvoiceKind, InvoiceStatus, VoidResolution
-    from billing.models import CreditNote, Invoice
-    from billing.services import RENT_KINDS, lease_rent_due
-
-    if lease.status not in SIGNED:
-        raise NoticeNotAllowed(
-            "A quote needs a signed lease (scheduled or active).", extra={"status": lease.status}
-        )
-    requested_end = requested_end_instant(lease, requested_end_date)
-    q = rules.quote(lease, notice_date, requested_end, rent=lease_rent_due)
-    rent_due = round_money(q.rent_due or ZERO)
-    invoiced = Invoice.objects.filter(
-        lease=lease,
-        kind__in=RENT_KINDS,
-        status__in=(InvoiceStatus.ISSUED, InvoiceStatus.PAID),
-    ).aggregate(total=Sum("total"))["total"] or Decimal(0)
-    credited = CreditNote.objects.filter(lease=lease, status=CreditNoteStatus.ISSUED).aggregate(
-        total=Sum("total")
-    )["total"] or Decimal(0)
-    net = round_money(invoiced - credited)
-    # A waived rent invoice keeps its month's slot: billing never invoices nor credits that
-    # month again, so its rent (by the same rule, up to the end) is settled, not still due; a
-    # waived supplementary invoice settles what it billed.
-    waived = ZERO
-    if q.rent_due:
-        for kind, total, p_start, p_end in Invoice.objects.filter(
-            lease=lease,
-            kind__in=RENT_KINDS,
-            status=InvoiceStatus.VOID,
-            void_resolution=VoidResolution.WAIVE,
-        ).values_list("kind", "total", "period_start", "period_end"):
-            upto = min(p_end, q.holds_until)
-            if kind == InvoiceKind.SUPPLEMENTARY:
-                waived += total if upto > p_start else ZERO
-            elif upto > p_start:
-                waived += lease_rent_due(lease, max(p_start, lease.commencement), upto)
-    payable = rent_due - waived
-    # A notice that ends the lease before its term end cancels its renewal, which commences
-    # at the term end (the cancellation rule).
-    renewal = (
-        Lease.objects.filter(predecessor=lease)
-        .exclude(status__in=(LeaseStatus.VOID, LeaseStatus.CANCELLED))
-        .values_list("pk", flat=True)
-        .first()
-        if q.outcome != NoticeOutcome.MOOT
-        else None
-    )
-    return TerminationQuote(
-        lease=lease.pk,
-        quote=q,
-        currency=lease.currency,
-        rent_due=rent_due,
-        rent_invoiced=net,
-        rent_still_due=max(payable - net, ZERO),
-        credit_due=max(net - payable, ZERO),
-        cancels_successor=renewal,
-    )

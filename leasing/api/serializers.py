@@ -353,30 +353,3 @@ class NoticeInputSerializer(StrictInputSerializer):
 
 class ConfirmWithdrawalInputSerializer(StrictInputSerializer):
     reason = StrictCharField(required=False, allow_blank=True, max_length=500)
-
-
-class TerminationQuoteQuerySerializer(StrictInputSerializer):
-    notice_date = BoundedDateField(help_text="Date the notice would be received (contract zone).")
-    requested_end_date = BoundedDateField(required=False)
-
-
-class TerminationQuoteSerializer(serializers.Serializer):
-    lease = serializers.IntegerField()
-    notice_date = serializers.DateField(source="quote.notice_date")
-    min_end = InstantField(source="quote.min_end")
-    effective_end = InstantField(source="quote.effective_end")
-    outcome = serializers.ChoiceField(choices=NoticeOutcome.choices, source="quote.outcome")
-    holds_until = InstantField(
-        source="quote.holds_until", help_text="When the lease stops holding capacity."
-    )
-    latest_useful_notice_date = serializers.DateField(source="quote.latest_useful_notice_date")
-    currency = serializers.CharField()
-    rent_due = Money(help_text="Rent over [commencement, holds_until) by the billing rule.")
-    rent_invoiced = Money(help_text="Rent invoiced so far, net of credit notes.")
-    rent_still_due = Money(help_text="rent_due − rent_invoiced, if positive.")
-    credit_due = Money(help_text="rent_invoiced − rent_due, if positive: the credit note.")
-    cancels_successor = serializers.IntegerField(
-        allow_null=True,
-        help_text="Id of the lease's renewal the notice would cancel (it commences after the "
-        "effective end), else null.",
-    )

@@ -14,11 +14,6 @@ urlpatterns = [
     path("leases/", leases.as_view({"get": "list"}), name="lease-list"),
     path("leases/<int:pk>/", leases.as_view({"get": "retrieve"}), name="lease-detail"),
     path(
-        "leases/<int:pk>/termination-quote/",
-        leases.as_view({"get": "termination_quote"}),
-        name="lease-termination-quote",
-    ),
-    path(
         "leases/<int:lease_id>/notices/",
         views.LeaseNoticesView.as_view(),
         name="lease-notices",

@@ -39,8 +39,6 @@ from .serializers import (
     ListingSerializer,
     NoticeInputSerializer,
     NoticeSerializer,
-    TerminationQuoteQuerySerializer,
-    TerminationQuoteSerializer,
 )
 
 logger = logging.getLogger(__name__)
@@ -239,25 +237,6 @@ class LeaseViewSet(TenantAPIMixin, viewsets.ReadOnlyModelViewSet):
     def retrieve(self, request, *args, **kwargs):
         lease = self.get_object()
         return Response(_lease_detail(self, lease.pk, lease))
-
-    def query_spec(self) -> QuerySpec:
-        if self.action == "termination_quote":
-            return QuerySpec(frozenset(TerminationQuoteQuerySerializer().fields))
-        return super().query_spec()
-
-    @extend_schema(
-        summary="Termination quote",
-        description="What a notice of yours received on `notice_date` would do: the effective "
-        "end, the outcome (`ends`, `moot`, `cancelled`) and the rent. Nothing is written.",
-        parameters=[TerminationQuoteQuerySerializer],
-        responses={200: TerminationQuoteSerializer, **errors(400, 404, 409)},
-    )
-    def termination_quote(self, request, *args, **kwargs):
-        lease = get_object_or_404(selectors.lease_list_for_tenant(self.tenant), pk=kwargs["pk"])
-        query = TerminationQuoteQuerySerializer(data=request.query_params.dict())
-        query.is_valid(raise_exception=True)
-        quote = selectors.lease_termination_quote(lease, **query.validated_data)
-        return Response(TerminationQuoteSerializer(quote).data)
 
 
 # --- notices ------------------------------------------------------------------------------------

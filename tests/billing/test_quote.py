@@ -8,7 +8,7 @@ import pytest
 
 from billing import services
 from billing.models import Invoice
-from leasing.api.selectors import lease_termination_quote
+from billing.selectors import lease_termination_quote
 from tests.factories.billing import RATE, lease_with_lines
 
 pytestmark = pytest.mark.django_db
