@@ -174,7 +174,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         permissions=["change"],
     )
 
-    @admin.action(description="Void selected issued invoices…")
+    @admin.action(description="Void selected issued invoices…", permissions=["change"])
     def void_selected(self, request: HttpRequest, queryset):
         """Two steps: a form asking why and what follows (re-issue or waive), then the voids,
         each as the logged-in operator."""

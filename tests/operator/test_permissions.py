@@ -325,7 +325,14 @@ def test_a_refused_admin_action_runs_nothing(client, world):
     assert response.status_code in (200, 302)
     assert snapshot() == before
     invoice = world["invoice"]
-    void = {"action": "void_selected", "_selected_action": [invoice.pk]}
+    # The void action's second step: the form answered (why, and what follows).
+    void = {
+        "action": "void_selected",
+        "_selected_action": [invoice.pk],
+        "apply": "1",
+        "reason": "billed twice",
+        "resolution": "reissue",
+    }
     client.force_login(staff("capacity", "capacity"))
     client.post(reverse("admin:billing_invoice_changelist"), void)
     assert snapshot() == before
@@ -360,7 +367,13 @@ def test_every_operator_write_records_who_did_it(client, world):
     client.force_login(staff("finance", "finance"))
     client.post(
         reverse("admin:billing_invoice_changelist"),
-        {"action": "void_selected", "_selected_action": [invoice.pk]},
+        {
+            "action": "void_selected",
+            "_selected_action": [invoice.pk],
+            "apply": "1",
+            "reason": "billed twice",
+            "resolution": "waive",
+        },
     )
     assert logged(invoice) == [("finance", "Voided")]
 
