@@ -6,7 +6,7 @@ Signing follows Standard Webhooks (standardwebhooks.com): each request carries
 with the endpoint secret `whsec_<base64 key>`.
 
 Events: webhooks consume domain events (`common.events`; consumer `webhooks.announce`,
-registered in the leasing app config): lease events (`lease.approved`, `lease.activated`,
+registered in the webhooks app config): lease events (`lease.approved`, `lease.activated`,
 `notice.received`, `notice.effective`, emitted by the leasing services) and issued billing
 documents (`invoice.issued`, `credit_note.issued`, emitted by billing in the issuing
 transaction). Consuming one writes a `WebhookDelivery` per subscribed active endpoint of the
@@ -54,7 +54,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 # Webhooks sit beside the top of the layering (docs/architecture.md): they may name billing's
-# events, though they still live in the leasing package.
+# events.
 from billing.choices import DocumentEvent
 from common.clock import resolve_now as _now
 from common.db import lock_row

@@ -198,6 +198,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["common.api.parsers.StrictJSONParser"],
+    # The client address DRF's throttles count by (refused keys): the same proxy count as the
+    # login lockout, so a forged X-Forwarded-For cannot buy a fresh counter.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "common.api.pagination.BoundedCursorPagination",
     "EXCEPTION_HANDLER": "common.api.exceptions.api_exception_handler",

@@ -152,6 +152,23 @@ def test_refused_keys_are_throttled_per_address(tenant_a, key_a, settings, monke
 
 
 @pytest.mark.django_db
+def test_a_forged_forwarded_for_does_not_reset_the_refused_key_count(settings, monkeypatch):
+    """Without a trusted proxy the counted address is the socket's: a client that writes a new
+    X-Forwarded-For on every request still spends one counter."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "timer", lambda self: 1_000_000.0)
+    settings.API_INVALID_KEY_THROTTLE_RATE = "3/min"
+    codes = [
+        client_for(refused_key(n))
+        .get("/api/v1/leases/", REMOTE_ADDR="203.0.113.7", HTTP_X_FORWARDED_FOR=f"10.0.0.{n}")
+        .status_code
+        for n in range(5)
+    ]
+    assert codes == [401, 401, 401, 429, 429]
+
+
+@pytest.mark.django_db
 def test_requests_without_a_key_are_not_counted(settings):
     """No key at all costs nothing (no lookup) and is not a refused key: 401 every time."""
     settings.API_INVALID_KEY_THROTTLE_RATE = "1/min"
