@@ -124,7 +124,7 @@ def boundary_bench() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from common.contract_time import local_midnight
-    from leasing import services
+    from leasing import boundaries
     from leasing.choices import LeaseStatus
     from leasing.models import Lease, Tenant
 
@@ -146,12 +146,12 @@ def boundary_bench() -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     now = dt.datetime(2026, 3, 15, 12, tzinfo=dt.UTC)
-    services.process_boundaries(now=now)  # warm-up (connection, plans)
+    boundaries.process_boundaries(now=now)  # warm-up (connection, plans)
     times, queries = [], 0
     for _ in range(5):
         with CaptureQueriesContext(connection) as ctx:
             started = time.perf_counter()
-            counts = services.process_boundaries(now=now)
+            counts = boundaries.process_boundaries(now=now)
             times.append(time.perf_counter() - started)
         assert counts == {}, counts
         queries = len(ctx.captured_queries)

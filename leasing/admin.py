@@ -27,7 +27,7 @@ from common.admin import action_form_page, history_table, per_row_action, run_pe
 from common.contract_time import local_date, local_midnight
 from common.money import format_money
 
-from . import rules, services
+from . import notices, rules, services
 from .choices import LeaseStatus, NoticeOutcome, NoticeStatus, Party
 from .models import Allocation, Lease, LeaseEvent, LeaseLine, Listing, Notice, Tenant
 from .selectors import held_during, held_node_ids
@@ -339,7 +339,7 @@ class LeaseAdmin(admin.ModelAdmin):
                 request,
                 queryset,
                 "Operator notice given",
-                lambda obj: services.notice_give(
+                lambda obj: notices.notice_give(
                     lease=obj,
                     party=Party.OPERATOR,
                     requested_end=by_pk[obj.pk],
@@ -519,7 +519,7 @@ class NoticeAdmin(admin.ModelAdmin):
             request,
             queryset.filter(status=NoticeStatus.RECORDED),
             "Withdrawal requested",
-            lambda obj: services.notice_withdraw_request(
+            lambda obj: notices.notice_withdraw_request(
                 notice=obj, party=Party.OPERATOR, actor=request.user
             ),
         )
@@ -527,7 +527,7 @@ class NoticeAdmin(admin.ModelAdmin):
     confirm_withdrawal = per_row_action(
         "Confirm the tenant's withdrawal request",
         "Withdrawal confirmed",
-        lambda obj, user: services.notice_withdraw_confirm(
+        lambda obj, user: notices.notice_withdraw_confirm(
             notice=obj, party=Party.OPERATOR, actor=user
         ),
         permissions=["change"],

@@ -29,7 +29,7 @@ from common.contract_time import local_date
 from common.money import round_money
 from common.progress import ProgressFn, quiet_progress
 
-from . import services
+from . import allocation, boundaries, notices, services
 from .choices import ListingStatus, ListingVisibility, MembershipRole, Party
 from .models import Lease, Listing, Tenant, TenantMembership
 
@@ -196,7 +196,7 @@ def seed_leasing(
                 commencement_date=today - 30 * DAY,
                 now=now,
             )
-            services.notice_give(
+            notices.notice_give(
                 lease=lease,
                 party=Party.TENANT,
                 reason="Consolidating training on our own campus.",
@@ -218,7 +218,7 @@ def seed_leasing(
             )
     done()
     # Settle every boundary up to now (activations, the first term's expiry and handover).
-    services.process_boundaries(now=now)
+    boundaries.process_boundaries(now=now)
     created["leases"] = Lease.objects.count() - leases_before
     done()
 
@@ -227,7 +227,7 @@ def seed_leasing(
             title = f"{cluster.name} — {cluster.accelerator.name} ({cluster.site.slug})"
             if Listing.objects.filter(title=title).exists():
                 continue
-            free = len(services.free_node_ids(cluster.pk, now, now + 180 * DAY, now=now))
+            free = len(allocation.free_node_ids(cluster.pk, now, now + 180 * DAY, now=now))
             count = max(1, int(free * share))
             Listing.objects.create(
                 title=title,

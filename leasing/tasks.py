@@ -8,7 +8,7 @@ from celery import shared_task
 
 from common.clock import parse_instant
 
-from . import services
+from . import boundaries
 from .api import idempotency
 
 logger = logging.getLogger(__name__)
@@ -27,9 +27,9 @@ def process_boundaries() -> dict[str, int]:
     """Apply every lease boundary due now (activate, end, expire, holdover; catch-up included).
 
     Safe to run twice or concurrently: each lease is settled under its row lock with state
-    re-read (see `services.process_boundaries`).
+    re-read (see `boundaries.process_boundaries`).
     """
-    counts = services.process_boundaries()
+    counts = boundaries.process_boundaries()
     if counts:
         logger.info("lease boundaries applied: %s", counts)
     return counts

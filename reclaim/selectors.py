@@ -10,9 +10,10 @@ from collections.abc import Iterable
 from django.db.models import Count, Prefetch, QuerySet
 
 from clusters.services import accelerator_key
-from leasing.choices import LineStatus
+
+# SIGNED: a lease whose capacity an operator notice can take back.
+from leasing.choices import SIGNED, LineStatus
 from leasing.models import Lease, LeaseLine
-from leasing.services import SIGNED  # a lease whose capacity an operator notice can take back
 
 from .choices import ReclaimStatus
 from .models import ReclaimDecision

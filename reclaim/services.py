@@ -9,7 +9,7 @@ scenario per window). The stored `inputs` (one scenario document per part), `mod
 `assessment` (each part's assessment document, plus the totals) are exactly what the model was
 given and returned, so `perfmodel.assess` on a stored scenario reproduces the stored part.
 
-Approval issues the operator notices through `leasing.services.notice_give` — never around it —
+Approval issues the operator notices through `leasing.notices.notice_give` — never around it —
 one per lease with a non-empty window (the whole lease if every open line of it is in the set,
 else those lines), with `requested_end` = the effective end the decision was scored with, so
 the notices end the capacity exactly when the decision said. APPROVED is transient: approval
@@ -39,8 +39,8 @@ from clusters.services import DEFAULT_ECONOMICS, scenario_document
 from common.clock import resolve_now as _now
 from common.contract_time import local_date
 from common.db import lock_row
-from leasing import services as leasing_services
-from leasing.choices import LeaseStatus, LineStatus, Party
+from leasing import notices as leasing_notices
+from leasing.choices import UNRELEASED, LeaseStatus, LineStatus, Party
 from leasing.exceptions import Conflict, DomainError, InvalidInput, NotFound, TransitionNotAllowed
 from leasing.models import Lease, LeaseLine
 
@@ -359,7 +359,7 @@ def decision_approve(
             if planned["lines"] is None
             else list(LeaseLine.objects.filter(pk__in=planned["lines"]))
         )
-        notice = leasing_services.notice_give(
+        notice = leasing_notices.notice_give(
             lease=Lease(pk=planned["lease_id"]),
             party=Party.OPERATOR,
             lines=lines,
@@ -420,7 +420,7 @@ def _line_back(line: LeaseLine) -> bool:
         return True
     if line.status != LineStatus.ENDED and lease.status != LeaseStatus.CLOSED:
         return False
-    return lease.released_at is not None or lease.status not in leasing_services.UNRELEASED
+    return lease.released_at is not None or lease.status not in UNRELEASED
 
 
 def decisions_mark_executed(

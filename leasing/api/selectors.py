@@ -13,7 +13,8 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sub
 from django.utils import timezone
 
 from common.contract_time import local_midnight
-from leasing.choices import (
+from leasing.choices import (  # SIGNED: the tenant may give notice and quotes
+    SIGNED,
     LeaseStatus,
     ListingStatus,
     ListingVisibility,
@@ -22,7 +23,6 @@ from leasing.choices import (
     Party,
 )
 from leasing.models import Allocation, Lease, LeaseLine, Listing, Notice, Tenant
-from leasing.services import SIGNED  # a signed lease: the tenant may give notice and quotes
 
 
 class LeaseAction:

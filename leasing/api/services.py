@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from common.contract_time import local_date
 from common.exceptions import InvalidInput, NotFound
-from leasing import services
+from leasing import notices, services
 from leasing.choices import Party
 from leasing.exceptions import ListingUnavailable
 from leasing.models import Lease, Listing, Notice, Tenant
@@ -64,7 +64,7 @@ def tenant_notice_give(
         raise InvalidInput(
             extra={"fields": {"lines": ["Every line must be a line of this lease."]}}
         )
-    return services.notice_give(
+    return notices.notice_give(
         lease=lease,
         party=Party.TENANT,
         lines=lines or None,
@@ -78,6 +78,6 @@ def tenant_notice_confirm_withdrawal(
     *, notice: Notice, reason: str = "", now: dt.datetime | None = None
 ) -> Notice:
     """The tenant consents to the operator's request to withdraw its notice."""
-    return services.notice_withdraw_confirm(
+    return notices.notice_withdraw_confirm(
         notice=notice, party=Party.TENANT, reason=reason, now=now
     )

@@ -16,7 +16,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing import services as billing
-from leasing import services
+from leasing import boundaries, notices, services
 from leasing.api_keys import api_key_create
 from leasing.choices import Party
 from tests.factories.clusters import cluster_with_nodes
@@ -141,11 +141,11 @@ def world_a(tenant_a, cluster, listing, operator):
     )
     lease = services.lease_approve(lease=lease, actor=operator)
     commenced = lease.commencement + dt.timedelta(minutes=1)
-    services.process_boundaries(now=commenced)
+    boundaries.process_boundaries(now=commenced)
     billing.lease_bill(lease_id=lease.pk, now=commenced)
-    notice = services.notice_give(lease=lease, party=Party.OPERATOR, actor=operator)
-    services.notice_withdraw_request(notice=notice, party=Party.OPERATOR, actor=operator)
-    tenant_notice = services.notice_give(lease=lease, party=Party.TENANT)
+    notice = notices.notice_give(lease=lease, party=Party.OPERATOR, actor=operator)
+    notices.notice_withdraw_request(notice=notice, party=Party.OPERATOR, actor=operator)
+    tenant_notice = notices.notice_give(lease=lease, party=Party.TENANT)
     billing.credit_notes_for_changes(lease=lease, now=commenced + dt.timedelta(minutes=1))
     endpoint = webhooks.webhook_endpoint_create(tenant=tenant_a, url="https://example.com/hook")
     lease.refresh_from_db()

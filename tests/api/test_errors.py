@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import pytest
 from django.core.cache import cache
 
-from leasing import services
+from leasing import notices, services
 from leasing.choices import ListingStatus, Party
 from leasing.models import IdempotencyRecord, Lease, LeaseEvent, Listing, Notice
 from tests.factories.clusters import cluster_with_nodes
@@ -441,7 +441,7 @@ def test_capacity_unavailable_when_the_nodes_were_leased_on(api_a, tenant_a, ope
         ),
         actor=operator,
     )
-    notice = services.notice_give(lease=lease, party=Party.OPERATOR, actor=operator)
+    notice = notices.notice_give(lease=lease, party=Party.OPERATOR, actor=operator)
     lease.refresh_from_db()
     other = services.lease_request(
         tenant=TenantFactory(),
@@ -450,7 +450,7 @@ def test_capacity_unavailable_when_the_nodes_were_leased_on(api_a, tenant_a, ope
         commencement_date=lease.effective_end.date(),
     )
     services.lease_approve(lease=other, actor=operator)
-    services.notice_withdraw_request(notice=notice, party=Party.OPERATOR, actor=operator)
+    notices.notice_withdraw_request(notice=notice, party=Party.OPERATOR, actor=operator)
     before = counts()
     response = api_a.post(
         f"/api/v1/leases/{lease.pk}/notices/{notice.pk}/confirm-withdrawal/", {}, format="json"

@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 
 from billing import services as billing
-from leasing import services
+from leasing import boundaries, services
 from leasing.models import Lease
 from tests.factories.leasing import published_listing
 
@@ -52,7 +52,7 @@ def test_lease_journey(api_a, cluster, operator, django_capture_on_commit_callba
     assert detail["allocation_summary"][0]["nodes"] == 4
     assert "give_notice" in detail["available_actions"]
     commenced = lease.commencement + dt.timedelta(minutes=5)
-    services.process_boundaries(now=commenced)
+    boundaries.process_boundaries(now=commenced)
     assert api_a.get(f"/api/v1/leases/{lease_id}/").json()["status"] == "active"
     assert [x["id"] for x in api_a.get("/api/v1/leases/", {"status": "active"}).json()["results"]]
 

@@ -7,6 +7,7 @@ import pytest
 
 from billing import services
 from billing.models import Invoice
+from leasing import boundaries as leasing_boundaries
 from leasing import services as leasing
 from leasing.choices import LeaseStatus
 from tests.factories.clusters import cluster_with_nodes
@@ -39,7 +40,7 @@ def test_the_boundary_job_activates_and_the_first_month_is_invoiced_at_once(
     assert not Invoice.objects.filter(lease=lease).exists()
 
     with django_capture_on_commit_callbacks(execute=True):
-        leasing.process_boundaries(now=at(2026, 1, 15, 0, 5))
+        leasing_boundaries.process_boundaries(now=at(2026, 1, 15, 0, 5))
     lease.refresh_from_db()
     assert lease.status == LeaseStatus.ACTIVE
     (january,) = Invoice.objects.filter(lease=lease)

@@ -16,7 +16,7 @@ from billing.choices import InvoiceKind, InvoiceStatus, VoidResolution
 from billing.exceptions import InvoiceHasSupplements
 from billing.models import CreditNote, Invoice, InvoiceLine
 from common.exceptions import InvalidInput
-from leasing import services as leasing
+from leasing import notices as leasing_notices
 from leasing.choices import Party
 from tests.factories.billing import RATE, lease_with_lines
 from tests.factories.leasing import UserFactory
@@ -31,8 +31,8 @@ def at(*args) -> dt.datetime:
 
 def withdraw(notice, *, now: dt.datetime) -> None:
     """The tenant asks, the operator confirms, an hour apart."""
-    leasing.notice_withdraw_request(notice=notice, party=Party.TENANT, now=now)
-    leasing.notice_withdraw_confirm(
+    leasing_notices.notice_withdraw_request(notice=notice, party=Party.TENANT, now=now)
+    leasing_notices.notice_withdraw_confirm(
         notice=notice, party=Party.OPERATOR, now=now + dt.timedelta(hours=1)
     )
 
@@ -45,7 +45,7 @@ def t2_withdrawn_and_supplemented():
     """T2's notice, April invoiced for one day on March 25th, the notice withdrawn on the 28th
     and the run of the 29th: returns the lease and its supplementary invoice."""
     lease, _ = lease_with_lines(with_nodes=True)
-    notice = leasing.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 1, 9))
+    notice = leasing_notices.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 1, 9))
     services.billing_run(now=at(2026, 3, 25, 0, 10))
     withdraw(notice, now=at(2026, 3, 28, 9))
     services.billing_run(now=at(2026, 3, 29, 0, 10))
@@ -71,7 +71,7 @@ def test_t2_notice_withdrawn_after_april_was_invoiced_for_one_day():
     """The review's case: T2's notice (end 2026-04-02) withdrawn on 2026-03-28 after April was
     invoiced for one day. The lease used to total $6,250,000,000.00 for good."""
     lease, _ = lease_with_lines(with_nodes=True)
-    notice = leasing.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 1, 9))
+    notice = leasing_notices.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 1, 9))
     services.billing_run(now=at(2026, 3, 25, 0, 10))  # January to April
     april = of_kind(lease, InvoiceKind.RENT)[-1]
     assert (april.period, april.total) == (dt.date(2026, 4, 1), Decimal("41666666.67"))
@@ -111,8 +111,8 @@ def test_a_corrected_lease_is_not_locked_again_by_runs_with_nothing_to_do(monkey
 
 def test_a_second_withdrawal_in_the_same_month_is_billed_under_its_own_cause():
     lease, _ = lease_with_lines(with_nodes=True)
-    first = leasing.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 1, 9))
-    second = leasing.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 10, 9))
+    first = leasing_notices.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 1, 9))
+    second = leasing_notices.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 10, 9))
     services.billing_run(now=at(2026, 3, 25, 0, 10))  # April: one day (first notice binds)
     withdraw(first, now=at(2026, 3, 26, 9))  # the second binds: April 11th
     services.billing_run(now=at(2026, 3, 27, 0, 10))
@@ -132,7 +132,9 @@ def test_a_line_extended_into_a_month_it_was_not_billed_in_at_all():
     """Line 2's notice ends it exactly at June 1st, so June is invoiced with line 1 only (no
     invoice line shows line 2 stopped short); the withdrawal must still be billed."""
     lease, (one, two) = lease_with_lines(rates=(RATE, Decimal("920000000.00")), with_nodes=True)
-    notice = leasing.notice_give(lease=lease, party=Party.TENANT, lines=[two], now=at(2026, 3, 2))
+    notice = leasing_notices.notice_give(
+        lease=lease, party=Party.TENANT, lines=[two], now=at(2026, 3, 2)
+    )
     assert notice.effective_end == at(2026, 6, 1)
     services.billing_run(now=at(2026, 5, 25, 0, 10))
     june = of_kind(lease, InvoiceKind.RENT)[-1]

@@ -26,7 +26,7 @@ from billing import proration, services
 from billing.models import CreditNote, CreditNoteLine, Invoice, InvoiceLine
 from common.contract_time import local_midnight
 from common.exceptions import DomainError
-from leasing import services as leasing
+from leasing import notices as leasing_notices
 from leasing.choices import NoticeStatus, Party
 from leasing.models import Notice
 from tests.factories.billing import lease_with_lines
@@ -228,7 +228,9 @@ def _check_sequence(specs, steps):
             if what != "withdraw":
                 chosen = [lines[choice % len(lines)]] if what.startswith("line_") else None
                 party = (Party.TENANT, Party.OPERATOR)[choice % 2]
-                notice = leasing.notice_give(lease=lease, party=party, lines=chosen, now=now)
+                notice = leasing_notices.notice_give(
+                    lease=lease, party=party, lines=chosen, now=now
+                )
             if what.endswith("episode"):
                 services.billing_run(now=now + dt.timedelta(hours=1))
                 _assert_billed_by_the_rule(leases)
@@ -259,8 +261,8 @@ def _withdraw_one(lease, choice, *, now, notice=None):
     if open_notices:
         notice = open_notices[choice % len(open_notices)]
         other = Party.OPERATOR if notice.given_by == Party.TENANT else Party.TENANT
-        leasing.notice_withdraw_request(notice=notice, party=notice.given_by, now=now)
-        leasing.notice_withdraw_confirm(notice=notice, party=other, now=now)
+        leasing_notices.notice_withdraw_request(notice=notice, party=notice.given_by, now=now)
+        leasing_notices.notice_withdraw_confirm(notice=notice, party=other, now=now)
 
 
 def _assert_billed_by_the_rule(leases, *, final=False):

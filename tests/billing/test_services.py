@@ -21,6 +21,8 @@ from billing.exceptions import (
 from billing.models import BillingRun, CreditNote, Invoice, InvoiceLine
 from billing.proration import to_money
 from common.money import ZERO
+from leasing import boundaries as leasing_boundaries
+from leasing import notices as leasing_notices
 from leasing import services as leasing_services
 from leasing.choices import LeaseStatus, Party, TenantStanding
 from tests.factories.billing import RATE, lease_with_lines, local
@@ -81,7 +83,7 @@ def test_notice_ending_mid_month_after_the_month_was_invoiced_gives_a_credit_not
     assert [i.period.month for i in rent_invoices(lease)] == [1, 2, 3]
 
     # Notice on March 5th with 10 notice days: ends at local midnight starting March 16th.
-    leasing_services.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 3, 5, 12))
+    leasing_notices.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 3, 5, 12))
     lease.refresh_from_db()
     assert lease.effective_end == at(2026, 3, 16)
 
@@ -452,7 +454,7 @@ def net_billed(lease) -> Decimal:
 
 def test_backdated_release_after_holdover_billed_is_credited_once():
     lease, _ = lease_with_lines(term_days=59)  # ends 2026-03-01
-    leasing_services.process_boundaries(now=at(2026, 3, 3))
+    leasing_boundaries.process_boundaries(now=at(2026, 3, 3))
     lease.refresh_from_db()
     assert lease.status == LeaseStatus.HOLDOVER
     services.billing_run(now=at(2026, 4, 1, 0, 10))

@@ -21,7 +21,7 @@ from billing.models import CreditNote
 from common import events, tasks
 from common.exceptions import InvalidInput
 from common.models import DomainEvent, EventDelivery
-from leasing import services as leasing
+from leasing import notices as leasing_notices
 from leasing.choices import Party
 from leasing.models import Tenant
 from tests.factories.billing import lease_with_lines
@@ -45,7 +45,7 @@ def invoiced_lease():
 
 
 def give_notice(lease):
-    return leasing.notice_give(lease=lease, party=Party.TENANT, now=NOTICE_AT)
+    return leasing_notices.notice_give(lease=lease, party=Party.TENANT, now=NOTICE_AT)
 
 
 def billing_delivery(lease) -> EventDelivery:

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from leasing import services
+from leasing import boundaries, notices, services
 from leasing.choices import LeaseStatus, Party
 from leasing.models import Lease, Notice
 from tests.factories.clusters import cluster_with_nodes
@@ -38,7 +38,7 @@ def future_leases(count, nodes=2):
         tenant=TenantFactory(), listing=listing, node_count=nodes, commencement_date=start
     )
     for lease in leases[::2]:
-        services.notice_give(lease=lease, party=Party.TENANT)
+        notices.notice_give(lease=lease, party=Party.TENANT)
     return leases, draft
 
 
@@ -130,7 +130,7 @@ def test_operator_notice_preview_names_the_renewal_it_cancels(staff_client):
 
 def test_release_and_renew_actions(staff_client, make_lease):
     ended = make_lease(nodes=2)
-    services.process_boundaries(now=at(2026, 6, 30))
+    boundaries.process_boundaries(now=at(2026, 6, 30))
     response = action(staff_client, "confirm_release", [ended])
     assert any(m.startswith("Release confirmed") for m in messages_of(response))
     leases, _ = future_leases(2)

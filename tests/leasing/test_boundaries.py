@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from django.db import transaction
 
-from leasing import services
+from leasing import boundaries, notices, services
 from leasing.choices import LeaseStatus, Party
 from leasing.models import Lease, LeaseEvent
 from leasing.tasks import process_boundaries as task
@@ -31,7 +31,7 @@ def portfolio(n: int = 6) -> None:
         )
         services.lease_approve(lease=lease, now=at(2025, 12, 2))
         if i % 3 == 1:
-            services.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 20))
+            notices.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 20))
         if i % 3 == 2:
             services.lease_renew(lease=lease, now=at(2026, 1, 20))
     late = services.lease_request(
@@ -42,7 +42,7 @@ def portfolio(n: int = 6) -> None:
         now=at(2025, 12, 1),
     )
     services.lease_approve(lease=late, now=at(2025, 12, 2))
-    services.notice_give(lease=late, party=Party.OPERATOR, now=at(2026, 1, 5))  # cancels
+    notices.notice_give(lease=late, party=Party.OPERATOR, now=at(2026, 1, 5))  # cancels
 
 
 def state():
@@ -61,31 +61,31 @@ END = at(2027, 3, 1)
 
 def test_running_twice_changes_nothing_the_second_time():
     portfolio()
-    first = services.process_boundaries(now=END)
+    first = boundaries.process_boundaries(now=END)
     assert first
     after_first = state()
-    assert services.process_boundaries(now=END) == {}
+    assert boundaries.process_boundaries(now=END) == {}
     assert state() == after_first
 
 
 def test_late_run_catches_up_to_the_same_state_as_running_daily():
     portfolio()
     with transaction.atomic():
-        services.process_boundaries(now=END)
+        boundaries.process_boundaries(now=END)
         late = state()
         transaction.set_rollback(True)
     day = at(2025, 12, 2)
     while day < END:
-        services.process_boundaries(now=day)
+        boundaries.process_boundaries(now=day)
         day += dt.timedelta(days=1)
-    services.process_boundaries(now=END)
+    boundaries.process_boundaries(now=END)
     assert state() == late
 
 
 def test_late_run_walks_a_lease_through_every_boundary():
     portfolio(1)
     lease = Lease.objects.get(status=LeaseStatus.SCHEDULED, commencement=at(2026, 1, 1))
-    services.process_boundaries(now=at(2026, 9, 1))
+    boundaries.process_boundaries(now=at(2026, 9, 1))
     lease.refresh_from_db()
     assert lease.status == LeaseStatus.HOLDOVER
     assert list(lease.events.values_list("kind", flat=True))[-3:] == [
@@ -97,13 +97,13 @@ def test_late_run_walks_a_lease_through_every_boundary():
 
 def test_nothing_due_costs_a_constant_number_of_queries(django_assert_num_queries):
     portfolio(3)
-    services.process_boundaries(now=at(2026, 1, 2))
+    boundaries.process_boundaries(now=at(2026, 1, 2))
     with django_assert_num_queries(4):
-        assert services.process_boundaries(now=at(2026, 1, 2, 0, 5)) == {}
+        assert boundaries.process_boundaries(now=at(2026, 1, 2, 0, 5)) == {}
     portfolio(9)
-    services.process_boundaries(now=at(2026, 1, 2))
+    boundaries.process_boundaries(now=at(2026, 1, 2))
     with django_assert_num_queries(4):
-        assert services.process_boundaries(now=at(2026, 1, 2, 0, 5)) == {}
+        assert boundaries.process_boundaries(now=at(2026, 1, 2, 0, 5)) == {}
 
 
 def test_the_beat_task_runs_the_service():

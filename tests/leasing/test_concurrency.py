@@ -11,7 +11,7 @@ import datetime as dt
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from leasing import services
+from leasing import boundaries, notices, services
 from leasing.choices import LeaseStatus
 from leasing.models import Allocation, Lease, LeaseEvent
 from tests.factories.clusters import cluster_with_nodes
@@ -133,7 +133,7 @@ def boundary_fixture(count: int) -> None:
         )
         services.lease_approve(lease=lease, now=at(2025, 12, 2))
         if i % 2:
-            services.notice_give(lease=lease, party="tenant", now=at(2026, 2, 1))
+            notices.notice_give(lease=lease, party="tenant", now=at(2026, 2, 1))
 
 
 def end_state() -> list:
@@ -148,7 +148,7 @@ def test_boundary_job_concurrent_runs_apply_each_boundary_once():
     boundary_fixture(12)
     # What one run alone would leave (computed in a transaction that is rolled back).
     with transaction.atomic():
-        services.process_boundaries(now=at(2026, 7, 5))
+        boundaries.process_boundaries(now=at(2026, 7, 5))
         expected = end_state()
         transaction.set_rollback(True)
     results = run_together(
@@ -164,4 +164,4 @@ def test_boundary_job_concurrent_runs_apply_each_boundary_once():
     assert kinds.count("notice.effective") == 6
     assert kinds.count("lease.holdover") == 12
     # A further run has nothing to do.
-    assert services.process_boundaries(now=at(2026, 7, 5)) == {}
+    assert boundaries.process_boundaries(now=at(2026, 7, 5)) == {}

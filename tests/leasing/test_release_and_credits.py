@@ -13,7 +13,7 @@ from billing.choices import CreditNoteStatus, InvoiceKind
 from billing.models import CreditNote, Invoice
 from clusters.choices import NodeStatus
 from clusters.models import Node
-from leasing import services
+from leasing import allocation, boundaries, notices, services
 from leasing.choices import LeaseStatus, NoticeStatus, Party
 from leasing.events import EventKind
 from leasing.exceptions import CapacityUnavailable
@@ -52,7 +52,7 @@ def short_lease(cluster, nodes, start, term_days=30):
 def test_nodes_in_holdover_are_not_leased_again_until_released():
     cluster = cluster_with_nodes(2)
     a = short_lease(cluster, 2, dt.date(2026, 1, 1))  # ends 2026-01-31
-    services.process_boundaries(now=at(2026, 2, 5))
+    boundaries.process_boundaries(now=at(2026, 2, 5))
     a.refresh_from_db()
     assert (a.status, a.released_at) == (LeaseStatus.HOLDOVER, None)
     b = services.lease_create(
@@ -76,13 +76,13 @@ def test_nodes_in_holdover_are_not_leased_again_until_released():
 def test_nodes_still_draining_are_not_leased_again():
     cluster = cluster_with_nodes(2)
     a = short_lease(cluster, 2, dt.date(2026, 1, 1))
-    services.process_boundaries(now=at(2026, 1, 31, 6))  # within the 24 h drain grace
+    boundaries.process_boundaries(now=at(2026, 1, 31, 6))  # within the 24 h drain grace
     a.refresh_from_db()
     assert (a.status, a.released_at) == (LeaseStatus.EXPIRED, None)
     now = at(2026, 1, 31, 6)
-    assert services.free_node_ids(cluster.pk, at(2026, 2, 2), at(2026, 3, 1), now=now) == []
+    assert allocation.free_node_ids(cluster.pk, at(2026, 2, 2), at(2026, 3, 1), now=now) == []
     # Before its end the ended lease's rows are the only constraint, as before.
-    assert services.free_node_ids(cluster.pk, at(2025, 12, 1), at(2026, 1, 1), now=now) == sorted(
+    assert allocation.free_node_ids(cluster.pk, at(2025, 12, 1), at(2026, 1, 1), now=now) == sorted(
         nodes_of(a)
     )
 
@@ -96,10 +96,10 @@ def test_a_lease_past_its_end_holds_its_nodes_before_the_boundary_job_runs():
     a.refresh_from_db()
     assert a.status == LeaseStatus.ACTIVE
     assert a.term_end < just_after
-    assert services.free_node_ids(cluster.pk, just_after, at(2026, 3, 1), now=just_after) == []
+    assert allocation.free_node_ids(cluster.pk, just_after, at(2026, 3, 1), now=just_after) == []
     # Before its end, the same period is free after it, as for any signed lease.
     before_end = at(2026, 1, 30)
-    assert services.free_node_ids(cluster.pk, a.term_end, at(2026, 3, 1), now=before_end) == (
+    assert allocation.free_node_ids(cluster.pk, a.term_end, at(2026, 3, 1), now=before_end) == (
         sorted(nodes_of(a))
     )
     b = services.lease_create(
@@ -113,7 +113,7 @@ def test_a_lease_past_its_end_holds_its_nodes_before_the_boundary_job_runs():
     with pytest.raises(CapacityUnavailable):
         services.lease_approve(lease=b, now=just_after)
     assert db_state() == before
-    services.process_boundaries(now=at(2026, 1, 31, 0, 5))
+    boundaries.process_boundaries(now=at(2026, 1, 31, 0, 5))
     services.lease_release_confirm(lease=a, now=at(2026, 1, 31, 0, 6))
     b = services.lease_approve(lease=b, now=at(2026, 1, 31, 0, 7))
     assert nodes_of(b) == nodes_of(a)
@@ -122,7 +122,7 @@ def test_a_lease_past_its_end_holds_its_nodes_before_the_boundary_job_runs():
 def test_other_free_nodes_are_picked_past_an_unreleased_lease():
     cluster = cluster_with_nodes(4)
     a = short_lease(cluster, 2, dt.date(2026, 1, 1))
-    services.process_boundaries(now=at(2026, 2, 5))
+    boundaries.process_boundaries(now=at(2026, 2, 5))
     b = short_lease(cluster, 2, dt.date(2026, 2, 5))
     assert b.status == LeaseStatus.ACTIVE
     assert nodes_of(b).isdisjoint(nodes_of(a))
@@ -143,15 +143,15 @@ def test_line_ended_early_gives_its_nodes_back_at_its_end(cluster, tenant):
     )
     services.lease_approve(lease=lease, now=at(2025, 12, 2))
     first, second = lease.lines.order_by("pk")
-    services.notice_give(lease=lease, party=Party.TENANT, lines=[first], now=at(2026, 1, 10))
-    services.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 2, 1))
-    services.process_boundaries(now=at(2026, 5, 5))
+    notices.notice_give(lease=lease, party=Party.TENANT, lines=[first], now=at(2026, 1, 10))
+    notices.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 2, 1))
+    boundaries.process_boundaries(now=at(2026, 5, 5))
     lease.refresh_from_db()
     assert (lease.status, lease.released_at) == (LeaseStatus.HOLDOVER, None)
     first_nodes = set(first.allocations.values_list("node_id", flat=True))
     second_nodes = set(second.allocations.values_list("node_id", flat=True))
     free = set(
-        services.free_node_ids(cluster.pk, at(2026, 6, 1), at(2026, 7, 1), now=at(2026, 5, 5))
+        allocation.free_node_ids(cluster.pk, at(2026, 6, 1), at(2026, 7, 1), now=at(2026, 5, 5))
     )
     assert first_nodes <= free
     assert second_nodes.isdisjoint(free)
@@ -160,7 +160,7 @@ def test_line_ended_early_gives_its_nodes_back_at_its_end(cluster, tenant):
 def test_renewal_takes_over_the_same_nodes_and_new_leases_cannot(make_lease, cluster):
     lease = make_lease(nodes=cluster.nodes.count(), approve_at=at(2026, 1, 1))
     successor = services.lease_renew(lease=lease, now=at(2026, 5, 1))
-    services.process_boundaries(now=at(2026, 7, 5))  # handover at term end, grace long past
+    boundaries.process_boundaries(now=at(2026, 7, 5))  # handover at term end, grace long past
     lease.refresh_from_db()
     successor.refresh_from_db()
     assert (lease.status, lease.released_at) == (LeaseStatus.EXPIRED, lease.term_end)
@@ -168,8 +168,8 @@ def test_renewal_takes_over_the_same_nodes_and_new_leases_cannot(make_lease, clu
     assert nodes_of(successor) == nodes_of(lease)
     # After the renewal's own term, its nodes are free again as far as its rows go.
     now = at(2026, 7, 5)
-    assert services.free_node_ids(cluster.pk, at(2026, 7, 5), at(2026, 8, 1), now=now) == []
-    free_after = services.free_node_ids(cluster.pk, successor.term_end, at(2027, 2, 1), now=now)
+    assert allocation.free_node_ids(cluster.pk, at(2026, 7, 5), at(2026, 8, 1), now=now) == []
+    free_after = allocation.free_node_ids(cluster.pk, successor.term_end, at(2027, 2, 1), now=now)
     assert len(free_after) == 20
 
 
@@ -186,7 +186,7 @@ def credited_notice():
         for n in nodes
     )
     billing.billing_run(now=at(2026, 3, 1, 0, 10))
-    notice = services.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 3, 5, 12))
+    notice = notices.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 3, 5, 12))
     return lease, notice
 
 
@@ -194,10 +194,10 @@ def test_a_credited_notice_is_withdrawn_and_the_next_run_bills_the_credit_back()
     """Withdrawing used to be refused once billing had credited the notice (the month was
     never billed again); a supplementary invoice now bills the credited days back."""
     lease, notice = credited_notice()
-    services.notice_withdraw_request(notice=notice, party=Party.OPERATOR, now=at(2026, 3, 5, 13))
+    notices.notice_withdraw_request(notice=notice, party=Party.OPERATOR, now=at(2026, 3, 5, 13))
     billing.billing_run(now=at(2026, 3, 6, 0, 10))
     (note,) = CreditNote.objects.filter(lease=lease, status=CreditNoteStatus.ISSUED)
-    services.notice_withdraw_confirm(notice=notice, party=Party.TENANT, now=at(2026, 3, 8))
+    notices.notice_withdraw_confirm(notice=notice, party=Party.TENANT, now=at(2026, 3, 8))
     notice.refresh_from_db()
     lease.refresh_from_db()
     assert notice.status == NoticeStatus.WITHDRAWN
@@ -219,9 +219,9 @@ def test_a_second_notice_after_a_credit_is_withdrawn_as_before():
     lease, _ = credited_notice()
     billing.billing_run(now=at(2026, 3, 6, 0, 10))  # credits the first notice
     assert CreditNote.objects.filter(lease=lease).exists()
-    second = services.notice_give(lease=lease, party=Party.OPERATOR, now=at(2026, 3, 6, 12))
-    services.notice_withdraw_request(notice=second, party=Party.TENANT, now=at(2026, 3, 6, 13))
-    services.notice_withdraw_confirm(notice=second, party=Party.OPERATOR, now=at(2026, 3, 6, 14))
+    second = notices.notice_give(lease=lease, party=Party.OPERATOR, now=at(2026, 3, 6, 12))
+    notices.notice_withdraw_request(notice=second, party=Party.TENANT, now=at(2026, 3, 6, 13))
+    notices.notice_withdraw_confirm(notice=second, party=Party.OPERATOR, now=at(2026, 3, 6, 14))
     second.refresh_from_db()
     assert second.status == NoticeStatus.WITHDRAWN
     # The first notice still binds: nothing to bill back.
@@ -247,7 +247,7 @@ def test_handover_to_renewal_emits_released_and_executes_reclaim(
     decision.lines.set([line])
     successor = services.lease_renew(lease=lease, now=at(2026, 5, 1))
     with django_capture_on_commit_callbacks(execute=True):
-        services.process_boundaries(now=at(2026, 6, 30))
+        boundaries.process_boundaries(now=at(2026, 6, 30))
     released = LeaseEvent.objects.get(lease=lease, kind=EventKind.LEASE_RELEASED)
     assert released.actor_party == Party.SYSTEM
     assert released.actor is None
@@ -261,13 +261,13 @@ def test_handover_to_renewal_emits_released_and_executes_reclaim(
     decision.refresh_from_db()
     assert decision.status == ReclaimStatus.EXECUTED
     # Idempotent: a second run emits nothing more.
-    services.process_boundaries(now=at(2026, 7, 5))
+    boundaries.process_boundaries(now=at(2026, 7, 5))
     assert LeaseEvent.objects.filter(lease=lease, kind=EventKind.LEASE_RELEASED).count() == 1
 
 
 def test_expiry_without_renewal_emits_no_release(make_lease):
     lease = make_lease(nodes=2, approve_at=at(2026, 1, 1))
-    services.process_boundaries(now=at(2026, 6, 30))
+    boundaries.process_boundaries(now=at(2026, 6, 30))
     assert not LeaseEvent.objects.filter(lease=lease, kind=EventKind.LEASE_RELEASED).exists()
 
 
@@ -284,7 +284,7 @@ def test_capacity_view_free_count_ignores_held_nodes_that_are_down(client, opera
     row = next(r for r in response.context["rows"] if r[0].pk == cluster.pk)
     c, _, free = row
     assert (c.n_nodes, c.n_healthy, c.n_held) == (5, 4, 2)
-    free_now = services.free_node_ids(
+    free_now = allocation.free_node_ids(
         cluster.pk, at(2026, 1, 15), at(2026, 1, 16), now=at(2026, 1, 15)
     )
     assert free == 2 == len(free_now)

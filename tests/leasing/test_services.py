@@ -8,7 +8,7 @@ from django.db.models import Max, Min
 
 from clusters.choices import NodeStatus
 from common.models import DomainEvent, EventDelivery
-from leasing import services
+from leasing import boundaries, notices, services
 from leasing.choices import LeaseStatus, LineStatus, NoticeOutcome, NoticeStatus, Party
 from leasing.exceptions import CapacityUnavailable, InvalidInput, ListingUnavailable
 from leasing.models import Allocation, Lease, LeaseEvent
@@ -190,7 +190,7 @@ def test_adjacent_periods_share_nodes(make_lease):
 
 def test_t2_notice_through_the_service_frees_capacity_at_the_effective_end(make_lease, operator):
     lease = make_lease(nodes=20, approve_at=at(2026, 1, 1))
-    notice = services.notice_give(
+    notice = notices.notice_give(
         lease=lease, party=Party.TENANT, now=at(2026, 1, 1, 17, 45), reason="moving out"
     )
     assert notice.notice_date == dt.date(2026, 1, 1)
@@ -212,20 +212,20 @@ def test_t2_notice_through_the_service_frees_capacity_at_the_effective_end(make_
 
 def test_several_notices_the_earliest_wins_and_withdrawal_recomputes(make_lease):
     lease = make_lease(nodes=5, approve_at=at(2026, 1, 1))
-    late = services.notice_give(
+    late = notices.notice_give(
         lease=lease, party=Party.TENANT, requested_end=at(2026, 5, 20, 8), now=at(2026, 1, 10)
     )
     assert late.effective_end == at(2026, 5, 21)
-    early = services.notice_give(lease=lease, party=Party.OPERATOR, now=at(2026, 1, 20))
+    early = notices.notice_give(lease=lease, party=Party.OPERATOR, now=at(2026, 1, 20))
     assert early.effective_end == at(2026, 4, 21)
     lease.refresh_from_db()
     assert lease.effective_end == at(2026, 4, 21)
     assert Allocation.objects.aggregate(e=Max("ends_at"))["e"] == at(2026, 4, 21)
 
-    services.notice_withdraw_request(notice=early, party=Party.OPERATOR, now=at(2026, 2, 1))
+    notices.notice_withdraw_request(notice=early, party=Party.OPERATOR, now=at(2026, 2, 1))
     lease.refresh_from_db()
     assert lease.effective_end == at(2026, 4, 21)  # binding until the other party confirms
-    services.notice_withdraw_confirm(notice=early, party=Party.TENANT, now=at(2026, 2, 2))
+    notices.notice_withdraw_confirm(notice=early, party=Party.TENANT, now=at(2026, 2, 2))
     early.refresh_from_db()
     lease.refresh_from_db()
     assert early.status == NoticeStatus.WITHDRAWN
@@ -233,8 +233,8 @@ def test_several_notices_the_earliest_wins_and_withdrawal_recomputes(make_lease)
     assert lease.status == LeaseStatus.NOTICE_GIVEN
     assert set(Allocation.objects.values_list("ends_at", flat=True)) == {at(2026, 5, 21)}
 
-    services.notice_withdraw_request(notice=late, party=Party.TENANT, now=at(2026, 2, 3))
-    services.notice_withdraw_confirm(notice=late, party=Party.OPERATOR, now=at(2026, 2, 4))
+    notices.notice_withdraw_request(notice=late, party=Party.TENANT, now=at(2026, 2, 3))
+    notices.notice_withdraw_confirm(notice=late, party=Party.OPERATOR, now=at(2026, 2, 4))
     lease.refresh_from_db()
     assert lease.effective_end is None
     assert lease.status == LeaseStatus.ACTIVE
@@ -243,25 +243,25 @@ def test_several_notices_the_earliest_wins_and_withdrawal_recomputes(make_lease)
 
 def test_withdrawal_refused_when_the_freed_nodes_were_leased_again(make_lease):
     lease = make_lease(nodes=20, approve_at=at(2026, 1, 1))
-    notice = services.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 1))
+    notice = notices.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 1))
     make_lease(nodes=20, commencement=dt.date(2026, 4, 2), requested_at=at(2026, 1, 2))
-    services.notice_withdraw_request(notice=notice, party=Party.TENANT, now=at(2026, 1, 5))
+    notices.notice_withdraw_request(notice=notice, party=Party.TENANT, now=at(2026, 1, 5))
     before = db_state()
     with pytest.raises(CapacityUnavailable):
-        services.notice_withdraw_confirm(notice=notice, party=Party.OPERATOR, now=at(2026, 1, 6))
+        notices.notice_withdraw_confirm(notice=notice, party=Party.OPERATOR, now=at(2026, 1, 6))
     assert db_state() == before
 
 
 def test_t5_moot_notice_changes_nothing(make_lease):
     lease = make_lease(nodes=3, approve_at=at(2026, 1, 1))
-    notice = services.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 3, 31, 12))
+    notice = notices.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 3, 31, 12))
     assert notice.outcome == NoticeOutcome.MOOT
     assert notice.status == NoticeStatus.MOOT
     lease.refresh_from_db()
     assert lease.status == LeaseStatus.ACTIVE
     assert lease.effective_end is None
     assert lease.end == at(2026, 6, 30)
-    services.process_boundaries(now=at(2026, 6, 30))
+    boundaries.process_boundaries(now=at(2026, 6, 30))
     lease.refresh_from_db()
     assert lease.status == LeaseStatus.EXPIRED
 
@@ -278,7 +278,7 @@ def test_t6_notice_on_one_line_ends_that_line_only(tenant, cluster):
     )
     services.lease_approve(lease=lease, now=at(2026, 1, 1))
     one, two = lease.lines.order_by("pk")
-    notice = services.notice_give(lease=lease, party=Party.TENANT, lines=[two], now=at(2026, 2, 15))
+    notice = notices.notice_give(lease=lease, party=Party.TENANT, lines=[two], now=at(2026, 2, 15))
     assert (notice.outcome, notice.effective_end) == (NoticeOutcome.ENDS, at(2026, 5, 17))
     lease.refresh_from_db()
     one.refresh_from_db()
@@ -288,27 +288,27 @@ def test_t6_notice_on_one_line_ends_that_line_only(tenant, cluster):
     assert (lease.effective_end, lease.status) == (None, LeaseStatus.ACTIVE)
     assert set(two.allocations.values_list("ends_at", flat=True)) == {at(2026, 5, 17)}
     assert set(one.allocations.values_list("ends_at", flat=True)) == {at(2026, 6, 30)}
-    services.process_boundaries(now=at(2026, 5, 17))
+    boundaries.process_boundaries(now=at(2026, 5, 17))
     two.refresh_from_db()
     lease.refresh_from_db()
     assert (two.status, lease.status) == (LineStatus.ENDED, LeaseStatus.ACTIVE)
-    services.process_boundaries(now=at(2026, 6, 30))
+    boundaries.process_boundaries(now=at(2026, 6, 30))
     lease.refresh_from_db()
     assert lease.status == LeaseStatus.EXPIRED
 
 
 def test_t7_cancelled_before_commencement(make_lease):
     lease = make_lease(nodes=4, commencement=dt.date(2026, 6, 1))
-    notice = services.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 15, 9))
+    notice = notices.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 15, 9))
     assert notice.outcome == NoticeOutcome.CANCELLED
     lease.refresh_from_db()
     assert lease.status == LeaseStatus.SCHEDULED
     assert lease.end == lease.commencement  # holds nothing
     assert not Allocation.objects.filter(line__lease=lease).exists()
-    services.process_boundaries(now=at(2026, 4, 15, 23))
+    boundaries.process_boundaries(now=at(2026, 4, 15, 23))
     lease.refresh_from_db()
     assert lease.status == LeaseStatus.SCHEDULED
-    services.process_boundaries(now=notice.effective_end)
+    boundaries.process_boundaries(now=notice.effective_end)
     lease.refresh_from_db()
     notice.refresh_from_db()
     assert lease.status == LeaseStatus.CANCELLED
@@ -318,14 +318,14 @@ def test_t7_cancelled_before_commencement(make_lease):
 
 def test_t8_runs_thirty_days_then_terminates(make_lease):
     lease = make_lease(nodes=4, commencement=dt.date(2026, 6, 1))
-    services.notice_give(lease=lease, party=Party.OPERATOR, now=at(2026, 4, 1, 8))
+    notices.notice_give(lease=lease, party=Party.OPERATOR, now=at(2026, 4, 1, 8))
     lease.refresh_from_db()
     assert lease.effective_end == at(2026, 7, 1)
     assert lease.status == LeaseStatus.SCHEDULED
-    services.process_boundaries(now=at(2026, 6, 1))
+    boundaries.process_boundaries(now=at(2026, 6, 1))
     lease.refresh_from_db()
     assert lease.status == LeaseStatus.NOTICE_GIVEN
-    services.process_boundaries(now=at(2026, 7, 1))
+    boundaries.process_boundaries(now=at(2026, 7, 1))
     lease.refresh_from_db()
     assert lease.status == LeaseStatus.TERMINATED
     assert (lease.end - lease.commencement).days == 30
@@ -350,7 +350,7 @@ def test_notice_on_some_lines_ends_only_those(tenant, operator):
     )
     lease = services.lease_approve(lease=lease, actor=operator, now=at(2026, 1, 1))
     line_a, line_b = lease.lines.order_by("pk")
-    services.notice_give(lease=lease, party=Party.TENANT, lines=[line_a], now=at(2026, 2, 1))
+    notices.notice_give(lease=lease, party=Party.TENANT, lines=[line_a], now=at(2026, 2, 1))
     line_a.refresh_from_db()
     lease.refresh_from_db()
     assert line_a.effective_end == at(2026, 5, 3)
@@ -363,16 +363,16 @@ def test_notice_on_some_lines_ends_only_those(tenant, operator):
         at(2026, 6, 30)
     }
     # A notice on the other line too: every line is bound, so the lease ends with its last line.
-    services.notice_give(lease=lease, party=Party.OPERATOR, lines=[line_b], now=at(2026, 3, 1))
+    notices.notice_give(lease=lease, party=Party.OPERATOR, lines=[line_b], now=at(2026, 3, 1))
     lease.refresh_from_db()
     assert lease.effective_end == at(2026, 5, 31)
     assert lease.status == LeaseStatus.NOTICE_GIVEN
-    services.process_boundaries(now=at(2026, 5, 3))
+    boundaries.process_boundaries(now=at(2026, 5, 3))
     line_a.refresh_from_db()
     line_b.refresh_from_db()
     lease.refresh_from_db()
     assert (line_a.status, line_b.status, lease.status) == ("ended", "open", "notice_given")
-    services.process_boundaries(now=at(2026, 5, 31))
+    boundaries.process_boundaries(now=at(2026, 5, 31))
     lease.refresh_from_db()
     assert lease.status == LeaseStatus.TERMINATED
     assert set(lease.lines.values_list("status", flat=True)) == {"ended"}
@@ -390,23 +390,23 @@ def test_renewal_on_the_same_nodes_and_handover(make_lease, operator):
     old = set(Allocation.objects.filter(line__lease=lease).values_list("node_id", flat=True))
     new = set(Allocation.objects.filter(line__lease=successor).values_list("node_id", flat=True))
     assert old == new
-    services.process_boundaries(now=at(2026, 6, 30))
+    boundaries.process_boundaries(now=at(2026, 6, 30))
     lease.refresh_from_db()
     successor.refresh_from_db()
     assert lease.status == LeaseStatus.EXPIRED
     assert lease.released_at == lease.term_end  # nodes handed to the renewal: no holdover
     assert successor.status == LeaseStatus.ACTIVE
-    services.process_boundaries(now=at(2026, 7, 5))
+    boundaries.process_boundaries(now=at(2026, 7, 5))
     lease.refresh_from_db()
     assert lease.status == LeaseStatus.EXPIRED
 
 
 def test_expiry_holdover_and_release(make_lease, operator):
     lease = make_lease(nodes=2, approve_at=at(2026, 1, 1))
-    services.process_boundaries(now=at(2026, 6, 30, 23))
+    boundaries.process_boundaries(now=at(2026, 6, 30, 23))
     lease.refresh_from_db()
     assert lease.status == LeaseStatus.EXPIRED
-    services.process_boundaries(now=at(2026, 7, 1))  # 24 h drain grace over
+    boundaries.process_boundaries(now=at(2026, 7, 1))  # 24 h drain grace over
     lease.refresh_from_db()
     assert lease.status == LeaseStatus.HOLDOVER
     services.lease_release_confirm(
@@ -424,9 +424,9 @@ def test_expiry_holdover_and_release(make_lease, operator):
 
 def test_release_within_grace_closes_without_holdover(make_lease):
     lease = make_lease(nodes=2, approve_at=at(2026, 1, 1))
-    services.process_boundaries(now=at(2026, 6, 30))
+    boundaries.process_boundaries(now=at(2026, 6, 30))
     services.lease_release_confirm(lease=lease, now=at(2026, 6, 30, 4))
-    services.process_boundaries(now=at(2026, 7, 9))
+    boundaries.process_boundaries(now=at(2026, 7, 9))
     lease.refresh_from_db()
     assert lease.status == LeaseStatus.CLOSED
 
@@ -437,7 +437,7 @@ def test_events_are_written_with_the_change_and_consumed_after_commit(
     received = event_consumer("notice.received")
     lease = make_lease(nodes=1, approve_at=at(2026, 1, 1))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 2))
+        notices.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 2))
     audit = LeaseEvent.objects.get(kind="notice.received")
     event = DomainEvent.objects.get(kind="notice.received")
     assert (event.subject, event.subject_id, event.occurred_at) == ("lease", lease.pk, audit.at)

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from leasing import services
+from leasing import boundaries, notices, services
 from leasing.choices import LeaseStatus, Party
 from leasing.models import Lease
 
@@ -50,7 +50,7 @@ def test_rejected_lease_cannot_be_approved(tenant, listing):
     )
     refused(
         "notice_not_allowed",
-        lambda: services.notice_give(lease=lease, party=Party.TENANT, now=at(2025, 12, 3)),
+        lambda: notices.notice_give(lease=lease, party=Party.TENANT, now=at(2025, 12, 3)),
     )
 
 
@@ -80,15 +80,15 @@ def test_notice_refused_on_draft_and_on_ended_leases(tenant, listing, make_lease
     lease = draft(tenant, listing)
     refused(
         "notice_not_allowed",
-        lambda: services.notice_give(lease=lease, party=Party.OPERATOR, now=at(2025, 12, 2)),
+        lambda: notices.notice_give(lease=lease, party=Party.OPERATOR, now=at(2025, 12, 2)),
     )
     ended = make_lease(nodes=2)
-    services.process_boundaries(now=at(2026, 6, 30))
+    boundaries.process_boundaries(now=at(2026, 6, 30))
     ended.refresh_from_db()
     assert ended.status == LeaseStatus.EXPIRED
     refused(
         "notice_not_allowed",
-        lambda: services.notice_give(lease=ended, party=Party.TENANT, now=at(2026, 7, 1)),
+        lambda: notices.notice_give(lease=ended, party=Party.TENANT, now=at(2026, 7, 1)),
     )
 
 
@@ -96,11 +96,11 @@ def test_notice_input_is_validated(make_lease, tenant, listing):
     lease = make_lease(nodes=2)
     refused(
         "validation_error",
-        lambda: services.notice_give(lease=lease, party=Party.SYSTEM, now=at(2026, 1, 2)),
+        lambda: notices.notice_give(lease=lease, party=Party.SYSTEM, now=at(2026, 1, 2)),
     )
     refused(
         "validation_error",
-        lambda: services.notice_give(
+        lambda: notices.notice_give(
             lease=lease,
             party=Party.TENANT,
             requested_end=dt.datetime(2026, 5, 1),  # naive
@@ -110,7 +110,7 @@ def test_notice_input_is_validated(make_lease, tenant, listing):
     foreign_line = make_lease(nodes=2).lines.get()
     refused(
         "validation_error",
-        lambda: services.notice_give(
+        lambda: notices.notice_give(
             lease=lease, party=Party.TENANT, lines=[foreign_line], now=at(2026, 1, 2)
         ),
     )
@@ -118,33 +118,33 @@ def test_notice_input_is_validated(make_lease, tenant, listing):
 
 def test_withdrawal_rules(make_lease):
     lease = make_lease(nodes=2)
-    notice = services.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 2))
+    notice = notices.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 1, 2))
     # Confirm without a request.
     refused(
         "withdrawal_not_allowed",
-        lambda: services.notice_withdraw_confirm(
+        lambda: notices.notice_withdraw_confirm(
             notice=notice, party=Party.OPERATOR, now=at(2026, 1, 3)
         ),
     )
-    services.notice_withdraw_request(notice=notice, party=Party.TENANT, now=at(2026, 1, 3))
+    notices.notice_withdraw_request(notice=notice, party=Party.TENANT, now=at(2026, 1, 3))
     # A second request while one is pending.
     refused(
         "withdrawal_not_allowed",
-        lambda: services.notice_withdraw_request(
+        lambda: notices.notice_withdraw_request(
             notice=notice, party=Party.OPERATOR, now=at(2026, 1, 4)
         ),
     )
     # The requester cannot confirm its own request.
     refused(
         "withdrawal_not_allowed",
-        lambda: services.notice_withdraw_confirm(
+        lambda: notices.notice_withdraw_confirm(
             notice=notice, party=Party.TENANT, now=at(2026, 1, 4)
         ),
     )
     # Too late: the notice took effect.
     refused(
         "withdrawal_not_allowed",
-        lambda: services.notice_withdraw_confirm(
+        lambda: notices.notice_withdraw_confirm(
             notice=notice, party=Party.OPERATOR, now=notice.effective_end
         ),
     )
@@ -152,11 +152,11 @@ def test_withdrawal_rules(make_lease):
 
 def test_moot_notice_cannot_be_withdrawn(make_lease):
     lease = make_lease(nodes=2)
-    notice = services.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 4, 1))
+    notice = notices.notice_give(lease=lease, party=Party.TENANT, now=at(2026, 4, 1))
     assert notice.status == "moot"
     refused(
         "withdrawal_not_allowed",
-        lambda: services.notice_withdraw_request(
+        lambda: notices.notice_withdraw_request(
             notice=notice, party=Party.TENANT, now=at(2026, 4, 2)
         ),
     )
@@ -168,7 +168,7 @@ def test_renewal_rules(make_lease, tenant, listing):
         "renewal_not_allowed", lambda: services.lease_renew(lease=unsigned, now=at(2025, 12, 2))
     )
     noticed = make_lease(nodes=2)
-    services.notice_give(lease=noticed, party=Party.TENANT, now=at(2026, 3, 1))  # in flight
+    notices.notice_give(lease=noticed, party=Party.TENANT, now=at(2026, 3, 1))  # in flight
     refused("renewal_not_allowed", lambda: services.lease_renew(lease=noticed, now=at(2026, 3, 2)))
     lease = make_lease(nodes=2)
     services.lease_renew(lease=lease, now=at(2026, 2, 1))
@@ -188,7 +188,7 @@ def test_release_rules(make_lease):
         "release_not_allowed",
         lambda: services.lease_release_confirm(lease=lease, now=at(2026, 2, 1)),
     )
-    services.process_boundaries(now=at(2026, 6, 30))
+    boundaries.process_boundaries(now=at(2026, 6, 30))
     refused(
         "validation_error",
         lambda: services.lease_release_confirm(
@@ -207,7 +207,7 @@ def test_naive_clock_is_refused(make_lease):
     lease = make_lease(nodes=2)
     refused(
         "validation_error",
-        lambda: services.notice_give(lease=lease, party=Party.TENANT, now=dt.datetime(2026, 1, 2)),
+        lambda: notices.notice_give(lease=lease, party=Party.TENANT, now=dt.datetime(2026, 1, 2)),
     )
 
 

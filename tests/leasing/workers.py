@@ -23,21 +23,21 @@ def main() -> None:
     import django
 
     django.setup()
-    from leasing import services
+    from leasing import allocation, boundaries, services
     from leasing.exceptions import DomainError
     from leasing.models import Lease
 
     action, start_at, *args = sys.argv[1:]
     if action == "approve_unlocked":
-        services._lock_clusters = lambda ids: None
-        original = services.free_node_ids
+        services._lock_clusters = lambda ids: None  # the lock `lease_approve` takes
+        original = allocation.free_node_ids
 
         def slow_free_node_ids(*a, **kw):
             found = original(*a, **kw)
             time.sleep(0.3)
             return found
 
-        services.free_node_ids = slow_free_node_ids
+        allocation.free_node_ids = slow_free_node_ids
     delay = float(start_at) - time.time()
     if delay > 0:
         time.sleep(delay)
@@ -47,7 +47,7 @@ def main() -> None:
             services.lease_approve(lease=lease, now=dt.datetime(2025, 12, 2, tzinfo=dt.UTC))
             result = {"ok": True}
         elif action == "boundaries":
-            counts = services.process_boundaries(now=dt.datetime.fromisoformat(args[0]))
+            counts = boundaries.process_boundaries(now=dt.datetime.fromisoformat(args[0]))
             result = {"ok": True, "counts": counts}
         else:
             raise SystemExit(f"unknown action {action}")

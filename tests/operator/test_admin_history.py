@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from billing.models import Invoice
 from billing.services import billing_run
-from leasing import services
+from leasing import notices, services
 from leasing.choices import Party
 from tests.factories.clusters import cluster_with_nodes
 from tests.factories.leasing import TenantFactory, published_listing
@@ -38,8 +38,8 @@ def test_invoice_and_notice_pages_show_their_history(staff):
     assert "drafted" in page
     assert f"<td>issued</td><td>{invoice.number}" in page
 
-    notice = services.notice_give(lease=lease, party=Party.TENANT, now=now + dt.timedelta(hours=1))
-    services.notice_withdraw_request(notice=notice, party=Party.TENANT)
+    notice = notices.notice_give(lease=lease, party=Party.TENANT, now=now + dt.timedelta(hours=1))
+    notices.notice_withdraw_request(notice=notice, party=Party.TENANT)
     page = staff.get(reverse("admin:leasing_notice_change", args=[notice.pk])).content.decode()
     assert "notice.received" in page
     assert "notice.withdrawal_requested" in page

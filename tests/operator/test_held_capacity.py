@@ -19,7 +19,7 @@ from django.utils import timezone
 from clusters.choices import NodeStatus
 from clusters.models import ALLOCATABLE_STATUSES, Cluster, Node
 from config import capacity, dashboard
-from leasing import selectors, services
+from leasing import allocation, boundaries, notices, selectors, services
 from leasing.choices import LeaseStatus, LineStatus, Party
 from leasing.models import Allocation, Lease
 from tests.factories.clusters import cluster_with_nodes
@@ -101,16 +101,16 @@ def book() -> Book:
     deal("cancelled", dt.date(2026, 6, 15), 1, now=signed)
 
     # A notice before commencement that ends on or before it: cancelled, rows deleted.
-    services.notice_give(lease=leases["cancelled"], party=Party.OPERATOR, now=at(2026, 3, 1))
+    notices.notice_give(lease=leases["cancelled"], party=Party.OPERATOR, now=at(2026, 3, 1))
     partly = leases["partly ended (the line still running)"]
     running_line, ended_line = partly.lines.order_by("pk")
-    services.notice_give(lease=partly, party=Party.TENANT, lines=[ended_line], now=at(2026, 3, 15))
-    services.process_boundaries(now=at(2026, 5, 15))
-    services.notice_give(lease=leases["notice given"], party=Party.TENANT, now=at(2026, 6, 1))
+    notices.notice_give(lease=partly, party=Party.TENANT, lines=[ended_line], now=at(2026, 3, 15))
+    boundaries.process_boundaries(now=at(2026, 5, 15))
+    notices.notice_give(lease=leases["notice given"], party=Party.TENANT, now=at(2026, 6, 1))
     leases["renewal of a handed-over lease"] = services.lease_renew(
         lease=leases["handed over to its renewal"], actor=operator, now=at(2026, 6, 1)
     )
-    services.process_boundaries(now=at(2026, 7, 1, 12))
+    boundaries.process_boundaries(now=at(2026, 7, 1, 12))
     services.lease_release_confirm(
         lease=leases["closed (released)"], actor=operator, now=at(2026, 7, 1, 12)
     )
@@ -122,7 +122,7 @@ def book() -> Book:
         now=at(2026, 7, 2),
         tz=LA,
     )
-    services.process_boundaries(now=LAST_RUN)
+    boundaries.process_boundaries(now=LAST_RUN)
 
     for lease in leases.values():
         lease.refresh_from_db()
@@ -181,7 +181,7 @@ def allocator_refuses(
     book: Book, start: dt.datetime, end: dt.datetime, *, now: dt.datetime = NOW
 ) -> set[int]:
     """Healthy nodes the allocator would not hand out over `[start, end)`, judged at `now`."""
-    free = services.free_node_ids(book.cluster.pk, start, end, now=now)
+    free = allocation.free_node_ids(book.cluster.pk, start, end, now=now)
     return healthy(book) - set(free)
 
 

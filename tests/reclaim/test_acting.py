@@ -8,6 +8,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from common.models import DomainEvent
+from leasing import boundaries as leasing_boundaries
+from leasing import notices as leasing_notices
 from leasing import services as leasing_services
 from leasing.api_keys import api_key_create
 from leasing.choices import LeaseStatus, NoticeOutcome
@@ -99,7 +101,7 @@ def test_approval_after_the_notice_date_is_refused_and_writes_nothing(decision, 
 
 def test_approval_is_refused_when_the_leases_moved_since_scoring(decision, staff):
     d, a, *_ = decision
-    leasing_services.notice_give(lease=a, party="tenant", now=at(2026, 1, 2))
+    leasing_notices.notice_give(lease=a, party="tenant", now=at(2026, 1, 2))
     with pytest.raises(services.ReclaimStale):
         decision_approve(decision=d, actor=staff, now=NOW)
     assert Notice.objects.count() == 1  # the tenant's only
@@ -122,7 +124,7 @@ def test_executed_once_every_reclaimed_line_is_back(
     d, a, *_ = decision
     decision_approve(decision=d, actor=staff, now=NOW)
     after_end = at(2026, 4, 11, 1)
-    leasing_services.process_boundaries(now=after_end)
+    leasing_boundaries.process_boundaries(now=after_end)
     # B's line ended (its lease runs on); A's whole lease ended but its nodes are not back.
     assert decisions_mark_executed(now=after_end) == 0
     a.refresh_from_db()
