@@ -1,6 +1,9 @@
-"""State and kind enumerations of billing."""
+"""State and kind enumerations of billing, and the groups of them the rules use
+(docs/rules/billing.md)."""
 
 from django.db import models
+
+from leasing.choices import LeaseStatus
 
 
 class InvoiceStatus(models.TextChoices):
@@ -32,6 +35,14 @@ class InvoiceKind(models.TextChoices):
     RENT = "rent", "Rent"
     HOLDOVER = "holdover", "Holdover"
     SUPPLEMENTARY = "supplementary", "Supplementary rent"
+
+
+# Issued or paid: what counts as billed.
+BILLED_STATUSES = (InvoiceStatus.ISSUED, InvoiceStatus.PAID)
+# The kinds that bill rent: a month's rent invoice and its supplementary invoices.
+RENT_KINDS = (InvoiceKind.RENT, InvoiceKind.SUPPLEMENTARY)
+# The lease statuses billing never bills.
+NOT_BILLED = (LeaseStatus.DRAFT, LeaseStatus.VOID)
 
 
 class VoidResolution(models.TextChoices):

@@ -29,8 +29,8 @@ from leasing.choices import LeaseStatus, Party
 from leasing.demo import SPOT_REFERENCE
 from leasing.models import Lease
 
-from . import proration, services
-from .choices import InvoiceStatus
+from . import planning, proration, services
+from .choices import NOT_BILLED, InvoiceStatus
 from .models import Invoice
 
 RUN_TIME = dt.time(0, 10)  # the beat entry: daily at 00:10 UTC
@@ -47,15 +47,15 @@ def _next_run(instant: dt.datetime) -> dt.datetime:
 def run_instants(*, now: dt.datetime) -> list[dt.datetime]:
     """Every past daily run that had something to bill, then `now`."""
     instants: set[dt.datetime] = set()
-    leases = Lease.objects.exclude(status__in=services.NOT_BILLED).prefetch_related("lines")
+    leases = Lease.objects.exclude(status__in=NOT_BILLED).prefetch_related("lines")
     for lease in leases:
         lines = list(lease.lines.all())
-        for period in services.rent_periods(lease, lines):
-            due = services.rent_issue_from(lease, period)
+        for period in planning.rent_periods(lease, lines):
+            due = planning.rent_issue_from(lease, period)
             if due > now:
                 break
             instants.add(_next_run(due))
-        span = services.holdover_span(lease, now=now)
+        span = planning.holdover_span(lease, now=now)
         if span is not None:
             start, until = span
             period = proration.month_start(local_date(start, lease.contract_timezone))

@@ -1,7 +1,8 @@
 """Billing models: invoices, credit notes, number series and billing runs.
 
-The rules live in `billing/services.py`; these models state the invariants that must hold
-whatever code writes them, as database constraints:
+The rules live in `billing/planning.py` (what a lease owes) and `billing/services.py` (the
+writes); these models state the invariants that must hold whatever code writes them, as
+database constraints:
 
 * exactly one rent invoice (and at most one holdover invoice) per lease and calendar month,
   among the invoices that hold the month: every one except a void one resolved `reissue`, whose

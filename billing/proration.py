@@ -13,7 +13,7 @@ The rule (docs/rules/billing.md, "Proration" and "Rounding once, per lease"):
   `cum(t)` is the exact accrual of the line from the start of its billable life up to `t`. The
   sum of the amounts of consecutive periods telescopes to `round(cum(last_end))`: a lease's
   invoices always add up to its exact accrual rounded once. Invoices apply it per lease, not
-  per line (`billing.services.rent_split`), from the exact accruals computed here.
+  per line (`billing.planning.rent_split`), from the exact accruals computed here.
 """
 
 from __future__ import annotations

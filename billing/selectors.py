@@ -20,9 +20,17 @@ from leasing.models import Lease, LeaseLine, Tenant
 from leasing.services import SIGNED  # a signed lease: the tenant may give notice and quotes
 
 from . import proration
-from .choices import CreditNoteStatus, InvoiceKind, InvoiceStatus, VoidResolution
+from .choices import (
+    BILLED_STATUSES,
+    NOT_BILLED,
+    RENT_KINDS,
+    CreditNoteStatus,
+    InvoiceKind,
+    InvoiceStatus,
+    VoidResolution,
+)
 from .models import CreditNote, Invoice
-from .services import BILLED_STATUSES, NOT_BILLED, RENT_KINDS, lease_rent_due
+from .services import lease_rent_due
 
 
 def invoice_for_print(pk: int) -> Invoice:

@@ -33,7 +33,7 @@ from common.clock import parse_instant
 from common.db import drop_broken_connections
 from common.exceptions import DomainError
 
-from . import services
+from . import loading, services
 from .choices import BillingRunStatus
 from .constants import BILL_LEASE_EXPIRES_S, FANOUT_CHUNK_SIZE
 from .models import BillingRun
@@ -71,7 +71,7 @@ def daily_billing_scan(
         run = services.billing_run_claim(period=month, now=instant, force=force)
         if run is None:
             return {"skipped": "already dispatched"}
-        ids = list(services.billable_leases(now=instant))
+        ids = list(loading.billable_leases(now=instant))
         kwargs = {"run_id": run.pk, "now": instant.isoformat(), "period": period}
         # One broker connection for the whole fan-out (none in eager mode).
         eager = self.app.conf.task_always_eager

@@ -104,7 +104,7 @@ def test_a_corrected_lease_is_not_locked_again_by_runs_with_nothing_to_do(monkey
     def locked(*args, **kwargs):
         raise AssertionError("a run with nothing to do locked the lease")
 
-    monkeypatch.setattr(services, "_load_locked", locked)
+    monkeypatch.setattr(services, "load_locked", locked)
     services.billing_run(now=at(2026, 3, 30, 0, 10))  # May is not due before April 24th
     assert len(of_kind(lease, InvoiceKind.SUPPLEMENTARY)) == 1
 

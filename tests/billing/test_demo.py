@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing import proration, services
+from billing import planning, proration
+from billing.choices import NOT_BILLED
 from billing.demo import seed_billing
 from billing.models import BillingRun, CreditNote, Invoice
 from clusters.demo import seed_inventory
@@ -34,12 +35,12 @@ def test_demo_bills_every_lease_up_to_now_and_a_second_seed_changes_nothing():
         billed[lease_id] += total
     for lease_id, total in CreditNote.objects.values_list("invoice__lease_id", "total"):
         billed[lease_id] -= total
-    for lease in Lease.objects.exclude(status__in=services.NOT_BILLED):
+    for lease in Lease.objects.exclude(status__in=NOT_BILLED):
         lines = list(lease.lines.all())
         months = [
             p
-            for p in services.rent_periods(lease, lines)
-            if services.rent_issue_from(lease, p) <= NOW
+            for p in planning.rent_periods(lease, lines)
+            if planning.rent_issue_from(lease, p) <= NOW
         ]
         assert Invoice.objects.filter(lease=lease, kind="rent").count() == len(months), lease
         if not months:

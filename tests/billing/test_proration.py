@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from billing.planning import split_cents
 from billing.proration import accrual, next_month, period_bounds, to_money
-from billing.services import allocate
 from common.contract_time import local_midnight
 
 RATE = Decimal("1250000000.00")
@@ -89,9 +89,9 @@ def test_periods_sum_to_the_total_rounded_once(rate, start, length, tz, cuts):
     end = start + dt.timedelta(days=length)
     life_start, life_end = at(start, tz), at(end, tz)
     points = sorted({start, end, *(start + dt.timedelta(days=c) for c in cuts if c < length)})
-    # The cumulative rule as invoices apply it (`allocate` over consecutive exact parts).
+    # The cumulative rule as invoices apply it (`split_cents` over consecutive exact parts).
     parts = [accrual(rate, at(a, tz), at(b, tz), tz) for a, b in itertools.pairwise(points)]
-    amounts = allocate(Fraction(0), parts)
+    amounts = split_cents(Fraction(0), parts)
     assert all(amount >= 0 for amount in amounts)
     assert sum(amounts, Decimal("0.00")) == to_money(accrual(rate, life_start, life_end, tz))
 
@@ -110,7 +110,7 @@ def test_calendar_month_invoices_sum_to_total(rate, start, length):
         bounds.append((p_start, p_end))
         parts.append(accrual(rate, max(p_start, life_start), min(p_end, life_end), tz))
         month = next_month(month)
-    amounts = allocate(Fraction(0), parts)
+    amounts = split_cents(Fraction(0), parts)
     for (p_start, p_end), amount in zip(bounds, amounts, strict=True):
         assert amount >= 0
         # A full month inside the life is billed at the rate, to the cent.

@@ -25,7 +25,7 @@ import redis
 from celery import Celery
 from django.db import connection
 
-from billing import proration, services
+from billing import planning, proration
 from billing.models import Invoice, InvoiceLine
 from leasing.models import LeaseLine
 from tests.celery_worker import Worker, wait_for
@@ -90,8 +90,8 @@ def expected_invoices() -> dict[tuple[int, dt.date], Decimal]:
     expected = {}
     for lease_lines in lines.values():
         lease = lease_lines[0].lease
-        for period in services.rent_periods(lease, lease_lines):
-            if services.rent_issue_from(lease, period) > NOW:
+        for period in planning.rent_periods(lease, lease_lines):
+            if planning.rent_issue_from(lease, period) > NOW:
                 break
             p_start, p_end = proration.period_bounds(period, lease.contract_timezone)
 

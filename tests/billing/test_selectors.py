@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing import selectors, services
+from billing.choices import NOT_BILLED
 from leasing.models import LeaseLine
 from tests.factories.billing import RATE, lease_with_lines
 
@@ -46,7 +47,7 @@ def test_revenue_summary_is_unchanged_by_the_range_filter(book, monkeypatch):
         selectors,
         "lines_overlapping",
         lambda start, end: LeaseLine.objects.select_related("lease").exclude(
-            lease__status__in=services.NOT_BILLED
+            lease__status__in=NOT_BILLED
         ),
     )
     everything = selectors.revenue_summary(now=NOW, months_back=11, months_ahead=1)
