@@ -94,7 +94,7 @@ from .planning import (
 )
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser as User
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -218,7 +218,7 @@ def _announce(kind: str, subject: str, documents: Sequence[Invoice] | Sequence[C
             subject=subject,
             subject_id=doc.pk,
             payload={"tenant": doc.tenant_id, "lease": doc.lease_id, "number": doc.number},
-            occurred_at=doc.issued_at,
+            occurred_at=cast(dt.datetime, doc.issued_at),  # set on every issued document
         )
         for doc in documents
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
@@ -102,7 +103,7 @@ def action_form_page(
         "form": form,
         "queryset": queryset,
         "action": action,
-        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         **extra,
     }
     return TemplateResponse(request, template, context)
@@ -166,7 +167,7 @@ class EventDeliveryInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ["consumer", "status", "attempts", "next_attempt_at", "done_at", "last_error"]
-    readonly_fields = fields
+    readonly_fields = cast(list[str], fields)  # names only (the stubs type `fields` wider)
 
     def has_add_permission(self, request, obj=None):
         return False

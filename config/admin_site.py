@@ -18,14 +18,16 @@ from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 
 class OperatorAdminSite(AdminSite):
     @property
-    def login_form(self):  # type: ignore[override]
+    def login_form(self):
         return OTPAdminAuthenticationForm if settings.OTP_REQUIRED else None
 
     @property
-    def login_template(self):  # type: ignore[override]
+    def login_template(self):
         return OTPAdminSite.login_template if settings.OTP_REQUIRED else None
 
     def has_permission(self, request: HttpRequest) -> bool:
         if not super().has_permission(request):
             return False
-        return not settings.OTP_REQUIRED or request.user.is_verified()
+        # django-otp's middleware gives the user `is_verified`; without it nobody is verified.
+        verified = getattr(request.user, "is_verified", None)
+        return not settings.OTP_REQUIRED or (verified is not None and bool(verified()))

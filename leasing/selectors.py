@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Coalesce
@@ -62,7 +63,7 @@ def held_at(at: dt.datetime, *, now: dt.datetime, through: dt.datetime | None = 
     return _held(Q(starts_at__lte=through or at), at, now)
 
 
-def held_node_ids(*, now: dt.datetime, at: dt.datetime | None = None) -> QuerySet[Allocation]:
+def held_node_ids(*, now: dt.datetime, at: dt.datetime | None = None) -> QuerySet[Allocation, Any]:
     """Ids of the nodes held at `at` (default `now`), as a subquery (`node_id` values). A node
     can appear twice: a holdover keeps it past its lease's end, where a later lease's rows may
     already begin (allocated before the overrun was known)."""

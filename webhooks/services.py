@@ -430,7 +430,7 @@ def _document_data(event: DomainEvent) -> tuple[str, dict[str, Any]]:
     from billing.models import CreditNote, Invoice
 
     invoice = event.subject == "invoice"
-    doc = (
+    doc: Any = (  # an Invoice or a CreditNote, told apart by `invoice`
         (Invoice if invoice else CreditNote)
         .objects.select_related("lease")
         .get(pk=event.subject_id)
