@@ -48,7 +48,9 @@ ZONES = ["UTC", "America/Los_Angeles", "Europe/Berlin", "Asia/Tokyo"]
 def broker():
     client = redis.Redis.from_url(BROKER)
     client.flushdb()
-    app = Celery("billing-test-publisher", broker=BROKER)
+    # Not the current app: shared tasks published later in this process (domain events)
+    # must keep resolving to the project's app, not to this test's publisher.
+    app = Celery("billing-test-publisher", broker=BROKER, set_as_current=False)
     yield client, app
     app.close()
     client.flushdb()

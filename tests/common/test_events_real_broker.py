@@ -46,6 +46,7 @@ def publishing(settings):
     client.flushdb()
     saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
     app.conf.update(broker_url=BROKER, task_always_eager=False)
+    app.set_current()  # shared tasks publish through the project's app, whatever ran before
     _fresh_broker_connections(app)
     settings.EVENTS_QUEUE = QUEUE
     yield client
