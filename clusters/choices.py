@@ -15,3 +15,8 @@ class NodeStatus(models.TextChoices):
     DEGRADED = "degraded", "Degraded"
     DOWN = "down", "Down"
     MAINTENANCE = "maintenance", "Maintenance"
+
+
+class CalibrationSource(models.TextChoices):
+    NCCL_TESTS = "nccl_tests", "nccl-tests all_reduce_perf"
+    HARNESS = "harness", "All-reduce harness (CSV)"
