@@ -1,6 +1,7 @@
 """Calibrations from measured all-reduce times: recorded with their data, latest one scores."""
 
 import datetime as dt
+import io
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,44 @@ def test_rendezvous_rtts_replaces_the_integer_field_and_the_old_name_still_works
         handshake_rtts=2,
     )
     assert made.rendezvous_rtts == 2.0
+
+
+def test_command_records_a_link_calibration_and_draws_it(fleet, operator, tmp_path):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    lk = SiteLink.objects.select_related("site_a", "site_b").first()
+    run = tmp_path / "run.txt"
+    run.write_text(_nccl_text(busbw_gbs=5.0, alpha_us=900.0, ranks=2))
+    out = io.StringIO()
+    plot = tmp_path / "fit.png"
+    call_command(
+        "calibrate",
+        "--link",
+        f"{lk.site_b.slug}:{lk.site_a.slug}",
+        "--nccl",
+        str(run),
+        "--ranks",
+        "2",
+        "--measured-at",
+        "2026-12-01T10:00:00+00:00",
+        "--user",
+        "ops",
+        "--plot",
+        str(plot),
+        stdout=out,
+    )
+    cal = LinkCalibration.objects.get(link=lk)
+    assert cal.usable_gbps == pytest.approx(40.0, rel=0.01)
+    assert cal.step_latency_us == pytest.approx(900.0, rel=0.02)
+    assert "step latency" in out.getvalue()
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    garbage = tmp_path / "garbage.txt"
+    garbage.write_text("no table here\n")
+    for nccl, error in ((garbage, "calibration_unreadable"), (tmp_path / "none", "--nccl")):
+        with pytest.raises(CommandError, match=error):
+            call_command(
+                *("calibrate", "--cluster", "c1-h100", "--nccl", str(nccl), "--ranks", "8"),
+                *("--measured-at", "2026-12-01T10:00Z", "--user", "ops"),
+            )
+    assert not ClusterCalibration.objects.exists()
