@@ -84,8 +84,10 @@ bench: install loadgen
 VALIDATE_CSV ?= artifacts/allreduce_measurements.csv
 validate: install
 	$(BIN)/python -m pip install --quiet -e '.[validate]' || echo "torch not installed: measuring is skipped"
+	mkdir -p artifacts
 	$(BIN)/python bench/allreduce_harness/run.py --out $(VALIDATE_CSV)
-	ALLREDUCE_CSV=$(VALIDATE_CSV) $(BIN)/pytest -q -s -p no:randomly tests/perfmodel/test_validation.py
+	ALLREDUCE_CSV=$(VALIDATE_CSV) ALLREDUCE_PLOT=artifacts/allreduce_validation.png \
+		$(BIN)/pytest -q -s -p no:randomly tests/perfmodel/test_validation.py
 
 worker: install
 	$(BIN)/celery -A config worker --loglevel INFO

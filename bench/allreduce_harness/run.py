@@ -3,14 +3,16 @@ checked against (tests/perfmodel/test_validation.py).
 
     python bench/allreduce_harness/run.py [--quick] [--out bench/data/allreduce_measurements.csv]
 
-Needs root (network namespaces, TUN devices) and torch (``pip install '.[validate]'``). Without
-either it says so and exits 0 without measuring, so ``make validate`` still checks the model
-against the committed measurements.
+Needs root (network namespaces, TUN devices, real-time priority for the emulator and the ranks)
+and torch (``pip install '.[validate]'``). Without either it says so and exits 0 without
+measuring, so ``make validate`` still checks the model against the committed measurements.
 
 For each rank count (2–4) a session creates one network namespace per rank, starts netem.py (the
 user-space link emulator holding every rank's TUN device) and the ranks (worker.py), and walks
 the grid: one-way delay × line rate × message size × compute (none, or 20 ms with the last rank
-3× slower), plus loss points. Every pair of ranks has its own emulated link in each direction.
+3× slower), plus loss points, with TCP Reno; then a few points with BBR. Every pair of ranks has
+its own emulated link in each direction. The congestion control is set per namespace because the
+host's default (often cubic or BBR) changes what a link delivers to bursty collective traffic.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import json
 import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +41,7 @@ BUFFER_BYTES = 8 << 20
 
 COLUMNS = [
     ("ranks", "", "number of ranks (processes), one network namespace each"),
+    ("congestion_control", "", "TCP congestion control of every rank (reno or bbr)"),
     ("delay_ms", "ms", "one-way propagation delay of every emulated link"),
     ("rate_mbps", "Mbit/s", "line rate of every emulated link (each direction)"),
     ("loss", "", "independent per-packet loss probability on every link"),
@@ -54,6 +58,8 @@ COLUMNS = [
     ("emulator_late_ms", "ms", "mean lateness of a packet against the emulated schedule"),
     ("emulator_late_max_ms", "ms", "worst lateness of a packet against the emulated schedule"),
     ("emulator_drops", "", "packets dropped (loss + full buffer) during the configuration"),
+    ("step_spread", "", "interquartile range of the step times over their median"),
+    ("attempts", "", "measurements of this configuration (repeated while unsteady, worker.py)"),
 ]
 
 
@@ -85,18 +91,26 @@ def prerequisites() -> str | None:
     return None
 
 
-def grid(ranks: int, quick: bool) -> list[dict[str, object]]:
-    """The configurations of one session (one rank count)."""
-    delays_ms = [1.0, 20.0] if quick else [1.0, 5.0, 20.0]
-    rates = [40.0, 160.0]
-    sizes = [16 << 10, 4 << 20] if quick else [16 << 10, 512 << 10, 4 << 20]
-    compute = [(0.0, 1.0), (20.0, 3.0)]
-    points = [
-        (d, r, 0.0, s, c, f)
-        for d, r, s, (c, f) in itertools.product(delays_ms, rates, sizes, compute)
-    ]
-    if not quick:
-        points += [(d, 160.0, p, 4 << 20, 0.0, 1.0) for d in (5.0, 20.0) for p in (0.002, 0.01)]
+def grid(ranks: int, quick: bool, congestion_control: str) -> list[dict[str, object]]:
+    """The configurations of one session (one rank count, one TCP congestion control).
+
+    Reno (loss-based, the law the loss bound is derived for) runs the whole grid; BBR a few
+    points that show how a rate-based sender differs on bursty collective traffic.
+    """
+    if congestion_control == "bbr":
+        points = [(d, 160.0, 0.0, s, 0.0, 1.0) for d in (5.0, 20.0) for s in (512 << 10, 4 << 20)]
+        points.append((20.0, 160.0, 0.01, 4 << 20, 0.0, 1.0))
+    else:
+        delays_ms = [1.0, 20.0] if quick else [1.0, 5.0, 20.0]
+        rates = [40.0, 160.0]
+        sizes = [16 << 10, 4 << 20] if quick else [16 << 10, 512 << 10, 4 << 20]
+        compute = [(0.0, 1.0), (20.0, 3.0)]
+        points = [
+            (d, r, 0.0, s, c, f)
+            for d, r, s, (c, f) in itertools.product(delays_ms, rates, sizes, compute)
+        ]
+        if not quick:
+            points += [(d, 160.0, p, 4 << 20, 0.0, 1.0) for d in (5.0, 20.0) for p in (0.002, 0.01)]
     out = []
     for delay_ms, rate_mbps, loss, size, compute_ms, slow in points:
         rate_bps = rate_mbps * 1e6
@@ -117,18 +131,28 @@ def grid(ranks: int, quick: bool) -> list[dict[str, object]]:
                 "compute_s": compute_ms / 1e3,
                 "slow_factor": slow,
                 "warmup": 2 if est < 0.3 else 1,
-                "iters": max(3, min(12, math.ceil(1.5 / est))),
+                # Lossy links vary from step to step (a loss costs a fast retransmit or a
+                # timeout): more steps for a stable median.
+                "iters": max(6 if loss else 3, min(12, math.ceil(1.5 / est))),
+                "congestion_control": congestion_control,
             }
         )
     return out
 
 
-def run_session(ranks: int, configs: list[dict[str, object]], work: Path, raw: Path) -> None:
+def run_session(
+    ranks: int,
+    configs: list[dict[str, object]],
+    work: Path,
+    raw: Path,
+    sysctls: tuple[str, ...] = (),
+) -> None:
     tag = f"llv{os.getpid()}"
     namespaces = [f"{tag}r{i}" for i in range(ranks)]
     control = work / f"netem{ranks}.sock"
     ready = work / f"netem{ranks}.ready"
     cfg_file = work / f"configs{ranks}.jsonl"
+    ready.unlink(missing_ok=True)
     cfg_file.write_text("".join(json.dumps(c) + "\n" for c in configs))
     emulator = None
     workers: list[subprocess.Popen[bytes]] = []
@@ -151,6 +175,7 @@ def run_session(ranks: int, configs: list[dict[str, object]], work: Path, raw: P
                 ["ip", "link", "set", "lo", "up"],
                 ["ip", "link", "set", "tun0", "mtu", str(MTU), "up"],
                 ["ip", "addr", "add", f"10.77.0.{i + 1}/24", "dev", "tun0"],
+                *(["sysctl", "-q", "-w", setting] for setting in sysctls),
             ):
                 subprocess.run(["ip", "netns", "exec", ns, *cmd], check=True)
         env = {**os.environ, "GLOO_SOCKET_IFNAME": "tun0", "OMP_NUM_THREADS": "1"}
@@ -158,7 +183,10 @@ def run_session(ranks: int, configs: list[dict[str, object]], work: Path, raw: P
             workers.append(
                 subprocess.Popen(
                     [
-                        *("ip", "netns", "exec", ns, sys.executable, str(HERE / "worker.py")),
+                        # Ahead of the machine's other work: a rank's wake-up delay is step time
+                        # (lowest real-time priority; ranks sleep in their sockets and timers).
+                        *("chrt", "--fifo", "1", "ip", "netns", "exec", ns),
+                        *(sys.executable, str(HERE / "worker.py")),
                         *("--rank", str(i), "--world", str(ranks), "--configs", str(cfg_file)),
                         *("--control", str(control), "--out", str(raw)),
                     ],
@@ -201,6 +229,7 @@ def write_csv(raw: Path, out: Path, quick: bool) -> int:
             writer.writerow(
                 [
                     r["ranks"],
+                    r["congestion_control"],
                     f"{link['delay_s'] * 1e3:g}",
                     f"{link['rate_bps'] / 1e6:g}",
                     f"{link['loss']:g}",
@@ -217,9 +246,16 @@ def write_csv(raw: Path, out: Path, quick: bool) -> int:
                     f"{emu['mean_late_s'] * 1e3:.3f}",
                     f"{emu['max_late_s'] * 1e3:.3f}",
                     emu["loss_drops"] + emu["queue_drops"],
+                    f"{_spread(steps):.4f}",
+                    r["attempts"],
                 ]
             )
     return len(rows)
+
+
+def _spread(steps: list[float]) -> float:
+    q = statistics.quantiles(steps, n=4) if len(steps) >= 2 else [steps[0]] * 3
+    return (q[2] - q[0]) / statistics.median(steps)
 
 
 def _torch_version() -> str:
@@ -233,6 +269,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--quick", action="store_true", help="a smaller grid (about a minute)")
     ap.add_argument("--ranks", type=int, nargs="+", default=[2, 3, 4])
+    ap.add_argument("--congestion-control", nargs="+", default=["reno", "bbr"])
     args = ap.parse_args(argv)
     why = prerequisites()
     if why:
@@ -243,10 +280,17 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="allreduce-") as tmp:
         work = Path(tmp)
         raw = work / "raw.jsonl"
-        for ranks in args.ranks:
-            configs = [{**c, "ranks": ranks} for c in grid(ranks, args.quick)]
-            say(f"{ranks} ranks: {len(configs)} configurations")
-            run_session(ranks, configs, work, raw)
+        allowed = Path("/proc/sys/net/ipv4/tcp_allowed_congestion_control").read_text().split()
+        for cc in args.congestion_control:
+            if cc != "reno" and cc not in allowed:
+                say(f"{cc}: not allowed in a network namespace here (allowed: {allowed}); skipped")
+                continue
+            if cc != "reno" and args.quick:
+                continue
+            for ranks in args.ranks:
+                configs = [{**c, "ranks": ranks} for c in grid(ranks, args.quick, cc)]
+                say(f"{ranks} ranks, {cc}: {len(configs)} configurations")
+                run_session(ranks, configs, work, raw, (f"net.ipv4.tcp_congestion_control={cc}",))
         n = write_csv(raw, args.out, args.quick)
     say(f"{n} measurements in {time.monotonic() - started:.0f} s -> {args.out}")
     return 0
