@@ -67,7 +67,9 @@ def _fit(points: Sequence[dict[str, Any]], source: str, ranks: int) -> calibrati
         raise CalibrationUnfit(str(exc)) from None
 
 
-def _common(
+def _record(
+    model: type[LinkCalibration] | type[ClusterCalibration],
+    owner: dict[str, Any],
     *,
     source: str,
     ranks: int,
@@ -75,8 +77,10 @@ def _common(
     points: Sequence[dict[str, Any]] | None,
     min_bytes: int,
     measured_at: dt.datetime,
+    actor: AbstractBaseUser,
     now: dt.datetime,
-) -> tuple[list[dict[str, Any]], calibration.AllReduceFit]:
+) -> Any:
+    """Check, parse, fit and store one calibration of ``owner`` (a link or a cluster)."""
     if source not in CalibrationSource.values:
         raise CalibrationUnreadable(f"unknown source {source!r}")
     if measured_at > now:
@@ -89,21 +93,8 @@ def _common(
         if not points:
             raise CalibrationUnreadable("harness points are required")
         data = [{"size_bytes": int(p["size_bytes"]), "comm_s": float(p["comm_s"])} for p in points]
-    return data, _fit(data, source, ranks)
-
-
-def _fields(
-    fit: calibration.AllReduceFit,
-    data: list[dict[str, Any]],
-    *,
-    source: str,
-    ranks: int,
-    text: str,
-    measured_at: dt.datetime,
-    now: dt.datetime,
-    actor: AbstractBaseUser,
-) -> dict[str, Any]:
-    return {
+    fit = _fit(data, source, ranks)
+    fields: dict[str, Any] = {
         "source": source,
         "ranks": ranks,
         "measured_at": measured_at,
@@ -117,6 +108,7 @@ def _fields(
         "median_rel_error": fit.median_rel_error,
         "max_rel_error": fit.max_rel_error,
     }
+    return model.objects.create(**owner, **fields)
 
 
 @transaction.atomic
@@ -139,26 +131,19 @@ def link_calibration_record(
     Refusals (nothing written): calibration_unreadable, calibration_unfit,
     calibration_in_future.
     """
-    data, fit = _common(
+    cal: LinkCalibration = _record(
+        LinkCalibration,
+        {"link": link},
         source=source,
         ranks=ranks,
         text=text,
         points=points,
         min_bytes=min_bytes,
         measured_at=measured_at,
-        now=now,
-    )
-    fields = _fields(
-        fit,
-        data,
-        source=source,
-        ranks=ranks,
-        text=text,
-        measured_at=measured_at,
-        now=now,
         actor=actor,
+        now=now,
     )
-    return LinkCalibration.objects.create(link=link, **fields)
+    return cal
 
 
 @transaction.atomic
@@ -177,27 +162,19 @@ def cluster_calibration_record(
     The fitted usable throughput is the ring's per-link rate, i.e. nccl-tests' bus bandwidth.
     Refusals as :func:`link_calibration_record`.
     """
-    source = CalibrationSource.NCCL_TESTS
-    data, fit = _common(
-        source=source,
+    cal: ClusterCalibration = _record(
+        ClusterCalibration,
+        {"cluster": cluster},
+        source=CalibrationSource.NCCL_TESTS,
         ranks=ranks,
         text=text,
         points=None,
         min_bytes=min_bytes,
         measured_at=measured_at,
-        now=now,
-    )
-    fields = _fields(
-        fit,
-        data,
-        source=source,
-        ranks=ranks,
-        text=text,
-        measured_at=measured_at,
-        now=now,
         actor=actor,
+        now=now,
     )
-    return ClusterCalibration.objects.create(cluster=cluster, **fields)
+    return cal
 
 
 def latest_link_figure(field: str) -> Subquery:
