@@ -232,27 +232,35 @@ def test_the_groups_hold_their_roles():
     assert {"billing.view_invoice", "reclaim.view_reclaimdecision", "clusters.view_node"} <= viewer
 
 
-def test_the_groups_migration_is_idempotent_and_reversible():
+def test_the_groups_migrations_are_idempotent_and_reversible():
     from importlib import import_module
     from types import SimpleNamespace
 
     from django.db import connection
     from django.db.migrations.loader import MigrationLoader
 
-    name = "0002_operator_groups"
-    migration = import_module(f"reclaim.migrations.{name}")
-    state = MigrationLoader(connection).project_state(("reclaim", name)).apps
     editor = SimpleNamespace(connection=connection)  # the functions only read its alias
+    names = ("0002_operator_groups", "0003_fleet_groups")
+    migrations = [import_module(f"reclaim.migrations.{name}") for name in names]
+    states = [MigrationLoader(connection).project_state(("reclaim", name)).apps for name in names]
     Group.objects.get(name="viewer").permissions.add(
         Permission.objects.get(codename="add_invoice")  # an operator's own addition stays
     )
     before = {role: group_perms(role) for role in ROLES}
-    migration.create_groups(state, editor)
+    migrations[0].create_groups(states[0], editor)
+    migrations[1].grant(states[1], editor)
     assert {role: group_perms(role) for role in ROLES} == before
-    migration.remove_groups(state, editor)
+    migrations[1].revoke(states[1], editor)
+    assert "clusters.view_incident" not in group_perms("viewer")
+    assert "clusters.view_node" in group_perms("viewer")
+    migrations[0].remove_groups(states[0], editor)
     assert not Group.objects.filter(name__in=ROLES).exists()
-    migration.create_groups(state, editor)
+    migrations[0].create_groups(states[0], editor)
+    migrations[1].grant(states[1], editor)
     assert group_perms("viewer") == before["viewer"] - {"billing.add_invoice"}
+    assert {"clusters.add_incident", "leasing.change_maintenancedeferral"} <= group_perms(
+        "capacity"
+    )
 
 
 # --- admin actions -------------------------------------------------------------------------
