@@ -2,12 +2,13 @@
 
 from django.urls import include, path
 
-from . import capacity, dashboard
+from . import capacity, dashboard, search
 
 app_name = "operator"
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
+    path("search/", search.search, name="search"),
     path("reclaim/", include("reclaim.urls")),
     path("capacity/", capacity.capacity_index, name="capacity"),
     path("capacity/<slug:slug>/", capacity.capacity_cluster, name="capacity-cluster"),
