@@ -2,13 +2,14 @@
 
 from django.urls import include, path
 
-from . import capacity, dashboard, search
+from . import capacity, dashboard, risk, search
 
 app_name = "operator"
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("search/", search.search, name="search"),
+    path("revenue-at-risk/", risk.revenue_at_risk, name="revenue-at-risk"),
     path("reclaim/", include("reclaim.urls")),
     path("capacity/", capacity.capacity_index, name="capacity"),
     path("capacity/<slug:slug>/", capacity.capacity_cluster, name="capacity-cluster"),

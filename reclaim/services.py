@@ -486,6 +486,22 @@ def decisions_rescore(*, now: dt.datetime | None = None) -> dict[str, int]:
 # --- the planner over the inventory ---------------------------------------------------------
 
 
+def leased_document(
+    facts: Sequence[planner.LineFacts], *, workload: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One inventory scenario with every given line's GPUs leased (the `clusters.services`
+    seam), the base the planner and the revenue-at-risk page value lines against."""
+    gpus: dict[int, int] = {}
+    for f in facts:
+        gpus[f.cluster_id] = gpus.get(f.cluster_id, 0) + f.gpus
+    return scenario_document(
+        clusters=[Cluster(pk=pk) for pk in gpus] if gpus else [],
+        leased_gpus=gpus,
+        workload=workload,
+        economics=dict(DEFAULT_ECONOMICS),
+    )
+
+
 def plan_for(
     *,
     need: planner.Need,
@@ -503,15 +519,7 @@ def plan_for(
     if need.site_slug:
         qs = qs.filter(cluster__site__slug=need.site_slug)
     facts = selectors.line_facts(list(qs.values_list("pk", flat=True)))
-    gpus: dict[int, int] = {}
-    for f in facts:
-        gpus[f.cluster_id] = gpus.get(f.cluster_id, 0) + f.gpus
-    base = scenario_document(
-        clusters=[Cluster(pk=pk) for pk in gpus] if gpus else [],
-        leased_gpus=gpus,
-        workload=workload,
-        economics=dict(DEFAULT_ECONOMICS),
-    )
+    base = leased_document(facts, workload=workload)
     return planner.plan(
         facts, need, notice_date=notice_date, base_document=base, economics=economics, table=table
     )
