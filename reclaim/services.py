@@ -35,6 +35,7 @@ from django.db import transaction
 from billing import proration
 from clusters import perfmodel
 from clusters.models import Cluster
+from clusters.perfmodel.scenario import check_bounds
 from clusters.services import DEFAULT_ECONOMICS, scenario_document
 from common.clock import resolve_now as _now
 from common.contract_time import local_date
@@ -98,6 +99,14 @@ def _check_overrides(workload: dict[str, Any], economics: dict[str, Any]) -> Non
         )
     if not isinstance(workload, dict):
         raise InvalidInput(extra={"fields": {"workload": "Must be an object."}})
+    # Bounded before anything is written: depth, size, finite and representable numbers.
+    for name, value in (("workload", workload), ("economics", economics)):
+        try:
+            check_bounds(value, f"$.{name}")
+        except perfmodel.ScenarioError as exc:
+            raise InvalidInput(
+                f"The {name} is invalid: {exc}", extra={"fields": {name: exc.message}}
+            ) from exc
 
 
 @transaction.atomic

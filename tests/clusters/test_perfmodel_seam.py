@@ -98,3 +98,21 @@ def test_command_assesses_a_scenario_file(tmp_path):
         call_command("perfmodel", str(bad), stdout=io.StringIO())
     with pytest.raises(CommandError, match="no inventory options"):
         call_command("perfmodel", str(bad), "--site", "campus-1", stdout=io.StringIO())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"workload": {"params": 1' + "0" * 400 + ', "tokens_per_step": 1}, "pools": []}',
+        '{"workload": {"params": NaN, "tokens_per_step": 1}, "pools": []}',
+        '{"workload": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    ],
+    ids=["huge_int", "nan", "deep"],
+)
+def test_command_refuses_unbounded_files_with_a_command_error(fleet, tmp_path, text):
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    with pytest.raises(CommandError, match=r"bad\.json: \$"):
+        call_command("perfmodel", str(bad), stdout=io.StringIO())
+    with pytest.raises(CommandError, match="--workload"):
+        call_command("perfmodel", "--workload", str(bad), stdout=io.StringIO())
