@@ -131,6 +131,10 @@ class Workload:
     useful progress lost to DiLoCo, 0–1. batch_split: equal | proportional.
     memory_fill: share of the smallest-HBM pool's memory the equal split's micro-batches fill,
     (0, 1]; a pool may take up to ``hbm_gb / min hbm_gb / memory_fill`` times the equal share.
+    stage_imbalance: the slowest pipeline stage's extra time over the others, fraction ≥ 0.
+    load_imbalance_cv: coefficient of variation of the work each data-parallel replica gets
+    per step (e.g. uneven sequence lengths), ≥ 0. slow_worker_fraction: share of workers that
+    are persistently slow, [0, 1]. slow_worker_slowdown: how many times slower they run, ≥ 1.
     """
 
     params: float
@@ -148,6 +152,10 @@ class Workload:
     diloco_quality_penalty: float = 0.0
     batch_split: SplitMode = "equal"
     memory_fill: float = 0.5
+    stage_imbalance: float = 0.0
+    load_imbalance_cv: float = 0.0
+    slow_worker_fraction: float = 0.0
+    slow_worker_slowdown: float = 1.0
 
     @property
     def step_flops(self) -> float:
@@ -406,6 +414,22 @@ def _parse_workload(value: Any, path: str) -> Workload:
             obj, "batch_split", path, lambda v, p: _choice(v, p, SPLIT_MODES), d.batch_split
         ),
         memory_fill=_get(obj, "memory_fill", path, _fraction, d.memory_fill),
+        stage_imbalance=_get(obj, "stage_imbalance", path, _non_negative, d.stage_imbalance),
+        load_imbalance_cv=_get(obj, "load_imbalance_cv", path, _non_negative, d.load_imbalance_cv),
+        slow_worker_fraction=_get(
+            obj,
+            "slow_worker_fraction",
+            path,
+            lambda v, p: _number(v, p, low=0.0, high=1.0),
+            d.slow_worker_fraction,
+        ),
+        slow_worker_slowdown=_get(
+            obj,
+            "slow_worker_slowdown",
+            path,
+            lambda v, p: _number(v, p, low=1.0),
+            d.slow_worker_slowdown,
+        ),
     )
 
 

@@ -159,6 +159,10 @@ def _random_inputs(rng, n):
                 overlap_s=rng.choice([np.nan, 0.0, 0.5]),
                 diloco_inner_steps=float(rng.integers(1, 200)),
                 diloco_quality_penalty=rng.uniform(0, 0.3),
+                stage_imbalance=rng.choice([0.0, rng.uniform(0, 0.5)]),
+                load_imbalance_cv=rng.choice([0.0, rng.uniform(0, 0.4)]),
+                slow_worker_fraction=rng.choice([0.0, rng.uniform(0, 0.01), rng.uniform(0, 0.5)]),
+                slow_worker_slowdown=rng.uniform(1.0, 3.0),
             )
         )
     return topology_of(sc), rows
@@ -172,7 +176,9 @@ def test_vectorized_matches_plain_python_reference():
         ref = evaluate_reference(topo, row)
         vec = out.take(i)
         for key, value in ref.items():
-            assert vec[key] == pytest.approx(value, rel=1e-9, abs=1e-9), (i, key)
+            # 1e-8: the vectorized E[max of N normals] interpolates a table (error < 2e-8
+            # on E[M], times cv ≤ 0.1); the reference integrates it for each N.
+            assert vec[key] == pytest.approx(value, rel=1e-8, abs=1e-9), (i, key)
 
 
 def test_demo_topology_vectorized_matches_reference():
@@ -180,7 +186,7 @@ def test_demo_topology_vectorized_matches_reference():
     ref = evaluate_reference(topology_of(sc), inputs_of(sc))
     vec = evaluate(topology_of(sc), inputs_of(sc)).take(())
     for key, value in ref.items():
-        assert vec[key] == pytest.approx(value, rel=1e-9), key
+        assert vec[key] == pytest.approx(value, rel=1e-8), key
 
 
 # --- properties ---------------------------------------------------------------------------
