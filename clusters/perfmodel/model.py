@@ -76,6 +76,7 @@ SCALAR_FIELDS = (
     "load_imbalance_cv",
     "slow_worker_fraction",
     "slow_worker_slowdown",
+    "hidden_size",
     "restart_cost_s",
     "usd_per_flop",
     "scarcity_multiplier",
@@ -113,7 +114,7 @@ class Inputs:
     ring, 1 hierarchical, 2 DiLoCo), diloco_inner_steps, diloco_quality_penalty (0–1),
     batch_split (0 equal, 1 proportional), memory_fill (0–1], stage_imbalance (≥ 0),
     load_imbalance_cv (≥ 0), slow_worker_fraction (0–1), slow_worker_slowdown (≥ 1),
-    restart_cost_s (s),
+    hidden_size (NaN → reference kernel efficiency), restart_cost_s (s),
     usd_per_flop (USD per useful FLOP on the reference cluster), scarcity_multiplier,
     rent_per_month_usd, horizon_days.
     Pools: gpus, peak_tflops, mfu, hbm_gb, busbw_gbps (min of fabric and scale-out, Gbit/s),
@@ -137,6 +138,7 @@ class Inputs:
     load_imbalance_cv: FloatArray
     slow_worker_fraction: FloatArray
     slow_worker_slowdown: FloatArray
+    hidden_size: FloatArray
     restart_cost_s: FloatArray
     usd_per_flop: FloatArray
     scarcity_multiplier: FloatArray
@@ -267,6 +269,7 @@ def inputs_of(scenario: Scenario) -> Inputs:
         load_imbalance_cv=np.asarray(w.load_imbalance_cv, dtype=np.float64),
         slow_worker_fraction=np.asarray(w.slow_worker_fraction, dtype=np.float64),
         slow_worker_slowdown=np.asarray(w.slow_worker_slowdown, dtype=np.float64),
+        hidden_size=np.asarray(np.nan if w.hidden_size is None else w.hidden_size, dtype=float),
         restart_cost_s=np.asarray(e.restart_cost_s, dtype=np.float64),
         usd_per_flop=np.asarray(
             terms.usd_per_useful_flop(ref_price, ref.peak_tflops, ref_mfu), dtype=np.float64
@@ -378,7 +381,10 @@ def _evaluate(topo: Topology, x: Inputs) -> Outputs:
     active = replicas_p > 0.0
     replicas = replicas_p.sum(axis=0)
     gpus_used = replicas * rep
-    speed_p = lead(x.peak_tflops * 1e12 * x.mfu, n_pools)  # FLOP/s per GPU
+    # FLOP/s per GPU: peak · kernel MFU · GEMM-width efficiency (docs/model.md, "Compute").
+    speed_p = lead(x.peak_tflops * 1e12 * x.mfu, n_pools) * terms.kernel_efficiency(
+        sc(x.hidden_size), tp
+    )
     capacity = (gpus * speed_p).sum(axis=0)
 
     # --- split (fractions of the global batch per replica) ---

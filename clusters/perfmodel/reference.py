@@ -80,7 +80,9 @@ def evaluate_one(
     reps = [math.floor(pools["gpus"][p] / rep) for p in range(n_pools)]
     act = [r > 0 for r in reps]
     total = float(sum(reps))
-    speed = [pools["peak_tflops"][p] * 1e12 * pools["mfu"][p] for p in range(n_pools)]
+    width = s["hidden_size"] / s["tensor_parallel"]
+    gemm = 1.0 if math.isnan(width) else (width / (width + 700.0)) / (2048.0 / (2048.0 + 700.0))
+    speed = [pools["peak_tflops"][p] * 1e12 * pools["mfu"][p] * gemm for p in range(n_pools)]
 
     # Split: equal, or proportional water-filled under the HBM cap.
     t_pool = [0.0] * n_pools

@@ -135,6 +135,8 @@ class Workload:
     load_imbalance_cv: coefficient of variation of the work each data-parallel replica gets
     per step (e.g. uneven sequence lengths), ≥ 0. slow_worker_fraction: share of workers that
     are persistently slow, [0, 1]. slow_worker_slowdown: how many times slower they run, ≥ 1.
+    hidden_size: the model's hidden dimension (None → kernels as efficient as the catalog's
+    reference width); with TP it sets the per-GPU GEMM width that scales kernel MFU.
     """
 
     params: float
@@ -156,6 +158,7 @@ class Workload:
     load_imbalance_cv: float = 0.0
     slow_worker_fraction: float = 0.0
     slow_worker_slowdown: float = 1.0
+    hidden_size: float | None = None
 
     @property
     def step_flops(self) -> float:
@@ -430,6 +433,7 @@ def _parse_workload(value: Any, path: str) -> Workload:
             lambda v, p: _number(v, p, low=1.0),
             d.slow_worker_slowdown,
         ),
+        hidden_size=_get(obj, "hidden_size", path, _positive, None),
     )
 
 

@@ -129,6 +129,25 @@ def hierarchical_inter_site_s(
     return out
 
 
+# docs/model.md, "Compute": kernel MFU grows with the per-GPU GEMM width w = hidden / TP as
+# w / (w + w₀). w₀ = 700 is our fit to Megatron's A100 iteration times (22B–1T, w 768–3,200);
+# the catalog's kernel MFU is quoted at the reference width 2,048 (Llama 3 405B: 16,384 / TP 8).
+GEMM_HALF_WIDTH = 700.0
+GEMM_REFERENCE_WIDTH = 2048.0
+
+
+def kernel_efficiency(hidden_size: ArrayLike, tensor_parallel: ArrayLike) -> FloatArray:
+    """Kernel MFU relative to the catalog's reference GEMM width (dimensionless, > 0).
+
+    ``(w / (w + w₀)) / (w_ref / (w_ref + w₀))`` with w = hidden / TP; an unknown hidden size
+    (NaN) gives 1. Narrow GEMMs (small models, wide TP) run further below peak.
+    """
+    w = _f(hidden_size) / _f(tensor_parallel)
+    ref = GEMM_REFERENCE_WIDTH / (GEMM_REFERENCE_WIDTH + GEMM_HALF_WIDTH)
+    out: FloatArray = np.where(np.isnan(w), 1.0, w / (w + GEMM_HALF_WIDTH) / ref)
+    return out
+
+
 def pipeline_factor(
     pipeline_parallel: ArrayLike,
     microbatches: ArrayLike,
