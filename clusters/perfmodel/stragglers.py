@@ -226,12 +226,15 @@ def slowdown(
     n = np.maximum(np.asarray(workers, dtype=np.float64), 1.0)
     cv_arr = np.asarray(cv, dtype=np.float64)
     jitter = 1.0 + cv_arr * expected_max_normal(n)
+    out: FloatArray = jitter
     k = np.asarray(slow_fraction, dtype=np.float64) * n
-    slow_max = expected_max_normal(np.maximum(np.round(k), 1.0))  # a whole number of workers
-    slow = np.asarray(slow_factor, dtype=np.float64) * (1.0 + cv_arr * slow_max)
-    with_slow = jitter + np.minimum(k, 1.0) * np.maximum(slow - jitter, 0.0)
-    imbalance = 1.0 + np.asarray(imbalance_cv, dtype=np.float64) * expected_max_normal(replicas)
-    out: FloatArray = with_slow * imbalance
+    if np.any(k > 0.0):  # skipped (same result) when no worker is slow: saves two passes
+        slow_max = expected_max_normal(np.maximum(np.round(k), 1.0))  # whole workers
+        slow = np.asarray(slow_factor, dtype=np.float64) * (1.0 + cv_arr * slow_max)
+        out = jitter + np.minimum(k, 1.0) * np.maximum(slow - jitter, 0.0)
+    imbalance_arr = np.asarray(imbalance_cv, dtype=np.float64)
+    if np.any(imbalance_arr > 0.0):
+        out = out * (1.0 + imbalance_arr * expected_max_normal(replicas))
     return out
 
 
