@@ -316,15 +316,16 @@ def evaluate(topo: Topology, x: Inputs) -> Outputs:
         # Large batches go through in cache-sized chunks: the same arithmetic, but the many
         # temporaries stay small instead of each costing a fresh multi-megabyte allocation.
         flat = _flatten(x, shape, size)
-        parts = [
-            _evaluate(topo, _rows(flat, start, min(start + _CHUNK_ROWS, size)))
-            for start in range(0, size, _CHUNK_ROWS)
-        ]
-        merged: dict[str, Any] = {
-            f.name: np.concatenate([getattr(o, f.name) for o in parts]).reshape(shape)
-            for f in fields(Outputs)
-        }
-        return Outputs(**merged)
+        merged: dict[str, Any] = {}
+        for start in range(0, size, _CHUNK_ROWS):
+            stop = min(start + _CHUNK_ROWS, size)
+            part = _evaluate(topo, _rows(flat, start, stop))
+            for f in fields(Outputs):
+                chunk = getattr(part, f.name)
+                if f.name not in merged:  # one allocation per output, filled chunk by chunk
+                    merged[f.name] = np.empty(size, dtype=chunk.dtype)
+                merged[f.name][start:stop] = chunk
+        return Outputs(**{k: v.reshape(shape) for k, v in merged.items()})
 
 
 _CHUNK_ROWS = 8192
