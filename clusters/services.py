@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from .choices import NodeStatus
 from .models import Cluster, Node, Site, SiteLink
+from .perfmodel.published import kernel_mfu
 
 # The internal workload the operator would train on reclaimed capacity, unless told otherwise:
 # a 1T-parameter dense model, 64M-token batches, TP 8 × PP 16, hierarchical sync, equal split.
@@ -104,7 +105,7 @@ def scenario_document(
         key = accelerator_key(acc.slug)
         accelerators[key] = {
             "peak_tflops": acc.peak_tflops,
-            "mfu": acc.reference_mfu,
+            "mfu": kernel_mfu(key, acc.reference_mfu),
             "hbm_gb": acc.hbm_gb,
             "scaleout_gbps": acc.scaleout_gbps,
             "jitter_cv": acc.jitter_cv,

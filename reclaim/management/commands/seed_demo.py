@@ -51,3 +51,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"Demo data ready at {now:%Y-%m-%d %H:%M} UTC ({elapsed:.1f} s).")
         )
         self.stdout.write(f"Created: {summary}.")
+        if scale < 1:
+            self.stdout.write(
+                f"Scale {scale:g}: the headline rents are scaled with the fleet (x{scale:g}),"
+                " so rents per GPU and the reclaim break-evens are full-scale figures."
+            )
