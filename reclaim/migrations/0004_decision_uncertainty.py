@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reclaim', '0002_operator_groups'),
+        ('reclaim', '0003_fleet_groups'),
     ]
 
     operations = [
