@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .choices import NodeStatus
-from .models import Cluster, Node, Site, SiteLink
+from .models import AcceleratorModel, Cluster, Node, Site, SiteLink
 
 # The internal workload the operator would train on reclaimed capacity, unless told otherwise:
 # a 1T-parameter dense model, 64M-token batches, TP 8 × PP 16, hierarchical sync, equal split.
@@ -72,6 +72,19 @@ def accelerator_key(slug: str) -> str:
     return slug.upper()
 
 
+def accelerator_figures(acc: AcceleratorModel) -> dict[str, float]:
+    """An inventory accelerator's figures as a scenario's `accelerators` entry."""
+    return {
+        "peak_tflops": acc.peak_tflops,
+        "mfu": acc.reference_mfu,
+        "hbm_gb": acc.hbm_gb,
+        "scaleout_gbps": acc.scaleout_gbps,
+        "jitter_cv": acc.jitter_cv,
+        "mtbf_hours": acc.mtbf_hours,
+        "price_per_gpu_hour_usd": float(acc.market_price_per_gpu_hour),
+    }
+
+
 def scenario_document(
     *,
     clusters: Iterable[Cluster] | None = None,
@@ -102,15 +115,7 @@ def scenario_document(
     for cluster in rows:
         acc = cluster.accelerator
         key = accelerator_key(acc.slug)
-        accelerators[key] = {
-            "peak_tflops": acc.peak_tflops,
-            "mfu": acc.reference_mfu,
-            "hbm_gb": acc.hbm_gb,
-            "scaleout_gbps": acc.scaleout_gbps,
-            "jitter_cv": acc.jitter_cv,
-            "mtbf_hours": acc.mtbf_hours,
-            "price_per_gpu_hour_usd": float(acc.market_price_per_gpu_hour),
-        }
+        accelerators[key] = accelerator_figures(acc)
         running = cluster.running_nodes * cluster.gpus_per_node
         leased = min(leased_gpus.get(cluster.pk, 0), running)
         parts = [
