@@ -1,0 +1,512 @@
+"""Acceptance: how each allocated node is handed over (docs/rules/fleet.md, "Delivery and
+acceptance").
+
+An operator records a node's acceptance for its allocation: the tests run with their measured
+values, each judged against the threshold the performance model derives for the node's group
+(`clusters.acceptance`), the verdict, who signed and when, and the batch of a phased hand-over.
+
+* The latest record of an allocation (by `signed_at`, then id) decides: when it passed,
+  `Allocation.accepted_at` is its `signed_at`, and `node.accepted` is emitted; when it failed,
+  the node is not accepted (`accepted_at` is cleared) and an incident is opened (source
+  `acceptance`), or the open one a failed record already opened is kept.
+* A passing record resolves the open incident an earlier failed record of the allocation opened.
+* Refused, with nothing written: a naive instant, a signature in the future, a node not
+  allocated to that line at that instant, an allocation already ended (or replaced), an unknown
+  test name or a malformed test.
+
+Lock: the lease row (docs/architecture.md, "Lock order", 3), so records of one lease are
+written one after another and the latest is decided on fresh rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.utils import timezone
+
+from clusters import acceptance as thresholds
+from clusters import fleet
+from clusters.choices import IncidentCategory, IncidentSource, IncidentStatus, Severity
+from clusters.models import Incident, Node
+from common import events
+from common.clock import resolve_now
+from common.db import lock_row
+from common.exceptions import Conflict, InvalidInput
+
+from .choices import HOLDING, LineStatus
+from .models import AcceptanceRecord, Allocation, Lease, LeaseLine
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+NODE_ACCEPTED = "node.accepted"
+
+# Where results come from (`AcceptanceRecord.source`).
+SOURCE_NCCL = "nccl-tests"
+SOURCE_JSON = "json"
+SOURCE_MANUAL = "manual"
+SOURCES = (SOURCE_NCCL, SOURCE_JSON, SOURCE_MANUAL)
+
+MAX_TESTS = 20
+MAX_BATCH_LABEL = 64
+
+
+class InvalidAcceptance(InvalidInput):
+    code = "invalid_acceptance"
+    default_message = "The acceptance record is not valid."
+
+
+class NodeNotAllocated(Conflict):
+    code = "node_not_allocated"
+    default_message = "The node is not allocated to that line at that instant."
+
+
+class AllocationEnded(Conflict):
+    code = "allocation_ended"
+    default_message = "The node's allocation to that line has ended."
+
+
+class InvalidAcceptanceBatch(InvalidInput):
+    """A batch with any refused item is refused whole; `extra.errors` names each item."""
+
+    code = "invalid_acceptance_batch"
+    default_message = "Some acceptance items were refused; nothing was recorded."
+
+
+@dataclass(frozen=True)
+class AcceptanceInput:
+    """One node's results, before judgment: `tests` is a list of `{"name", "measured"}`
+    (plus `size_bytes` for the bus bandwidth: the message size it was measured at)."""
+
+    line: LeaseLine
+    node: Node
+    tests: Sequence[dict[str, Any]]
+    signed_at: dt.datetime
+    batch: str = ""
+    source: str = SOURCE_MANUAL
+    raw: str = ""
+
+
+# --- judging ------------------------------------------------------------------------------------
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidAcceptance(f"{where}: a finite number is required", extra={"field": where})
+    if value < 0:
+        raise InvalidAcceptance(f"{where}: must not be negative", extra={"field": where})
+    return float(value)
+
+
+def judge(
+    line: LeaseLine, tests: Sequence[dict[str, Any]], cache: dict[Any, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Each test with its threshold from the model for the line's group, unit, rule, verdict.
+
+    The group is the line's nodes in its cluster (`node_count`). Raises `InvalidAcceptance`
+    naming the test for an unknown name, a duplicate, a missing or non-numeric value."""
+    if not isinstance(tests, list | tuple) or not tests:
+        raise InvalidAcceptance("at least one test is required", extra={"field": "tests"})
+    if len(tests) > MAX_TESTS:
+        raise InvalidAcceptance(f"at most {MAX_TESTS} tests", extra={"field": "tests"})
+    cache = {} if cache is None else cache
+    judged: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, test in enumerate(tests):
+        where = f"tests[{i}]"
+        if not isinstance(test, dict):
+            raise InvalidAcceptance(f"{where}: an object is required", extra={"field": where})
+        name = test.get("name")
+        spec = thresholds.TESTS.get(name) if isinstance(name, str) else None
+        if spec is None:
+            raise InvalidAcceptance(
+                f"{where}.name: unknown test {name!r} (known: {', '.join(thresholds.TESTS)})",
+                extra={"field": f"{where}.name"},
+            )
+        if name in seen:
+            raise InvalidAcceptance(f"{where}.name: {name} given twice", extra={"field": where})
+        seen.add(name)
+        allowed = {"name", "measured"} | (
+            {"size_bytes"} if name == thresholds.TEST_BUSBW else set()
+        )
+        unknown = sorted(set(test) - allowed)
+        if unknown:
+            raise InvalidAcceptance(
+                f"{where}: unknown field {unknown[0]!r}", extra={"field": f"{where}.{unknown[0]}"}
+            )
+        measured = _number(test.get("measured"), f"{where}.measured")
+        size = test.get("size_bytes", thresholds.REFERENCE_MESSAGE_BYTES)
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 2**40:
+            raise InvalidAcceptance(
+                f"{where}.size_bytes: a whole number of bytes from 1 to 2^40",
+                extra={"field": f"{where}.size_bytes"},
+            )
+        key = (line.cluster_id, line.node_count, size)
+        if key not in cache:
+            cache[key] = thresholds.thresholds_for(
+                line.cluster, nodes=line.node_count, message_bytes=size
+            )
+        th: thresholds.Thresholds = cache[key]
+        threshold = th.threshold_of(name)
+        entry: dict[str, Any] = {
+            "name": name,
+            "measured": measured,
+            "threshold": threshold,
+            "unit": spec.unit,
+            "rule": spec.rule,
+            "passed": thresholds.passes(spec.rule, measured, threshold),
+        }
+        if name == thresholds.TEST_BUSBW:
+            entry["predicted"] = th.predicted_busbw_gbytes_per_s
+            entry["size_bytes"] = size
+        elif name == thresholds.TEST_STEP:
+            entry["predicted"] = th.predicted_step_s
+        judged.append(entry)
+    return judged
+
+
+# --- writes -------------------------------------------------------------------------------------
+
+
+def _check_instant(value: Any, name: str) -> dt.datetime:
+    if not isinstance(value, dt.datetime):
+        raise InvalidAcceptance(f"{name} must be an instant", extra={"field": name})
+    if timezone.is_naive(value):
+        raise InvalidAcceptance(f"{name} must be timezone-aware", extra={"field": name})
+    return value
+
+
+def _allocation_at(line: LeaseLine, node: Node, at: dt.datetime) -> Allocation:
+    allocation = (
+        Allocation.objects.filter(line=line, node=node, starts_at__lte=at, ends_at__gt=at)
+        .select_related("line__lease", "line__cluster__accelerator", "node")
+        .first()
+    )
+    if allocation is None:
+        raise NodeNotAllocated(
+            f"{node.hostname} is not allocated to line {line.pk} at {at.isoformat()}",
+            extra={"field": "node", "hostname": node.hostname, "line": line.pk},
+        )
+    return allocation
+
+
+def _check_open(allocation: Allocation, now: dt.datetime) -> None:
+    line = allocation.line
+    lease = line.lease
+    ended = (
+        allocation.ends_at <= now
+        or line.status != LineStatus.OPEN
+        or lease.status not in HOLDING
+        or hasattr(allocation, "replaced_by")
+    )
+    if ended:
+        raise AllocationEnded(
+            f"the allocation of {allocation.node.hostname} to line {line.pk} has ended",
+            extra={"field": "node", "hostname": allocation.node.hostname, "line": line.pk},
+        )
+
+
+def node_accepted_payload(record: AcceptanceRecord) -> dict[str, Any]:
+    """The `node.accepted` payload (the fleet contract, docs/api.md "Webhooks")."""
+    allocation = record.allocation
+    lease = allocation.line.lease
+    return {
+        "tenant": lease.tenant_id,
+        "lease": lease.pk,
+        "lease_number": lease.number,
+        "line": allocation.line_id,
+        "node": record.node_id,
+        "hostname": record.node.hostname,
+        "record": record.pk,
+        "accepted_at": record.signed_at.isoformat(),
+    }
+
+
+def _failure_incident(
+    *, allocation: Allocation, judged: list[dict[str, Any]], now: dt.datetime, actor: User | None
+) -> Incident:
+    """The open incident a failed record of this allocation opened, or a new one."""
+    existing = (
+        Incident.objects.filter(
+            acceptance_records__allocation=allocation,
+            status=IncidentStatus.OPEN,
+            source=IncidentSource.ACCEPTANCE,
+        )
+        .order_by("-opened_at", "-id")
+        .first()
+    )
+    if existing is not None:
+        return existing
+    failed = [t for t in judged if not t["passed"]]
+    burn_in = any(t["name"] == thresholds.TEST_BURN_IN for t in failed)
+    description = "; ".join(
+        f"{t['name']} measured {t['measured']:g} {t['unit']}, needs {t['rule']} {t['threshold']:g}"
+        for t in failed
+    )
+    return fleet.incident_open(
+        node=allocation.node,
+        category=IncidentCategory.GPU if burn_in else IncidentCategory.PERFORMANCE,
+        severity=Severity.DOWN if burn_in else Severity.DEGRADED,
+        source=IncidentSource.ACCEPTANCE,
+        now=now,
+        description=f"Failed acceptance: {description}",
+        evidence={"tests": judged, "line": allocation.line_id},
+        actor=actor,
+    )
+
+
+def _record(
+    item: AcceptanceInput, *, now: dt.datetime, signed_by: User | None, cache: dict[Any, Any]
+) -> AcceptanceRecord:
+    signed_at = _check_instant(item.signed_at, "signed_at")
+    if signed_at > now:
+        raise InvalidAcceptance("signed_at is in the future", extra={"field": "signed_at"})
+    if item.source not in SOURCES:
+        raise InvalidAcceptance(f"unknown source {item.source!r}", extra={"field": "source"})
+    if not isinstance(item.batch, str) or len(item.batch) > MAX_BATCH_LABEL:
+        raise InvalidAcceptance(
+            f"batch: at most {MAX_BATCH_LABEL} characters", extra={"field": "batch"}
+        )
+    lock_row(Lease, item.line.lease_id)
+    line = LeaseLine.objects.select_related("lease", "cluster__accelerator").get(pk=item.line.pk)
+    allocation = _allocation_at(line, item.node, signed_at)
+    _check_open(allocation, now)
+    judged = judge(line, item.tests, cache)
+    passed = all(t["passed"] for t in judged)
+    record = AcceptanceRecord.objects.create(
+        allocation=allocation,
+        node=allocation.node,
+        batch=item.batch,
+        tests=judged,
+        passed=passed,
+        source=item.source,
+        raw=item.raw,
+        signed_by=signed_by,
+        signed_at=signed_at,
+    )
+    latest = allocation.acceptance_records.order_by("-signed_at", "-id").first()
+    if latest is None or latest.pk != record.pk:
+        return record  # a backdated record: the later one still decides
+    if passed:
+        allocation.accepted_at = signed_at
+        allocation.save(update_fields=["accepted_at"])
+        for incident in Incident.objects.filter(
+            acceptance_records__allocation=allocation,
+            status=IncidentStatus.OPEN,
+            source=IncidentSource.ACCEPTANCE,
+        ).distinct():
+            fleet.incident_resolve(
+                incident=incident,
+                now=max(signed_at, incident.opened_at),
+                resolution=f"Passed acceptance (record {record.pk}).",
+                actor=signed_by,
+            )
+        record.allocation = allocation
+        events.emit(
+            NODE_ACCEPTED,
+            subject="acceptance_record",
+            subject_id=record.pk,
+            payload=node_accepted_payload(record),
+            occurred_at=signed_at,
+        )
+    else:
+        if allocation.accepted_at is not None:
+            allocation.accepted_at = None
+            allocation.save(update_fields=["accepted_at"])
+        record.incident = _failure_incident(
+            allocation=allocation, judged=judged, now=signed_at, actor=signed_by
+        )
+        record.save(update_fields=["incident"])
+    return record
+
+
+@transaction.atomic
+def acceptance_record(
+    *,
+    line: LeaseLine,
+    node: Node,
+    tests: Sequence[dict[str, Any]],
+    signed_at: dt.datetime,
+    signed_by: User | None,
+    now: dt.datetime | None = None,
+    batch: str = "",
+    source: str = SOURCE_MANUAL,
+    raw: str = "",
+) -> AcceptanceRecord:
+    """Record one node's acceptance for its allocation to `line` (module docstring)."""
+    now = resolve_now(now)
+    item = AcceptanceInput(
+        line=line, node=node, tests=tests, signed_at=signed_at, batch=batch, source=source, raw=raw
+    )
+    return _record(item, now=now, signed_by=signed_by, cache={})
+
+
+@transaction.atomic
+def acceptance_import(
+    *, items: Sequence[AcceptanceInput], signed_by: User | None, now: dt.datetime | None = None
+) -> list[AcceptanceRecord]:
+    """Record many nodes' results at once, all or nothing: any refused item refuses the batch,
+    and `InvalidAcceptanceBatch.extra["errors"]` lists every refused item (index, hostname,
+    code, detail). Items are recorded in lease id order (the lock order)."""
+    now = resolve_now(now)
+    if not items:
+        raise InvalidAcceptance("no results to record", extra={"field": "items"})
+    cache: dict[Any, Any] = {}
+    records: list[AcceptanceRecord] = []
+    errors: list[dict[str, Any]] = []
+    order = sorted(range(len(items)), key=lambda i: (items[i].line.lease_id, i))
+    for index in order:
+        item = items[index]
+        try:
+            with transaction.atomic():
+                records.append(_record(item, now=now, signed_by=signed_by, cache=cache))
+        except (InvalidAcceptance, NodeNotAllocated, AllocationEnded) as exc:
+            errors.append(
+                {
+                    "item": index,
+                    "hostname": item.node.hostname,
+                    "code": exc.code,
+                    "detail": exc.message,
+                }
+            )
+    if errors:
+        errors.sort(key=lambda e: e["item"])
+        raise InvalidAcceptanceBatch(
+            f"{len(errors)} of {len(items)} items refused; nothing was recorded",
+            extra={"errors": errors},
+        )
+    return records
+
+
+# --- reads --------------------------------------------------------------------------------------
+
+
+class AcceptanceState:
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    FAILED = "failed"
+    ALL = (PENDING, ACCEPTED, FAILED)
+
+
+def _latest(field_name: str) -> Subquery:
+    return Subquery(
+        AcceptanceRecord.objects.filter(allocation=OuterRef("pk"))
+        .order_by("-signed_at", "-id")
+        .values(field_name)[:1]
+    )
+
+
+def line_allocations(line_ids: Iterable[int] | None = None) -> QuerySet[Allocation]:
+    """The allocations that make up lines' hand-over (those not replaced by a spare), each with
+    its latest record's verdict, instant, id and batch (`acc_passed`, `acc_at`, `acc_record`,
+    `acc_batch`; null when it has none)."""
+    qs = Allocation.objects.filter(replaced_by__isnull=True)
+    if line_ids is not None:
+        qs = qs.filter(line_id__in=list(line_ids))
+    return qs.annotate(
+        acc_passed=_latest("passed"),
+        acc_at=_latest("signed_at"),
+        acc_record=_latest("id"),
+        acc_batch=_latest("batch"),
+    )
+
+
+def acceptance_state(allocation: Allocation) -> str:
+    """pending / accepted / failed from an allocation of `line_allocations`."""
+    if allocation.accepted_at is not None:
+        return AcceptanceState.ACCEPTED
+    if getattr(allocation, "acc_passed", None) is False:
+        return AcceptanceState.FAILED
+    return AcceptanceState.PENDING
+
+
+@dataclass
+class BatchProgress:
+    batch: str
+    accepted: int = 0
+    failed: int = 0
+    first_at: dt.datetime | None = None
+    last_at: dt.datetime | None = None
+
+
+@dataclass
+class LineProgress:
+    """Where a line's hand-over stands."""
+
+    line_id: int
+    lease_id: int
+    lease_number: str
+    tenant_name: str
+    cluster_name: str
+    node_count: int
+    allocated: int = 0
+    accepted: int = 0
+    failed: int = 0
+    pending: int = 0
+    first_accepted_at: dt.datetime | None = None
+    last_accepted_at: dt.datetime | None = None
+    batches: list[BatchProgress] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.allocated > 0 and self.accepted == self.allocated
+
+
+def handover_progress(*, lines: QuerySet[LeaseLine] | None = None) -> list[LineProgress]:
+    """Hand-over progress of lines (default: open lines of leases that hold capacity), in lease
+    and line order. Two queries whatever the number of lines and nodes."""
+    if lines is None:
+        lines = LeaseLine.objects.filter(status=LineStatus.OPEN, lease__status__in=HOLDING)
+    rows = list(lines.select_related("lease__tenant", "cluster__site").order_by("lease_id", "id"))
+    progress = {
+        line.pk: LineProgress(
+            line_id=line.pk,
+            lease_id=line.lease_id,
+            lease_number=line.lease.number,
+            tenant_name=line.lease.tenant.name,
+            cluster_name=str(line.cluster),
+            node_count=line.node_count,
+        )
+        for line in rows
+    }
+    batches: dict[int, dict[str, BatchProgress]] = defaultdict(dict)
+    allocations = line_allocations(progress).only("id", "line_id", "accepted_at")
+    for allocation in allocations:
+        p = progress[allocation.line_id]
+        p.allocated += 1
+        state = acceptance_state(allocation)
+        if state == AcceptanceState.PENDING:
+            p.pending += 1
+            continue
+        label = allocation.acc_batch or ""
+        b = batches[allocation.line_id].setdefault(label, BatchProgress(batch=label))
+        if state == AcceptanceState.ACCEPTED:
+            p.accepted += 1
+            b.accepted += 1
+            at = allocation.accepted_at
+            p.first_accepted_at = min(filter(None, (p.first_accepted_at, at)))
+            p.last_accepted_at = max(filter(None, (p.last_accepted_at, at)))
+            b.first_at = min(filter(None, (b.first_at, at)))
+            b.last_at = max(filter(None, (b.last_at, at)))
+        else:
+            p.failed += 1
+            b.failed += 1
+    for line_id, by_label in batches.items():
+        progress[line_id].batches = sorted(
+            by_label.values(), key=lambda b: (b.first_at is None, b.first_at, b.batch)
+        )
+    return list(progress.values())
+
+
+def records_for_lines(line_ids: Iterable[int]) -> QuerySet[AcceptanceRecord]:
+    """Acceptance records of some lines, newest first, with what a list shows."""
+    return AcceptanceRecord.objects.filter(allocation__line_id__in=list(line_ids)).select_related(
+        "node", "allocation__line__lease", "signed_by"
+    )
