@@ -21,7 +21,9 @@ written one after another and the latest is decided on fresh rows.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,11 +32,13 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from clusters import acceptance as thresholds
 from clusters import fleet
 from clusters.choices import IncidentCategory, IncidentSource, IncidentStatus, Severity
 from clusters.models import Incident, Node
+from clusters.perfmodel import nccl
 from common import events
 from common.clock import resolve_now
 from common.db import lock_row
@@ -92,6 +96,17 @@ class AcceptanceInput:
     batch: str = ""
     source: str = SOURCE_MANUAL
     raw: str = ""
+    position: int | None = None  # its place in the file it came from (default: in the list)
+
+
+@dataclass
+class Parsed:
+    """What a results file holds: the items read, and the entries refused while reading
+    (`{"item", "hostname", "code", "detail"}`), so a refusal can name every failing entry."""
+
+    items: list[AcceptanceInput]
+    errors: list[dict[str, Any]]
+    total: int
 
 
 # --- judging ------------------------------------------------------------------------------------
@@ -348,19 +363,28 @@ def acceptance_record(
     return _record(item, now=now, signed_by=signed_by, cache={})
 
 
+def _position(item: AcceptanceInput, index: int) -> int:
+    return item.position if item.position is not None else index
+
+
 @transaction.atomic
 def acceptance_import(
-    *, items: Sequence[AcceptanceInput], signed_by: User | None, now: dt.datetime | None = None
+    *,
+    items: Sequence[AcceptanceInput],
+    signed_by: User | None,
+    now: dt.datetime | None = None,
+    refused: Sequence[dict[str, Any]] = (),
 ) -> list[AcceptanceRecord]:
     """Record many nodes' results at once, all or nothing: any refused item refuses the batch,
-    and `InvalidAcceptanceBatch.extra["errors"]` lists every refused item (index, hostname,
-    code, detail). Items are recorded in lease id order (the lock order)."""
+    and `InvalidAcceptanceBatch.extra["errors"]` lists every refused item (its position,
+    hostname, code, detail), with the entries already `refused` while reading the file. Items
+    are recorded in lease id order (the lock order)."""
     now = resolve_now(now)
-    if not items:
+    if not items and not refused:
         raise InvalidAcceptance("no results to record", extra={"field": "items"})
     cache: dict[Any, Any] = {}
     records: list[AcceptanceRecord] = []
-    errors: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = list(refused)
     order = sorted(range(len(items)), key=lambda i: (items[i].line.lease_id, i))
     for index in order:
         item = items[index]
@@ -370,7 +394,7 @@ def acceptance_import(
         except (InvalidAcceptance, NodeNotAllocated, AllocationEnded) as exc:
             errors.append(
                 {
-                    "item": index,
+                    "item": _position(item, index),
                     "hostname": item.node.hostname,
                     "code": exc.code,
                     "detail": exc.message,
@@ -378,8 +402,9 @@ def acceptance_import(
             )
     if errors:
         errors.sort(key=lambda e: e["item"])
+        total = len(items) + len(refused)
         raise InvalidAcceptanceBatch(
-            f"{len(errors)} of {len(items)} items refused; nothing was recorded",
+            f"{len(errors)} of {total} items refused; nothing was recorded",
             extra={"errors": errors},
         )
     return records
@@ -510,3 +535,307 @@ def records_for_lines(line_ids: Iterable[int]) -> QuerySet[AcceptanceRecord]:
     return AcceptanceRecord.objects.filter(allocation__line_id__in=list(line_ids)).select_related(
         "node", "allocation__line__lease", "signed_by"
     )
+
+
+# --- reading what tools print -------------------------------------------------------------------
+#
+# Two forms (docs/rules/fleet.md, "Importing results"): the table nccl-tests' `all_reduce_perf`
+# prints for a node group (its bus bandwidth at the largest message size counts for every node
+# of the run), and a JSON document with per-node results (schema `landlord.acceptance/1`).
+
+JSON_SCHEMA = "landlord.acceptance/1"
+MAX_IMPORT_NODES = 10_000
+_DEVICE_LINE = re.compile(r"^#\s*Rank\s+\d+\s+Group\s+\d+\s+Pid\s+\d+\s+on\s+(?P<host>\S+)\s")
+
+
+def nccl_hostnames(text: str) -> list[str]:
+    """The hosts an `all_reduce_perf` run used, from its "Using devices" lines, in order."""
+    hosts: dict[str, None] = {}
+    for raw in text.splitlines():
+        m = _DEVICE_LINE.match(raw.strip())
+        if m:
+            hosts.setdefault(m.group("host"), None)
+    return list(hosts)
+
+
+def nccl_busbw_test(text: str) -> dict[str, Any]:
+    """The bus bandwidth test from an `all_reduce_perf` table: the out-of-place busbw at the
+    largest message size. Raises `InvalidAcceptance` naming the line when the text is no table."""
+    try:
+        rows = nccl.parse_all_reduce_perf(text)
+    except nccl.NcclParseError as exc:
+        raise InvalidAcceptance(f"nccl-tests output: {exc}", extra={"field": "nccl"}) from None
+    largest = max(rows, key=lambda r: r.size_bytes)
+    return {
+        "name": thresholds.TEST_BUSBW,
+        "measured": largest.busbw_gbps,
+        "size_bytes": largest.size_bytes,
+    }
+
+
+def _parse_instant(value: Any, where: str) -> dt.datetime:
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise InvalidAcceptance(f"{where}: an ISO 8601 instant is required", extra={"field": where})
+    if timezone.is_naive(parsed):
+        raise InvalidAcceptance(
+            f"{where}: the instant needs an offset (Z or ±hh:mm)", extra={"field": where}
+        )
+    return parsed
+
+
+@dataclass
+class _Resolver:
+    """Finds the lease, and each node's line in it (the line holding it at the instant)."""
+
+    lease: Lease
+    line: LeaseLine | None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def item(
+        self,
+        index: int,
+        hostname: Any,
+        *,
+        tests: Sequence[dict[str, Any]],
+        signed_at: dt.datetime,
+        batch: str,
+        source: str,
+        raw: str,
+    ) -> AcceptanceInput | None:
+        node = Node.objects.filter(hostname=hostname).first() if isinstance(hostname, str) else None
+        if node is None:
+            self.errors.append(
+                {
+                    "item": index,
+                    "hostname": hostname,
+                    "code": "unknown_node",
+                    "detail": f"no node named {hostname!r}",
+                }
+            )
+            return None
+        line = self.line
+        if line is None:
+            allocation = (
+                Allocation.objects.filter(
+                    line__lease=self.lease,
+                    node=node,
+                    starts_at__lte=signed_at,
+                    ends_at__gt=signed_at,
+                )
+                .select_related("line")
+                .first()
+            )
+            line = allocation.line if allocation is not None else None
+        if line is None:
+            line = self.lease.lines.filter(cluster_id=node.cluster_id).first()
+        if line is None:
+            self.errors.append(
+                {
+                    "item": index,
+                    "hostname": hostname,
+                    "code": NodeNotAllocated.code,
+                    "detail": f"{hostname} is in no line of lease {self.lease.number}",
+                }
+            )
+            return None
+        return AcceptanceInput(
+            line=line,
+            node=node,
+            tests=tests,
+            signed_at=signed_at,
+            batch=batch,
+            source=source,
+            raw=raw,
+            position=index,
+        )
+
+
+def _lease_and_line(lease_ref: Any, line_id: Any) -> tuple[Lease, LeaseLine | None]:
+    lease = None
+    if isinstance(lease_ref, str) and lease_ref:
+        lease = Lease.objects.filter(number=lease_ref).first()
+    elif isinstance(lease_ref, int) and not isinstance(lease_ref, bool):
+        lease = Lease.objects.filter(pk=lease_ref).first()
+    if lease is None:
+        raise InvalidAcceptance(f"unknown lease {lease_ref!r}", extra={"field": "lease"})
+    line = None
+    if line_id is not None:
+        if isinstance(line_id, bool) or not isinstance(line_id, int):
+            raise InvalidAcceptance("line must be a line id", extra={"field": "line"})
+        line = lease.lines.filter(pk=line_id).first()
+        if line is None:
+            raise InvalidAcceptance(
+                f"lease {lease.number} has no line {line_id}", extra={"field": "line"}
+            )
+    return lease, line
+
+
+def items_from_nccl(
+    text: str,
+    *,
+    lease: str | int,
+    signed_at: dt.datetime,
+    hostnames: Sequence[str] | None = None,
+    line: int | None = None,
+    batch: str = "",
+    step_time_s: float | None = None,
+) -> Parsed:
+    """One item per node of an `all_reduce_perf` run (the hosts named, or those the run lists),
+    each with the run's bus bandwidth (and the reference step time, if measured)."""
+    _check_instant(signed_at, "signed_at")
+    busbw = nccl_busbw_test(text)
+    hosts = list(hostnames) if hostnames else nccl_hostnames(text)
+    if not hosts:
+        raise InvalidAcceptance(
+            "no hostnames given and none in the run's device list", extra={"field": "hostnames"}
+        )
+    tests = [busbw]
+    if step_time_s is not None:
+        tests.append({"name": thresholds.TEST_STEP, "measured": step_time_s})
+    lease_row, line_row = _lease_and_line(lease, line)
+    resolver = _Resolver(lease_row, line_row)
+    items = [
+        resolver.item(
+            i, host, tests=tests, signed_at=signed_at, batch=batch, source=SOURCE_NCCL, raw=text
+        )
+        for i, host in enumerate(hosts)
+    ]
+    return Parsed([item for item in items if item is not None], resolver.errors, len(hosts))
+
+
+def items_from_json(
+    document: Any,
+    *,
+    lease: str | int | None = None,
+    signed_at: dt.datetime | None = None,
+    batch: str | None = None,
+) -> Parsed:
+    """Items from a `landlord.acceptance/1` document (docs/rules/fleet.md, "Importing
+    results"). Arguments given here fill what the document leaves out. A malformed document
+    raises `InvalidAcceptance`; a malformed node entry is returned among the errors."""
+    if not isinstance(document, dict):
+        raise InvalidAcceptance("the document must be a JSON object", extra={"field": "$"})
+    allowed = {"schema", "lease", "line", "batch", "signed_at", "nodes"}
+    unknown = sorted(set(document) - allowed)
+    if unknown:
+        raise InvalidAcceptance(f"unknown field {unknown[0]!r}", extra={"field": unknown[0]})
+    if document.get("schema", JSON_SCHEMA) != JSON_SCHEMA:
+        raise InvalidAcceptance(f"schema must be {JSON_SCHEMA!r}", extra={"field": "schema"})
+    lease_row, line_row = _lease_and_line(document.get("lease", lease), document.get("line"))
+    default_at = (
+        _parse_instant(document["signed_at"], "signed_at") if "signed_at" in document else signed_at
+    )
+    default_batch = document.get("batch", batch or "")
+    nodes = document.get("nodes")
+    if not isinstance(nodes, list) or not nodes:
+        raise InvalidAcceptance("nodes must be a non-empty list", extra={"field": "nodes"})
+    if len(nodes) > MAX_IMPORT_NODES:
+        raise InvalidAcceptance(
+            f"at most {MAX_IMPORT_NODES} nodes per document", extra={"field": "nodes"}
+        )
+    resolver = _Resolver(lease_row, line_row)
+    items: list[AcceptanceInput] = []
+    node_fields = {"hostname", "signed_at", "batch", "tests", "nccl"}
+    for i, entry in enumerate(nodes):
+        where = f"nodes[{i}]"
+        hostname = entry.get("hostname") if isinstance(entry, dict) else None
+        try:
+            if not isinstance(entry, dict):
+                raise InvalidAcceptance(f"{where}: an object is required")
+            extra_keys = sorted(set(entry) - node_fields)
+            if extra_keys:
+                raise InvalidAcceptance(f"{where}: unknown field {extra_keys[0]!r}")
+            at = (
+                _parse_instant(entry["signed_at"], f"{where}.signed_at")
+                if "signed_at" in entry
+                else default_at
+            )
+            if at is None:
+                raise InvalidAcceptance(f"{where}.signed_at is required")
+            _check_instant(at, f"{where}.signed_at")
+            tests = entry.get("tests", [])
+            if not isinstance(tests, list):
+                raise InvalidAcceptance(f"{where}.tests must be a list")
+            tests = list(tests)
+            if "nccl" in entry:
+                if not isinstance(entry["nccl"], str):
+                    raise InvalidAcceptance(f"{where}.nccl must be the all_reduce_perf text")
+                tests.append(nccl_busbw_test(entry["nccl"]))
+            label = entry.get("batch", default_batch)
+            if not isinstance(label, str):
+                raise InvalidAcceptance(f"{where}.batch must be text")
+        except InvalidAcceptance as exc:
+            resolver.errors.append(
+                {"item": i, "hostname": hostname, "code": exc.code, "detail": exc.message}
+            )
+            continue
+        item = resolver.item(
+            i,
+            hostname,
+            tests=tests,
+            signed_at=at,
+            batch=label,
+            source=SOURCE_JSON,
+            raw=json.dumps(entry, sort_keys=True),
+        )
+        if item is not None:
+            items.append(item)
+    return Parsed(items, resolver.errors, len(nodes))
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    """What recording an item would do: its verdict and tests, or why it would be refused
+    (`passed` is None then)."""
+
+    item: int
+    hostname: str
+    lease_number: str
+    line: int | None
+    batch: str
+    passed: bool | None
+    tests: list[dict[str, Any]]
+    code: str = ""
+    detail: str = ""
+
+
+def acceptance_preview(*, parsed: Parsed, now: dt.datetime | None = None) -> list[PreviewRow]:
+    """Judge every item exactly as `acceptance_import` would, and write nothing (each item runs
+    in a savepoint that is rolled back). Entries refused while reading come out refused."""
+    now = resolve_now(now)
+    rows = [
+        PreviewRow(
+            item=e["item"],
+            hostname=str(e["hostname"]),
+            lease_number="",
+            line=None,
+            batch="",
+            passed=None,
+            tests=[],
+            code=e["code"],
+            detail=e["detail"],
+        )
+        for e in parsed.errors
+    ]
+    cache: dict[Any, Any] = {}
+    with transaction.atomic():
+        for index, item in enumerate(parsed.items):
+            base: dict[str, Any] = {
+                "item": _position(item, index),
+                "hostname": item.node.hostname,
+                "lease_number": item.line.lease.number,
+                "line": item.line.pk,
+                "batch": item.batch,
+            }
+            try:
+                with transaction.atomic():
+                    record = _record(item, now=now, signed_by=None, cache=cache)
+                    rows.append(PreviewRow(**base, passed=record.passed, tests=record.tests))
+                    transaction.set_rollback(True)
+            except (InvalidAcceptance, NodeNotAllocated, AllocationEnded) as exc:
+                rows.append(
+                    PreviewRow(**base, passed=None, tests=[], code=exc.code, detail=exc.message)
+                )
+        transaction.set_rollback(True)
+    return sorted(rows, key=lambda r: r.item)
