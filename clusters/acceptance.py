@@ -72,6 +72,10 @@ TESTS: dict[str, TestSpec] = {
 }
 
 
+TEST_NAMES = tuple(TESTS)
+RULES = ((">=", "at least"), ("<=", "at most"))
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """What the model predicts for a node group, and the thresholds the accept rule makes."""
