@@ -370,3 +370,24 @@ def test_handover_progress_in_batches(django_assert_num_queries):
     assert not p.complete
     q = by_line[other_line.pk]
     assert (q.allocated, q.accepted, q.failed, q.pending, q.batches) == (2, 0, 0, 2, [])
+
+
+def test_the_demo_hands_over_a_line_in_two_batches_with_one_failed_node():
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    call_command("seed_demo", "--scale", "0.005", "--no-progress")
+    line = AcceptanceRecord.objects.select_related("allocation__line").first().allocation.line
+    (progress,) = acceptance.handover_progress(lines=type(line).objects.filter(pk=line.pk))
+    assert [b.batch for b in progress.batches] == ["rack-1", "rack-2"]
+    assert progress.failed == 1
+    assert progress.accepted == AcceptanceRecord.objects.filter(passed=True).count() >= 1
+    failed = AcceptanceRecord.objects.get(passed=False)
+    assert failed.incident.status == IncidentStatus.OPEN
+    assert failed.signed_by.username == acceptance.DEMO_SIGNER
+    # Every other running demo allocation was handed over with its lease.
+    others = Allocation.objects.exclude(line=line).filter(starts_at__lte=timezone.now())
+    assert not others.filter(accepted_at__isnull=True).exists()
+    before = AcceptanceRecord.objects.count()
+    assert acceptance.seed_demo_handover(now=timezone.now()) == {"acceptance_records": 0}
+    assert AcceptanceRecord.objects.count() == before
