@@ -1,7 +1,7 @@
 """Writes to the inventory, and the seam between ORM rows and the performance model.
 
-`clusters/perfmodel/` never imports Django; this module is the only place that turns inventory
-rows into model inputs.
+`clusters/perfmodel/` never imports Django; this module turns inventory rows into model inputs
+(and `clusters/acceptance.py` builds its node-group scenario from `accelerator_figures`).
 """
 
 from __future__ import annotations
