@@ -145,6 +145,7 @@ def judge(
                 f"{where}.name: unknown test {name!r} (known: {', '.join(thresholds.TESTS)})",
                 extra={"field": f"{where}.name"},
             )
+        name = spec.name
         if name in seen:
             raise InvalidAcceptance(f"{where}.name: {name} given twice", extra={"field": where})
         seen.add(name)
@@ -510,7 +511,7 @@ def handover_progress(*, lines: QuerySet[LeaseLine] | None = None) -> list[LineP
         if state == AcceptanceState.PENDING:
             p.pending += 1
             continue
-        label = allocation.acc_batch or ""
+        label = getattr(allocation, "acc_batch", None) or ""
         b = batches[allocation.line_id].setdefault(label, BatchProgress(batch=label))
         if state == AcceptanceState.ACCEPTED:
             p.accepted += 1
@@ -861,7 +862,9 @@ def seed_demo_handover(*, now: dt.datetime) -> dict[str, int]:
 
     lease = Lease.objects.filter(reference=DEMO_HANDOVER_LEASE).first()
     line = lease.lines.order_by("id").first() if lease is not None else None
-    if line is None or AcceptanceRecord.objects.filter(allocation__line=line).exists():
+    if lease is None or line is None:
+        return {"acceptance_records": 0}
+    if AcceptanceRecord.objects.filter(allocation__line=line).exists():
         return {"acceptance_records": 0}
     Allocation.objects.filter(
         accepted_at__isnull=True, starts_at__lte=now, line__lease__reference__startswith="demo:"

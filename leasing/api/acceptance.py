@@ -141,7 +141,7 @@ class AcceptanceRecordSerializer(serializers.Serializer):
     batch = serializers.CharField(help_text="Phase of a phased hand-over (a rack); may be empty.")
     tests = AcceptanceTestSerializer(many=True)
     passed = serializers.BooleanField()
-    source = serializers.ChoiceField(choices=acceptance.SOURCES)
+    source = serializers.ChoiceField(choices=acceptance.SOURCES)  # type: ignore[assignment]
     signed_by = serializers.SerializerMethodField(help_text="Who signed for the operator.")
     signed_at = InstantField()
     incident = serializers.IntegerField(

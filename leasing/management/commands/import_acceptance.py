@@ -60,9 +60,10 @@ class Command(BaseCommand):
         now = timezone.now()
         signed_at = now
         if options["signed_at"]:
-            signed_at = parse_datetime(options["signed_at"])
-            if signed_at is None or timezone.is_naive(signed_at):
+            given = parse_datetime(options["signed_at"])
+            if given is None or timezone.is_naive(given):
                 raise CommandError("--signed-at: an ISO 8601 instant with an offset is required.")
+            signed_at = given
         fmt = options["fmt"]
         if fmt == "auto":
             fmt = "json" if text.lstrip().startswith("{") else "nccl"
