@@ -5,10 +5,12 @@ An operator records a node's acceptance for its allocation: the tests run with t
 values, each judged against the threshold the performance model derives for the node's group
 (`clusters.acceptance`), the verdict, who signed and when, and the batch of a phased hand-over.
 
-* The latest record of an allocation (by `signed_at`, then id) decides: when it passed,
-  `Allocation.accepted_at` is its `signed_at`, and `node.accepted` is emitted; when it failed,
-  the node is not accepted (`accepted_at` is cleared) and an incident is opened (source
-  `acceptance`), or the open one a failed record already opened is kept.
+* The latest record of an allocation (by `signed_at`, then id) decides: when it passed, the
+  node is accepted since the first of its latest run of passing records (`Allocation.
+  accepted_at`; a retest that passes again does not move it), and `node.accepted` is emitted
+  whenever that instant changes; when it failed, the node is not accepted (`accepted_at` is
+  cleared) and an incident is opened (source `acceptance`), or the open one a failed record
+  already opened is kept. A backdated record changes the verdict only through that rule.
 * A passing record resolves the open incident an earlier failed record of the allocation opened.
 * Refused, with nothing written: a naive instant, a signature in the future, a node not
   allocated to that line at that instant, an allocation already ended (or replaced), an unknown
@@ -229,7 +231,7 @@ def _check_open(allocation: Allocation, now: dt.datetime) -> None:
         )
 
 
-def node_accepted_payload(record: AcceptanceRecord) -> dict[str, Any]:
+def node_accepted_payload(record: AcceptanceRecord, accepted_at: dt.datetime) -> dict[str, Any]:
     """The `node.accepted` payload (the fleet contract, docs/api.md "Webhooks")."""
     allocation = record.allocation
     lease = allocation.line.lease
@@ -241,7 +243,7 @@ def node_accepted_payload(record: AcceptanceRecord) -> dict[str, Any]:
         "node": record.node_id,
         "hostname": record.node.hostname,
         "record": record.pk,
-        "accepted_at": record.signed_at.isoformat(),
+        "accepted_at": accepted_at.isoformat(),
     }
 
 
@@ -307,12 +309,19 @@ def _record(
         signed_by=signed_by,
         signed_at=signed_at,
     )
-    latest = allocation.acceptance_records.order_by("-signed_at", "-id").first()
-    if latest is None or latest.pk != record.pk:
-        return record  # a backdated record: the later one still decides
-    if passed:
-        allocation.accepted_at = signed_at
-        allocation.save(update_fields=["accepted_at"])
+    # Newest first: the node is accepted while its latest records pass, since the first of them.
+    history = list(
+        allocation.acceptance_records.order_by("-signed_at", "-id").values_list(
+            "pk", "passed", "signed_at"
+        )
+    )
+    accepted_at = None
+    for _, ok, at in history:
+        if not ok:
+            break
+        accepted_at = at
+    is_latest = history[0][0] == record.pk
+    if is_latest and passed:
         for incident in Incident.objects.filter(
             acceptance_records__allocation=allocation,
             status=IncidentStatus.OPEN,
@@ -324,18 +333,19 @@ def _record(
                 resolution=f"Passed acceptance (record {record.pk}).",
                 actor=signed_by,
             )
-        record.allocation = allocation
-        events.emit(
-            NODE_ACCEPTED,
-            subject="acceptance_record",
-            subject_id=record.pk,
-            payload=node_accepted_payload(record),
-            occurred_at=signed_at,
-        )
-    else:
-        if allocation.accepted_at is not None:
-            allocation.accepted_at = None
-            allocation.save(update_fields=["accepted_at"])
+    if accepted_at != allocation.accepted_at:
+        allocation.accepted_at = accepted_at
+        allocation.save(update_fields=["accepted_at"])
+        if accepted_at is not None:
+            record.allocation = allocation
+            events.emit(
+                NODE_ACCEPTED,
+                subject="acceptance_record",
+                subject_id=record.pk,
+                payload=node_accepted_payload(record, accepted_at),
+                occurred_at=signed_at,
+            )
+    if is_latest and not passed:
         record.incident = _failure_incident(
             allocation=allocation, judged=judged, now=signed_at, actor=signed_by
         )

@@ -167,7 +167,8 @@ def test_a_burn_in_failure_is_a_gpu_incident_taking_the_node_down():
     assert node.status == NodeStatus.DOWN
 
 
-def test_the_latest_record_decides():
+def test_the_latest_record_decides(event_consumer):
+    event_consumer([acceptance.NODE_ACCEPTED])
     line, (node, *_), _ = _world()
     acceptance.acceptance_record(
         line=line, node=node, tests=_good(line), signed_at=T0, signed_by=None, now=NOW
@@ -183,6 +184,18 @@ def test_the_latest_record_decides():
     )
     assert backdated.incident is None
     assert Allocation.objects.get(line=line, node=node).accepted_at == T0
+    # A passing retest keeps the acceptance instant (rent follows it) and announces nothing.
+    events_before = DomainEvent.objects.filter(kind=acceptance.NODE_ACCEPTED).count()
+    acceptance.acceptance_record(
+        line=line,
+        node=node,
+        tests=_good(line),
+        signed_at=T0 + dt.timedelta(days=1),
+        signed_by=None,
+        now=NOW,
+    )
+    assert Allocation.objects.get(line=line, node=node).accepted_at == T0
+    assert DomainEvent.objects.filter(kind=acceptance.NODE_ACCEPTED).count() == events_before
     # A later failure does.
     acceptance.acceptance_record(
         line=line,
