@@ -17,6 +17,7 @@ def api_not_found(request, rest: str = ""):
 
 urlpatterns = [
     path("v1/", include("leasing.api.urls")),
+    path("v1/", include("leasing.api.acceptance")),
     path("v1/", include("billing.api.urls")),
     path("v1/", include("webhooks.api.urls")),
     # Enum names for the schema are in settings (SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).

@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from . import capacity, dashboard, risk, search
+from .fleet import handover
 
 app_name = "operator"
 
@@ -13,4 +14,5 @@ urlpatterns = [
     path("reclaim/", include("reclaim.urls")),
     path("capacity/", capacity.capacity_index, name="capacity"),
     path("capacity/<slug:slug>/", capacity.capacity_cluster, name="capacity-cluster"),
+    path("fleet/handover/", handover.handover, name="fleet-handover"),
 ]

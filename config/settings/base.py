@@ -225,6 +225,12 @@ SPECTACULAR_SETTINGS = {
         "CreditNoteStatusEnum": "billing.choices.CreditNoteStatus",
         "LeaseActionEnum": "leasing.api.selectors.LeaseAction.ALL",
         "NoticeActionEnum": "leasing.api.selectors.NoticeAction.ALL",
+        "IncidentCategoryEnum": "clusters.choices.IncidentCategory",
+        "AcceptanceTestEnum": "clusters.acceptance.TEST_NAMES",
+        "AcceptanceRuleEnum": "clusters.acceptance.RULES",
+        "AcceptanceSourceEnum": "leasing.acceptance.SOURCES",
+        "AcceptanceStateEnum": "leasing.acceptance.AcceptanceState.ALL",
+        "NodeHealthEnum": "leasing.api.acceptance.HEALTH_CHOICES",
     },
 }
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from billing.models import CreditNote, Invoice
 from leasing import services
 from leasing.api_keys import api_key_create, api_key_revoke
-from leasing.models import ApiKey, IdempotencyRecord, Lease, Notice
+from leasing.models import AcceptanceRecord, ApiKey, IdempotencyRecord, Lease, Notice
 from webhooks.models import WebhookEndpoint
 
 from .conftest import client_for, tomorrow
@@ -52,6 +52,8 @@ BY_ID = [
     ("credit-note", "get", "/api/v1/credit-notes/{credit_note}/", None),
     ("webhook-endpoint", "get", "/api/v1/webhook-endpoints/{endpoint}/", None),
     ("webhook-endpoint-delete", "delete", "/api/v1/webhook-endpoints/{endpoint}/", None),
+    ("acceptance-record", "get", "/api/v1/acceptance-records/{acceptance_record}/", None),
+    ("lease-nodes", "get", "/api/v1/leases/{lease}/nodes/", None),
 ]
 
 LISTS = [
@@ -60,6 +62,7 @@ LISTS = [
     ("invoices", "/api/v1/invoices/", "invoice"),
     ("credit-notes", "/api/v1/credit-notes/", "credit_note"),
     ("webhook-endpoints", "/api/v1/webhook-endpoints/", "endpoint"),
+    ("acceptance-records", "/api/v1/acceptance-records/", "acceptance_record"),
 ]
 
 EVERY_OPERATION = (
@@ -79,6 +82,7 @@ def _ids(world, b_lease=None) -> dict[str, int]:
         "invoice": world["invoice"].pk,
         "credit_note": world["credit_note"].pk,
         "endpoint": world["endpoint"].pk,
+        "acceptance_record": world["acceptance_record"].pk,
         "b_lease": b_lease.pk if b_lease else NONE,
     }
 
@@ -108,6 +112,7 @@ def _state() -> tuple:
         Invoice.objects.count(),
         CreditNote.objects.count(),
         IdempotencyRecord.objects.count(),
+        list(AcceptanceRecord.objects.order_by("pk").values_list("pk", "passed")),
     )
 
 

@@ -44,6 +44,9 @@ EXPECTED_PATHS = {
     "/api/v1/credit-notes/{id}/": {"get"},
     "/api/v1/webhook-endpoints/": {"get", "post"},
     "/api/v1/webhook-endpoints/{id}/": {"get", "delete"},
+    "/api/v1/acceptance-records/": {"get"},
+    "/api/v1/acceptance-records/{id}/": {"get"},
+    "/api/v1/leases/{lease_id}/nodes/": {"get"},
 }
 OPERATIONS = sum(len(methods) for methods in EXPECTED_PATHS.values())
 
