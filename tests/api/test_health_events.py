@@ -96,7 +96,8 @@ def test_a_batch_opens_and_resolves_monitoring_incidents_and_node_status_follows
     assert response.status_code == 200, response.content
     body = response.json()
     assert (body["received"], body["applied"], body["duplicates"]) == (4, 4, [])
-    assert len(body["incidents_opened"]) == 2 and body["incidents_resolved"] == []
+    assert len(body["incidents_opened"]) == 2
+    assert body["incidents_resolved"] == []
     statuses = dict(Node.objects.values_list("hostname", "status"))
     assert statuses[a.hostname] == NodeStatus.DOWN
     assert statuses[b.hostname] == NodeStatus.DEGRADED
