@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from . import capacity, dashboard
+from .fleet import incidents
 
 app_name = "operator"
 
@@ -11,4 +12,5 @@ urlpatterns = [
     path("reclaim/", include("reclaim.urls")),
     path("capacity/", capacity.capacity_index, name="capacity"),
     path("capacity/<slug:slug>/", capacity.capacity_cluster, name="capacity-cluster"),
+    path("fleet/incidents/", incidents.incident_queue, name="fleet-incidents"),
 ]
