@@ -33,12 +33,13 @@ the resolved incidents in bulk, refreshes status in four reads and one update pe
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 
 from common import events
@@ -256,16 +257,17 @@ def _apply(
     result.applied = len(fresh)
     if not fresh:
         return result
-    node_ids = {nodes[item.node].pk for item in fresh}
+    by_pk = {nodes[item.node].pk: nodes[item.node] for item in fresh}
     # The open monitoring incidents of those nodes, by node and category.
     open_by_node: dict[int, dict[str, Incident]] = defaultdict(dict)
     for incident in Incident.objects.filter(
-        node_id__in=node_ids, status=IncidentStatus.OPEN, source=IncidentSource.MONITORING
+        node_id__in=list(by_pk), status=IncidentStatus.OPEN, source=IncidentSource.MONITORING
     ).order_by("opened_at", "pk"):
+        incident.node = by_pk[incident.node_id]  # its events' payload names the host
         open_by_node[incident.node_id].setdefault(incident.category, incident)
     opened: list[Incident] = []
     resolved: list[Incident] = []
-    rows: list[tuple[HealthEvent, Incident | None]] = []
+    rows: list[tuple[HealthEventIn, int, Incident | None]] = []
     for item in fresh:
         node = nodes[item.node]
         linked: Incident | None = None
@@ -295,22 +297,7 @@ def _apply(
                 del current[category]
                 resolved.append(incident)
                 linked = linked or incident
-        rows.append(
-            (
-                HealthEvent(
-                    source=source,
-                    event_id=item.event_id,
-                    node=node,
-                    observed_at=item.observed_at,
-                    received_at=now,
-                    severity=item.severity,
-                    category=item.category,
-                    message=item.message,
-                    details=item.details,
-                ),
-                linked,
-            )
-        )
+        rows.append((item, node.pk, linked))
     # Incidents born in this batch are inserted as they ended it (open, or already resolved by
     # a later "ok"); those open before it are updated.
     Incident.objects.bulk_create(opened, batch_size=INSERT_BATCH)  # sets their pks
@@ -320,11 +307,63 @@ def _apply(
         ["status", "resolved_at", "resolution"],
         batch_size=INSERT_BATCH,
     )
-    for event, incident in rows:
-        event.incident = incident
-    HealthEvent.objects.bulk_create([event for event, _ in rows], batch_size=INSERT_BATCH)
-    fleet.node_refresh_status(node_ids=node_ids, now=now)
+    _store(source, rows, now)
+    # A node's status follows its incidents (and windows): only those whose incidents moved
+    # can change.
+    fleet.node_refresh_status(node_ids={i.node_id for i in (*opened, *resolved)}, now=now)
     events.emit_many(fleet.incident_events(opened=opened, resolved=resolved))
     result.opened = [i.pk for i in opened]
     result.resolved = [i.pk for i in resolved]
     return result
+
+
+def _store(
+    source: MonitoringSource,
+    rows: Sequence[tuple[HealthEventIn, int, Incident | None]],
+    now: dt.datetime,
+) -> None:
+    """Insert the events: on PostgreSQL one `INSERT ... SELECT FROM unnest(...)` per chunk (no
+    model instance per row: the batch's largest cost otherwise), elsewhere `bulk_create`."""
+    if connection.vendor != "postgresql":
+        HealthEvent.objects.bulk_create(
+            (
+                HealthEvent(
+                    source=source,
+                    event_id=item.event_id,
+                    node_id=node_id,
+                    observed_at=item.observed_at,
+                    received_at=now,
+                    severity=item.severity,
+                    category=item.category,
+                    message=item.message,
+                    details=item.details,
+                    incident=incident,
+                )
+                for item, node_id, incident in rows
+            ),
+            batch_size=INSERT_BATCH,
+        )
+        return
+    table = HealthEvent._meta.db_table
+    with connection.cursor() as cursor:
+        for offset in range(0, len(rows), INSERT_BATCH):
+            chunk = rows[offset : offset + INSERT_BATCH]
+            cursor.execute(
+                f'INSERT INTO "{table}" (source_id, event_id, node_id, observed_at, received_at, '
+                "severity, category, message, details, incident_id) "
+                "SELECT %s, e, n, o, %s, s, c, m, d::jsonb, i FROM unnest("
+                "%s::text[], %s::bigint[], %s::timestamptz[], %s::text[], %s::text[], "
+                "%s::text[], %s::text[], %s::bigint[]) AS t(e, n, o, s, c, m, d, i)",
+                [
+                    source.pk,
+                    now,
+                    [item.event_id for item, _, _ in chunk],
+                    [node_id for _, node_id, _ in chunk],
+                    [item.observed_at for item, _, _ in chunk],
+                    [item.severity for item, _, _ in chunk],
+                    [item.category for item, _, _ in chunk],
+                    [item.message for item, _, _ in chunk],
+                    [json.dumps(item.details) for item, _, _ in chunk],
+                    [incident.pk if incident else None for _, _, incident in chunk],
+                ],
+            )
