@@ -176,3 +176,20 @@ def test_the_queue_lists_open_first_with_who_holds_the_node(client, superuser, n
 def test_the_queue_needs_the_view_incident_permission(client):
     client.force_login(UserFactory(username="nobody", is_staff=True))
     assert client.get(reverse("operator:fleet-incidents")).status_code == 403
+
+
+def test_the_demo_has_an_open_tenant_incident_and_health_events(db):
+    from django.core.management import call_command
+
+    call_command("seed_demo", "--scale", "0.005", "--no-progress")
+    tenant_reports = Incident.objects.filter(source=IncidentSource.TENANT, status="open")
+    assert tenant_reports.count() == 1
+    incident = tenant_reports.get()
+    held = Allocation.objects.filter(
+        node=incident.node, starts_at__lte=incident.opened_at, ends_at__gt=incident.opened_at
+    )
+    assert held.exists()
+    assert HealthEvent.objects.count() > 10
+    assert Incident.objects.filter(source=IncidentSource.MONITORING, status="resolved").exists()
+    call_command("seed_demo", "--scale", "0.005", "--no-progress")  # a second run adds nothing
+    assert Incident.objects.filter(source=IncidentSource.TENANT).count() == 1
