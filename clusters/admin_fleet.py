@@ -208,7 +208,7 @@ class MonitoringSourceAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke the selected sources' keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[MonitoringSource]) -> None:
         for source in queryset:
-            monitoring_source_revoke(source=source, actor=request.user)
+            monitoring_source_revoke(source=source, actor=cast(User, request.user))
         record_change(request.user, queryset, "Revoked")
         self.message_user(request, f"Revoked {queryset.count()} source(s).", messages.SUCCESS)
 

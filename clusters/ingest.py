@@ -344,12 +344,13 @@ def _store(
             batch_size=INSERT_BATCH,
         )
         return
-    table = HealthEvent._meta.db_table
+    assert HealthEvent._meta.db_table == "clusters_healthevent"  # the literal below
     with connection.cursor() as cursor:
         for offset in range(0, len(rows), INSERT_BATCH):
             chunk = rows[offset : offset + INSERT_BATCH]
             cursor.execute(
-                f'INSERT INTO "{table}" (source_id, event_id, node_id, observed_at, received_at, '
+                'INSERT INTO "clusters_healthevent" (source_id, event_id, node_id, observed_at, '
+                "received_at, "
                 "severity, category, message, details, incident_id) "
                 "SELECT %s, e, n, o, %s, s, c, m, d::jsonb, i FROM unnest("
                 "%s::text[], %s::bigint[], %s::timestamptz[], %s::text[], %s::text[], "

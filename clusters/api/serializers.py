@@ -42,7 +42,9 @@ class HealthEventSerializer(StrictInputSerializer):
 class HealthEventBatchSerializer(StrictInputSerializer):
     """A batch, applied whole or refused whole (each failing item named `events[i].field`)."""
 
-    events = HealthEventSerializer(many=True, min_length=1, max_length=MAX_BATCH)
+    events: serializers.ListSerializer = serializers.ListSerializer(
+        child=HealthEventSerializer(), min_length=1, max_length=MAX_BATCH
+    )
 
 
 class HealthEventBatchResultSerializer(serializers.Serializer):

@@ -6,7 +6,7 @@ request applied whole or refused whole (`clusters.ingest`).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -22,6 +22,7 @@ from clusters.ingest import (
     health_events_ingest,
     refuse,
 )
+from clusters.models import MonitoringSource
 from common.api.query import QuerySpec, check_query
 from common.api.serializers import ErrorSerializer
 from common.exceptions import InvalidInput
@@ -144,5 +145,6 @@ class HealthEventsView(APIView):
     def post(self, request: Request) -> Response:
         now = timezone.now()
         items = parse_batch(request.data, now)
-        result = health_events_ingest(source=request.auth, items=items, now=now)
+        source = cast(MonitoringSource, request.auth)  # set by MonitoringSourceAuthentication
+        result = health_events_ingest(source=source, items=items, now=now)
         return Response(result.as_dict(), status=status.HTTP_200_OK)

@@ -57,10 +57,10 @@ def holders(incidents: list[Incident], *, now: dt.datetime) -> dict[int, dict[st
             "line__lease__tenant__name",
         )
     )
-    by_node: dict[int, list[dict[str, Any]]] = {}
+    by_node: dict[int, list[Any]] = {}
     for row in rows:
         by_node.setdefault(row["node_id"], []).append(row)
-    out = {}
+    out: dict[int, dict[str, str]] = {}
     for incident in incidents:
         at = now if incident.status == IncidentStatus.OPEN else incident.opened_at
         for row in by_node.get(incident.node_id, []):

@@ -152,7 +152,8 @@ class IncidentSerializer(serializers.Serializer):
     node = IncidentNodeSerializer()
     category = serializers.ChoiceField(choices=IncidentCategory.choices)
     severity = serializers.ChoiceField(choices=REPORTABLE_SEVERITIES)
-    source = serializers.ChoiceField(choices=IncidentSource.choices)
+    # A field named like Field.source: DRF takes it, the stubs do not.
+    source = serializers.ChoiceField(choices=IncidentSource.choices)  # type: ignore[assignment]
     status = serializers.ChoiceField(choices=IncidentStatus.choices)
     opened_at = InstantField()
     resolved_at = InstantField(allow_null=True)
