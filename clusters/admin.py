@@ -247,3 +247,7 @@ class NodeAdmin(admin.ModelAdmin):
     @admin.display(description="model", ordering="cluster__accelerator__name")
     def accelerator(self, obj: Node) -> AcceleratorModel:
         return obj.cluster.accelerator
+
+
+# Incidents, monitoring sources, health events (docs/rules/fleet.md).
+from . import admin_fleet  # noqa: E402, F401

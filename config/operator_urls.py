@@ -3,7 +3,7 @@
 from django.urls import include, path
 
 from . import capacity, dashboard, risk, search
-from .fleet import handover
+from .fleet import handover, incidents
 
 app_name = "operator"
 
@@ -15,4 +15,5 @@ urlpatterns = [
     path("capacity/", capacity.capacity_index, name="capacity"),
     path("capacity/<slug:slug>/", capacity.capacity_cluster, name="capacity-cluster"),
     path("fleet/handover/", handover.handover, name="fleet-handover"),
+    path("fleet/incidents/", incidents.incident_queue, name="fleet-incidents"),
 ]

@@ -47,6 +47,8 @@ EXPECTED_PATHS = {
     "/api/v1/acceptance-records/": {"get"},
     "/api/v1/acceptance-records/{id}/": {"get"},
     "/api/v1/leases/{lease_id}/nodes/": {"get"},
+    "/api/v1/incidents/": {"get", "post"},
+    "/api/v1/incidents/{id}/": {"get"},
 }
 OPERATIONS = sum(len(methods) for methods in EXPECTED_PATHS.values())
 
@@ -61,6 +63,8 @@ STATE_DEPENDENT_FIELDS = {
     "POST /api/v1/leases/{lease_id}/notices/": {"requested_end_date", "lines"},
     # where the URL points (leasing.webhooks.check_url: a public receiver)
     "POST /api/v1/webhook-endpoints/": {"url"},
+    # bytes and depth once encoded (the schema says so in words only)
+    "POST /api/v1/incidents/": {"evidence"},
 }
 # On any list: a cursor is a token the server issued (the schema can only say "a string"),
 # and a range's upper bound may not be before its lower bound.
@@ -71,6 +75,7 @@ LIST_FIELDS = {
     "earliest_start__lte",
     "period_start__lt",
     "issued_at__lt",
+    "opened_at__lt",
 }
 
 

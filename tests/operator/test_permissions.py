@@ -311,8 +311,12 @@ def test_the_admin_offers_each_role_only_its_actions():
         "webhooks.WebhookEndpoint",
         "webhooks.WebhookDelivery",
         "common.EventDelivery",
+        "clusters.Incident",
+        "clusters.MonitoringSource",
     }
     assert capacity["leasing.ApiKey"] == {"revoke"}
+    assert capacity["clusters.Incident"] == {"resolve_selected"}
+    assert capacity["clusters.MonitoringSource"] == {"revoke"}
     assert offered(staff("finance", "finance")) == {
         "billing.Invoice": {"issue_selected", "void_selected", "mark_paid_selected"}
     }

@@ -17,6 +17,7 @@ from clusters.demo import seed_inventory
 from common.progress import Progress
 from leasing.acceptance import seed_demo_handover
 from leasing.demo import seed_leasing
+from leasing.incident_demo import seed_incidents
 from reclaim.demo import seed_reclaim
 
 
@@ -44,6 +45,7 @@ class Command(BaseCommand):
             created |= seed_leasing(scale=scale, now=now, progress=progress)
         with transaction.atomic():
             created |= seed_demo_handover(now=now)
+        created |= seed_incidents(now=now)
         # Billing and reclaim scoring commit per step: both are idempotent and resume.
         seed_billing(now=now, progress=progress)
         seed_reclaim(now=now, progress=progress)
