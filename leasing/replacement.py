@@ -153,7 +153,7 @@ def _pool_counts(
         )
         .order_by("cluster_id")
     )
-    by_id = {r["cluster_id"]: r for r in rows}
+    by_id: dict[int, dict[str, Any]] = {r["cluster_id"]: dict(r) for r in rows}
     clusters = Cluster.objects.filter(pk__in=ids).select_related("site").order_by("pk")
     return [
         {
@@ -330,6 +330,39 @@ def _check_spare(spare: Node, allocation: Allocation, pool: set[int], now: dt.da
         )
 
 
+def _pick_spares(
+    lease: Lease,
+    batch: Sequence[Allocation],
+    chosen: dict[int, Node],
+    pools: Mapping[int, set[int]],
+    failed_nodes: set[int],
+    now: dt.datetime,
+) -> None:
+    """Pick a spare for each allocation of `batch` not in `chosen` (filled in place), line by
+    line, or refuse with the shortfall. Run holding the cluster locks of every pool."""
+    by_line: dict[int, list[Allocation]] = {}
+    for allocation in batch:
+        if allocation.pk not in chosen:
+            by_line.setdefault(allocation.line_id, []).append(allocation)
+    for line_id, wanting in by_line.items():
+        line = wanting[0].line
+        end = max(a.ends_at for a in wanting)
+        taken = failed_nodes | {n.pk for n in chosen.values()}
+        found = list(
+            spare_candidates(
+                pools[line_id], now, end, now=now, prefer_cluster=wanting[0].node.cluster_id
+            ).exclude(pk__in=taken)[: len(wanting)]
+        )
+        if len(found) < len(wanting):
+            raise NoSpareAvailable(
+                f"{len(found)} of the {len(wanting)} spares needed on line {line_id} of lease "
+                f"{lease.number} fit its policy ({line.get_substitution_policy_display()}).",
+                extra=spare_shortfall(line, now, end, now=now, needed=len(wanting)),
+            )
+        for allocation, spare in zip(wanting, found, strict=True):
+            chosen[allocation.pk] = spare
+
+
 @transaction.atomic
 def nodes_replace(
     *,
@@ -403,42 +436,22 @@ def nodes_replace(
         _check_spare(spare, allocation, pools[allocation.line_id], now)
         chosen[allocation.pk] = spare
 
-    by_line: dict[int, list[Allocation]] = {}
-    for allocation in batch:
-        if allocation.pk not in chosen:
-            by_line.setdefault(allocation.line_id, []).append(allocation)
-    for line_id, wanting in by_line.items():
-        line = wanting[0].line
-        end = max(a.ends_at for a in wanting)
-        taken = failed_nodes | {n.pk for n in chosen.values()}
-        found = list(
-            spare_candidates(
-                pools[line_id], now, end, now=now, prefer_cluster=wanting[0].node.cluster_id
-            ).exclude(pk__in=taken)[: len(wanting)]
-        )
-        if len(found) < len(wanting):
-            raise NoSpareAvailable(
-                f"{len(found)} of the {len(wanting)} spares needed on line {line_id} of lease "
-                f"{lease.number} fit its policy ({line.get_substitution_policy_display()}).",
-                extra=spare_shortfall(line, now, end, now=now, needed=len(wanting)),
-            )
-        for allocation, spare in zip(wanting, found, strict=True):
-            chosen[allocation.pk] = spare
+    _pick_spares(lease, batch, chosen, pools, failed_nodes, now)
 
     open_incidents: dict[int, Incident] = {}
-    for incident in Incident.objects.filter(
+    for found_incident in Incident.objects.filter(
         node_id__in=failed_nodes, status=IncidentStatus.OPEN
     ).order_by("opened_at", "pk"):
-        open_incidents[incident.node_id] = incident  # the latest wins
+        open_incidents[found_incident.node_id] = found_incident  # the latest wins
     answered: dict[int, Incident | None] = {}
     for allocation in batch:
-        incident = incidents.get(allocation.pk) or open_incidents.get(allocation.node_id)
-        if incident is not None and incident.node_id != allocation.node_id:
+        answer = incidents.get(allocation.pk) or open_incidents.get(allocation.node_id)
+        if answer is not None and answer.node_id != allocation.node_id:
             raise InvalidInput(
-                f"Incident {incident.pk} is not about {allocation.node.hostname}.",
-                extra={"field": "incident", "incident": incident.pk},
+                f"Incident {answer.pk} is not about {allocation.node.hostname}.",
+                extra={"field": "incident", "incident": answer.pk},
             )
-        answered[allocation.pk] = incident
+        answered[allocation.pk] = answer
 
     # The writes: shorten, then insert (the constraint sees the end before the new start).
     Allocation.objects.filter(pk__in=ids).update(ends_at=now)
