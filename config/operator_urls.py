@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from . import capacity, dashboard
+from .fleet import nodes
 
 app_name = "operator"
 
@@ -11,4 +12,6 @@ urlpatterns = [
     path("reclaim/", include("reclaim.urls")),
     path("capacity/", capacity.capacity_index, name="capacity"),
     path("capacity/<slug:slug>/", capacity.capacity_cluster, name="capacity-cluster"),
+    path("fleet/nodes/", nodes.node_search, name="fleet-node-search"),
+    path("fleet/nodes/<str:hostname>/", nodes.node_page, name="fleet-node"),
 ]
