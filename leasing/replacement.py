@@ -32,6 +32,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 
 from clusters.choices import IncidentStatus, NodeStatus
+from clusters.fleet import incident_open
 from clusters.models import Cluster, Incident, Node
 from common import events
 from common.clock import resolve_now
@@ -416,7 +417,9 @@ def nodes_replace(
         line = allocation.line
         if line.pk not in pools:
             pools[line.pk] = set(
-                pool_clusters(line.cluster, line.substitution_policy).values_list("pk", flat=True)
+                pool_clusters(line.cluster, line.substitution_policy)
+                .order_by()
+                .values_list("pk", flat=True)
             )
     _lock_clusters(set().union(*pools.values()))
 
@@ -460,8 +463,8 @@ def nodes_replace(
         for a in batch
     ]
     try:
-        with transaction.atomic():
-            Allocation.objects.bulk_create(new_rows)
+        # No savepoint of its own: a violation aborts this whole (atomic) service anyway.
+        Allocation.objects.bulk_create(new_rows)
     except IntegrityError as exc:
         if _is_exclusion_violation(exc):
             raise CapacityUnavailable(
@@ -547,3 +550,47 @@ def node_replace(
         incidents={allocation.pk: incident} if incident is not None else None,
     )
     return replacement
+
+
+# --- demo -----------------------------------------------------------------------------------------
+
+DEMO_REASON = "demo: GPU fell off the bus (Xid 79); swapped for a spare"
+DEMO_LEASES = ("demo:helios-campus1", "demo:northwind-campus1-term2", "demo:helios-campus2-notice")
+
+
+def seed_demo_replacement(*, now: dt.datetime) -> dict[str, int]:
+    """The demo's completed replacement: a node of a running demo lease failed three days ago
+    (an open incident from monitoring) and was swapped for a spare two days ago; the spare
+    awaits acceptance. Idempotent (found again by its reason). Returns rows created."""
+    if Replacement.objects.filter(reason=DEMO_REASON).exists():
+        return {"replacements": 0}
+    swap_at = now - dt.timedelta(days=2)
+    for reference in DEMO_LEASES:
+        running = (
+            Allocation.objects.filter(
+                line__lease__reference=reference,
+                starts_at__lt=swap_at,
+                ends_at__gt=swap_at,
+                node__status=NodeStatus.ACTIVE,
+            )
+            .select_related("line__cluster", "node")
+            .order_by("node__hostname")
+            .first()
+        )
+        if running is None:
+            continue
+        if replacement_propose(allocation=running, now=swap_at).spare is None:
+            continue
+        with transaction.atomic():
+            incident = incident_open(
+                node=running.node,
+                category="gpu",
+                source="monitoring",
+                now=swap_at - dt.timedelta(days=1),
+                description="Xid 79: GPU has fallen off the bus; node drained.",
+                evidence={"xid": 79, "gpu": 3},
+                reporter="dcgm-exporter",
+            )
+            node_replace(allocation=running, incident=incident, now=swap_at, reason=DEMO_REASON)
+        return {"replacements": 1}
+    return {"replacements": 0}

@@ -6,10 +6,12 @@ import pytest
 
 from clusters import fleet
 from clusters.choices import NodeStatus
+from clusters.demo import seed_inventory
 from clusters.models import Node
 from common.exceptions import DomainError
 from leasing import replacement, services
 from leasing.choices import SubstitutionPolicy
+from leasing.demo import seed_leasing
 from leasing.models import Allocation, LeaseEvent, Replacement
 from tests.factories.clusters import SiteFactory, accelerator, cluster_with_nodes
 from tests.factories.leasing import TenantFactory, UserFactory, published_listing
@@ -250,3 +252,19 @@ def test_an_allocation_of_another_lease_or_a_foreign_incident_is_refused():
     with pytest.raises(replacement.InvalidInput):
         replacement.node_replace(allocation=mine, incident=theirs.node.incidents.get(), now=SWAP)
     nothing_written(lease)
+
+
+def test_the_demo_has_one_completed_replacement_and_is_idempotent():
+    now = dt.datetime(2026, 11, 27, 16, 0, tzinfo=UTC)
+    seed_inventory(scale=0.01)
+    seed_leasing(scale=0.01, now=now)
+    assert replacement.seed_demo_replacement(now=now) == {"replacements": 1}
+    done = Replacement.objects.get()
+    assert done.at == now - dt.timedelta(days=2)
+    assert done.incident.status == "open"
+    assert done.incident.node == done.failed_allocation.node
+    assert done.failed_allocation.ends_at == done.at
+    assert done.spare_allocation.accepted_at is None  # awaiting acceptance
+    assert done.spare_allocation.node.cluster_id == done.line.cluster_id
+    assert replacement.seed_demo_replacement(now=now) == {"replacements": 0}
+    assert Replacement.objects.count() == 1

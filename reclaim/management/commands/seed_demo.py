@@ -16,6 +16,7 @@ from billing.demo import seed_billing
 from clusters.demo import seed_inventory
 from common.progress import Progress
 from leasing.demo import seed_leasing
+from leasing.replacement import seed_demo_replacement
 from reclaim.demo import seed_reclaim
 
 
@@ -41,6 +42,7 @@ class Command(BaseCommand):
             created = seed_inventory(scale=scale, progress=progress)
         with transaction.atomic():
             created |= seed_leasing(scale=scale, now=now, progress=progress)
+        created |= seed_demo_replacement(now=now)
         # Billing and reclaim scoring commit per step: both are idempotent and resume.
         seed_billing(now=now, progress=progress)
         seed_reclaim(now=now, progress=progress)
