@@ -15,8 +15,9 @@ cluster rows of every cluster the spare search reads, ascending (`_lock_clusters
 allocation mutex), and only then the reads: a swap decided on a stale read is never applied.
 On PostgreSQL the exclusion constraint still rejects an overlap that slips past.
 
-`nodes_replace` swaps several nodes of one lease under one set of locks (a rack at a time);
-`node_replace` is the one-node form. Both refuse with a coded error and write nothing when a
+`nodes_replace` swaps several nodes, of one lease or of several, under one set of locks (the
+leases in ascending id, then the clusters): a rack at a time; `node_replace` is the one-node
+form. Both refuse with a coded error and write nothing when a
 rule forbids the swap; when no spare fits, the error's `extra` says why, pool by pool, and which
 wider policy would find one (`spare_shortfall`).
 """
@@ -28,8 +29,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db import IntegrityError, connection, transaction
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 
 from clusters.choices import IncidentStatus, NodeStatus
 from clusters.fleet import incident_open
@@ -332,57 +344,75 @@ def _check_spare(spare: Node, allocation: Allocation, pool: set[int], now: dt.da
 
 
 def _pick_spares(
-    lease: Lease,
     batch: Sequence[Allocation],
     chosen: dict[int, Node],
-    pools: Mapping[int, set[int]],
+    pools: Mapping[int, frozenset[int]],
     failed_nodes: set[int],
+    leases: Mapping[int, Lease],
     now: dt.datetime,
 ) -> None:
-    """Pick a spare for each allocation of `batch` not in `chosen` (filled in place), line by
-    line, or refuse with the shortfall. Run holding the cluster locks of every pool."""
-    by_line: dict[int, list[Allocation]] = {}
+    """Pick a spare for each allocation of `batch` not in `chosen` (filled in place), or refuse
+    with the shortfall. Allocations sharing a pool, an end and a cluster are served by one
+    query, in batch order. Run holding the cluster locks of every pool."""
+    groups: dict[tuple[frozenset[int], dt.datetime, int], list[Allocation]] = {}
     for allocation in batch:
         if allocation.pk not in chosen:
-            by_line.setdefault(allocation.line_id, []).append(allocation)
-    for line_id, wanting in by_line.items():
-        line = wanting[0].line
-        end = max(a.ends_at for a in wanting)
+            key = (pools[allocation.line_id], allocation.ends_at, allocation.node.cluster_id)
+            groups.setdefault(key, []).append(allocation)
+    for (pool, end, prefer), wanting in groups.items():
         taken = failed_nodes | {n.pk for n in chosen.values()}
         found = list(
-            spare_candidates(
-                pools[line_id], now, end, now=now, prefer_cluster=wanting[0].node.cluster_id
-            ).exclude(pk__in=taken)[: len(wanting)]
+            spare_candidates(pool, now, end, now=now, prefer_cluster=prefer).exclude(pk__in=taken)[
+                : len(wanting)
+            ]
         )
         if len(found) < len(wanting):
+            line = wanting[0].line
+            lease = leases[line.lease_id]
             raise NoSpareAvailable(
-                f"{len(found)} of the {len(wanting)} spares needed on line {line_id} of lease "
-                f"{lease.number} fit its policy ({line.get_substitution_policy_display()}).",
+                f"{len(found)} of the {len(wanting)} spares needed (line {line.pk} of lease "
+                f"{lease.number}) fit the policy ({line.get_substitution_policy_display()}).",
                 extra=spare_shortfall(line, now, end, now=now, needed=len(wanting)),
             )
         for allocation, spare in zip(wanting, found, strict=True):
             chosen[allocation.pk] = spare
 
 
+def _lock_leases(allocation_ids: Sequence[int], lease: Lease | int | None) -> dict[int, Lease]:
+    """Lock the leases of the allocations (or `lease` alone) in ascending id and return them
+    freshly read: the first step of the lock order."""
+    if lease is not None:
+        locked = _lock_lease(lease)
+        return {locked.pk: locked}
+    of = Allocation.objects.filter(pk__in=allocation_ids).values("line__lease_id")
+    if connection.vendor == "sqlite":
+        Lease.objects.filter(pk__in=of).update(id=F("id"))
+    return {
+        row.pk: row for row in Lease.objects.filter(pk__in=of).order_by("pk").select_for_update()
+    }
+
+
 @transaction.atomic
 def nodes_replace(
     *,
-    lease: Lease,
     allocations: Sequence[Allocation],
     now: dt.datetime,
+    lease: Lease | int | None = None,
     actor: User | None = None,
     reason: str = "",
     spares: Mapping[int, Node] | None = None,
     incidents: Mapping[int, Incident | None] | None = None,
 ) -> list[Replacement]:
-    """Replace the nodes of several allocations of one lease at `now`, all or nothing.
+    """Replace the nodes of several allocations at `now`, all or nothing, under one lock set.
 
+    `lease` (the lease or its id), if given, is the one lease all allocations must belong to;
+    otherwise they may span leases (a rack shared by tenants), all locked in ascending id.
     `spares` maps an allocation id to the chosen spare (otherwise one is picked: the failed
     node's own cluster first); `incidents` maps an allocation id to the incident the swap
-    answers (otherwise the failed node's latest open incident, if any). One lock set: the lease,
-    then every cluster the line policies open to the search. Writes per swap: the failed
-    allocation ends at `now`, the spare's allocation runs `[now, old end)` pending acceptance,
-    a `Replacement` row and a `node.replaced` `LeaseEvent`; a `node.replaced` domain event per
+    answers (otherwise the failed node's latest open incident, if any). Locks: the leases, then
+    every cluster the line policies open to the search. Writes per swap: the failed allocation
+    ends at `now`, the spare's allocation runs `[now, old end)` pending acceptance, a
+    `Replacement` row and a `node.replaced` `LeaseEvent`; a `node.replaced` domain event per
     swap is emitted in the transaction.
     """
     now = resolve_now(now)
@@ -397,27 +427,30 @@ def nodes_replace(
         )
     spares = dict(spares or {})
     incidents = dict(incidents or {})
-    lease = _lock_lease(lease)
-    # Re-read after the lease lock: the rows as they are now, not as the caller saw them.
+    leases = _lock_leases(ids, lease)
+    # Re-read after the lease locks: the rows as they are now, not as the caller saw them.
     fresh = {
         a.pk: a
         for a in Allocation.objects.filter(pk__in=ids).select_related(
             "line__cluster", "node__cluster"
         )
     }
-    missing = [pk for pk in ids if pk not in fresh or fresh[pk].line.lease_id != lease.pk]
+    missing = [pk for pk in ids if pk not in fresh or fresh[pk].line.lease_id not in leases]
     if missing:
+        named = ", ".join(sorted(x.number for x in leases.values()))
         raise ReplacementNotAllowed(
-            f"Not allocations of lease {lease.number}.", extra={"allocations": missing}
+            f"Not allocations of lease {named}.", extra={"allocations": missing}
         )
     batch = [fresh[pk] for pk in ids]
-    pools: dict[int, set[int]] = {}
+    pools: dict[int, frozenset[int]] = {}
     for allocation in batch:
-        _current(allocation, lease, now)
+        _current(allocation, leases[allocation.line.lease_id], now)
         line = allocation.line
         if line.pk not in pools:
-            pools[line.pk] = set(
-                pool_clusters(line.cluster, line.substitution_policy)
+            pools[line.pk] = frozenset(
+                {line.cluster_id}
+                if line.substitution_policy == SubstitutionPolicy.SAME_CLUSTER
+                else pool_clusters(line.cluster, line.substitution_policy)
                 .order_by()
                 .values_list("pk", flat=True)
             )
@@ -436,10 +469,10 @@ def nodes_replace(
                 f"{spare.hostname} is chosen twice or is itself being replaced.",
                 extra={"spare": spare.pk, "hostname": spare.hostname, "reason": "duplicate"},
             )
-        _check_spare(spare, allocation, pools[allocation.line_id], now)
+        _check_spare(spare, allocation, set(pools[allocation.line_id]), now)
         chosen[allocation.pk] = spare
 
-    _pick_spares(lease, batch, chosen, pools, failed_nodes, now)
+    _pick_spares(batch, chosen, pools, failed_nodes, leases, now)
 
     open_incidents: dict[int, Incident] = {}
     for found_incident in Incident.objects.filter(
@@ -469,7 +502,7 @@ def nodes_replace(
         if _is_exclusion_violation(exc):
             raise CapacityUnavailable(
                 "A spare was taken by another allocation meanwhile.",
-                extra={"lease": lease.pk},
+                extra={"leases": sorted(leases)},
             ) from exc
         raise
     replacements = Replacement.objects.bulk_create(
@@ -486,12 +519,12 @@ def nodes_replace(
     )
     for a in batch:
         a.ends_at = now
-    for replacement in replacements:
-        replacement.failed_allocation.ends_at = now
-    payloads = [replacement_payload(r, lease) for r in replacements]
+    payloads = [
+        replacement_payload(r, leases[r.failed_allocation.line.lease_id]) for r in replacements
+    ]
     LeaseEvent.objects.bulk_create(
         LeaseEvent(
-            lease=lease,
+            lease_id=payload["lease"],
             kind=NODE_REPLACED,
             actor_party=Party.OPERATOR,
             actor=actor,
@@ -539,9 +572,8 @@ def node_replace(
                 f"{node.hostname} has no allocation on line {line.pk} running at {_iso(now)}.",
                 extra={"line": line.pk, "node": node.pk, "at": _iso(now)},
             )
-    lease = Lease.objects.only("pk").get(pk=allocation.line.lease_id)
     (replacement,) = nodes_replace(
-        lease=lease,
+        lease=allocation.line.lease_id,
         allocations=[allocation],
         now=now,
         actor=actor,

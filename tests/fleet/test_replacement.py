@@ -268,3 +268,24 @@ def test_the_demo_has_one_completed_replacement_and_is_idempotent():
     assert done.spare_allocation.node.cluster_id == done.line.cluster_id
     assert replacement.seed_demo_replacement(now=now) == {"replacements": 0}
     assert Replacement.objects.count() == 1
+
+
+def test_one_call_may_swap_nodes_of_several_leases_under_one_lock_set():
+    cluster = cluster_with_nodes(6)
+    first, second = lease_on(cluster, 2), lease_on(cluster, 2)
+    allocations = [failed(first), failed(second)]
+    done = replacement.nodes_replace(allocations=allocations, now=SWAP, reason="rack B7")
+    assert [r.line.lease_id for r in done] == [first.pk, second.pk]
+    assert {r.spare_allocation.node_id for r in done} == set(
+        cluster.nodes.order_by("pk").values_list("pk", flat=True)[4:]
+    )
+    audit = LeaseEvent.objects.filter(kind="node.replaced").order_by("lease_id")
+    assert [(e.lease_id, e.data["lease_number"]) for e in audit] == [
+        (first.pk, first.number),
+        (second.pk, second.number),
+    ]
+    # Naming one lease refuses the other's allocations.
+    with pytest.raises(replacement.ReplacementNotAllowed):
+        replacement.nodes_replace(
+            lease=first, allocations=[done[1].spare_allocation], now=SWAP + dt.timedelta(hours=1)
+        )
