@@ -3,7 +3,7 @@
 from django.urls import include, path
 
 from . import capacity, dashboard, risk, search
-from .fleet import handover, incidents
+from .fleet import handover, incidents, nodes
 
 app_name = "operator"
 
@@ -16,4 +16,6 @@ urlpatterns = [
     path("capacity/<slug:slug>/", capacity.capacity_cluster, name="capacity-cluster"),
     path("fleet/handover/", handover.handover, name="fleet-handover"),
     path("fleet/incidents/", incidents.incident_queue, name="fleet-incidents"),
+    path("fleet/nodes/", nodes.node_search, name="fleet-node-search"),
+    path("fleet/nodes/<str:hostname>/", nodes.node_page, name="fleet-node"),
 ]

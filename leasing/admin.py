@@ -787,3 +787,180 @@ class AcceptanceRecordAdmin(admin.ModelAdmin):
 
     def _changelist_redirect(self) -> HttpResponse:
         return HttpResponseRedirect(reverse("admin:leasing_acceptancerecord_changelist"))
+
+
+# --- allocations and replacements (docs/rules/fleet.md, "Replacement") --------------------------
+
+# How far back the instant shown on the confirmation page may lie when it is confirmed: a page
+# left open longer is shown again with a fresh instant and fresh proposals.
+REPLACE_CONFIRM_WITHIN = dt.timedelta(minutes=15)
+
+from . import replacement as replacing  # noqa: E402
+from .models import Replacement  # noqa: E402
+
+
+class ReplaceForm(forms.Form):
+    reason = forms.CharField(max_length=500, required=False, help_text="Recorded with the swap.")
+    at = forms.DateTimeField(widget=forms.HiddenInput)
+
+
+@admin.register(Allocation)
+class AllocationAdmin(admin.ModelAdmin):
+    """Who holds node X: every allocation with its node, lease, tenant, line, period and
+    acceptance. Read-only; the one write is "Replace from a spare" (`replacement.node_replace`)."""
+
+    list_display = [
+        "node",
+        "lease_number",
+        "tenant",
+        "line_id",
+        "starts_at",
+        "ends_at",
+        "accepted_at",
+    ]
+    list_filter = [
+        ("accepted_at", admin.EmptyFieldListFilter),
+        "line__lease__status",
+        "node__cluster",
+    ]
+    search_fields = ["node__hostname", "line__lease__number", "line__lease__tenant__name"]
+    list_select_related = ["node", "line__lease__tenant"]
+    date_hierarchy = "starts_at"
+    actions = ["replace_from_spare"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_add_replacement_permission(self, request) -> bool:
+        return request.user.has_perm("leasing.add_replacement")
+
+    @admin.display(description="lease", ordering="line__lease__number")
+    def lease_number(self, obj):
+        return obj.line.lease.number
+
+    @admin.display(description="tenant", ordering="line__lease__tenant__name")
+    def tenant(self, obj):
+        return obj.line.lease.tenant
+
+    @admin.action(description="Replace from a spare…", permissions=["add_replacement"])
+    def replace_from_spare(self, request, queryset):
+        """Two steps: a page with each failed node, the spare proposed by its line's policy (or
+        why there is none), the lease, the tenant and the swap instant; then the swaps, each
+        its own transaction, at that instant, with the spares shown (re-checked under the
+        locks: one taken meanwhile is refused, not silently changed)."""
+        now = timezone.now().replace(microsecond=0)  # the hidden field keeps whole seconds
+        rows = list(
+            queryset.select_related("node__cluster", "line__cluster", "line__lease__tenant")
+        )
+        form = ReplaceForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            at = form.cleaned_data["at"]
+            if now - REPLACE_CONFIRM_WITHIN <= at <= now:
+                spares = {
+                    n.pk: n
+                    for n in Node.objects.filter(
+                        pk__in=[
+                            request.POST.get(f"spare_{a.pk}")
+                            for a in rows
+                            if (request.POST.get(f"spare_{a.pk}") or "").isdigit()
+                        ]
+                    )
+                }
+
+                def swap(allocation):
+                    chosen = request.POST.get(f"spare_{allocation.pk}") or ""
+                    return replacing.node_replace(
+                        allocation=allocation,
+                        spare=spares.get(int(chosen)) if chosen.isdigit() else None,
+                        now=at,
+                        actor=request.user,
+                        reason=form.cleaned_data["reason"],
+                    )
+
+                run_per_row(self, request, queryset, "Replaced from a spare", swap)
+                return None
+            messages.warning(request, "The instant shown had expired: here it is again.")
+        proposals = [replacing.replacement_propose(allocation=a, now=now) for a in rows]
+        return action_form_page(
+            self,
+            request,
+            queryset,
+            action="replace_from_spare",
+            title="Replace from a spare",
+            template="admin/leasing/allocation/replace.html",
+            form=ReplaceForm(initial={"at": now}),
+            proposals=proposals,
+            now=now,
+        )
+
+
+@admin.register(Replacement)
+class ReplacementAdmin(admin.ModelAdmin):
+    """Every swap: when, which lease, the failed node and its spare, the incident, who did it."""
+
+    list_display = [
+        "at",
+        "lease_number",
+        "tenant",
+        "failed_node",
+        "spare_node",
+        "spare_accepted_at",
+        "incident",
+        "actor",
+        "reason",
+    ]
+    list_filter = ["line__substitution_policy", "line__lease__tenant"]
+    search_fields = [
+        "failed_allocation__node__hostname",
+        "spare_allocation__node__hostname",
+        "line__lease__number",
+    ]
+    list_select_related = [
+        "line__lease__tenant",
+        "failed_allocation__node",
+        "spare_allocation__node",
+        "incident",
+        "actor",
+    ]
+    date_hierarchy = "at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="lease", ordering="line__lease__number")
+    def lease_number(self, obj):
+        return obj.line.lease.number
+
+    @admin.display(description="tenant")
+    def tenant(self, obj):
+        return obj.line.lease.tenant
+
+    @admin.display(description="failed node")
+    def failed_node(self, obj):
+        return obj.failed_allocation.node
+
+    @admin.display(description="spare")
+    def spare_node(self, obj):
+        return obj.spare_allocation.node
+
+    @admin.display(description="spare accepted")
+    def spare_accepted_at(self, obj):
+        return obj.spare_allocation.accepted_at or "pending"

@@ -95,6 +95,7 @@ def world():
         "billing:invoice_print": {"pk": invoice.pk},
         "admin:leasing_capacity_cluster": {"cluster_id": cluster.pk},
         "operator:capacity-cluster": {"slug": cluster.slug},
+        "operator:fleet-node": {"hostname": cluster.nodes.order_by("pk").first().hostname},
     }
 
     def url(name: str, pattern: URLPattern) -> str:
@@ -304,6 +305,7 @@ def test_the_admin_offers_each_role_only_its_actions():
     assert "give_operator_notice" not in capacity["leasing.Lease"]  # a notice is a reclaim
     assert set(capacity) == {
         "clusters.Node",
+        "leasing.Allocation",
         "leasing.Listing",
         "leasing.Lease",
         "leasing.Notice",
@@ -317,6 +319,7 @@ def test_the_admin_offers_each_role_only_its_actions():
     assert capacity["leasing.ApiKey"] == {"revoke"}
     assert capacity["clusters.Incident"] == {"resolve_selected"}
     assert capacity["clusters.MonitoringSource"] == {"revoke"}
+    assert capacity["leasing.Allocation"] == {"replace_from_spare"}
     assert offered(staff("finance", "finance")) == {
         "billing.Invoice": {"issue_selected", "void_selected", "mark_paid_selected"}
     }

@@ -18,6 +18,7 @@ from common.progress import Progress
 from leasing.acceptance import seed_demo_handover
 from leasing.demo import seed_leasing
 from leasing.incident_demo import seed_incidents
+from leasing.replacement import seed_demo_replacement
 from reclaim.demo import seed_reclaim
 
 
@@ -46,6 +47,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             created |= seed_demo_handover(now=now)
         created |= seed_incidents(now=now)
+        created |= seed_demo_replacement(now=now)
         # Billing and reclaim scoring commit per step: both are idempotent and resume.
         seed_billing(now=now, progress=progress)
         seed_reclaim(now=now, progress=progress)
