@@ -129,7 +129,9 @@ def scenario_document(
                         "leased": is_leased,
                     }
                 )
-    site_ids = {c.site_id for c in rows}
+    # Links only between sites that still have a pool: a campus whose every node is down or in
+    # maintenance contributes no pool, and a link to it would name a site the scenario lacks.
+    site_ids = {c.site_id for c in rows if c.running_nodes > 0}
     links = [
         {
             "a": link.site_a.slug,

@@ -279,6 +279,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "leasing.deliver_due_webhooks",
         "schedule": crontab(minute="*"),
     },
+    "maintenance-windows": {
+        "task": "clusters.advance_maintenance_windows",
+        "schedule": crontab(minute="*/5"),
+    },
     "idempotency-purge": {
         "task": "leasing.purge_idempotency_records",
         "schedule": crontab(minute=17),
