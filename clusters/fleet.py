@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from common import events
+from common.db import lock_row
 from common.exceptions import Conflict, DomainError
 
 from .choices import (
@@ -353,7 +354,7 @@ def _status_at(window: MaintenanceWindow, now: dt.datetime) -> str:
 
 
 def _lock_window(window: MaintenanceWindow) -> MaintenanceWindow:
-    return MaintenanceWindow.objects.select_for_update().get(pk=window.pk)
+    return lock_row(MaintenanceWindow, window.pk)
 
 
 @transaction.atomic
@@ -537,7 +538,7 @@ def windows_advance(*, now: dt.datetime) -> dict[str, int]:
     moved: dict[str, int] = {}
     for pk in windows_due(now).order_by("starts_at", "pk").values_list("pk", flat=True):
         with transaction.atomic():
-            window = MaintenanceWindow.objects.select_for_update().get(pk=pk)
+            window = lock_row(MaintenanceWindow, pk)
             if _advance_locked(window, now):
                 _refresh(_node_ids(window), now)
                 moved[window.status] = moved.get(window.status, 0) + 1

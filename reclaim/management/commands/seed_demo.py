@@ -16,6 +16,7 @@ from billing.demo import seed_billing
 from clusters.demo import seed_inventory
 from common.progress import Progress
 from leasing.demo import seed_leasing
+from leasing.maintenance import seed_demo_maintenance
 from reclaim.demo import seed_reclaim
 
 
@@ -44,6 +45,7 @@ class Command(BaseCommand):
         # Billing and reclaim scoring commit per step: both are idempotent and resume.
         seed_billing(now=now, progress=progress)
         seed_reclaim(now=now, progress=progress)
+        created |= seed_demo_maintenance(now=now)
         progress.close()
         summary = ", ".join(f"{n} {kind}" for kind, n in created.items())
         elapsed = time.perf_counter() - started
