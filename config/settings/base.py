@@ -225,6 +225,12 @@ SPECTACULAR_SETTINGS = {
         "CreditNoteStatusEnum": "billing.choices.CreditNoteStatus",
         "LeaseActionEnum": "leasing.api.selectors.LeaseAction.ALL",
         "NoticeActionEnum": "leasing.api.selectors.NoticeAction.ALL",
+        "InvoiceKindEnum": "billing.choices.InvoiceKind",
+        "MaintenanceKindEnum": "clusters.choices.MaintenanceKind",
+        "MaintenanceStatusEnum": "clusters.choices.MaintenanceStatus",
+        "MaintenanceScopeEnum": "clusters.choices.MaintenanceScope",
+        "MaintenanceCategoryEnum": "clusters.choices.MaintenanceCategory",
+        "DeferralStatusEnum": "leasing.choices.DeferralStatus",
     },
 }
 

@@ -14,9 +14,10 @@ import pytest
 from django.utils import timezone
 
 from billing.models import CreditNote, Invoice
+from clusters.models import MaintenanceWindow
 from leasing import services
 from leasing.api_keys import api_key_create, api_key_revoke
-from leasing.models import ApiKey, IdempotencyRecord, Lease, Notice
+from leasing.models import ApiKey, IdempotencyRecord, Lease, MaintenanceDeferral, Notice
 from webhooks.models import WebhookEndpoint
 
 from .conftest import client_for, tomorrow
@@ -52,6 +53,13 @@ BY_ID = [
     ("credit-note", "get", "/api/v1/credit-notes/{credit_note}/", None),
     ("webhook-endpoint", "get", "/api/v1/webhook-endpoints/{endpoint}/", None),
     ("webhook-endpoint-delete", "delete", "/api/v1/webhook-endpoints/{endpoint}/", None),
+    ("maintenance-window", "get", "/api/v1/maintenance-windows/{window}/", None),
+    (
+        "request-deferral",
+        "post",
+        "/api/v1/maintenance-windows/{window}/request-deferral/",
+        {"requested_start": "2099-01-01T00:00:00Z", "reason": "a run"},
+    ),
 ]
 
 LISTS = [
@@ -60,6 +68,7 @@ LISTS = [
     ("invoices", "/api/v1/invoices/", "invoice"),
     ("credit-notes", "/api/v1/credit-notes/", "credit_note"),
     ("webhook-endpoints", "/api/v1/webhook-endpoints/", "endpoint"),
+    ("maintenance-windows", "/api/v1/maintenance-windows/", "window"),
 ]
 
 EVERY_OPERATION = (
@@ -79,6 +88,7 @@ def _ids(world, b_lease=None) -> dict[str, int]:
         "invoice": world["invoice"].pk,
         "credit_note": world["credit_note"].pk,
         "endpoint": world["endpoint"].pk,
+        "window": world["window"].pk,
         "b_lease": b_lease.pk if b_lease else NONE,
     }
 
@@ -108,6 +118,8 @@ def _state() -> tuple:
         Invoice.objects.count(),
         CreditNote.objects.count(),
         IdempotencyRecord.objects.count(),
+        list(MaintenanceDeferral.objects.order_by("pk").values_list("pk", "status")),
+        list(MaintenanceWindow.objects.order_by("pk").values_list("pk", "starts_at", "status")),
     )
 
 
