@@ -332,6 +332,22 @@ def _check_choice(field: str, value: str, choices: Any) -> None:
         raise InvalidWindow(f"unknown {field} {value!r}", extra={"field": field})
 
 
+def window_check(
+    *,
+    scope: str,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    announced_at: dt.datetime,
+    site: Any = None,
+    cluster: Any = None,
+    nodes: Iterable[Node] | None = None,
+) -> None:
+    """The refusals of `window_create` about times and scope, for forms to show beside their
+    fields before anything is written (`InvalidWindow`, `extra.field`)."""
+    _check_times(announced_at=announced_at, starts_at=starts_at, ends_at=ends_at)
+    _check_scope(scope=scope, site=site, cluster=cluster, nodes=list(nodes or []))
+
+
 def _node_ids(window: MaintenanceWindow) -> set[int]:
     return set(window_nodes(window).values_list("pk", flat=True))
 

@@ -26,7 +26,7 @@ from clusters.guards import Holding
 from clusters.models import MaintenanceWindow, Node
 from common.clock import resolve_now
 from common.db import lock_row
-from common.exceptions import Conflict, DomainError, NotFound
+from common.exceptions import Conflict, InvalidInput, NotFound
 
 from .choices import DeferralStatus
 from .models import Allocation, MaintenanceDeferral, Tenant
@@ -36,9 +36,14 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 
-class InvalidDeferral(DomainError):
+class InvalidDeferral(InvalidInput):
+    """Bad input naming its field (`extra.field`, and `extra.fields` as the API renders it)."""
+
     code = "invalid_deferral"
     default_message = "The deferral request is not valid."
+
+    def __init__(self, message: str, *, field: str, **extra: Any):
+        super().__init__(message, extra={"field": field, "fields": {field: [message]}, **extra})
 
 
 class DeferralNotAllowed(Conflict):
@@ -157,8 +162,7 @@ def deferral_request(
     now = resolve_now(now)
     if not isinstance(requested_start, dt.datetime) or requested_start.tzinfo is None:
         raise InvalidDeferral(
-            "requested_start must be a timezone-aware instant",
-            extra={"field": "requested_start"},
+            "requested_start must be a timezone-aware instant", field="requested_start"
         )
     locked = lock_row(MaintenanceWindow, window.pk)
     if not windows_for_tenant(tenant, now=now).filter(pk=locked.pk).exists():
@@ -168,7 +172,8 @@ def deferral_request(
     if requested_start <= locked.starts_at:
         raise InvalidDeferral(
             "A deferral asks for a start later than the current one.",
-            extra={"field": "requested_start", "starts_at": locked.starts_at.isoformat()},
+            field="requested_start",
+            starts_at=locked.starts_at.isoformat(),
         )
     if MaintenanceDeferral.objects.filter(
         window=locked, tenant=tenant, status=DeferralStatus.REQUESTED
@@ -230,7 +235,7 @@ def deferral_deny(
     """Deny a request, saying why (`note` required); records who decided."""
     now = resolve_now(now)
     if not note.strip():
-        raise InvalidDeferral("Say why the request is denied.", extra={"field": "decision_note"})
+        raise InvalidDeferral("Say why the request is denied.", field="decision_note")
     _, locked = _lock_open(deferral)
     return _decide(locked, DeferralStatus.DENIED, actor=actor, now=now, note=note)
 

@@ -91,9 +91,9 @@ class MaintenanceWindowSerializer(serializers.Serializer):
     )
 
     def get_scope_name(self, obj: MaintenanceWindow) -> str:
-        if obj.site_id is not None:
+        if obj.site is not None:
             return obj.site.name
-        if obj.cluster_id is not None:
+        if obj.cluster is not None:
             return f"{obj.cluster.site.name} / {obj.cluster.name}"
         return ""
 
