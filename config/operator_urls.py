@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from . import capacity, dashboard
+from .fleet import maintenance
 
 app_name = "operator"
 
@@ -11,4 +12,5 @@ urlpatterns = [
     path("reclaim/", include("reclaim.urls")),
     path("capacity/", capacity.capacity_index, name="capacity"),
     path("capacity/<slug:slug>/", capacity.capacity_cluster, name="capacity-cluster"),
+    path("fleet/maintenance/", maintenance.maintenance_calendar, name="fleet-maintenance"),
 ]
