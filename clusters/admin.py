@@ -307,6 +307,7 @@ def _status_action(status: NodeStatus):
             action=f"mark_{status.value}",
             title=f"Mark nodes {label}",
             change_text=f"marked {label}",
+            logged=lambda _form: f"Marked {label}",
             held_rule="keep their status: it changes only through an incident or a window.",
             apply=lambda ids, _form: services.node_set_status(node_ids=ids, status=status),
         )
@@ -346,6 +347,7 @@ class NodeAdmin(admin.ModelAdmin):
             action="move_to_cluster",
             title="Move nodes to another cluster",
             change_text="moved to the cluster chosen below",
+            logged=lambda form: f"Moved to cluster {form.cleaned_data['cluster']}",
             held_rule="never change cluster: their leases name it.",
             form_class=MoveForm,
             apply=lambda ids, form: services.nodes_move(
@@ -363,6 +365,7 @@ class NodeAdmin(admin.ModelAdmin):
         change_text: str,
         held_rule: str,
         apply: Callable[[list[int], Any], int],
+        logged: Callable[[Any], str],
         form_class: type[forms.Form] | None = None,
     ) -> TemplateResponse | None:
         """Two steps. First a confirmation page: the nodes selected, those leases hold (left
@@ -375,7 +378,7 @@ class NodeAdmin(admin.ModelAdmin):
         if "apply" in request.POST and (form is None or form.is_valid()):
             free = [pk for pk in queryset.values_list("pk", flat=True) if pk not in held]
             changed = apply(free, form) if free else 0
-            record_change(request.user, Node.objects.filter(pk__in=free), title)
+            record_change(request.user, Node.objects.filter(pk__in=free), logged(form))
             self.message_user(
                 request,
                 f"{changed:,} node(s) {change_text.split(' (')[0]}"
