@@ -403,6 +403,7 @@ class MaintenanceWindow(models.Model):
     description = models.TextField(max_length=4000, blank=True, default="")
     created_by = actor_field()
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_by = actor_field()
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -12,6 +12,9 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
+from common.exceptions import DomainError
+
+from . import guards
 from .choices import NodeStatus
 from .models import AcceleratorModel, Cluster, Node, Site, SiteLink
 from .perfmodel.published import kernel_mfu
@@ -58,6 +61,26 @@ def node_set_status(
     if note:
         changes["note"] = note
     return Node.objects.filter(pk__in=list(node_ids)).exclude(status=status).update(**changes)
+
+
+class NodeHeld(DomainError):
+    code = "node_held"
+    default_message = (
+        "A node held by a lease cannot change cluster or be deleted, and its status changes "
+        "only through an incident or a maintenance window."
+    )
+
+
+@transaction.atomic
+def nodes_move(*, node_ids: Iterable[int], cluster: Cluster, now: dt.datetime | None = None) -> int:
+    """Move nodes to another cluster; returns how many moved. Refused whole (`node_held`) if
+    any is held by a lease now or later (`clusters.guards`): its lease names its cluster."""
+    ids = sorted(set(node_ids))
+    now = now or timezone.now()
+    held = guards.held_node_ids(ids, now=now)
+    if held:
+        raise NodeHeld(extra={"nodes": sorted(held)})
+    return Node.objects.filter(pk__in=ids).exclude(cluster=cluster).update(cluster=cluster)
 
 
 def site_link_create(*, site_a: Site, site_b: Site, **fields: object) -> SiteLink:
@@ -135,7 +158,9 @@ def scenario_document(
                         "leased": is_leased,
                     }
                 )
-    site_ids = {c.site_id for c in rows}
+    # Links only between sites that still have a pool: a campus whose every node is down or in
+    # maintenance contributes no pool, and a link to it would name a site the scenario lacks.
+    site_ids = {c.site_id for c in rows if c.running_nodes > 0}
     links = [
         {
             "a": link.site_a.slug,

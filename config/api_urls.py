@@ -21,6 +21,7 @@ urlpatterns = [
     path("v1/", include("billing.api.urls")),
     path("v1/", include("webhooks.api.urls")),
     path("v1/", include("leasing.api.incidents")),
+    path("v1/", include("leasing.api.maintenance")),
     # Enum names for the schema are in settings (SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -3,7 +3,7 @@
 from django.urls import include, path
 
 from . import capacity, dashboard, risk, search
-from .fleet import handover, incidents, nodes
+from .fleet import handover, incidents, maintenance, nodes
 
 app_name = "operator"
 
@@ -18,4 +18,5 @@ urlpatterns = [
     path("fleet/incidents/", incidents.incident_queue, name="fleet-incidents"),
     path("fleet/nodes/", nodes.node_search, name="fleet-node-search"),
     path("fleet/nodes/<str:hostname>/", nodes.node_page, name="fleet-node"),
+    path("fleet/maintenance/", maintenance.maintenance_calendar, name="fleet-maintenance"),
 ]

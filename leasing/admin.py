@@ -556,6 +556,7 @@ class LeaseEventAdmin(admin.ModelAdmin):
 
 
 # Admin registrations of subpackages (autodiscovery imports only `leasing.admin`).
+from . import admin_maintenance  # noqa: E402, F401  (deferral requests)
 from .api import admin as api_admin  # noqa: E402, F401
 
 # --- acceptance records (docs/rules/fleet.md, "Delivery and acceptance") ------------------------

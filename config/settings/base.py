@@ -233,6 +233,12 @@ SPECTACULAR_SETTINGS = {
         "AcceptanceSourceEnum": "leasing.acceptance.SOURCES",
         "AcceptanceStateEnum": "leasing.acceptance.AcceptanceState.ALL",
         "NodeHealthEnum": "leasing.api.acceptance.HEALTH_CHOICES",
+        "InvoiceKindEnum": "billing.choices.InvoiceKind",
+        "MaintenanceKindEnum": "clusters.choices.MaintenanceKind",
+        "MaintenanceStatusEnum": "clusters.choices.MaintenanceStatus",
+        "MaintenanceScopeEnum": "clusters.choices.MaintenanceScope",
+        "MaintenanceCategoryEnum": "clusters.choices.MaintenanceCategory",
+        "DeferralStatusEnum": "leasing.choices.DeferralStatus",
     },
 }
 
@@ -286,6 +292,10 @@ CELERY_BEAT_SCHEDULE = {
     "webhook-retries": {
         "task": "leasing.deliver_due_webhooks",
         "schedule": crontab(minute="*"),
+    },
+    "maintenance-windows": {
+        "task": "clusters.advance_maintenance_windows",
+        "schedule": crontab(minute="*/5"),
     },
     "idempotency-purge": {
         "task": "leasing.purge_idempotency_records",

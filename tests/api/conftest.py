@@ -16,9 +16,11 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing import services as billing
+from clusters import fleet
 from leasing import acceptance, boundaries, notices, services
 from leasing.api_keys import api_key_create
 from leasing.choices import Party
+from leasing.models import Allocation
 from tests.factories.clusters import cluster_with_nodes
 from tests.factories.leasing import TenantFactory, UserFactory, published_listing
 from webhooks import services as webhooks
@@ -149,6 +151,16 @@ def world_a(tenant_a, cluster, listing, operator):
     billing.credit_notes_for_changes(lease=lease, now=commenced + dt.timedelta(minutes=1))
     endpoint = webhooks.webhook_endpoint_create(tenant=tenant_a, url="https://example.com/hook")
     lease.refresh_from_db()
+    window = fleet.window_create(
+        title="Firmware on A's racks",
+        scope="nodes",
+        nodes=[a.node for a in Allocation.objects.filter(line__lease=lease)],
+        category="firmware",
+        kind="planned",
+        starts_at=lease.commencement + dt.timedelta(days=2),
+        ends_at=lease.commencement + dt.timedelta(days=2, hours=4),
+        now=timezone.now(),
+    )
     invoice = lease.invoices.get(period=lease.invoices.order_by("period").first().period)
     credit_note = lease.credit_notes.first()
     assert credit_note is not None
@@ -171,4 +183,5 @@ def world_a(tenant_a, cluster, listing, operator):
         "credit_note": credit_note,
         "endpoint": endpoint,
         "acceptance_record": accepted,
+        "window": window,
     }

@@ -18,7 +18,7 @@ from billing.models import CreditNote, Invoice
 from clusters import fleet
 from clusters.choices import IncidentSource
 from clusters.ingest import monitoring_source_create
-from clusters.models import Incident
+from clusters.models import Incident, MaintenanceWindow
 from leasing import services
 from leasing.api.incidents import reporter_of
 from leasing.api_keys import api_key_create, api_key_revoke
@@ -28,6 +28,7 @@ from leasing.models import (
     ApiKey,
     IdempotencyRecord,
     Lease,
+    MaintenanceDeferral,
     Notice,
 )
 from webhooks.models import WebhookEndpoint
@@ -74,6 +75,13 @@ BY_ID = [
         "/api/v1/incidents/",
         {"node": "{held_node}", "category": "gpu"},
     ),
+    ("maintenance-window", "get", "/api/v1/maintenance-windows/{window}/", None),
+    (
+        "request-deferral",
+        "post",
+        "/api/v1/maintenance-windows/{window}/request-deferral/",
+        {"requested_start": "2099-01-01T00:00:00Z", "reason": "a run"},
+    ),
 ]
 
 LISTS = [
@@ -84,6 +92,7 @@ LISTS = [
     ("webhook-endpoints", "/api/v1/webhook-endpoints/", "endpoint"),
     ("acceptance-records", "/api/v1/acceptance-records/", "acceptance_record"),
     ("incidents", "/api/v1/incidents/", "incident"),
+    ("maintenance-windows", "/api/v1/maintenance-windows/", "window"),
 ]
 
 EVERY_OPERATION = (
@@ -104,6 +113,7 @@ def _ids(world, b_lease=None) -> dict[str, int]:
         "credit_note": world["credit_note"].pk,
         "endpoint": world["endpoint"].pk,
         "acceptance_record": world["acceptance_record"].pk,
+        "window": world["window"].pk,
         "b_lease": b_lease.pk if b_lease else NONE,
         "incident": world["incident"].pk,
         "held_node": world["held_node"].hostname,
@@ -137,6 +147,8 @@ def _state() -> tuple:
         IdempotencyRecord.objects.count(),
         list(AcceptanceRecord.objects.order_by("pk").values_list("pk", "passed")),
         list(Incident.objects.order_by("pk").values_list("pk", "status")),
+        list(MaintenanceDeferral.objects.order_by("pk").values_list("pk", "status")),
+        list(MaintenanceWindow.objects.order_by("pk").values_list("pk", "starts_at", "status")),
     )
 
 

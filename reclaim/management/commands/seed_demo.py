@@ -18,6 +18,7 @@ from common.progress import Progress
 from leasing.acceptance import seed_demo_handover
 from leasing.demo import seed_leasing
 from leasing.incident_demo import seed_incidents
+from leasing.maintenance import seed_demo_maintenance
 from leasing.replacement import seed_demo_replacement
 from reclaim.demo import seed_reclaim
 
@@ -51,6 +52,7 @@ class Command(BaseCommand):
         # Billing and reclaim scoring commit per step: both are idempotent and resume.
         seed_billing(now=now, progress=progress)
         seed_reclaim(now=now, progress=progress)
+        created |= seed_demo_maintenance(now=now)
         progress.close()
         summary = ", ".join(f"{n} {kind}" for kind, n in created.items())
         elapsed = time.perf_counter() - started
