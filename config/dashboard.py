@@ -31,6 +31,8 @@ from leasing.selectors import HOLDING, held_node_ids, leased_gpus_by_cluster, li
 from reclaim.choices import ReclaimStatus
 from reclaim.models import ReclaimDecision
 
+from .inbox import inbox
+
 OFF = (NodeStatus.DOWN, NodeStatus.MAINTENANCE)
 STATES = ("leased", "reserved", "free", "down")
 STATE_LABELS = {
@@ -255,6 +257,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "title": "Operator dashboard",
         "now": now,
+        "inbox": inbox(request.user, now),
         "capacity_rows": rows,
         "capacity_totals": totals(rows),
         "capacity_chart": capacity_chart(rows),
