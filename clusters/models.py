@@ -13,8 +13,21 @@ from django.db import models
 from django.db.models import F, Q
 
 from common.contract_time import timezone_choices
+from common.fields import actor_field
 
-from .choices import CalibrationSource, Generation, NodeStatus
+from .choices import (
+    CalibrationSource,
+    Generation,
+    IncidentCategory,
+    IncidentSource,
+    IncidentStatus,
+    MaintenanceCategory,
+    MaintenanceKind,
+    MaintenanceScope,
+    MaintenanceStatus,
+    NodeStatus,
+    Severity,
+)
 from .perfmodel import terms
 
 
@@ -256,6 +269,196 @@ class Node(models.Model):
         return self.hostname
 
 
+# --- The fleet under a lease (docs/rules/fleet.md) ------------------------------------------
+# Facts about machines, whoever holds them: incidents, health events from monitoring,
+# maintenance windows. What a tenant sees of them follows from what it holds (leasing).
+
+
+class Incident(models.Model):
+    """Something wrong with one node, from its report (`opened_at`) to its resolution.
+
+    While a node has an open incident it is never allocated anew. Its severity drives the
+    node's status (`clusters.fleet.node_refresh_status`). The downtime it causes a lease line
+    runs from `opened_at` until it is resolved or the node is replaced and the spare accepted.
+    """
+
+    node = models.ForeignKey(Node, on_delete=models.PROTECT, related_name="incidents")
+    category = models.CharField(max_length=16, choices=IncidentCategory.choices)
+    severity = models.CharField(
+        max_length=16,
+        choices=[c for c in Severity.choices if c[0] != Severity.OK],
+        default=Severity.DOWN,
+    )
+    source = models.CharField(max_length=16, choices=IncidentSource.choices)
+    status = models.CharField(
+        max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.OPEN
+    )
+    opened_at = models.DateTimeField(help_text="When it was reported: the downtime clock starts.")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    description = models.TextField(max_length=4000, blank=True, default="")
+    evidence = models.JSONField(default=dict, blank=True)
+    reporter = models.CharField(
+        max_length=120,
+        blank=True,
+        default="",
+        help_text="Who reported it: a tenant, a monitoring source or an acceptance test.",
+    )
+    opened_by = actor_field()
+    resolved_by = actor_field()
+    resolution = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(status=IncidentStatus.OPEN) & Q(resolved_at__isnull=True))
+                | (
+                    Q(status=IncidentStatus.RESOLVED)
+                    & Q(resolved_at__isnull=False)
+                    & Q(resolved_at__gte=F("opened_at"))
+                ),
+                name="incident_resolved_iff_resolved_at",
+            ),
+            models.CheckConstraint(
+                condition=~Q(severity=Severity.OK), name="incident_severity_not_ok"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["node", "status"], name="incident_node_status"),
+            models.Index(fields=["status", "opened_at"], name="incident_status_opened"),
+            models.Index(fields=["node", "opened_at"], name="incident_node_opened"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_category_display()} incident on {self.node} ({self.opened_at:%Y-%m-%d})"
+
+
+class MonitoringSource(models.Model):
+    """A monitoring system allowed to push health events (operator ingestion API).
+
+    Its own credential, not a tenant key: shown once at creation, stored as a SHA-256 hash
+    with a short prefix in clear for lookup, revocable.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = actor_field()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class HealthEvent(models.Model):
+    """One health observation pushed by a monitoring source, applied once per event id."""
+
+    source = models.ForeignKey(
+        MonitoringSource, on_delete=models.PROTECT, related_name="health_events"
+    )
+    event_id = models.CharField(max_length=128)
+    node = models.ForeignKey(Node, on_delete=models.PROTECT, related_name="health_events")
+    observed_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    category = models.CharField(
+        max_length=16, choices=IncidentCategory.choices, blank=True, default=""
+    )
+    message = models.CharField(max_length=500, blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+    incident = models.ForeignKey(
+        Incident,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="health_events",
+        help_text="The incident this event opened or resolved, if any.",
+    )
+
+    class Meta:
+        ordering = ["-observed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "event_id"], name="healthevent_once"),
+        ]
+        indexes = [models.Index(fields=["node", "observed_at"], name="healthevent_node_at")]
+
+    def __str__(self) -> str:
+        return f"{self.source_id}:{self.event_id} {self.severity}"
+
+
+class MaintenanceWindow(models.Model):
+    """Planned or emergency work taking nodes out of service over `[starts_at, ends_at)`.
+
+    Scope: chosen nodes (`nodes`), a whole cluster, or a whole campus (`site`). It counts as
+    planned only when announced at least 7 days before it starts (docs/rules/fleet.md);
+    `kind` is what the operator declared.
+    """
+
+    title = models.CharField(max_length=200)
+    scope = models.CharField(max_length=16, choices=MaintenanceScope.choices)
+    site = models.ForeignKey(
+        Site, null=True, blank=True, on_delete=models.PROTECT, related_name="maintenance_windows"
+    )
+    cluster = models.ForeignKey(
+        Cluster,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="maintenance_windows",
+    )
+    nodes = models.ManyToManyField(Node, blank=True, related_name="maintenance_windows")
+    category = models.CharField(max_length=16, choices=MaintenanceCategory.choices)
+    kind = models.CharField(max_length=16, choices=MaintenanceKind.choices)
+    status = models.CharField(
+        max_length=16,
+        choices=MaintenanceStatus.choices,
+        default=MaintenanceStatus.SCHEDULED,
+        db_index=True,
+    )
+    announced_at = models.DateTimeField()
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    description = models.TextField(max_length=4000, blank=True, default="")
+    created_by = actor_field()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_by = actor_field()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="maintenance_end_after_start"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(scope=MaintenanceScope.SITE) & Q(site__isnull=False) & Q(cluster__isnull=True)
+                )
+                | (
+                    Q(scope=MaintenanceScope.CLUSTER)
+                    & Q(cluster__isnull=False)
+                    & Q(site__isnull=True)
+                )
+                | (
+                    Q(scope=MaintenanceScope.NODES) & Q(cluster__isnull=True) & Q(site__isnull=True)
+                ),
+                name="maintenance_scope_matches_target",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "starts_at"], name="maintenance_status_start"),
+            models.Index(fields=["starts_at", "ends_at"], name="maintenance_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.starts_at:%Y-%m-%d %H:%M} UTC)"
+
+
 # Healthy nodes may be allocated; degraded ones still run but are not offered for new leases.
 ALLOCATABLE_STATUSES = (NodeStatus.ACTIVE,)
 
@@ -263,6 +466,10 @@ __all__ = [
     "ALLOCATABLE_STATUSES",
     "AcceleratorModel",
     "Cluster",
+    "HealthEvent",
+    "Incident",
+    "MaintenanceWindow",
+    "MonitoringSource",
     "Node",
     "Site",
     "SiteLink",

@@ -1,7 +1,7 @@
 """Writes to the inventory, and the seam between ORM rows and the performance model.
 
-`clusters/perfmodel/` never imports Django; this module is the only place that turns inventory
-rows into model inputs.
+`clusters/perfmodel/` never imports Django; this module turns inventory rows into model inputs
+(and `clusters/acceptance.py` builds its node-group scenario from `accelerator_figures`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,13 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
+from common.exceptions import DomainError
+
+from . import guards
 from .calibrations import latest_cluster_figure, latest_link_figure
 from .choices import NodeStatus
-from .models import Cluster, Node, Site, SiteLink
+from .models import AcceleratorModel, Cluster, Node, Site, SiteLink
+from .perfmodel.published import kernel_mfu
 
 # The internal workload the operator would train on reclaimed capacity, unless told otherwise:
 # a 1T-parameter dense model, 64M-token batches, TP 8 × PP 16, hierarchical sync, equal split.
@@ -60,6 +64,26 @@ def node_set_status(
     return Node.objects.filter(pk__in=list(node_ids)).exclude(status=status).update(**changes)
 
 
+class NodeHeld(DomainError):
+    code = "node_held"
+    default_message = (
+        "A node held by a lease cannot change cluster or be deleted, and its status changes "
+        "only through an incident or a maintenance window."
+    )
+
+
+@transaction.atomic
+def nodes_move(*, node_ids: Iterable[int], cluster: Cluster, now: dt.datetime | None = None) -> int:
+    """Move nodes to another cluster; returns how many moved. Refused whole (`node_held`) if
+    any is held by a lease now or later (`clusters.guards`): its lease names its cluster."""
+    ids = sorted(set(node_ids))
+    now = now or timezone.now()
+    held = guards.held_node_ids(ids, now=now)
+    if held:
+        raise NodeHeld(extra={"nodes": sorted(held)})
+    return Node.objects.filter(pk__in=ids).exclude(cluster=cluster).update(cluster=cluster)
+
+
 def site_link_create(*, site_a: Site, site_b: Site, **fields: object) -> SiteLink:
     """Create the link between two different sites, stored in canonical (lower id first) order."""
     link = SiteLink(site_a=site_a, site_b=site_b, **fields)
@@ -71,6 +95,19 @@ def site_link_create(*, site_a: Site, site_b: Site, **fields: object) -> SiteLin
 def accelerator_key(slug: str) -> str:
     """The name an inventory accelerator carries in a scenario (catalog style: `H100`)."""
     return slug.upper()
+
+
+def accelerator_figures(acc: AcceleratorModel) -> dict[str, float]:
+    """An inventory accelerator's figures as a scenario's `accelerators` entry."""
+    return {
+        "peak_tflops": acc.peak_tflops,
+        "mfu": kernel_mfu(accelerator_key(acc.slug), acc.reference_mfu),
+        "hbm_gb": acc.hbm_gb,
+        "scaleout_gbps": acc.scaleout_gbps,
+        "jitter_cv": acc.jitter_cv,
+        "mtbf_hours": acc.mtbf_hours,
+        "price_per_gpu_hour_usd": float(acc.market_price_per_gpu_hour),
+    }
 
 
 def scenario_document(
@@ -106,15 +143,7 @@ def scenario_document(
     for cluster in rows:
         acc = cluster.accelerator
         key = accelerator_key(acc.slug)
-        accelerators[key] = {
-            "peak_tflops": acc.peak_tflops,
-            "mfu": acc.reference_mfu,
-            "hbm_gb": acc.hbm_gb,
-            "scaleout_gbps": acc.scaleout_gbps,
-            "jitter_cv": acc.jitter_cv,
-            "mtbf_hours": acc.mtbf_hours,
-            "price_per_gpu_hour_usd": float(acc.market_price_per_gpu_hour),
-        }
+        accelerators[key] = accelerator_figures(acc)
         # The latest measured bus bandwidth replaces the nominal fabric (docs/model.md).
         measured = cluster.calibrated_busbw_gbps
         fabric = min(
@@ -138,7 +167,9 @@ def scenario_document(
                         "leased": is_leased,
                     }
                 )
-    site_ids = {c.site_id for c in rows}
+    # Links only between sites that still have a pool: a campus whose every node is down or in
+    # maintenance contributes no pool, and a link to it would name a site the scenario lacks.
+    site_ids = {c.site_id for c in rows if c.running_nodes > 0}
     links = [
         {
             "a": link.site_a.slug,

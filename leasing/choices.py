@@ -81,3 +81,20 @@ class NoticeOutcome(models.TextChoices):
     ENDS = "ends", "Ends the lease (or lines) early"
     MOOT = "moot", "Moot: the term ends first"
     CANCELLED = "cancelled", "Cancelled before commencement"
+
+
+# --- The fleet under a lease (docs/rules/fleet.md) ------------------------------------------
+
+
+class SubstitutionPolicy(models.TextChoices):
+    """Which spares may replace a failed node of a line; wider only where the lease says so."""
+
+    SAME_CLUSTER = "same_cluster", "Same cluster"
+    SAME_CAMPUS = "same_campus", "Same campus, same GPU model"
+    SAME_MODEL = "same_model", "Same GPU model, any campus"
+
+
+class DeferralStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    GRANTED = "granted", "Granted"
+    DENIED = "denied", "Denied"

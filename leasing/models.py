@@ -11,12 +11,14 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from clusters.models import Cluster, Node
+from clusters.models import Cluster, Incident, MaintenanceWindow, Node
 from common.contract_time import timezone_choices
-from common.fields import money_field
+from common.display import day, instant
+from common.fields import actor_field, money_field
 from common.money import DEFAULT_CURRENCY
 
 from .choices import (
+    DeferralStatus,
     LeaseStatus,
     LineStatus,
     ListingEventKind,
@@ -26,6 +28,7 @@ from .choices import (
     NoticeOutcome,
     NoticeStatus,
     Party,
+    SubstitutionPolicy,
     TenantStanding,
 )
 
@@ -146,7 +149,7 @@ class ListingEvent(models.Model):
         indexes = [models.Index(fields=["listing", "at"], name="listingevent_listing_at")]
 
     def __str__(self) -> str:
-        return f"{self.listing_id} {self.kind} @ {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.listing}: {self.get_kind_display().lower()} {instant(self.at)}"
 
 
 class Lease(models.Model):
@@ -268,6 +271,12 @@ class LeaseLine(models.Model):
     monthly_rate = money_field(help_text="USD per calendar month for the whole line.")
     status = models.CharField(max_length=16, choices=LineStatus.choices, default=LineStatus.OPEN)
     effective_end = models.DateTimeField(null=True, blank=True)
+    substitution_policy = models.CharField(
+        max_length=16,
+        choices=SubstitutionPolicy.choices,
+        default=SubstitutionPolicy.SAME_CLUSTER,
+        help_text="Which spares may replace a failed node (wider only where the lease says so).",
+    )
 
     class Meta:
         ordering = ["lease", "id"]
@@ -277,7 +286,7 @@ class LeaseLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.lease_id}: {self.node_count} × {self.cluster_id}"
+        return f"{self.lease}: {self.node_count} nodes of {self.cluster}"
 
     @property
     def end(self):  # -> datetime
@@ -298,6 +307,11 @@ class Allocation(models.Model):
     node = models.ForeignKey(Node, on_delete=models.PROTECT, related_name="allocations")
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the node passed acceptance for this line (its latest passing record).",
+    )
 
     class Meta:
         constraints = [
@@ -310,7 +324,8 @@ class Allocation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.node_id} [{self.starts_at:%Y-%m-%d}, {self.ends_at:%Y-%m-%d})"
+        period = f"{instant(self.starts_at)} to {instant(self.ends_at)}"
+        return f"{self.node} for {self.line.lease}, {period}"
 
 
 class Notice(models.Model):
@@ -349,7 +364,8 @@ class Notice(models.Model):
         ordering = ["received_at", "id"]
 
     def __str__(self) -> str:
-        return f"Notice {self.pk} on {self.lease_id} by {self.given_by}"
+        party = self.get_given_by_display()
+        return f"{party}'s notice on {self.lease}, received {day(self.notice_date)}"
 
 
 class LeaseEvent(models.Model):
@@ -376,7 +392,122 @@ class LeaseEvent(models.Model):
         indexes = [models.Index(fields=["lease", "at"], name="leaseevent_lease_at")]
 
     def __str__(self) -> str:
-        return f"{self.lease_id} {self.kind} @ {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.lease}: {self.kind} {instant(self.at)}"
+
+
+# --- The fleet under a lease (docs/rules/fleet.md) ------------------------------------------
+
+
+class AcceptanceRecord(models.Model):
+    """How one allocated node was checked before hand-over, and the verdict.
+
+    `tests` lists each test as `{"name", "measured", "threshold", "unit", "rule", "passed"}`
+    (`rule` is `">="` or `"<="`); the thresholds derive from the performance model's prediction
+    for the node's cluster. A node may be tested more than once; its latest record decides, and
+    a passing one sets `Allocation.accepted_at`. `batch` names the phase of a phased hand-over
+    (a rack, a row). A failed record opens an incident.
+    """
+
+    allocation = models.ForeignKey(
+        Allocation, on_delete=models.PROTECT, related_name="acceptance_records"
+    )
+    node = models.ForeignKey(Node, on_delete=models.PROTECT, related_name="acceptance_records")
+    batch = models.CharField(max_length=64, blank=True, default="")
+    tests = models.JSONField(default=list)
+    passed = models.BooleanField()
+    source = models.CharField(
+        max_length=32, help_text="Where the results came from: nccl-tests, json, manual."
+    )
+    raw = models.TextField(blank=True, default="", help_text="The tool output, as imported.")
+    signed_by = actor_field()
+    signed_at = models.DateTimeField()
+    incident = models.ForeignKey(
+        Incident,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="acceptance_records",
+        help_text="The incident a failed acceptance opened.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-signed_at", "-id"]
+        indexes = [
+            models.Index(fields=["allocation", "signed_at"], name="acceptance_alloc_at"),
+            models.Index(fields=["node", "signed_at"], name="acceptance_node_at"),
+        ]
+
+    def __str__(self) -> str:
+        verdict = "passed" if self.passed else "failed"
+        return f"Acceptance of {self.node} {verdict} {instant(self.signed_at)}"
+
+
+class Replacement(models.Model):
+    """A failed node swapped for a spare on a line, at one instant.
+
+    The failed node's allocation ends at `at` and the spare's begins at `at`, under the same
+    no-overcommit guarantee and lock order as any allocation (docs/architecture.md).
+    """
+
+    line = models.ForeignKey(LeaseLine, on_delete=models.PROTECT, related_name="replacements")
+    incident = models.ForeignKey(
+        Incident, null=True, blank=True, on_delete=models.PROTECT, related_name="replacements"
+    )
+    failed_allocation = models.OneToOneField(
+        Allocation, on_delete=models.PROTECT, related_name="replaced_by"
+    )
+    spare_allocation = models.OneToOneField(
+        Allocation, on_delete=models.PROTECT, related_name="replacement_for"
+    )
+    at = models.DateTimeField()
+    actor = actor_field()
+    reason = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Replacement on {self.line} {instant(self.at)}"
+
+
+class MaintenanceDeferral(models.Model):
+    """A tenant's request to postpone a maintenance window touching its nodes, and the answer.
+
+    One open request per window and tenant; granting moves the window (a `maintenance.changed`).
+    """
+
+    window = models.ForeignKey(
+        MaintenanceWindow, on_delete=models.CASCADE, related_name="deferrals"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="deferrals")
+    requested_at = models.DateTimeField()
+    requested_start = models.DateTimeField(help_text="The start the tenant asks for.")
+    reason = models.CharField(max_length=1000, blank=True, default="")
+    status = models.CharField(
+        max_length=16, choices=DeferralStatus.choices, default=DeferralStatus.REQUESTED
+    )
+    decided_by = actor_field()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["window", "tenant"],
+                condition=Q(status=DeferralStatus.REQUESTED),
+                name="deferral_one_open_per_tenant",
+            ),
+            models.CheckConstraint(
+                condition=(Q(status=DeferralStatus.REQUESTED) & Q(decided_at__isnull=True))
+                | (~Q(status=DeferralStatus.REQUESTED) & Q(decided_at__isnull=False)),
+                name="deferral_decided_iff_decided_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Deferral of {self.window} asked by {self.tenant}"
 
 
 # --- Tenant API: keys, idempotency, webhooks -------------------------------------------------
@@ -429,4 +560,4 @@ class IdempotencyRecord(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.tenant_id}:{self.key}"
+        return f"{self.tenant}: {self.method} {self.path} ({self.key})"

@@ -132,6 +132,20 @@ def _figures(decision: ReclaimDecision) -> tuple[list[dict[str, Any]], list[dict
     return figures
 
 
+def _tornado(decision: ReclaimDecision) -> str:
+    """The stored uncertainty's tornado as SVG ("" before the first scoring), cached like the
+    other figures (per decision, scoring instant and model version)."""
+    if not decision.uncertainty:
+        return ""
+    scored = decision.scored_at.isoformat() if decision.scored_at else ""
+    key = f"reclaim-tornado:{decision.pk}:{scored}:{decision.model_version}"
+    svg = cache.get(key)
+    if svg is None:
+        svg = charts.tornado_chart(decision.uncertainty)
+        cache.set(key, svg, timeout=24 * 3600)
+    return str(svg)
+
+
 @operator_page(VIEW)
 def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One decision: money, loss breakdown, placements, sensitivities, approve / reject."""
@@ -151,6 +165,8 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
             lines=lines,
             parts=parts,
             sensitivity=sensitivity,
+            uncertainty=decision.uncertainty,
+            tornado=_tornado(decision),
             notices=list(decision.notices.all()),
             can_decide=decision.status in selectors.OPEN_DECISIONS,
         ),

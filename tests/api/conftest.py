@@ -16,9 +16,11 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing import services as billing
-from leasing import boundaries, notices, services
+from clusters import fleet
+from leasing import acceptance, boundaries, notices, services
 from leasing.api_keys import api_key_create
 from leasing.choices import Party
+from leasing.models import Allocation
 from tests.factories.clusters import cluster_with_nodes
 from tests.factories.leasing import TenantFactory, UserFactory, published_listing
 from webhooks import services as webhooks
@@ -149,9 +151,28 @@ def world_a(tenant_a, cluster, listing, operator):
     billing.credit_notes_for_changes(lease=lease, now=commenced + dt.timedelta(minutes=1))
     endpoint = webhooks.webhook_endpoint_create(tenant=tenant_a, url="https://example.com/hook")
     lease.refresh_from_db()
+    window = fleet.window_create(
+        title="Firmware on A's racks",
+        scope="nodes",
+        nodes=[a.node for a in Allocation.objects.filter(line__lease=lease)],
+        category="firmware",
+        kind="planned",
+        starts_at=lease.commencement + dt.timedelta(days=2),
+        ends_at=lease.commencement + dt.timedelta(days=2, hours=4),
+        now=timezone.now(),
+    )
     invoice = lease.invoices.get(period=lease.invoices.order_by("period").first().period)
     credit_note = lease.credit_notes.first()
     assert credit_note is not None
+    line = lease.lines.first()
+    accepted = acceptance.acceptance_record(
+        line=line,
+        node=line.allocations.order_by("id").first().node,
+        tests=[{"name": "gpu_burn_in", "measured": 0}],
+        signed_at=commenced,
+        signed_by=operator,
+        now=commenced + dt.timedelta(minutes=2),
+    )
     return {
         "listing": private,
         "lease": lease,
@@ -161,4 +182,6 @@ def world_a(tenant_a, cluster, listing, operator):
         "invoice": invoice,
         "credit_note": credit_note,
         "endpoint": endpoint,
+        "acceptance_record": accepted,
+        "window": window,
     }

@@ -44,6 +44,14 @@ EXPECTED_PATHS = {
     "/api/v1/credit-notes/{id}/": {"get"},
     "/api/v1/webhook-endpoints/": {"get", "post"},
     "/api/v1/webhook-endpoints/{id}/": {"get", "delete"},
+    "/api/v1/acceptance-records/": {"get"},
+    "/api/v1/acceptance-records/{id}/": {"get"},
+    "/api/v1/leases/{lease_id}/nodes/": {"get"},
+    "/api/v1/incidents/": {"get", "post"},
+    "/api/v1/incidents/{id}/": {"get"},
+    "/api/v1/maintenance-windows/": {"get"},
+    "/api/v1/maintenance-windows/{id}/": {"get"},
+    "/api/v1/maintenance-windows/{id}/request-deferral/": {"post"},
 }
 OPERATIONS = sum(len(methods) for methods in EXPECTED_PATHS.values())
 
@@ -58,6 +66,10 @@ STATE_DEPENDENT_FIELDS = {
     "POST /api/v1/leases/{lease_id}/notices/": {"requested_end_date", "lines"},
     # where the URL points (leasing.webhooks.check_url: a public receiver)
     "POST /api/v1/webhook-endpoints/": {"url"},
+    # bytes and depth once encoded (the schema says so in words only)
+    "POST /api/v1/incidents/": {"evidence"},
+    # later than the window's current start
+    "POST /api/v1/maintenance-windows/{id}/request-deferral/": {"requested_start"},
 }
 # On any list: a cursor is a token the server issued (the schema can only say "a string"),
 # and a range's upper bound may not be before its lower bound.
@@ -68,6 +80,9 @@ LIST_FIELDS = {
     "earliest_start__lte",
     "period_start__lt",
     "issued_at__lt",
+    "opened_at__lt",
+    "starts_at__lt",
+    "ends_at__lt",
 }
 
 

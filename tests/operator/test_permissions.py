@@ -21,6 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from billing import services as billing
 from billing.choices import InvoiceStatus
 from billing.models import Invoice
+from clusters.models import Node
 from leasing.api_keys import api_key_create
 from leasing.models import Notice
 from reclaim.choices import ReclaimStatus
@@ -95,6 +96,7 @@ def world():
         "billing:invoice_print": {"pk": invoice.pk},
         "admin:leasing_capacity_cluster": {"cluster_id": cluster.pk},
         "operator:capacity-cluster": {"slug": cluster.slug},
+        "operator:fleet-node": {"hostname": cluster.nodes.order_by("pk").first().hostname},
     }
 
     def url(name: str, pattern: URLPattern) -> str:
@@ -232,27 +234,35 @@ def test_the_groups_hold_their_roles():
     assert {"billing.view_invoice", "reclaim.view_reclaimdecision", "clusters.view_node"} <= viewer
 
 
-def test_the_groups_migration_is_idempotent_and_reversible():
+def test_the_groups_migrations_are_idempotent_and_reversible():
     from importlib import import_module
     from types import SimpleNamespace
 
     from django.db import connection
     from django.db.migrations.loader import MigrationLoader
 
-    name = "0002_operator_groups"
-    migration = import_module(f"reclaim.migrations.{name}")
-    state = MigrationLoader(connection).project_state(("reclaim", name)).apps
     editor = SimpleNamespace(connection=connection)  # the functions only read its alias
+    names = ("0002_operator_groups", "0003_fleet_groups")
+    migrations = [import_module(f"reclaim.migrations.{name}") for name in names]
+    states = [MigrationLoader(connection).project_state(("reclaim", name)).apps for name in names]
     Group.objects.get(name="viewer").permissions.add(
         Permission.objects.get(codename="add_invoice")  # an operator's own addition stays
     )
     before = {role: group_perms(role) for role in ROLES}
-    migration.create_groups(state, editor)
+    migrations[0].create_groups(states[0], editor)
+    migrations[1].grant(states[1], editor)
     assert {role: group_perms(role) for role in ROLES} == before
-    migration.remove_groups(state, editor)
+    migrations[1].revoke(states[1], editor)
+    assert "clusters.view_incident" not in group_perms("viewer")
+    assert "clusters.view_node" in group_perms("viewer")
+    migrations[0].remove_groups(states[0], editor)
     assert not Group.objects.filter(name__in=ROLES).exists()
-    migration.create_groups(state, editor)
+    migrations[0].create_groups(states[0], editor)
+    migrations[1].grant(states[1], editor)
     assert group_perms("viewer") == before["viewer"] - {"billing.add_invoice"}
+    assert {"clusters.add_incident", "leasing.change_maintenancedeferral"} <= group_perms(
+        "capacity"
+    )
 
 
 # --- admin actions -------------------------------------------------------------------------
@@ -296,6 +306,7 @@ def test_the_admin_offers_each_role_only_its_actions():
     assert "give_operator_notice" not in capacity["leasing.Lease"]  # a notice is a reclaim
     assert set(capacity) == {
         "clusters.Node",
+        "leasing.Allocation",
         "leasing.Listing",
         "leasing.Lease",
         "leasing.Notice",
@@ -303,8 +314,15 @@ def test_the_admin_offers_each_role_only_its_actions():
         "webhooks.WebhookEndpoint",
         "webhooks.WebhookDelivery",
         "common.EventDelivery",
+        "clusters.Incident",
+        "clusters.MonitoringSource",
+        "clusters.MaintenanceWindow",
+        "leasing.MaintenanceDeferral",
     }
     assert capacity["leasing.ApiKey"] == {"revoke"}
+    assert capacity["clusters.Incident"] == {"resolve_selected"}
+    assert capacity["clusters.MonitoringSource"] == {"revoke"}
+    assert capacity["leasing.Allocation"] == {"replace_from_spare"}
     assert offered(staff("finance", "finance")) == {
         "billing.Invoice": {"issue_selected", "void_selected", "mark_paid_selected"}
     }
@@ -377,11 +395,12 @@ def test_every_operator_write_records_who_did_it(client, world):
     )
     assert logged(invoice) == [("finance", "Voided")]
 
-    node = decision.lines.first().cluster.nodes.first()
+    # A node no lease holds (held ones keep their status: clusters/admin.py), confirmed.
+    node = Node.objects.create(cluster=decision.lines.first().cluster, hostname="spare-node-1")
     client.force_login(staff("capacity", "capacity"))
     client.post(
         reverse("admin:clusters_node_changelist"),
-        {"action": "mark_maintenance", "_selected_action": [node.pk]},
+        {"action": "mark_maintenance", "_selected_action": [node.pk], "apply": "1"},
     )
     node.refresh_from_db()
     assert node.status == "maintenance"

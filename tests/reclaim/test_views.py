@@ -174,3 +174,21 @@ def test_planner_form_renders_a_proposal_and_the_notice_date_table(client_staff,
     body = response.content.decode()
     assert 'data-testid="plan-best"' in body
     assert 'data-testid="plan-table"' in body
+
+
+def test_detail_shows_the_decision_with_its_uncertainty(client_staff, live):
+    decision = live[1]
+    unc = decision.uncertainty
+    assert unc["schema"] == "landlord.uncertainty/1"
+    assert unc["samples"] == 10_000
+    assert 0.0 <= unc["probability_reclaim"] <= 1.0
+    # Stored with the decision: a fresh run with the same seed gives the same document.
+    from reclaim.services import decision_uncertainty
+
+    assert decision_uncertainty(decision.inputs["parts"], seed=decision.pk) == unc
+    body = client_staff.get(reverse("operator:reclaim:detail", args=[decision.pk])).content
+    text = body.decode()
+    for testid in ("uncertainty", "probability-reclaim", "uncertainty-ranges", "tornado"):
+        assert f'data-testid="{testid}"' in text
+    assert "What moves the answer" in text
+    assert f"{round(unc['probability_reclaim'] * 100)} %" in text

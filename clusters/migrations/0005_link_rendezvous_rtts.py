@@ -23,7 +23,7 @@ def copy_backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("clusters", "0002_accelerator_catalog")]
+    dependencies = [("clusters", "0004_maint_window_updated_by")]
 
     operations = [
         migrations.AddField(

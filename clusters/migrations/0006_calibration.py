@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clusters', '0003_link_rendezvous_rtts'),
+        ('clusters', '0005_link_rendezvous_rtts'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,85 @@
+"""The fleet's own facts drive node status (docs/rules/fleet.md): clusters/fleet.py."""
+
+import datetime as dt
+
+import pytest
+
+from clusters import fleet
+from clusters.choices import (
+    IncidentSource,
+    IncidentStatus,
+    MaintenanceCategory,
+    MaintenanceKind,
+    MaintenanceScope,
+    MaintenanceStatus,
+    NodeStatus,
+    Severity,
+)
+from clusters.models import MaintenanceWindow
+from tests.factories.clusters import cluster_with_nodes
+
+pytestmark = pytest.mark.django_db
+
+T0 = dt.datetime(2026, 11, 3, 8, 0, tzinfo=dt.UTC)
+
+
+def test_an_incident_takes_its_node_down_until_resolved_and_says_so(
+    event_consumer, django_capture_on_commit_callbacks
+):
+    seen = event_consumer([fleet.FleetEvent.INCIDENT_OPENED, fleet.FleetEvent.INCIDENT_RESOLVED])
+    node = cluster_with_nodes(2).nodes.first()
+    with django_capture_on_commit_callbacks(execute=True):
+        incident = fleet.incident_open(
+            node=node, category="gpu", source=IncidentSource.OPERATOR, now=T0, description="Xid 79"
+        )
+    node.refresh_from_db()
+    assert node.status == NodeStatus.DOWN
+    assert node.status_changed_at == T0
+    assert fleet.open_incident_node_ids() == {node.pk}
+    with django_capture_on_commit_callbacks(execute=True):
+        fleet.incident_resolve(incident=incident, now=T0 + dt.timedelta(hours=5), resolution="swap")
+    node.refresh_from_db()
+    incident.refresh_from_db()
+    assert node.status == NodeStatus.ACTIVE
+    assert incident.status == IncidentStatus.RESOLVED
+    assert incident.resolved_at == T0 + dt.timedelta(hours=5)
+    assert [e.kind for e in seen] == ["incident.opened", "incident.resolved"]
+    with pytest.raises(fleet.IncidentClosed):
+        fleet.incident_resolve(incident=incident, now=T0 + dt.timedelta(hours=6))
+
+
+def test_down_outranks_maintenance_which_outranks_degraded():
+    cluster = cluster_with_nodes(3)
+    a, b, c = cluster.nodes.order_by("pk")
+    fleet.incident_open(
+        node=a, category="network", source="monitoring", severity=Severity.DEGRADED, now=T0
+    )
+    window = MaintenanceWindow.objects.create(
+        title="Firmware",
+        scope=MaintenanceScope.CLUSTER,
+        cluster=cluster,
+        category=MaintenanceCategory.FIRMWARE,
+        kind=MaintenanceKind.PLANNED,
+        status=MaintenanceStatus.IN_PROGRESS,
+        announced_at=T0 - dt.timedelta(days=10),
+        starts_at=T0,
+        ends_at=T0 + dt.timedelta(hours=8),
+    )
+    fleet.incident_open(node=b, category="power", source="operator", now=T0)
+    fleet.node_refresh_status(node_ids=[a.pk, b.pk, c.pk], now=T0)
+    statuses = dict(cluster.nodes.values_list("pk", "status"))
+    assert statuses == {
+        a.pk: NodeStatus.MAINTENANCE,
+        b.pk: NodeStatus.DOWN,
+        c.pk: NodeStatus.MAINTENANCE,
+    }
+    assert set(fleet.window_nodes(window).values_list("pk", flat=True)) == {a.pk, b.pk, c.pk}
+
+
+def test_a_bad_incident_writes_nothing():
+    node = cluster_with_nodes(1).nodes.get()
+    with pytest.raises(fleet.InvalidIncident):
+        fleet.incident_open(node=node, category="gremlins", source="operator", now=T0)
+    with pytest.raises(fleet.InvalidIncident):
+        fleet.incident_open(node=node, category="gpu", source="operator", severity="ok", now=T0)
+    assert not node.incidents.exists()
