@@ -204,7 +204,7 @@ def _check_instant(value: Any, name: str) -> dt.datetime:
 def _allocation_at(line: LeaseLine, node: Node, at: dt.datetime) -> Allocation:
     allocation = (
         Allocation.objects.filter(line=line, node=node, starts_at__lte=at, ends_at__gt=at)
-        .select_related("line__lease", "line__cluster__accelerator", "node")
+        .select_related("line__lease", "line__cluster__accelerator", "node", "replaced_by")
         .first()
     )
     if allocation is None:

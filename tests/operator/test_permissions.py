@@ -199,7 +199,7 @@ def test_approving_needs_its_own_permission(client, world):
 
     approver = staff("approver", "planner", perms=(APPROVE,))
     client.force_login(approver)
-    assert client.post(url).status_code == 302
+    assert client.post(url, {"confirm": "1"}).status_code == 302
     decision.refresh_from_db()
     assert decision.status == ReclaimStatus.NOTICE_ISSUED
     assert decision.decided_by == approver
@@ -379,7 +379,7 @@ def test_every_operator_write_records_who_did_it(client, world):
     client.force_login(staff("planner", "planner"))
     client.post(reverse("operator:reclaim:score", args=[decision.pk]))
     client.force_login(staff("approver", "planner", perms=(APPROVE,)))
-    client.post(reverse("operator:reclaim:approve", args=[decision.pk]))
+    client.post(reverse("operator:reclaim:approve", args=[decision.pk]), {"confirm": "1"})
     assert logged(decision) == [("planner", "Re-scored"), ("approver", "Approved")]
 
     client.force_login(staff("finance", "finance"))
