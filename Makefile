@@ -9,13 +9,14 @@ SEED_SCALE ?= 0.02
 STAMP  := $(VENV)/.installed
 APPS   := config common clusters leasing billing reclaim webhooks
 
-.PHONY: help install run serve test browser loadgen lint format bench worker beat clean
+.PHONY: help install run serve test browser loadgen lint format bench validate worker beat clean
 
 help:
 	@echo "make run    - install, migrate, seed the demo and serve on http://127.0.0.1:$(PORT)"
 	@echo "make test   - install and run the whole test suite"
 	@echo "make lint   - ruff, migrations check, deploy check, mypy (every app), bandit"
 	@echo "make bench  - benchmarks (PostgreSQL: set DATABASE_URL)"
+	@echo "make validate - measure a real all-reduce over emulated links (root, torch) and check the model"
 	@echo "make worker / make beat - Celery worker / the single beat process"
 
 $(BIN)/python:
@@ -76,6 +77,17 @@ format: install
 
 bench: install loadgen
 	$(BIN)/python bench/run.py
+
+# Measure a real all-reduce (torch gloo) between network namespaces over emulated links, then
+# check the performance model against those figures. Without root/netns/torch the harness says
+# so and the check runs on the committed measurements (bench/data/allreduce_measurements.csv).
+VALIDATE_CSV ?= artifacts/allreduce_measurements.csv
+validate: install
+	$(BIN)/python -m pip install --quiet -e '.[validate]' || echo "torch not installed: measuring is skipped"
+	mkdir -p artifacts
+	$(BIN)/python bench/allreduce_harness/run.py --out $(VALIDATE_CSV)
+	ALLREDUCE_CSV=$(VALIDATE_CSV) ALLREDUCE_PLOT=artifacts/allreduce_validation.png \
+		$(BIN)/pytest -q -s -p no:randomly tests/perfmodel/test_validation.py
 
 worker: install
 	$(BIN)/celery -A config worker --loglevel INFO

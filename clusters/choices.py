@@ -17,6 +17,11 @@ class NodeStatus(models.TextChoices):
     MAINTENANCE = "maintenance", "Maintenance"
 
 
+class CalibrationSource(models.TextChoices):
+    NCCL_TESTS = "nccl_tests", "nccl-tests all_reduce_perf"
+    HARNESS = "harness", "All-reduce harness (CSV)"
+
+
 # --- The fleet under a lease (docs/rules/fleet.md) ------------------------------------------
 
 

@@ -99,7 +99,7 @@ def seed_inventory(*, scale: float = 1.0, progress: ProgressFn = quiet_progress)
                 "loss_rate": loss,
                 "window_bytes": window,
                 "streams": streams,
-                "handshake_rtts": rtts,
+                "rendezvous_rtts": float(rtts),
             },
         )
         created["links"] += new

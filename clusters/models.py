@@ -7,6 +7,7 @@ shell, bulk insert) can write an impossible row.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
@@ -15,6 +16,7 @@ from common.contract_time import timezone_choices
 from common.fields import actor_field
 
 from .choices import (
+    CalibrationSource,
     Generation,
     IncidentCategory,
     IncidentSource,
@@ -134,9 +136,12 @@ class SiteLink(models.Model):
         default=4 * 1024 * 1024, help_text="Bytes one flow may have in flight."
     )
     streams = models.PositiveIntegerField(default=8, help_text="Parallel flows per collective.")
-    handshake_rtts = models.PositiveSmallIntegerField(
-        default=1,
-        help_text="Round trips each collective step waits before sending (1 rendezvous, 0 posted).",
+    rendezvous_rtts = models.FloatField(
+        default=0.5,
+        help_text=(
+            "Round trips each collective step waits before sending, on top of the one-way "
+            "delay (0.5: a receiver-ready rendezvous, one round trip per step in all; 0: eager)."
+        ),
     )
 
     class Meta:
@@ -165,6 +170,9 @@ class SiteLink(models.Model):
                 condition=Q(window_bytes__gt=0) & Q(streams__gt=0),
                 name="sitelink_transport_positive",
             ),
+            models.CheckConstraint(
+                condition=Q(rendezvous_rtts__gte=0), name="sitelink_rendezvous_nonneg"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -181,6 +189,15 @@ class SiteLink(models.Model):
             self.site_a_id, self.site_b_id = self.site_b_id, self.site_a_id
 
     @property
+    def handshake_rtts(self) -> float:
+        """The former integer field's name, kept readable and writable (``rendezvous_rtts``)."""
+        return self.rendezvous_rtts
+
+    @handshake_rtts.setter
+    def handshake_rtts(self, value: float) -> None:
+        self.rendezvous_rtts = float(value)
+
+    @property
     def one_way_latency_us(self) -> float:
         """Propagation over the route (4.9 µs/km) plus equipment latency, one way, µs."""
         return float(terms.one_way_latency_s(self.route_km, self.equipment_latency_us)) * 1e6
@@ -188,11 +205,17 @@ class SiteLink(models.Model):
     @property
     def usable_gbps(self) -> float:
         """What collectives can push through, Gbit/s: the line rate × efficiency, capped by the
-        bandwidth-delay product `streams · window / RTT` (the performance model's own term).
-        An aging link with small windows is latency-bound well below its nominal rate."""
+        bandwidth-delay product `streams · window / RTT` and, on a lossy link, by TCP's loss
+        bound (the performance model's own term). An aging link with small windows is
+        latency-bound well below its nominal rate."""
         rtt_s = 2 * self.one_way_latency_us * 1e-6
         usable = terms.link_usable_bytes_per_s(
-            self.bandwidth_gbps, self.efficiency, self.window_bytes, self.streams, rtt_s
+            self.bandwidth_gbps,
+            self.efficiency,
+            self.window_bytes,
+            self.streams,
+            rtt_s,
+            self.loss_rate,
         )
         return float(usable) * 8 / 1e9
 
@@ -451,3 +474,77 @@ __all__ = [
     "Site",
     "SiteLink",
 ]
+
+
+class Calibration(models.Model):
+    """A fit of a measured all-reduce, kept with the data it came from (docs/model.md).
+
+    ``data`` holds the measurement as parsed (nccl-tests rows or harness rows), ``raw`` the text
+    as given; the fitted per-step latency and usable throughput are what the scenario uses, the
+    latest ``measured_at`` winning (ties: the latest recorded).
+    """
+
+    source = models.CharField(max_length=16, choices=CalibrationSource.choices)
+    ranks = models.PositiveIntegerField(help_text="Ranks of the measured all-reduce.")
+    measured_at = models.DateTimeField(help_text="When the measurement was taken.")
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    data = models.JSONField(help_text="The measurement points the fit used.")
+    raw = models.TextField(blank=True, default="", help_text="The measurement text as given.")
+    step_latency_us = models.FloatField(help_text="Fitted latency of one collective step, µs.")
+    usable_gbps = models.FloatField(help_text="Fitted usable throughput, Gbit/s.")
+    points = models.PositiveIntegerField()
+    median_rel_error = models.FloatField(help_text="Median |predicted − measured| / measured.")
+    max_rel_error = models.FloatField(help_text="Largest |predicted − measured| / measured.")
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def checks(cls, prefix: str) -> list[models.BaseConstraint]:
+        return [
+            models.CheckConstraint(
+                condition=Q(step_latency_us__gt=0) & Q(usable_gbps__gt=0),
+                name=f"{prefix}_fit_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(ranks__gte=2) & Q(points__gte=2), name=f"{prefix}_enough_data"
+            ),
+            models.CheckConstraint(
+                condition=Q(median_rel_error__gte=0) & Q(max_rel_error__gte=F("median_rel_error")),
+                name=f"{prefix}_errors_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(source__in=CalibrationSource.values), name=f"{prefix}_source_valid"
+            ),
+        ]
+
+
+class LinkCalibration(Calibration):
+    """A measured all-reduce across one inter-site link and its fitted (latency, bandwidth)."""
+
+    link = models.ForeignKey(SiteLink, on_delete=models.CASCADE, related_name="calibrations")
+
+    class Meta:
+        ordering = ["-measured_at", "-id"]
+        indexes = [models.Index(fields=["link", "-measured_at"], name="linkcal_latest")]
+        constraints = Calibration.checks("linkcal")
+
+    def __str__(self) -> str:
+        return f"{self.link} @ {self.measured_at:%Y-%m-%d %H:%M}"
+
+
+class ClusterCalibration(Calibration):
+    """A measured all-reduce inside one cluster (nccl-tests) and its fitted bus bandwidth."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="calibrations")
+
+    class Meta:
+        ordering = ["-measured_at", "-id"]
+        indexes = [models.Index(fields=["cluster", "-measured_at"], name="clustercal_latest")]
+        constraints = Calibration.checks("clustercal")
+
+    def __str__(self) -> str:
+        return f"{self.cluster} @ {self.measured_at:%Y-%m-%d %H:%M}"

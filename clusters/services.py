@@ -15,6 +15,7 @@ from django.utils import timezone
 from common.exceptions import DomainError
 
 from . import guards
+from .calibrations import latest_cluster_figure, latest_link_figure
 from .choices import NodeStatus
 from .models import AcceleratorModel, Cluster, Node, Site, SiteLink
 from .perfmodel.published import kernel_mfu
@@ -123,12 +124,15 @@ def scenario_document(
     `leased_gpus[cluster_id]` is given, the cluster is split into a leased pool of that many
     GPUs (`leased: true`, the capacity a reclaim would take back) and a free pool of the rest.
     Accelerator figures come from the inventory's catalog rows, links from `SiteLink` rows
-    between the sites involved. Queries: two, whatever the number of clusters.
+    between the sites involved, each with its latest calibration's measured step latency and
+    usable throughput (and each cluster's latest measured bus bandwidth) where one exists.
+    Queries: two, whatever the number of clusters or calibrations.
     """
     from django.db.models import Count, Q
 
     queryset = Cluster.objects.select_related("site", "accelerator").annotate(
-        running_nodes=Count("nodes", filter=Q(nodes__status__in=RUNNING_STATUSES))
+        running_nodes=Count("nodes", filter=Q(nodes__status__in=RUNNING_STATUSES)),
+        calibrated_busbw_gbps=latest_cluster_figure("usable_gbps"),
     )
     if clusters is not None:
         queryset = queryset.filter(pk__in=[c.pk for c in clusters])
@@ -140,6 +144,11 @@ def scenario_document(
         acc = cluster.accelerator
         key = accelerator_key(acc.slug)
         accelerators[key] = accelerator_figures(acc)
+        # The latest measured bus bandwidth replaces the nominal fabric (docs/model.md).
+        measured = cluster.calibrated_busbw_gbps
+        fabric = min(
+            cluster.fabric_gbps_per_gpu if measured is None else measured, acc.scaleout_gbps
+        )
         running = cluster.running_nodes * cluster.gpus_per_node
         leased = min(leased_gpus.get(cluster.pk, 0), running)
         parts = [
@@ -154,7 +163,7 @@ def scenario_document(
                         "site": cluster.site.slug,
                         "accelerator": key,
                         "gpus": gpus,
-                        "fabric_gbps_per_gpu": min(cluster.fabric_gbps_per_gpu, acc.scaleout_gbps),
+                        "fabric_gbps_per_gpu": fabric,
                         "leased": is_leased,
                     }
                 )
@@ -171,10 +180,17 @@ def scenario_document(
             "latency_us": link.equipment_latency_us,
             "window_bytes": link.window_bytes,
             "streams": link.streams,
-            "handshake_rtts": link.handshake_rtts,
+            "rendezvous_rtts": link.rendezvous_rtts,
+            "loss_rate": link.loss_rate,
+            # The latest calibration's measured figures, when the link has one.
+            "step_latency_us": link.calibrated_latency_us,
+            "usable_gbps": link.calibrated_usable_gbps,
         }
-        for link in SiteLink.objects.select_related("site_a", "site_b").filter(
-            site_a__in=site_ids, site_b__in=site_ids
+        for link in SiteLink.objects.select_related("site_a", "site_b")
+        .filter(site_a__in=site_ids, site_b__in=site_ids)
+        .annotate(
+            calibrated_latency_us=latest_link_figure("step_latency_us"),
+            calibrated_usable_gbps=latest_link_figure("usable_gbps"),
         )
     ]
     return {

@@ -21,7 +21,8 @@ The step (sections of docs/model.md, "The terms", in brackets):
    inter-site hop carries ``2(D−1)/D · grad_bytes``) or hierarchical (reduce-scatter in each
    site, ``2(k−1)/k · grad_bytes`` over the slowest inter-site hop, all-gather), or DiLoCo
    (hierarchical inter-site cost divided by H). Links deliver
-   ``min(bw·eff, streams·window/RTT)`` and pay handshake round trips per collective step.
+   ``min(bw·eff, streams·window/RTT, Mathis loss bound)`` and pay one way plus rendezvous round
+   trips per collective step.
 5. Step = compute + ``max(0, comm − overlap)``; goodput ``M/(M+r)``; DiLoCo quality penalty.
 6. Value = useful FLOP/s × horizon × reference $/useful FLOP × scarcity; rent; net.
 
@@ -91,7 +92,11 @@ LINK_FIELDS = (
     "latency_us",
     "window_bytes",
     "streams",
-    "handshake_rtts",
+    "rendezvous_rtts",
+    "loss_rate",
+    "mss_bytes",
+    "step_latency_us",
+    "usable_gbps",
 )
 
 
@@ -119,7 +124,8 @@ class Inputs:
     rent_per_month_usd, horizon_days.
     Pools: gpus, peak_tflops, mfu, hbm_gb, busbw_gbps (min of fabric and scale-out, Gbit/s),
     jitter_cv, mtbf_hours. Links: bandwidth_gbps, route_km, efficiency, latency_us,
-    window_bytes (inf → no cap), streams, handshake_rtts.
+    window_bytes (inf → no cap), streams, rendezvous_rtts (real), loss_rate, mss_bytes,
+    step_latency_us and usable_gbps (NaN → derived; a calibration's measured values otherwise).
     """
 
     flops_per_step: FloatArray
@@ -157,7 +163,11 @@ class Inputs:
     latency_us: FloatArray
     window_bytes: FloatArray
     streams: FloatArray
-    handshake_rtts: FloatArray
+    rendezvous_rtts: FloatArray
+    loss_rate: FloatArray
+    mss_bytes: FloatArray
+    step_latency_us: FloatArray
+    usable_gbps: FloatArray
 
     def replace(self, **changes: Any) -> Inputs:
         """A copy with some arrays replaced (values converted to float64 arrays)."""
@@ -297,8 +307,16 @@ def inputs_of(scenario: Scenario) -> Inputs:
             [np.inf if lk.window_bytes is None else lk.window_bytes for lk in scenario.links]
         ),
         streams=arr([float(lk.streams) for lk in scenario.links]),
-        handshake_rtts=arr([float(lk.handshake_rtts) for lk in scenario.links]),
+        rendezvous_rtts=arr([lk.rendezvous_rtts for lk in scenario.links]),
+        loss_rate=arr([lk.loss_rate for lk in scenario.links]),
+        mss_bytes=arr([lk.mss_bytes for lk in scenario.links]),
+        step_latency_us=arr([_nan_if_none(lk.step_latency_us) for lk in scenario.links]),
+        usable_gbps=arr([_nan_if_none(lk.usable_gbps) for lk in scenario.links]),
     )
+
+
+def _nan_if_none(value: float | None) -> float:
+    return np.nan if value is None else float(value)
 
 
 def evaluate(topo: Topology, x: Inputs) -> Outputs:
@@ -455,9 +473,7 @@ def _evaluate(topo: Topology, x: Inputs) -> Outputs:
     intra_hier = np.zeros(shape)
     for s, idx in enumerate(site_pools):
         bw_s = busbw_active[idx].min(axis=0, initial=np.inf)
-        intra_hier = np.maximum(
-            intra_hier, terms.ring_allreduce_s(bytes_rank, site_replicas[s], bw_s)
-        )
+        intra_hier = np.maximum(intra_hier, terms.allreduce_s(bytes_rank, site_replicas[s], bw_s))
 
     one_way = terms.one_way_latency_s(lead(x.route_km, n_links), lead(x.latency_us, n_links))
     usable = terms.link_usable_bytes_per_s(
@@ -466,8 +482,15 @@ def _evaluate(topo: Topology, x: Inputs) -> Outputs:
         lead(x.window_bytes, n_links),
         lead(x.streams, n_links),
         2.0 * one_way,
+        lead(x.loss_rate, n_links),
+        lead(x.mss_bytes, n_links),
     )
-    lat = terms.step_latency_s(one_way, lead(x.handshake_rtts, n_links))
+    lat = terms.step_latency_s(one_way, lead(x.rendezvous_rtts, n_links))
+    # A calibration's measured figures replace the derived ones (docs/model.md, "Calibration").
+    measured_bw = lead(x.usable_gbps, n_links)
+    usable = np.where(np.isnan(measured_bw), usable, terms.gbps_to_bytes_per_s(measured_bw))
+    measured_lat = lead(x.step_latency_us, n_links)
+    lat = np.where(np.isnan(measured_lat), lat, measured_lat * 1e-6)
     # Site pairs: summed usable throughput, slowest latency of the direct links.
     pair_bw: dict[tuple[int, int], FloatArray] = {}
     pair_lat: dict[tuple[int, int], FloatArray] = {}
@@ -499,9 +522,9 @@ def _evaluate(topo: Topology, x: Inputs) -> Outputs:
     # Flat ring: one ring over every replica; each of its 2(D−1) steps is paced by the slowest
     # hop (latency and bandwidth), the inter-site hop carrying every shard's traffic.
     busbw_all = busbw_active.min(axis=0, initial=np.inf)
-    intra_flat = terms.ring_allreduce_s(bytes_rank, replicas, busbw_all)
+    intra_flat = terms.allreduce_s(bytes_rank, replicas, busbw_all)
     link_time = np.where(multi, grad / hop_bw_min, 0.0)
-    flat = terms.ring_allreduce_s(
+    flat = terms.allreduce_s(
         np.maximum(bytes_rank, link_time * busbw_all),
         replicas,
         busbw_all,

@@ -6,6 +6,7 @@ loads it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from .sweep import SweepResult
@@ -39,6 +40,49 @@ def plot_sweep(result: SweepResult, path: str | Path, title: str = "") -> Path:
         ax.set_ylabel("USD (millions)")
         ax.set_title(title or f"Reclaim value vs {result.field}")
         ax.legend()
+        fig.tight_layout()
+        fig.savefig(out)
+    finally:
+        plt.close(fig)
+    return out
+
+
+def plot_predicted_vs_measured(
+    measured_s: Sequence[float],
+    predicted_s: Sequence[float],
+    groups: Sequence[str],
+    path: str | Path,
+    title: str = "",
+) -> Path:
+    """Predicted against measured times (log-log, one colour per group) into ``path``.
+
+    The diagonal is a perfect prediction; the dotted lines are ±15 %. Returns the path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(path)
+    fig, ax = plt.subplots(figsize=(6.0, 5.6))
+    try:
+        lo = min(min(measured_s), min(predicted_s)) * 0.8
+        hi = max(max(measured_s), max(predicted_s)) * 1.25
+        ax.plot([lo, hi], [lo, hi], color="black", linewidth=0.8)
+        for k in (0.85, 1.15):
+            ax.plot([lo, hi], [lo * k, hi * k], color="gray", linewidth=0.6, linestyle=":")
+        for group in dict.fromkeys(groups):
+            xs = [m for m, g in zip(measured_s, groups, strict=True) if g == group]
+            ys = [p for p, g in zip(predicted_s, groups, strict=True) if g == group]
+            ax.scatter(xs, ys, s=14, label=group)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_xlabel("measured (s)")
+        ax.set_ylabel("predicted (s)")
+        ax.set_title(title or "Predicted vs measured")
+        ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(out)
     finally:

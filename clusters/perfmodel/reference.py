@@ -17,6 +17,9 @@ RING_BASE_LATENCY_S = 8.5e-6
 NETWORK_HOP_LATENCY_S = 10e-6
 
 
+MATHIS_C = math.sqrt(1.5)
+
+
 @functools.lru_cache(maxsize=4096)
 def _expected_max(n: float) -> float:
     """E[max of n iid standard normals], n ≥ 1: ∫ x · n φ(x) Φ(x)^(n−1) dx by Simpson's rule
@@ -52,10 +55,13 @@ def _slowdown(cv: float, n: float, s: Mapping[str, float], replicas: float) -> f
 
 
 def _ring(bytes_per_rank: float, ranks: float, busbw: float, step_lat: float) -> float:
+    """The faster of a ring and a double binary tree (NCCL's choice)."""
     if ranks <= 1.0:
         return 0.0
     steps = 2.0 * (ranks - 1.0)
-    return RING_BASE_LATENCY_S + steps * step_lat + steps / ranks * bytes_per_rank / busbw
+    ring = steps * step_lat + steps / ranks * bytes_per_rank / busbw
+    tree = 2.0 * math.ceil(math.log2(ranks)) * step_lat + 2.0 * bytes_per_rank / busbw
+    return RING_BASE_LATENCY_S + min(ring, tree)
 
 
 def evaluate_one(
@@ -162,8 +168,25 @@ def evaluate_one(
                         if one_way > 0
                         else math.inf
                     )
-                    bw += min(line, window)
-                    lat = max(lat, one_way * (1.0 + 2.0 * links["handshake_rtts"][li]))
+                    loss = links["loss_rate"][li]
+                    mathis = (
+                        links["streams"][li]
+                        * MATHIS_C
+                        * links["mss_bytes"][li]
+                        / (2.0 * one_way * math.sqrt(loss))
+                        if one_way > 0 and loss > 0
+                        else math.inf
+                    )
+                    measured_bw = links["usable_gbps"][li]
+                    if math.isnan(measured_bw):
+                        bw += min(line, window, mathis)
+                    else:
+                        bw += measured_bw * 1e9 / 8.0
+                    measured_lat = links["step_latency_us"][li]
+                    if math.isnan(measured_lat):
+                        lat = max(lat, one_way * (1.0 + 2.0 * links["rendezvous_rtts"][li]))
+                    else:
+                        lat = max(lat, measured_lat * 1e-6)
             hop_bw = min(hop_bw, bw)
             hop_lat = max(hop_lat, lat)
     grad = s["grad_bytes"]

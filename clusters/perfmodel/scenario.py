@@ -202,8 +202,13 @@ class Link:
 
     bandwidth_gbps: line rate, Gbit/s. route_km: fiber route, km. efficiency: usable share of
     the line rate, 0–1. latency_us: equipment latency one way, µs. window_bytes: bytes a flow
-    may have in flight (None → no window cap). streams: parallel flows. handshake_rtts: round
-    trips a collective step waits before sending.
+    may have in flight (None → no window cap). streams: parallel flows. rendezvous_rtts: round
+    trips a collective step waits before sending, on top of the one-way delay (real-valued; a
+    receiver-ready rendezvous is 0.5: one round trip per step in all; the legacy integer input
+    ``handshake_rtts`` is read into it). loss_rate: packet loss probability [0, 1), bounds a TCP
+    flow by Mathis' law with ``mss_bytes`` (bytes per segment). step_latency_us / usable_gbps:
+    measured per-step latency (µs) and usable throughput (Gbit/s) of a calibration; when set
+    they replace the values derived from the fields above.
     """
 
     a: str
@@ -214,7 +219,11 @@ class Link:
     latency_us: float = 0.0
     window_bytes: float | None = None
     streams: int = 1
-    handshake_rtts: int = 0
+    rendezvous_rtts: float = 0.0
+    loss_rate: float = 0.0
+    mss_bytes: float = 1448.0
+    step_latency_us: float | None = None
+    usable_gbps: float | None = None
 
 
 @dataclass(frozen=True)
@@ -386,7 +395,8 @@ def _get(
 _WORKLOAD_FIELDS = {f.name for f in fields(Workload)}
 _ACCEL_FIELDS = {f.name for f in fields(Accelerator)}
 _POOL_FIELDS = {f.name for f in fields(Pool)}
-_LINK_FIELDS = {f.name for f in fields(Link)}
+# ``handshake_rtts``: the integer input of schema 1 before real-valued rendezvous_rtts.
+_LINK_FIELDS = {f.name for f in fields(Link)} | {"handshake_rtts"}
 _ECON_FIELDS = {f.name for f in fields(Economics)}
 
 
@@ -506,10 +516,30 @@ def _parse_link(value: Any, path: str, sites: tuple[str, ...]) -> Link:
         latency_us=_get(obj, "latency_us", path, _non_negative, d.latency_us),
         window_bytes=_get(obj, "window_bytes", path, _positive, None),
         streams=_get(obj, "streams", path, _count, d.streams),
-        handshake_rtts=_get(
-            obj, "handshake_rtts", path, lambda v, p: _count(v, p, minimum=0), d.handshake_rtts
-        ),
+        rendezvous_rtts=_rendezvous_rtts(obj, path, d.rendezvous_rtts),
+        loss_rate=_get(obj, "loss_rate", path, _loss, d.loss_rate),
+        mss_bytes=_get(obj, "mss_bytes", path, _positive, d.mss_bytes),
+        step_latency_us=_get(obj, "step_latency_us", path, _positive, None),
+        usable_gbps=_get(obj, "usable_gbps", path, _positive, None),
     )
+
+
+def _loss(value: Any, path: str) -> float:
+    """A loss probability in [0, 1)."""
+    return _number(value, path, low=0.0, high=1.0, high_open=True)
+
+
+def _rendezvous_rtts(obj: dict[str, Any], path: str, default: float) -> float:
+    """``rendezvous_rtts`` (a number ≥ 0), or the legacy integer ``handshake_rtts``."""
+    value = _get(obj, "rendezvous_rtts", path, _non_negative, None)
+    legacy = _get(obj, "handshake_rtts", path, lambda v, p: _count(v, p, minimum=0), None)
+    if value is not None and legacy is not None and float(legacy) != value:
+        raise ScenarioError(
+            f"{path}.handshake_rtts", "contradicts rendezvous_rtts (give only rendezvous_rtts)"
+        )
+    if value is not None:
+        return float(value)
+    return float(legacy) if legacy is not None else default
 
 
 def _parse_economics(value: Any, path: str, known: Mapping[str, Accelerator]) -> Economics:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from . import link
 from .stragglers import slowdown
 
 FloatArray = npt.NDArray[np.float64]
@@ -52,31 +53,37 @@ def link_usable_bytes_per_s(
     window_bytes: ArrayLike,
     streams: ArrayLike,
     rtt_s: ArrayLike,
+    loss_rate: ArrayLike = 0.0,
+    mss_bytes: ArrayLike = link.DEFAULT_MSS_BYTES,
 ) -> FloatArray:
-    """Usable link throughput (bytes/s): ``min(bandwidth · efficiency, streams · window / RTT)``.
+    """Usable link throughput (bytes/s): line-, window- or loss-bound, whichever is least.
 
-    The second term is the bandwidth-delay-product cap (docs/model.md, "Collectives"): a
-    flow with at most W bytes in flight moves at most W/RTT bytes per second
-    whatever the line rate. An infinite window means no cap.
+    ``min(bandwidth · efficiency, streams · window / RTT, streams · C · MSS / (RTT · √loss))``
+    (docs/model.md, "Links"; link.py): a flow with at most W bytes in flight moves at most W/RTT
+    bytes per second whatever the line rate, and a loss-based TCP flow losing a share p of its
+    packets at most C·MSS/(RTT·√p) (Mathis' law). An infinite window, zero loss or zero RTT
+    removes the corresponding cap.
     """
-    line = gbps_to_bytes_per_s(bandwidth_gbps) * _f(efficiency)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        windowed = _f(streams) * _f(window_bytes) / _f(rtt_s)
-    # RTT 0 (or NaN from inf/0) means the window never binds.
-    windowed = np.where(np.isnan(windowed), np.inf, windowed)
-    out: FloatArray = np.minimum(line, windowed)
-    return out
+    return link.usable_bytes_per_s(
+        gbps_to_bytes_per_s(bandwidth_gbps),
+        efficiency,
+        window_bytes,
+        streams,
+        rtt_s,
+        loss_rate,
+        mss_bytes,
+        link.MATHIS_C,
+    )
 
 
-def step_latency_s(one_way_s: ArrayLike, handshake_rtts: ArrayLike) -> FloatArray:
-    """Latency (s) one collective step pays on a link: one way plus handshake round trips.
+def step_latency_s(one_way_s: ArrayLike, rendezvous_rtts: ArrayLike) -> FloatArray:
+    """Latency (s) one collective step pays on a link: one way plus rendezvous round trips.
 
-    A rendezvous transport waits ``handshake_rtts`` round trips (RTT = 2 · one way) before each
-    chunk (docs/model.md, "Collectives"), so α becomes a round trip, not one way.
+    ``one_way · (1 + 2 · rendezvous_rtts)``, real-valued: a receiver-ready rendezvous (gloo,
+    NCCL's socket transport) is 0.5, one round trip per step in all, as measured
+    (docs/model.md, "Links").
     """
-    one_way = _f(one_way_s)
-    out: FloatArray = one_way + _f(handshake_rtts) * 2.0 * one_way
-    return out
+    return link.step_latency_s(one_way_s, rendezvous_rtts)
 
 
 def ring_allreduce_s(
@@ -97,6 +104,28 @@ def ring_allreduce_s(
         bw_term = steps / np.maximum(n, 1.0) * _f(bytes_per_rank) / _f(busbw_bytes_per_s)
     t = _f(base_latency_s) + steps * _f(step_latency) + bw_term
     out: FloatArray = np.where(n > 1.0, t, 0.0)
+    return out
+
+
+def allreduce_s(
+    bytes_per_rank: ArrayLike,
+    ranks: ArrayLike,
+    busbw_bytes_per_s: ArrayLike,
+    step_latency: ArrayLike = NETWORK_HOP_LATENCY_S,
+    base_latency_s: ArrayLike = RING_BASE_LATENCY_S,
+) -> FloatArray:
+    """All-reduce time (s): the faster of the ring and the (double binary) tree.
+
+    Tree: ``base + 2·⌈log₂ n⌉·α + 2·S/B``. The ring's ``2(n−1)`` latencies dominate at large n
+    (10⁶ ranks at 10 µs: 20 s), the tree's depth does not; for bandwidth-bound sizes the ring's
+    ``2(n−1)/n`` is the smaller factor. NCCL's tuner picks between them the same way
+    (docs/model.md, "Links").
+    """
+    ring = ring_allreduce_s(bytes_per_rank, ranks, busbw_bytes_per_s, step_latency, base_latency_s)
+    tree = _f(base_latency_s) + link.tree_allreduce_s(
+        bytes_per_rank, ranks, busbw_bytes_per_s, step_latency
+    )
+    out: FloatArray = np.where(_f(ranks) > 1.0, np.minimum(ring, tree), 0.0)
     return out
 
 

@@ -39,7 +39,9 @@ def random_batch(name, rng, n=N):
         efficiency=rng.uniform(0.3, 1.0, (n, links)),
         window_bytes=pick([2.0**20, 2.0**24, 2.0**28, np.inf], (n, links)),
         streams=rng.integers(1, 16, (n, links)).astype(float),
-        handshake_rtts=rng.integers(0, 3, (n, links)).astype(float),
+        rendezvous_rtts=rng.uniform(0, 2, (n, links)),
+        loss_rate=pick([0.0, 1e-6, 1e-4, 1e-2], (n, links)),
+        mss_bytes=pick([1448.0, 8948.0], (n, links)),
         tensor_parallel=pick([1, 2, 4, 8]),
         pipeline_parallel=pick([1, 2, 4, 8, 16]),
         microbatches=rng.integers(1, 64, n).astype(float),
@@ -90,7 +92,9 @@ PROPERTIES = {
     "higher link efficiency (one link)": ("efficiency", "eff", "one"),
     "shorter route (one link)": ("route_km", "down", "one"),
     "less equipment latency (one link)": ("latency_us", "down", "one"),
-    "fewer handshake round trips (one link)": ("handshake_rtts", "fewer", "one"),
+    "fewer rendezvous round trips (one link)": ("rendezvous_rtts", "fewer", "one"),
+    "less loss (one link)": ("loss_rate", "down", "one"),
+    "larger segments (one link)": ("mss_bytes", "up", "one"),
     "more fabric bandwidth (one pool)": ("busbw_gbps", "up", "one"),
     "faster GPU peak (one pool)": ("peak_tflops", "up", "one"),
     "higher kernel MFU (one pool)": ("mfu", "eff", "one"),
@@ -113,7 +117,7 @@ def test_never_slower(topology, prop):
     elif direction == "eff":
         new = np.where(mask, arr + (1.0 - arr) * rng.random(arr.shape), arr)
     elif direction == "fewer":
-        new = np.where(mask, np.maximum(arr - 1.0, 0.0), arr)
+        new = np.where(mask, arr * rng.random(arr.shape), arr)
     else:
         new = np.where(mask, arr / factor, arr)
     count = _violations(topo, x, x.replace(**{field: new}))

@@ -1,0 +1,214 @@
+"""Record calibrations of links and clusters from measured all-reduce times; read the latest.
+
+The fit itself is the model's (`clusters/perfmodel/calibration.py`, pure); this module parses
+the operator's measurement, fits it, and stores the fit with its data, its date and who
+recorded it (docs/model.md, "Calibration"). `scenario_document` scores with the latest fit of
+each link and cluster (`latest_link_calibrations`, `latest_cluster_calibrations`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import OuterRef, Subquery
+
+from common.exceptions import InvalidInput
+
+from .choices import CalibrationSource
+from .models import Cluster, ClusterCalibration, LinkCalibration, SiteLink
+from .perfmodel import calibration
+from .perfmodel.nccl import NcclParseError, parse_all_reduce_perf
+
+# Raw text kept with a calibration: nccl-tests output is a few kB; anything far larger is not it.
+MAX_RAW_CHARS = 1_000_000
+
+
+class CalibrationUnreadable(InvalidInput):
+    code = "calibration_unreadable"
+    default_message = "The measurement could not be read."
+
+
+class CalibrationUnfit(InvalidInput):
+    code = "calibration_unfit"
+    default_message = "The measurement cannot support a fit."
+
+
+class CalibrationInFuture(InvalidInput):
+    code = "calibration_in_future"
+    default_message = "A measurement cannot be dated in the future."
+
+
+def _points_from_nccl(text: str, min_bytes: int) -> list[dict[str, Any]]:
+    if len(text) > MAX_RAW_CHARS:
+        raise CalibrationUnreadable(f"more than {MAX_RAW_CHARS:,} characters")
+    try:
+        rows = parse_all_reduce_perf(text)
+    except NcclParseError as exc:
+        raise CalibrationUnreadable(str(exc)) from None
+    return [r.as_dict() for r in rows if r.size_bytes >= min_bytes]
+
+
+def _fit(points: Sequence[dict[str, Any]], source: str, ranks: int) -> calibration.AllReduceFit:
+    if source == CalibrationSource.NCCL_TESTS:
+        sizes = [p["size_bytes"] for p in points]
+        times = [p["out_of_place"]["time_us"] * 1e-6 for p in points]
+        segments = 1
+    else:
+        sizes = [p["size_bytes"] for p in points]
+        times = [p["comm_s"] for p in points]
+        segments = 2
+    try:
+        return calibration.fit_allreduce(sizes, times, ranks, segments=segments)
+    except calibration.CalibrationError as exc:
+        raise CalibrationUnfit(str(exc)) from None
+
+
+def _record(
+    model: type[LinkCalibration] | type[ClusterCalibration],
+    owner: dict[str, Any],
+    *,
+    source: str,
+    ranks: int,
+    text: str,
+    points: Sequence[dict[str, Any]] | None,
+    min_bytes: int,
+    measured_at: dt.datetime,
+    actor: AbstractBaseUser,
+    now: dt.datetime,
+) -> Any:
+    """Check, parse, fit and store one calibration of ``owner`` (a link or a cluster)."""
+    if source not in CalibrationSource.values:
+        raise CalibrationUnreadable(f"unknown source {source!r}")
+    if measured_at > now:
+        raise CalibrationInFuture()
+    if ranks < 2:
+        raise CalibrationUnfit("an all-reduce needs at least two ranks")
+    if source == CalibrationSource.NCCL_TESTS:
+        data = _points_from_nccl(text, min_bytes)
+    else:
+        if not points:
+            raise CalibrationUnreadable("harness points are required")
+        data = [{"size_bytes": int(p["size_bytes"]), "comm_s": float(p["comm_s"])} for p in points]
+    fit = _fit(data, source, ranks)
+    fields: dict[str, Any] = {
+        "source": source,
+        "ranks": ranks,
+        "measured_at": measured_at,
+        "created_at": now,
+        "created_by": actor,
+        "data": data,
+        "raw": text,
+        "step_latency_us": fit.step_latency_us,
+        "usable_gbps": fit.usable_gbps,
+        "points": fit.points,
+        "median_rel_error": fit.median_rel_error,
+        "max_rel_error": fit.max_rel_error,
+    }
+    return model.objects.create(**owner, **fields)
+
+
+@transaction.atomic
+def link_calibration_record(
+    *,
+    link: SiteLink,
+    source: str,
+    ranks: int,
+    measured_at: dt.datetime,
+    actor: AbstractBaseUser,
+    now: dt.datetime,
+    text: str = "",
+    points: Sequence[dict[str, Any]] | None = None,
+    min_bytes: int = 0,
+) -> LinkCalibration:
+    """Fit an all-reduce measured across ``link`` and store it with its data.
+
+    ``source`` nccl_tests: ``text`` is ``all_reduce_perf`` output (sizes below ``min_bytes``
+    left out). ``source`` harness: ``points`` are ``{"size_bytes", "comm_s"}`` all-reduce times.
+    Refusals (nothing written): calibration_unreadable, calibration_unfit,
+    calibration_in_future.
+    """
+    cal: LinkCalibration = _record(
+        LinkCalibration,
+        {"link": link},
+        source=source,
+        ranks=ranks,
+        text=text,
+        points=points,
+        min_bytes=min_bytes,
+        measured_at=measured_at,
+        actor=actor,
+        now=now,
+    )
+    return cal
+
+
+@transaction.atomic
+def cluster_calibration_record(
+    *,
+    cluster: Cluster,
+    text: str,
+    ranks: int,
+    measured_at: dt.datetime,
+    actor: AbstractBaseUser,
+    now: dt.datetime,
+    min_bytes: int = 0,
+) -> ClusterCalibration:
+    """Fit an ``all_reduce_perf`` run inside ``cluster`` and store it with its data.
+
+    The fitted usable throughput is the ring's per-link rate, i.e. nccl-tests' bus bandwidth.
+    Refusals as :func:`link_calibration_record`.
+    """
+    cal: ClusterCalibration = _record(
+        ClusterCalibration,
+        {"cluster": cluster},
+        source=CalibrationSource.NCCL_TESTS,
+        ranks=ranks,
+        text=text,
+        points=None,
+        min_bytes=min_bytes,
+        measured_at=measured_at,
+        actor=actor,
+        now=now,
+    )
+    return cal
+
+
+def latest_link_figure(field: str) -> Subquery:
+    """``field`` of the latest calibration of the outer query's link (annotate a SiteLink)."""
+    newest = LinkCalibration.objects.filter(link=OuterRef("pk")).order_by("-measured_at", "-id")
+    return Subquery(newest.values(field)[:1])
+
+
+def latest_cluster_figure(field: str) -> Subquery:
+    """``field`` of the latest calibration of the outer query's cluster (annotate a Cluster)."""
+    newest = ClusterCalibration.objects.filter(cluster=OuterRef("pk")).order_by(
+        "-measured_at", "-id"
+    )
+    return Subquery(newest.values(field)[:1])
+
+
+def latest_link_calibrations(link_ids: Iterable[int]) -> dict[int, LinkCalibration]:
+    """The latest calibration (by measured_at, then id) of each given link that has one.
+
+    One query, whatever the number of links or of calibrations each holds.
+    """
+    newest = LinkCalibration.objects.filter(link=OuterRef("link")).order_by("-measured_at", "-id")
+    rows = LinkCalibration.objects.filter(
+        link_id__in=list(link_ids), pk=Subquery(newest.values("pk")[:1])
+    ).defer("data", "raw")
+    return {row.link_id: row for row in rows}
+
+
+def latest_cluster_calibrations(cluster_ids: Iterable[int]) -> dict[int, ClusterCalibration]:
+    """The latest calibration (by measured_at, then id) of each given cluster that has one."""
+    newest = ClusterCalibration.objects.filter(cluster=OuterRef("cluster")).order_by(
+        "-measured_at", "-id"
+    )
+    rows = ClusterCalibration.objects.filter(
+        cluster_id__in=list(cluster_ids), pk=Subquery(newest.values("pk")[:1])
+    ).defer("data", "raw")
+    return {row.cluster_id: row for row in rows}

@@ -1,0 +1,109 @@
+"""`manage.py calibrate`: record a measured all-reduce as a link or cluster calibration.
+
+    manage.py calibrate --link campus-1:campus-2 --nccl run.txt --ranks 16 \\
+        --measured-at 2026-12-01T10:00Z --user ops [--min-bytes 67108864] [--plot fit.png]
+    manage.py calibrate --cluster c1-h100 --nccl run.txt --ranks 8 --measured-at ... --user ops
+
+Reads nccl-tests `all_reduce_perf` output, fits the per-step latency and usable throughput
+(`clusters/perfmodel/calibration.py`), stores them with the data, the date and who recorded it
+(`clusters/calibrations.py`), prints the fit and, with --plot, draws predicted vs measured. The
+latest calibration of a link or cluster is what `scenario_document` scores with.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Q
+from django.utils import timezone
+
+from clusters import calibrations
+from clusters.models import Cluster, SiteLink
+from clusters.perfmodel import link
+from clusters.perfmodel.plot import plot_predicted_vs_measured
+from common.exceptions import DomainError
+
+
+class Command(BaseCommand):
+    help = "Record nccl-tests all_reduce_perf output as a link or cluster calibration."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        target = parser.add_mutually_exclusive_group(required=True)
+        target.add_argument("--link", help="SITE_A:SITE_B (site slugs, either order)")
+        target.add_argument("--cluster", help="cluster slug")
+        parser.add_argument("--nccl", required=True, help="all_reduce_perf output file")
+        parser.add_argument("--ranks", type=int, required=True, help="ranks of the run")
+        parser.add_argument(
+            "--measured-at", required=True, help="ISO 8601 instant with a zone (…Z or +hh:mm)"
+        )
+        parser.add_argument("--user", required=True, help="username of who records it")
+        parser.add_argument("--min-bytes", type=int, default=0, help="leave out smaller sizes")
+        parser.add_argument("--plot", help="write predicted vs measured to FILE.png or .svg")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        try:
+            measured_at = dt.datetime.fromisoformat(str(opts["measured_at"]))
+        except ValueError as exc:
+            raise CommandError(f"--measured-at: {exc}") from exc
+        if measured_at.tzinfo is None:
+            raise CommandError("--measured-at needs a time zone (…Z or +hh:mm)")
+        try:
+            text = Path(str(opts["nccl"])).read_text()
+        except OSError as exc:
+            raise CommandError(f"--nccl: {exc}") from exc
+        actor = get_user_model().objects.filter(username=opts["user"]).first()
+        if actor is None:
+            raise CommandError(f"no user {opts['user']!r}")
+        common = {
+            "text": text,
+            "ranks": opts["ranks"],
+            "measured_at": measured_at,
+            "actor": actor,
+            "now": timezone.now(),
+            "min_bytes": opts["min_bytes"],
+        }
+        try:
+            if opts["link"]:
+                cal: Any = calibrations.link_calibration_record(
+                    link=self._link(str(opts["link"])), source="nccl_tests", **common
+                )
+            else:
+                cluster = Cluster.objects.filter(slug=opts["cluster"]).first()
+                if cluster is None:
+                    raise CommandError(f"no cluster {opts['cluster']!r}")
+                cal = calibrations.cluster_calibration_record(cluster=cluster, **common)
+        except DomainError as exc:
+            raise CommandError(f"{exc.code}: {exc.message}") from exc
+        self.stdout.write(
+            f"{cal}: step latency {cal.step_latency_us:,.1f} µs, usable {cal.usable_gbps:,.1f} "
+            f"Gbit/s over {cal.points} sizes (median error {cal.median_rel_error:.1%}, "
+            f"max {cal.max_rel_error:.1%})"
+        )
+        if opts["plot"]:
+            sizes = [p["size_bytes"] for p in cal.data]
+            measured = [p["out_of_place"]["time_us"] * 1e-6 for p in cal.data]
+            predicted = link.pipelined_ring_allreduce_s(
+                sizes, cal.ranks, cal.usable_gbps * 1e9 / 8, cal.step_latency_us * 1e-6
+            )
+            path = plot_predicted_vs_measured(
+                measured,
+                list(predicted),
+                ["all_reduce_perf"] * len(sizes),
+                opts["plot"],
+                title=f"{cal}: fitted all-reduce time",
+            )
+            self.stdout.write(f"plot: {path}")
+
+    @staticmethod
+    def _link(spec: str) -> SiteLink:
+        a, _, b = spec.partition(":")
+        found = SiteLink.objects.filter(
+            Q(site_a__slug=a, site_b__slug=b) | Q(site_a__slug=b, site_b__slug=a)
+        ).first()
+        if found is None:
+            raise CommandError(f"no link between {a!r} and {b!r}")
+        return found
