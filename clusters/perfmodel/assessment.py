@@ -124,6 +124,7 @@ class Assessment:
     placements: tuple[PlacementFigures, ...]
     explanation: tuple[str, ...] = field(default=())
     links: tuple[tuple[str, str], ...] = field(default=())
+    portfolio: tuple[dict[str, Any], ...] = field(default=())
 
     @property
     def comm_s(self) -> float:
@@ -187,9 +188,27 @@ class Assessment:
                 ],
             },
             "best_placement": self.best_placement,
+            **({"portfolio": list(self.portfolio)} if self.portfolio else {}),
             "placements": [p.to_dict() for p in self.placements],
             "explanation": list(self.explanation),
         }
+
+
+def _portfolio(scenario: Scenario, placements: list[Placement]) -> tuple[dict[str, Any], ...]:
+    """Each portfolio workload's share, value (its own best placement) and that placement."""
+    rows = []
+    for entry in scenario.portfolio:
+        _, val = evaluate_and_value(scenario.with_workload(entry.workload), placements)
+        rows.append(
+            {
+                "name": entry.name,
+                "share": entry.share,
+                "internal_value_usd": _money(float(val.internal_value_usd)),
+                "weighted_value_usd": _money(entry.share * float(val.internal_value_usd)),
+                "best_placement": placements[int(val.best_index)].key,
+            }
+        )
+    return tuple(rows)
 
 
 def _flips(items: tuple[Flip, ...]) -> list[dict[str, Any]]:
@@ -267,6 +286,7 @@ def assess(scenario: Scenario) -> Assessment:
         best_placement=placements[best].key,
         placements=figures,
         links=tuple((lk.a, lk.b) for lk in scenario.links),
+        portfolio=_portfolio(scenario, placements),
     )
     explanation = explain(scenario, placements, out, assessment)
     return replace(assessment, explanation=tuple(explanation))

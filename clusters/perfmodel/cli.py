@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .assessment import MODEL_VERSION, Assessment, assess
+from .breakeven import Flip
 from .scenario import Scenario, ScenarioError, load_json
 from .sweep import SweepResult, parse_spec, sweep
+from .uncertainty import UncertainDecision, decide, plot_tornado
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -35,6 +37,17 @@ def build_parser(prog: str = "python -m clusters.perfmodel") -> argparse.Argumen
         help="print a sensitivity table over one input",
     )
     parser.add_argument("--plot", metavar="FILE.svg|png", help="with --sweep: draw the curve")
+    parser.add_argument(
+        "--uncertainty",
+        metavar="SAMPLES",
+        type=int,
+        nargs="?",
+        const=10_000,
+        help="also decide over the default ranges of the unknowns (default 10,000 draws)",
+    )
+    parser.add_argument(
+        "--tornado", metavar="FILE.svg|png", help="with --uncertainty: draw the tornado"
+    )
     return parser
 
 
@@ -84,13 +97,46 @@ def main(
             path = plot_sweep(result, args.plot, title=scenario.name)
             out.write(f"plot written to {path}\n")
         return 0
+    if args.tornado and args.uncertainty is None:
+        print("error: --tornado needs --uncertainty", file=sys.stderr)
+        return 2
+    if args.uncertainty is not None and not 1 <= args.uncertainty <= 1_000_000:
+        print("error: --uncertainty takes 1 to 1,000,000 draws", file=sys.stderr)
+        return 2
     assessment = assess(scenario)
+    decision = decide(scenario, samples=args.uncertainty) if args.uncertainty else None
     if args.json:
-        json.dump(assessment.to_dict(), out, indent=2)
+        doc = assessment.to_dict()
+        if decision is not None:
+            doc["uncertainty"] = decision.to_dict()
+        json.dump(doc, out, indent=2)
         out.write("\n")
     else:
         out.write(format_assessment(assessment))
+        if decision is not None:
+            out.write(format_uncertainty(decision))
+    if decision is not None and args.tornado:
+        path = plot_tornado(decision, args.tornado)
+        out.write(f"tornado written to {path}\n")
     return 0
+
+
+def format_uncertainty(d: UncertainDecision) -> str:
+    """The decision over the unknowns: probability, percentiles, tornado as a table."""
+    lines = [
+        "",
+        f"With its uncertainty ({d.samples:,} draws, seed {d.seed})",
+        f"  P(reclaim beats renting)  {d.probability_reclaim:.1%}",
+        f"  net USD  p5 {_fmt(d.net_p5_usd, ',.0f')}  p50 {_fmt(d.net_p50_usd, ',.0f')}"
+        f"  p95 {_fmt(d.net_p95_usd, ',.0f')}",
+        "  what moves the answer (net at the low / high end of each input):",
+    ]
+    for b in d.tornado:
+        lines.append(
+            f"    {b.knob:<24} {b.low:>10g} – {b.high:<10g}"
+            f" {_fmt(b.net_at_low_usd, ',.0f'):>18} / {_fmt(b.net_at_high_usd, ',.0f'):<18}"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _fmt(x: float | None, spec: str = ",.2f") -> str:
@@ -140,11 +186,23 @@ def format_assessment(a: Assessment) -> str:
         f"  break-even           scarcity {_fmt(be.scarcity_multiplier, ',.3f')}"
         f" | link {_fmt(be.link_bandwidth_gbps, ',.1f')} Gbit/s"
         f" | rent {_fmt(be.rent_per_month_usd)} USD/month",
+        f"  flips (all links)    {_flip_text(be.link_bandwidth_flips, 'Gbit/s')}",
+        *[
+            f"  flips (only link {a.links[i][0]}–{a.links[i][1]}): {_flip_text(f, 'Gbit/s')}"
+            for i, f in be.per_link
+        ],
+        *[f"  flips ({m} peak ×): {_flip_text(f, '×')}" for m, f in be.per_generation],
         "",
         "Why",
     ]
     lines += [f"  - {line}" for line in a.explanation]
     return "\n".join(lines) + "\n"
+
+
+def _flip_text(flips: tuple[Flip, ...], unit: str) -> str:
+    if not flips:
+        return "none in the range"
+    return ", ".join(f"{f.to} from {_fmt(f.at, ',.4g')} {unit}" for f in flips)
 
 
 def format_sweep(r: SweepResult) -> str:

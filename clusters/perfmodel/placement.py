@@ -35,8 +35,11 @@ def candidate_placements(scenario: Scenario) -> list[Placement]:
     DiLoCo (if there are several sites); each site alone; each pair of sites (three or more
     sites); where some pools are leased, the leased pools only and the capacity not under lease
     only (across sites and per site: the baseline a reclaim is measured against); each
-    accelerator model alone across sites; each accelerator model within each site that has
-    several. Duplicates (same pools, sync and split) are dropped, first wins.
+    accelerator model alone across sites; every subset of generations (two or more, short of
+    all) across sites, with DiLoCo too when it spans sites; every subset of sites (two or more,
+    short of all), as configured and with DiLoCo; each accelerator model within each site that
+    has several. Duplicates (same pools, sync and split) are dropped, first wins. The search is
+    complete over sites and generations (2^S + 2^G subsets), not over arbitrary pool subsets.
     """
     w = scenario.workload
     n = len(scenario.pools)
@@ -94,10 +97,24 @@ def candidate_placements(scenario: Scenario) -> list[Placement]:
                     "proportional",
                 )
             )
-    if len(sites) > 2:
-        for a, b in combinations(sites, 2):
-            idx = tuple(i for i, p in enumerate(scenario.pools) if p.site in (a, b))
-            cands.append(Placement(f"sites:{a}+{b}", f"{a} and {b} together", idx, sync, split))
+    # Every subset of two or more sites (not only pairs), as configured and with DiLoCo.
+    for size in range(2, len(sites)):
+        for group in combinations(sites, size):
+            idx = tuple(i for i, p in enumerate(scenario.pools) if p.site in group)
+            key = "+".join(group)
+            cands.append(
+                Placement(f"sites:{key}", f"{' and '.join(group)} together", idx, sync, split)
+            )
+            if sync != "diloco":
+                cands.append(
+                    Placement(
+                        f"sites:{key}/diloco",
+                        f"{' and '.join(group)}, DiLoCo across sites",
+                        idx,
+                        "diloco",
+                        split,
+                    )
+                )
     leased = tuple(i for i, p in enumerate(scenario.pools) if p.leased)
     if leased:
         one_site = len({scenario.pools[i].site for i in leased}) == 1
@@ -146,6 +163,31 @@ def candidate_placements(scenario: Scenario) -> list[Placement]:
                 split,
             )
         )
+    # Every subset of two or more generations (accelerator models) across all sites: dropping
+    # a slow generation can be worth more than keeping it in the synchronous group.
+    for size in range(2, len(models)):
+        for group in combinations(models, size):
+            idx = tuple(i for i, p in enumerate(scenario.pools) if p.accelerator in group)
+            one_site = len({scenario.pools[i].site for i in idx}) == 1
+            cands.append(
+                Placement(
+                    f"accelerators:{'+'.join(group)}",
+                    f"{', '.join(group)} only, all sites",
+                    idx,
+                    local_sync if one_site else sync,
+                    split,
+                )
+            )
+            if not one_site and sync != "diloco":
+                cands.append(
+                    Placement(
+                        f"accelerators:{'+'.join(group)}/diloco",
+                        f"{', '.join(group)} only, DiLoCo across sites",
+                        idx,
+                        "diloco",
+                        split,
+                    )
+                )
     for site in sites:
         here = [i for i, p in enumerate(scenario.pools) if p.site == site]
         site_models = tuple(dict.fromkeys(scenario.pools[i].accelerator for i in here))

@@ -120,7 +120,9 @@ def _megatron(
     )
 
 
-_MEGATRON = "Korthikanti et al., arXiv 2205.05198, Table 4 (full recompute), Table 3 configs"
+_MEGATRON = (
+    "Korthikanti et al., arXiv 2205.05198, Table 5 (full recompute); configurations of its Table 3"
+)
 
 PUBLISHED_RUNS: tuple[PublishedRun, ...] = (
     PublishedRun(

@@ -11,7 +11,7 @@ import json
 import math
 import reprlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, TypeVar
 
 from .catalog import CATALOG, Accelerator
@@ -247,6 +247,19 @@ class Economics:
 
 
 @dataclass(frozen=True)
+class PortfolioEntry:
+    """One internal workload of a portfolio and the share of the horizon it would use.
+
+    name: label. share: fraction of the horizon, (0, 1]. workload: the full workload (the
+    scenario's own workload with the entry's overrides applied).
+    """
+
+    name: str
+    share: float
+    workload: Workload
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A complete model input: workload, accelerators, pools, links and economics.
 
@@ -260,6 +273,7 @@ class Scenario:
     links: tuple[Link, ...] = ()
     economics: Economics = field(default_factory=Economics)
     name: str = ""
+    portfolio: tuple[PortfolioEntry, ...] = ()
 
     @property
     def sites(self) -> tuple[str, ...]:
@@ -292,7 +306,21 @@ class Scenario:
             "pools": [_dc_dict(p) for p in self.pools],
             "links": [_dc_dict(lk) for lk in self.links],
             "economics": _dc_dict(self.economics),
+            **(
+                {
+                    "portfolio": [
+                        {"name": e.name, "share": e.share, "workload": _dc_dict(e.workload)}
+                        for e in self.portfolio
+                    ]
+                }
+                if self.portfolio
+                else {}
+            ),
         }
+
+    def with_workload(self, workload: Workload) -> Scenario:
+        """The same capacity and economics with another workload (no portfolio)."""
+        return replace(self, workload=workload, portfolio=())
 
 
 def _dc_dict(obj: Any) -> dict[str, Any]:
@@ -565,11 +593,35 @@ def _parse_economics(value: Any, path: str, known: Mapping[str, Accelerator]) ->
     )
 
 
+def _parse_portfolio(value: Any, base: dict[str, Any]) -> tuple[PortfolioEntry, ...]:
+    """``portfolio``: a list of {name, share, workload overrides}; shares sum to at most 1."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value:
+        raise ScenarioError("$.portfolio", "must be a non-empty list of workloads")
+    out = []
+    for i, item in enumerate(value):
+        path = f"$.portfolio[{i}]"
+        obj = _object(item, path, {"name", "share", "workload"}, {"share"})
+        name = obj.get("name", f"workload {i + 1}")
+        if not isinstance(name, str):
+            raise ScenarioError(f"{path}.name", f"must be a string, got {_show(name)}")
+        share = _fraction(obj["share"], f"{path}.share")
+        overrides = obj.get("workload", {})
+        if not isinstance(overrides, dict):
+            raise ScenarioError(f"{path}.workload", "must be an object of workload fields")
+        workload = _parse_workload({**base, **overrides}, f"{path}.workload")
+        out.append(PortfolioEntry(name=name, share=share, workload=workload))
+    if sum(e.share for e in out) > 1.0 + 1e-9:
+        raise ScenarioError("$.portfolio", "shares must add up to at most 1")
+    return tuple(out)
+
+
 def _parse_scenario(data: Any) -> Scenario:
     root = _object(
         data,
         "$",
-        {"schema", "name", "workload", "accelerators", "pools", "links", "economics"},
+        {"schema", "name", "workload", "accelerators", "pools", "links", "economics", "portfolio"},
         {"workload", "pools"},
     )
     schema = root.get("schema", SCENARIO_SCHEMA)
@@ -579,6 +631,7 @@ def _parse_scenario(data: Any) -> Scenario:
     if not isinstance(name, str):
         raise ScenarioError("$.name", f"must be a string, got {_show(name)}")
     workload = _parse_workload(root["workload"], "$.workload")
+    portfolio = _parse_portfolio(root.get("portfolio"), root["workload"])
 
     raw_accels = root.get("accelerators", {})
     if not isinstance(raw_accels, dict):
@@ -609,4 +662,5 @@ def _parse_scenario(data: Any) -> Scenario:
         links=links,
         economics=economics,
         name=name,
+        portfolio=portfolio,
     )

@@ -19,7 +19,7 @@ horizon is not empty (an empty window never recommends reclaim).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -105,7 +105,33 @@ def evaluate_and_value(
     ``overrides`` replace input arrays; give them a shape that broadcasts against
     ``(V, n_placements)`` for scalars or ``(V, n_placements, P or L)`` for pool/link fields,
     e.g. ``scarcity_multiplier=values[:, None]``.
+
+    With a portfolio (SCHEMA.md, "portfolio") every workload is evaluated with the same
+    placements and overrides; the capacity's internal value is the share-weighted sum of each
+    workload's valuation (each in its own best placement). The outputs returned and the best
+    placement are the scenario's own workload's.
     """
+    outputs, valuation = _evaluate_and_value_one(scenario, placements, overrides)
+    if not scenario.portfolio:
+        return outputs, valuation
+    internal = np.zeros_like(valuation.internal_value_usd)
+    for entry in scenario.portfolio:
+        _, val = _evaluate_and_value_one(
+            scenario.with_workload(entry.workload), placements, overrides
+        )
+        internal = internal + entry.share * val.internal_value_usd
+    net = internal - valuation.rent_usd
+    return outputs, replace(
+        valuation,
+        internal_value_usd=internal,
+        net_usd=net,
+        reclaim=(net > 0.0) & (valuation.horizon_days > 0.0),
+    )
+
+
+def _evaluate_and_value_one(
+    scenario: Scenario, placements: list[Placement], overrides: dict[str, npt.ArrayLike]
+) -> tuple[Outputs, Valuation]:
     x = placement_inputs(scenario, placements)
     if overrides:
         x = x.replace(**overrides)

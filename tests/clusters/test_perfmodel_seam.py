@@ -119,3 +119,19 @@ def test_command_refuses_unbounded_files_with_a_command_error(fleet, tmp_path, t
         call_command("perfmodel", str(bad), stdout=io.StringIO())
     with pytest.raises(CommandError, match="--workload"):
         call_command("perfmodel", "--workload", str(bad), stdout=io.StringIO())
+
+
+def test_command_decides_with_uncertainty_and_draws_the_tornado(tmp_path):
+    target = tmp_path / "t.png"
+    out = io.StringIO()
+    call_command(
+        "perfmodel",
+        "examples/scenarios/two_sites_mixed.json",
+        "--uncertainty",
+        "300",
+        "--tornado",
+        str(target),
+        stdout=out,
+    )
+    assert "P(reclaim beats renting)" in out.getvalue()
+    assert target.read_bytes().startswith(b"\x89PNG")

@@ -98,3 +98,18 @@ def test_every_example_scenario_assesses():
         code, out = _run([str(path), "--json"])
         assert code == 0, path
         assert json.loads(out)["recommendation"] in ("reclaim", "keep_leased")
+
+
+def test_uncertainty_table_json_and_tornado(tmp_path):
+    target = tmp_path / "tornado.svg"
+    code, out = _run([str(DEMO), "--uncertainty", "500", "--tornado", str(target)])
+    assert code == 0
+    assert "P(reclaim beats renting)" in out
+    assert "flips (only link" in out
+    assert "<svg" in target.read_text()
+    code, out = _run([str(DEMO), "--json", "--uncertainty", "200"])
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["uncertainty"]["samples"] == 200
+    assert _run([str(DEMO), "--tornado", str(target)])[0] == 2
+    assert _run([str(DEMO), "--uncertainty", "0"])[0] == 2

@@ -108,3 +108,28 @@ def test_tornado_drawn_to_svg_and_png(tmp_path):
     assert "P(reclaim beats renting)" in svg or "reclaim" in svg
     png = plot_tornado(d.to_dict(), tmp_path / "t.png").read_bytes()
     assert png.startswith(b"\x89PNG")
+
+
+def test_pruned_placements_value_the_draws_as_the_complete_list_does():
+    """The draws use only the placements near the top at the tornado rows; on these draws the
+    complete candidate list gives the same nets."""
+    from clusters.perfmodel import candidate_placements
+    from clusters.perfmodel.uncertainty import _net_for, _overrides
+    from clusters.perfmodel.valuation import evaluate_and_value
+
+    for sc in (_between(), demo()):
+        ranges = DEFAULT_RANGES
+        d = decide(sc, samples=10)  # shapes only
+        rng = np.random.default_rng(9)
+        u = rng.random((300, len(ranges)))
+        draws = np.column_stack([r.quantile(u[:, j]) for j, r in enumerate(ranges)])
+        base = np.array([[r.base for r in ranges]])
+        swing = np.repeat(base, 2 * len(ranges), axis=0)
+        for j, r in enumerate(ranges):
+            swing[2 * j, j], swing[2 * j + 1, j] = r.low, r.high
+        rows = np.vstack([draws, base, swing])
+        pruned = _net_for(sc, ranges, rows)
+        everything = candidate_placements(sc)
+        _, val = evaluate_and_value(sc, everything, **_overrides(sc, everything, ranges, rows))
+        assert pruned == pytest.approx(np.asarray(val.net_usd), rel=1e-12)
+        assert d.samples == 10

@@ -43,6 +43,14 @@ class Command(BaseCommand):
         parser.add_argument("--sweep", help="FIELD=START:STOP:N[:log] sensitivity table")
         parser.add_argument("--plot", help="with --sweep: write the curve to FILE.svg or .png")
         parser.add_argument("--scenario-out", help="also write the scenario document to this file")
+        parser.add_argument(
+            "--uncertainty",
+            type=int,
+            nargs="?",
+            const=10_000,
+            help="also decide over the ranges of the unknowns (SAMPLES draws, default 10,000)",
+        )
+        parser.add_argument("--tornado", help="with --uncertainty: draw the tornado (.svg/.png)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if opts["scenario"]:
@@ -103,6 +111,10 @@ class Command(BaseCommand):
             argv += ["--sweep", str(opts["sweep"])]
         if opts["plot"]:
             argv += ["--plot", str(opts["plot"])]
+        if opts["uncertainty"] is not None:
+            argv += ["--uncertainty", str(opts["uncertainty"])]
+        if opts["tornado"]:
+            argv += ["--tornado", str(opts["tornado"])]
         # The model's CLI writes its own line ends; Django's wrapper would add one per chunk
         # (json.dump writes token by token), breaking the indented layout.
         self.stdout.ending = ""
