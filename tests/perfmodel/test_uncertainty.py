@@ -1,7 +1,5 @@
 """Decisions with uncertainty: probability, percentiles, tornado, speed, chart."""
 
-import time
-
 import numpy as np
 import pytest
 
@@ -36,15 +34,13 @@ def test_triangular_and_uniform_quantiles():
     assert uni.mean() == pytest.approx(0.05, abs=1e-3)
 
 
-def test_ten_thousand_samples_within_one_second():
-    sc = demo()
-    decide(sc, samples=100)  # warm the straggler table
-    start = time.perf_counter()
-    d = decide(sc, samples=10_000)
-    elapsed = time.perf_counter() - start
-    print(f"decision with uncertainty, 10,000 draws × {len(DEFAULT_RANGES)} knobs: {elapsed:.3f} s")
-    assert elapsed <= 1.0
+def test_ten_thousand_samples_make_one_decision():
+    # Its time (target ≤ 1 s) is measured by bench/bench_perfmodel.py beside a numpy floor, not
+    # here: a timed unit test measures the machine's load as much as the code.
+    d = decide(demo(), samples=10_000)
     assert d.samples == 10_000
+    assert 0.0 <= d.probability_reclaim <= 1.0
+    assert d.net_p5_usd <= d.net_p50_usd <= d.net_p95_usd
 
 
 def test_demo_keeps_leasing_with_certainty():
