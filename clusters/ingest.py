@@ -22,12 +22,14 @@ after the other and an event id is applied once, whatever the race):
   incident reported later than the `ok` (events out of order) stays open. Tenant and
   operator incidents are never resolved by monitoring: a person opened them, a person closes
   them;
-* the touched nodes' status is refreshed once (`clusters.fleet.node_refresh_status`), and
-  `incident.opened` / `incident.resolved` are emitted for each incident, as one batch.
+* the status of the nodes whose incidents moved is refreshed once
+  (`clusters.fleet.node_refresh_status`), and `incident.opened` / `incident.resolved` are
+  emitted for each incident, as one batch.
 
 Queries are bounded whatever the batch size: the checks read the nodes once; the write reads
 the known event ids and the open incidents once, inserts incidents and events in bulk, updates
-the resolved incidents in bulk, refreshes status in four reads and one update per status.
+the resolved incidents in bulk, refreshes status in four reads and one update per status. On
+PostgreSQL the events go in with one `INSERT ... SELECT FROM unnest(...)` per chunk.
 """
 
 from __future__ import annotations

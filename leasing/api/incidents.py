@@ -22,7 +22,6 @@ from typing import Any
 import django_filters
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.http import Http404
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -35,6 +34,7 @@ from clusters.models import Incident
 from common.api.fields import BoundedJSONObjectField, StrictCharField
 from common.api.serializers import StrictInputSerializer
 from common.clock import resolve_now
+from common.exceptions import NotFound
 from leasing.models import Allocation, Tenant
 from leasing.selectors import held_at
 
@@ -98,7 +98,7 @@ def tenant_incident_report(
     now: dt.datetime | None = None,
 ) -> Incident:
     """Open an incident on a node the tenant holds at `now` (holdover included: the machine is
-    still in its hands). Any other node → `Http404` (module docstring)."""
+    still in its hands). Any other node → `not_found` (module docstring)."""
     now = resolve_now(now)
     holding = (
         Allocation.objects.filter(held_at(now, now=now))
@@ -107,7 +107,7 @@ def tenant_incident_report(
         .first()
     )
     if holding is None:
-        raise Http404
+        raise NotFound()
     return fleet.incident_open(
         node=holding.node,
         category=category,
