@@ -32,37 +32,48 @@ GRANTS = {
 }
 
 
-def grant(apps, schema_editor):
+def add_grants(apps, schema_editor, new, grants):
+    """Give each group its `grants` over the models `new` ({app: models}); idempotent. Later
+    role migrations call this with their own models."""
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     alias = schema_editor.connection.alias
-    for label in NEW:
+    for label in new:
         config = apps.get_app_config(label)
         config.models_module = True
         create_permissions(config, verbosity=0, using=alias, apps=apps)
-    for name, grants in GRANTS.items():
+    for name, pairs in grants.items():
         group, _ = Group.objects.using(alias).get_or_create(name=name)
         group.permissions.add(
             *(
                 Permission.objects.using(alias).get(
                     content_type__app_label=label, codename=f"{action}_{model}"
                 )
-                for label, model, actions in grants
+                for label, model, actions in pairs
                 for action in actions
             )
         )
 
 
-def revoke(apps, schema_editor):
+def remove_grants(apps, schema_editor, new, grants):
     Permission = apps.get_model("auth", "Permission")
     Group = apps.get_model("auth", "Group")
-    for group in Group.objects.using(schema_editor.connection.alias).filter(name__in=GRANTS):
+    alias = schema_editor.connection.alias
+    for group in Group.objects.using(alias).filter(name__in=grants):
         group.permissions.remove(
-            *Permission.objects.using(schema_editor.connection.alias).filter(
-                content_type__app_label__in=list(NEW),
-                content_type__model__in=[m for models in NEW.values() for m in models],
+            *Permission.objects.using(alias).filter(
+                content_type__app_label__in=list(new),
+                content_type__model__in=[m for models in new.values() for m in models],
             )
         )
+
+
+def grant(apps, schema_editor):
+    add_grants(apps, schema_editor, NEW, GRANTS)
+
+
+def revoke(apps, schema_editor):
+    remove_grants(apps, schema_editor, NEW, GRANTS)
 
 
 class Migration(migrations.Migration):
