@@ -122,7 +122,7 @@ class NumberSeries(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.year}: {self.last_value}"
+        return f"{self.get_kind_display()} numbers {self.year}: {self.last_value:,} issued"
 
 
 class Invoice(models.Model):
@@ -258,7 +258,11 @@ class Invoice(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.number or f"Draft {self.kind} {self.period:%Y-%m} ({self.lease_id})"
+        if self.number:
+            return self.number
+        return (
+            f"Draft {self.get_kind_display().lower()} invoice of {self.lease}, {self.period:%B %Y}"
+        )
 
     @property
     def is_editable(self) -> bool:
@@ -352,7 +356,7 @@ class CreditNote(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.number or f"Draft credit note ({self.invoice_id})"
+        return self.number or f"Draft credit note on {self.invoice}"
 
 
 class CreditNoteLine(models.Model):

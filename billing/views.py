@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import io
 from decimal import Decimal
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
+from common import plots
 from common.access import operator_page
 from common.money import format_money
+from common.pages import render_operator
 
 from . import selectors
 from .models import Invoice
@@ -41,30 +42,20 @@ def invoice_print(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _chart_svg(summary: selectors.RevenueSummary) -> str:
-    """Billed vs accrued per month as an inline SVG (matplotlib, Agg backend)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    labels = [m.strftime("%b %y") for m in summary.months]
-    billed = [float(summary.billed.get(m, 0)) / 1e6 for m in summary.months]
-    accrued = [float(summary.accrued.get(m, 0)) / 1e6 for m in summary.months]
+    """Billed vs accrued per month as an inline SVG in the house style (follows dark mode)."""
+    labels = [m.strftime("%b %Y") for m in summary.months]
+    billed = [float(summary.billed.get(m, 0)) for m in summary.months]
+    accrued = [float(summary.accrued.get(m, 0)) for m in summary.months]
     positions = range(len(labels))
-    fig, ax = plt.subplots(figsize=(10, 3.2), dpi=100)
     width = 0.4
-    ax.bar([p - width / 2 for p in positions], billed, width, label="billed", color="#417690")
-    ax.bar([p + width / 2 for p in positions], accrued, width, label="accrued", color="#f5dd5d")
-    ax.set_xticks(list(positions), labels)
-    ax.set_ylabel("USD millions")
-    ax.legend(frameon=False)
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg")
-    plt.close(fig)
-    svg = buffer.getvalue()
-    return svg[svg.index("<svg") :]
+    with plots.figure(10, 3.2) as fig:
+        ax = fig.add_subplot()
+        ax.bar([p - width / 2 for p in positions], billed, width, label="billed")
+        ax.bar([p + width / 2 for p in positions], accrued, width, label="accrued")
+        ax.set_xticks(list(positions), labels)
+        plots.money_ticks(ax.yaxis)
+        ax.legend()
+        return plots.to_svg(fig, title="Billed and accrued revenue per month")
 
 
 @operator_page("billing.view_invoice")
@@ -89,7 +80,7 @@ def revenue(request: HttpRequest) -> HttpResponse:
         }
         for row in summary.tenant_rows()
     ]
-    return render(
+    return render_operator(
         request,
         "billing/revenue.html",
         {

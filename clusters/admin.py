@@ -643,3 +643,7 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
             "Cancelled",
             lambda w: fleet.window_cancel(window=w, now=now, actor=cast("User", request.user)),
         )
+
+
+# Incidents, monitoring sources, health events (docs/rules/fleet.md).
+from . import admin_fleet  # noqa: E402, F401

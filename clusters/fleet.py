@@ -220,6 +220,38 @@ def incident_resolve(
     return locked
 
 
+# --- incident helpers for batches (health ingestion) ------------------------------------------
+
+
+def incident_events(
+    *, opened: Iterable[Incident], resolved: Iterable[Incident]
+) -> list[events.Event]:
+    """The domain events of incidents opened and resolved by one batch, to emit together
+    (`events.emit_many`): `incident.opened` at each opening, `incident.resolved` at each
+    resolution. The incidents carry their node (no query per incident)."""
+    out = [
+        events.Event(
+            FleetEvent.INCIDENT_OPENED,
+            subject="incident",
+            subject_id=i.pk,
+            payload=incident_payload(i) | {"status": IncidentStatus.OPEN, "resolved_at": None},
+            occurred_at=i.opened_at,
+        )
+        for i in opened
+    ]
+    out += [
+        events.Event(
+            FleetEvent.INCIDENT_RESOLVED,
+            subject="incident",
+            subject_id=i.pk,
+            payload=incident_payload(i),
+            occurred_at=i.resolved_at or i.opened_at,
+        )
+        for i in resolved
+    ]
+    return out
+
+
 # --- maintenance windows --------------------------------------------------------------------
 #
 # A window is written by `window_create`, `window_change` and `window_cancel`, and moved through

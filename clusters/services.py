@@ -1,7 +1,7 @@
 """Writes to the inventory, and the seam between ORM rows and the performance model.
 
-`clusters/perfmodel/` never imports Django; this module is the only place that turns inventory
-rows into model inputs.
+`clusters/perfmodel/` never imports Django; this module turns inventory rows into model inputs
+(and `clusters/acceptance.py` builds its node-group scenario from `accelerator_figures`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from common.exceptions import DomainError
 
 from . import guards
 from .choices import NodeStatus
-from .models import Cluster, Node, Site, SiteLink
+from .models import AcceleratorModel, Cluster, Node, Site, SiteLink
+from .perfmodel.published import kernel_mfu
 
 # The internal workload the operator would train on reclaimed capacity, unless told otherwise:
 # a 1T-parameter dense model, 64M-token batches, TP 8 × PP 16, hierarchical sync, equal split.
@@ -95,6 +96,19 @@ def accelerator_key(slug: str) -> str:
     return slug.upper()
 
 
+def accelerator_figures(acc: AcceleratorModel) -> dict[str, float]:
+    """An inventory accelerator's figures as a scenario's `accelerators` entry."""
+    return {
+        "peak_tflops": acc.peak_tflops,
+        "mfu": kernel_mfu(accelerator_key(acc.slug), acc.reference_mfu),
+        "hbm_gb": acc.hbm_gb,
+        "scaleout_gbps": acc.scaleout_gbps,
+        "jitter_cv": acc.jitter_cv,
+        "mtbf_hours": acc.mtbf_hours,
+        "price_per_gpu_hour_usd": float(acc.market_price_per_gpu_hour),
+    }
+
+
 def scenario_document(
     *,
     clusters: Iterable[Cluster] | None = None,
@@ -125,15 +139,7 @@ def scenario_document(
     for cluster in rows:
         acc = cluster.accelerator
         key = accelerator_key(acc.slug)
-        accelerators[key] = {
-            "peak_tflops": acc.peak_tflops,
-            "mfu": acc.reference_mfu,
-            "hbm_gb": acc.hbm_gb,
-            "scaleout_gbps": acc.scaleout_gbps,
-            "jitter_cv": acc.jitter_cv,
-            "mtbf_hours": acc.mtbf_hours,
-            "price_per_gpu_hour_usd": float(acc.market_price_per_gpu_hour),
-        }
+        accelerators[key] = accelerator_figures(acc)
         running = cluster.running_nodes * cluster.gpus_per_node
         leased = min(leased_gpus.get(cluster.pk, 0), running)
         parts = [

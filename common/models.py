@@ -36,7 +36,7 @@ class DomainEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.subject} {self.subject_id}"
+        return f"{self.kind} ({self.subject} {self.subject_id})"
 
 
 class EventDeliveryStatus(models.TextChoices):

@@ -17,11 +17,27 @@ def api_not_found(request, rest: str = ""):
 
 urlpatterns = [
     path("v1/", include("leasing.api.urls")),
+    path("v1/", include("leasing.api.acceptance")),
     path("v1/", include("billing.api.urls")),
     path("v1/", include("webhooks.api.urls")),
+    path("v1/", include("leasing.api.incidents")),
     path("v1/", include("leasing.api.maintenance")),
     # Enum names for the schema are in settings (SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The operator ingestion API (monitoring source keys, not tenant keys) and its own document.
+    path("ops/v1/", include("clusters.api.urls")),
+    path(
+        "ops/schema/",
+        SpectacularAPIView.as_view(
+            urlconf="clusters.api.schema_urls",
+            custom_settings={
+                "TITLE": "Landlord operator ingestion API",
+                "DESCRIPTION": "Monitoring systems push health events (docs/api.md).",
+                "PREPROCESSING_HOOKS": [],
+            },
+        ),
+        name="ops-api-schema",
+    ),
     re_path(r"^(?P<rest>[\s\S]*)\Z", api_not_found),
 ]

@@ -13,16 +13,16 @@ from typing import Any
 
 import matplotlib.dates as mdates
 import numpy as np
-from django.contrib import admin
 from django.db.models import BooleanField, Count, ExpressionWrapper
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from matplotlib.ticker import MaxNLocator
 
 from clusters import selectors
 from clusters.models import Cluster
 from common.access import operator_page
+from common.pages import render_operator
 from common.plots import PALETTE, figure, to_svg
 from leasing.choices import NoticeStatus
 from leasing.models import Allocation, Notice
@@ -134,11 +134,10 @@ def timeline_chart(
 @operator_page("clusters.view_cluster")
 def capacity_index(request: HttpRequest) -> HttpResponse:
     context = {
-        **admin.site.each_context(request),
         "title": "Capacity timelines",
         "clusters": selectors.cluster_list().order_by("site__name", "name"),
     }
-    return render(request, "operator/capacity_index.html", context)
+    return render_operator(request, "operator/capacity_index.html", context)
 
 
 @operator_page("clusters.view_cluster", "leasing.view_lease")
@@ -157,7 +156,6 @@ def capacity_cluster(request: HttpRequest, slug: str) -> HttpResponse:
     )
     total = cluster.nodes.count()
     context = {
-        **admin.site.each_context(request),
         "title": f"Capacity timeline: {cluster}",
         "cluster": cluster,
         "total_nodes": total,
@@ -167,4 +165,4 @@ def capacity_cluster(request: HttpRequest, slug: str) -> HttpResponse:
         "past_days": PAST_DAYS,
         "future_days": FUTURE_DAYS,
     }
-    return render(request, "operator/capacity_cluster.html", context)
+    return render_operator(request, "operator/capacity_cluster.html", context)

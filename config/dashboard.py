@@ -13,10 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 import matplotlib.dates as mdates
-from django.contrib import admin
 from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.utils import timezone
 
 from clusters import perfmodel
@@ -25,12 +23,15 @@ from clusters.models import Cluster, Node, SiteLink
 from clusters.services import scenario_document
 from common.access import operator_page
 from common.money import format_money
+from common.pages import render_operator
 from common.plots import PALETTE, figure, to_svg
 from leasing.choices import NoticeStatus
 from leasing.models import Allocation, Lease, Notice
 from leasing.selectors import HOLDING, held_node_ids, leased_gpus_by_cluster, lines_running_at
 from reclaim.choices import ReclaimStatus
 from reclaim.models import ReclaimDecision
+
+from .inbox import inbox
 
 OFF = (NodeStatus.DOWN, NodeStatus.MAINTENANCE)
 STATES = ("leased", "reserved", "free", "down")
@@ -254,9 +255,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     upcoming = milestones(now)
     run_rate = sum((r["monthly_rate"] for r in rates), Decimal(0))
     context = {
-        **admin.site.each_context(request),
         "title": "Operator dashboard",
         "now": now,
+        "inbox": inbox(request.user, now),
         "capacity_rows": rows,
         "capacity_totals": totals(rows),
         "capacity_chart": capacity_chart(rows),
@@ -271,4 +272,4 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             open_decisions() if request.user.has_perm("reclaim.view_reclaimdecision") else None
         ),
     }
-    return render(request, "operator/dashboard.html", context)
+    return render_operator(request, "operator/dashboard.html", context)

@@ -558,3 +558,410 @@ class LeaseEventAdmin(admin.ModelAdmin):
 # Admin registrations of subpackages (autodiscovery imports only `leasing.admin`).
 from . import admin_maintenance  # noqa: E402, F401  (deferral requests)
 from .api import admin as api_admin  # noqa: E402, F401
+
+# --- acceptance records (docs/rules/fleet.md, "Delivery and acceptance") ------------------------
+# Signed facts: read-only here. New records come from `import_acceptance` or the upload page
+# (two steps: the verdicts per node, then confirm), both through `leasing.acceptance`.
+
+ACCEPTANCE_UPLOAD_MAX_BYTES = 32 * 2**20
+
+import json  # noqa: E402
+
+from django.http import HttpResponseRedirect  # noqa: E402
+
+from . import acceptance as acceptance_services  # noqa: E402
+from .models import AcceptanceRecord  # noqa: E402
+
+
+class AcceptanceUploadForm(forms.Form):
+    FORMATS = [("auto", "Detect"), ("nccl", "nccl-tests all_reduce_perf"), ("json", "JSON")]
+
+    results = forms.FileField(required=False, help_text="The tool output or the JSON document.")
+    text = forms.CharField(required=False, widget=forms.HiddenInput)
+    fmt = forms.ChoiceField(choices=FORMATS, initial="auto", label="Format")
+    lease = forms.CharField(max_length=32, required=False, help_text="Lease number (nccl form).")
+    line = forms.IntegerField(required=False, min_value=1, help_text="Line id, if several.")
+    hostnames = forms.CharField(
+        max_length=20_000,
+        required=False,
+        help_text="Comma-separated hosts of the run (default: the run's device list).",
+    )
+    signed_at = forms.DateTimeField(
+        required=False, help_text="With an offset, e.g. 2026-11-05T09:00:00Z (default: now)."
+    )
+    batch = forms.CharField(max_length=64, required=False)
+    step_time = forms.FloatField(required=False, min_value=0, label="Reference step time (s)")
+
+    def clean_signed_at(self):
+        value = self.cleaned_data.get("signed_at")
+        raw = self.data.get("signed_at", "")
+        if value is not None and not any(c in raw[10:] for c in "Z+-"):
+            raise forms.ValidationError("Give the instant's offset (Z or ±hh:mm).")
+        return value
+
+    def results_text(self) -> str:
+        upload = self.cleaned_data.get("results")
+        if upload is not None:
+            if upload.size > ACCEPTANCE_UPLOAD_MAX_BYTES:
+                raise forms.ValidationError("The file is larger than 32 MiB.")
+            try:
+                return upload.read().decode("utf-8")
+            except UnicodeDecodeError:
+                raise forms.ValidationError("The file is not UTF-8 text.") from None
+        return self.cleaned_data.get("text") or ""
+
+
+@admin.register(AcceptanceRecord)
+class AcceptanceRecordAdmin(admin.ModelAdmin):
+    list_display = [
+        "signed_at",
+        "hostname",
+        "lease_number",
+        "cluster",
+        "batch",
+        "passed",
+        "source",
+        "signed_by",
+        "incident",
+    ]
+    list_filter = [
+        "passed",
+        ("batch", admin.AllValuesFieldListFilter),
+        ("node__cluster", admin.RelatedOnlyFieldListFilter),
+        "source",
+    ]
+    search_fields = ["node__hostname", "allocation__line__lease__number"]
+    list_select_related = ["node__cluster", "allocation__line__lease", "signed_by", "incident"]
+    date_hierarchy = "signed_at"
+    readonly_fields = [
+        "allocation",
+        "node",
+        "batch",
+        "tests_table",
+        "passed",
+        "source",
+        "signed_by",
+        "signed_at",
+        "incident",
+        "raw",
+        "created_at",
+    ]
+    fields = cast(list[Any], readonly_fields)
+    change_list_template = "admin/leasing/acceptancerecord/change_list.html"
+
+    def has_add_permission(self, request):
+        return False  # through the upload page or the command, which judge against the model
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="hostname", ordering="node__hostname")
+    def hostname(self, obj: AcceptanceRecord) -> str:
+        return obj.node.hostname
+
+    @admin.display(description="lease", ordering="allocation__line__lease__number")
+    def lease_number(self, obj: AcceptanceRecord) -> str:
+        return obj.allocation.line.lease.number
+
+    @admin.display(description="cluster")
+    def cluster(self, obj: AcceptanceRecord) -> str:
+        return str(obj.node.cluster)
+
+    @admin.display(description="tests")
+    def tests_table(self, obj: AcceptanceRecord) -> str:
+        return format_html(
+            "<table><tr><th>test</th><th>measured</th><th>rule</th><th>threshold</th>"
+            "<th>predicted</th><th>verdict</th></tr>{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (
+                        t.get("name"),
+                        f"{t.get('measured', 0):.4g}",
+                        t.get("unit", ""),
+                        t.get("rule", ""),
+                        f"{t.get('threshold', 0):.4g}",
+                        f"{t['predicted']:.4g}" if "predicted" in t else "—",
+                        "pass" if t.get("passed") else "FAIL",
+                    )
+                    for t in obj.tests
+                ),
+            ),
+        )
+
+    def get_urls(self):
+        upload = operator_page(
+            "leasing.view_acceptancerecord", write=["leasing.add_acceptancerecord"]
+        )
+        return [
+            path(
+                "upload/",
+                self.admin_site.admin_view(upload(self.upload_view)),
+                name="leasing_acceptancerecord_upload",
+            ),
+            *super().get_urls(),
+        ]
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        """Step 1: the results and where they belong → the verdict per node (nothing written).
+        Step 2 (`confirm`): the same results recorded, signed by the operator, all or nothing."""
+        form = AcceptanceUploadForm(request.POST or None, request.FILES or None)
+        preview: list[acceptance_services.PreviewRow] = []
+        text = ""
+        if request.method == "POST" and form.is_valid():
+            try:
+                text = form.results_text()
+                parsed = self._parse(form, text)
+                if "confirm" in request.POST:
+                    records = acceptance_services.acceptance_import(
+                        items=parsed.items,
+                        refused=parsed.errors,
+                        signed_by=cast(Any, request.user),
+                    )
+                    passed = sum(r.passed for r in records)
+                    self.message_user(
+                        request,
+                        f"{len(records)} acceptance records signed: {passed} passed, "
+                        f"{len(records) - passed} failed.",
+                        messages.SUCCESS,
+                    )
+                    return self._changelist_redirect()
+                preview = acceptance_services.acceptance_preview(parsed=parsed)
+            except forms.ValidationError as exc:
+                form.add_error(None, exc)
+            except (
+                acceptance_services.InvalidAcceptance,
+                acceptance_services.InvalidAcceptanceBatch,
+            ) as exc:
+                form.add_error(None, f"{exc.message} [{exc.code}]")
+                for error in exc.extra.get("errors", []):
+                    form.add_error(
+                        None,
+                        f"item {error['item']} ({error['hostname']}): "
+                        f"[{error['code']}] {error['detail']}",
+                    )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Upload acceptance results",
+            "opts": self.model._meta,
+            "form": form,
+            "preview": preview,
+            "text": text,
+            "refused": any(row.passed is None for row in preview),
+        }
+        return TemplateResponse(request, "operator/fleet/acceptance_upload.html", context)
+
+    def _parse(self, form: AcceptanceUploadForm, text: str) -> acceptance_services.Parsed:
+        data = form.cleaned_data
+        if not text.strip():
+            raise forms.ValidationError("Give a results file.")
+        fmt = data["fmt"]
+        if fmt == "auto":
+            fmt = "json" if text.lstrip().startswith("{") else "nccl"
+        if fmt == "json":
+            try:
+                document = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise forms.ValidationError(f"Not JSON: {exc}") from None
+            return acceptance_services.items_from_json(
+                document,
+                lease=data["lease"] or None,
+                signed_at=data["signed_at"],
+                batch=data["batch"],
+            )
+        if not data["lease"]:
+            raise forms.ValidationError("Give the lease number for nccl-tests output.")
+        hosts = [h.strip() for h in (data["hostnames"] or "").split(",") if h.strip()]
+        return acceptance_services.items_from_nccl(
+            text,
+            lease=data["lease"],
+            line=data["line"],
+            hostnames=hosts,
+            signed_at=data["signed_at"] or timezone.now(),
+            batch=data["batch"],
+            step_time_s=data["step_time"],
+        )
+
+    def _changelist_redirect(self) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:leasing_acceptancerecord_changelist"))
+
+
+# --- allocations and replacements (docs/rules/fleet.md, "Replacement") --------------------------
+
+# How far back the instant shown on the confirmation page may lie when it is confirmed: a page
+# left open longer is shown again with a fresh instant and fresh proposals.
+REPLACE_CONFIRM_WITHIN = dt.timedelta(minutes=15)
+
+from . import replacement as replacing  # noqa: E402
+from .models import Replacement  # noqa: E402
+
+
+class ReplaceForm(forms.Form):
+    reason = forms.CharField(max_length=500, required=False, help_text="Recorded with the swap.")
+    at = forms.DateTimeField(widget=forms.HiddenInput)
+
+
+@admin.register(Allocation)
+class AllocationAdmin(admin.ModelAdmin):
+    """Who holds node X: every allocation with its node, lease, tenant, line, period and
+    acceptance. Read-only; the one write is "Replace from a spare" (`replacement.node_replace`)."""
+
+    list_display = [
+        "node",
+        "lease_number",
+        "tenant",
+        "line_id",
+        "starts_at",
+        "ends_at",
+        "accepted_at",
+    ]
+    list_filter = [
+        ("accepted_at", admin.EmptyFieldListFilter),
+        "line__lease__status",
+        "node__cluster",
+    ]
+    search_fields = ["node__hostname", "line__lease__number", "line__lease__tenant__name"]
+    list_select_related = ["node", "line__lease__tenant"]
+    date_hierarchy = "starts_at"
+    actions = ["replace_from_spare"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_add_replacement_permission(self, request) -> bool:
+        return request.user.has_perm("leasing.add_replacement")
+
+    @admin.display(description="lease", ordering="line__lease__number")
+    def lease_number(self, obj):
+        return obj.line.lease.number
+
+    @admin.display(description="tenant", ordering="line__lease__tenant__name")
+    def tenant(self, obj):
+        return obj.line.lease.tenant
+
+    @admin.action(description="Replace from a spare…", permissions=["add_replacement"])
+    def replace_from_spare(self, request, queryset):
+        """Two steps: a page with each failed node, the spare proposed by its line's policy (or
+        why there is none), the lease, the tenant and the swap instant; then the swaps, each
+        its own transaction, at that instant, with the spares shown (re-checked under the
+        locks: one taken meanwhile is refused, not silently changed)."""
+        now = timezone.now().replace(microsecond=0)  # the hidden field keeps whole seconds
+        rows = list(
+            queryset.select_related("node__cluster", "line__cluster", "line__lease__tenant")
+        )
+        form = ReplaceForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            at = form.cleaned_data["at"]
+            if now - REPLACE_CONFIRM_WITHIN <= at <= now:
+                spares = {
+                    n.pk: n
+                    for n in Node.objects.filter(
+                        pk__in=[
+                            request.POST.get(f"spare_{a.pk}")
+                            for a in rows
+                            if (request.POST.get(f"spare_{a.pk}") or "").isdigit()
+                        ]
+                    )
+                }
+
+                def swap(allocation):
+                    chosen = request.POST.get(f"spare_{allocation.pk}") or ""
+                    return replacing.node_replace(
+                        allocation=allocation,
+                        spare=spares.get(int(chosen)) if chosen.isdigit() else None,
+                        now=at,
+                        actor=request.user,
+                        reason=form.cleaned_data["reason"],
+                    )
+
+                run_per_row(self, request, queryset, "Replaced from a spare", swap)
+                return None
+            messages.warning(request, "The instant shown had expired: here it is again.")
+        proposals = [replacing.replacement_propose(allocation=a, now=now) for a in rows]
+        return action_form_page(
+            self,
+            request,
+            queryset,
+            action="replace_from_spare",
+            title="Replace from a spare",
+            template="admin/leasing/allocation/replace.html",
+            form=ReplaceForm(initial={"at": now}),
+            proposals=proposals,
+            now=now,
+        )
+
+
+@admin.register(Replacement)
+class ReplacementAdmin(admin.ModelAdmin):
+    """Every swap: when, which lease, the failed node and its spare, the incident, who did it."""
+
+    list_display = [
+        "at",
+        "lease_number",
+        "tenant",
+        "failed_node",
+        "spare_node",
+        "spare_accepted_at",
+        "incident",
+        "actor",
+        "reason",
+    ]
+    list_filter = ["line__substitution_policy", "line__lease__tenant"]
+    search_fields = [
+        "failed_allocation__node__hostname",
+        "spare_allocation__node__hostname",
+        "line__lease__number",
+    ]
+    list_select_related = [
+        "line__lease__tenant",
+        "failed_allocation__node",
+        "spare_allocation__node",
+        "incident",
+        "actor",
+    ]
+    date_hierarchy = "at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="lease", ordering="line__lease__number")
+    def lease_number(self, obj):
+        return obj.line.lease.number
+
+    @admin.display(description="tenant")
+    def tenant(self, obj):
+        return obj.line.lease.tenant
+
+    @admin.display(description="failed node")
+    def failed_node(self, obj):
+        return obj.failed_allocation.node
+
+    @admin.display(description="spare")
+    def spare_node(self, obj):
+        return obj.spare_allocation.node
+
+    @admin.display(description="spare accepted")
+    def spare_accepted_at(self, obj):
+        return obj.spare_allocation.accepted_at or "pending"

@@ -16,7 +16,8 @@ from collections.abc import Iterable, Sequence
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, Max, OuterRef
 
-from clusters.models import ALLOCATABLE_STATUSES, Cluster, Node
+from clusters.choices import IncidentStatus
+from clusters.models import ALLOCATABLE_STATUSES, Cluster, Incident, Node
 
 from .exceptions import CapacityUnavailable
 from .models import Allocation, LeaseLine
@@ -66,18 +67,24 @@ def free_node_ids(
 ) -> list[int]:
     """Healthy nodes of the cluster free over `[start, end)`, by pk.
 
+    Healthy: an allocatable status and no open incident (docs/rules/fleet.md, "Incidents": a
+    node with an open incident is never allocated anew, whatever its status says — a tenant's
+    report opens the incident before anyone looks at the machine).
+
     A node is free when no allocation holds it at any instant of the period, by the rule every
     capacity figure shares (`selectors.held_during`: overlapping rows, and the rows of an ended
     lease whose release is not confirmed, up to that release). `now` is required: the answer
     depends on it, and a caller on a simulated clock must never be judged by the real one.
 
-    One set-based query (NOT EXISTS over the allocation index); call it holding the cluster
-    lock if the answer is going to be used to allocate.
+    One set-based query (NOT EXISTS over the allocation index and the incident index); call it
+    holding the cluster lock if the answer is going to be used to allocate.
     """
     busy = Allocation.objects.filter(node=OuterRef("pk")).filter(held_during(start, end, now=now))
+    broken = Incident.objects.filter(node=OuterRef("pk"), status=IncidentStatus.OPEN)
     qs = (
         Node.objects.filter(cluster_id=cluster_id, status__in=ALLOCATABLE_STATUSES)
         .filter(~Exists(busy))
+        .filter(~Exists(broken))
         .order_by("pk")
         .values_list("pk", flat=True)
     )

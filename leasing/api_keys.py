@@ -1,17 +1,12 @@
 """API keys of tenants: created once, shown once, stored hashed, revocable, optionally expiring.
 
-A key reads `lk_<prefix>_<secret>`. `prefix` (12 hex characters) is stored in clear so a request
-finds its row with one indexed lookup; the whole key is stored only as its SHA-256 hex digest
-and compared in constant time (`hmac.compare_digest`). Keys are 256-bit random strings, so a
-fast hash is enough (no password stretching needed: there is nothing to guess).
+A key reads `lk_<prefix>_<secret>`; how it is made, stored and compared is `common/keys.py`
+(shared with the monitoring sources' keys).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import secrets
 from typing import TYPE_CHECKING
 
 from django.db import transaction
@@ -20,6 +15,8 @@ from django.utils import timezone
 
 from common.clock import resolve_now as _now
 from common.exceptions import InvalidInput, NotFound
+from common.keys import hash_key, matches, new_key
+from common.keys import split_key as _split_key
 
 from .models import ApiKey, Tenant
 
@@ -27,28 +24,13 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 KEY_SCHEME = "lk"
-PREFIX_BYTES = 6  # 12 hex characters
-SECRET_BYTES = 32
 # last_used_at is written at most this often per key: a busy key costs one UPDATE a minute.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
-def hash_key(raw: str) -> str:
-    """SHA-256 hex digest of the whole key (what is stored)."""
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
-
-
 def split_key(raw: str) -> str | None:
-    """The lookup prefix of a well-formed key, or None (malformed keys never reach the DB)."""
-    parts = raw.split("_", 2)
-    if len(parts) != 3 or parts[0] != KEY_SCHEME:
-        return None
-    prefix, secret = parts[1], parts[2]
-    if len(prefix) != PREFIX_BYTES * 2 or not all(c in "0123456789abcdef" for c in prefix):
-        return None
-    if not 20 <= len(secret) <= 100 or not secret.isascii():
-        return None
-    return prefix
+    """The lookup prefix of a well-formed tenant key, or None."""
+    return _split_key(raw, KEY_SCHEME)
 
 
 @transaction.atomic
@@ -67,8 +49,7 @@ def api_key_create(
     now = _now(now)
     if expires_at is not None and (timezone.is_naive(expires_at) or expires_at <= now):
         raise InvalidInput(extra={"fields": {"expires_at": "Must be an aware future instant."}})
-    prefix = secrets.token_hex(PREFIX_BYTES)
-    raw = f"{KEY_SCHEME}_{prefix}_{secrets.token_urlsafe(SECRET_BYTES)}"
+    prefix, raw = new_key(KEY_SCHEME)
     key = ApiKey.objects.create(
         tenant=tenant,
         name=name[:100],
@@ -103,11 +84,8 @@ def api_key_authenticate(raw: str, *, now: dt.datetime | None = None) -> ApiKey 
         return None
     now = _now(now)
     key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
-    digest = hash_key(raw)
-    if key is None:
-        hmac.compare_digest(digest, digest)  # same work whether or not the prefix exists
-        return None
-    if not hmac.compare_digest(digest, key.key_hash):
+    # Same work whether or not the prefix exists.
+    if not matches(raw, key.key_hash if key is not None else None) or key is None:
         return None
     if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
         return None

@@ -9,8 +9,12 @@ listings of what is left.
 
 Everything is created through `leasing.services` with the clock set in the past (requests,
 approvals, the renewal, the notice), then the boundary job is run at `now`, so the rows are
-exactly what the product would have produced. The headline rents are fixed whatever `scale`
-(they are the story); node counts follow the inventory, which is scaled already.
+exactly what the product would have produced. The headline rents are the full-scale story
+and are SCALED WITH THE FLEET: at `scale` s the campus-1 leases rent for s × $1.25B and
+s × $0.92B a month (node counts follow the inventory, which is scaled already), so rent per
+GPU — and with it every break-even the reclaim workbench prints — is the same at every seed
+scale. (Before, a 2 % demo kept full-size rents on 2 % of the GPUs: a break-even scarcity of
+about 500 instead of about 10.)
 
 Idempotent: leases are keyed by `Lease.reference` (`demo:...`), listings by title, tenants by
 slug; a second run creates nothing. Works on SQLite and PostgreSQL.
@@ -44,6 +48,12 @@ TENANTS = [
 CAMPUS1_SHARES = {"northwind-ai": Decimal("0.55"), "helios-labs": Decimal("0.35")}
 SPOT_REFERENCE = "demo:helios-campus3-spot"
 CAMPUS1_RENT = {"northwind-ai": Decimal("1250000000.00"), "helios-labs": Decimal("920000000.00")}
+
+
+def scaled_rents(scale: float) -> dict[str, Decimal]:
+    """The campus-1 headline rents at a seed scale: full-scale rent × scale, to the cent."""
+    factor = Decimal(str(scale))
+    return {slug: round_money(rent * factor) for slug, rent in CAMPUS1_RENT.items()}
 
 
 def _split_rent(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
@@ -120,9 +130,9 @@ def seed_leasing(
 ) -> dict[str, int]:
     """Create the demo tenants, leases and listings; returns rows created per kind.
 
-    `scale` is accepted for symmetry with the inventory step (node counts already follow the
-    scaled inventory). `progress(label, done, total)` is called after each lease. Needs the
-    demo inventory (sites `campus-1`, `campus-2`, `campus-3`).
+    `scale` scales the headline campus-1 rents with the fleet (module docstring); node counts
+    already follow the scaled inventory. `progress(label, done, total)` is called after each
+    lease. Needs the demo inventory (sites `campus-1`, `campus-2`, `campus-3`).
     """
     if scale <= 0:
         raise ValueError("scale must be positive")
@@ -132,6 +142,7 @@ def seed_leasing(
     if missing:
         raise ValueError(f"seed the inventory first (missing sites: {sorted(missing)})")
     created = {"tenants": 0, "leases": 0, "listings": 0}
+    rents = scaled_rents(scale)
     today = local_date(now, TZ)
     with transaction.atomic():
         before = Tenant.objects.count()
@@ -155,9 +166,7 @@ def seed_leasing(
             first = _signed_lease(
                 reference="demo:northwind-campus1-term1",
                 tenant=northwind,
-                lines=_lines(
-                    "campus-1", CAMPUS1_SHARES["northwind-ai"], CAMPUS1_RENT["northwind-ai"]
-                ),
+                lines=_lines("campus-1", CAMPUS1_SHARES["northwind-ai"], rents["northwind-ai"]),
                 commencement_date=today - 240 * DAY,
                 now=now,
             )
@@ -170,9 +179,7 @@ def seed_leasing(
             _signed_lease(
                 reference="demo:helios-campus1",
                 tenant=helios,
-                lines=_lines(
-                    "campus-1", CAMPUS1_SHARES["helios-labs"], CAMPUS1_RENT["helios-labs"]
-                ),
+                lines=_lines("campus-1", CAMPUS1_SHARES["helios-labs"], rents["helios-labs"]),
                 commencement_date=today - 100 * DAY,
                 now=now,
             )

@@ -13,6 +13,7 @@ from django.db.models import F, Q
 
 from clusters.models import Cluster, Incident, MaintenanceWindow, Node
 from common.contract_time import timezone_choices
+from common.display import day, instant
 from common.fields import actor_field, money_field
 from common.money import DEFAULT_CURRENCY
 
@@ -148,7 +149,7 @@ class ListingEvent(models.Model):
         indexes = [models.Index(fields=["listing", "at"], name="listingevent_listing_at")]
 
     def __str__(self) -> str:
-        return f"{self.listing_id} {self.kind} @ {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.listing}: {self.get_kind_display().lower()} {instant(self.at)}"
 
 
 class Lease(models.Model):
@@ -285,7 +286,7 @@ class LeaseLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.lease_id}: {self.node_count} × {self.cluster_id}"
+        return f"{self.lease}: {self.node_count} nodes of {self.cluster}"
 
     @property
     def end(self):  # -> datetime
@@ -323,7 +324,8 @@ class Allocation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.node_id} [{self.starts_at:%Y-%m-%d}, {self.ends_at:%Y-%m-%d})"
+        period = f"{instant(self.starts_at)} to {instant(self.ends_at)}"
+        return f"{self.node} for {self.line.lease}, {period}"
 
 
 class Notice(models.Model):
@@ -362,7 +364,8 @@ class Notice(models.Model):
         ordering = ["received_at", "id"]
 
     def __str__(self) -> str:
-        return f"Notice {self.pk} on {self.lease_id} by {self.given_by}"
+        party = self.get_given_by_display()
+        return f"{party}'s notice on {self.lease}, received {day(self.notice_date)}"
 
 
 class LeaseEvent(models.Model):
@@ -389,7 +392,7 @@ class LeaseEvent(models.Model):
         indexes = [models.Index(fields=["lease", "at"], name="leaseevent_lease_at")]
 
     def __str__(self) -> str:
-        return f"{self.lease_id} {self.kind} @ {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.lease}: {self.kind} {instant(self.at)}"
 
 
 # --- The fleet under a lease (docs/rules/fleet.md) ------------------------------------------
@@ -437,7 +440,7 @@ class AcceptanceRecord(models.Model):
 
     def __str__(self) -> str:
         verdict = "passed" if self.passed else "failed"
-        return f"Acceptance of {self.node} {verdict} ({self.signed_at:%Y-%m-%d})"
+        return f"Acceptance of {self.node} {verdict} {instant(self.signed_at)}"
 
 
 class Replacement(models.Model):
@@ -465,7 +468,7 @@ class Replacement(models.Model):
         ordering = ["-at", "-id"]
 
     def __str__(self) -> str:
-        return f"Replacement on {self.line} at {self.at:%Y-%m-%d %H:%M}"
+        return f"Replacement on {self.line} {instant(self.at)}"
 
 
 class MaintenanceDeferral(models.Model):
@@ -557,4 +560,4 @@ class IdempotencyRecord(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.tenant_id}:{self.key}"
+        return f"{self.tenant}: {self.method} {self.path} ({self.key})"

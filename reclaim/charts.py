@@ -216,6 +216,28 @@ def placements_chart(assessment: dict[str, Any]) -> str:
         return to_svg(fig, title="Placements compared")
 
 
+def tornado_chart(uncertainty: dict[str, Any]) -> str:
+    """The inputs that move the answer most: net at each knob's low and high end around the
+    base, largest swing on top; zero (value = rent) dashed."""
+    from clusters.perfmodel.uncertainty import KNOB_LABELS
+
+    bars = list(reversed(uncertainty["tornado"]))
+    base = uncertainty["net_usd"]["base"]
+    with figure(7.5, 0.34 * max(len(bars), 3) + 1.2) as fig:
+        ax = fig.add_subplot()
+        labels = [
+            f"{KNOB_LABELS.get(b['knob'], b['knob'])} {b['low']:g}–{b['high']:g}" for b in bars
+        ]
+        ax.barh(labels, [b["net_at_low_usd"] - base for b in bars], left=base, color=PALETTE[3])
+        ax.barh(labels, [b["net_at_high_usd"] - base for b in bars], left=base, color=PALETTE[0])
+        ax.axvline(base, color=PALETTE[7], linewidth=1.0)
+        ax.axvline(0.0, color=PALETTE[7], linewidth=1.0, linestyle="--")
+        _money_axis(ax)
+        ax.set_xlabel("net USD at the low end (red) and the high end (blue) of each input")
+        ax.grid(axis="y", visible=False)
+        return to_svg(fig, title="What moves the answer")
+
+
 def losses(assessment: dict[str, Any]) -> list[dict[str, Any]]:
     """Where a step's time goes, scenario as given: seconds per step and share of the step."""
     step = assessment["step_time_s"] or 0.0

@@ -40,6 +40,12 @@ class ReclaimDecision(models.Model):
     inputs = models.JSONField(null=True, blank=True, help_text="Scenario document scored.")
     model_version = models.CharField(max_length=20, blank=True, default="")
     assessment = models.JSONField(null=True, blank=True)
+    uncertainty = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The decision over sampled unknowns: P(reclaim beats renting), net "
+        "percentiles and the tornado (landlord.uncertainty/1).",
+    )
     window_start = models.DateTimeField(null=True, blank=True)
     window_end = models.DateTimeField(null=True, blank=True)
     internal_value = money_field(null=True, blank=True, help_text="USD over the window.")

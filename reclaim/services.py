@@ -35,6 +35,8 @@ from django.db import transaction
 from billing import proration
 from clusters import perfmodel
 from clusters.models import Cluster
+from clusters.perfmodel.scenario import check_bounds
+from clusters.perfmodel.uncertainty import decide
 from clusters.services import DEFAULT_ECONOMICS, scenario_document
 from common.clock import resolve_now as _now
 from common.contract_time import local_date
@@ -98,6 +100,14 @@ def _check_overrides(workload: dict[str, Any], economics: dict[str, Any]) -> Non
         )
     if not isinstance(workload, dict):
         raise InvalidInput(extra={"fields": {"workload": "Must be an object."}})
+    # Bounded before anything is written: depth, size, finite and representable numbers.
+    for name, value in (("workload", workload), ("economics", economics)):
+        try:
+            check_bounds(value, f"$.{name}")
+        except perfmodel.ScenarioError as exc:
+            raise InvalidInput(
+                f"The {name} is invalid: {exc}", extra={"fields": {name: exc.message}}
+            ) from exc
 
 
 @transaction.atomic
@@ -200,6 +210,18 @@ def _score_parts(
     return out, parts
 
 
+# Draws of the unknowns per scoring (docs/model.md, "Decisions with uncertainty").
+UNCERTAINTY_SAMPLES = 10_000
+
+
+def decision_uncertainty(parts: list[dict[str, Any]], *, seed: int) -> dict[str, Any]:
+    """The decision over the default ranges of the unknowns: every part's stored scenario is
+    sampled with the same draws (seeded by the decision) and the nets added draw by draw."""
+    scenarios = [perfmodel.Scenario.from_dict(p["scenario"]) for p in parts]
+    result = decide(scenarios, samples=UNCERTAINTY_SAMPLES, seed=seed)
+    return result.to_dict()
+
+
 @transaction.atomic
 def decision_score(
     *,
@@ -241,6 +263,7 @@ def decision_score(
         "parts": [p["assessment"] for p in parts],
     }
     decision.model_version = perfmodel.MODEL_VERSION
+    decision.uncertainty = decision_uncertainty(parts, seed=decision.pk)
     if nonempty:
         decision.window_start = min(p.start for p in nonempty)
         decision.window_end = max(p.end for p in nonempty)
@@ -486,6 +509,22 @@ def decisions_rescore(*, now: dt.datetime | None = None) -> dict[str, int]:
 # --- the planner over the inventory ---------------------------------------------------------
 
 
+def leased_document(
+    facts: Sequence[planner.LineFacts], *, workload: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One inventory scenario with every given line's GPUs leased (the `clusters.services`
+    seam), the base the planner and the revenue-at-risk page value lines against."""
+    gpus: dict[int, int] = {}
+    for f in facts:
+        gpus[f.cluster_id] = gpus.get(f.cluster_id, 0) + f.gpus
+    return scenario_document(
+        clusters=[Cluster(pk=pk) for pk in gpus] if gpus else [],
+        leased_gpus=gpus,
+        workload=workload,
+        economics=dict(DEFAULT_ECONOMICS),
+    )
+
+
 def plan_for(
     *,
     need: planner.Need,
@@ -503,15 +542,7 @@ def plan_for(
     if need.site_slug:
         qs = qs.filter(cluster__site__slug=need.site_slug)
     facts = selectors.line_facts(list(qs.values_list("pk", flat=True)))
-    gpus: dict[int, int] = {}
-    for f in facts:
-        gpus[f.cluster_id] = gpus.get(f.cluster_id, 0) + f.gpus
-    base = scenario_document(
-        clusters=[Cluster(pk=pk) for pk in gpus] if gpus else [],
-        leased_gpus=gpus,
-        workload=workload,
-        economics=dict(DEFAULT_ECONOMICS),
-    )
+    base = leased_document(facts, workload=workload)
     return planner.plan(
         facts, need, notice_date=notice_date, base_document=base, economics=economics, table=table
     )

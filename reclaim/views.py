@@ -9,6 +9,7 @@ prefetches, the charts are computed from the stored inputs.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin, messages
@@ -23,7 +24,7 @@ from common.access import operator_page
 from common.admin import record_change
 from common.exceptions import DomainError
 
-from . import charts, selectors, services
+from . import charts, risk, selectors, services
 from .forms import DecisionForm, PlanForm
 from .models import ReclaimDecision
 from .planner import Need
@@ -132,6 +133,20 @@ def _figures(decision: ReclaimDecision) -> tuple[list[dict[str, Any]], list[dict
     return figures
 
 
+def _tornado(decision: ReclaimDecision) -> str:
+    """The stored uncertainty's tornado as SVG ("" before the first scoring), cached like the
+    other figures (per decision, scoring instant and model version)."""
+    if not decision.uncertainty:
+        return ""
+    scored = decision.scored_at.isoformat() if decision.scored_at else ""
+    key = f"reclaim-tornado:{decision.pk}:{scored}:{decision.model_version}"
+    svg = cache.get(key)
+    if svg is None:
+        svg = charts.tornado_chart(decision.uncertainty)
+        cache.set(key, svg, timeout=24 * 3600)
+    return str(svg)
+
+
 @operator_page(VIEW)
 def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One decision: money, loss breakdown, placements, sensitivities, approve / reject."""
@@ -151,6 +166,8 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
             lines=lines,
             parts=parts,
             sensitivity=sensitivity,
+            uncertainty=decision.uncertainty,
+            tornado=_tornado(decision),
             notices=list(decision.notices.all()),
             can_decide=decision.status in selectors.OPEN_DECISIONS,
         ),
@@ -175,13 +192,41 @@ def _act(request: HttpRequest, pk: int, label: str, call) -> HttpResponse:
 
 
 @operator_page(VIEW, write=["reclaim.approve_reclaimdecision"])
-@require_POST
 def decision_approve(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act(
+    """GET: what approving would do — the notices, the dates, the rent forgone, the credit notes
+    that follow and who is told. POST with `confirm`: approve. Nothing is offered when the
+    notices would change nothing."""
+    if request.method == "POST" and request.POST.get("confirm"):
+        return _act(
+            request,
+            pk,
+            "Approved",
+            lambda d: services.decision_approve(decision=d, actor=_operator(request)),
+        )
+    try:
+        decision = selectors.decision_get(pk)
+    except ReclaimDecision.DoesNotExist:
+        raise Http404("No such decision.") from None
+    if request.method == "POST":  # an approval not confirmed: show what it would do
+        return redirect(reverse("operator:reclaim:approve", kwargs={"pk": pk}))
+    notices = services.planned_notices(decision) if decision.notice_date else []
+    effects = risk.approval_effects(notices, decision.notice_date) if notices else []
+    return render(
         request,
-        pk,
-        "Approved",
-        lambda d: services.decision_approve(decision=d, actor=_operator(request)),
+        "operator/reclaim/approve.html",
+        _context(
+            request,
+            title=f"Approve “{decision.title}”?",
+            decision=decision,
+            effects=effects,
+            rent_forgone=sum((e.rent_forgone for e in effects), Decimal(0)),
+            credits=sum((e.credit for e in effects), Decimal(0)),
+            tenants=sorted({e.facts.tenant for e in effects}),
+            leases=sorted({e.facts.lease_number for e in effects}),
+            can_approve=bool(effects)
+            and decision.status in selectors.OPEN_DECISIONS
+            and request.user.has_perm("reclaim.approve_reclaimdecision"),
+        ),
     )
 
 

@@ -10,8 +10,16 @@ class WebhooksConfig(AppConfig):
         # webhook deliveries for the tenants that listen.
         from common import events
 
-        from . import services
+        from . import fleet, services
 
         events.register(
-            services.EVENT_TYPES, "webhooks.announce", services.announce, wants=services.listening
+            services.ANNOUNCED_TYPES,
+            "webhooks.announce",
+            services.announce,
+            wants=services.listening,
+        )
+        # The fleet's events (incidents, maintenance, acceptance, replacement): the tenants
+        # holding the nodes concerned.
+        events.register(
+            services.FLEET_EVENT_TYPES, "webhooks.fleet", fleet.announce_fleet, wants=fleet.wanted
         )

@@ -67,4 +67,4 @@ class WebhookDelivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.event_type} → {self.endpoint_id} ({self.status})"
+        return f"{self.event_type} to {self.endpoint} ({self.get_status_display().lower()})"

@@ -42,7 +42,7 @@ import secrets
 import socket
 import ssl
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,6 +56,7 @@ from django.utils import timezone
 # Webhooks sit beside the top of the layering (docs/architecture.md): they may name billing's
 # events.
 from billing.choices import DocumentEvent
+from clusters.fleet import FleetEvent
 from common.clock import resolve_now as _now
 from common.db import lock_row
 from common.events import Event
@@ -70,6 +71,9 @@ from .models import WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
+# Emitted by leasing's acceptance and replacement services (docs/architecture.md, events).
+NODE_ACCEPTED = "node.accepted"
+NODE_REPLACED = "node.replaced"
 INVOICE_ISSUED = DocumentEvent.INVOICE_ISSUED
 CREDIT_NOTE_ISSUED = DocumentEvent.CREDIT_NOTE_ISSUED
 LEASE_EVENT_TYPES = (
@@ -78,7 +82,18 @@ LEASE_EVENT_TYPES = (
     EventKind.NOTICE_RECEIVED,
     EventKind.NOTICE_EFFECTIVE,
 )
-EVENT_TYPES = (*LEASE_EVENT_TYPES, INVOICE_ISSUED, CREDIT_NOTE_ISSUED)
+# Announced by `announce` (the tenant is in the payload); the fleet's kinds by `webhooks.fleet`.
+ANNOUNCED_TYPES = (*LEASE_EVENT_TYPES, INVOICE_ISSUED, CREDIT_NOTE_ISSUED)
+FLEET_EVENT_TYPES = (
+    FleetEvent.INCIDENT_OPENED,
+    FleetEvent.INCIDENT_RESOLVED,
+    FleetEvent.MAINTENANCE_SCHEDULED,
+    FleetEvent.MAINTENANCE_CHANGED,
+    NODE_ACCEPTED,
+    NODE_REPLACED,
+)
+# What an endpoint may subscribe to.
+EVENT_TYPES = (*ANNOUNCED_TYPES, *FLEET_EVENT_TYPES)
 
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = dt.timedelta(seconds=30)
@@ -478,16 +493,31 @@ def announce(event: DomainEvent) -> list[int]:
     duplicated event queues nothing twice; the webhook id is the same for both, so receivers
     dedupe it anyway.
     """
+    return queue_for_tenants(
+        [event.payload["tenant"]],
+        event,
+        lambda: lease_event_data(event) if event.subject == "lease" else _document_data(event),
+    )
+
+
+def queue_for_tenants(
+    tenant_ids: Iterable[int],
+    event: DomainEvent,
+    data: Callable[[], tuple[str, dict[str, Any]]],
+) -> list[int]:
+    """Queue `event` for every active endpoint of these tenants subscribed to its kind, with
+    the webhook id and data `data()` gives (called only if some endpoint listens), dispatched
+    after commit. Returns the ids of the pending deliveries."""
     endpoints = _subscribed(
-        WebhookEndpoint.objects.filter(tenant_id=event.payload["tenant"], is_active=True).order_by(
+        WebhookEndpoint.objects.filter(tenant_id__in=list(tenant_ids), is_active=True).order_by(
             "pk"
         ),
         event.kind,
     )
     if not endpoints:
         return []
-    event_id, data = lease_event_data(event) if event.subject == "lease" else _document_data(event)
-    payload = _payload(event_id, event.kind, event.occurred_at, data)
+    event_id, body = data()
+    payload = _payload(event_id, event.kind, event.occurred_at, body)
     now = timezone.now()  # when the first attempt is due: the sender's clock, not the event's
     ids = _queue(
         [

@@ -13,14 +13,22 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import terms
-from .breakeven import link_bandwidth_break_even, rent_break_even, scarcity_break_even
+from .breakeven import (
+    Flip,
+    link_bandwidth_break_even,
+    link_bandwidth_flips,
+    per_generation_flips,
+    per_link_flips,
+    rent_break_even,
+    scarcity_break_even,
+)
 from .model import Outputs
 from .placement import Placement, candidate_placements, uses_leased
 from .scenario import Scenario
 from .valuation import evaluate_and_value
 
 ASSESSMENT_SCHEMA = "landlord.assessment/1"
-MODEL_VERSION = "1.0.0"
+MODEL_VERSION = "2.0.0"
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,9 @@ class BreakEven:
     scarcity_multiplier: float | None
     link_bandwidth_gbps: float | None
     rent_per_month_usd: float | None
+    link_bandwidth_flips: tuple[Flip, ...] = ()
+    per_link: tuple[tuple[int, tuple[Flip, ...]], ...] = ()
+    per_generation: tuple[tuple[str, tuple[Flip, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,7 @@ class Assessment:
     best_placement: str
     placements: tuple[PlacementFigures, ...]
     explanation: tuple[str, ...] = field(default=())
+    links: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def comm_s(self) -> float:
@@ -164,11 +176,24 @@ class Assessment:
                 "scarcity_multiplier": _num(be.scarcity_multiplier),
                 "link_bandwidth_gbps": _num(be.link_bandwidth_gbps),
                 "rent_per_month_usd": _money(be.rent_per_month_usd),
+                "link_bandwidth_flips_gbps": _flips(be.link_bandwidth_flips),
+                "per_link": [
+                    {"link": i, "a": self.links[i][0], "b": self.links[i][1], "flips": _flips(f)}
+                    for i, f in be.per_link
+                ],
+                "per_generation": [
+                    {"accelerator": m, "speed_factor_flips": _flips(f)}
+                    for m, f in be.per_generation
+                ],
             },
             "best_placement": self.best_placement,
             "placements": [p.to_dict() for p in self.placements],
             "explanation": list(self.explanation),
         }
+
+
+def _flips(items: tuple[Flip, ...]) -> list[dict[str, Any]]:
+    return [{"at": _num(f.at), "to": f.to} for f in items]
 
 
 def _num(x: float | None, digits: int = 6) -> float | None:
@@ -209,6 +234,9 @@ def assess(scenario: Scenario) -> Assessment:
         ),
         link_bandwidth_gbps=link_bandwidth_break_even(scenario, placements),
         rent_per_month_usd=rent_break_even(internal, econ.horizon_days),
+        link_bandwidth_flips=link_bandwidth_flips(scenario, placements),
+        per_link=per_link_flips(scenario, placements),
+        per_generation=per_generation_flips(scenario, placements),
     )
     assessment = Assessment(
         scenario_name=scenario.name,
@@ -238,6 +266,7 @@ def assess(scenario: Scenario) -> Assessment:
         break_even=break_even,
         best_placement=placements[best].key,
         placements=figures,
+        links=tuple((lk.a, lk.b) for lk in scenario.links),
     )
     explanation = explain(scenario, placements, out, assessment)
     return replace(assessment, explanation=tuple(explanation))

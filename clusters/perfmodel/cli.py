@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .assessment import MODEL_VERSION, Assessment, assess
-from .scenario import Scenario, ScenarioError
+from .scenario import Scenario, ScenarioError, load_json
 from .sweep import SweepResult, parse_spec, sweep
 
 if TYPE_CHECKING:
@@ -58,9 +58,9 @@ def main(
             print("error: a scenario file is required", file=sys.stderr)
             return 2
         try:
-            data = json.loads(Path(args.scenario).read_text())
+            data = load_json(Path(args.scenario).read_bytes())
             scenario = Scenario.from_dict(data)
-        except (OSError, json.JSONDecodeError, ScenarioError) as exc:
+        except (OSError, ScenarioError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     if args.plot and not args.sweep:

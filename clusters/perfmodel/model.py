@@ -12,7 +12,8 @@ The step (sections of docs/model.md, "The terms", in brackets):
 2. Split [Compute]. Each replica takes a share of the global batch: equal (the step
    waits for the slowest pool) or proportional to speed, memory-capped (below).
 3. Compute [Compute, Pipeline]. Replica time = FLOPs share / (TP·PP · peak · MFU), times the
-   pipeline factor ``1 + (PP−1)/(v·m)``, times the straggler factor ``1 + cv·sqrt(2 ln N)``;
+   pipeline factor ``1 + δ + (PP−1)/(v·m)`` (δ the stage imbalance), times the straggler
+   factor (exact ``1 + cv·E[M_N]``, persistent slow workers, load imbalance; stragglers.py);
    the step's compute is the max over pools.
 4. Communication [Collectives]. Inside a site: ring all-reduce over the site's replicas of
    ``grad_bytes / (TP·PP)`` per rank at the slowest pool's bus bandwidth. Across sites:
@@ -30,7 +31,7 @@ share is bounded by the activation memory its micro-batches may use. The workloa
 0.5), so a pool with ``hbm_gb`` may take at most ``hbm_gb / (min hbm_gb · memory_fill)`` times
 the equal share. The split is the speed-proportional one water-filled under those caps.
 
-Stragglers across heterogeneous pools: the step waits for ``max_p t_p·(1 + cv_p·sqrt(2 ln N))``
+Stragglers across heterogeneous pools: the step waits for ``max_p t_p·(1 + cv_p·E[M_N])``
 with N the GPUs in the synchronous group (for DiLoCo, the largest site, since inner steps only
 synchronize within a site). Using the whole group's N for every pool slightly over-states the
 pools that are not on the critical path; the critical pool is right.
@@ -71,6 +72,11 @@ SCALAR_FIELDS = (
     "diloco_quality_penalty",
     "batch_split",
     "memory_fill",
+    "stage_imbalance",
+    "load_imbalance_cv",
+    "slow_worker_fraction",
+    "slow_worker_slowdown",
+    "hidden_size",
     "restart_cost_s",
     "usd_per_flop",
     "scarcity_multiplier",
@@ -106,7 +112,9 @@ class Inputs:
     Scalars: flops_per_step (FLOP), grad_bytes (bytes), tensor_parallel, pipeline_parallel,
     microbatches, pipeline_interleave (counts), overlap_s (s; NaN → derived), sync (0 flat
     ring, 1 hierarchical, 2 DiLoCo), diloco_inner_steps, diloco_quality_penalty (0–1),
-    batch_split (0 equal, 1 proportional), memory_fill (0–1], restart_cost_s (s),
+    batch_split (0 equal, 1 proportional), memory_fill (0–1], stage_imbalance (≥ 0),
+    load_imbalance_cv (≥ 0), slow_worker_fraction (0–1), slow_worker_slowdown (≥ 1),
+    hidden_size (NaN → reference kernel efficiency), restart_cost_s (s),
     usd_per_flop (USD per useful FLOP on the reference cluster), scarcity_multiplier,
     rent_per_month_usd, horizon_days.
     Pools: gpus, peak_tflops, mfu, hbm_gb, busbw_gbps (min of fabric and scale-out, Gbit/s),
@@ -126,6 +134,11 @@ class Inputs:
     diloco_quality_penalty: FloatArray
     batch_split: FloatArray
     memory_fill: FloatArray
+    stage_imbalance: FloatArray
+    load_imbalance_cv: FloatArray
+    slow_worker_fraction: FloatArray
+    slow_worker_slowdown: FloatArray
+    hidden_size: FloatArray
     restart_cost_s: FloatArray
     usd_per_flop: FloatArray
     scarcity_multiplier: FloatArray
@@ -252,6 +265,11 @@ def inputs_of(scenario: Scenario) -> Inputs:
         diloco_quality_penalty=np.asarray(w.diloco_quality_penalty, dtype=np.float64),
         batch_split=np.asarray(SPLIT_CODES[w.batch_split], dtype=np.float64),
         memory_fill=np.asarray(w.memory_fill, dtype=np.float64),
+        stage_imbalance=np.asarray(w.stage_imbalance, dtype=np.float64),
+        load_imbalance_cv=np.asarray(w.load_imbalance_cv, dtype=np.float64),
+        slow_worker_fraction=np.asarray(w.slow_worker_fraction, dtype=np.float64),
+        slow_worker_slowdown=np.asarray(w.slow_worker_slowdown, dtype=np.float64),
+        hidden_size=np.asarray(np.nan if w.hidden_size is None else w.hidden_size, dtype=float),
         restart_cost_s=np.asarray(e.restart_cost_s, dtype=np.float64),
         usd_per_flop=np.asarray(
             terms.usd_per_useful_flop(ref_price, ref.peak_tflops, ref_mfu), dtype=np.float64
@@ -298,15 +316,16 @@ def evaluate(topo: Topology, x: Inputs) -> Outputs:
         # Large batches go through in cache-sized chunks: the same arithmetic, but the many
         # temporaries stay small instead of each costing a fresh multi-megabyte allocation.
         flat = _flatten(x, shape, size)
-        parts = [
-            _evaluate(topo, _rows(flat, start, min(start + _CHUNK_ROWS, size)))
-            for start in range(0, size, _CHUNK_ROWS)
-        ]
-        merged: dict[str, Any] = {
-            f.name: np.concatenate([getattr(o, f.name) for o in parts]).reshape(shape)
-            for f in fields(Outputs)
-        }
-        return Outputs(**merged)
+        merged: dict[str, Any] = {}
+        for start in range(0, size, _CHUNK_ROWS):
+            stop = min(start + _CHUNK_ROWS, size)
+            part = _evaluate(topo, _rows(flat, start, stop))
+            for f in fields(Outputs):
+                chunk = getattr(part, f.name)
+                if f.name not in merged:  # one allocation per output, filled chunk by chunk
+                    merged[f.name] = np.empty(size, dtype=chunk.dtype)
+                merged[f.name][start:stop] = chunk
+        return Outputs(**{k: v.reshape(shape) for k, v in merged.items()})
 
 
 _CHUNK_ROWS = 8192
@@ -363,7 +382,10 @@ def _evaluate(topo: Topology, x: Inputs) -> Outputs:
     active = replicas_p > 0.0
     replicas = replicas_p.sum(axis=0)
     gpus_used = replicas * rep
-    speed_p = lead(x.peak_tflops * 1e12 * x.mfu, n_pools)  # FLOP/s per GPU
+    # FLOP/s per GPU: peak · kernel MFU · GEMM-width efficiency (docs/model.md, "Compute").
+    speed_p = lead(x.peak_tflops * 1e12 * x.mfu, n_pools) * terms.kernel_efficiency(
+        sc(x.hidden_size), tp
+    )
     capacity = (gpus * speed_p).sum(axis=0)
 
     # --- split (fractions of the global batch per replica) ---
@@ -396,7 +418,9 @@ def _evaluate(topo: Topology, x: Inputs) -> Outputs:
     compute_ideal = flops / (rs * rep).sum(axis=0)
     split_loss = 1.0 - compute_ideal / compute_nostrag
 
-    bubble = terms.pipeline_factor(pp, sc(x.microbatches), sc(x.pipeline_interleave))
+    bubble = terms.pipeline_factor(
+        pp, sc(x.microbatches), sc(x.pipeline_interleave), sc(x.stage_imbalance)
+    )
 
     # --- sites ---
     pool_site = np.asarray(topo.pool_site, dtype=np.intp)
@@ -410,8 +434,15 @@ def _evaluate(topo: Topology, x: Inputs) -> Outputs:
 
     # Stragglers: whole synchronous group, or the largest site for DiLoCo inner steps.
     largest_site = np.max(site_replicas, axis=0) if site_replicas else np.zeros(shape)
-    workers = np.where(diloco, largest_site * rep, gpus_used)
-    strag_p = terms.straggler_factor(lead(x.jitter_cv, n_pools), workers)
+    sync_replicas = np.where(diloco, largest_site, replicas)
+    strag_p = terms.straggler_factor(
+        lead(x.jitter_cv, n_pools),
+        sync_replicas * rep,
+        sc(x.slow_worker_fraction),
+        sc(x.slow_worker_slowdown),
+        sc(x.load_imbalance_cv),
+        sync_replicas,
+    )
     t_strag = t_pool * bubble * strag_p
     compute = t_strag.max(axis=0, initial=0.0)
     slowest_pool = np.argmax(t_strag, axis=0) if n_pools else np.zeros(shape, dtype=np.int64)
@@ -486,8 +517,13 @@ def _evaluate(topo: Topology, x: Inputs) -> Outputs:
     comm = intra + inter
 
     # Overlap: given, or the last micro-batch's backward pass (2/3 of its compute) on the
-    # critical replica (docs/model.md, "Collectives": overlap).
-    derived = (2.0 / 3.0) * compute_nostrag / sc(x.microbatches)
+    # critical replica (docs/model.md, "Collectives": overlap). The critical replica is the
+    # one that sets `compute` (after stragglers), so the window is taken from `compute` itself:
+    # per micro-batch that is compute / (bubble · m). Taking it from the slowest pool before
+    # stragglers (v1) could pick another pool, and slowing that pool then widened the window
+    # without lengthening the step: a slower GPU made the step faster. Now
+    # step = compute + max(0, comm − c·compute) with c = 2/(3·bubble·m) < 1: never faster.
+    derived = (2.0 / 3.0) * compute / (bubble * sc(x.microbatches))
     overlap = np.where(np.isnan(sc(x.overlap_s)), derived, sc(x.overlap_s))
     exposed = terms.exposed_s(comm, overlap)
     step = compute + exposed

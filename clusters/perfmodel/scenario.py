@@ -7,7 +7,9 @@ field (``$.pools[2].gpus``). SCHEMA.md documents every field, its unit and its d
 
 from __future__ import annotations
 
+import json
 import math
+import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, TypeVar
@@ -31,6 +33,89 @@ class ScenarioError(ValueError):
         self.message = message
 
 
+# Bounds on any document the model reads (SCHEMA.md, "Input bounds"). A scenario is a few
+# levels deep and a few hundred values long; these limits are far above any real one and far
+# below what could exhaust the interpreter (recursion) or overflow float64.
+MAX_DEPTH = 16
+MAX_NODES = 100_000
+MAX_TEXT_CHARS = 10_000_000
+MAX_STRING_CHARS = 10_000
+# Integers beyond this magnitude are refused before any float conversion (10**400 would raise
+# OverflowError in float()); every physical input of the model is far below 1e30.
+MAX_ABS_NUMBER = 1e30
+
+
+def check_bounds(data: Any, path: str = "$") -> None:
+    """Refuse a JSON-shaped value that is too deep, too large, or holds a non-finite or huge
+    number, with a :class:`ScenarioError` naming the path. Iterative (no recursion), so a
+    document nested a million levels deep is refused as cleanly as one nested 17 levels."""
+    stack: list[tuple[Any, str, int]] = [(data, path, 0)]
+    nodes = 0
+    while stack:
+        value, where, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise ScenarioError(path, f"document too large (more than {MAX_NODES:,} values)")
+        if isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                raise ScenarioError(where, f"nested too deeply (more than {MAX_DEPTH} levels)")
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    if not isinstance(key, str):
+                        raise ScenarioError(where, "object keys must be strings")
+                    if len(key) > MAX_STRING_CHARS:
+                        raise ScenarioError(where, "object key too long")
+                    stack.append((item, f"{where}.{key[:64]}", depth + 1))
+            else:
+                stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int):
+            if abs(value) > MAX_ABS_NUMBER:
+                raise ScenarioError(where, f"number out of range (|x| > {MAX_ABS_NUMBER:g})")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise ScenarioError(where, f"must be finite, got {_show(value)}")
+            if abs(value) > MAX_ABS_NUMBER:
+                raise ScenarioError(where, f"number out of range (|x| > {MAX_ABS_NUMBER:g})")
+        elif isinstance(value, str):
+            if len(value) > MAX_STRING_CHARS:
+                raise ScenarioError(where, f"string too long (more than {MAX_STRING_CHARS:,})")
+        else:
+            raise ScenarioError(where, f"not a JSON value ({type(value).__name__})")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ScenarioError("$", f"{name} is not a JSON number (must be finite)")
+
+
+def load_json(text: str | bytes) -> Any:
+    """Parse JSON text under the bounds of :func:`check_bounds`, refusing ``NaN``/``Infinity``.
+
+    Every failure is a :class:`ScenarioError` (never a RecursionError, OverflowError or
+    ValueError from the parser), so front ends can print it and exit cleanly.
+    """
+    if len(text) > MAX_TEXT_CHARS:
+        raise ScenarioError("$", f"document too large (more than {MAX_TEXT_CHARS:,} characters)")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ScenarioError("$", f"not UTF-8 text: {exc.reason}") from None
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ScenarioError("$", f"invalid JSON: {exc}") from None
+    except ScenarioError:
+        raise
+    except RecursionError:
+        raise ScenarioError("$", f"nested too deeply (more than {MAX_DEPTH} levels)") from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise ScenarioError("$", f"invalid JSON: {exc}") from None
+    check_bounds(data)
+    return data
+
+
 @dataclass(frozen=True)
 class Workload:
     """The internal training job (one synchronous step of a dense transformer).
@@ -46,6 +131,12 @@ class Workload:
     useful progress lost to DiLoCo, 0–1. batch_split: equal | proportional.
     memory_fill: share of the smallest-HBM pool's memory the equal split's micro-batches fill,
     (0, 1]; a pool may take up to ``hbm_gb / min hbm_gb / memory_fill`` times the equal share.
+    stage_imbalance: the slowest pipeline stage's extra time over the others, fraction ≥ 0.
+    load_imbalance_cv: coefficient of variation of the work each data-parallel replica gets
+    per step (e.g. uneven sequence lengths), ≥ 0. slow_worker_fraction: share of workers that
+    are persistently slow, [0, 1]. slow_worker_slowdown: how many times slower they run, ≥ 1.
+    hidden_size: the model's hidden dimension (None → kernels as efficient as the catalog's
+    reference width); with TP it sets the per-GPU GEMM width that scales kernel MFU.
     """
 
     params: float
@@ -63,6 +154,11 @@ class Workload:
     diloco_quality_penalty: float = 0.0
     batch_split: SplitMode = "equal"
     memory_fill: float = 0.5
+    stage_imbalance: float = 0.0
+    load_imbalance_cv: float = 0.0
+    slow_worker_fraction: float = 0.0
+    slow_worker_slowdown: float = 1.0
+    hidden_size: float | None = None
 
     @property
     def step_flops(self) -> float:
@@ -171,7 +267,10 @@ class Scenario:
 
     @classmethod
     def from_dict(cls, data: Any) -> Scenario:
-        """Parse and validate a scenario document; raise ScenarioError with the JSON path."""
+        """Parse and validate a scenario document; raise ScenarioError with the JSON path.
+
+        The document is first checked against the input bounds (:func:`check_bounds`)."""
+        check_bounds(data)
         return _parse_scenario(data)
 
     def to_dict(self) -> dict[str, Any]:
@@ -197,6 +296,12 @@ T = TypeVar("T")
 _MISSING = object()
 
 
+def _show(value: Any) -> str:
+    """A short repr for error messages (a refused value may be a long list)."""
+    text = reprlib.repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -213,18 +318,18 @@ def _number(
 ) -> float:
     if integer:
         if not isinstance(value, int) or isinstance(value, bool):
-            raise ScenarioError(path, f"must be an integer, got {value!r}")
+            raise ScenarioError(path, f"must be an integer, got {_show(value)}")
     elif not _is_number(value):
-        raise ScenarioError(path, f"must be a number, got {value!r}")
+        raise ScenarioError(path, f"must be a number, got {_show(value)}")
     number = float(value)
     if not math.isfinite(number):
-        raise ScenarioError(path, f"must be finite, got {value!r}")
+        raise ScenarioError(path, f"must be finite, got {_show(value)}")
     if low is not None and (number < low or (low_open and number == low)):
         op = ">" if low_open else ">="
-        raise ScenarioError(path, f"must be {op} {low:g}, got {value!r}")
+        raise ScenarioError(path, f"must be {op} {low:g}, got {_show(value)}")
     if high is not None and (number > high or (high_open and number == high)):
         op = "<" if high_open else "<="
-        raise ScenarioError(path, f"must be {op} {high:g}, got {value!r}")
+        raise ScenarioError(path, f"must be {op} {high:g}, got {_show(value)}")
     return number
 
 
@@ -247,13 +352,13 @@ def _count(value: Any, path: str, minimum: int = 1) -> int:
 
 def _string(value: Any, path: str) -> str:
     if not isinstance(value, str) or not value:
-        raise ScenarioError(path, f"must be a non-empty string, got {value!r}")
+        raise ScenarioError(path, f"must be a non-empty string, got {_show(value)}")
     return value
 
 
 def _choice(value: Any, path: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise ScenarioError(path, f"must be one of {', '.join(choices)}, got {value!r}")
+        raise ScenarioError(path, f"must be one of {', '.join(choices)}, got {_show(value)}")
     return str(value)
 
 
@@ -312,6 +417,23 @@ def _parse_workload(value: Any, path: str) -> Workload:
             obj, "batch_split", path, lambda v, p: _choice(v, p, SPLIT_MODES), d.batch_split
         ),
         memory_fill=_get(obj, "memory_fill", path, _fraction, d.memory_fill),
+        stage_imbalance=_get(obj, "stage_imbalance", path, _non_negative, d.stage_imbalance),
+        load_imbalance_cv=_get(obj, "load_imbalance_cv", path, _non_negative, d.load_imbalance_cv),
+        slow_worker_fraction=_get(
+            obj,
+            "slow_worker_fraction",
+            path,
+            lambda v, p: _number(v, p, low=0.0, high=1.0),
+            d.slow_worker_fraction,
+        ),
+        slow_worker_slowdown=_get(
+            obj,
+            "slow_worker_slowdown",
+            path,
+            lambda v, p: _number(v, p, low=1.0),
+            d.slow_worker_slowdown,
+        ),
+        hidden_size=_get(obj, "hidden_size", path, _positive, None),
     )
 
 
@@ -348,10 +470,10 @@ def _parse_pool(value: Any, path: str, known: Mapping[str, Accelerator]) -> Pool
         )
     leased = obj.get("leased", False)
     if not isinstance(leased, bool):
-        raise ScenarioError(f"{path}.leased", f"must be true or false, got {leased!r}")
+        raise ScenarioError(f"{path}.leased", f"must be true or false, got {_show(leased)}")
     name = obj.get("name", "")
     if not isinstance(name, str):
-        raise ScenarioError(f"{path}.name", f"must be a string, got {name!r}")
+        raise ScenarioError(f"{path}.name", f"must be a string, got {_show(name)}")
     return Pool(
         site=_string(obj["site"], f"{path}.site"),
         accelerator=accel,
@@ -422,10 +544,10 @@ def _parse_scenario(data: Any) -> Scenario:
     )
     schema = root.get("schema", SCENARIO_SCHEMA)
     if schema != SCENARIO_SCHEMA:
-        raise ScenarioError("$.schema", f"must be {SCENARIO_SCHEMA!r}, got {schema!r}")
+        raise ScenarioError("$.schema", f"must be {SCENARIO_SCHEMA!r}, got {_show(schema)}")
     name = root.get("name", "")
     if not isinstance(name, str):
-        raise ScenarioError("$.name", f"must be a string, got {name!r}")
+        raise ScenarioError("$.name", f"must be a string, got {_show(name)}")
     workload = _parse_workload(root["workload"], "$.workload")
 
     raw_accels = root.get("accelerators", {})

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from .stragglers import slowdown
+
 FloatArray = npt.NDArray[np.float64]
 ArrayLike = npt.ArrayLike
 
@@ -127,28 +129,72 @@ def hierarchical_inter_site_s(
     return out
 
 
+# docs/model.md, "Compute": kernel MFU grows with the per-GPU GEMM width w = hidden / TP as
+# w / (w + w₀). w₀ = 700 is our fit to Megatron's A100 iteration times (22B–1T, w 768–3,200);
+# the catalog's kernel MFU is quoted at the reference width 2,048 (Llama 3 405B: 16,384 / TP 8).
+GEMM_HALF_WIDTH = 700.0
+GEMM_REFERENCE_WIDTH = 2048.0
+
+
+def kernel_efficiency(hidden_size: ArrayLike, tensor_parallel: ArrayLike) -> FloatArray:
+    """Kernel MFU relative to the catalog's reference GEMM width (dimensionless, > 0).
+
+    ``(w / (w + w₀)) / (w_ref / (w_ref + w₀))`` with w = hidden / TP; an unknown hidden size
+    (NaN) gives 1. Narrow GEMMs (small models, wide TP) run further below peak.
+    """
+    w = _f(hidden_size) / _f(tensor_parallel)
+    ref = GEMM_REFERENCE_WIDTH / (GEMM_REFERENCE_WIDTH + GEMM_HALF_WIDTH)
+    out: FloatArray = np.where(np.isnan(w), 1.0, w / (w + GEMM_HALF_WIDTH) / ref)
+    return out
+
+
 def pipeline_factor(
-    pipeline_parallel: ArrayLike, microbatches: ArrayLike, interleave: ArrayLike = 1.0
+    pipeline_parallel: ArrayLike,
+    microbatches: ArrayLike,
+    interleave: ArrayLike = 1.0,
+    stage_imbalance: ArrayLike = 0.0,
 ) -> FloatArray:
-    """Pipeline time over ideal compute: ``1 + (pp − 1) / (v · m)`` (dimensionless).
+    """Pipeline time over ideal compute: ``1 + δ + (pp − 1) / (v · m)`` (dimensionless).
 
     docs/model.md, "Pipeline": ``T_pp = (m−1)·max_s t_s + Σ_s t_s``. With pp balanced
     stages of per-micro-batch time t and m micro-batches that is ``(m + pp − 1)·t`` against the
     ideal ``m·t``. With v interleaved virtual stages per rank the fill/drain chunks are t/v
     (Megatron's interleaved schedule), giving the general form; v = 1 is the plain formula.
+    ``stage_imbalance`` δ: one stage takes ``(1 + δ)·t`` (e.g. the last stage holding the
+    output layer and the loss); then ``T_pp = (m−1)(1+δ)t + (pp+δ)t``, i.e. ``+δ`` on the
+    factor (pp > 1 only; one stage has nobody to be out of balance with).
     """
-    out: FloatArray = 1.0 + (_f(pipeline_parallel) - 1.0) / (_f(interleave) * _f(microbatches))
+    pp = _f(pipeline_parallel)
+    out: FloatArray = (
+        1.0
+        + np.where(pp > 1.0, _f(stage_imbalance), 0.0)
+        + (pp - 1.0) / (_f(interleave) * _f(microbatches))
+    )
     return out
 
 
-def straggler_factor(jitter_cv: ArrayLike, workers: ArrayLike) -> FloatArray:
-    """Expected slowdown of a synchronous step over N workers: ``1 + cv·sqrt(2 ln N)``.
+def straggler_factor(
+    jitter_cv: ArrayLike,
+    workers: ArrayLike,
+    slow_worker_fraction: ArrayLike = 0.0,
+    slow_worker_slowdown: ArrayLike = 1.0,
+    load_imbalance_cv: ArrayLike = 0.0,
+    replicas: ArrayLike = 1.0,
+) -> FloatArray:
+    """Expected slowdown of a synchronous step over N workers (dimensionless).
 
-    docs/model.md, "Stragglers"; see stragglers.py for the Monte Carlo that checks it.
+    docs/model.md, "Stragglers": exact ``1 + cv·E[max of N normals]`` for iid jitter, plus
+    persistent slow workers and data-parallel load imbalance (stragglers.slowdown). The closed
+    form ``1 + cv·sqrt(2 ln N)`` is only an upper bound (stragglers.closed_form_factor).
     """
-    n = np.maximum(_f(workers), 1.0)
-    out: FloatArray = 1.0 + _f(jitter_cv) * np.sqrt(2.0 * np.log(n))
-    return out
+    return slowdown(
+        jitter_cv,
+        workers,
+        slow_worker_fraction,
+        slow_worker_slowdown,
+        load_imbalance_cv,
+        replicas,
+    )
 
 
 def exposed_s(comm_s: ArrayLike, overlap_s: ArrayLike) -> FloatArray:

@@ -15,6 +15,7 @@ tests/api/test_schema.py holds the schema to that).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from typing import Any
 
@@ -111,3 +112,56 @@ class MoneyField(serializers.DecimalField):
         kwargs.setdefault("decimal_places", 2)
         kwargs.setdefault("coerce_to_string", True)
         super().__init__(**kwargs)
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value: 0 for a scalar, 1 for a flat object or list."""
+    depth, level = 0, [(value, 0)]
+    while level:
+        item, d = level.pop()
+        if isinstance(item, dict):
+            level.extend((v, d + 1) for v in item.values())
+            depth = max(depth, d + 1)
+        elif isinstance(item, list):
+            level.extend((v, d + 1) for v in item)
+            depth = max(depth, d + 1)
+    return depth
+
+
+class BoundedJSONObjectField(serializers.JSONField):
+    """A JSON object (free-form: evidence, details) bounded in size and depth, so a client
+    cannot store megabytes or a deep tree in a row others read. Strings only as JSON strings
+    (DRF's JSONField would also take a JSON *text* in a form post; this API has none)."""
+
+    default_error_messages = {
+        "object": "Must be a JSON object.",
+        "too_large": "At most {max_bytes} bytes once encoded as JSON.",
+        "too_deep": "Nested at most {max_depth} levels.",
+    }
+
+    def __init__(self, *, max_bytes: int = 8_000, max_depth: int = 4, **kwargs: Any) -> None:
+        self.max_bytes = max_bytes
+        self.max_depth = max_depth
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.fail("object")
+        if json_depth(data) > self.max_depth:
+            self.fail("too_deep", max_depth=self.max_depth)
+        encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        if len(encoded) > self.max_bytes:
+            self.fail("too_large", max_bytes=self.max_bytes)
+        return data
+
+
+class BoundedJSONObjectFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = BoundedJSONObjectField
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {
+            "type": "object",
+            "additionalProperties": True,
+            "description": f"A JSON object of at most {self.target.max_bytes} bytes, "
+            f"nested at most {self.target.max_depth} levels.",
+        }

@@ -8,6 +8,16 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 
+class ErrorSerializer(serializers.Serializer):
+    """Every error: a message, a stable snake_case code, structured details.
+
+    Validation errors list field messages under `extra.fields` (field name → messages)."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    extra = serializers.DictField(child=serializers.JSONField())
+
+
 class StrictInputSerializer(serializers.Serializer):
     """An input serializer: unknown fields are an error, not silently dropped.
 

@@ -215,6 +215,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The operator ingestion API has its own document (/api/ops/schema/).
+    "PREPROCESSING_HOOKS": ["clusters.api.schema_urls.exclude_ops_paths"],
     # Several fields are named `status` (or `available_actions`) with different choice sets;
     # name each enum after its domain so the schema is stable and readable.
     "ENUM_NAME_OVERRIDES": {
@@ -225,6 +227,12 @@ SPECTACULAR_SETTINGS = {
         "CreditNoteStatusEnum": "billing.choices.CreditNoteStatus",
         "LeaseActionEnum": "leasing.api.selectors.LeaseAction.ALL",
         "NoticeActionEnum": "leasing.api.selectors.NoticeAction.ALL",
+        "IncidentCategoryEnum": "clusters.choices.IncidentCategory",
+        "AcceptanceTestEnum": "clusters.acceptance.TEST_NAMES",
+        "AcceptanceRuleEnum": "clusters.acceptance.RULES",
+        "AcceptanceSourceEnum": "leasing.acceptance.SOURCES",
+        "AcceptanceStateEnum": "leasing.acceptance.AcceptanceState.ALL",
+        "NodeHealthEnum": "leasing.api.acceptance.HEALTH_CHOICES",
         "InvoiceKindEnum": "billing.choices.InvoiceKind",
         "MaintenanceKindEnum": "clusters.choices.MaintenanceKind",
         "MaintenanceStatusEnum": "clusters.choices.MaintenanceStatus",

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from common.keys import MAX_KEY_CHARS
 from leasing.api_keys import api_key_authenticate
 from leasing.models import ApiKey, Tenant
 
 from .throttling import count_refused_key
-
-MAX_KEY_CHARS = 200
 
 
 @dataclass(frozen=True)

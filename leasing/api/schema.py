@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
-from .serializers import ErrorSerializer
+from common.api.serializers import ErrorSerializer
 
 ERROR_TEXT = {
     400: "Invalid input (`validation_error`, with `extra.fields` naming each field or query "

@@ -122,16 +122,6 @@ def _now(context) -> dt.datetime:
 # --- errors -------------------------------------------------------------------------------------
 
 
-class ErrorSerializer(serializers.Serializer):
-    """Every error: a message, a stable snake_case code, structured details.
-
-    Validation errors list field messages under `extra.fields` (field name → messages)."""
-
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    extra = serializers.DictField(child=serializers.JSONField())
-
-
 # --- small references ---------------------------------------------------------------------------
 
 

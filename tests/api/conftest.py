@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from billing import services as billing
 from clusters import fleet
-from leasing import boundaries, notices, services
+from leasing import acceptance, boundaries, notices, services
 from leasing.api_keys import api_key_create
 from leasing.choices import Party
 from leasing.models import Allocation
@@ -164,6 +164,15 @@ def world_a(tenant_a, cluster, listing, operator):
     invoice = lease.invoices.get(period=lease.invoices.order_by("period").first().period)
     credit_note = lease.credit_notes.first()
     assert credit_note is not None
+    line = lease.lines.first()
+    accepted = acceptance.acceptance_record(
+        line=line,
+        node=line.allocations.order_by("id").first().node,
+        tests=[{"name": "gpu_burn_in", "measured": 0}],
+        signed_at=commenced,
+        signed_by=operator,
+        now=commenced + dt.timedelta(minutes=2),
+    )
     return {
         "listing": private,
         "lease": lease,
@@ -173,5 +182,6 @@ def world_a(tenant_a, cluster, listing, operator):
         "invoice": invoice,
         "credit_note": credit_note,
         "endpoint": endpoint,
+        "acceptance_record": accepted,
         "window": window,
     }

@@ -538,6 +538,11 @@ def test_throttle_is_per_key(api_a, api_b, settings):
         ("/api/v1/listings/", {"page_size": "0"}, "page_size"),
         ("/api/v1/listings/", {"page_size": "٨"}, "page_size"),
         ("/api/v1/listings/", {"cursor": "garbage"}, "cursor"),
+        ("/api/v1/acceptance-records/", {"lease": "1.5"}, "lease"),
+        ("/api/v1/acceptance-records/", {"node": "-3"}, "node"),
+        ("/api/v1/acceptance-records/", {"node": "٣"}, "node"),
+        ("/api/v1/acceptance-records/", {"ordering": "passed"}, "ordering"),
+        ("/api/v1/acceptance-records/", {"cursor": "garbage"}, "cursor"),
     ],
 )
 def test_bad_query_parameters_name_the_parameter(path, params, field, api_a):
@@ -577,6 +582,13 @@ IGNORED_BEFORE = [
     ("/api/v1/listings/", {"accelerator": ""}, "accelerator"),
     ("/api/v1/leases/", {"status": ["active", ""]}, "status"),
     ("/api/v1/listings/", {"cursor": ""}, "cursor"),
+    ("/api/v1/acceptance-records/", {"hostname": "node-a01"}, "hostname"),
+    ("/api/v1/acceptance-records/", {"lease": ["1", "2"]}, "lease"),
+    ("/api/v1/acceptance-records/", {"node": ""}, "node"),
+    ("/api/v1/leases/{lease}/nodes/", {"health": "down"}, "health"),
+    ("/api/v1/leases/{lease}/nodes/", {"ordering": "hostname"}, "ordering"),
+    ("/api/v1/leases/{lease}/nodes/", {"page_size": "0"}, "page_size"),
+    ("/api/v1/leases/{lease}/nodes/", {"cursor": "garbage"}, "cursor"),
 ]
 
 

@@ -9,15 +9,28 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from billing.models import CreditNote, Invoice
-from clusters.models import MaintenanceWindow
+from clusters import fleet
+from clusters.choices import IncidentSource
+from clusters.ingest import monitoring_source_create
+from clusters.models import Incident, MaintenanceWindow
 from leasing import services
+from leasing.api.incidents import reporter_of
 from leasing.api_keys import api_key_create, api_key_revoke
-from leasing.models import ApiKey, IdempotencyRecord, Lease, MaintenanceDeferral, Notice
+from leasing.models import (
+    AcceptanceRecord,
+    Allocation,
+    ApiKey,
+    IdempotencyRecord,
+    Lease,
+    MaintenanceDeferral,
+    Notice,
+)
 from webhooks.models import WebhookEndpoint
 
 from .conftest import client_for, tomorrow
@@ -53,6 +66,15 @@ BY_ID = [
     ("credit-note", "get", "/api/v1/credit-notes/{credit_note}/", None),
     ("webhook-endpoint", "get", "/api/v1/webhook-endpoints/{endpoint}/", None),
     ("webhook-endpoint-delete", "delete", "/api/v1/webhook-endpoints/{endpoint}/", None),
+    ("acceptance-record", "get", "/api/v1/acceptance-records/{acceptance_record}/", None),
+    ("lease-nodes", "get", "/api/v1/leases/{lease}/nodes/", None),
+    ("incident", "get", "/api/v1/incidents/{incident}/", None),
+    (
+        "incident-report",
+        "post",
+        "/api/v1/incidents/",
+        {"node": "{held_node}", "category": "gpu"},
+    ),
     ("maintenance-window", "get", "/api/v1/maintenance-windows/{window}/", None),
     (
         "request-deferral",
@@ -68,6 +90,8 @@ LISTS = [
     ("invoices", "/api/v1/invoices/", "invoice"),
     ("credit-notes", "/api/v1/credit-notes/", "credit_note"),
     ("webhook-endpoints", "/api/v1/webhook-endpoints/", "endpoint"),
+    ("acceptance-records", "/api/v1/acceptance-records/", "acceptance_record"),
+    ("incidents", "/api/v1/incidents/", "incident"),
     ("maintenance-windows", "/api/v1/maintenance-windows/", "window"),
 ]
 
@@ -88,8 +112,11 @@ def _ids(world, b_lease=None) -> dict[str, int]:
         "invoice": world["invoice"].pk,
         "credit_note": world["credit_note"].pk,
         "endpoint": world["endpoint"].pk,
+        "acceptance_record": world["acceptance_record"].pk,
         "window": world["window"].pk,
         "b_lease": b_lease.pk if b_lease else NONE,
+        "incident": world["incident"].pk,
+        "held_node": world["held_node"].hostname,
     }
 
 
@@ -118,9 +145,35 @@ def _state() -> tuple:
         Invoice.objects.count(),
         CreditNote.objects.count(),
         IdempotencyRecord.objects.count(),
+        list(AcceptanceRecord.objects.order_by("pk").values_list("pk", "passed")),
+        list(Incident.objects.order_by("pk").values_list("pk", "status")),
         list(MaintenanceDeferral.objects.order_by("pk").values_list("pk", "status")),
         list(MaintenanceWindow.objects.order_by("pk").values_list("pk", "starts_at", "status")),
     )
+
+
+@pytest.fixture
+def world_a(world_a, tenant_a, cluster, operator):
+    """The shared world, plus a node tenant A holds now with an incident A reported on it
+    (the world's lease commences tomorrow: nothing of it is held yet)."""
+    today = timezone.now().astimezone(dt.UTC).date()
+    lease = services.lease_create(
+        tenant=tenant_a,
+        lines=[services.LineSpec(cluster, 1, Decimal("1000.00"))],
+        commencement_date=today,
+        term_days=30,
+    )
+    lease = services.lease_approve(lease=lease, actor=operator)
+    node = Allocation.objects.get(line__lease=lease).node
+    incident = fleet.incident_open(
+        node=node,
+        category="gpu",
+        source=IncidentSource.TENANT,
+        reporter=reporter_of(tenant_a),
+        description="A's secret words",
+        now=timezone.now(),
+    )
+    return world_a | {"held_node": node, "incident": incident}
 
 
 @pytest.fixture
@@ -140,7 +193,7 @@ def test_other_tenants_ids_are_not_found_and_reveal_nothing(
     response = _call(api_b, method, _fill(path, ids), _fill(body, ids))
     assert response.status_code == 404, response.content
     # Exactly what a nonexistent id gets: not even the existence of A's object leaks.
-    nowhere = dict.fromkeys(ids, NONE) | {"b_lease": ids["b_lease"]}
+    nowhere = dict.fromkeys(ids, NONE) | {"b_lease": ids["b_lease"], "held_node": "no-such-node"}
     missing = _call(api_b, method, _fill(path, nowhere), _fill(body, nowhere))
     assert missing.status_code == 404
     assert (
@@ -159,6 +212,8 @@ def test_other_tenants_ids_are_not_found_and_reveal_nothing(
         world_a["credit_note"].number,
         world_a["endpoint"].url,
         world_a["listing"].title,
+        world_a["held_node"].hostname,
+        "A's secret words",
     ):
         assert secret not in text
     assert _state() == before
@@ -243,3 +298,37 @@ def test_wrong_scheme_is_refused(world_a, key_a):
     assert client.get("/api/v1/leases/").status_code == 401
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key_a} extra")
     assert client.get("/api/v1/leases/").status_code == 401
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path", "body"), EVERY_OPERATION, ids=[f"{m} {p}" for m, p, _ in EVERY_OPERATION]
+)
+def test_a_monitoring_source_key_opens_no_tenant_operation(method, path, body, world_a, b_lease):
+    """The operator ingestion credential is not a tenant key (and vice versa: see
+    tests/api/test_health_events.py)."""
+    ids = _ids(world_a, b_lease)
+    before = _state()
+    client = client_for(monitoring_source_create(name="monitoring")[1])
+    response = _call(client, method, _fill(path, ids), _fill(body, ids))
+    assert response.status_code == 401, response.content
+    assert _state() == before
+
+
+@pytest.mark.django_db
+def test_tenant_keys_open_nothing_of_the_ingestion_api(world_a, key_a, key_b):
+    before = _state()
+    body = {
+        "events": [
+            {
+                "event_id": "x",
+                "node": world_a["held_node"].hostname,
+                "observed_at": "2026-01-01T00:00:00Z",
+                "severity": "ok",
+            }
+        ]
+    }
+    for key in (key_a, key_b):
+        response = client_for(key).post("/api/ops/v1/health-events/", body, format="json")
+        assert response.status_code == 401
+    assert _state() == before

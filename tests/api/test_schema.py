@@ -44,6 +44,11 @@ EXPECTED_PATHS = {
     "/api/v1/credit-notes/{id}/": {"get"},
     "/api/v1/webhook-endpoints/": {"get", "post"},
     "/api/v1/webhook-endpoints/{id}/": {"get", "delete"},
+    "/api/v1/acceptance-records/": {"get"},
+    "/api/v1/acceptance-records/{id}/": {"get"},
+    "/api/v1/leases/{lease_id}/nodes/": {"get"},
+    "/api/v1/incidents/": {"get", "post"},
+    "/api/v1/incidents/{id}/": {"get"},
     "/api/v1/maintenance-windows/": {"get"},
     "/api/v1/maintenance-windows/{id}/": {"get"},
     "/api/v1/maintenance-windows/{id}/request-deferral/": {"post"},
@@ -61,6 +66,8 @@ STATE_DEPENDENT_FIELDS = {
     "POST /api/v1/leases/{lease_id}/notices/": {"requested_end_date", "lines"},
     # where the URL points (leasing.webhooks.check_url: a public receiver)
     "POST /api/v1/webhook-endpoints/": {"url"},
+    # bytes and depth once encoded (the schema says so in words only)
+    "POST /api/v1/incidents/": {"evidence"},
     # later than the window's current start
     "POST /api/v1/maintenance-windows/{id}/request-deferral/": {"requested_start"},
 }
@@ -73,6 +80,7 @@ LIST_FIELDS = {
     "earliest_start__lte",
     "period_start__lt",
     "issued_at__lt",
+    "opened_at__lt",
     "starts_at__lt",
     "ends_at__lt",
 }

@@ -30,7 +30,10 @@ def test_inventory_becomes_a_valid_scenario_with_running_gpus_only(fleet):
     pools = {p["name"]: p for p in doc["pools"]}
     assert pools["c1-h100"]["gpus"] == (h100.nodes.count() - 1) * 8
     assert pools["c1-gb200"]["accelerator"] == "GB200"
-    assert doc["accelerators"]["H100"]["mfu"] == pytest.approx(430 / 989, abs=1e-3)
+    # The inventory's reference MFU (430/989, end to end) becomes the catalog's kernel MFU.
+    assert doc["accelerators"]["H100"]["mfu"] == pytest.approx(
+        perfmodel.CATALOG["H100"].mfu, abs=2e-3
+    )
     assert len(doc["links"]) == 3
     assert len(scenario.pools) == Cluster.objects.count()
 
@@ -98,3 +101,21 @@ def test_command_assesses_a_scenario_file(tmp_path):
         call_command("perfmodel", str(bad), stdout=io.StringIO())
     with pytest.raises(CommandError, match="no inventory options"):
         call_command("perfmodel", str(bad), "--site", "campus-1", stdout=io.StringIO())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"workload": {"params": 1' + "0" * 400 + ', "tokens_per_step": 1}, "pools": []}',
+        '{"workload": {"params": NaN, "tokens_per_step": 1}, "pools": []}',
+        '{"workload": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    ],
+    ids=["huge_int", "nan", "deep"],
+)
+def test_command_refuses_unbounded_files_with_a_command_error(fleet, tmp_path, text):
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    with pytest.raises(CommandError, match=r"bad\.json: \$"):
+        call_command("perfmodel", str(bad), stdout=io.StringIO())
+    with pytest.raises(CommandError, match="--workload"):
+        call_command("perfmodel", "--workload", str(bad), stdout=io.StringIO())

@@ -37,8 +37,9 @@ def test_seed_leasing_tells_the_story_and_is_idempotent():
     def rent(reference):
         return Lease.objects.get(reference=reference).lines.aggregate(r=Sum("monthly_rate"))["r"]
 
-    assert rent("demo:northwind-campus1-term2") == Decimal("1250000000.00")
-    assert rent("demo:helios-campus1") == Decimal("920000000.00")
+    # Rents scale with the fleet: 1 % of the full-scale $1.25B and $0.92B a month.
+    assert rent("demo:northwind-campus1-term2") == Decimal("12500000.00")
+    assert rent("demo:helios-campus1") == Decimal("9200000.00")
     statuses = dict(Lease.objects.values_list("reference", "status"))
     assert statuses == {
         "demo:northwind-campus1-term1": LeaseStatus.EXPIRED,

@@ -96,6 +96,7 @@ def world():
         "billing:invoice_print": {"pk": invoice.pk},
         "admin:leasing_capacity_cluster": {"cluster_id": cluster.pk},
         "operator:capacity-cluster": {"slug": cluster.slug},
+        "operator:fleet-node": {"hostname": cluster.nodes.order_by("pk").first().hostname},
     }
 
     def url(name: str, pattern: URLPattern) -> str:
@@ -198,7 +199,7 @@ def test_approving_needs_its_own_permission(client, world):
 
     approver = staff("approver", "planner", perms=(APPROVE,))
     client.force_login(approver)
-    assert client.post(url).status_code == 302
+    assert client.post(url, {"confirm": "1"}).status_code == 302
     decision.refresh_from_db()
     assert decision.status == ReclaimStatus.NOTICE_ISSUED
     assert decision.decided_by == approver
@@ -305,6 +306,7 @@ def test_the_admin_offers_each_role_only_its_actions():
     assert "give_operator_notice" not in capacity["leasing.Lease"]  # a notice is a reclaim
     assert set(capacity) == {
         "clusters.Node",
+        "leasing.Allocation",
         "leasing.Listing",
         "leasing.Lease",
         "leasing.Notice",
@@ -312,10 +314,15 @@ def test_the_admin_offers_each_role_only_its_actions():
         "webhooks.WebhookEndpoint",
         "webhooks.WebhookDelivery",
         "common.EventDelivery",
+        "clusters.Incident",
+        "clusters.MonitoringSource",
         "clusters.MaintenanceWindow",
         "leasing.MaintenanceDeferral",
     }
     assert capacity["leasing.ApiKey"] == {"revoke"}
+    assert capacity["clusters.Incident"] == {"resolve_selected"}
+    assert capacity["clusters.MonitoringSource"] == {"revoke"}
+    assert capacity["leasing.Allocation"] == {"replace_from_spare"}
     assert offered(staff("finance", "finance")) == {
         "billing.Invoice": {"issue_selected", "void_selected", "mark_paid_selected"}
     }
@@ -372,7 +379,7 @@ def test_every_operator_write_records_who_did_it(client, world):
     client.force_login(staff("planner", "planner"))
     client.post(reverse("operator:reclaim:score", args=[decision.pk]))
     client.force_login(staff("approver", "planner", perms=(APPROVE,)))
-    client.post(reverse("operator:reclaim:approve", args=[decision.pk]))
+    client.post(reverse("operator:reclaim:approve", args=[decision.pk]), {"confirm": "1"})
     assert logged(decision) == [("planner", "Re-scored"), ("approver", "Approved")]
 
     client.force_login(staff("finance", "finance"))

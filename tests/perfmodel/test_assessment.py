@@ -184,6 +184,9 @@ def test_assessment_json_has_the_documented_fields():
         "scarcity_multiplier",
         "link_bandwidth_gbps",
         "rent_per_month_usd",
+        "link_bandwidth_flips_gbps",
+        "per_link",
+        "per_generation",
     }
     assert doc["net_usd"] == round(doc["net_usd"], 2)
     assert doc["recommendation"] in ("reclaim", "keep_leased")

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clusters.perfmodel import (
+    CATALOG,
     Scenario,
     evaluate,
     evaluate_reference,
@@ -40,8 +41,8 @@ def _half_and_half(split):
 def test_equal_split_delivers_n_times_min_speed_proportional_delivers_sum():
     """docs/model.md, "Compute": equal split → n·min(speed); proportional → Σ speed (memory allows:
     both have 80 GB). Communication hidden, no jitter, no pipeline."""
-    h100 = 989e12 * 430 / 989
-    a100 = 312e12 * 0.552
+    h100 = 989e12 * CATALOG["H100"].mfu
+    a100 = 312e12 * CATALOG["A100"].mfu
     flops = 6 * 7e9 * 4e6
     for split, expected in (
         ("equal", 1024 * min(h100, a100)),
@@ -78,7 +79,7 @@ def test_proportional_split_is_memory_capped():
     equal_share = 1 / 128
     cap = equal_share * 141 / 80
     a100_share = (1 - 64 * cap) / 64
-    a100_speed = 312e12 * 0.552
+    a100_speed = 312e12 * CATALOG["A100"].mfu
     expected_a100 = 6 * 7e9 * 4e6 * a100_share / a100_speed
     assert float(out.compute_proportional_s) == pytest.approx(expected_a100, rel=1e-9)
     assert float(out.compute_proportional_s) < float(out.compute_equal_s)
@@ -159,6 +160,11 @@ def _random_inputs(rng, n):
                 overlap_s=rng.choice([np.nan, 0.0, 0.5]),
                 diloco_inner_steps=float(rng.integers(1, 200)),
                 diloco_quality_penalty=rng.uniform(0, 0.3),
+                stage_imbalance=rng.choice([0.0, rng.uniform(0, 0.5)]),
+                load_imbalance_cv=rng.choice([0.0, rng.uniform(0, 0.4)]),
+                slow_worker_fraction=rng.choice([0.0, rng.uniform(0, 0.01), rng.uniform(0, 0.5)]),
+                slow_worker_slowdown=rng.uniform(1.0, 3.0),
+                hidden_size=rng.choice([np.nan, 4096.0, 16384.0]),
             )
         )
     return topology_of(sc), rows
@@ -172,7 +178,9 @@ def test_vectorized_matches_plain_python_reference():
         ref = evaluate_reference(topo, row)
         vec = out.take(i)
         for key, value in ref.items():
-            assert vec[key] == pytest.approx(value, rel=1e-9, abs=1e-9), (i, key)
+            # 1e-8: the vectorized E[max of N normals] interpolates a table (error < 2e-8
+            # on E[M], times cv ≤ 0.1); the reference integrates it for each N.
+            assert vec[key] == pytest.approx(value, rel=1e-8, abs=1e-9), (i, key)
 
 
 def test_demo_topology_vectorized_matches_reference():
@@ -180,7 +188,7 @@ def test_demo_topology_vectorized_matches_reference():
     ref = evaluate_reference(topology_of(sc), inputs_of(sc))
     vec = evaluate(topology_of(sc), inputs_of(sc)).take(())
     for key, value in ref.items():
-        assert vec[key] == pytest.approx(value, rel=1e-9), key
+        assert vec[key] == pytest.approx(value, rel=1e-8), key
 
 
 # --- properties ---------------------------------------------------------------------------

@@ -32,3 +32,17 @@ def test_seed_reclaim_tells_the_story_and_is_idempotent():
     )
     assert moot.window_start == moot.window_end
     assert moot.recommendation == "keep_leased"
+
+
+@pytest.mark.parametrize("scale", [0.005, 0.02])
+def test_keep_decision_break_even_scarcity_is_meaningful_at_every_seed_scale(scale):
+    """Rents scale with the fleet (leasing.demo), so the motivating case's break-even scarcity
+    is a full-scale figure (about 10, not the ~500 of a 2 % fleet at full-size rents) and
+    nearly the same at every seed scale."""
+    seed_inventory(scale=scale)
+    seed_leasing(scale=scale, now=NOW)
+    demo.seed_reclaim(now=NOW)
+    keep = ReclaimDecision.objects.get(title=demo.KEEP)
+    be = keep.assessment["break_even"]["scarcity_multiplier"]
+    print(f"scale {scale}: break-even scarcity {be:.2f}, rent {keep.rent_forgone}")
+    assert 2 < be < 40

@@ -1,6 +1,7 @@
 """Scoring: windows from the notice rules, exact rent forgone, stored inputs re-run exactly."""
 
 import datetime as dt
+import json
 from decimal import Decimal
 from fractions import Fraction
 
@@ -122,3 +123,24 @@ def test_rescoring_a_decision_records_a_flip(django_assert_max_num_queries):
     assert decision.recommendation == "reclaim"
     assert decision.previous_recommendation == "keep_leased"
     assert decision.flipped_at == later
+
+
+@pytest.mark.parametrize(
+    "workload",
+    [
+        {"params": 10**400},
+        {"params": float("nan")},
+        {"params": float("inf")},
+        {"params": json.loads("[" * 40 + "]" * 40)},
+    ],
+    ids=["huge_int", "nan", "inf", "deep"],
+)
+def test_unbounded_workload_overrides_are_refused_and_nothing_is_written(workload):
+    from reclaim.models import ReclaimDecision
+
+    _, lines = make_lease((CHEAP,))
+    before = ReclaimDecision.objects.count()
+    with pytest.raises(services.InvalidInput) as info:
+        create(lines, dt.date(2026, 1, 10), workload=workload)
+    assert "workload" in info.value.extra["fields"]
+    assert ReclaimDecision.objects.count() == before

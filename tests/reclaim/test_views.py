@@ -1,11 +1,14 @@
 """The workbench: staff only, bounded queries, approve and reject buttons, create, planner."""
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 
+from common.money import format_money
 from leasing.models import Notice
+from reclaim import risk, services
 from reclaim.choices import ReclaimStatus
 from reclaim.models import ReclaimDecision
 from reclaim.services import decision_create
@@ -112,18 +115,18 @@ def test_detail_renders_losses_placements_and_sensitivities(
 
 def test_the_approve_button_gives_notice(client_staff, live):
     decision = live[0]
-    response = client_staff.post(
-        reverse("operator:reclaim:approve", args=[decision.pk]), follow=True
-    )
+    url = reverse("operator:reclaim:approve", args=[decision.pk])
+    # Unconfirmed, a POST only shows what approving would do.
+    assert client_staff.post(url)["Location"] == url
+    assert Notice.objects.count() == 0
+    response = client_staff.post(url, {"confirm": "1"}, follow=True)
     assert response.status_code == 200
     decision.refresh_from_db()
     assert decision.status == ReclaimStatus.NOTICE_ISSUED
     assert Notice.objects.count() == 1
     assert "Notice issued" in response.content.decode()
     # A second press is refused with a message, nothing more is written.
-    response = client_staff.post(
-        reverse("operator:reclaim:approve", args=[decision.pk]), follow=True
-    )
+    response = client_staff.post(url, {"confirm": "1"}, follow=True)
     assert "refused" in response.content.decode()
     assert Notice.objects.count() == 1
 
@@ -135,9 +138,31 @@ def test_the_reject_button(client_staff, live):
     assert Notice.objects.count() == 0
 
 
-def test_approve_needs_post(client_staff, live):
-    response = client_staff.get(reverse("operator:reclaim:approve", args=[live[0].pk]))
-    assert response.status_code == 405
+def test_approving_first_shows_the_money_the_dates_and_who_is_told(client_staff, live):
+    decision = live[0]
+    page = client_staff.get(reverse("operator:reclaim:approve", args=[decision.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert 'data-testid="confirm-approve"' in html
+    effects = risk.approval_effects(services.planned_notices(decision), decision.notice_date)
+    assert effects
+    for effect in effects:
+        assert effect.facts.lease_number in html
+        assert effect.facts.tenant in html
+        assert format_money(effect.rent_forgone) in html
+    assert format_money(sum((e.rent_forgone for e in effects), Decimal(0))) in html
+    assert Notice.objects.count() == 0  # looking writes nothing
+
+
+def test_an_approval_that_would_change_nothing_is_not_offered(client_staff, live):
+    decision = live[0]
+    # A notice date after every line has ended anyway: nothing would come back earlier.
+    decision.notice_date = dt.date(2100, 1, 1)
+    decision.save(update_fields=["notice_date"])
+    page = client_staff.get(reverse("operator:reclaim:approve", args=[decision.pk]))
+    html = page.content.decode()
+    assert 'data-testid="approve-nothing"' in html
+    assert 'data-testid="confirm-approve"' not in html
 
 
 def test_create_form_scores_a_whole_lease(client_staff, staff):
@@ -174,3 +199,21 @@ def test_planner_form_renders_a_proposal_and_the_notice_date_table(client_staff,
     body = response.content.decode()
     assert 'data-testid="plan-best"' in body
     assert 'data-testid="plan-table"' in body
+
+
+def test_detail_shows_the_decision_with_its_uncertainty(client_staff, live):
+    decision = live[1]
+    unc = decision.uncertainty
+    assert unc["schema"] == "landlord.uncertainty/1"
+    assert unc["samples"] == 10_000
+    assert 0.0 <= unc["probability_reclaim"] <= 1.0
+    # Stored with the decision: a fresh run with the same seed gives the same document.
+    from reclaim.services import decision_uncertainty
+
+    assert decision_uncertainty(decision.inputs["parts"], seed=decision.pk) == unc
+    body = client_staff.get(reverse("operator:reclaim:detail", args=[decision.pk])).content
+    text = body.decode()
+    for testid in ("uncertainty", "probability-reclaim", "uncertainty-ranges", "tornado"):
+        assert f'data-testid="{testid}"' in text
+    assert "What moves the answer" in text
+    assert f"{round(unc['probability_reclaim'] * 100)} %" in text

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from clusters import perfmodel
 from clusters.models import Cluster
+from clusters.perfmodel.scenario import load_json
 from clusters.services import scenario_document
 from leasing.selectors import leased_gpus_by_cluster
 
@@ -49,9 +50,9 @@ class Command(BaseCommand):
             if any(opts[name] for name in inventory_options) or opts["horizon_days"] is not None:
                 raise CommandError("A scenario file says everything: no inventory options with it.")
             try:
-                data = json.loads(Path(str(opts["scenario"])).read_text())
+                data = load_json(Path(str(opts["scenario"])).read_bytes())
                 scenario = perfmodel.Scenario.from_dict(data)
-            except (OSError, json.JSONDecodeError, perfmodel.ScenarioError) as exc:
+            except (OSError, perfmodel.ScenarioError) as exc:
                 raise CommandError(f"{opts['scenario']}: {exc}") from exc
             self._run(scenario, opts)
             return
@@ -66,9 +67,11 @@ class Command(BaseCommand):
         workload = {}
         if opts["workload"]:
             try:
-                workload = json.loads(Path(str(opts["workload"])).read_text())
-            except (OSError, json.JSONDecodeError) as exc:
+                workload = load_json(Path(str(opts["workload"])).read_bytes())
+            except (OSError, perfmodel.ScenarioError) as exc:
                 raise CommandError(f"--workload: {exc}") from exc
+            if not isinstance(workload, dict):
+                raise CommandError("--workload: must be a JSON object of workload fields")
         leased, rent = leased_gpus_by_cluster(chosen, now=timezone.now())
         economics: dict[str, object] = {"rent_per_month_usd": float(rent)}
         if opts["rent_per_month"] is not None:

@@ -15,8 +15,11 @@ from django.utils import timezone
 from billing.demo import seed_billing
 from clusters.demo import seed_inventory
 from common.progress import Progress
+from leasing.acceptance import seed_demo_handover
 from leasing.demo import seed_leasing
+from leasing.incident_demo import seed_incidents
 from leasing.maintenance import seed_demo_maintenance
+from leasing.replacement import seed_demo_replacement
 from reclaim.demo import seed_reclaim
 
 
@@ -42,6 +45,10 @@ class Command(BaseCommand):
             created = seed_inventory(scale=scale, progress=progress)
         with transaction.atomic():
             created |= seed_leasing(scale=scale, now=now, progress=progress)
+        with transaction.atomic():
+            created |= seed_demo_handover(now=now)
+        created |= seed_incidents(now=now)
+        created |= seed_demo_replacement(now=now)
         # Billing and reclaim scoring commit per step: both are idempotent and resume.
         seed_billing(now=now, progress=progress)
         seed_reclaim(now=now, progress=progress)
@@ -53,3 +60,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"Demo data ready at {now:%Y-%m-%d %H:%M} UTC ({elapsed:.1f} s).")
         )
         self.stdout.write(f"Created: {summary}.")
+        if scale < 1:
+            self.stdout.write(
+                f"Scale {scale:g}: the headline rents are scaled with the fleet (x{scale:g}),"
+                " so rents per GPU and the reclaim break-evens are full-scale figures."
+            )

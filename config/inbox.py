@@ -1,0 +1,242 @@
+"""The operator's inbox: what needs doing today, each item with a link to where it is done.
+
+One `Item` per kind of work, shown only to who may see that kind (its view permission), with
+how many, the oldest or most urgent, and what is at stake. A bounded number of queries per
+kind, whatever the size of the fleet: counts and the first few rows, never every row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import Count, Max, Min, Model, Sum
+from django.urls import reverse
+
+from billing.choices import InvoiceStatus
+from billing.models import Invoice
+from clusters.choices import IncidentStatus, MaintenanceStatus
+from clusters.models import Incident, MaintenanceWindow
+from common.display import day, instant
+from common.models import EventDelivery, EventDeliveryStatus
+from common.money import format_money
+from leasing.choices import HOLDING, SIGNED, DeferralStatus, LeaseStatus
+from leasing.models import Allocation, Lease, MaintenanceDeferral
+from leasing.rules import latest_useful_notice_date
+from webhooks.choices import WebhookDeliveryStatus
+from webhooks.models import WebhookDelivery
+
+SHOWN = 5  # rows named per item
+NOTICE_HORIZON_DAYS = 14
+DELIVERY_HORIZON_DAYS = 7
+MAINTENANCE_HORIZON_DAYS = 7
+
+
+@dataclass
+class Item:
+    key: str
+    title: str
+    count: int
+    url: str
+    detail: str = ""
+    rows: list[tuple[str, str]] = field(default_factory=list)  # (label, url)
+    urgent: bool = False
+
+
+def _admin(name: str, query: str = "") -> str:
+    return reverse(f"admin:{name}") + (f"?{query}" if query else "")
+
+
+def _change(obj: Model) -> str:
+    meta = obj._meta
+    return reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])
+
+
+def lease_requests(now: dt.datetime) -> Item:
+    drafts = Lease.objects.filter(status=LeaseStatus.DRAFT).select_related("tenant")
+    first = list(drafts.order_by("created_at")[:SHOWN])
+    return Item(
+        "lease-requests",
+        "Lease requests to approve or reject",
+        drafts.count(),
+        _admin("leasing_lease_changelist", "status__exact=draft"),
+        rows=[
+            (f"{d.number} · {d.tenant.name} · from {day(d.commencement_date)}", _change(d))
+            for d in first
+        ],
+    )
+
+
+def notice_deadlines(now: dt.datetime) -> Item:
+    """Signed leases whose latest useful notice date (to end before the term) is near."""
+    today = now.astimezone(dt.UTC).date()
+    horizon = today + dt.timedelta(days=NOTICE_HORIZON_DAYS)
+    # The latest useful date is the term end's local date − (notice_days + 2): only leases whose
+    # term ends within the horizon plus the longest notice (+ 2 days, + a day of zones) can fall
+    # due, so only those are read.
+    signed = Lease.objects.filter(status__in=SIGNED, effective_end__isnull=True)
+    longest = signed.aggregate(m=Max("notice_days"))["m"] or 0
+    candidates = signed.filter(
+        term_end__lt=now + dt.timedelta(days=NOTICE_HORIZON_DAYS + longest + 4)
+    ).select_related("tenant")
+    due = []
+    for lease in candidates.order_by("term_end"):
+        last = latest_useful_notice_date(lease.term_end, lease.notice_days, lease.contract_timezone)
+        if today <= last <= horizon:
+            due.append((last, lease))
+    due.sort(key=lambda pair: pair[0])
+    return Item(
+        "notice-deadlines",
+        f"Last useful notice dates in the next {NOTICE_HORIZON_DAYS} days",
+        len(due),
+        reverse("operator:revenue-at-risk"),
+        detail="Give notice by then, or the lease runs to its term.",
+        rows=[
+            (f"{lease.number} · {lease.tenant.name} · by {day(last)}", _change(lease))
+            for last, lease in due[:SHOWN]
+        ],
+        urgent=any(last <= today + dt.timedelta(days=3) for last, _ in due),
+    )
+
+
+def acceptances_due(now: dt.datetime) -> Item:
+    pending = Allocation.objects.filter(
+        accepted_at__isnull=True,
+        line__lease__status__in=HOLDING,
+        starts_at__lte=now + dt.timedelta(days=DELIVERY_HORIZON_DAYS),
+        ends_at__gt=now,
+    )
+    by_lease = list(
+        pending.values("line__lease__number", "line__lease__tenant__name")
+        .annotate(n=Count("pk"), first=Min("starts_at"))
+        .order_by("first")[:SHOWN]
+    )
+    return Item(
+        "acceptances-due",
+        f"Nodes to hand over and accept (starting within {DELIVERY_HORIZON_DAYS} days)",
+        pending.count(),
+        reverse("operator:fleet-handover"),
+        rows=[
+            (
+                f"{r['line__lease__number']} · {r['line__lease__tenant__name']} · "
+                f"{r['n']} nodes from {instant(r['first'])}",
+                _admin("leasing_allocation_changelist", f"q={r['line__lease__number']}"),
+            )
+            for r in by_lease
+        ],
+        urgent=pending.filter(starts_at__lte=now).exists(),
+    )
+
+
+def open_incidents(now: dt.datetime) -> Item:
+    open_ = Incident.objects.filter(status=IncidentStatus.OPEN).select_related("node")
+    first = list(open_.order_by("opened_at")[:SHOWN])
+    return Item(
+        "incidents",
+        "Open incidents",
+        open_.count(),
+        reverse("operator:fleet-incidents"),
+        rows=[
+            (
+                f"{i.node.hostname} · {i.get_category_display()} · since {instant(i.opened_at)}",
+                reverse("operator:fleet-node", args=[i.node.hostname]),
+            )
+            for i in first
+        ],
+        urgent=bool(first) and first[0].opened_at <= now - dt.timedelta(hours=24),
+    )
+
+
+def maintenance_decisions(now: dt.datetime) -> Item:
+    asked = MaintenanceDeferral.objects.filter(status=DeferralStatus.REQUESTED).select_related(
+        "window", "tenant"
+    )
+    starting = MaintenanceWindow.objects.filter(
+        status=MaintenanceStatus.SCHEDULED,
+        starts_at__lte=now + dt.timedelta(days=MAINTENANCE_HORIZON_DAYS),
+    )
+    first = list(asked.order_by("window__starts_at")[:SHOWN])
+    return Item(
+        "maintenance",
+        "Maintenance deferral requests to answer",
+        asked.count(),
+        _admin("leasing_maintenancedeferral_changelist", "status__exact=requested"),
+        detail=(
+            f"{starting.count()} window(s) start within {MAINTENANCE_HORIZON_DAYS} days: "
+            "see the maintenance calendar."
+        ),
+        rows=[
+            (
+                f"{d.tenant.name} asks to move “{d.window.title}” to {instant(d.requested_start)}",
+                _change(d),
+            )
+            for d in first
+        ],
+        urgent=any(d.window.starts_at <= now + dt.timedelta(days=2) for d in first),
+    )
+
+
+def overdue_invoices(now: dt.datetime) -> Item:
+    overdue = Invoice.objects.filter(status=InvoiceStatus.ISSUED, is_overdue=True)
+    total = overdue.aggregate(t=Sum("total"))["t"] or Decimal(0)
+    first = list(overdue.select_related("tenant").order_by("due_at")[:SHOWN])
+    return Item(
+        "overdue",
+        "Overdue invoices",
+        overdue.count(),
+        _admin("billing_invoice_changelist", "is_overdue__exact=1&status__exact=issued"),
+        detail=f"{format_money(total)} overdue in all." if first else "",
+        rows=[
+            (
+                f"{i.number} · {i.tenant.name} · {format_money(i.total, i.currency)} "
+                f"due {instant(i.due_at)}",
+                _change(i),
+            )
+            for i in first
+        ],
+        urgent=bool(first),
+    )
+
+
+def failed_jobs(now: dt.datetime) -> Item:
+    failed = EventDelivery.objects.filter(status=EventDeliveryStatus.FAILED)
+    return Item(
+        "failed-events",
+        "Failed background work (domain events)",
+        failed.count(),
+        _admin("common_eventdelivery_changelist", "status__exact=failed"),
+        detail="Each failed delivery can be retried from its page once the cause is fixed.",
+        urgent=failed.exists(),
+    )
+
+
+def failed_webhooks(now: dt.datetime) -> Item:
+    failed = WebhookDelivery.objects.filter(status=WebhookDeliveryStatus.FAILED)
+    return Item(
+        "failed-webhooks",
+        "Webhook deliveries that gave up",
+        failed.count(),
+        _admin("webhooks_webhookdelivery_changelist", "status__exact=failed"),
+    )
+
+
+# (view permission, builder), in the order the inbox shows them.
+SOURCES: list[tuple[str, Callable[[dt.datetime], Item]]] = [
+    ("leasing.view_lease", lease_requests),
+    ("leasing.view_lease", notice_deadlines),
+    ("leasing.view_allocation", acceptances_due),
+    ("clusters.view_incident", open_incidents),
+    ("leasing.view_maintenancedeferral", maintenance_decisions),
+    ("billing.view_invoice", overdue_invoices),
+    ("common.view_eventdelivery", failed_jobs),
+    ("webhooks.view_webhookdelivery", failed_webhooks),
+]
+
+
+def inbox(user: User | AnonymousUser, now: dt.datetime) -> list[Item]:
+    """The items this user may see, those with work first (urgent before the rest)."""
+    items = [build(now) for perm, build in SOURCES if user.has_perm(perm)]
+    return sorted(items, key=lambda i: (i.count == 0, not i.urgent))

@@ -1,0 +1,229 @@
+"""Importing acceptance results from what tools print: `manage.py import_acceptance`."""
+
+import datetime as dt
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from clusters.models import Incident, Node
+from leasing import acceptance
+from leasing.models import AcceptanceRecord, Allocation
+from tests.factories.clusters import ClusterFactory, accelerator
+from tests.factories.leasing import LeaseFactory, LeaseLineFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+SAMPLE = Path(__file__).parent.parent / "perfmodel" / "data" / "nccl_all_reduce_perf_2x8_h100.txt"
+AT = "2026-11-05T09:00:00Z"
+
+
+@pytest.fixture
+def world():
+    """Lease with one line of the two H100 nodes the nccl-tests sample ran on, plus a third."""
+    cluster = ClusterFactory(accelerator=accelerator("h100"), fabric_gbps_per_gpu=400.0)
+    nodes = [Node.objects.create(cluster=cluster, hostname=h) for h in ("node-a01", "node-a02")]
+    extra = Node.objects.create(cluster=cluster, hostname="node-a03")
+    lease = LeaseFactory(number="L-2026-0042", commencement_date=dt.date(2026, 11, 1))
+    line = LeaseLineFactory(
+        lease=lease, cluster=cluster, node_count=2, monthly_rate=Decimal("200000.00")
+    )
+    for n in nodes:
+        Allocation.objects.create(
+            line=line, node=n, starts_at=lease.commencement, ends_at=lease.term_end
+        )
+    UserFactory(username="ops", is_staff=True)
+    return {"lease": lease, "line": line, "nodes": nodes, "extra": extra}
+
+
+def _run(*args, stdin: str | None = None) -> str:
+    out = io.StringIO()
+    if stdin is not None:
+        import sys
+
+        real = sys.stdin
+        sys.stdin = io.StringIO(stdin)
+        try:
+            call_command("import_acceptance", *args, stdout=out)
+        finally:
+            sys.stdin = real
+    else:
+        call_command("import_acceptance", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_the_nccl_table_of_a_real_run_accepts_both_hosts(world):
+    out = _run(
+        str(SAMPLE),
+        "--lease",
+        "L-2026-0042",
+        "--signed-by",
+        "ops",
+        "--signed-at",
+        AT,
+        "--batch",
+        "rack-a",
+    )
+    assert "node-a01: passed" in out
+    assert "2 records signed by ops: 2 passed, 0 failed." in out
+    records = AcceptanceRecord.objects.order_by("node__hostname")
+    assert [r.node.hostname for r in records] == ["node-a01", "node-a02"]
+    (busbw,) = records[0].tests
+    # The 8 GiB row of the table: 54.75 GB/s, against 0.9 × 49.95 predicted for 16 GPUs.
+    assert busbw["measured"] == 54.75
+    assert busbw["size_bytes"] == 8589934592
+    assert busbw["threshold"] == pytest.approx(0.9 * 49.9521603, rel=1e-8)
+    assert records[0].source == "nccl-tests"
+    assert records[0].signed_by.username == "ops"
+    assert "Avg bus bandwidth" in records[0].raw
+    assert (
+        Allocation.objects.filter(accepted_at=dt.datetime(2026, 11, 5, 9, tzinfo=dt.UTC)).count()
+        == 2
+    )
+
+
+def test_the_hosts_of_the_run_are_read_from_its_device_list():
+    assert acceptance.nccl_hostnames(SAMPLE.read_text()) == ["node-a01", "node-a02"]
+
+
+def test_a_json_document_from_stdin_with_a_failed_node(world):
+    document = {
+        "schema": "landlord.acceptance/1",
+        "lease": "L-2026-0042",
+        "batch": "rack-b",
+        "signed_at": AT,
+        "nodes": [
+            {
+                "hostname": "node-a01",
+                "tests": [
+                    {"name": "nccl_all_reduce_busbw", "measured": 48.0},
+                    {"name": "reference_step_time", "measured": 0.30},
+                    {"name": "gpu_burn_in", "measured": 0},
+                ],
+            },
+            {
+                "hostname": "node-a02",
+                "signed_at": "2026-11-05T10:00:00+01:00",
+                "tests": [{"name": "nccl_all_reduce_busbw", "measured": 30.0}],
+            },
+        ],
+    }
+    out = _run("-", "--signed-by", "ops", stdin=json.dumps(document))
+    assert "node-a01: passed" in out
+    assert "node-a02: FAILED (incident" in out
+    assert "1 passed, 1 failed" in out
+    failed = AcceptanceRecord.objects.get(node__hostname="node-a02")
+    assert failed.signed_at == dt.datetime(2026, 11, 5, 9, tzinfo=dt.UTC)
+    assert failed.incident.source == "acceptance"
+    assert failed.batch == "rack-b"
+
+
+@pytest.mark.parametrize(
+    ("nodes", "names"),
+    [
+        # An unknown host, a node not on the lease, a naive instant, an unknown test.
+        (
+            [
+                {"hostname": "ghost", "tests": [{"name": "gpu_burn_in", "measured": 0}]},
+                {"hostname": "node-a03", "tests": [{"name": "gpu_burn_in", "measured": 0}]},
+                {
+                    "hostname": "node-a01",
+                    "signed_at": "2026-11-05T09:00:00",
+                    "tests": [{"name": "gpu_burn_in", "measured": 0}],
+                },
+                {"hostname": "node-a02", "tests": [{"name": "vibes", "measured": 1}]},
+            ],
+            [
+                "item 0 (ghost): [unknown_node]",
+                "item 1 (node-a03): [node_not_allocated]",
+                "item 2 (node-a01): [invalid_acceptance]",
+                "item 3 (node-a02): [invalid_acceptance]",
+            ],
+        ),
+    ],
+)
+def test_a_malformed_file_is_refused_whole_naming_each_item(world, tmp_path, nodes, names):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"lease": "L-2026-0042", "signed_at": AT, "nodes": nodes}))
+    with pytest.raises(CommandError) as info:
+        _run(str(path), "--signed-by", "ops")
+    message = str(info.value)
+    for name in names:
+        assert name in message
+    assert not AcceptanceRecord.objects.exists()
+    assert not Incident.objects.exists()
+
+
+def test_one_bad_node_among_good_ones_writes_nothing(world, tmp_path):
+    path = tmp_path / "results.json"
+    good = {"name": "gpu_burn_in", "measured": 0}
+    path.write_text(
+        json.dumps(
+            {
+                "lease": "L-2026-0042",
+                "signed_at": AT,
+                "nodes": [
+                    {"hostname": "node-a01", "tests": [good]},
+                    {"hostname": "node-a02", "tests": [good]},
+                    {"hostname": "node-a03", "tests": [good]},
+                ],
+            }
+        )
+    )
+    with pytest.raises(CommandError, match=r"item 2 \(node-a03\): \[node_not_allocated\]"):
+        _run(str(path), "--signed-by", "ops")
+    assert not AcceptanceRecord.objects.exists()
+    assert not Allocation.objects.filter(accepted_at__isnull=False).exists()
+
+
+def test_bad_invocations(world, tmp_path):
+    with pytest.raises(CommandError, match="no operator"):
+        _run(str(SAMPLE), "--lease", "L-2026-0042", "--signed-by", "nobody")
+    with pytest.raises(CommandError, match="--lease is required"):
+        _run(str(SAMPLE), "--signed-by", "ops")
+    with pytest.raises(CommandError, match="offset"):
+        _run(
+            str(SAMPLE),
+            "--lease",
+            "L-2026-0042",
+            "--signed-by",
+            "ops",
+            "--signed-at",
+            "2026-11-05T09:00",
+        )
+    junk = tmp_path / "junk.txt"
+    junk.write_text("hello\n")
+    with pytest.raises(CommandError, match="no all_reduce_perf result header"):
+        _run(str(junk), "--lease", "L-2026-0042", "--signed-by", "ops")
+    with pytest.raises(CommandError, match="Not JSON"):
+        _run("-", "--signed-by", "ops", stdin="{nope")
+    with pytest.raises(CommandError, match="unknown lease"):
+        _run(str(SAMPLE), "--lease", "L-1999-0001", "--signed-by", "ops")
+    assert not AcceptanceRecord.objects.exists()
+
+
+def test_a_dry_run_prints_verdicts_and_writes_nothing(world):
+    out = _run(
+        str(SAMPLE),
+        "--lease",
+        "L-2026-0042",
+        "--hostnames",
+        "node-a01,node-a03",
+        "--signed-by",
+        "ops",
+        "--signed-at",
+        AT,
+        "--step-time",
+        "9.9",
+        "--dry-run",
+    )
+    assert "node-a01 (L-2026-0042, line" in out
+    assert "would FAIL" in out  # the step time is far over 1.1 × predicted
+    assert "node-a03" in out
+    assert "REFUSED [node_not_allocated]" in out
+    assert "nothing written" in out
+    assert not AcceptanceRecord.objects.exists()
+    assert not Incident.objects.exists()

@@ -1,0 +1,85 @@
+"""The dashboard's inbox (config/inbox.py): what needs doing, each with a link to act, each
+kind only for who may see it."""
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape
+
+from billing import services as billing
+from billing.models import Invoice
+from clusters import fleet
+from config.inbox import inbox
+from leasing.choices import LeaseStatus
+from tests.factories.billing import lease_with_lines
+from tests.operator.test_permissions import staff
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def work():
+    """A pending request, an open incident, an overdue invoice, a lease whose last useful
+    notice date is in a week."""
+    now = timezone.now()
+    draft, _ = lease_with_lines(commencement_date=now.date() + dt.timedelta(days=30))
+    draft.status = LeaseStatus.DRAFT
+    draft.save(update_fields=["status"])
+    # Term ends in 100 days with 90 days' notice: the last useful notice date is in 8 days.
+    ending, lines = lease_with_lines(
+        commencement_date=now.date() - dt.timedelta(days=80), term_days=180, with_nodes=True
+    )
+    node = lines[0].cluster.nodes.first()
+    incident = fleet.incident_open(
+        node=node, category="gpu", source="operator", now=now - dt.timedelta(days=2)
+    )
+    lease_with_lines(commencement_date=dt.date(2025, 1, 1))
+    billing.billing_run(now=dt.datetime(2025, 1, 2, tzinfo=dt.UTC))
+    billing.mark_overdue(now=dt.datetime(2025, 6, 1, tzinfo=dt.UTC))
+    return {"draft": draft, "ending": ending, "incident": incident, "node": node}
+
+
+def items(user):
+    return {item.key: item for item in inbox(user, timezone.now())}
+
+
+def test_each_kind_of_work_is_counted_named_and_linked(work):
+    got = items(staff("viewer-i", "viewer"))
+    assert got["lease-requests"].count == 1
+    assert work["draft"].number in got["lease-requests"].rows[0][0]
+    assert got["incidents"].count == 1
+    assert got["incidents"].urgent  # open for more than a day
+    assert got["incidents"].rows[0][1] == reverse(
+        "operator:fleet-node", args=[work["node"].hostname]
+    )
+    assert got["notice-deadlines"].count == 1
+    assert work["ending"].number in got["notice-deadlines"].rows[0][0]
+    overdue = Invoice.objects.filter(is_overdue=True).count()
+    assert overdue > 0
+    assert got["overdue"].count == overdue
+    assert got["overdue"].detail.startswith("$")
+    # Work first, urgent first.
+    keys = [i.key for i in inbox(staff("viewer-j", "viewer"), timezone.now())]
+    assert keys.index("incidents") < keys.index("failed-webhooks")
+
+
+def test_each_kind_shows_only_to_who_may_see_it(work):
+    capacity = items(staff("capacity-i", "capacity"))
+    finance = items(staff("finance-i", "finance"))
+    assert "overdue" not in capacity
+    assert "incidents" in capacity
+    assert "overdue" in finance
+    assert "incidents" not in finance
+
+
+def test_the_dashboard_shows_the_inbox_with_links_that_open(client, work):
+    client.force_login(staff("viewer-k", "viewer"))
+    page = client.get(reverse("operator:dashboard"))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert 'data-testid="inbox-incidents"' in html
+    for item in inbox(staff("viewer-l", "viewer"), timezone.now()):
+        assert escape(item.url) in html
+        assert client.get(item.url).status_code == 200, item.key
