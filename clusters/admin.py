@@ -436,13 +436,15 @@ class NodeAdmin(admin.ModelAdmin):
         by_node: dict[int, list[guards.Holding]] = {}
         for h in items:
             by_node.setdefault(h.node_id, []).append(h)
-        for held in by_node.values():
-            protected = [
-                *protected,
-                f"Node {held[0].hostname}: held by {_holders(held)} (a held node cannot be "
-                "deleted)",
-            ]
-        return deleted, counts, perms_needed, protected
+        if not by_node:
+            return deleted, counts, perms_needed, protected
+        held = [
+            f"Node {items[0].hostname}: held by {_holders(items)} (a held node cannot be deleted)"
+            for items in by_node.values()
+        ]
+        # The page shows missing permissions before protected objects; the guard is the reason
+        # that matters here, and a protected list alone refuses the deletion.
+        return deleted, counts, set(), [*held, *protected]
 
 
 # --- maintenance windows (docs/rules/fleet.md, "Maintenance windows") ---------------------------

@@ -47,7 +47,7 @@ def _admin_url(name: str, *args: object) -> str:
 def scope_names(window: Any) -> str:
     """The scope as an operator reads it: the campus, the cluster, or the first hostnames."""
     if window.site is not None:
-        return f"Campus {window.site.name}"
+        return f"{window.site.name} (whole campus)"
     if window.cluster is not None:
         return f"Cluster {window.cluster.name} ({window.cluster.site.name})"
     names = [n.hostname for n in window.nodes.all()]

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import pytest
 from django.core.cache import cache
 
+from clusters.models import MaintenanceWindow
 from leasing import notices, services
 from leasing.choices import ListingStatus, Party
 from leasing.models import IdempotencyRecord, Lease, LeaseEvent, Listing, Notice
@@ -130,12 +131,13 @@ def test_malformed_json_is_a_400(raw, api_a, listing):
 
 def json_posts(world) -> list[str]:
     """Every POST of the API (each takes a JSON body), on tenant A's objects."""
-    lease, notice = world["lease"], world["notice"]
+    lease, notice, window = world["lease"], world["notice"], world["window"]
     return [
         "/api/v1/lease-requests/",
         f"/api/v1/leases/{lease.pk}/notices/",
         f"/api/v1/leases/{lease.pk}/notices/{notice.pk}/confirm-withdrawal/",
         "/api/v1/webhook-endpoints/",
+        f"/api/v1/maintenance-windows/{window.pk}/request-deferral/",
         "/api/v1/incidents/",
     ]
 
@@ -144,7 +146,8 @@ def json_posts(world) -> list[str]:
 def test_json_posts_lists_every_post_of_the_schema(client):
     paths = client.get("/api/schema/?format=json").json()["paths"]
     posts = sum("post" in operations for operations in paths.values())
-    assert len(json_posts({"lease": Lease(pk=1), "notice": Notice(pk=2)})) == posts == 5
+    world = {"lease": Lease(pk=1), "notice": Notice(pk=2), "window": MaintenanceWindow(pk=3)}
+    assert len(json_posts(world)) == posts == 6
 
 
 def post_raw(client, path, raw: str | bytes, **options):

@@ -99,6 +99,6 @@ def test_every_operator_page_answers_with_a_campus_in_maintenance_and_one_down(o
     page.goto(f"{page.base_url}{reverse('operator:fleet-maintenance')}")
     calendar = page.locator("[data-testid=maintenance-calendar]").inner_text()
     assert "Campus 1 power shutdown" in calendar
-    assert "Campus Campus 1 (Elk Grove)" in calendar
+    assert "Campus 1 (Elk Grove) (whole campus)" in calendar
     page.shot("maintenance-calendar")
     assert len(visited) > 30

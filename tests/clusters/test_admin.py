@@ -73,11 +73,13 @@ def test_bulk_status_action_reports_changed_and_unchanged(staff_client):
     nodes = list(Node.objects.order_by("pk")[:3])
     nodes[0].status = "maintenance"
     nodes[0].save()
-    response = staff_client.post(
-        reverse("admin:clusters_node_changelist"),
-        {"action": "mark_maintenance", "_selected_action": [n.pk for n in nodes]},
-        follow=True,
-    )
+    form = {"action": "mark_maintenance", "_selected_action": [n.pk for n in nodes]}
+    changelist = reverse("admin:clusters_node_changelist")
+    # First the confirmation page (clusters/admin.py, NodeAdmin.bulk_change), changing nothing.
+    confirm = staff_client.post(changelist, form).content.decode()
+    assert "No lease holds any of these nodes" in confirm
+    assert Node.objects.filter(pk=nodes[1].pk, status="active").exists()
+    response = staff_client.post(changelist, {**form, "apply": "1"}, follow=True)
     assert "2 node(s) marked maintenance; 1 already were." in response.content.decode()
     assert Node.objects.filter(pk__in=[n.pk for n in nodes], status="maintenance").count() == 3
     assert Node.objects.get(pk=nodes[1].pk).status_changed_at is not None
