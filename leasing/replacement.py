@@ -347,7 +347,6 @@ def _pick_spares(
     batch: Sequence[Allocation],
     chosen: dict[int, Node],
     pools: Mapping[int, frozenset[int]],
-    failed_nodes: set[int],
     leases: Mapping[int, Lease],
     now: dt.datetime,
 ) -> None:
@@ -360,7 +359,9 @@ def _pick_spares(
             key = (pools[allocation.line_id], allocation.ends_at, allocation.node.cluster_id)
             groups.setdefault(key, []).append(allocation)
     for (pool, end, prefer), wanting in groups.items():
-        taken = failed_nodes | {n.pk for n in chosen.values()}
+        # The failed nodes are held by their own allocations over the period: the query leaves
+        # them out already. Spares chosen for earlier groups are not held yet: left out here.
+        taken = {n.pk for n in chosen.values() if n.cluster_id in pool}
         found = list(
             spare_candidates(pool, now, end, now=now, prefer_cluster=prefer).exclude(pk__in=taken)[
                 : len(wanting)
@@ -472,7 +473,7 @@ def nodes_replace(
         _check_spare(spare, allocation, set(pools[allocation.line_id]), now)
         chosen[allocation.pk] = spare
 
-    _pick_spares(batch, chosen, pools, failed_nodes, leases, now)
+    _pick_spares(batch, chosen, pools, leases, now)
 
     open_incidents: dict[int, Incident] = {}
     for found_incident in Incident.objects.filter(
