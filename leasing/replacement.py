@@ -243,9 +243,12 @@ class Proposal:
     shortfall: dict[str, Any] | None
 
 
-def replacement_propose(*, allocation: Allocation, now: dt.datetime) -> Proposal:
-    """The spare `node_replace` would pick now, or why there is none. Reads only: the service
-    decides again under its locks."""
+def replacement_propose(
+    *, allocation: Allocation, now: dt.datetime, exclude: Iterable[int] = ()
+) -> Proposal:
+    """The spare `node_replace` would pick now (leaving out the nodes `exclude`: spares already
+    proposed for other rows), or why there is none. Reads only: the service decides again under
+    its locks."""
     now = resolve_now(now)
     line = allocation.line
     pool = pool_clusters(line.cluster, line.substitution_policy).values_list("pk", flat=True)
@@ -253,7 +256,7 @@ def replacement_propose(*, allocation: Allocation, now: dt.datetime) -> Proposal
         spare_candidates(
             pool, now, allocation.ends_at, now=now, prefer_cluster=allocation.node.cluster_id
         )
-        .exclude(pk=allocation.node_id)
+        .exclude(pk__in=[allocation.node_id, *exclude])
         .select_related("cluster__site")
         .first()
     )

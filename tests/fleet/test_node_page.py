@@ -206,3 +206,31 @@ def test_the_confirmation_says_why_no_spare_fits(client):
     assert "No spare fits" in body
     assert "2 held" in body
     assert "Policy same_campus would find 2" in body
+
+
+def test_several_rows_are_offered_distinct_spares_and_all_swapped(client):
+    cluster = cluster_with_nodes(4)
+    lease = running_lease(cluster, nodes=2)
+    rows = list(Allocation.objects.filter(line__lease=lease).order_by("pk"))
+    operator = staff("cap", "capacity")
+    client.force_login(operator)
+    changelist = reverse("admin:leasing_allocation_changelist")
+    chosen = {"action": "replace_from_spare", "_selected_action": [a.pk for a in rows]}
+    step1 = client.post(changelist, chosen)
+    proposals = step1.context["proposals"]
+    spares = [p.spare.pk for p in proposals]
+    assert len(set(spares)) == 2
+    at = step1.context["form"].initial["at"]
+    client.post(
+        changelist,
+        {
+            **chosen,
+            "apply": "1",
+            "at": at.strftime("%Y-%m-%d %H:%M:%S"),
+            **{f"spare_{p.allocation.pk}": p.spare.pk for p in proposals},
+        },
+    )
+    assert sorted(Replacement.objects.values_list("spare_allocation__node_id", flat=True)) == (
+        sorted(spares)
+    )
+    assert set(Replacement.objects.values_list("actor", flat=True)) == {operator.pk}
