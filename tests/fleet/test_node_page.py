@@ -5,6 +5,8 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -77,7 +79,9 @@ def test_the_page_tells_who_holds_the_node_and_what_happened_to_it(client):
     spare = done.spare_allocation.node
     client.force_login(staff("viewer", "viewer"))
 
-    body = client.get(page(node.hostname)).content.decode()
+    with CaptureQueriesContext(connection) as queries:
+        body = client.get(page(node.hostname)).content.decode()
+    assert len(queries) <= 12, [q["sql"][:80] for q in queries]  # whatever the history
     assert "Nobody: the node is not held now." in body  # replaced an hour ago
     assert lease.number in body
     assert "Acme Research" in body
