@@ -860,7 +860,9 @@ class AllocationAdmin(admin.ModelAdmin):
         locks: one taken meanwhile is refused, not silently changed)."""
         now = timezone.now().replace(microsecond=0)  # the hidden field keeps whole seconds
         rows = list(
-            queryset.select_related("node__cluster", "line__cluster", "line__lease__tenant")
+            queryset.select_related(
+                "node__cluster", "line__cluster", "line__lease__tenant"
+            ).order_by("pk")
         )
         form = ReplaceForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
@@ -890,7 +892,12 @@ class AllocationAdmin(admin.ModelAdmin):
                 run_per_row(self, request, queryset, "Replaced from a spare", swap)
                 return None
             messages.warning(request, "The instant shown had expired: here it is again.")
-        proposals = [replacing.replacement_propose(allocation=a, now=now) for a in rows]
+        proposals, proposed = [], set()
+        for a in rows:  # one spare per row: a later row is not offered an earlier row's spare
+            proposal = replacing.replacement_propose(allocation=a, now=now, exclude=proposed)
+            if proposal.spare is not None:
+                proposed.add(proposal.spare.pk)
+            proposals.append(proposal)
         return action_form_page(
             self,
             request,

@@ -243,9 +243,12 @@ class Proposal:
     shortfall: dict[str, Any] | None
 
 
-def replacement_propose(*, allocation: Allocation, now: dt.datetime) -> Proposal:
-    """The spare `node_replace` would pick now, or why there is none. Reads only: the service
-    decides again under its locks."""
+def replacement_propose(
+    *, allocation: Allocation, now: dt.datetime, exclude: Iterable[int] = ()
+) -> Proposal:
+    """The spare `node_replace` would pick now (leaving out the nodes `exclude`: spares already
+    proposed for other rows), or why there is none. Reads only: the service decides again under
+    its locks."""
     now = resolve_now(now)
     line = allocation.line
     pool = pool_clusters(line.cluster, line.substitution_policy).values_list("pk", flat=True)
@@ -253,7 +256,7 @@ def replacement_propose(*, allocation: Allocation, now: dt.datetime) -> Proposal
         spare_candidates(
             pool, now, allocation.ends_at, now=now, prefer_cluster=allocation.node.cluster_id
         )
-        .exclude(pk=allocation.node_id)
+        .exclude(pk__in=[allocation.node_id, *exclude])
         .select_related("cluster__site")
         .first()
     )
@@ -347,7 +350,6 @@ def _pick_spares(
     batch: Sequence[Allocation],
     chosen: dict[int, Node],
     pools: Mapping[int, frozenset[int]],
-    failed_nodes: set[int],
     leases: Mapping[int, Lease],
     now: dt.datetime,
 ) -> None:
@@ -360,7 +362,9 @@ def _pick_spares(
             key = (pools[allocation.line_id], allocation.ends_at, allocation.node.cluster_id)
             groups.setdefault(key, []).append(allocation)
     for (pool, end, prefer), wanting in groups.items():
-        taken = failed_nodes | {n.pk for n in chosen.values()}
+        # The failed nodes are held by their own allocations over the period: the query leaves
+        # them out already. Spares chosen for earlier groups are not held yet: left out here.
+        taken = {n.pk for n in chosen.values() if n.cluster_id in pool}
         found = list(
             spare_candidates(pool, now, end, now=now, prefer_cluster=prefer).exclude(pk__in=taken)[
                 : len(wanting)
@@ -472,7 +476,7 @@ def nodes_replace(
         _check_spare(spare, allocation, set(pools[allocation.line_id]), now)
         chosen[allocation.pk] = spare
 
-    _pick_spares(batch, chosen, pools, failed_nodes, leases, now)
+    _pick_spares(batch, chosen, pools, leases, now)
 
     open_incidents: dict[int, Incident] = {}
     for found_incident in Incident.objects.filter(

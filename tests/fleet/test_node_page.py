@@ -5,6 +5,8 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -77,7 +79,9 @@ def test_the_page_tells_who_holds_the_node_and_what_happened_to_it(client):
     spare = done.spare_allocation.node
     client.force_login(staff("viewer", "viewer"))
 
-    body = client.get(page(node.hostname)).content.decode()
+    with CaptureQueriesContext(connection) as queries:
+        body = client.get(page(node.hostname)).content.decode()
+    assert len(queries) <= 12, [q["sql"][:80] for q in queries]  # whatever the history
     assert "Nobody: the node is not held now." in body  # replaced an hour ago
     assert lease.number in body
     assert "Acme Research" in body
@@ -206,3 +210,31 @@ def test_the_confirmation_says_why_no_spare_fits(client):
     assert "No spare fits" in body
     assert "2 held" in body
     assert "Policy same_campus would find 2" in body
+
+
+def test_several_rows_are_offered_distinct_spares_and_all_swapped(client):
+    cluster = cluster_with_nodes(4)
+    lease = running_lease(cluster, nodes=2)
+    rows = list(Allocation.objects.filter(line__lease=lease).order_by("pk"))
+    operator = staff("cap", "capacity")
+    client.force_login(operator)
+    changelist = reverse("admin:leasing_allocation_changelist")
+    chosen = {"action": "replace_from_spare", "_selected_action": [a.pk for a in rows]}
+    step1 = client.post(changelist, chosen)
+    proposals = step1.context["proposals"]
+    spares = [p.spare.pk for p in proposals]
+    assert len(set(spares)) == 2
+    at = step1.context["form"].initial["at"]
+    client.post(
+        changelist,
+        {
+            **chosen,
+            "apply": "1",
+            "at": at.strftime("%Y-%m-%d %H:%M:%S"),
+            **{f"spare_{p.allocation.pk}": p.spare.pk for p in proposals},
+        },
+    )
+    assert sorted(Replacement.objects.values_list("spare_allocation__node_id", flat=True)) == (
+        sorted(spares)
+    )
+    assert set(Replacement.objects.values_list("actor", flat=True)) == {operator.pk}

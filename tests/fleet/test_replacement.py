@@ -289,3 +289,26 @@ def test_one_call_may_swap_nodes_of_several_leases_under_one_lock_set():
         replacement.nodes_replace(
             lease=first, allocations=[done[1].spare_allocation], now=SWAP + dt.timedelta(hours=1)
         )
+
+
+def test_swaps_searched_separately_never_get_the_same_spare():
+    """Two allocations ending at different instants are served by two spare queries: the
+    second must leave out the spare the first took (it is not held yet)."""
+    cluster = cluster_with_nodes(6)
+    first = lease_on(cluster, 2)
+    later = services.lease_approve(
+        lease=services.lease_request(
+            tenant=TenantFactory(),
+            listing=published_listing(cluster),
+            node_count=2,
+            commencement_date=dt.date(2026, 1, 2),
+            now=dt.datetime(2025, 12, 1, tzinfo=UTC),
+        ),
+        now=dt.datetime(2025, 12, 2, tzinfo=UTC),
+    )
+    allocations = [failed(first), failed(later)]
+    assert allocations[0].ends_at != allocations[1].ends_at
+    done = replacement.nodes_replace(allocations=allocations, now=SWAP)
+    spares = [r.spare_allocation.node_id for r in done]
+    assert len(set(spares)) == 2
+    assert set(spares) == set(cluster.nodes.order_by("pk").values_list("pk", flat=True)[4:])

@@ -1,7 +1,7 @@
 """Replacement racing with other writers, in real processes on PostgreSQL.
 
-Each worker is its own interpreter with its own connection (`tests/leasing/
-replacement_workers.py`), and every writer pauses between reading the free nodes and writing
+Each worker is its own interpreter with its own connection (`tests/leasing/workers.py`),
+and every writer pauses between reading the free nodes and writing
 them, so only the locks keep the writers apart: the lease row, then the cluster rows
 (docs/architecture.md, "Lock order"). Never two holders of a node; the loser gets a clear
 coded error. A control proves the checker can fail: without the cluster lock (and without the
@@ -33,7 +33,7 @@ ROUNDS = 3  # independent clusters raced at once
 
 
 def run(commands: list[list[str]]) -> list[dict]:
-    return run_together("tests.leasing.replacement_workers", commands, lead_s=8.0)
+    return run_together("tests.leasing.workers", commands, lead_s=8.0)
 
 
 def lease(cluster, nodes, commencement=dt.date(2026, 1, 1), *, approve=True, listing=None):
@@ -67,7 +67,7 @@ def last_spare_race():
         draft = lease(cluster, 1, dt.date(2026, 1, 15), approve=False, listing=listing)
         allocation = failing(Allocation.objects.get(line__lease=running))
         commands.append(["replace", str(allocation.pk), SWAP.isoformat()])
-        commands.append(["approve", str(draft.pk)])
+        commands.append(["approve_slow", str(draft.pk)])
     return commands
 
 
