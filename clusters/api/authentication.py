@@ -11,13 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
 from rest_framework.permissions import BasePermission
 
 from clusters.ingest import monitoring_source_authenticate
 from clusters.models import MonitoringSource
-from common.api.throttling import count_refused_key
-from common.keys import MAX_KEY_CHARS
+from common.api.authentication import BearerKeyAuthentication
 
 
 @dataclass(frozen=True)
@@ -39,36 +37,16 @@ class MonitoringPrincipal:
         return f"monitoring source {self.source.name}"
 
 
-class MonitoringSourceAuthentication(authentication.BaseAuthentication):
-    """Bearer monitoring keys. No header → anonymous (then 401); a malformed, unknown or
-    revoked key → 401, or 429 once the address has had too many keys refused."""
+class MonitoringSourceAuthentication(BearerKeyAuthentication):
+    """Bearer monitoring keys (`common.api.authentication`): unknown or revoked → 401."""
 
-    keyword = "Bearer"
+    what = "monitoring key"
+    realm = "ops"
+    refused = "Invalid or revoked monitoring key."
 
-    def authenticate(self, request):
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        if not header:
-            return None
-        try:
-            return self._authenticate(header)
-        except exceptions.AuthenticationFailed:
-            count_refused_key(request)
-            raise
-
-    def _authenticate(self, header: str):
-        parts = header.split()
-        if len(parts) != 2 or parts[0].lower() != self.keyword.lower():
-            raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <monitoring key>'.")
-        raw = parts[1]
-        if len(raw) > MAX_KEY_CHARS or not raw.isascii():
-            raise exceptions.AuthenticationFailed("Invalid monitoring key.")
+    def principal(self, raw: str) -> tuple[MonitoringPrincipal, MonitoringSource] | None:
         source = monitoring_source_authenticate(raw)
-        if source is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked monitoring key.")
-        return MonitoringPrincipal(source=source), source
-
-    def authenticate_header(self, request) -> str:
-        return 'Bearer realm="ops"'
+        return None if source is None else (MonitoringPrincipal(source=source), source)
 
 
 class IsMonitoringSource(BasePermission):

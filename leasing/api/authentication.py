@@ -10,13 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
 
-from common.keys import MAX_KEY_CHARS
+from common.api.authentication import BearerKeyAuthentication
 from leasing.api_keys import api_key_authenticate
 from leasing.models import ApiKey, Tenant
-
-from .throttling import count_refused_key
 
 
 @dataclass(frozen=True)
@@ -39,37 +36,16 @@ class TenantPrincipal:
         return f"{self.tenant.slug} (key {self.api_key.prefix})"
 
 
-class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """Bearer API keys. No header → anonymous (the permission then answers 401); a header
-    that is malformed or names a revoked, expired or unknown key → 401 at once, or 429 once
-    the client's address has had too many keys refused (`throttling.InvalidKeyThrottle`)."""
+class ApiKeyAuthentication(BearerKeyAuthentication):
+    """Bearer API keys (`common.api.authentication`): revoked, expired or unknown → 401."""
 
-    keyword = "Bearer"
+    what = "api key"
+    realm = "api"
+    refused = "Invalid, revoked or expired API key."
 
-    def authenticate(self, request):
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        if not header:
-            return None
-        try:
-            return self._authenticate(header)
-        except exceptions.AuthenticationFailed:
-            count_refused_key(request)
-            raise
-
-    def _authenticate(self, header: str):
-        parts = header.split()
-        if len(parts) != 2 or parts[0].lower() != self.keyword.lower():
-            raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <api key>'.")
-        raw = parts[1]
-        if len(raw) > MAX_KEY_CHARS or not raw.isascii():
-            raise exceptions.AuthenticationFailed("Invalid API key.")
+    def principal(self, raw: str) -> tuple[TenantPrincipal, ApiKey] | None:
         key = api_key_authenticate(raw)
-        if key is None:
-            raise exceptions.AuthenticationFailed("Invalid, revoked or expired API key.")
-        return TenantPrincipal(tenant=key.tenant, api_key=key), key
-
-    def authenticate_header(self, request) -> str:
-        return 'Bearer realm="api"'
+        return None if key is None else (TenantPrincipal(tenant=key.tenant, api_key=key), key)
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
