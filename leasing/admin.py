@@ -50,6 +50,8 @@ class TenantAdmin(admin.ModelAdmin):
     list_filter = ["standing"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    # Computed by billing from the tenant's aging (docs/rules/receivables.md): never typed in.
+    readonly_fields = ["standing"]
     inlines = [MembershipInline]
 
     def get_queryset(self, request):

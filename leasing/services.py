@@ -49,6 +49,7 @@ from .choices import (
     ListingVisibility,
     NoticeStatus,
     Party,
+    TenantStanding,
 )
 from .events import EventKind
 from .exceptions import (
@@ -57,6 +58,7 @@ from .exceptions import (
     ListingUnavailable,
     ReleaseNotAllowed,
     RenewalNotAllowed,
+    TenantDelinquent,
     TransitionNotAllowed,
 )
 from .models import (
@@ -263,9 +265,13 @@ def lease_request(
 
     The listing must be published and visible to the tenant (`listing_unavailable`), the count
     within the listing, the date on or after its earliest start (`validation_error`). Price,
-    term, notice and zone come from the listing.
+    term, notice and zone come from the listing. A delinquent tenant (standing computed by
+    billing from its aging) is refused (`tenant_delinquent`).
     """
     now = _now(now)
+    standing = Tenant.objects.values_list("standing", flat=True).get(pk=tenant.pk)
+    if standing == TenantStanding.DELINQUENT:
+        raise TenantDelinquent(extra={"tenant": tenant.slug})
     listing = Listing.objects.select_related("cluster").get(pk=listing.pk)
     visible = listing.visibility == ListingVisibility.PUBLIC or (
         listing.private_tenant_id == tenant.pk
