@@ -43,6 +43,7 @@ from leasing.models import Tenant
 
 from . import aging, ledger
 from .choices import (
+    BILLED_STATUSES,
     OPEN_STATUSES,
     CreditNoteStatus,
     InvoiceStatus,
@@ -326,10 +327,12 @@ def _check_amount(value, field: str = "amount") -> Decimal:
 def _open_invoices(tenant_id: int, currency: str, ids: Sequence[int] | None) -> list[Invoice]:
     """The invoices to apply to, in order: those named (refused unless open and the tenant's),
     or every open invoice of the tenant, due earliest first."""
-    qs = Invoice.objects.filter(tenant_id=tenant_id, status__in=OPEN_STATUSES, currency=currency)
+    qs = Invoice.objects.filter(tenant_id=tenant_id, currency=currency)
     if ids is None:
-        return list(qs.order_by("due_at", "pk"))
-    found = {inv.pk: inv for inv in qs.filter(pk__in=list(ids))}
+        return list(qs.filter(status__in=OPEN_STATUSES).order_by("due_at", "pk"))
+    # A named invoice paid meanwhile (by a concurrent payment) is not an error: what it no
+    # longer needs stays unapplied. Drafts, voids and other tenants' invoices are refused.
+    found = {inv.pk: inv for inv in qs.filter(pk__in=list(ids), status__in=BILLED_STATUSES)}
     missing = [pk for pk in ids if pk not in found]
     if missing:
         raise InvoiceNotOpen(extra={"invoices": missing})
@@ -367,8 +370,14 @@ def payment_record(
         raise InvalidInput(extra={"fields": errors})
     targets = _open_invoices(tenant.pk, currency, invoices)
     _lock(Invoice, (inv.pk for inv in targets))
-    # Re-read under the locks: a concurrent payment may have settled some.
-    targets = _open_invoices(tenant.pk, currency, None if invoices is None else invoices)
+    # Re-read under the locks: a concurrent payment may have settled some meanwhile; the money
+    # then stays unapplied rather than being refused (it was received all the same).
+    still_open = set(
+        Invoice.objects.filter(
+            pk__in=[inv.pk for inv in targets], status__in=OPEN_STATUSES
+        ).values_list("pk", flat=True)
+    )
+    targets = [inv for inv in targets if inv.pk in still_open]
     payment = Payment.objects.create(
         tenant=tenant,
         amount=amount,
