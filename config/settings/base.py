@@ -267,6 +267,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.mark_overdue",
         "schedule": crontab(hour=0, minute=30),
     },
+    "revenue-recognition": {
+        "task": "billing.recognize_revenue",
+        "schedule": crontab(hour=0, minute=40),
+    },
     "reclaim-rescore": {
         "task": "leasing.rescore_reclaim_decisions",
         "schedule": crontab(hour=2, minute=0),
