@@ -83,7 +83,7 @@ def test_a_day_is_recognized_once_and_a_missed_stretch_is_caught_up():
 
 
 def test_a_credit_note_takes_back_revenue_already_recognized():
-    lease, invoice = r2_world()
+    lease, _invoice = r2_world()
     ledger.recognize_due(now=at(2026, 12, 21))  # through the 20th: $2,000,000.00
     lease.effective_end = at(2026, 12, 11)  # ends after the 10th: 21 days credited
     lease.save(update_fields=["effective_end"])
@@ -99,7 +99,7 @@ def test_a_credit_note_takes_back_revenue_already_recognized():
 
 def test_the_journal_exports_as_balanced_csv():
     tenant = TenantFactory()
-    lease, _ = lease_with_lines(tenant=tenant, commencement_date=dt.date(2026, 12, 1))
+    _lease, _ = lease_with_lines(tenant=tenant, commencement_date=dt.date(2026, 12, 1))
     services.billing_run(now=at(2026, 12, 1))
     payments.payment_record(
         tenant=tenant,
