@@ -55,7 +55,7 @@ from django.utils import timezone
 
 # Webhooks sit beside the top of the layering (docs/architecture.md): they may name billing's
 # events.
-from billing.choices import DocumentEvent
+from billing.choices import DocumentEvent, ReceivableEvent
 from common.clock import resolve_now as _now
 from common.db import lock_row
 from common.events import Event
@@ -78,7 +78,12 @@ LEASE_EVENT_TYPES = (
     EventKind.NOTICE_RECEIVED,
     EventKind.NOTICE_EFFECTIVE,
 )
-EVENT_TYPES = (*LEASE_EVENT_TYPES, INVOICE_ISSUED, CREDIT_NOTE_ISSUED)
+RECEIVABLE_EVENT_TYPES = (
+    ReceivableEvent.PAYMENT_APPLIED,
+    ReceivableEvent.INVOICE_PAID,
+    ReceivableEvent.INVOICE_OVERDUE,
+)
+EVENT_TYPES = (*LEASE_EVENT_TYPES, INVOICE_ISSUED, CREDIT_NOTE_ISSUED, *RECEIVABLE_EVENT_TYPES)
 
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = dt.timedelta(seconds=30)
@@ -424,6 +429,32 @@ def lease_event_data(event: DomainEvent) -> tuple[str, dict[str, Any]]:
     return f"evt_lease_{p['lease_event']}", data
 
 
+def _receivable_data(event: DomainEvent) -> tuple[str, dict[str, Any]]:
+    """Webhook id and data of `payment.applied`, `invoice.paid` and `invoice.overdue`: the
+    invoice with its balance as of now. An invoice may be paid (or overdue) again after a
+    reversal, so the id carries the domain event's."""
+    from billing.api.selectors import invoice_list_for_tenant
+    from leasing.models import Tenant as TenantModel
+
+    p = event.payload
+    tenant = TenantModel(pk=p["tenant"])
+    invoice_id = p["invoice"] if event.kind == ReceivableEvent.PAYMENT_APPLIED else event.subject_id
+    inv = invoice_list_for_tenant(tenant).get(pk=invoice_id)
+    data: dict[str, Any] = {
+        "invoice": {"id": inv.pk, "number": inv.number},
+        "status": inv.status,
+        "currency": inv.currency,
+        "total": f"{inv.total:.2f}",
+        "balance": f"{inv.balance:.2f}",
+        "due_at": inv.due_at.isoformat() if inv.due_at else None,
+    }
+    if event.kind == ReceivableEvent.PAYMENT_APPLIED:
+        data.update(payment=event.subject_id, amount=p["amount"])
+        return f"evt_payapp_{p['application']}", data
+    suffix = "paid" if event.kind == ReceivableEvent.INVOICE_PAID else "overdue"
+    return f"evt_inv_{inv.pk}_{suffix}_{event.pk}", data
+
+
 def _document_data(event: DomainEvent) -> tuple[str, dict[str, Any]]:
     """Webhook id and data of an issued invoice or credit note (immutable once issued, so
     reading it now reads it as issued)."""
@@ -486,7 +517,12 @@ def announce(event: DomainEvent) -> list[int]:
     )
     if not endpoints:
         return []
-    event_id, data = lease_event_data(event) if event.subject == "lease" else _document_data(event)
+    if event.subject == "lease":
+        event_id, data = lease_event_data(event)
+    elif event.kind in RECEIVABLE_EVENT_TYPES:
+        event_id, data = _receivable_data(event)
+    else:
+        event_id, data = _document_data(event)
     payload = _payload(event_id, event.kind, event.occurred_at, data)
     now = timezone.now()  # when the first attempt is due: the sender's clock, not the event's
     ids = _queue(

@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from billing import payments
 from billing import services as billing
 from leasing import boundaries, notices, services
 from leasing.api_keys import api_key_create
@@ -152,7 +153,16 @@ def world_a(tenant_a, cluster, listing, operator):
     invoice = lease.invoices.get(period=lease.invoices.order_by("period").first().period)
     credit_note = lease.credit_notes.first()
     assert credit_note is not None
+    payment = payments.payment_record(
+        tenant=tenant_a,
+        amount="1000.00",
+        value_date=commenced.date(),
+        reference="A-WIRE-SECRET",
+        actor=operator,
+        now=commenced + dt.timedelta(minutes=2),
+    )
     return {
+        "payment": payment,
         "listing": private,
         "lease": lease,
         "line": lease.lines.first(),

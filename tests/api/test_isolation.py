@@ -50,6 +50,7 @@ BY_ID = [
     ),
     ("invoice", "get", "/api/v1/invoices/{invoice}/", None),
     ("credit-note", "get", "/api/v1/credit-notes/{credit_note}/", None),
+    ("payment", "get", "/api/v1/payments/{payment}/", None),
     ("webhook-endpoint", "get", "/api/v1/webhook-endpoints/{endpoint}/", None),
     ("webhook-endpoint-delete", "delete", "/api/v1/webhook-endpoints/{endpoint}/", None),
 ]
@@ -59,6 +60,7 @@ LISTS = [
     ("leases", "/api/v1/leases/", "lease"),
     ("invoices", "/api/v1/invoices/", "invoice"),
     ("credit-notes", "/api/v1/credit-notes/", "credit_note"),
+    ("payments", "/api/v1/payments/", "payment"),
     ("webhook-endpoints", "/api/v1/webhook-endpoints/", "endpoint"),
 ]
 
@@ -67,6 +69,7 @@ EVERY_OPERATION = (
     + [("get", p, None) for _, p, _ in LISTS]
     + [
         ("post", "/api/v1/webhook-endpoints/", {"url": "https://example.com/x"}),
+        ("get", "/api/v1/statement/", None),
     ]
 )
 
@@ -78,6 +81,7 @@ def _ids(world, b_lease=None) -> dict[str, int]:
         "notice": world["notice"].pk,
         "invoice": world["invoice"].pk,
         "credit_note": world["credit_note"].pk,
+        "payment": world["payment"].pk,
         "endpoint": world["endpoint"].pk,
         "b_lease": b_lease.pk if b_lease else NONE,
     }
@@ -145,6 +149,7 @@ def test_other_tenants_ids_are_not_found_and_reveal_nothing(
         world_a["lease"].number,
         world_a["invoice"].number,
         world_a["credit_note"].number,
+        world_a["payment"].reference,
         world_a["endpoint"].url,
         world_a["listing"].title,
     ):
@@ -231,3 +236,16 @@ def test_wrong_scheme_is_refused(world_a, key_a):
     assert client.get("/api/v1/leases/").status_code == 401
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key_a} extra")
     assert client.get("/api/v1/leases/").status_code == 401
+
+
+@pytest.mark.django_db
+def test_the_statement_is_the_callers_own(world_a, api_a, api_b, b_lease):
+    as_of = {"as_of": world_a["payment"].recorded_at.date().isoformat()}
+    mine = api_a.get("/api/v1/statement/", as_of).json()
+    assert "A-WIRE-SECRET" in {d["reference"] for d in mine["documents"]}
+    theirs = api_b.get("/api/v1/statement/", as_of)
+    assert theirs.status_code == 200
+    text = theirs.content.decode()
+    for secret in ("A-WIRE-SECRET", world_a["invoice"].number, world_a["credit_note"].number):
+        assert secret not in text
+    assert theirs.json()["documents"] == []
