@@ -11,4 +11,5 @@ urlpatterns = [
     path("revenue/", views.revenue, name="revenue"),
     path("receivables/", views_receivables.receivables, name="receivables"),
     path("journal.csv", views_receivables.journal_csv, name="journal_csv"),
+    path("backlog/", views_receivables.backlog_page, name="backlog"),
 ]
