@@ -21,7 +21,7 @@ from common.money import format_money
 
 from . import payments
 from .choices import OPEN_STATUSES
-from .models import Application, Invoice, Payment, Posting, Refund
+from .models import Application, Contact, Invoice, Payment, Posting, Refund, Reminder
 
 
 class PaymentForm(forms.ModelForm):
@@ -213,3 +213,21 @@ class PostingAdmin(ReadOnlyAdmin):
     list_filter = ("kind", "debit", "credit", "day")
     list_select_related = ("tenant", "invoice")
     date_hierarchy = "day"
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    """The tenants' billing, operations and legal contacts (reminders go to billing)."""
+
+    list_display = ("tenant", "role", "name", "email")
+    list_filter = ("role",)
+    search_fields = ("tenant__name", "email", "name")
+
+
+@admin.register(Reminder)
+class ReminderAdmin(ReadOnlyAdmin):
+    """Dunning reminders sent (or skipped after downtime): the 30-day step is the escalation."""
+
+    list_display = ("invoice", "step", "sent", "at", "balance")
+    list_filter = ("step", "sent")
+    list_select_related = ("invoice",)

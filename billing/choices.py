@@ -138,3 +138,28 @@ class ReceivableEvent:
     PAYMENT_APPLIED = "payment.applied"
     INVOICE_PAID = "invoice.paid"
     INVOICE_OVERDUE = "invoice.overdue"
+
+
+class ContactRole(models.TextChoices):
+    BILLING = "billing", "Billing"
+    OPERATIONS = "operations", "Operations"
+    LEGAL = "legal", "Legal"
+
+
+class ReminderStep(models.TextChoices):
+    """The dunning schedule: days from the due date (docs/rules/receivables.md)."""
+
+    BEFORE_3 = "before_3", "3 days before due"
+    AFTER_1 = "after_1", "1 day past due"
+    AFTER_7 = "after_7", "7 days past due"
+    AFTER_15 = "after_15", "15 days past due"
+    AFTER_30 = "after_30", "30 days past due (escalated)"
+
+
+REMINDER_OFFSETS = {
+    ReminderStep.BEFORE_3: -3,
+    ReminderStep.AFTER_1: 1,
+    ReminderStep.AFTER_7: 7,
+    ReminderStep.AFTER_15: 15,
+    ReminderStep.AFTER_30: 30,
+}

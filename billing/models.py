@@ -43,12 +43,14 @@ from leasing.models import Lease, LeaseLine, Tenant
 
 from .choices import (
     BillingRunStatus,
+    ContactRole,
     CreditNoteStatus,
     InvoiceKind,
     InvoiceStatus,
     LedgerAccount,
     PaymentMethod,
     PostingKind,
+    ReminderStep,
     SeriesKind,
     VoidResolution,
 )
@@ -607,3 +609,44 @@ class RecognitionRun(models.Model):
 
     def __str__(self) -> str:
         return f"Recognition {self.day}"
+
+
+class Contact(models.Model):
+    """Someone at a tenant to write to about money: billing (reminders go here), operations,
+    legal."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="contacts")
+    role = models.CharField(max_length=16, choices=ContactRole.choices)
+    name = models.CharField(max_length=200, blank=True, default="")
+    email = models.EmailField()
+
+    class Meta:
+        ordering = ["tenant", "role", "email"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "role", "email"], name="contact_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.email} ({self.role})"
+
+
+class Reminder(models.Model):
+    """One step of the dunning schedule for one invoice: unique, so it goes out once. `sent`
+    false: a step skipped because a later one was already due when the job ran (after
+    downtime, only the latest reminder is sent)."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="reminders")
+    step = models.CharField(max_length=16, choices=ReminderStep.choices)
+    sent = models.BooleanField(default=True)
+    at = models.DateTimeField()
+    recipients = models.JSONField(default=list, blank=True)
+    balance = money_field(help_text="What the invoice still owed when the reminder went out.")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "step"], name="reminder_once_per_step"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step} for invoice {self.invoice_id}"

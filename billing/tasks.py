@@ -36,7 +36,7 @@ from common.clock import parse_instant
 from common.db import drop_broken_connections
 from common.exceptions import DomainError
 
-from . import ledger, loading, services
+from . import dunning, ledger, loading, services
 from .choices import BillingRunStatus
 from .constants import BILL_LEASE_EXPIRES_S, FANOUT_CHUNK_SIZE
 from .models import BillingRun
@@ -156,3 +156,14 @@ def recognize_revenue(self, now: str | None = None) -> dict[str, Any]:
         "days": [o.day.isoformat() for o in outcomes if o.ran],
         "amount": str(sum((o.amount for o in outcomes), Decimal(0))),
     }
+
+
+@shared_task(name="billing.send_reminders", bind=True, acks_late=True, **RETRY, **LIMITS)
+def send_reminders(self, now: str | None = None) -> dict[str, Any]:
+    """Today's dunning reminders, each once (billing/dunning.py)."""
+    try:
+        outcome = dunning.send_reminders(now=_instant(now))
+    except TRANSIENT:
+        drop_broken_connections()
+        raise
+    return {"sent": len(outcome.sent), "skipped": outcome.skipped, "failed": len(outcome.failed)}

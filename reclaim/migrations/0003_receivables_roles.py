@@ -1,5 +1,6 @@
 """Receivables join the roles (docs/rules/roles.md): `finance` records and reverses payments
-and refunds and reads applications, the ledger and recognition runs; `viewer` reads them all.
+and refunds, keeps the tenants' billing contacts, and reads applications, the ledger,
+recognition runs and reminders; `viewer` reads them all.
 Frozen like 0002: the permissions are listed, not computed."""
 
 from django.contrib.auth.management import create_permissions
@@ -13,6 +14,8 @@ FINANCE = [
     ("billing", "posting", ("view",)),
     ("billing", "revenueschedule", ("view",)),
     ("billing", "recognitionrun", ("view",)),
+    ("billing", "contact", ("view", "add", "change", "delete")),
+    ("billing", "reminder", ("view",)),
 ]
 VIEWER = [(label, model, ("view",)) for label, model, _ in FINANCE]
 
@@ -56,7 +59,7 @@ def revoke(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("reclaim", "0002_operator_groups"),
-        ("billing", "0007_receivables_guards"),
+        ("billing", "0008_dunning_contacts_and_reminders"),
     ]
 
     operations = [migrations.RunPython(grant, revoke)]
