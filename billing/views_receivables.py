@@ -14,6 +14,8 @@ from common.money import format_money
 from leasing.models import Tenant
 
 from . import aging, ledger
+from .choices import OPEN_STATUSES, ReminderStep
+from .models import Reminder
 
 
 def _day(value: str | None, default: dt.date) -> dt.date:
@@ -58,11 +60,18 @@ def receivables(request: HttpRequest) -> HttpResponse:
             }
         )
         month = (month - dt.timedelta(days=1)).replace(day=1)
+    escalations = (
+        Reminder.objects.filter(step=ReminderStep.AFTER_30, sent=True)
+        .filter(invoice__status__in=OPEN_STATUSES)
+        .select_related("invoice__tenant")
+        .order_by("at")
+    )
     return render(
         request,
         "billing/receivables.html",
         {
             "title": "Receivables",
+            "escalations": escalations,
             "as_of": as_of,
             "buckets": ["Current", "1–30", "31–60", "61–90", "> 90"],
             "rows": table,
