@@ -523,3 +523,30 @@ def lease_release_confirm(
         data={"released_at": _iso(released_at)},
     )
     return lease
+
+
+@transaction.atomic
+def lease_set_po_number(
+    *, lease: Lease, po_number: str, actor: User | None = None, now: dt.datetime | None = None
+) -> Lease:
+    """Set the tenant's purchase order number of a lease (shown on its invoices and credit
+    notes from then on), by `actor`: recorded in the lease's audit trail."""
+    now = _now(now)
+    po_number = (po_number or "").strip()
+    if len(po_number) > 64:
+        raise InvalidInput(extra={"fields": {"po_number": "At most 64 characters."}})
+    locked = _lock_lease(lease)
+    if locked.po_number == po_number:
+        return locked
+    before = locked.po_number
+    locked.po_number = po_number
+    locked.save(update_fields=["po_number", "updated_at"])
+    _event(
+        locked,
+        EventKind.PO_NUMBER_SET,
+        party=Party.OPERATOR,
+        actor=actor,
+        at=now,
+        data={"from": before, "to": po_number},
+    )
+    return locked

@@ -87,6 +87,9 @@ class InvoiceDetailSerializer(InvoiceSerializer):
     class Meta:
         list_serializer_class = serializers.ListSerializer  # the row list is for InvoiceSerializer
 
+    po_number = serializers.CharField(
+        source="lease.po_number", help_text="The lease's purchase order number (may be empty)."
+    )
     supplements = DocumentRefSerializer(
         allow_null=True,
         help_text="For a supplementary invoice: the month's rent invoice it adds to (an end "
@@ -120,6 +123,9 @@ class CreditNoteSerializer(serializers.Serializer):
 
 
 class CreditNoteDetailSerializer(CreditNoteSerializer):
+    po_number = serializers.CharField(
+        source="lease.po_number", help_text="The lease's purchase order number (may be empty)."
+    )
     lines = CreditNoteLineSerializer(many=True)
 
 

@@ -251,6 +251,19 @@ CELERY_TIMEZONE = "UTC"
 # credit note after a notice) never waits behind a long fan-out such as the daily billing run;
 # some worker must then consume it (`celery worker -Q celery,<queue>`). Empty: the default queue.
 EVENTS_QUEUE = os.environ.get("CELERY_EVENTS_QUEUE", "")
+# The issuing entity printed on every invoice and credit note (docs/rules/receivables.md).
+BILLING_ISSUER = {
+    "legal_name": os.environ.get("BILLING_ISSUER_NAME", "Landlord Compute Leasing, Inc."),
+    "address": os.environ.get(
+        "BILLING_ISSUER_ADDRESS", "100 Example Street, Chicago, IL 60601, USA"
+    ),
+    "tax_id": os.environ.get("BILLING_ISSUER_TAX_ID", "EIN 00-0000000"),
+    "remittance": os.environ.get(
+        "BILLING_ISSUER_REMITTANCE",
+        "Wire to Example Bank, ABA 000000000, account 0000000000; quote the invoice number.",
+    ),
+}
+
 # E-mail (dunning reminders): the console in the demo, SMTP from the environment in production.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
