@@ -7,6 +7,7 @@ Permissions: recording needs `billing.add_payment`, reversing `billing.change_pa
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import cast
 
 from django import forms
@@ -148,7 +149,7 @@ class PaymentAdmin(admin.ModelAdmin):
     @admin.display(description="unapplied")
     def unapplied(self, obj: Payment) -> str:
         found = [s for s in payments.sources(obj.tenant_id) if s.payment_id == obj.pk]
-        return format_money(found[0].available if found else 0, obj.currency)
+        return format_money(found[0].available if found else Decimal(0), obj.currency)
 
     @admin.display(description="reversed", boolean=True)
     def reversed(self, obj: Payment) -> bool:

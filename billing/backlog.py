@@ -118,12 +118,12 @@ def _end_known_at(lease: Lease, notices: list[Notice], cutoff: dt.datetime) -> d
 
 def backlog(*, day: dt.date, tenant_id: int | None = None) -> Backlog:
     cutoff = day_end(day)
-    leases = Lease.objects.exclude(status__in=(LeaseStatus.DRAFT, LeaseStatus.VOID)).filter(
+    found = Lease.objects.exclude(status__in=(LeaseStatus.DRAFT, LeaseStatus.VOID)).filter(
         term_end__gt=cutoff
     )
     if tenant_id is not None:
-        leases = leases.filter(tenant_id=tenant_id)
-    leases = list(leases.select_related("tenant").prefetch_related("lines").order_by("pk"))
+        found = found.filter(tenant_id=tenant_id)
+    leases = list(found.select_related("tenant").prefetch_related("lines").order_by("pk"))
     approved = dict(
         LeaseEvent.objects.filter(
             lease__in=leases, kind__in=(EventKind.LEASE_APPROVED, EventKind.LEASE_CREATED)

@@ -479,15 +479,13 @@ def journal_csv(*, start: dt.date | None = None, end: dt.date | None = None) -> 
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     for p in qs.iterator(chunk_size=2000):
-        doc = (
-            p.invoice.number
-            if p.invoice_id
-            else p.credit_note.number
-            if p.credit_note_id
-            else f"payment {p.payment.reference}"
-            if p.payment_id
-            else ""
-        )
+        doc = ""
+        if p.invoice is not None:
+            doc = p.invoice.number or ""
+        elif p.credit_note is not None:
+            doc = p.credit_note.number or ""
+        elif p.payment is not None:
+            doc = f"payment {p.payment.reference}"
         common = (p.currency, p.tenant.slug, doc)
         writer.writerow((p.day.isoformat(), p.pk, p.kind, p.debit, f"{p.amount:.2f}", "", *common))
         writer.writerow((p.day.isoformat(), p.pk, p.kind, p.credit, "", f"{p.amount:.2f}", *common))

@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.db import connection, transaction
 from django.db.models import Sum
@@ -134,10 +134,10 @@ def sources(tenant_id: int, *, ids: Sequence[tuple[str, int]] | None = None) -> 
         left = amount - p_applied.get(pk, ZERO) - p_refunded.get(pk, ZERO)
         if left > 0:
             found.append(Source(pk, None, left, at, cur))
-    for pk, amount, at, cur in notes.values_list("pk", "total", "issued_at", "currency"):
+    for pk, amount, issued_at, cur in notes.values_list("pk", "total", "issued_at", "currency"):
         left = amount - n_applied.get(pk, ZERO) - n_refunded.get(pk, ZERO)
         if left > 0:
-            found.append(Source(None, pk, left, at, cur))
+            found.append(Source(None, pk, left, cast(dt.datetime, issued_at), cur))
     found.sort(key=lambda s: (s.at, s.credit_note_id is not None, s.payment_id or s.credit_note_id))
     return found
 

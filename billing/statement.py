@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from common.money import ZERO
 from leasing.models import Tenant
@@ -45,7 +46,7 @@ class Statement:
 
 def statement(tenant: Tenant, *, day: dt.date) -> Statement:
     cutoff = day_end(day)
-    rows: list[tuple[dt.datetime, str, int, str, Decimal]] = []
+    rows: list[tuple[Any, str, int, Any, Decimal]] = []  # (instant, kind, id, label, amount)
     invoices = Invoice.objects.filter(tenant=tenant, issued_at__lt=cutoff).exclude(
         status=InvoiceStatus.DRAFT
     )

@@ -4,6 +4,7 @@ month close, the journal as CSV. Read-only; each names its permissions (common/a
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -141,7 +142,8 @@ def backlog_page(request: HttpRequest) -> HttpResponse:
             "stated_total": format_money(found.stated_total),
             "enforceable_total": format_money(found.enforceable_total),
             "months": [
-                (m, format_money(stated[m]), format_money(enforceable.get(m, 0))) for m in months
+                (m, format_money(stated[m]), format_money(enforceable.get(m, Decimal(0))))
+                for m in months
             ],
             "tenants": [
                 (names.get(t, t), format_money(s), format_money(e))

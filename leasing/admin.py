@@ -8,7 +8,7 @@ bounded number of queries (select_related + aggregate annotations instead of per
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, cast
+from typing import cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -216,7 +216,7 @@ class LeaseAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     # The PO number is the one field an operator types in (through `lease_set_po_number`).
-    fields = cast(list[Any], [*readonly_fields[:2], "po_number", *readonly_fields[2:]])
+    fields = [*readonly_fields[:2], "po_number", *readonly_fields[2:]]
     actions = ["approve", "reject", "give_operator_notice", "confirm_release", "renew"]
 
     def save_model(self, request, obj, form, change):

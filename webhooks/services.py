@@ -445,7 +445,7 @@ def _receivable_data(event: DomainEvent) -> tuple[str, dict[str, Any]]:
         "status": inv.status,
         "currency": inv.currency,
         "total": f"{inv.total:.2f}",
-        "balance": f"{inv.balance:.2f}",
+        "balance": f"{inv.balance:.2f}",  # type: ignore[attr-defined]  # annotated
         "due_at": inv.due_at.isoformat() if inv.due_at else None,
     }
     if event.kind == ReceivableEvent.PAYMENT_APPLIED:
