@@ -377,7 +377,9 @@ def _bill_leases(
                     lease_id,
                     -amount,
                 )
-        # Lock order for the series rows: invoice, then credit note.
+        # Lock order: the credited invoices before the sources of money that issuing applies
+        # (billing/payments.py), then the series rows: invoice, then credit note.
+        payments.lock_invoices(p.invoice.pk for p in credit_plans)
         outcome.invoices = _write_invoices(invoice_plans, now=now, run=run, issue=True, actor=actor)
         outcome.credit_notes = _write_credits(credit_plans, now=now, run=run, actor=actor)
         if run is not None and (outcome.invoices or outcome.credit_notes):
