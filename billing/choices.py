@@ -163,3 +163,14 @@ REMINDER_OFFSETS = {
     ReminderStep.AFTER_15: 15,
     ReminderStep.AFTER_30: 30,
 }
+
+
+class StatementKind(models.TextChoices):
+    """What a line of a tenant's statement records (billing/statement.py)."""
+
+    INVOICE = "invoice", "Invoice issued"
+    VOID = "void", "Invoice voided"
+    CREDIT_NOTE = "credit_note", "Credit note issued"
+    PAYMENT = "payment", "Payment received"
+    REVERSAL = "reversal", "Payment reversed"
+    REFUND = "refund", "Refund"

@@ -6,7 +6,13 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from billing.choices import CreditNoteStatus, InvoiceKind, InvoiceStatus, PaymentMethod
+from billing.choices import (
+    CreditNoteStatus,
+    InvoiceKind,
+    InvoiceStatus,
+    PaymentMethod,
+    StatementKind,
+)
 from common.api.serializers import StrictInputSerializer
 from leasing.api.serializers import BoundedDateField, InstantField, Money, day, instant, money
 from leasing.choices import NoticeOutcome
@@ -219,9 +225,7 @@ class AgingSerializer(serializers.Serializer):
 
 class StatementLineSerializer(serializers.Serializer):
     date = InstantField()
-    kind = serializers.ChoiceField(
-        choices=["invoice", "void", "credit_note", "payment", "reversal", "refund"]
-    )
+    kind = serializers.ChoiceField(choices=StatementKind.choices)
     id = serializers.IntegerField()
     reference = serializers.CharField(help_text="Document number or payment reference.")
     amount = Money(help_text="Signed: what it adds to what you owe (payments are negative).")

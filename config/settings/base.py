@@ -225,6 +225,8 @@ SPECTACULAR_SETTINGS = {
         "CreditNoteStatusEnum": "billing.choices.CreditNoteStatus",
         "LeaseActionEnum": "leasing.api.selectors.LeaseAction.ALL",
         "NoticeActionEnum": "leasing.api.selectors.NoticeAction.ALL",
+        "StatementLineKindEnum": "billing.choices.StatementKind",
+        "InvoiceKindEnum": "billing.choices.InvoiceKind",
     },
 }
 
