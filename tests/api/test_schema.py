@@ -42,6 +42,9 @@ EXPECTED_PATHS = {
     "/api/v1/invoices/{id}/": {"get"},
     "/api/v1/credit-notes/": {"get"},
     "/api/v1/credit-notes/{id}/": {"get"},
+    "/api/v1/payments/": {"get"},
+    "/api/v1/payments/{id}/": {"get"},
+    "/api/v1/statement/": {"get"},
     "/api/v1/webhook-endpoints/": {"get", "post"},
     "/api/v1/webhook-endpoints/{id}/": {"get", "delete"},
 }
