@@ -285,3 +285,7 @@ class NumberSeriesAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+# Receivables (payments, applications, refunds, the ledger) live in their own module.
+from . import admin_receivables  # noqa: E402, F401

@@ -7,21 +7,31 @@ from leasing.choices import LeaseStatus
 
 
 class InvoiceStatus(models.TextChoices):
-    """DRAFT → ISSUED → PAID | VOID. Only a draft may change its amounts or lines."""
+    """DRAFT → ISSUED → PARTIALLY_PAID → PAID, or ISSUED → VOID. Only a draft may change its
+    amounts or lines. The paid statuses follow the invoice's balance, computed from what was
+    applied to it (billing/payments.py): a reversed payment moves it back."""
 
     DRAFT = "draft", "Draft"
     ISSUED = "issued", "Issued"
+    PARTIALLY_PAID = "partially_paid", "Partially paid"
     PAID = "paid", "Paid"
     VOID = "void", "Void"
 
 
 # The status moves an invoice may make, and nothing else. The database enforces a frozen copy
-# (billing migration 0005); tests/billing/test_tamper.py checks that the two agree, so adding
-# a status means a new migration with the extended table.
+# (billing migrations 0005, then 0006 for the paid statuses); tests/billing/test_tamper.py
+# checks that the two agree, so adding a status means a new migration with the extended table.
+# The moves among ISSUED, PARTIALLY_PAID and PAID follow the balance both ways: a payment
+# reversed by an operator (with its reason, billing/payments.py) moves the invoice back.
 INVOICE_MOVES = frozenset(
     {
         (InvoiceStatus.DRAFT, InvoiceStatus.ISSUED),
+        (InvoiceStatus.ISSUED, InvoiceStatus.PARTIALLY_PAID),
         (InvoiceStatus.ISSUED, InvoiceStatus.PAID),
+        (InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.PAID),
+        (InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.ISSUED),
+        (InvoiceStatus.PAID, InvoiceStatus.PARTIALLY_PAID),
+        (InvoiceStatus.PAID, InvoiceStatus.ISSUED),
         (InvoiceStatus.ISSUED, InvoiceStatus.VOID),
     }
 )
@@ -37,8 +47,10 @@ class InvoiceKind(models.TextChoices):
     SUPPLEMENTARY = "supplementary", "Supplementary rent"
 
 
-# Issued or paid: what counts as billed.
-BILLED_STATUSES = (InvoiceStatus.ISSUED, InvoiceStatus.PAID)
+# Issued, partly or wholly paid: what counts as billed.
+BILLED_STATUSES = (InvoiceStatus.ISSUED, InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.PAID)
+# What a tenant still owes on: issued and not yet paid in full.
+OPEN_STATUSES = (InvoiceStatus.ISSUED, InvoiceStatus.PARTIALLY_PAID)
 # The kinds that bill rent: a month's rent invoice and its supplementary invoices.
 RENT_KINDS = (InvoiceKind.RENT, InvoiceKind.SUPPLEMENTARY)
 # The lease statuses billing never bills.
@@ -84,3 +96,81 @@ class DocumentEvent:
 
     INVOICE_ISSUED = "invoice.issued"
     CREDIT_NOTE_ISSUED = "credit_note.issued"
+
+
+class PaymentMethod(models.TextChoices):
+    WIRE = "wire", "Wire transfer"
+    ACH = "ach", "ACH"
+    CHECK = "check", "Check"
+    CARD = "card", "Card"
+    OTHER = "other", "Other"
+
+
+class LedgerAccount(models.TextChoices):
+    """The five accounts of the revenue ledger (billing/ledger.py). Normal balances: AR and
+    cash are debit accounts; deferred revenue, revenue and customer credit are credit ones."""
+
+    AR = "ar", "Accounts receivable"
+    DEFERRED = "deferred", "Deferred revenue"
+    REVENUE = "revenue", "Revenue"
+    CASH = "cash", "Cash"
+    CUSTOMER_CREDIT = "customer_credit", "Customer credit"
+
+
+class PostingKind(models.TextChoices):
+    """What wrote a ledger posting: each is written by the transaction that does it."""
+
+    INVOICE = "invoice", "Invoice issued"
+    VOID = "void", "Invoice voided"
+    CREDIT_NOTE = "credit_note", "Credit note issued"
+    PAYMENT = "payment", "Payment received"
+    APPLICATION = "application", "Applied to an invoice"
+    UNAPPLICATION = "unapplication", "Application reversed"
+    REVERSAL = "reversal", "Payment reversed"
+    REFUND = "refund", "Refund"
+    RECOGNITION = "recognition", "Revenue recognized"
+
+
+class ReceivableEvent:
+    """Domain events of receivables (`common.events`), announced to webhooks: subject
+    `invoice` or `payment`, payload with `tenant`."""
+
+    PAYMENT_APPLIED = "payment.applied"
+    INVOICE_PAID = "invoice.paid"
+    INVOICE_OVERDUE = "invoice.overdue"
+
+
+class ContactRole(models.TextChoices):
+    BILLING = "billing", "Billing"
+    OPERATIONS = "operations", "Operations"
+    LEGAL = "legal", "Legal"
+
+
+class ReminderStep(models.TextChoices):
+    """The dunning schedule: days from the due date (docs/rules/receivables.md)."""
+
+    BEFORE_3 = "before_3", "3 days before due"
+    AFTER_1 = "after_1", "1 day past due"
+    AFTER_7 = "after_7", "7 days past due"
+    AFTER_15 = "after_15", "15 days past due"
+    AFTER_30 = "after_30", "30 days past due (escalated)"
+
+
+REMINDER_OFFSETS = {
+    ReminderStep.BEFORE_3: -3,
+    ReminderStep.AFTER_1: 1,
+    ReminderStep.AFTER_7: 7,
+    ReminderStep.AFTER_15: 15,
+    ReminderStep.AFTER_30: 30,
+}
+
+
+class StatementKind(models.TextChoices):
+    """What a line of a tenant's statement records (billing/statement.py)."""
+
+    INVOICE = "invoice", "Invoice issued"
+    VOID = "void", "Invoice voided"
+    CREDIT_NOTE = "credit_note", "Credit note issued"
+    PAYMENT = "payment", "Payment received"
+    REVERSAL = "reversal", "Payment reversed"
+    REFUND = "refund", "Refund"

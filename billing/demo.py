@@ -3,8 +3,11 @@
 Bills the demo leases up to `now` the way the product would have: the daily billing run is
 replayed at 00:10 UTC on every day something fell due (each month's invoice 7 days before the
 month in the contract zone, first partial months at commencement, holdover months once over),
-then once more at `now`. Tenants are then shown as paying 20 days after issue; what is not yet
-20 days old stays open, and overdue marking runs at `now`.
+then once more at `now`. Tenants are then shown as paying by wire 20 days after issue (each
+wire recorded that day and applied to its invoice), except: one invoice paid in part (40 %),
+one left unpaid past its due date with its reminders sent (console e-mail backend), and one
+tenant's wire larger than its invoice (unapplied cash, consumed by its next invoice). What is
+not yet 20 days old stays open; overdue marking, dunning and revenue recognition run at `now`.
 
 Credit notes come from billing's consumer of lease events (`billing/consumers.py`), inline
 after each notice commits when Celery is eager (the demo). It acts as of the event's instant
@@ -12,15 +15,14 @@ and issues corrections only, so the notices `seed_leasing` gives in the past fin
 invoiced to credit and the replayed runs above bill history at its own dates, exactly as
 before the consumer existed.
 
-Idempotent: the runs bill only what is missing and only ISSUED invoices are paid, so a second
-call creates nothing. Works on SQLite and PostgreSQL.
+Idempotent: the runs bill only what is missing, only invoices with no payment are paid, each
+day is recognized once and each reminder sent once, so a second call creates nothing. Works on
+SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-
-from django.db import transaction
 
 from common.contract_time import local_date
 from common.progress import ProgressFn, quiet_progress
@@ -29,9 +31,9 @@ from leasing.choices import LeaseStatus, Party
 from leasing.demo import SPOT_REFERENCE
 from leasing.models import Lease
 
-from . import planning, proration, services
-from .choices import NOT_BILLED, InvoiceStatus
-from .models import Invoice
+from . import dunning, ledger, payments, planning, proration, services
+from .choices import NOT_BILLED, ContactRole, InvoiceStatus, PaymentMethod
+from .models import Contact, Invoice, Payment
 
 RUN_TIME = dt.time(0, 10)  # the beat entry: daily at 00:10 UTC
 PAYS_AFTER = dt.timedelta(days=20)
@@ -75,15 +77,7 @@ def seed_billing(*, now: dt.datetime, progress: ProgressFn = quiet_progress) -> 
     for done, instant in enumerate(instants, start=1):
         services.billing_run(now=instant)
         progress("billing runs", done, total)
-    with transaction.atomic():
-        for invoice in Invoice.objects.filter(
-            status=InvoiceStatus.ISSUED, issued_at__lte=now - PAYS_AFTER
-        ).order_by("pk"):
-            assert invoice.issued_at is not None  # the filter above matched it
-            services.invoice_mark_paid(
-                invoice=invoice, paid_at=invoice.issued_at + PAYS_AFTER, now=now
-            )
-        services.mark_overdue(now=now)
+    _seed_receivables(now=now)
     _spot_notice_credit(now=now)
     progress("billing runs", total, total)
 
@@ -100,3 +94,60 @@ def _spot_notice_credit(*, now: dt.datetime) -> None:
         lease=lease, party=Party.TENANT, reason="Spot capacity no longer needed.", now=now
     )
     services.billing_run(now=now)
+
+
+def _seed_receivables(*, now: dt.datetime) -> None:
+    """Wires for the invoices 20 days old, bar the partly paid and the overdue one; contacts;
+    reminders; revenue recognized through yesterday."""
+    for tenant_id in Invoice.objects.values_list("tenant_id", flat=True).distinct():
+        Contact.objects.get_or_create(
+            tenant_id=tenant_id,
+            role=ContactRole.BILLING,
+            email=f"accounts-payable+{tenant_id}@tenant.example",
+        )
+        Contact.objects.get_or_create(
+            tenant_id=tenant_id, role=ContactRole.LEGAL, email=f"legal+{tenant_id}@tenant.example"
+        )
+    if Payment.objects.exists():
+        unpaid = Invoice.objects.none()  # paid on an earlier call
+    else:
+        unpaid = Invoice.objects.filter(
+            status=InvoiceStatus.ISSUED, issued_at__lte=now - PAYS_AFTER, total__gt=0
+        ).order_by("issued_at", "pk")
+    rows = list(unpaid.select_related("tenant"))
+    # Left open: the most recent invoice past due by at least a week (its reminders go out),
+    # and the one before it is paid in part.
+    overdue = next(
+        (i for i in reversed(rows) if i.due_at and i.due_at <= now - dt.timedelta(days=8)), None
+    )
+    partial = next((i for i in reversed(rows) if i is not overdue), None)
+    overpaid = next((i for i in rows if i not in (overdue, partial)), None)
+    for invoice in rows:
+        if invoice is overdue:
+            continue
+        assert invoice.issued_at is not None  # issued
+        paid_at = invoice.issued_at + PAYS_AFTER
+        amount = invoice.total
+        if invoice is partial:
+            amount = (invoice.total * 4 / 10).quantize(invoice.total)
+        elif invoice is overpaid:
+            amount = invoice.total + 250_000
+        payments.payment_record(
+            tenant=invoice.tenant,
+            amount=amount,
+            value_date=paid_at.date(),
+            reference=f"WIRE-{invoice.number}",
+            method=PaymentMethod.WIRE,
+            currency=invoice.currency,
+            invoices=[invoice.pk],
+            now=paid_at,
+        )
+    services.mark_overdue(now=now)
+    if overdue is not None and overdue.due_at is not None:
+        # Replay the dunning job on the days its reminders fell due, then today.
+        for offset in (-3, 1, 7):
+            day = overdue.due_at + dt.timedelta(days=offset)
+            if day <= now:
+                dunning.send_reminders(now=day)
+    dunning.send_reminders(now=now)
+    ledger.recognize_due(now=now)

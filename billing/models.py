@@ -43,9 +43,14 @@ from leasing.models import Lease, LeaseLine, Tenant
 
 from .choices import (
     BillingRunStatus,
+    ContactRole,
     CreditNoteStatus,
     InvoiceKind,
     InvoiceStatus,
+    LedgerAccount,
+    PaymentMethod,
+    PostingKind,
+    ReminderStep,
     SeriesKind,
     VoidResolution,
 )
@@ -381,3 +386,271 @@ class CreditNoteLine(models.Model):
 
     def __str__(self) -> str:
         return self.description
+
+
+# --- receivables (billing/payments.py) and the revenue ledger (billing/ledger.py) -------------
+#
+# Append-only: payments, their reversals, applications, refunds and ledger postings are never
+# changed or deleted (database guards of migration 0006, both engines). A mistake is undone by
+# a new row that says who and why; balances are sums of these rows, never typed in.
+
+ONE_SOURCE = Q(payment__isnull=False, credit_note__isnull=True) | Q(
+    payment__isnull=True, credit_note__isnull=False
+)
+
+
+class Payment(models.Model):
+    """Money a tenant sent: what, when it was value-dated, how, and who recorded it.
+
+    What the payment still holds (its unapplied cash) is its amount less what was applied to
+    invoices and refunded, or nothing once reversed."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="payments")
+    amount = money_field()
+    currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY)
+    value_date = models.DateField(help_text="The date the bank credited the money.")
+    reference = models.CharField(max_length=200, help_text="The bank's or the tenant's reference.")
+    method = models.CharField(max_length=8, choices=PaymentMethod.choices)
+    recorded_at = models.DateTimeField()
+    recorded_by = actor_field("Who recorded it")
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_pos"),
+            models.CheckConstraint(
+                condition=Q(currency__regex=ISO_4217), name="payment_currency_iso4217"
+            ),
+            models.CheckConstraint(condition=~Q(reference=""), name="payment_has_reference"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "id"], name="payment_tenant_id"),
+            models.Index(fields=["recorded_at"], name="payment_recorded_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payment {self.reference} ({self.amount} {self.currency})"
+
+
+class PaymentReversal(models.Model):
+    """A payment recorded by mistake, undone: its applications are reversed with it."""
+
+    payment = models.OneToOneField(Payment, on_delete=models.PROTECT, related_name="reversal")
+    reason = models.CharField(max_length=500)
+    reversed_at = models.DateTimeField()
+    reversed_by = actor_field("Who reversed it")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="paymentreversal_has_reason"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reversal of payment {self.payment_id}"
+
+
+class Application(models.Model):
+    """Money of one source (a payment or an issued credit note) applied to one invoice.
+
+    Negative rows undo earlier ones (a reversed payment). An invoice's balance at any instant
+    is its total less the sum of its rows applied up to then; a source's unapplied amount is
+    what it holds less the sum of its rows."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="applications")
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="applications"
+    )
+    credit_note = models.ForeignKey(
+        CreditNote, null=True, blank=True, on_delete=models.PROTECT, related_name="applications"
+    )
+    amount = money_field()
+    applied_at = models.DateTimeField()
+    applied_by = actor_field("Who applied it")
+
+    class Meta:
+        ordering = ["applied_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=ONE_SOURCE, name="application_one_source"),
+            models.CheckConstraint(condition=~Q(amount=0), name="application_amount_nonzero"),
+        ]
+        indexes = [
+            models.Index(fields=["invoice", "applied_at"], name="application_invoice_at"),
+            models.Index(fields=["tenant", "applied_at"], name="application_tenant_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} to invoice {self.invoice_id}"
+
+
+class Refund(models.Model):
+    """Unapplied money given back to the tenant, drawn from one source."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="refunds")
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="refunds"
+    )
+    credit_note = models.ForeignKey(
+        CreditNote, null=True, blank=True, on_delete=models.PROTECT, related_name="refunds"
+    )
+    amount = money_field()
+    reference = models.CharField(max_length=200)
+    refunded_at = models.DateTimeField()
+    refunded_by = actor_field("Who refunded it")
+
+    class Meta:
+        ordering = ["-refunded_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=ONE_SOURCE, name="refund_one_source"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_pos"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund {self.reference} ({self.amount})"
+
+
+class Posting(models.Model):
+    """One balanced line of the revenue ledger: `amount` debited to `debit` and credited to
+    `credit`. Each row balances on its own (two different accounts, one positive amount), so
+    the ledger's debits equal its credits by construction; the CSV export writes each posting
+    as its debit and credit rows. `day` is the accounting date (UTC)."""
+
+    day = models.DateField()
+    posted_at = models.DateTimeField()
+    kind = models.CharField(max_length=16, choices=PostingKind.choices)
+    debit = models.CharField(max_length=16, choices=LedgerAccount.choices)
+    credit = models.CharField(max_length=16, choices=LedgerAccount.choices)
+    amount = money_field()
+    currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+", db_index=False)
+    invoice = models.ForeignKey(
+        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    credit_note = models.ForeignKey(
+        CreditNote,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+
+    class Meta:
+        ordering = ["day", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="posting_amount_pos"),
+            models.CheckConstraint(condition=~Q(debit=F("credit")), name="posting_two_accounts"),
+        ]
+        indexes = [
+            models.Index(fields=["day"], name="posting_day"),
+            models.Index(fields=["tenant", "day"], name="posting_tenant_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind}: {self.debit} / {self.credit} {self.amount}"
+
+
+class RevenueSchedule(models.Model):
+    """How much of one document line is recognized: `amount` (negative for a credit note
+    line, 0 once its invoice is void) spread by time over `[service_start, service_end)`.
+
+    `recognized` is what the ledger's recognition postings of this line add up to (the daily
+    job's cursor, written in the same transaction as those postings); `open` until it equals
+    `amount` after the service ended."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+", db_index=False)
+    invoice = models.ForeignKey(
+        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    credit_note = models.ForeignKey(
+        CreditNote,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
+    amount = money_field()
+    service_start = models.DateTimeField()
+    service_end = models.DateTimeField()
+    recognized = money_field(default=0)
+    open = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(invoice__isnull=False, credit_note__isnull=True)
+                | Q(invoice__isnull=True, credit_note__isnull=False),
+                name="schedule_one_document",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["service_start"], condition=Q(open=True), name="schedule_open_start"
+            ),
+            models.Index(fields=["invoice"], name="schedule_invoice"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Schedule {self.amount} ({self.recognized} recognized)"
+
+
+class RecognitionRun(models.Model):
+    """One day of revenue recognized: claimed by inserting this row in the transaction that
+    writes the day's postings, so a day is recognized once whatever the scheduler does."""
+
+    day = models.DateField(unique=True)
+    cutoff = models.DateTimeField(help_text="Recognized through this instant (end of the day).")
+    ran_at = models.DateTimeField()
+    postings = models.PositiveIntegerField(default=0)
+    amount = money_field(default=0, help_text="Net revenue recognized by this run.")
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"Recognition {self.day}"
+
+
+class Contact(models.Model):
+    """Someone at a tenant to write to about money: billing (reminders go here), operations,
+    legal."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="contacts")
+    role = models.CharField(max_length=16, choices=ContactRole.choices)
+    name = models.CharField(max_length=200, blank=True, default="")
+    email = models.EmailField()
+
+    class Meta:
+        ordering = ["tenant", "role", "email"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "role", "email"], name="contact_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.email} ({self.role})"
+
+
+class Reminder(models.Model):
+    """One step of the dunning schedule for one invoice: unique, so it goes out once. `sent`
+    false: a step skipped because a later one was already due when the job ran (after
+    downtime, only the latest reminder is sent)."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="reminders")
+    step = models.CharField(max_length=16, choices=ReminderStep.choices)
+    sent = models.BooleanField(default=True)
+    at = models.DateTimeField()
+    recipients = models.JSONField(default=list, blank=True)
+    balance = money_field(help_text="What the invoice still owed when the reminder went out.")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "step"], name="reminder_once_per_step"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step} for invoice {self.invoice_id}"

@@ -39,7 +39,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, cast
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import F
 from django.utils import timezone
 
 from common import events
@@ -47,17 +47,19 @@ from common.clock import resolve_now as _now
 from common.db import lock_row
 from common.exceptions import InvalidInput
 from common.money import ZERO
-from leasing.choices import TenantStanding
-from leasing.models import Lease, Tenant
+from leasing.models import Lease
 
-from . import proration
+from . import aging, ledger, payments, proration
 from .choices import (
     NOT_BILLED,
+    OPEN_STATUSES,
     BillingRunStatus,
     CreditNoteStatus,
     DocumentEvent,
     InvoiceKind,
     InvoiceStatus,
+    PaymentMethod,
+    ReceivableEvent,
     SeriesKind,
     VoidResolution,
 )
@@ -206,7 +208,17 @@ def _write_invoices(
             invoice.issued_at = now
             invoice.due_at = due_at
         _announce(DocumentEvent.INVOICE_ISSUED, "invoice", invoices)
+        _receivables_on_issue(invoices, now=now, lines=[ln for p in plans for ln in p.lines])
     return invoices
+
+
+def _receivables_on_issue(
+    invoices: Sequence[Invoice], *, now: dt.datetime, lines: Sequence[InvoiceLine] | None = None
+) -> None:
+    """In the issuing transaction: the ledger's postings and revenue schedules, then the
+    tenants' unapplied cash and credit applied to the new invoices (billing/payments.py)."""
+    ledger.invoices_issued(invoices, lines)
+    payments.apply_on_issue(invoices, now=now)
 
 
 def _announce(kind: str, subject: str, documents: Sequence[Invoice] | Sequence[CreditNote]) -> None:
@@ -272,6 +284,9 @@ def _write_credits(
 ) -> list[CreditNote]:
     if not plans:
         return []
+    # Lock order: the invoices credited (ascending id) before the credit-note series; the
+    # notes then pay down those invoices' balances (billing/payments.py).
+    payments.lock_invoices(p.invoice.pk for p in plans)
     notes = [
         CreditNote(
             tenant_id=p.invoice.tenant_id,
@@ -298,6 +313,8 @@ def _write_credits(
         note.number = number
         note.issued_at = now
     _announce(DocumentEvent.CREDIT_NOTE_ISSUED, "credit_note", notes)
+    ledger.credit_notes_issued(notes)
+    payments.apply_credit_notes(notes, now=now)
     return notes
 
 
@@ -360,7 +377,9 @@ def _bill_leases(
                     lease_id,
                     -amount,
                 )
-        # Lock order for the series rows: invoice, then credit note.
+        # Lock order: the credited invoices before the sources of money that issuing applies
+        # (billing/payments.py), then the series rows: invoice, then credit note.
+        payments.lock_invoices(p.invoice.pk for p in credit_plans)
         outcome.invoices = _write_invoices(invoice_plans, now=now, run=run, issue=True, actor=actor)
         outcome.credit_notes = _write_credits(credit_plans, now=now, run=run, actor=actor)
         if run is not None and (outcome.invoices or outcome.credit_notes):
@@ -550,6 +569,8 @@ def invoice_issue(
     locked.issued_by = actor
     locked.save(update_fields=["total", "status", "number", "issued_at", "due_at", "issued_by"])
     _announce(DocumentEvent.INVOICE_ISSUED, "invoice", [locked])
+    _receivables_on_issue([locked], now=now)
+    locked.refresh_from_db()
     return locked
 
 
@@ -589,6 +610,7 @@ def invoice_void(
         raise InvoiceNotIssued(extra={"invoice": locked.number, "status": locked.status})
     if CreditNote.objects.filter(invoice=locked, status=CreditNoteStatus.ISSUED).exists():
         raise InvoiceHasCreditNotes(extra={"invoice": locked.number})
+    payments.check_voidable(locked)
     supplements = Invoice.objects.filter(supplements=locked).filter(HOLDS_SLOT)
     if supplements.exists():
         raise InvoiceHasSupplements(
@@ -613,7 +635,8 @@ def invoice_void(
             "is_overdue",
         ]
     )
-    _refresh_standing([locked.tenant_id])
+    ledger.invoice_voided(locked, at=now)
+    _refresh_standing([locked.tenant_id], now=now)
     return locked
 
 
@@ -622,44 +645,42 @@ def invoice_mark_paid(
     *,
     invoice: Invoice,
     paid_at: dt.datetime | None = None,
+    reference: str = "",
     actor: User | None = None,
     now: dt.datetime | None = None,
 ) -> Invoice:
-    """ISSUED → PAID (at `paid_at`, default now) by `actor`; clears the overdue flag and
-    standing."""
+    """Pay what is left of one invoice: a payment of its balance (value-dated `paid_at`,
+    default now), recorded by `actor` and applied to it (billing/payments.py), so the balance
+    and the ledger say what happened. Refused unless the invoice is open."""
     now = _now(now)
-    locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
-    if locked.status != InvoiceStatus.ISSUED:
+    locked = lock_row(Invoice, invoice.pk)
+    if locked.status not in OPEN_STATUSES:
         raise InvoiceNotIssued(extra={"invoice": locked.number, "status": locked.status})
-    locked.status = InvoiceStatus.PAID
-    locked.paid_at = paid_at or now
-    locked.paid_by = actor
-    locked.is_overdue = False
-    locked.save(update_fields=["status", "paid_at", "paid_by", "is_overdue"])
-    _refresh_standing([locked.tenant_id])
+    owed = payments.balance(locked)
+    if owed > 0:
+        payments.payment_record(
+            tenant=locked.tenant,
+            amount=owed,
+            value_date=(paid_at or now).astimezone(dt.UTC).date(),
+            reference=reference or f"Paid in full: {locked.number}",
+            method=PaymentMethod.OTHER,
+            currency=locked.currency,
+            invoices=[locked.pk],
+            actor=actor,
+            now=now,
+        )
+    locked.refresh_from_db()
+    _refresh_standing([locked.tenant_id], now=now)
     return locked
 
 
-def _refresh_standing(tenant_ids: Iterable[int] | None = None) -> tuple[int, int]:
-    """Past due while any issued invoice is overdue, current otherwise. Returns the numbers of
-    tenants moved to past due and back to current."""
-    overdue = Invoice.objects.filter(
-        tenant_id=OuterRef("pk"), status=InvoiceStatus.ISSUED, is_overdue=True
-    )
-    tenants = Tenant.objects.all()
-    if tenant_ids is not None:
-        tenants = tenants.filter(pk__in=list(tenant_ids))
-    to_past_due = (
-        tenants.filter(Exists(overdue))
-        .exclude(standing=TenantStanding.PAST_DUE)
-        .update(standing=TenantStanding.PAST_DUE)
-    )
-    to_current = (
-        tenants.filter(~Exists(overdue))
-        .exclude(standing=TenantStanding.CURRENT)
-        .update(standing=TenantStanding.CURRENT)
-    )
-    return to_past_due, to_current
+def _refresh_standing(
+    tenant_ids: Iterable[int] | None = None, *, now: dt.datetime | None = None
+) -> tuple[int, int]:
+    """Standing from aging (billing/aging.py): past due, delinquent or current. Returns the
+    numbers of tenants moved behind (past due or delinquent) and back to current."""
+    past_due, delinquent, current = aging.refresh_standing(tenant_ids, now=_now(now))
+    return past_due + delinquent, current
 
 
 @dataclass(frozen=True)
@@ -671,10 +692,31 @@ class OverdueOutcome:
 
 @transaction.atomic
 def mark_overdue(*, now: dt.datetime | None = None) -> OverdueOutcome:
-    """Flag issued invoices past `due_at` as overdue and set every tenant's standing."""
+    """Flag open invoices past `due_at` as overdue (announcing `invoice.overdue` once each) and
+    set every tenant's standing from its aging."""
     now = _now(now)
-    newly = Invoice.objects.filter(
-        status=InvoiceStatus.ISSUED, due_at__lt=now, is_overdue=False
-    ).update(is_overdue=True)
-    past_due, current = _refresh_standing()
+    candidates = list(
+        Invoice.objects.filter(status__in=OPEN_STATUSES, due_at__lt=now, is_overdue=False)
+        .order_by("pk")
+        .only("pk", "tenant_id", "lease_id", "number", "total")
+    )
+    # An invoice credited down to nothing owes nothing: never overdue.
+    owed = payments.balances(candidates)
+    due = [
+        (inv.pk, inv.tenant_id, inv.lease_id, inv.number) for inv in candidates if owed[inv.pk] > 0
+    ]
+    newly = Invoice.objects.filter(pk__in=[row[0] for row in due], is_overdue=False).update(
+        is_overdue=True
+    )
+    events.emit_many(
+        events.Event(
+            ReceivableEvent.INVOICE_OVERDUE,
+            subject="invoice",
+            subject_id=pk,
+            payload={"tenant": tenant_id, "lease": lease_id, "number": number},
+            occurred_at=now,
+        )
+        for pk, tenant_id, lease_id, number in due
+    )
+    past_due, current = _refresh_standing(now=now)
     return OverdueOutcome(newly, past_due, current)

@@ -10,6 +10,8 @@ one transaction per chunk of leases, credit notes net of what was already credit
 * `billing.bill_lease`: bills one lease as of the scan's instant; returns early when there is
   nothing left to do (a duplicate or redelivered task).
 * `billing.mark_overdue` (beat, 00:30 UTC): overdue flags and tenant standing.
+* `billing.recognize_revenue` (beat, 00:40 UTC): revenue of every closed day not yet
+  recognized (billing/ledger.py), once per day.
 
 Retries: only transient database errors (OperationalError, InterfaceError — a restarted or
 unreachable PostgreSQL, a terminated backend), with exponential backoff and jitter. A domain
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+from decimal import Decimal
 from typing import Any
 
 from celery import shared_task
@@ -33,7 +36,7 @@ from common.clock import parse_instant
 from common.db import drop_broken_connections
 from common.exceptions import DomainError
 
-from . import loading, services
+from . import dunning, ledger, loading, services
 from .choices import BillingRunStatus
 from .constants import BILL_LEASE_EXPIRES_S, FANOUT_CHUNK_SIZE
 from .models import BillingRun
@@ -137,3 +140,30 @@ def mark_overdue(self, now: str | None = None) -> dict[str, int]:
         "tenants_past_due": outcome.tenants_past_due,
         "tenants_current": outcome.tenants_current,
     }
+
+
+@shared_task(name="billing.recognize_revenue", bind=True, acks_late=True, **RETRY, **LIMITS)
+def recognize_revenue(self, now: str | None = None) -> dict[str, Any]:
+    """Recognize every closed UTC day not recognized yet, oldest first (catches up after
+    downtime). Each day is claimed by its `RecognitionRun` row in the transaction that writes
+    its postings: duplicate beats, retries and a killed worker recognize a day once."""
+    try:
+        outcomes = ledger.recognize_due(now=_instant(now))
+    except TRANSIENT:
+        drop_broken_connections()
+        raise
+    return {
+        "days": [o.day.isoformat() for o in outcomes if o.ran],
+        "amount": str(sum((o.amount for o in outcomes), Decimal(0))),
+    }
+
+
+@shared_task(name="billing.send_reminders", bind=True, acks_late=True, **RETRY, **LIMITS)
+def send_reminders(self, now: str | None = None) -> dict[str, Any]:
+    """Today's dunning reminders, each once (billing/dunning.py)."""
+    try:
+        outcome = dunning.send_reminders(now=_instant(now))
+    except TRANSIENT:
+        drop_broken_connections()
+        raise
+    return {"sent": len(outcome.sent), "skipped": outcome.skipped, "failed": len(outcome.failed)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
@@ -13,7 +14,7 @@ from common.access import operator_page
 from common.money import format_money
 from common.pages import render_operator
 
-from . import selectors
+from . import payments, selectors
 from .models import Invoice
 
 
@@ -26,6 +27,7 @@ def invoice_print(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such invoice") from exc
     credits = list(invoice.credit_notes.all())
     credited = sum((note.total for note in credits), Decimal("0.00"))
+    paid = invoice.total - credited - payments.balance(invoice)
     return render(
         request,
         "billing/invoice_print.html",
@@ -35,8 +37,11 @@ def invoice_print(request: HttpRequest, pk: int) -> HttpResponse:
             "credits": credits,
             "total": format_money(invoice.total, invoice.currency),
             "credited": format_money(credited, invoice.currency),
-            "balance": format_money(invoice.total - credited, invoice.currency),
+            "paid": format_money(paid, invoice.currency),
+            "has_paid": paid > 0,
+            "balance": format_money(payments.balance(invoice), invoice.currency),
             "has_credits": bool(credits),
+            "issuer": settings.BILLING_ISSUER,
         },
     )
 

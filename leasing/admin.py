@@ -50,6 +50,8 @@ class TenantAdmin(admin.ModelAdmin):
     list_filter = ["standing"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    # Computed by billing from the tenant's aging (docs/rules/receivables.md): never typed in.
+    readonly_fields = ["standing"]
     inlines = [MembershipInline]
 
     def get_queryset(self, request):
@@ -213,8 +215,16 @@ class LeaseAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
-    fields = cast(list[Any], readonly_fields)  # the same names (the stubs type the two apart)
+    # The PO number is the one field an operator types in (through `lease_set_po_number`).
+    fields = [*readonly_fields[:2], "po_number", *readonly_fields[2:]]
     actions = ["approve", "reject", "give_operator_notice", "confirm_release", "renew"]
+
+    def save_model(self, request, obj, form, change):
+        """Only the PO number is editable; it goes through the service, as the operator."""
+        if change and "po_number" in form.changed_data:
+            services.lease_set_po_number(
+                lease=obj, po_number=form.cleaned_data["po_number"], actor=request.user
+            )
 
     def has_add_permission(self, request):
         # Leases are created by requests (API) or operator deals (services), never by a raw form.

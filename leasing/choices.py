@@ -4,8 +4,13 @@ from django.db import models
 
 
 class TenantStanding(models.TextChoices):
+    """Payment standing, computed by billing from the tenant's aging (never typed in):
+    anything past due makes it PAST_DUE, anything more than 30 days past due DELINQUENT. A
+    delinquent tenant's new lease requests are refused (`tenant_delinquent`)."""
+
     CURRENT = "current", "Current"
     PAST_DUE = "past_due", "Past due"
+    DELINQUENT = "delinquent", "Delinquent (more than 30 days past due)"
 
 
 class MembershipRole(models.TextChoices):

@@ -48,6 +48,7 @@ class EventKind:
     NOTICE_WITHDRAWAL_REQUESTED = "notice.withdrawal_requested"
     NOTICE_WITHDRAWN = "notice.withdrawn"
     NOTICE_EFFECTIVE = "notice.effective"
+    PO_NUMBER_SET = "lease.po_number_set"
 
 
 def payload(event: LeaseEvent) -> dict[str, Any]:

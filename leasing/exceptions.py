@@ -18,6 +18,7 @@ __all__ = [
     "NoticeNotAllowed",
     "ReleaseNotAllowed",
     "RenewalNotAllowed",
+    "TenantDelinquent",
     "TransitionNotAllowed",
     "WithdrawalNotAllowed",
 ]
@@ -28,6 +29,14 @@ class CapacityUnavailable(Conflict):
 
     code = "capacity_unavailable"
     default_message = "Not enough free healthy nodes for the whole period."
+
+
+class TenantDelinquent(Conflict):
+    """The tenant owes money more than 30 days past due: no new lease requests until it pays
+    (capacity it already leases is never taken away for it)."""
+
+    code = "tenant_delinquent"
+    default_message = "Your account is more than 30 days past due; new lease requests are refused."
 
 
 class ListingUnavailable(Conflict):

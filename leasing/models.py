@@ -188,6 +188,13 @@ class Lease(models.Model):
         default="",
         help_text="The operator's deal reference; unique when set (also keys the demo data).",
     )
+    po_number = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The tenant's purchase order number, shown on every invoice and credit note.",
+    )
     predecessor = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="successor"
     )

@@ -49,6 +49,7 @@ from .choices import (
     ListingVisibility,
     NoticeStatus,
     Party,
+    TenantStanding,
 )
 from .events import EventKind
 from .exceptions import (
@@ -57,6 +58,7 @@ from .exceptions import (
     ListingUnavailable,
     ReleaseNotAllowed,
     RenewalNotAllowed,
+    TenantDelinquent,
     TransitionNotAllowed,
 )
 from .models import (
@@ -263,9 +265,13 @@ def lease_request(
 
     The listing must be published and visible to the tenant (`listing_unavailable`), the count
     within the listing, the date on or after its earliest start (`validation_error`). Price,
-    term, notice and zone come from the listing.
+    term, notice and zone come from the listing. A delinquent tenant (standing computed by
+    billing from its aging) is refused (`tenant_delinquent`).
     """
     now = _now(now)
+    standing = Tenant.objects.values_list("standing", flat=True).get(pk=tenant.pk)
+    if standing == TenantStanding.DELINQUENT:
+        raise TenantDelinquent(extra={"tenant": tenant.slug})
     listing = Listing.objects.select_related("cluster").get(pk=listing.pk)
     visible = listing.visibility == ListingVisibility.PUBLIC or (
         listing.private_tenant_id == tenant.pk
@@ -517,3 +523,30 @@ def lease_release_confirm(
         data={"released_at": _iso(released_at)},
     )
     return lease
+
+
+@transaction.atomic
+def lease_set_po_number(
+    *, lease: Lease, po_number: str, actor: User | None = None, now: dt.datetime | None = None
+) -> Lease:
+    """Set the tenant's purchase order number of a lease (shown on its invoices and credit
+    notes from then on), by `actor`: recorded in the lease's audit trail."""
+    now = _now(now)
+    po_number = (po_number or "").strip()
+    if len(po_number) > 64:
+        raise InvalidInput(extra={"fields": {"po_number": "At most 64 characters."}})
+    locked = _lock_lease(lease)
+    if locked.po_number == po_number:
+        return locked
+    before = locked.po_number
+    locked.po_number = po_number
+    locked.save(update_fields=["po_number", "updated_at"])
+    _event(
+        locked,
+        EventKind.PO_NUMBER_SET,
+        party=Party.OPERATOR,
+        actor=actor,
+        at=now,
+        data={"from": before, "to": po_number},
+    )
+    return locked

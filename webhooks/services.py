@@ -55,7 +55,7 @@ from django.utils import timezone
 
 # Webhooks sit beside the top of the layering (docs/architecture.md): they may name billing's
 # events.
-from billing.choices import DocumentEvent
+from billing.choices import DocumentEvent, ReceivableEvent
 from clusters.fleet import FleetEvent
 from common.clock import resolve_now as _now
 from common.db import lock_row
@@ -83,7 +83,12 @@ LEASE_EVENT_TYPES = (
     EventKind.NOTICE_EFFECTIVE,
 )
 # Announced by `announce` (the tenant is in the payload); the fleet's kinds by `webhooks.fleet`.
-ANNOUNCED_TYPES = (*LEASE_EVENT_TYPES, INVOICE_ISSUED, CREDIT_NOTE_ISSUED)
+RECEIVABLE_EVENT_TYPES = (
+    ReceivableEvent.PAYMENT_APPLIED,
+    ReceivableEvent.INVOICE_PAID,
+    ReceivableEvent.INVOICE_OVERDUE,
+)
+ANNOUNCED_TYPES = (*LEASE_EVENT_TYPES, INVOICE_ISSUED, CREDIT_NOTE_ISSUED, *RECEIVABLE_EVENT_TYPES)
 FLEET_EVENT_TYPES = (
     FleetEvent.INCIDENT_OPENED,
     FleetEvent.INCIDENT_RESOLVED,
@@ -439,6 +444,32 @@ def lease_event_data(event: DomainEvent) -> tuple[str, dict[str, Any]]:
     return f"evt_lease_{p['lease_event']}", data
 
 
+def _receivable_data(event: DomainEvent) -> tuple[str, dict[str, Any]]:
+    """Webhook id and data of `payment.applied`, `invoice.paid` and `invoice.overdue`: the
+    invoice with its balance as of now. An invoice may be paid (or overdue) again after a
+    reversal, so the id carries the domain event's."""
+    from billing.api.selectors import invoice_list_for_tenant
+    from leasing.models import Tenant as TenantModel
+
+    p = event.payload
+    tenant = TenantModel(pk=p["tenant"])
+    invoice_id = p["invoice"] if event.kind == ReceivableEvent.PAYMENT_APPLIED else event.subject_id
+    inv = invoice_list_for_tenant(tenant).get(pk=invoice_id)
+    data: dict[str, Any] = {
+        "invoice": {"id": inv.pk, "number": inv.number},
+        "status": inv.status,
+        "currency": inv.currency,
+        "total": f"{inv.total:.2f}",
+        "balance": f"{inv.balance:.2f}",  # type: ignore[attr-defined]  # annotated
+        "due_at": inv.due_at.isoformat() if inv.due_at else None,
+    }
+    if event.kind == ReceivableEvent.PAYMENT_APPLIED:
+        data.update(payment=event.subject_id, amount=p["amount"])
+        return f"evt_payapp_{p['application']}", data
+    suffix = "paid" if event.kind == ReceivableEvent.INVOICE_PAID else "overdue"
+    return f"evt_inv_{inv.pk}_{suffix}_{event.pk}", data
+
+
 def _document_data(event: DomainEvent) -> tuple[str, dict[str, Any]]:
     """Webhook id and data of an issued invoice or credit note (immutable once issued, so
     reading it now reads it as issued)."""
@@ -496,8 +527,17 @@ def announce(event: DomainEvent) -> list[int]:
     return queue_for_tenants(
         [event.payload["tenant"]],
         event,
-        lambda: lease_event_data(event) if event.subject == "lease" else _document_data(event),
+        lambda: _announced_data(event),
     )
+
+
+def _announced_data(event: DomainEvent) -> tuple[str, dict[str, Any]]:
+    """The webhook id and data of an event `announce` sends."""
+    if event.subject == "lease":
+        return lease_event_data(event)
+    if event.kind in RECEIVABLE_EVENT_TYPES:
+        return _receivable_data(event)
+    return _document_data(event)
 
 
 def queue_for_tenants(

@@ -6,11 +6,30 @@ from issue on. Scoped by tenant, so another tenant's id is a 404.
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Case, DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
 
 from billing.choices import CreditNoteStatus, InvoiceStatus
-from billing.models import CreditNote, Invoice
+from billing.models import Application, CreditNote, Invoice, Payment
+from common.fields import money_field
 from leasing.models import Tenant
+
+
+def _balance():
+    """An invoice's balance: its total less what was applied to it (0 once void)."""
+    applied = (
+        Application.objects.filter(invoice=OuterRef("pk"))
+        .order_by()
+        .values("invoice")
+        .annotate(s=Sum("amount"))
+        .values("s")
+    )
+    money = money_field()
+    return Case(
+        When(status=InvoiceStatus.VOID, then=Value(0, output_field=money)),
+        default=F("total") - Coalesce(Subquery(applied, output_field=money), Value(0)),
+        output_field=DecimalField(max_digits=18, decimal_places=2),
+    )
 
 
 def invoice_list_for_tenant(tenant: Tenant) -> QuerySet[Invoice]:
@@ -18,6 +37,7 @@ def invoice_list_for_tenant(tenant: Tenant) -> QuerySet[Invoice]:
         Invoice.objects.filter(tenant=tenant)
         .exclude(status=InvoiceStatus.DRAFT)
         .select_related("lease")
+        .annotate(balance=_balance())
     )
 
 
@@ -39,6 +59,7 @@ INVOICE_ROW_COLUMNS = (
     "due_at",
     "paid_at",
     "is_overdue",
+    "balance",
 )
 
 
@@ -60,3 +81,11 @@ def credit_note_list_for_tenant(tenant: Tenant) -> QuerySet[CreditNote]:
 
 def credit_note_detail_for_tenant(tenant: Tenant) -> QuerySet[CreditNote]:
     return credit_note_list_for_tenant(tenant).prefetch_related("lines")
+
+
+def payment_list_for_tenant(tenant: Tenant) -> QuerySet[Payment]:
+    return (
+        Payment.objects.filter(tenant=tenant)
+        .select_related("reversal")
+        .prefetch_related("applications__invoice", "refunds")
+    )

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from rest_framework import serializers
 
-from billing.choices import CreditNoteStatus, InvoiceKind, InvoiceStatus
+from billing.choices import (
+    CreditNoteStatus,
+    InvoiceKind,
+    InvoiceStatus,
+    PaymentMethod,
+    StatementKind,
+)
 from common.api.serializers import StrictInputSerializer
 from leasing.api.serializers import BoundedDateField, InstantField, Money, day, instant, money
 from leasing.choices import NoticeOutcome
@@ -53,6 +61,7 @@ def invoice_row(row: dict) -> dict:
         "due_at": instant(row["due_at"]),
         "paid_at": instant(row["paid_at"]),
         "is_overdue": row["is_overdue"],
+        "balance": money(row["balance"]),
     }
 
 
@@ -71,6 +80,10 @@ class InvoiceSerializer(serializers.Serializer):
     due_at = InstantField()
     paid_at = InstantField(allow_null=True)
     is_overdue = serializers.BooleanField()
+    balance = Money(
+        help_text="What is still owed: the total less payments and credit notes applied to it "
+        "(0 once paid or void)."
+    )
 
     class Meta:
         list_serializer_class = InvoiceListSerializer
@@ -80,6 +93,9 @@ class InvoiceDetailSerializer(InvoiceSerializer):
     class Meta:
         list_serializer_class = serializers.ListSerializer  # the row list is for InvoiceSerializer
 
+    po_number = serializers.CharField(
+        source="lease.po_number", help_text="The lease's purchase order number (may be empty)."
+    )
     supplements = DocumentRefSerializer(
         allow_null=True,
         help_text="For a supplementary invoice: the month's rent invoice it adds to (an end "
@@ -113,6 +129,9 @@ class CreditNoteSerializer(serializers.Serializer):
 
 
 class CreditNoteDetailSerializer(CreditNoteSerializer):
+    po_number = serializers.CharField(
+        source="lease.po_number", help_text="The lease's purchase order number (may be empty)."
+    )
     lines = CreditNoteLineSerializer(many=True)
 
 
@@ -141,3 +160,84 @@ class TerminationQuoteSerializer(serializers.Serializer):
         help_text="Id of the lease's renewal the notice would cancel (it commences after the "
         "effective end), else null.",
     )
+
+
+class ApplicationSerializer(serializers.Serializer):
+    invoice = DocumentRefSerializer()
+    amount = Money(help_text="Negative: an earlier application undone (a reversed payment).")
+    applied_at = InstantField()
+
+
+class PaymentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    amount = Money()
+    currency = serializers.CharField()
+    value_date = serializers.DateField()
+    reference = serializers.CharField()
+    method = serializers.ChoiceField(choices=PaymentMethod.choices)
+    recorded_at = InstantField()
+    reversed_at = InstantField(
+        allow_null=True, help_text="When it was reversed (recorded by mistake), else null."
+    )
+    unapplied = Money(help_text="What of it is not applied to an invoice nor refunded.")
+    applications = ApplicationSerializer(many=True)
+
+    def to_representation(self, instance):
+        reversal = getattr(instance, "reversal", None)
+        applications = list(instance.applications.all())
+        refunded = sum((r.amount for r in instance.refunds.all()), Decimal(0))
+        applied = sum((a.amount for a in applications), Decimal(0))
+        held = Decimal(0) if reversal is not None else instance.amount
+        return {
+            "id": instance.pk,
+            "amount": money(instance.amount),
+            "currency": instance.currency,
+            "value_date": day(instance.value_date),
+            "reference": instance.reference,
+            "method": instance.method,
+            "recorded_at": instant(instance.recorded_at),
+            "reversed_at": instant(reversal.reversed_at) if reversal is not None else None,
+            "unapplied": money(max(held - applied - refunded, Decimal(0))),
+            "applications": [
+                {
+                    "invoice": {"id": a.invoice_id, "number": a.invoice.number},
+                    "amount": money(a.amount),
+                    "applied_at": instant(a.applied_at),
+                }
+                for a in sorted(applications, key=lambda a: (a.applied_at, a.pk))
+            ],
+        }
+
+
+class StatementQuerySerializer(StrictInputSerializer):
+    as_of = BoundedDateField(
+        required=False, help_text="The statement at the end of this UTC day (default today)."
+    )
+
+
+class AgingSerializer(serializers.Serializer):
+    current = Money()
+    days_1_30 = Money()
+    days_31_60 = Money()
+    days_61_90 = Money()
+    days_over_90 = Money()
+
+
+class StatementLineSerializer(serializers.Serializer):
+    date = InstantField()
+    kind = serializers.ChoiceField(choices=StatementKind.choices)
+    id = serializers.IntegerField()
+    reference = serializers.CharField(help_text="Document number or payment reference.")
+    amount = Money(help_text="Signed: what it adds to what you owe (payments are negative).")
+    running_balance = Money()
+
+
+class StatementSerializer(serializers.Serializer):
+    as_of = serializers.DateField()
+    currency = serializers.CharField()
+    balance = Money(help_text="Owed on invoices less unapplied cash and credit.")
+    owed = Money(help_text="The sum of the open invoices' balances.")
+    aging = AgingSerializer()
+    unapplied_cash = Money()
+    credit_balance = Money()
+    documents = StatementLineSerializer(many=True)

@@ -6,6 +6,7 @@ from . import views
 
 invoices = views.InvoiceViewSet
 credit_notes = views.CreditNoteViewSet
+payments = views.PaymentViewSet
 
 urlpatterns = [
     path(
@@ -21,4 +22,7 @@ urlpatterns = [
         credit_notes.as_view({"get": "retrieve"}),
         name="credit-note-detail",
     ),
+    path("payments/", payments.as_view({"get": "list"}), name="payment-list"),
+    path("payments/<int:pk>/", payments.as_view({"get": "retrieve"}), name="payment-detail"),
+    path("statement/", views.StatementView.as_view(), name="statement"),
 ]

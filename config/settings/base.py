@@ -239,6 +239,7 @@ SPECTACULAR_SETTINGS = {
         "MaintenanceScopeEnum": "clusters.choices.MaintenanceScope",
         "MaintenanceCategoryEnum": "clusters.choices.MaintenanceCategory",
         "DeferralStatusEnum": "leasing.choices.DeferralStatus",
+        "StatementLineKindEnum": "billing.choices.StatementKind",
     },
 }
 
@@ -265,6 +266,29 @@ CELERY_TIMEZONE = "UTC"
 # credit note after a notice) never waits behind a long fan-out such as the daily billing run;
 # some worker must then consume it (`celery worker -Q celery,<queue>`). Empty: the default queue.
 EVENTS_QUEUE = os.environ.get("CELERY_EVENTS_QUEUE", "")
+# The issuing entity printed on every invoice and credit note (docs/rules/receivables.md).
+BILLING_ISSUER = {
+    "legal_name": os.environ.get("BILLING_ISSUER_NAME", "Landlord Compute Leasing, Inc."),
+    "address": os.environ.get(
+        "BILLING_ISSUER_ADDRESS", "100 Example Street, Chicago, IL 60601, USA"
+    ),
+    "tax_id": os.environ.get("BILLING_ISSUER_TAX_ID", "EIN 00-0000000"),
+    "remittance": os.environ.get(
+        "BILLING_ISSUER_REMITTANCE",
+        "Wire to Example Bank, ABA 000000000, account 0000000000; quote the invoice number.",
+    ),
+}
+
+# E-mail (dunning reminders): the console in the demo, SMTP from the environment in production.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "billing@landlord.example")
+
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Every job catches up on what it missed and is safe to run twice (docs/architecture.md, "Jobs").
 # django-celery-beat copies these into the database, where operators can see and edit them.
@@ -280,6 +304,14 @@ CELERY_BEAT_SCHEDULE = {
     "billing-overdue": {
         "task": "billing.mark_overdue",
         "schedule": crontab(hour=0, minute=30),
+    },
+    "dunning": {
+        "task": "billing.send_reminders",
+        "schedule": crontab(hour=9, minute=0),
+    },
+    "revenue-recognition": {
+        "task": "billing.recognize_revenue",
+        "schedule": crontab(hour=0, minute=40),
     },
     "reclaim-rescore": {
         "task": "leasing.rescore_reclaim_decisions",

@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from billing import payments
 from billing import services as billing
 from clusters import fleet
 from leasing import acceptance, boundaries, notices, services
@@ -173,7 +174,16 @@ def world_a(tenant_a, cluster, listing, operator):
         signed_by=operator,
         now=commenced + dt.timedelta(minutes=2),
     )
+    payment = payments.payment_record(
+        tenant=tenant_a,
+        amount="1000.00",
+        value_date=commenced.date(),
+        reference="A-WIRE-SECRET",
+        actor=operator,
+        now=commenced + dt.timedelta(minutes=2),
+    )
     return {
+        "payment": payment,
         "listing": private,
         "lease": lease,
         "line": lease.lines.first(),

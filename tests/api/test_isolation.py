@@ -64,6 +64,7 @@ BY_ID = [
     ),
     ("invoice", "get", "/api/v1/invoices/{invoice}/", None),
     ("credit-note", "get", "/api/v1/credit-notes/{credit_note}/", None),
+    ("payment", "get", "/api/v1/payments/{payment}/", None),
     ("webhook-endpoint", "get", "/api/v1/webhook-endpoints/{endpoint}/", None),
     ("webhook-endpoint-delete", "delete", "/api/v1/webhook-endpoints/{endpoint}/", None),
     ("acceptance-record", "get", "/api/v1/acceptance-records/{acceptance_record}/", None),
@@ -89,6 +90,7 @@ LISTS = [
     ("leases", "/api/v1/leases/", "lease"),
     ("invoices", "/api/v1/invoices/", "invoice"),
     ("credit-notes", "/api/v1/credit-notes/", "credit_note"),
+    ("payments", "/api/v1/payments/", "payment"),
     ("webhook-endpoints", "/api/v1/webhook-endpoints/", "endpoint"),
     ("acceptance-records", "/api/v1/acceptance-records/", "acceptance_record"),
     ("incidents", "/api/v1/incidents/", "incident"),
@@ -100,6 +102,7 @@ EVERY_OPERATION = (
     + [("get", p, None) for _, p, _ in LISTS]
     + [
         ("post", "/api/v1/webhook-endpoints/", {"url": "https://example.com/x"}),
+        ("get", "/api/v1/statement/", None),
     ]
 )
 
@@ -111,6 +114,7 @@ def _ids(world, b_lease=None) -> dict[str, int]:
         "notice": world["notice"].pk,
         "invoice": world["invoice"].pk,
         "credit_note": world["credit_note"].pk,
+        "payment": world["payment"].pk,
         "endpoint": world["endpoint"].pk,
         "acceptance_record": world["acceptance_record"].pk,
         "window": world["window"].pk,
@@ -210,6 +214,7 @@ def test_other_tenants_ids_are_not_found_and_reveal_nothing(
         world_a["lease"].number,
         world_a["invoice"].number,
         world_a["credit_note"].number,
+        world_a["payment"].reference,
         world_a["endpoint"].url,
         world_a["listing"].title,
         world_a["held_node"].hostname,
@@ -332,3 +337,15 @@ def test_tenant_keys_open_nothing_of_the_ingestion_api(world_a, key_a, key_b):
         response = client_for(key).post("/api/ops/v1/health-events/", body, format="json")
         assert response.status_code == 401
     assert _state() == before
+
+
+def test_the_statement_is_the_callers_own(world_a, api_a, api_b, b_lease):
+    as_of = {"as_of": world_a["payment"].recorded_at.date().isoformat()}
+    mine = api_a.get("/api/v1/statement/", as_of).json()
+    assert "A-WIRE-SECRET" in {d["reference"] for d in mine["documents"]}
+    theirs = api_b.get("/api/v1/statement/", as_of)
+    assert theirs.status_code == 200
+    text = theirs.content.decode()
+    for secret in ("A-WIRE-SECRET", world_a["invoice"].number, world_a["credit_note"].number):
+        assert secret not in text
+    assert theirs.json()["documents"] == []

@@ -6,13 +6,21 @@ from decimal import Decimal
 
 import pytest
 
-from billing import planning, proration
+from billing import ledger, payments, planning, proration
 from billing.choices import NOT_BILLED
 from billing.demo import seed_billing
-from billing.models import BillingRun, CreditNote, Invoice
+from billing.models import (
+    BillingRun,
+    CreditNote,
+    Invoice,
+    Payment,
+    Posting,
+    RecognitionRun,
+    Reminder,
+)
 from clusters.demo import seed_inventory
 from leasing.demo import seed_leasing
-from leasing.models import Lease
+from leasing.models import Lease, Tenant
 
 pytestmark = pytest.mark.django_db
 NOW = dt.datetime(2026, 11, 27, 15, 0, tzinfo=dt.UTC)
@@ -59,11 +67,20 @@ def test_demo_bills_every_lease_up_to_now_and_a_second_seed_changes_nothing():
             for line in lines
         )
         assert billed[lease.pk] == proration.to_money(exact), lease
-    # Old invoices were paid 20 days after issue; the standing of both labs is current.
+    # Old invoices were paid by wire 20 days after issue, bar one left overdue (with its
+    # reminders) and one paid in part; one tenant holds unapplied cash; revenue is recognized.
     assert Invoice.objects.filter(status="paid").exists()
-    assert not Invoice.objects.filter(status="issued", issued_at__lte=NOW - dt.timedelta(days=20))
+    (overdue,) = Invoice.objects.filter(status="issued", issued_at__lte=NOW - dt.timedelta(days=20))
+    assert overdue.is_overdue
+    assert {r.step for r in overdue.reminders.all()} >= {"before_3", "after_1", "after_7"}
+    assert Invoice.objects.filter(status="partially_paid").count() == 1
+    assert any(payments.unapplied(t)[0] > 0 for t in Tenant.objects.all())
+    assert RecognitionRun.objects.filter(day=NOW.date() - dt.timedelta(days=1)).exists()
+    assert sum(ledger.balances().values()) == 0
+    money = (Payment.objects.count(), Posting.objects.count(), Reminder.objects.count())
 
     seed_billing(now=NOW)
     assert (Invoice.objects.count(), CreditNote.objects.count(), BillingRun.objects.count()) == (
         counts
     )
+    assert (Payment.objects.count(), Posting.objects.count(), Reminder.objects.count()) == money

@@ -242,7 +242,12 @@ def test_the_groups_migrations_are_idempotent_and_reversible():
     from django.db.migrations.loader import MigrationLoader
 
     editor = SimpleNamespace(connection=connection)  # the functions only read its alias
-    names = ("0002_operator_groups", "0003_fleet_groups", "0005_calibration_groups")
+    names = (
+        "0002_operator_groups",
+        "0003_fleet_groups",
+        "0005_calibration_groups",
+        "0006_receivables_roles",
+    )
     migrations = [import_module(f"reclaim.migrations.{name}") for name in names]
     states = [MigrationLoader(connection).project_state(("reclaim", name)).apps for name in names]
     Group.objects.get(name="viewer").permissions.add(
@@ -326,7 +331,8 @@ def test_the_admin_offers_each_role_only_its_actions():
     assert capacity["clusters.MonitoringSource"] == {"revoke"}
     assert capacity["leasing.Allocation"] == {"replace_from_spare"}
     assert offered(staff("finance", "finance")) == {
-        "billing.Invoice": {"issue_selected", "void_selected", "mark_paid_selected"}
+        "billing.Invoice": {"issue_selected", "void_selected", "mark_paid_selected"},
+        "billing.Payment": {"reverse_selected"},
     }
     assert offered(staff("planner", "planner")) == {
         "reclaim.ReclaimDecision": {"reject", "rescore"}

@@ -631,3 +631,37 @@ def test_announcing_costs_the_same_queries_whatever_the_number_of_endpoints(
     ids, many = announce()
     assert many == one <= 4
     assert len(ids) == 5  # tenant A's five endpoints; B's are not told about A's invoice
+
+
+@pytest.mark.django_db
+def test_receivables_are_announced_payment_applied_invoice_paid_and_overdue(
+    approved, receiver, django_capture_on_commit_callbacks
+):
+    from billing import payments
+
+    endpoint, lease = approved
+    commenced = lease.commencement + dt.timedelta(minutes=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        billing.lease_bill(lease_id=lease.pk, now=commenced)
+    invoice = lease.invoices.order_by("period").first()
+    later = invoice.due_at + dt.timedelta(days=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        billing.mark_overdue(now=later)
+        billing.mark_overdue(now=later)  # once only
+    overdue = WebhookDelivery.objects.filter(endpoint=endpoint, event_type="invoice.overdue")
+    assert invoice.pk in {r.payload["data"]["invoice"]["id"] for r in overdue}
+    with django_capture_on_commit_callbacks(execute=True):
+        payments.payment_record(
+            tenant=lease.tenant,
+            amount=invoice.total,
+            value_date=later.date(),
+            reference="W-HOOK",
+            invoices=[invoice.pk],
+            now=later,
+        )
+    (applied,) = WebhookDelivery.objects.filter(endpoint=endpoint, event_type="payment.applied")
+    assert applied.payload["data"]["amount"] == f"{invoice.total:.2f}"
+    assert applied.payload["data"]["invoice"]["number"] == invoice.number
+    (paid,) = WebhookDelivery.objects.filter(endpoint=endpoint, event_type="invoice.paid")
+    assert (paid.payload["data"]["status"], paid.payload["data"]["balance"]) == ("paid", "0.00")
+    assert overdue.count() == len({r.event_id for r in overdue})

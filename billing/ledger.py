@@ -1,0 +1,500 @@
+"""The revenue ledger: a double-entry journal written by the transactions that move money.
+
+Five accounts (`LedgerAccount`): accounts receivable (AR), deferred revenue, revenue, cash and
+customer credit. A `Posting` debits one account and credits another with one positive amount,
+so every posting balances on its own and the journal's debits equal its credits to the cent.
+Postings are append-only (database guards of migration 0007, both engines).
+
+Who posts what, always inside the transaction that does it (docs/rules/receivables.md):
+
+| event | debit | credit |
+| --- | --- | --- |
+| invoice issued (`invoices_issued`) | AR | deferred revenue |
+| invoice voided (`invoice_voided`) | deferred revenue | AR |
+| credit note issued (`credit_notes_issued`) | deferred revenue | customer credit |
+| payment received | cash | customer credit |
+| money applied to an invoice (payment or credit note) | customer credit | AR |
+| application undone (payment reversed) | AR | customer credit |
+| payment reversed | customer credit | cash |
+| refund | customer credit | cash |
+| revenue recognized (`recognize_day`) | deferred revenue | revenue (reversed when negative) |
+
+Recognition (the accrual rule): each issued document line has a `RevenueSchedule`; its amount
+(negative for a credit note line, zero once the invoice is void) is recognized in proportion to
+the time of `[service_start, service_end)` elapsed at the end of each UTC day, rounded half-up
+on the cumulative figure, so a line's daily amounts add up to exactly its amount. A credit note
+therefore reduces the revenue of the period it concerns: days already recognized are taken
+back on the next run, later days are never recognized.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q, Sum
+
+from common.clock import resolve_now
+from common.money import ZERO, round_money
+
+from .choices import LedgerAccount, PostingKind
+from .models import (
+    CreditNote,
+    CreditNoteLine,
+    Invoice,
+    InvoiceLine,
+    Posting,
+    RecognitionRun,
+    RevenueSchedule,
+)
+
+if TYPE_CHECKING:
+    from .models import Payment
+
+A = LedgerAccount
+UTC = dt.UTC
+
+
+def day_of(at: dt.datetime) -> dt.date:
+    return at.astimezone(UTC).date()
+
+
+def day_end(day: dt.date) -> dt.datetime:
+    """The instant a UTC day closes (midnight after it)."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=UTC)
+
+
+def posting(
+    kind: str,
+    debit: str,
+    credit: str,
+    amount: Decimal,
+    *,
+    at: dt.datetime,
+    tenant_id: int,
+    currency: str,
+    invoice_id: int | None = None,
+    credit_note_id: int | None = None,
+    payment_id: int | None = None,
+) -> Posting | None:
+    """One posting (None for a zero amount; a negative amount swaps the accounts)."""
+    if amount == 0:
+        return None
+    if amount < 0:
+        debit, credit, amount = credit, debit, -amount
+    return Posting(
+        day=day_of(at),
+        posted_at=at,
+        kind=kind,
+        debit=debit,
+        credit=credit,
+        amount=amount,
+        currency=currency,
+        tenant_id=tenant_id,
+        invoice_id=invoice_id,
+        credit_note_id=credit_note_id,
+        payment_id=payment_id,
+    )
+
+
+def post(rows: Iterable[Posting | None]) -> list[Posting]:
+    """Write postings (one insert); call inside the transaction that made the change."""
+    kept = [row for row in rows if row is not None]
+    if kept:
+        Posting.objects.bulk_create(kept, batch_size=2000)
+    return kept
+
+
+# --- documents -------------------------------------------------------------------------------
+
+
+def invoices_issued(
+    invoices: Sequence[Invoice], lines: Sequence[InvoiceLine] | None = None
+) -> None:
+    """AR / deferred revenue for each newly issued invoice, and its lines' schedules (`lines`:
+    the invoices' lines when the caller has them in hand, else they are read)."""
+    if not invoices:
+        return
+    post(
+        posting(
+            PostingKind.INVOICE,
+            A.AR,
+            A.DEFERRED,
+            inv.total,
+            at=inv.issued_at,  # type: ignore[arg-type]  # set on every issued invoice
+            tenant_id=inv.tenant_id,
+            currency=inv.currency,
+            invoice_id=inv.pk,
+        )
+        for inv in invoices
+    )
+    by_id = {inv.pk: inv for inv in invoices}
+    rows = (
+        InvoiceLine.objects.filter(invoice_id__in=list(by_id)).values_list(
+            "invoice_id", "amount", "service_start", "service_end"
+        )
+        if lines is None
+        else [(ln.invoice_id, ln.amount, ln.service_start, ln.service_end) for ln in lines]
+    )
+    RevenueSchedule.objects.bulk_create(
+        [
+            RevenueSchedule(
+                tenant_id=by_id[invoice_id].tenant_id,
+                invoice_id=invoice_id,
+                amount=amount,
+                service_start=start,
+                service_end=end,
+            )
+            for invoice_id, amount, start, end in rows
+            if amount != 0
+        ],
+        batch_size=2000,
+    )
+
+
+def invoice_voided(invoice: Invoice, *, at: dt.datetime) -> None:
+    """Deferred revenue / AR for the voided total; its revenue is taken back by the next
+    recognition (the schedules' amounts drop to zero)."""
+    post(
+        [
+            posting(
+                PostingKind.VOID,
+                A.DEFERRED,
+                A.AR,
+                invoice.total,
+                at=at,
+                tenant_id=invoice.tenant_id,
+                currency=invoice.currency,
+                invoice_id=invoice.pk,
+            )
+        ]
+    )
+    RevenueSchedule.objects.filter(invoice_id=invoice.pk).update(amount=ZERO, open=True)
+
+
+def credit_notes_issued(notes: Sequence[CreditNote]) -> None:
+    """Deferred revenue / customer credit for each issued credit note, and its schedules."""
+    if not notes:
+        return
+    post(
+        posting(
+            PostingKind.CREDIT_NOTE,
+            A.DEFERRED,
+            A.CUSTOMER_CREDIT,
+            note.total,
+            at=note.issued_at,  # type: ignore[arg-type]
+            tenant_id=note.tenant_id,
+            currency=note.currency,
+            credit_note_id=note.pk,
+        )
+        for note in notes
+    )
+    by_id = {note.pk: note for note in notes}
+    lines = CreditNoteLine.objects.filter(credit_note_id__in=list(by_id)).values_list(
+        "credit_note_id", "amount", "service_start", "service_end"
+    )
+    RevenueSchedule.objects.bulk_create(
+        [
+            RevenueSchedule(
+                tenant_id=by_id[note_id].tenant_id,
+                credit_note_id=note_id,
+                amount=-amount,
+                service_start=start,
+                service_end=end,
+            )
+            for note_id, amount, start, end in lines
+        ],
+        batch_size=2000,
+    )
+
+
+def cash_postings(
+    kind: str, amount: Decimal, *, payment: Payment, at: dt.datetime
+) -> Posting | None:
+    """Payment received (cash / customer credit); negative: reversed or refunded."""
+    return posting(
+        kind,
+        A.CASH,
+        A.CUSTOMER_CREDIT,
+        amount,
+        at=at,
+        tenant_id=payment.tenant_id,
+        currency=payment.currency,
+        payment_id=payment.pk,
+    )
+
+
+# --- recognition -----------------------------------------------------------------------------
+
+
+def recognized_through(amount: Decimal, start: dt.datetime, end: dt.datetime, cutoff: dt.datetime):
+    """What of `amount` over `[start, end)` is recognized at `cutoff`: the elapsed share of the
+    time, rounded half-up to the cent (the whole amount once the service ended)."""
+    if cutoff >= end or end <= start:
+        return amount
+    if cutoff <= start:
+        return ZERO
+    elapsed = Decimal((cutoff - start).total_seconds())
+    span = Decimal((end - start).total_seconds())
+    return round_money(amount * elapsed / span)
+
+
+@dataclass
+class RecognitionOutcome:
+    day: dt.date
+    ran: bool
+    postings: int = 0
+    amount: Decimal = ZERO
+    by_tenant: dict[int, Decimal] = field(default_factory=dict)
+
+
+def _update_schedules(rows: list[tuple[int, Decimal, bool]], batch: int = 5000) -> None:
+    """Set (recognized, open) of many schedules, one statement per batch (WITH … UPDATE …
+    FROM VALUES, shared by PostgreSQL and SQLite ≥ 3.33)."""
+    table = RevenueSchedule._meta.db_table
+    adapt = connection.ops.adapt_decimalfield_value
+    with connection.cursor() as cursor:
+        for offset in range(0, len(rows), batch):
+            chunk = rows[offset : offset + batch]
+            values = ", ".join(["(%s, %s, %s)"] * len(chunk))
+            params: list = []
+            for pk, recognized, is_open in chunk:
+                params += [pk, adapt(recognized, 18, 2), is_open]
+            cursor.execute(
+                # Table and column names are constants; every value is a parameter.
+                f"WITH v(id, recognized, is_open) AS (VALUES {values}) "  # nosec B608
+                f"UPDATE {table} SET recognized = v.recognized, open = v.is_open "
+                f"FROM v WHERE {table}.id = v.id",
+                params,
+            )
+
+
+def recognize_day(*, day: dt.date, now: dt.datetime | None = None) -> RecognitionOutcome:
+    """Recognize revenue through the end of UTC `day`, once: the day's `RecognitionRun` row is
+    inserted in the transaction that writes its postings, so a second call (a duplicate beat, a
+    retry, a concurrent worker) finds the day done and writes nothing.
+
+    Catches up on what earlier days could not see (a document issued back-dated or after its
+    service, a credit note for days already recognized): each open schedule is brought to what
+    its line should have recognized by the day's end. Postings are summed per document."""
+    now = resolve_now(now)
+    cutoff = day_end(day)
+    if RecognitionRun.objects.filter(day=day).exists():
+        return RecognitionOutcome(day, ran=False)
+    try:
+        with transaction.atomic():
+            run = RecognitionRun.objects.create(day=day, cutoff=cutoff, ran_at=now)
+            return _recognize(run, cutoff, now)
+    except IntegrityError:
+        if RecognitionRun.objects.filter(day=day).exists():
+            return RecognitionOutcome(day, ran=False)  # a concurrent run got there first
+        raise
+
+
+def _recognize(run: RecognitionRun, cutoff: dt.datetime, now: dt.datetime) -> RecognitionOutcome:
+    rows = RevenueSchedule.objects.filter(open=True, service_start__lt=cutoff).values_list(
+        "pk",
+        "tenant_id",
+        "invoice_id",
+        "credit_note_id",
+        "amount",
+        "service_start",
+        "service_end",
+        "recognized",
+    )
+    per_doc: dict[tuple[int, int | None, int | None], Decimal] = defaultdict(lambda: ZERO)
+    updates = []
+    for pk, tenant_id, invoice_id, note_id, amount, start, end, recognized in rows.iterator(
+        chunk_size=5000
+    ):
+        target = recognized_through(amount, start, end, cutoff)
+        delta = target - recognized
+        still_open = cutoff < end or target != amount
+        if delta or not still_open:
+            updates.append((pk, target, still_open))
+        if delta:
+            per_doc[(tenant_id, invoice_id, note_id)] += delta
+    currencies = _currencies(per_doc)
+    written = post(
+        posting(
+            PostingKind.RECOGNITION,
+            A.DEFERRED,
+            A.REVENUE,
+            delta,
+            at=run.cutoff - dt.timedelta(microseconds=1),  # on the day recognized
+            tenant_id=tenant_id,
+            currency=currencies[(invoice_id, note_id)],
+            invoice_id=invoice_id,
+            credit_note_id=note_id,
+        )
+        for (tenant_id, invoice_id, note_id), delta in per_doc.items()
+    )
+    if updates:
+        _update_schedules(updates)
+    total = sum(per_doc.values(), ZERO)
+    by_tenant: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for (tenant_id, _, _), delta in per_doc.items():
+        by_tenant[tenant_id] += delta
+    RecognitionRun.objects.filter(pk=run.pk).update(postings=len(written), amount=total)
+    return RecognitionOutcome(run.day, True, len(written), total, dict(by_tenant))
+
+
+def _currencies(per_doc) -> dict[tuple[int | None, int | None], str]:
+    invoice_ids = {inv for _, inv, _ in per_doc if inv is not None}
+    note_ids = {note for _, _, note in per_doc if note is not None}
+    found: dict[tuple[int | None, int | None], str] = {}
+    if invoice_ids:
+        for pk, cur in Invoice.objects.filter(pk__in=invoice_ids).values_list("pk", "currency"):
+            found[(pk, None)] = cur
+    if note_ids:
+        for pk, cur in CreditNote.objects.filter(pk__in=note_ids).values_list("pk", "currency"):
+            found[(None, pk)] = cur
+    return found
+
+
+def recognize_due(*, now: dt.datetime | None = None, limit_days: int = 400) -> list:
+    """The daily job: recognize every UTC day that has closed and was not recognized yet,
+    oldest first (catches up after downtime). The first run starts at the first day anything
+    was issued."""
+    now = resolve_now(now)
+    yesterday = day_of(now) - dt.timedelta(days=1)
+    last = RecognitionRun.objects.order_by("-day").values_list("day", flat=True).first()
+    if last is None:
+        first = Posting.objects.order_by("day").values_list("day", flat=True).first()
+        if first is None:
+            return []
+        start = first
+    else:
+        start = last + dt.timedelta(days=1)
+    start = max(start, yesterday - dt.timedelta(days=limit_days))
+    outcomes = []
+    day = start
+    while day <= yesterday:
+        outcomes.append(recognize_day(day=day, now=now))
+        day += dt.timedelta(days=1)
+    return outcomes
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+def balances(*, through: dt.date | None = None, before: dt.date | None = None, **filters):
+    """Each account's balance (debits − credits) over the postings of the days selected."""
+    qs = Posting.objects.filter(**filters)
+    if through is not None:
+        qs = qs.filter(day__lte=through)
+    if before is not None:
+        qs = qs.filter(day__lt=before)
+    result = dict.fromkeys(A.values, ZERO)
+    for account, total in qs.values_list("debit").annotate(total=Sum("amount")):
+        result[account] += total
+    for account, total in qs.values_list("credit").annotate(total=Sum("amount")):
+        result[account] -= total
+    return result
+
+
+@dataclass(frozen=True)
+class MonthClose:
+    """One month of the ledger. Deferred revenue is a credit balance, shown positive."""
+
+    month: dt.date
+    opening_deferred: Decimal
+    billed: Decimal  # invoices issued, net of voids
+    credited: Decimal  # credit notes issued
+    recognized: Decimal  # net revenue recognized
+    closing_deferred: Decimal
+    debits: Decimal
+    credits: Decimal
+    closing: dict[str, Decimal]
+
+    @property
+    def ties(self) -> bool:
+        rolled = self.opening_deferred + self.billed - self.credited - self.recognized
+        return rolled == self.closing_deferred and self.debits == self.credits
+
+
+def _flow(qs, kind: str, account: str) -> Decimal:
+    """Net credit to `account` of the postings of `kind`."""
+    rows = qs.filter(kind=kind)
+    credit = rows.filter(credit=account).aggregate(s=Sum("amount"))["s"] or ZERO
+    debit = rows.filter(debit=account).aggregate(s=Sum("amount"))["s"] or ZERO
+    return credit - debit
+
+
+def month_close(month: dt.date, **filters) -> MonthClose:
+    """The month's roll-forward of deferred revenue and the trial balance at its end."""
+    month = month.replace(day=1)
+    after = (month + dt.timedelta(days=32)).replace(day=1)
+    opening = -balances(before=month, **filters)[A.DEFERRED]
+    closing_all = balances(before=after, **filters)
+    qs = Posting.objects.filter(day__gte=month, day__lt=after, **filters)
+    billed = _flow(qs, PostingKind.INVOICE, A.DEFERRED) + _flow(qs, PostingKind.VOID, A.DEFERRED)
+    credited = -_flow(qs, PostingKind.CREDIT_NOTE, A.DEFERRED)
+    recognized = -_flow(qs, PostingKind.RECOGNITION, A.DEFERRED)
+    total = qs.aggregate(s=Sum("amount"))["s"] or ZERO
+    return MonthClose(
+        month=month,
+        opening_deferred=opening,
+        billed=billed,
+        credited=credited,
+        recognized=recognized,
+        closing_deferred=-closing_all[A.DEFERRED],
+        debits=total,
+        credits=total,
+        closing=closing_all,
+    )
+
+
+CSV_HEADER = (
+    "date",
+    "posting",
+    "kind",
+    "account",
+    "debit",
+    "credit",
+    "currency",
+    "tenant",
+    "document",
+)
+
+
+def journal_csv(*, start: dt.date | None = None, end: dt.date | None = None) -> str:
+    """The journal as CSV, two rows per posting (its debit and its credit line), in the form
+    accounting packages import: date, entry id, account, debit, credit."""
+    qs = Posting.objects.select_related("tenant", "invoice", "credit_note", "payment").order_by(
+        "day", "id"
+    )
+    if start is not None:
+        qs = qs.filter(day__gte=start)
+    if end is not None:
+        qs = qs.filter(day__lte=end)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for p in qs.iterator(chunk_size=2000):
+        doc = ""
+        if p.invoice is not None:
+            doc = p.invoice.number or ""
+        elif p.credit_note is not None:
+            doc = p.credit_note.number or ""
+        elif p.payment is not None:
+            doc = f"payment {p.payment.reference}"
+        common = (p.currency, p.tenant.slug, doc)
+        writer.writerow((p.day.isoformat(), p.pk, p.kind, p.debit, f"{p.amount:.2f}", "", *common))
+        writer.writerow((p.day.isoformat(), p.pk, p.kind, p.credit, "", f"{p.amount:.2f}", *common))
+    return out.getvalue()
+
+
+def deferred_of(*, invoice: Invoice | None = None, through: dt.date) -> Decimal:
+    """Deferred revenue still held for one invoice at the end of `through`."""
+    qs = Posting.objects.filter(day__lte=through).filter(Q(invoice=invoice))
+    credit = qs.filter(credit=A.DEFERRED).aggregate(s=Sum("amount"))["s"] or ZERO
+    debit = qs.filter(debit=A.DEFERRED).aggregate(s=Sum("amount"))["s"] or ZERO
+    return credit - debit

@@ -1,0 +1,91 @@
+"""Backlog stated and enforceable: worked vector R3, notices known by then, per month."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from billing import backlog, services
+from common.contract_time import local_midnight
+from leasing.choices import Party
+from leasing.models import Notice
+from leasing.rules import notice_min_end
+from tests.factories.billing import lease_with_lines
+
+pytestmark = pytest.mark.django_db
+B = Decimal("1000000000.00")
+
+
+def at(*args) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=dt.UTC)
+
+
+def r3_lease():
+    # Term end 2027-04-05T00:00Z: commencement 2026-10-07 plus 180 days.
+    lease, _ = lease_with_lines(
+        commencement_date=dt.date(2026, 10, 7), term_days=180, rates=(B,), notice_days=90
+    )
+    assert lease.term_end == at(2027, 4, 5)
+    return lease
+
+
+def test_r3_stated_runs_to_the_term_end_and_enforceable_to_the_earliest_notice_end():
+    lease = r3_lease()
+    found = backlog.backlog(day=dt.date(2026, 12, 6))
+    (row,) = found.leases
+    assert row.end == at(2027, 4, 5)
+    assert row.enforceable_end == at(2027, 3, 7)
+    assert row.latest_useful_notice == dt.date(2027, 1, 3)
+    start = at(2026, 12, 7)
+    assert row.stated_total == services.lease_rent_due(lease, start, at(2027, 4, 5))
+    assert row.enforceable_total == services.lease_rent_due(lease, start, at(2027, 3, 7))
+    months = [dt.date(2026, 12, 1), dt.date(2027, 1, 1), dt.date(2027, 2, 1), dt.date(2027, 3, 1)]
+    assert list(row.enforceable) == months
+    assert list(row.stated) == [*months, dt.date(2027, 4, 1)]
+    assert row.stated[dt.date(2027, 1, 1)] == B  # a whole month
+    # Partial months by the billing rule (cumulative rounding: within a cent of the share).
+    cent = Decimal("0.01")
+    assert abs(row.stated[dt.date(2027, 4, 1)] - B * 4 / 30) <= cent
+    assert abs(row.enforceable[dt.date(2027, 3, 1)] - B * 6 / 31) <= cent
+    assert found.by_tenant() == {lease.tenant_id: (row.stated_total, row.enforceable_total)}
+
+
+def test_a_notice_counts_from_the_day_it_was_received():
+    lease = r3_lease()
+    received = at(2026, 12, 20, 12)
+    end = notice_min_end(dt.date(2026, 12, 20), 90, "UTC")
+    Notice.objects.create(
+        lease=lease,
+        given_by=Party.TENANT,
+        received_at=received,
+        notice_date=dt.date(2026, 12, 20),
+        effective_end=end,
+        outcome="ends",
+        status="pending",
+    )
+    before = backlog.backlog(day=dt.date(2026, 12, 19)).leases[0]
+    after = backlog.backlog(day=dt.date(2026, 12, 20)).leases[0]
+    assert before.end == at(2027, 4, 5)
+    assert after.end == end == local_midnight(dt.date(2027, 3, 21), "UTC")
+    # Once the lease has ended by notice, nothing is enforceable beyond the notice's end.
+    assert after.enforceable_end == min(end, notice_min_end(dt.date(2026, 12, 20), 90, "UTC"))
+    assert backlog.backlog(day=dt.date(2027, 4, 5)).leases == []
+
+
+@pytest.mark.urls("tests.billing.urls")
+def test_the_operator_pages_render(client, django_user_model):
+    r3_lease()
+    user = django_user_model.objects.create_superuser("op", "op@example.com", "pw")
+    client.force_login(user)
+    from django.urls import reverse
+
+    page = client.get(reverse("billing:backlog"), {"as_of": "2026-12-06"})
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "<svg" in text
+    assert "2027-01-03" in text
+    recv = client.get(reverse("billing:receivables"), {"as_of": "2026-12-06"})
+    assert recv.status_code == 200
+    journal = client.get(reverse("billing:journal_csv"))
+    assert journal.status_code == 200
+    assert journal.content.decode().startswith("date,posting,kind,account")
