@@ -25,6 +25,7 @@ from .choices import (
     BILLED_STATUSES,
     NOT_BILLED,
     RENT_KINDS,
+    CreditNoteKind,
     CreditNoteStatus,
     InvoiceKind,
     InvoiceStatus,
@@ -265,9 +266,13 @@ def load_history(
     # Summed here, not in SQL: SQLite sums decimals as floats.
     with_credits = changed | released
     if with_credits:
-        for inv_line_id, amount, days, start in CreditNoteLine.objects.filter(
-            credit_note__lease_id__in=with_credits, credit_note__status=CreditNoteStatus.ISSUED
-        ).values_list("invoice_line_id", "amount", "days", "service_start"):
+        for inv_line_id, amount, days, start in (
+            CreditNoteLine.objects.filter(
+                credit_note__lease_id__in=with_credits, credit_note__status=CreditNoteStatus.ISSUED
+            )
+            .exclude(credit_note__kind=CreditNoteKind.SERVICE)
+            .values_list("invoice_line_id", "amount", "days", "service_start")
+        ):
             credited[inv_line_id] += amount
             so_far, first = credited_days.get(inv_line_id, (0, start))
             credited_days[inv_line_id] = (so_far + days, min(first, start))

@@ -52,6 +52,7 @@ from .choices import (
     BILLED_STATUSES,
     NOT_BILLED,
     RENT_KINDS,
+    CreditNoteKind,
     InvoiceKind,
     InvoiceStatus,
     VoidResolution,
@@ -137,6 +138,8 @@ class CreditPlan:
     invoice: Invoice
     lines: list[CreditNoteLine]
     reason: str
+    kind: str = CreditNoteKind.EARLY_END
+    period: dt.date | None = None  # a service credit's month
 
     @property
     def total(self) -> Decimal:
@@ -398,6 +401,7 @@ def _plan_owed_back(
     reason: str,
     label: str,
     why: str,
+    kind: str = CreditNoteKind.EARLY_END,
 ) -> None:
     """Credit exactly `owed_back` over the candidates: the positive differences trimmed to the
     lease-level total, one credit note per invoice. A negative total is reported as
@@ -414,7 +418,9 @@ def _plan_owed_back(
         if amount <= 0:
             continue
         head = f"{label} {_period_label(c.invoice.period)}: {_line_label(c.line)}"
-        note = by_invoice.setdefault(c.invoice.pk, CreditPlan(c.invoice, [], reason=reason))
+        note = by_invoice.setdefault(
+            c.invoice.pk, CreditPlan(c.invoice, [], reason=reason, kind=kind)
+        )
         note.lines.append(
             CreditNoteLine(
                 invoice_line=c.invoice_line,
@@ -673,6 +679,7 @@ def _plan_holdover_credits(
         reason="Release confirmed before the billed holdover",
         label="Credit holdover",
         why="released",
+        kind=CreditNoteKind.HOLDOVER,
     )
 
 
