@@ -57,7 +57,7 @@ def down(allocation, start, end):
 
 
 def test_a_closed_month_gets_its_service_credit_note_with_the_report():
-    lease, line, allocs = leased()
+    lease, _, allocs = leased()
     incident = down(allocs[3], NOV + 3 * D, NOV + 5 * D)
     assert sc.service_credit_run(now=DEC - H) == 0  # November is not over
     assert sc.service_credit_run(now=DEC + H) == 1
@@ -101,7 +101,7 @@ def test_an_incident_reported_late_after_the_month_was_settled_changes_nothing()
 
 
 def test_planned_window_within_the_allowance_earns_nothing_late_one_does():
-    lease, line, allocs = leased(nodes=10)
+    lease, _, allocs = leased(nodes=10)
     for day, ahead, title in ((5, 10, "timely"), (15, 3, "late")):
         window = MaintenanceWindow.objects.create(
             title=title,
@@ -125,7 +125,7 @@ def test_planned_window_within_the_allowance_earns_nothing_late_one_does():
 
 
 def test_a_month_without_an_issued_invoice_gets_a_report_but_no_note():
-    lease, line, allocs = leased()
+    lease, _, allocs = leased()
     lease_nov = lease.invoices.get(period=dt.date(2026, 11, 1))
     services.invoice_void(
         invoice=lease_nov, reason="test", resolution="waive", now=NOV + D, actor=None
