@@ -18,8 +18,9 @@ read again under the leases' locks, so duplicate runs, retries and a worker kill
 leave one report and at most one note per lease and month. No claim is needed (docs/rules/
 fleet.md, "Availability and service credits").
 
-A month whose rent invoice is not issued or paid (never billed, voided) gets its report but no
-note: there is nothing to credit against; the report says so (`uncredited`).
+A month is settled once its rent invoice is issued (the two daily jobs may run in either
+order). A month whose rent invoice was voided and waived gets its report but no note: there is
+nothing to credit against; the report says so (`uncredited`).
 
 `lease_availability` computes the same figures month-to-date for the tenant API, without
 writing.
@@ -48,10 +49,11 @@ from leasing.models import Allocation, Lease, LeaseLine, Replacement
 
 from . import availability as av
 from . import proration
-from .choices import BILLED_STATUSES, CreditNoteKind, DocumentEvent, InvoiceKind
+from .choices import BILLED_STATUSES, CreditNoteKind, DocumentEvent, InvoiceKind, InvoiceStatus
 from .constants import SERVICE_CREDIT_CHUNK
 from .loading import billable_leases, load_lines
 from .models import (
+    HOLDS_SLOT,
     AvailabilityReport,
     BillingRun,
     CreditNote,
@@ -275,18 +277,29 @@ def _closed_months(lease: Lease, lines: Sequence[LeaseLine], now: dt.datetime) -
 def _pending(
     leases: Sequence[Lease], lines: dict[int, list[LeaseLine]], now: dt.datetime
 ) -> dict[int, list[dt.date]]:
-    """lease id → its closed months without a report (one query)."""
+    """lease id → its closed months without a report whose rent invoice is issued (or void
+    and waived): two queries. A month not yet invoiced waits for the billing run, so the two
+    jobs may run in any order."""
+    ids = [lease.pk for lease in leases]
     done: dict[int, set[dt.date]] = defaultdict(set)
-    for lease_id, period in AvailabilityReport.objects.filter(
-        lease_id__in=[lease.pk for lease in leases]
-    ).values_list("lease_id", "period"):
+    for lease_id, period in AvailabilityReport.objects.filter(lease_id__in=ids).values_list(
+        "lease_id", "period"
+    ):
         done[lease_id].add(period)
+    billed: dict[int, set[dt.date]] = defaultdict(set)
+    for lease_id, period in (
+        Invoice.objects.filter(lease_id__in=ids, kind=InvoiceKind.RENT)
+        .filter(HOLDS_SLOT)
+        .exclude(status=InvoiceStatus.DRAFT)
+        .values_list("lease_id", "period")
+    ):
+        billed[lease_id].add(period)
     pending = {}
     for lease in leases:
         months = [
             m
             for m in _closed_months(lease, lines.get(lease.pk, []), now)
-            if m not in done[lease.pk]
+            if m not in done[lease.pk] and m in billed[lease.pk]
         ]
         if months:
             pending[lease.pk] = months

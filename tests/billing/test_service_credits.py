@@ -32,18 +32,12 @@ def leased(rate=Decimal("100000000.00"), nodes=10, commencement=dt.date(2026, 10
     lease, (line,) = lease_with_lines(
         commencement_date=commencement, rates=(rate,), term_days=365, with_nodes=True, **kw
     )
+    Allocation.objects.filter(line=line).exclude(
+        pk__in=Allocation.objects.filter(line=line).order_by("pk").values("pk")[:nodes]
+    ).delete()
     line.node_count = nodes
     line.save(update_fields=["node_count"])
-    allocations = Allocation.objects.bulk_create(
-        Allocation(
-            line=line,
-            node=node,
-            starts_at=lease.commencement,
-            ends_at=lease.term_end,
-            accepted_at=lease.commencement,
-        )
-        for node in line.cluster.nodes.order_by("pk")[:nodes]
-    )
+    allocations = list(Allocation.objects.filter(line=line).order_by("pk"))
     services.billing_run(now=NOV - 7 * D)
     return lease, line, allocations
 
@@ -208,3 +202,14 @@ def test_month_to_date_availability_without_writing():
     assert line["in_service_minutes"] == str(10 * 10 * 1440)
     assert line["downtime_minutes"] == "1440"
     assert not AvailabilityReport.objects.exists()
+
+
+def test_a_month_not_yet_invoiced_waits_for_the_billing_run():
+    _, (line,) = lease_with_lines(
+        commencement_date=dt.date(2026, 11, 1), term_days=365, with_nodes=True
+    )
+    down(Allocation.objects.filter(line=line).first(), NOV + 3 * D, NOV + 5 * D)
+    assert sc.service_credit_run(now=DEC + H) == 0
+    assert not AvailabilityReport.objects.exists()
+    services.billing_run(now=DEC + H)
+    assert sc.service_credit_run(now=DEC + H) == 1
