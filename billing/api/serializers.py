@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from billing.choices import CreditNoteStatus, InvoiceKind, InvoiceStatus
+from billing.choices import CreditNoteKind, CreditNoteStatus, InvoiceKind, InvoiceStatus
 from common.api.serializers import StrictInputSerializer
 from leasing.api.serializers import BoundedDateField, InstantField, Money, day, instant, money
 from leasing.choices import NoticeOutcome
@@ -106,6 +106,10 @@ class CreditNoteSerializer(serializers.Serializer):
     lease = DocumentRefSerializer()
     invoice = DocumentRefSerializer()
     status = serializers.ChoiceField(choices=CreditNoteStatus.choices)
+    kind = serializers.ChoiceField(choices=CreditNoteKind.choices)
+    period = serializers.DateField(
+        allow_null=True, help_text="A service credit's month (first day); null otherwise."
+    )
     currency = serializers.CharField()
     total = Money()
     reason = serializers.CharField()
@@ -114,6 +118,14 @@ class CreditNoteSerializer(serializers.Serializer):
 
 class CreditNoteDetailSerializer(CreditNoteSerializer):
     lines = CreditNoteLineSerializer(many=True)
+    availability = serializers.SerializerMethodField(
+        help_text='A service credit\'s availability report: `{"lines": [...]}` with the '
+        "figures of GET /leases/{id}/availability/; null for other kinds."
+    )
+
+    def get_availability(self, obj) -> dict | None:
+        report = getattr(obj, "availability_report", None)
+        return report.report if report is not None else None
 
 
 class TerminationQuoteQuerySerializer(StrictInputSerializer):

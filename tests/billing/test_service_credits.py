@@ -213,3 +213,28 @@ def test_a_month_not_yet_invoiced_waits_for_the_billing_run():
     assert not AvailabilityReport.objects.exists()
     services.billing_run(now=DEC + H)
     assert sc.service_credit_run(now=DEC + H) == 1
+
+
+def test_service_credit_webhook_carries_the_report(settings, django_capture_on_commit_callbacks):
+    from webhooks import services as webhooks
+    from webhooks.models import WebhookDelivery
+
+    settings.WEBHOOK_DISPATCH_ON_EVENT = False  # queued, not sent: the payload is what counts
+    lease, _, allocs = leased()
+    endpoint = webhooks.webhook_endpoint_create(
+        tenant=lease.tenant,
+        url="https://hooks.example.com/landlord",
+        event_types=["service_credit.issued", "credit_note.issued"],
+    )
+    down(allocs[0], NOV + 3 * D, NOV + 5 * D)
+    with django_capture_on_commit_callbacks(execute=True):
+        sc.service_credit_run(now=DEC + H)
+    note = CreditNote.objects.get(kind=CreditNoteKind.SERVICE)
+    by_type = {d.event_type: d for d in WebhookDelivery.objects.filter(endpoint=endpoint)}
+    assert set(by_type) == {"service_credit.issued", "credit_note.issued"}
+    service = by_type["service_credit.issued"]
+    assert service.event_id == f"evt_sc_{note.pk}"
+    data = service.payload["data"]
+    assert data["kind"] == "service"
+    assert data["period"] == "2026-11-01"
+    assert data["availability"]["lines"][0]["downtime_minutes"] == "2880"
