@@ -41,7 +41,8 @@ from django.db import transaction
 from django.db.models import F, Q
 
 from clusters.choices import MaintenanceScope, MaintenanceStatus
-from clusters.models import Incident, MaintenanceWindow, Node
+from clusters.models import Cluster, Incident, MaintenanceWindow, Node
+from clusters.perfmodel.scenario import Economics
 from common import events
 from common.contract_time import local_date
 from common.money import ZERO
@@ -68,9 +69,46 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+RESTART_COST_S = Economics().restart_cost_s
+
 # An estimate of compute lost per incident, given the line and the incident's figures; set by
 # `clusters`-aware code at import (see `estimate_lost`). None: no estimate.
 LossEstimator = Callable[[LeaseLine, av.IncidentMinutes], dict[str, Any] | None]
+
+
+def compute_lost(
+    *, gpus: int, stalled_minutes: Fraction, restart_cost_s: float = RESTART_COST_S
+) -> dict[str, Any]:
+    """The useful compute a line would lose to one node's incident if it ran one synchronous
+    job over all its GPUs: the whole job waits for the incident's time in service (until the
+    restart or the swap), then pays one restart (the performance model's `restart_cost_s`:
+    detection, restart, reload, redoing work since the last checkpoint). Information for both
+    parties, not the credit basis."""
+    stalled_h = stalled_minutes / 60 + Fraction(restart_cost_s).limit_denominator(10**6) / 3600
+    return {
+        "useful_gpu_hours_lost": str(proration.to_money(stalled_h * gpus)),
+        "stalled_hours": str(proration.to_money(stalled_h)),
+        "gpus": gpus,
+        "basis": "one synchronous job over every GPU of the line; restart cost "
+        f"{restart_cost_s:g} s (performance model default)",
+    }
+
+
+def synchronous_job_estimator(gpus_per_node: dict[int, int]) -> LossEstimator:
+    """`compute_lost` for the incidents of a line, knowing its cluster's GPUs per node."""
+
+    def estimate(line: LeaseLine, incident: av.IncidentMinutes) -> dict[str, Any]:
+        gpus = line.node_count * gpus_per_node.get(line.cluster_id, 8)
+        return compute_lost(gpus=gpus, stalled_minutes=incident.minutes)
+
+    return estimate
+
+
+def _estimator(lines: Iterable[LeaseLine]) -> LossEstimator:
+    cluster_ids = {line.cluster_id for line in lines}
+    return synchronous_job_estimator(
+        dict(Cluster.objects.filter(pk__in=cluster_ids).values_list("pk", "gpus_per_node"))
+    )
 
 
 # --- facts -----------------------------------------------------------------------------------
@@ -437,6 +475,8 @@ def service_credits(
         if not pending:
             return []
         computed, facts = _compute(locked, lines, pending)
+        if estimate is None:
+            estimate = _estimator(line for group in lines.values() for line in group)
         planned = _credit_plans(computed)
         plans = [p for _, p in planned if p is not None]
         notes = _write_credits(plans, now=now, run=run, actor=actor)
@@ -522,6 +562,8 @@ def lease_availability(
             "lines": report.report.get("lines", []),
         }
     lines = load_lines([lease]).get(lease.pk, [])
+    if estimate is None:
+        estimate = _estimator(lines)
     until = min(now, p_end)
     facts = load_facts([line.pk for line in lines], p_start, p_end)
     rows = []

@@ -256,7 +256,7 @@ def test_sigkills_duplicates_and_lost_backends_leave_exactly_one_invoice_each(br
 
     wait_for(
         lambda: count() >= len(expected) and client.llen("celery") == 0,
-        90,
+        180,  # the service-credit chunks share the worker
         "the run to finish",
         worker,
     )
@@ -265,7 +265,7 @@ def test_sigkills_duplicates_and_lost_backends_leave_exactly_one_invoice_each(br
     app.send_task("billing.service_credits_scan", kwargs={"now": NOW.isoformat()})
     wait_for(
         lambda: AvailabilityReport.objects.count() >= months and client.llen("celery") == 0,
-        90,
+        180,
         "the service credits to finish",
         worker,
     )

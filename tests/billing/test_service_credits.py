@@ -51,7 +51,7 @@ def down(allocation, start, end):
 
 
 def test_a_closed_month_gets_its_service_credit_note_with_the_report():
-    lease, _, allocs = leased()
+    lease, line, allocs = leased()
     incident = down(allocs[3], NOV + 3 * D, NOV + 5 * D)
     assert sc.service_credit_run(now=DEC - H) == 0  # November is not over
     assert sc.service_credit_run(now=DEC + H) == 1
@@ -71,6 +71,14 @@ def test_a_closed_month_gets_its_service_credit_note_with_the_report():
     assert figures["credit"] == "5000000.00"
     assert figures["incidents"][0]["incident"] == incident.pk
     assert figures["incidents"][0]["minutes"] == "2880"
+    # One synchronous job over all the line's GPUs waits 48 h, then pays a 600 s restart.
+    gpus = 10 * line.cluster.gpus_per_node
+    lost = figures["incidents"][0]["compute_lost"]
+    assert lost["gpus"] == gpus
+    assert lost["stalled_hours"] == "48.17"
+    assert Decimal(lost["useful_gpu_hours_lost"]) == (
+        (Decimal(48) + Decimal(600) / 3600) * gpus
+    ).quantize(Decimal("0.01"))
     # October (closed, nothing happened) has its report too, and no note.
     october = AvailabilityReport.objects.get(lease=lease, period=dt.date(2026, 10, 1))
     assert october.credit == 0
