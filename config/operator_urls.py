@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from . import capacity, dashboard
+from .fleet import availability
 
 app_name = "operator"
 
@@ -11,4 +12,10 @@ urlpatterns = [
     path("reclaim/", include("reclaim.urls")),
     path("capacity/", capacity.capacity_index, name="capacity"),
     path("capacity/<slug:slug>/", capacity.capacity_cluster, name="capacity-cluster"),
+    path("availability/", availability.availability_index, name="availability"),
+    path(
+        "availability/<int:pk>/",
+        availability.availability_report,
+        name="availability-report",
+    ),
 ]

@@ -20,7 +20,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from billing import services as billing
 from billing.choices import InvoiceStatus
-from billing.models import Invoice
+from billing.models import AvailabilityReport, Invoice
+from billing.service_credits import service_credit_run
 from leasing.api_keys import api_key_create
 from leasing.models import Notice
 from reclaim.choices import ReclaimStatus
@@ -90,11 +91,13 @@ def world():
     lease_with_lines(commencement_date=dt.date(2026, 1, 1))
     billing.billing_run(now=dt.datetime(2026, 1, 2, tzinfo=dt.UTC))
     invoice = Invoice.objects.first()
+    service_credit_run(now=dt.datetime(2026, 2, 2, tzinfo=dt.UTC))  # January's report
     cluster = lines[0].cluster
     by_name = {
         "billing:invoice_print": {"pk": invoice.pk},
         "admin:leasing_capacity_cluster": {"cluster_id": cluster.pk},
         "operator:capacity-cluster": {"slug": cluster.slug},
+        "operator:availability-report": {"pk": AvailabilityReport.objects.first().pk},
     }
 
     def url(name: str, pattern: URLPattern) -> str:
