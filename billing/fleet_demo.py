@@ -11,8 +11,8 @@ On the demo's leases, as of `now`:
   their node-days before acceptance (a `delivery` credit note).
 
 Idempotent: the incidents and the window carry a `demo:` marker and are made once, the late
-acceptances are only set while the nodes still show acceptance at their start, and both runs
-write only what is missing.
+acceptances are set once (while no node of that lease was accepted late), and both runs write
+only what is missing.
 """
 
 from __future__ import annotations
@@ -86,7 +86,12 @@ def seed_fleet_money(*, now: dt.datetime) -> None:
                 description=MARK,
             )
             window.nodes.set([a.node for a in allocations[2:6]])
-        if len(leases) > 1:
+        if (
+            len(leases) > 1
+            and not Allocation.objects.filter(
+                line__lease=leases[1], accepted_at__gt=leases[1].commencement
+            ).exists()
+        ):
             late = leases[1].commencement + dt.timedelta(days=3, hours=15)
             pending = Allocation.objects.filter(
                 line__lease=leases[1], accepted_at=leases[1].commencement

@@ -243,7 +243,7 @@ def test_the_groups_migrations_are_idempotent_and_reversible():
     from django.db.migrations.loader import MigrationLoader
 
     editor = SimpleNamespace(connection=connection)  # the functions only read its alias
-    names = ("0002_operator_groups", "0003_fleet_groups")
+    names = ("0002_operator_groups", "0003_fleet_groups", "0004_credits_groups")
     migrations = [import_module(f"reclaim.migrations.{name}") for name in names]
     states = [MigrationLoader(connection).project_state(("reclaim", name)).apps for name in names]
     Group.objects.get(name="viewer").permissions.add(
@@ -252,6 +252,7 @@ def test_the_groups_migrations_are_idempotent_and_reversible():
     before = {role: group_perms(role) for role in ROLES}
     migrations[0].create_groups(states[0], editor)
     migrations[1].grant(states[1], editor)
+    migrations[2].grant(states[2], editor)
     assert {role: group_perms(role) for role in ROLES} == before
     migrations[1].revoke(states[1], editor)
     assert "clusters.view_incident" not in group_perms("viewer")
@@ -260,6 +261,7 @@ def test_the_groups_migrations_are_idempotent_and_reversible():
     assert not Group.objects.filter(name__in=ROLES).exists()
     migrations[0].create_groups(states[0], editor)
     migrations[1].grant(states[1], editor)
+    migrations[2].grant(states[2], editor)
     assert group_perms("viewer") == before["viewer"] - {"billing.add_invoice"}
     assert {"clusters.add_incident", "leasing.change_maintenancedeferral"} <= group_perms(
         "capacity"
