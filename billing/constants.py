@@ -19,4 +19,4 @@ NUMBER_PREFIX = {"invoice": "INV", "credit_note": "CN"}
 NUMBER_DIGITS = 6
 # Leases settled per service-credit transaction (availability reports and service credits);
 # the scan publishes one task per chunk.
-SERVICE_CREDIT_CHUNK = 100
+SERVICE_CREDIT_CHUNK = 500

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
 from django.db import transaction
@@ -84,7 +85,7 @@ def compute_lost(
     restart or the swap), then pays one restart (the performance model's `restart_cost_s`:
     detection, restart, reload, redoing work since the last checkpoint). Information for both
     parties, not the credit basis."""
-    stalled_h = stalled_minutes / 60 + Fraction(restart_cost_s).limit_denominator(10**6) / 3600
+    stalled_h = stalled_minutes / 60 + _restart_hours(restart_cost_s)
     return {
         "useful_gpu_hours_lost": str(proration.to_money(stalled_h * gpus)),
         "stalled_hours": str(proration.to_money(stalled_h)),
@@ -92,6 +93,11 @@ def compute_lost(
         "basis": "one synchronous job over every GPU of the line; restart cost "
         f"{restart_cost_s:g} s (performance model default)",
     }
+
+
+@lru_cache(maxsize=16)
+def _restart_hours(restart_cost_s: float) -> Fraction:
+    return Fraction(restart_cost_s).limit_denominator(10**6) / 3600
 
 
 def synchronous_job_estimator(gpus_per_node: dict[int, int]) -> LossEstimator:
