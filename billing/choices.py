@@ -76,6 +76,21 @@ class CreditNoteStatus(models.TextChoices):
 CREDIT_NOTE_MOVES = frozenset({(CreditNoteStatus.DRAFT, CreditNoteStatus.ISSUED)})
 
 
+class CreditNoteKind(models.TextChoices):
+    """Why a credit note was issued. EARLY_END: a notice, reclaim or cancellation ended lines
+    inside an invoiced month (and any other correction of rent downwards); HOLDOVER: a release
+    confirmed earlier than a holdover invoice assumed; DELIVERY: rent invoiced for node-days
+    before the nodes were accepted; SERVICE: the service credit a month's availability earned
+    (one per lease and month, with its availability report); CANCELLATION: everything invoiced
+    for a line the tenant cancelled for late delivery."""
+
+    EARLY_END = "early_end", "Early end"
+    HOLDOVER = "holdover", "Holdover"
+    DELIVERY = "delivery", "Delivery"
+    SERVICE = "service", "Service credit"
+    CANCELLATION = "cancellation", "Late-delivery cancellation"
+
+
 class SeriesKind(models.TextChoices):
     INVOICE = "invoice", "Invoice"
     CREDIT_NOTE = "credit_note", "Credit note"
@@ -96,6 +111,7 @@ class DocumentEvent:
 
     INVOICE_ISSUED = "invoice.issued"
     CREDIT_NOTE_ISSUED = "credit_note.issued"
+    SERVICE_CREDIT_ISSUED = "service_credit.issued"
 
 
 class PaymentMethod(models.TextChoices):

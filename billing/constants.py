@@ -17,3 +17,6 @@ FANOUT_CHUNK_SIZE = 200
 BILL_LEASE_EXPIRES_S = 23 * 3600
 NUMBER_PREFIX = {"invoice": "INV", "credit_note": "CN"}
 NUMBER_DIGITS = 6
+# Leases settled per service-credit transaction (availability reports and service credits);
+# the scan publishes one task per chunk.
+SERVICE_CREDIT_CHUNK = 500

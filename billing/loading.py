@@ -19,12 +19,13 @@ from django.db.models.functions import Coalesce, Least
 from clusters.models import Cluster
 from common.money import ZERO
 from leasing.choices import NoticeStatus
-from leasing.models import Lease, LeaseLine, Notice
+from leasing.models import Allocation, Lease, LeaseLine, Notice
 
 from .choices import (
     BILLED_STATUSES,
     NOT_BILLED,
     RENT_KINDS,
+    CreditNoteKind,
     CreditNoteStatus,
     InvoiceKind,
     InvoiceStatus,
@@ -135,6 +136,26 @@ def withdrawn_notices(lease_ids: Sequence[int]) -> dict[int, list[int]]:
     return dict(withdrawn)
 
 
+def delayed_nodes(
+    lease_ids: Sequence[int],
+) -> tuple[dict[int, list[dt.datetime | None]], set[int]]:
+    """Hand-over nodes of these leases not accepted by their lease's commencement: line id →
+    their acceptance instants (None: pending), and the leases concerned. One query over the
+    few such allocations (a spare swapped in by a replacement is not a hand-over: its slot was
+    accepted once already, and its downtime is the service credit's business)."""
+    delays: dict[int, list[dt.datetime | None]] = defaultdict(list)
+    leases: set[int] = set()
+    for line_id, lease_id, accepted_at in (
+        Allocation.objects.filter(line__lease_id__in=lease_ids, replacement_for__isnull=True)
+        .filter(Q(accepted_at__isnull=True) | Q(accepted_at__gt=F("line__lease__commencement")))
+        .order_by("line_id", "pk")
+        .values_list("line_id", "line__lease_id", "accepted_at")
+    ):
+        delays[line_id].append(accepted_at)
+        leases.add(lease_id)
+    return dict(delays), leases
+
+
 def _released_with_holdover(
     leases: Sequence[Lease], slots: dict[int, dict[tuple[str, dt.date], Slot]]
 ) -> set[int]:
@@ -228,7 +249,8 @@ def load_history(
     if slots_only:
         return Loaded(leases, lines, slots, invoices, {}, {}, set())
     withdrawn = withdrawn_notices(list(by_id)) if by_id else {}
-    changed = (changed_lease_ids(list(by_id)) if by_id else set()) | set(withdrawn)
+    delays, delayed = delayed_nodes(list(by_id)) if by_id else ({}, set())
+    changed = (changed_lease_ids(list(by_id)) if by_id else set()) | set(withdrawn) | delayed
     billed_lines: dict[int, list[InvoiceLine]] = defaultdict(list)
     waived_supplement = Q(
         invoice__kind=InvoiceKind.SUPPLEMENTARY,
@@ -264,10 +286,20 @@ def load_history(
     credited_days: dict[int, tuple[int, dt.datetime]] = {}
     # Summed here, not in SQL: SQLite sums decimals as floats.
     with_credits = changed | released
+    delivered: dict[int, Decimal] = defaultdict(lambda: ZERO)
     if with_credits:
-        for inv_line_id, amount, days, start in CreditNoteLine.objects.filter(
-            credit_note__lease_id__in=with_credits, credit_note__status=CreditNoteStatus.ISSUED
-        ).values_list("invoice_line_id", "amount", "days", "service_start"):
+        # Service credits are compensation, delivery credits are counted apart: neither is a
+        # correction of the rent the ends make due.
+        for inv_line_id, amount, days, start, kind in (
+            CreditNoteLine.objects.filter(
+                credit_note__lease_id__in=with_credits, credit_note__status=CreditNoteStatus.ISSUED
+            )
+            .exclude(credit_note__kind=CreditNoteKind.SERVICE)
+            .values_list("invoice_line_id", "amount", "days", "service_start", "credit_note__kind")
+        ):
+            if kind == CreditNoteKind.DELIVERY:
+                delivered[inv_line_id] += amount
+                continue
             credited[inv_line_id] += amount
             so_far, first = credited_days.get(inv_line_id, (0, start))
             credited_days[inv_line_id] = (so_far + days, min(first, start))
@@ -282,6 +314,8 @@ def load_history(
         holdover_lines,
         credited_days,
         withdrawn,
+        delays,
+        delivered,
     )
 
 

@@ -44,6 +44,7 @@ from leasing.models import Lease, LeaseLine, Tenant
 from .choices import (
     BillingRunStatus,
     ContactRole,
+    CreditNoteKind,
     CreditNoteStatus,
     InvoiceKind,
     InvoiceStatus,
@@ -315,7 +316,10 @@ class InvoiceLine(models.Model):
 
 
 class CreditNote(models.Model):
-    """A correction of one issued invoice: the days it billed that the lease no longer has.
+    """A correction of one issued invoice: the days it billed that the lease no longer has, or
+    what the lease is owed back on it (`kind`: early end, holdover, delivery, service credit,
+    late-delivery cancellation). A service credit names its month (`period`): one per lease
+    and month (unique constraint); its availability report is `availability_report`.
 
     Created DRAFT and issued with its number in the same transaction; issued credit notes are
     final (the database refuses any change but unlinking a deleted billing run).
@@ -327,6 +331,17 @@ class CreditNote(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
     status = models.CharField(
         max_length=16, choices=CreditNoteStatus.choices, default=CreditNoteStatus.DRAFT
+    )
+    kind = models.CharField(
+        max_length=16,
+        choices=CreditNoteKind.choices,
+        default=CreditNoteKind.EARLY_END,
+        db_default=CreditNoteKind.EARLY_END,
+    )
+    period = models.DateField(
+        null=True,
+        blank=True,
+        help_text="A service credit's month (first day): whose availability it credits.",
     )
     currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY)
     total = money_field(default=0)
@@ -352,6 +367,16 @@ class CreditNote(models.Model):
                     & Q(number__isnull=False, issued_at__isnull=False)
                 ),
                 name="creditnote_numbered_iff_issued",
+            ),
+            # One service credit per lease and month, whatever the scheduler does.
+            models.UniqueConstraint(
+                fields=["lease", "period"],
+                condition=Q(kind=CreditNoteKind.SERVICE),
+                name="creditnote_service_once_per_month",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=CreditNoteKind.SERVICE) | Q(period__isnull=False),
+                name="creditnote_service_has_period",
             ),
         ]
         indexes = [
@@ -654,3 +679,52 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step} for invoice {self.invoice_id}"
+
+
+class AvailabilityReport(models.Model):
+    """A lease's availability over one closed calendar month of its contract zone, computed
+    once (billing/service_credits.py) and kept: the figures per line, the incidents and
+    windows behind them, and the service credit note it issued (none when nothing was owed).
+
+    One per lease and month (unique constraint): its existence is what tells the runs the
+    month was settled. `report` is `{"lines": [...]}`, each line with `line`, `nodes`,
+    `in_service_minutes`, `downtime_minutes`, `incident_minutes`, `maintenance_minutes`,
+    `availability` (percent), `tier`, `month_rent`, `credit`, `incidents[]` (with the
+    performance model's estimate of compute lost) and `windows[]`; minutes are decimal strings.
+    """
+
+    lease = models.ForeignKey(Lease, on_delete=models.PROTECT, related_name="availability_reports")
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    period = models.DateField(help_text="First day of the calendar month.")
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    computed_at = models.DateTimeField()
+    in_service_us = models.BigIntegerField(help_text="In-service node-time, microseconds.")
+    downtime_us = models.BigIntegerField(help_text="Downtime node-time, microseconds.")
+    credit = money_field(default=0)
+    currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY)
+    report = models.JSONField(default=dict)
+    credit_note = models.OneToOneField(
+        CreditNote,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="availability_report",
+    )
+    billing_run = models.ForeignKey(
+        BillingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-period", "lease_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["lease", "period"], name="availability_once_per_month"),
+            models.CheckConstraint(condition=Q(credit__gte=0), name="availability_credit_nonneg"),
+            models.CheckConstraint(
+                condition=Q(downtime_us__gte=0) & Q(downtime_us__lte=F("in_service_us")),
+                name="availability_downtime_within_service",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Availability {self.lease_id} {self.period:%Y-%m}"

@@ -36,6 +36,7 @@ Takes the leases, lines and billing history read by `billing/loading.py` and ret
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ from .choices import (
     BILLED_STATUSES,
     NOT_BILLED,
     RENT_KINDS,
+    CreditNoteKind,
     InvoiceKind,
     InvoiceStatus,
     VoidResolution,
@@ -137,6 +139,8 @@ class CreditPlan:
     invoice: Invoice
     lines: list[CreditNoteLine]
     reason: str
+    kind: str = CreditNoteKind.EARLY_END
+    period: dt.date | None = None  # a service credit's month
 
     @property
     def total(self) -> Decimal:
@@ -184,6 +188,11 @@ class Loaded:
     credited_days: dict[int, tuple[int, dt.datetime]] = field(default_factory=dict)
     # lease id → its withdrawn notices, last withdrawn last (the causes of supplements)
     withdrawn: dict[int, list[int]] = field(default_factory=dict)
+    # line id → acceptance instants of its hand-over nodes accepted after commencement (None:
+    # still pending); lines whose nodes were all accepted by commencement are absent
+    delays: dict[int, list[dt.datetime | None]] = field(default_factory=dict)
+    # invoice line id → already credited for delivery (left out of `credited`)
+    delivered: dict[int, Decimal] = field(default_factory=dict)
 
 
 def holds_slot(status: str, void_resolution: str) -> bool:
@@ -398,6 +407,7 @@ def _plan_owed_back(
     reason: str,
     label: str,
     why: str,
+    kind: str = CreditNoteKind.EARLY_END,
 ) -> None:
     """Credit exactly `owed_back` over the candidates: the positive differences trimmed to the
     lease-level total, one credit note per invoice. A negative total is reported as
@@ -414,7 +424,9 @@ def _plan_owed_back(
         if amount <= 0:
             continue
         head = f"{label} {_period_label(c.invoice.period)}: {_line_label(c.line)}"
-        note = by_invoice.setdefault(c.invoice.pk, CreditPlan(c.invoice, [], reason=reason))
+        note = by_invoice.setdefault(
+            c.invoice.pk, CreditPlan(c.invoice, [], reason=reason, kind=kind)
+        )
         note.lines.append(
             CreditNoteLine(
                 invoice_line=c.invoice_line,
@@ -673,6 +685,7 @@ def _plan_holdover_credits(
         reason="Release confirmed before the billed holdover",
         label="Credit holdover",
         why="released",
+        kind=CreditNoteKind.HOLDOVER,
     )
 
 
@@ -747,6 +760,153 @@ def _rent_correction_due(
     return bool(probe)
 
 
+def node_accrual_start(lease: Lease, accepted_at: dt.datetime | None, *, now: dt.datetime):
+    """When a hand-over node starts to accrue rent: the later of the commencement and the local
+    midnight at or after its acceptance. A node still pending accrues from no earlier than the
+    local midnight at or after `now` (so the days before are credited now, the rest once it is
+    accepted)."""
+    tz = lease.contract_timezone
+    at = ceil_local_midnight(accepted_at if accepted_at is not None else now, tz)
+    return max(lease.commencement, at)
+
+
+def _delay_accrual(
+    lease: Lease, line: LeaseLine, starts: Sequence[dt.datetime], through: dt.datetime
+) -> Fraction:
+    """Exact rent of the line's nodes over `[commencement, start)` of each delayed node, up to
+    `through`: what the line does not owe for its late nodes (`rate / node_count` each)."""
+    share = Fraction(line.monthly_rate) / line.node_count
+    return sum(
+        (
+            proration.cumulative(
+                share,
+                life_start=lease.commencement,
+                life_end=min(start, line.end),
+                through=through,
+                tz=lease.contract_timezone,
+            )
+            for start in starts[: line.node_count]
+        ),
+        Fraction(0),
+    )
+
+
+def accepted_rent_split(
+    lease: Lease,
+    lines: Sequence[LeaseLine],
+    p_start: dt.datetime,
+    p_end: dt.datetime,
+    starts: dict[int, list[dt.datetime]],
+) -> list[Decimal]:
+    """`rent_split` of the rent of accepted node-time only: the same lease-level rounding of
+    `C(t) − delay(t)`, so a lease's rent net of delivery credits is its exact accrual of
+    accepted node-time rounded once."""
+
+    def cum(line: LeaseLine, t: dt.datetime) -> Fraction:
+        return line_accrual(line, lease, t) - _delay_accrual(
+            lease, line, starts.get(line.pk, []), t
+        )
+
+    before = [cum(line, p_start) for line in lines]
+    parts = [cum(line, p_end) - b for line, b in zip(lines, before, strict=True)]
+    return split_cents(sum(before, Fraction(0)), parts)
+
+
+def _delay_days(lease: Lease, line: LeaseLine, starts, p_start, p_end) -> int:
+    return sum(
+        proration.overlap_days(
+            life_start=lease.commencement,
+            life_end=min(start, line.end),
+            period_start=p_start,
+            period_end=p_end,
+            tz=lease.contract_timezone,
+        )
+        for start in starts[: line.node_count]
+    )
+
+
+def _plan_delivery_credits(
+    lease: Lease, lines: Sequence[LeaseLine], data: Loaded, plan: Plan, *, now: dt.datetime
+) -> None:
+    """Credit the rent invoiced for node-days before acceptance (docs/rules/fleet.md, "Rent
+    follows accepted nodes").
+
+    Per month with an issued or paid rent invoice and per line: what delivery is owed is the
+    line's share of the month at the current ends (`rent_split`) minus its share of accepted
+    node-time (`accepted_rent_split`), less what was credited for delivery already. The lease
+    total is credited, trimmed over the lines as rent corrections are (`_plan_owed_back`). A
+    negative total (an acceptance recorded later with an earlier instant) is reported as
+    underbilled, never charged.
+    """
+    starts = {
+        line.pk: [node_accrual_start(lease, at, now=now) for at in data.delays.get(line.pk, [])]
+        for line in lines
+    }
+    starts = {k: v for k, v in starts.items() if any(s > lease.commencement for s in v)}
+    if not starts:
+        return
+    owed = ZERO
+    delivered = ZERO
+    billed_to = lease.commencement
+    candidates: list[_CreditCandidate] = []
+    for docs in _month_documents(data, lease).values():
+        original = next(
+            (i for i in docs if i.kind == InvoiceKind.RENT and i.status in BILLED_STATUSES), None
+        )
+        if original is None:
+            continue
+        p_start, p_end = original.period_start, original.period_end
+        billed_to = max(billed_to, p_end)
+        full = rent_split(lease, lines, p_start, p_end)
+        accepted = accepted_rent_split(lease, lines, p_start, p_end, starts)
+        billed = {il.lease_line_id: il for il in data.billed_lines.get(original.pk, [])}
+        for line, f, a in zip(lines, full, accepted, strict=True):
+            inv_line = billed.get(line.pk)
+            if inv_line is None:
+                continue
+            done = data.delivered.get(inv_line.pk, ZERO)
+            delivered += done
+            diff = f - a - done
+            owed += diff
+            node_days = _delay_days(lease, line, starts.get(line.pk, []), p_start, p_end)
+            candidates.append(
+                _CreditCandidate(original, inv_line, line, diff, inv_line.service_start, node_days)
+            )
+    if billed_to < max((line.end for line in lines), default=billed_to):
+        # Before the last month is billed, never more than the exact delay accrued so far,
+        # rounded down: the months' rounded differences may swing a cent either way, and the
+        # total must land on round(C) − round(C − delay) at the end without ever going back.
+        delay = sum(
+            (_delay_accrual(lease, line, starts.get(line.pk, []), billed_to) for line in lines),
+            Fraction(0),
+        )
+        floor_cents = Decimal(math.floor(delay * 100)) / 100
+        owed = min(owed, floor_cents - delivered)
+    if owed < 0:
+        plan.underbilled.append((lease.pk, owed))
+        return
+    _plan_owed_back(
+        lease,
+        candidates,
+        owed,
+        plan,
+        reason="Rent invoiced for nodes before their acceptance",
+        label="Delivery credit",
+        why="(node-days) before acceptance",
+        kind=CreditNoteKind.DELIVERY,
+    )
+
+
+def _delivery_due(
+    lease: Lease, lines: Sequence[LeaseLine], data: Loaded, *, now: dt.datetime
+) -> bool:
+    if not any(line.pk in data.delays for line in lines):
+        return False
+    probe = Plan()
+    _plan_delivery_credits(lease, lines, data, probe, now=now)
+    return bool(probe)
+
+
 def has_work(
     lease: Lease,
     data: Loaded,
@@ -764,6 +924,7 @@ def has_work(
     return credits and (
         _rent_correction_due(lease, lines, data, now=now)
         or _holdover_credit_due(lease, lines, data, now=now)
+        or _delivery_due(lease, lines, data, now=now)
     )
 
 
@@ -800,4 +961,6 @@ def plan_lease(
         _plan_rent_corrections(lease, lines, data, plan, now=now)
     if credits and lease.released_at is not None and data.holdover_lines:
         _plan_holdover_credits(lease, lines, data, plan, now=now)
+    if credits and any(line.pk in data.delays for line in lines):
+        _plan_delivery_credits(lease, lines, data, plan, now=now)
     return plan

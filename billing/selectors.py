@@ -24,6 +24,7 @@ from .choices import (
     BILLED_STATUSES,
     NOT_BILLED,
     RENT_KINDS,
+    CreditNoteKind,
     CreditNoteStatus,
     InvoiceKind,
     InvoiceStatus,
@@ -216,9 +217,12 @@ def lease_termination_quote(
         kind__in=RENT_KINDS,
         status__in=(InvoiceStatus.ISSUED, InvoiceStatus.PAID),
     ).aggregate(total=Sum("total"))["total"] or Decimal(0)
-    credited = CreditNote.objects.filter(lease=lease, status=CreditNoteStatus.ISSUED).aggregate(
-        total=Sum("total")
-    )["total"] or Decimal(0)
+    credited = (
+        CreditNote.objects.filter(lease=lease, status=CreditNoteStatus.ISSUED)
+        .exclude(kind=CreditNoteKind.SERVICE)  # compensation, not a correction of rent
+        .aggregate(total=Sum("total"))["total"]
+        or Decimal(0)
+    )
     net = round_money(invoiced - credited)
     # A waived rent invoice keeps its month's slot: billing never invoices nor credits that
     # month again, so its rent (by the same rule, up to the end) is settled, not still due; a

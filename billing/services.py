@@ -296,6 +296,8 @@ def _write_credits(
             currency=p.invoice.currency,
             total=p.total,
             reason=p.reason,
+            kind=p.kind,
+            period=p.period,
             billing_run=run,
             issued_by=actor,
         )

@@ -12,6 +12,9 @@ one transaction per chunk of leases, credit notes net of what was already credit
 * `billing.mark_overdue` (beat, 00:30 UTC): overdue flags and tenant standing.
 * `billing.recognize_revenue` (beat, 00:40 UTC): revenue of every closed day not yet
   recognized (billing/ledger.py), once per day.
+* `billing.service_credits_scan` (beat, 00:20 UTC): fans out `billing.service_credits_chunk`
+  per chunk of leases, which settles their closed months: availability reports and service
+  credit notes, once per lease and month (billing/service_credits.py).
 
 Retries: only transient database errors (OperationalError, InterfaceError — a restarted or
 unreachable PostgreSQL, a terminated backend), with exponential backoff and jitter. A domain
@@ -36,9 +39,9 @@ from common.clock import parse_instant
 from common.db import drop_broken_connections
 from common.exceptions import DomainError
 
-from . import dunning, ledger, loading, services
+from . import dunning, ledger, loading, service_credits, services
 from .choices import BillingRunStatus
-from .constants import BILL_LEASE_EXPIRES_S, FANOUT_CHUNK_SIZE
+from .constants import BILL_LEASE_EXPIRES_S, FANOUT_CHUNK_SIZE, SERVICE_CREDIT_CHUNK
 from .models import BillingRun
 
 logger = logging.getLogger(__name__)
@@ -167,3 +170,40 @@ def send_reminders(self, now: str | None = None) -> dict[str, Any]:
         drop_broken_connections()
         raise
     return {"sent": len(outcome.sent), "skipped": outcome.skipped, "failed": len(outcome.failed)}
+
+
+@shared_task(name="billing.service_credits_scan", bind=True, acks_late=True, **RETRY, **LIMITS)
+def service_credits_scan(self, now: str | None = None) -> dict[str, Any]:
+    """Publish one `billing.service_credits_chunk` per chunk of billable leases. A duplicate
+    fire publishes the chunks again; they find their months settled and write nothing."""
+    try:
+        instant = _instant(now)
+        ids = list(loading.billable_leases(now=instant))
+        chunks = [
+            ids[offset : offset + SERVICE_CREDIT_CHUNK]
+            for offset in range(0, len(ids), SERVICE_CREDIT_CHUNK)
+        ]
+        eager = self.app.conf.task_always_eager
+        with contextlib.nullcontext() if eager else self.app.producer_or_acquire() as producer:
+            for chunk in chunks:
+                service_credits_chunk.apply_async(
+                    args=(chunk,),
+                    kwargs={"now": instant.isoformat()},
+                    expires=BILL_LEASE_EXPIRES_S,
+                    producer=producer,
+                )
+        return {"leases": len(ids), "chunks": len(chunks)}
+    except TRANSIENT:
+        drop_broken_connections()
+        raise
+
+
+@shared_task(name="billing.service_credits_chunk", bind=True, acks_late=True, **RETRY, **LIMITS)
+def service_credits_chunk(self, lease_ids: list[int], now: str | None = None) -> dict[str, Any]:
+    """Settle the closed months of these leases as of `now` (idempotent)."""
+    try:
+        notes = service_credits.service_credits(lease_ids=lease_ids, now=_instant(now))
+    except TRANSIENT:
+        drop_broken_connections()
+        raise
+    return {"leases": len(lease_ids), "credit_notes": [n.number for n in notes]}

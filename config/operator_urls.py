@@ -3,7 +3,7 @@
 from django.urls import include, path
 
 from . import capacity, dashboard, risk, search
-from .fleet import handover, incidents, maintenance, nodes
+from .fleet import availability, handover, incidents, maintenance, nodes
 
 app_name = "operator"
 
@@ -19,4 +19,10 @@ urlpatterns = [
     path("fleet/nodes/", nodes.node_search, name="fleet-node-search"),
     path("fleet/nodes/<str:hostname>/", nodes.node_page, name="fleet-node"),
     path("fleet/maintenance/", maintenance.maintenance_calendar, name="fleet-maintenance"),
+    path("availability/", availability.availability_index, name="availability"),
+    path(
+        "availability/<int:pk>/",
+        availability.availability_report,
+        name="availability-report",
+    ),
 ]

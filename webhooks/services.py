@@ -76,6 +76,7 @@ NODE_ACCEPTED = "node.accepted"
 NODE_REPLACED = "node.replaced"
 INVOICE_ISSUED = DocumentEvent.INVOICE_ISSUED
 CREDIT_NOTE_ISSUED = DocumentEvent.CREDIT_NOTE_ISSUED
+SERVICE_CREDIT_ISSUED = DocumentEvent.SERVICE_CREDIT_ISSUED
 LEASE_EVENT_TYPES = (
     EventKind.LEASE_APPROVED,
     EventKind.LEASE_ACTIVATED,
@@ -88,7 +89,13 @@ RECEIVABLE_EVENT_TYPES = (
     ReceivableEvent.INVOICE_PAID,
     ReceivableEvent.INVOICE_OVERDUE,
 )
-ANNOUNCED_TYPES = (*LEASE_EVENT_TYPES, INVOICE_ISSUED, CREDIT_NOTE_ISSUED, *RECEIVABLE_EVENT_TYPES)
+ANNOUNCED_TYPES = (
+    *LEASE_EVENT_TYPES,
+    INVOICE_ISSUED,
+    CREDIT_NOTE_ISSUED,
+    SERVICE_CREDIT_ISSUED,
+    *RECEIVABLE_EVENT_TYPES,
+)
 FLEET_EVENT_TYPES = (
     FleetEvent.INCIDENT_OPENED,
     FleetEvent.INCIDENT_RESOLVED,
@@ -497,6 +504,14 @@ def _document_data(event: DomainEvent) -> tuple[str, dict[str, Any]]:
         )
         return f"evt_inv_{doc.pk}", data
     data["invoice"] = doc.invoice_id
+    data["kind"] = doc.kind
+    if event.kind == SERVICE_CREDIT_ISSUED:
+        # Its own webhook id (a tenant subscribed to both kinds gets both), with the month and
+        # the availability report.
+        report = getattr(doc, "availability_report", None)
+        data["period"] = doc.period.isoformat() if doc.period else None
+        data["availability"] = report.report if report is not None else None
+        return f"evt_sc_{doc.pk}", data
     return f"evt_cn_{doc.pk}", data
 
 

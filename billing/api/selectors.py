@@ -80,7 +80,7 @@ def credit_note_list_for_tenant(tenant: Tenant) -> QuerySet[CreditNote]:
 
 
 def credit_note_detail_for_tenant(tenant: Tenant) -> QuerySet[CreditNote]:
-    return credit_note_list_for_tenant(tenant).prefetch_related("lines")
+    return credit_note_list_for_tenant(tenant).prefetch_related("lines", "availability_report")
 
 
 def payment_list_for_tenant(tenant: Tenant) -> QuerySet[Payment]:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from billing.choices import (
+    CreditNoteKind,
     CreditNoteStatus,
     InvoiceKind,
     InvoiceStatus,
@@ -122,6 +123,10 @@ class CreditNoteSerializer(serializers.Serializer):
     lease = DocumentRefSerializer()
     invoice = DocumentRefSerializer()
     status = serializers.ChoiceField(choices=CreditNoteStatus.choices)
+    kind = serializers.ChoiceField(choices=CreditNoteKind.choices)
+    period = serializers.DateField(
+        allow_null=True, help_text="A service credit's month (first day); null otherwise."
+    )
     currency = serializers.CharField()
     total = Money()
     reason = serializers.CharField()
@@ -133,6 +138,14 @@ class CreditNoteDetailSerializer(CreditNoteSerializer):
         source="lease.po_number", help_text="The lease's purchase order number (may be empty)."
     )
     lines = CreditNoteLineSerializer(many=True)
+    availability = serializers.SerializerMethodField(
+        help_text='A service credit\'s availability report: `{"lines": [...]}` with the '
+        "figures of GET /leases/{id}/availability/; null for other kinds."
+    )
+
+    def get_availability(self, obj) -> dict | None:
+        report = getattr(obj, "availability_report", None)
+        return report.report if report is not None else None
 
 
 class TerminationQuoteQuerySerializer(StrictInputSerializer):

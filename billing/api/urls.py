@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import availability, views
 
 invoices = views.InvoiceViewSet
 credit_notes = views.CreditNoteViewSet
@@ -13,6 +13,11 @@ urlpatterns = [
         "leases/<int:pk>/termination-quote/",
         views.TerminationQuoteView.as_view(),
         name="lease-termination-quote",
+    ),
+    path(
+        "leases/<int:pk>/availability/",
+        availability.LeaseAvailabilityView.as_view(),
+        name="lease-availability",
     ),
     path("invoices/", invoices.as_view({"get": "list"}), name="invoice-list"),
     path("invoices/<int:pk>/", invoices.as_view({"get": "retrieve"}), name="invoice-detail"),

@@ -301,6 +301,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.daily_billing_scan",
         "schedule": crontab(hour=0, minute=10),
     },
+    "billing-service-credits": {
+        "task": "billing.service_credits_scan",
+        "schedule": crontab(hour=0, minute=20),
+    },
     "billing-overdue": {
         "task": "billing.mark_overdue",
         "schedule": crontab(hour=0, minute=30),

@@ -48,6 +48,7 @@ BY_ID = [
     ),
     ("lease", "get", "/api/v1/leases/{lease}/", None),
     ("quote", "get", "/api/v1/leases/{lease}/termination-quote/?notice_date=2027-01-04", None),
+    ("availability", "get", "/api/v1/leases/{lease}/availability/?month=2026-11", None),
     ("notices", "get", "/api/v1/leases/{lease}/notices/", None),
     ("notice-give", "post", "/api/v1/leases/{lease}/notices/", {}),
     (

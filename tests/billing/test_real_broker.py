@@ -7,6 +7,10 @@ pool child, terminates the worker's PostgreSQL backends mid-run, and publishes t
 after each restart (a run that is run again). The final state must be exactly one invoice per
 lease and month, each total equal to the rule's amount to the cent, and gapless numbers.
 
+The service-credits scan is published alongside (twice, and again after each restart): every
+closed month of every lease ends with exactly one availability report and, where nodes were
+down, exactly one service credit note of the amount the availability rule gives.
+
 Note on Redis: after a whole-worker kill its unacknowledged messages come back only after the
 broker visibility timeout (an hour in the settings); the run run again (the forced scan here,
 the next daily scan in production) is what finishes the work meanwhile. A killed pool child is
@@ -25,9 +29,12 @@ import redis
 from celery import Celery
 from django.db import connection
 
+from billing import availability as av
 from billing import planning, proration
-from billing.models import Invoice, InvoiceLine
-from leasing.models import LeaseLine
+from billing.choices import CreditNoteKind
+from billing.models import AvailabilityReport, CreditNote, Invoice, InvoiceLine
+from clusters.models import Incident, Node
+from leasing.models import Allocation, LeaseLine
 from tests.celery_worker import Worker, wait_for
 from tests.factories.clusters import ClusterFactory
 from tests.factories.leasing import LeaseFactory, LeaseLineFactory, TenantFactory
@@ -81,7 +88,86 @@ def make_leases() -> list:
             rate = Decimal(rng.randrange(1, 10**11)) / 100
             LeaseLineFactory(lease=lease, cluster=cluster, monthly_rate=rate)
         leases.append(lease)
+    # Every fourth lease's first line holds two accepted nodes, one of them down for a while.
+    for k, lease in enumerate(leases[::4]):
+        line = lease.lines.order_by("pk").first()
+        line.node_count = 2
+        line.save(update_fields=["node_count"])
+        nodes = Node.objects.bulk_create(
+            Node(cluster=cluster, hostname=f"kill-{k}-{i}") for i in range(2)
+        )
+        Allocation.objects.bulk_create(
+            Allocation(
+                line=line,
+                node=node,
+                starts_at=lease.commencement,
+                ends_at=lease.term_end,
+                accepted_at=lease.commencement,
+            )
+            for node in nodes
+        )
+        opened = lease.commencement + dt.timedelta(days=rng.randrange(0, 40), hours=3)
+        Incident.objects.create(
+            node=nodes[0],
+            category="gpu",
+            source="operator",
+            status="resolved",
+            opened_at=opened,
+            resolved_at=opened + dt.timedelta(hours=rng.randrange(1, 200)),
+        )
     return leases
+
+
+def expected_service_credits() -> tuple[int, dict[tuple[int, dt.date], Decimal]]:
+    """(closed lease-months, {(lease, month): service credit}), by the availability rule."""
+    lines = defaultdict(list)
+    for line in LeaseLine.objects.select_related("lease").order_by("pk"):
+        lines[line.lease_id].append(line)
+    months = 0
+    credits = {}
+    for lease_lines in lines.values():
+        lease = lease_lines[0].lease
+        tz = lease.contract_timezone
+        for period in planning.rent_periods(lease, lease_lines):
+            p_start, p_end = proration.period_bounds(period, tz)
+            if p_end > NOW:
+                break
+            months += 1
+            total = Decimal("0.00")
+            for line in lease_lines:
+                allocs = [
+                    av.AllocationFact(a.pk, a.node_id, a.starts_at, a.ends_at, a.accepted_at)
+                    for a in Allocation.objects.filter(line=line)
+                ]
+                terms = av.node_terms(
+                    line_start=lease.commencement, line_end=line.end, allocations=allocs
+                )
+                incidents = defaultdict(list)
+                for i in Incident.objects.filter(node_id__in=[a.node for a in allocs]):
+                    incidents[i.node_id].append(
+                        av.IncidentFact(i.pk, i.node_id, i.opened_at, i.resolved_at)
+                    )
+                rent = av.month_rent(
+                    line.monthly_rate,
+                    life_start=lease.commencement,
+                    life_end=line.end,
+                    month_start=p_start,
+                    month_end=p_end,
+                    tz=tz,
+                )
+                total += av.line_month(
+                    line=line.pk,
+                    month_start=p_start,
+                    month_end=p_end,
+                    until=p_end,
+                    terms=terms,
+                    incidents=incidents,
+                    windows={},
+                    month_rent=rent,
+                ).credit
+            if total > 0:
+                credits[(lease.pk, period)] = total
+    return months, credits
 
 
 def expected_invoices() -> dict[tuple[int, dt.date], Decimal]:
@@ -132,8 +218,12 @@ def test_sigkills_duplicates_and_lost_backends_leave_exactly_one_invoice_each(br
     expected = expected_invoices()
     assert len(expected) > 5 * LEASES // 2
 
+    months, credits = expected_service_credits()
+    assert len(credits) >= LEASES // 8
+
     def scan(force: bool = False) -> None:
         app.send_task("billing.daily_billing_scan", kwargs={"now": NOW.isoformat(), "force": force})
+        app.send_task("billing.service_credits_scan", kwargs={"now": NOW.isoformat()})
 
     def count() -> int:
         return Invoice.objects.count()
@@ -166,8 +256,17 @@ def test_sigkills_duplicates_and_lost_backends_leave_exactly_one_invoice_each(br
 
     wait_for(
         lambda: count() >= len(expected) and client.llen("celery") == 0,
-        90,
+        180,  # the service-credit chunks share the worker
         "the run to finish",
+        worker,
+    )
+    # A month is settled once it is invoiced: the next day's service-credits fire (here, one
+    # more) settles what the interrupted ones could not reach yet.
+    app.send_task("billing.service_credits_scan", kwargs={"now": NOW.isoformat()})
+    wait_for(
+        lambda: AvailabilityReport.objects.count() >= months and client.llen("celery") == 0,
+        180,
+        "the service credits to finish",
         worker,
     )
     time.sleep(1.0)  # let any straggling duplicate finish; it must change nothing
@@ -188,3 +287,21 @@ def test_sigkills_duplicates_and_lost_backends_leave_exactly_one_invoice_each(br
         line_totals[invoice_id] += amount
     for invoice in Invoice.objects.all():
         assert line_totals[invoice.pk] == invoice.total
+
+    # Service credits: one report per closed lease-month, one note where credit was earned.
+    reports = list(AvailabilityReport.objects.values_list("lease_id", "period", "credit_note_id"))
+    assert len(reports) == months
+    assert len({(lease, period) for lease, period, _ in reports}) == months
+    notes = {
+        (lease, period): total
+        for lease, period, total in CreditNote.objects.filter(
+            kind=CreditNoteKind.SERVICE
+        ).values_list("lease_id", "period", "total")
+    }
+    assert notes == credits
+    assert sum(1 for *_, note in reports if note) == len(credits)
+    numbers = sorted(
+        int(number.rsplit("-", 1)[1])
+        for number in CreditNote.objects.values_list("number", flat=True)
+    )
+    assert numbers == list(range(1, len(numbers) + 1))

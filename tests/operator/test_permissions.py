@@ -20,7 +20,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from billing import services as billing
 from billing.choices import InvoiceStatus
-from billing.models import Invoice
+from billing.models import AvailabilityReport, Invoice
+from billing.service_credits import service_credit_run
 from clusters.models import Node
 from leasing.api_keys import api_key_create
 from leasing.models import Notice
@@ -91,12 +92,14 @@ def world():
     lease_with_lines(commencement_date=dt.date(2026, 1, 1))
     billing.billing_run(now=dt.datetime(2026, 1, 2, tzinfo=dt.UTC))
     invoice = Invoice.objects.first()
+    service_credit_run(now=dt.datetime(2026, 2, 2, tzinfo=dt.UTC))  # January's report
     cluster = lines[0].cluster
     by_name = {
         "billing:invoice_print": {"pk": invoice.pk},
         "admin:leasing_capacity_cluster": {"cluster_id": cluster.pk},
         "operator:capacity-cluster": {"slug": cluster.slug},
         "operator:fleet-node": {"hostname": cluster.nodes.order_by("pk").first().hostname},
+        "operator:availability-report": {"pk": AvailabilityReport.objects.first().pk},
     }
 
     def url(name: str, pattern: URLPattern) -> str:
@@ -247,6 +250,7 @@ def test_the_groups_migrations_are_idempotent_and_reversible():
         "0003_fleet_groups",
         "0005_calibration_groups",
         "0006_receivables_roles",
+        "0007_credits_groups",
     )
     migrations = [import_module(f"reclaim.migrations.{name}") for name in names]
     states = [MigrationLoader(connection).project_state(("reclaim", name)).apps for name in names]

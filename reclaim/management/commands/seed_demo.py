@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.demo import seed_billing
+from billing.fleet_demo import seed_fleet_money
 from clusters.demo import seed_inventory
 from common.progress import Progress
 from leasing.acceptance import seed_demo_handover
@@ -51,6 +52,7 @@ class Command(BaseCommand):
         created |= seed_demo_replacement(now=now)
         # Billing and reclaim scoring commit per step: both are idempotent and resume.
         seed_billing(now=now, progress=progress)
+        seed_fleet_money(now=now)
         seed_reclaim(now=now, progress=progress)
         created |= seed_demo_maintenance(now=now)
         progress.close()
