@@ -72,7 +72,6 @@ def test_a_notice_counts_from_the_day_it_was_received():
     assert backlog.backlog(day=dt.date(2027, 4, 5)).leases == []
 
 
-@pytest.mark.urls("tests.billing.urls")
 def test_the_operator_pages_render(client, django_user_model):
     r3_lease()
     user = django_user_model.objects.create_superuser("op", "op@example.com", "pw")

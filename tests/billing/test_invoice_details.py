@@ -12,7 +12,7 @@ from leasing.models import LeaseEvent
 from leasing.services import lease_set_po_number
 from tests.factories.billing import lease_with_lines
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.billing.urls")]
+pytestmark = pytest.mark.django_db
 
 
 def test_the_po_number_is_recorded_with_who_and_printed_with_the_issuer(client, settings):
