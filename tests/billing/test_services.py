@@ -394,7 +394,9 @@ def test_run_queries_do_not_grow_with_the_number_of_leases():
     # 40 more leases, and the first two catch up on four months meanwhile.
     large = run_queries(40, dt.date(2026, 5, 1))
     assert Invoice.objects.count() == 2 * 5 + 40
-    assert small <= 37  # + the ledger postings, revenue schedules and an unapplied-money check
+    # + the ledger postings, revenue schedules and an unapplied-money check; + the delivery
+    # credits read of accepted node-time.
+    assert small <= 38
     assert large <= small
 
 
