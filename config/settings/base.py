@@ -225,6 +225,8 @@ SPECTACULAR_SETTINGS = {
         "NoticeStatusEnum": "leasing.choices.NoticeStatus",
         "InvoiceStatusEnum": "billing.choices.InvoiceStatus",
         "CreditNoteStatusEnum": "billing.choices.CreditNoteStatus",
+        "InvoiceKindEnum": "billing.choices.InvoiceKind",
+        "CreditNoteKindEnum": "billing.choices.CreditNoteKind",
         "LeaseActionEnum": "leasing.api.selectors.LeaseAction.ALL",
         "NoticeActionEnum": "leasing.api.selectors.NoticeAction.ALL",
         "IncidentCategoryEnum": "clusters.choices.IncidentCategory",

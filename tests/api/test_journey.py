@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from billing import services as billing
 from leasing import boundaries, services
-from leasing.models import Lease
+from leasing.models import Allocation, Lease
 from tests.factories.leasing import published_listing
 
 from .conftest import tomorrow
@@ -51,6 +51,8 @@ def test_lease_journey(api_a, cluster, operator, django_capture_on_commit_callba
     assert detail["status"] == "scheduled"
     assert detail["allocation_summary"][0]["nodes"] == 4
     assert "give_notice" in detail["available_actions"]
+    # The nodes are handed over on time (rent follows accepted nodes, docs/rules/fleet.md).
+    Allocation.objects.filter(line__lease=lease).update(accepted_at=lease.commencement)
     commenced = lease.commencement + dt.timedelta(minutes=5)
     boundaries.process_boundaries(now=commenced)
     assert api_a.get(f"/api/v1/leases/{lease_id}/").json()["status"] == "active"
