@@ -92,7 +92,9 @@ def _hand_over_on_time(*, now: dt.datetime) -> None:
     allocations still pending and already started are touched, so a second call does nothing."""
     Allocation.objects.filter(
         accepted_at__isnull=True, starts_at__lte=now, line__lease__reference__startswith="demo:"
-    ).exclude(replacement_for__isnull=False).update(accepted_at=F("starts_at"))
+    ).exclude(replacement_for__isnull=False).exclude(
+        line__allocations__acceptance_records__isnull=False  # the phased hand-over's line
+    ).update(accepted_at=F("starts_at"))
 
 
 def _spot_notice_credit(*, now: dt.datetime) -> None:

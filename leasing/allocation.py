@@ -92,12 +92,27 @@ def free_node_ids(
 
 
 def _insert_allocations(
-    line_id: int, node_ids: Sequence[int], start: dt.datetime, end: dt.datetime
+    line_id: int,
+    node_ids: Sequence[int],
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    handed_over: bool = False,
 ) -> None:
+    """Insert the allocations; `handed_over` marks them accepted at their start: not a new
+    delivery (a renewal on the same nodes, a line revived by a withdrawn notice), so rent
+    follows them from the start (docs/rules/fleet.md, "Rent follows accepted nodes")."""
+    accepted_at = start if handed_over else None
     try:
         Allocation.objects.bulk_create(
             (
-                Allocation(line_id=line_id, node_id=n, starts_at=start, ends_at=end)
+                Allocation(
+                    line_id=line_id,
+                    node_id=n,
+                    starts_at=start,
+                    ends_at=end,
+                    accepted_at=accepted_at,
+                )
                 for n in node_ids
             ),
             batch_size=ALLOCATION_BATCH,
@@ -111,7 +126,12 @@ def _insert_allocations(
 
 
 def _allocate_line(
-    line: LeaseLine, start: dt.datetime, end: dt.datetime, *, now: dt.datetime
+    line: LeaseLine,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    now: dt.datetime,
+    handed_over: bool = False,
 ) -> int:
     """Allocate `line.node_count` free healthy nodes of its cluster over `[start, end)`."""
     node_ids = free_node_ids(line.cluster_id, start, end, line.node_count, now=now)
@@ -125,7 +145,7 @@ def _allocate_line(
                 "ends_at": _iso(end),
             }
         )
-    _insert_allocations(line.pk, node_ids, start, end)
+    _insert_allocations(line.pk, node_ids, start, end, handed_over=handed_over)
     return len(node_ids)
 
 
@@ -143,7 +163,8 @@ def _fit_allocations(
         return
     current = qs.aggregate(end=Max("ends_at"), n=Count("id"))
     if current["n"] == 0:
-        _allocate_line(line, start, end, now=now)
+        # A line revived by a withdrawn notice: the contract's nodes again, not a new delivery.
+        _allocate_line(line, start, end, now=now, handed_over=True)
         return
     if end < current["end"]:
         qs.filter(ends_at__gt=end).update(ends_at=end)

@@ -465,7 +465,13 @@ def lease_renew(
                 "Some of the lease's nodes are not available for the renewal term.",
                 extra={"line": line.pk},
             )
-        _insert_allocations(new_line.pk, node_ids, successor.commencement, successor.term_end)
+        _insert_allocations(
+            new_line.pk,
+            node_ids,
+            successor.commencement,
+            successor.term_end,
+            handed_over=True,  # the same nodes, already handed over under the predecessor
+        )
     _event(
         successor,
         EventKind.LEASE_CREATED,
