@@ -235,7 +235,6 @@ SPECTACULAR_SETTINGS = {
         "AcceptanceSourceEnum": "leasing.acceptance.SOURCES",
         "AcceptanceStateEnum": "leasing.acceptance.AcceptanceState.ALL",
         "NodeHealthEnum": "leasing.api.acceptance.HEALTH_CHOICES",
-        "InvoiceKindEnum": "billing.choices.InvoiceKind",
         "MaintenanceKindEnum": "clusters.choices.MaintenanceKind",
         "MaintenanceStatusEnum": "clusters.choices.MaintenanceStatus",
         "MaintenanceScopeEnum": "clusters.choices.MaintenanceScope",
