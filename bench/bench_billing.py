@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import report, throwaway_database, timed, verdict  # noqa: E402
+from bench.common import bench_cluster, report, throwaway_database, timed, verdict  # noqa: E402
 
 BENCH_DB = "landlord_bench_billing"
 LEASES = 5_000
@@ -47,21 +47,10 @@ def main() -> int:
 
 
 def seed() -> None:
-    from clusters.models import AcceleratorModel, Cluster, Site
     from common.contract_time import local_midnight
     from leasing.models import Lease, LeaseLine, Tenant
 
-    site = Site.objects.create(
-        name="Bench", slug="bench", latitude=41.9, longitude=-87.6, power_mw=500
-    )
-    cluster = Cluster.objects.create(
-        site=site,
-        name="bench-pool",
-        slug="bench-pool",
-        accelerator=AcceleratorModel.objects.get(slug="h100"),
-        gpus_per_node=8,
-        fabric_gbps_per_gpu=400,
-    )
+    cluster = bench_cluster()
     tenants = Tenant.objects.bulk_create(
         Tenant(name=f"Bench lab {i}", slug=f"bench-lab-{i}") for i in range(50)
     )

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import report, throwaway_database, timed, verdict  # noqa: E402
+from bench.common import bench_cluster, report, throwaway_database, timed, verdict  # noqa: E402
 
 BENCH_DB = "landlord_bench_receivables"
 LEASES = 5_000
@@ -38,22 +38,6 @@ def main() -> int:
     return 0
 
 
-def _cluster():
-    from clusters.models import AcceleratorModel, Cluster, Site
-
-    site = Site.objects.create(
-        name="Bench", slug="bench", latitude=41.9, longitude=-87.6, power_mw=500
-    )
-    return Cluster.objects.create(
-        site=site,
-        name="bench-pool",
-        slug="bench-pool",
-        accelerator=AcceleratorModel.objects.get(slug="h100"),
-        gpus_per_node=8,
-        fabric_gbps_per_gpu=400,
-    )
-
-
 def recognition_bench() -> list[tuple[str, str, str, str]]:
     from django.db import transaction
 
@@ -62,7 +46,7 @@ def recognition_bench() -> list[tuple[str, str, str, str]]:
     from common.contract_time import local_midnight
     from leasing.models import Lease, LeaseLine, Tenant
 
-    cluster = _cluster()
+    cluster = bench_cluster()
     tenants = Tenant.objects.bulk_create(
         Tenant(name=f"Bench lab {i}", slug=f"bench-lab-{i}") for i in range(50)
     )

@@ -86,3 +86,21 @@ def report(rows: list[tuple[str, str, str, str]]) -> None:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
+
+
+def bench_cluster():
+    """The one campus and H100 cluster the billing-side benchmarks lease from (nodes are
+    not needed: rent is per line)."""
+    from clusters.models import AcceleratorModel, Cluster, Site
+
+    site = Site.objects.create(
+        name="Bench", slug="bench", latitude=41.9, longitude=-87.6, power_mw=500
+    )
+    return Cluster.objects.create(
+        site=site,
+        name="bench-pool",
+        slug="bench-pool",
+        accelerator=AcceleratorModel.objects.get(slug="h100"),
+        gpus_per_node=8,
+        fabric_gbps_per_gpu=400,
+    )
