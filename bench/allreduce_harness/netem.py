@@ -14,7 +14,8 @@ kernel's own), which a TCP relay would hide. Configured and queried over a Unix 
 sockets on the file system cross network namespaces): one JSON object per line,
 ``{"op": "set", "delay_s": ..., "rate_bps": ..., "loss": ..., "buffer_bytes": ...}`` →
 ``{"ok": true}``; ``{"op": "stats"}`` → counters (packets, drops, worst lateness of a delivery
-against its schedule, which says how far the emulator's own timing can be trusted).
+against its schedule, which says how far the emulator's own timing can be trusted, and the mean
+and worst time a packet waited in the buffer behind earlier ones).
 
 Run as root: ``python netem.py --namespaces r0 r1 --control /path/sock --ready /path/file``.
 """
@@ -85,6 +86,8 @@ class Emulator:
         self.max_late_s = 0.0
         self.sum_late_s = 0.0
         self.delivered = 0
+        self.sum_queue_s = 0.0
+        self.max_queue_s = 0.0
 
     def configure(self, delay_s: float, rate_bps: float, loss: float, buffer_bytes: float) -> None:
         with self.lock:
@@ -96,6 +99,8 @@ class Emulator:
             self.max_late_s = 0.0
             self.sum_late_s = 0.0
             self.delivered = 0
+            self.sum_queue_s = 0.0
+            self.max_queue_s = 0.0
 
     def _enqueue(self, src: int, packet: bytes, now: float) -> None:
         if len(packet) < 20 or packet[0] >> 4 != 4:
@@ -116,6 +121,10 @@ class Emulator:
         if (start - now) * self.rate_bps / 8.0 > self.buffer_bytes:
             self.stats["queue_drops"] += 1
             return
+        # Time the packet (data, ACK or ready notice) waits in the buffer behind the packets
+        # queued before it: the queue a crossing of this link meets.
+        self.sum_queue_s += start - now
+        self.max_queue_s = max(self.max_queue_s, start - now)
         link.free_at = start + len(packet) * 8.0 / self.rate_bps
         self.seq += 1
         heapq.heappush(self.heap, (link.free_at + self.delay_s, self.seq, dst, packet))
@@ -178,6 +187,8 @@ class Emulator:
                             **self.stats,
                             "max_late_s": self.max_late_s,
                             "mean_late_s": self.sum_late_s / max(self.delivered, 1),
+                            "mean_queue_s": self.sum_queue_s / max(self.delivered, 1),
+                            "max_queue_s": self.max_queue_s,
                         }
                 else:
                     reply = {"ok": False, "error": "unknown op"}
