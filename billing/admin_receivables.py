@@ -8,15 +8,19 @@ Permissions: recording needs `billing.add_payment`, reversing `billing.change_pa
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 
+from common.access import operator_page
 from common.admin import action_form_page, run_per_row
+from common.display import day
 from common.exceptions import DomainError
 from common.money import format_money
 
@@ -105,6 +109,10 @@ class PaymentAdmin(admin.ModelAdmin):
             "recorded_by",
         )
 
+    def get_inlines(self, request: HttpRequest, obj=None):
+        # A payment being recorded has no applications yet: the service writes them.
+        return self.inlines if obj is not None else ()
+
     def get_fields(self, request: HttpRequest, obj=None):
         if obj is None:
             return ("tenant", "amount", "currency", "value_date", "reference", "method", "invoices")
@@ -116,6 +124,74 @@ class PaymentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    # The stubs type `method_decorator` for HttpResponseBase views.
+    @method_decorator(cast(Any, operator_page("billing.add_payment")))
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
+        """Recording is confirmed first: a valid form shows where the money would go (a dry run
+        of the service's own application, `payments.payment_plan`) with the form posted back
+        as hidden fields; only a POST with `confirm` and the plan it showed records the
+        payment. A plan that changed meanwhile (another payment, an invoice issued, the same
+        confirmation sent twice) is shown again."""
+        if request.method != "POST":
+            return super().add_view(request, form_url, extra_context)
+        form = self.get_form(request)(request.POST)
+        if not form.is_valid():
+            return super().add_view(request, form_url, extra_context)
+        data = form.cleaned_data
+        try:
+            plan = payments.payment_plan(
+                tenant=data["tenant"],
+                amount=data["amount"],
+                currency=data["currency"],
+                invoices=[i.pk for i in data["invoices"]] or None,
+            )
+        except DomainError as exc:
+            self.message_user(request, f"Refused: {exc.message} [{exc.code}]", messages.ERROR)
+            return super().add_view(request, form_url, extra_context)
+        confirmed = request.POST.get("confirm") == "1"
+        if confirmed and request.POST.get("plan") == plan.fingerprint():
+            return super().add_view(request, form_url, extra_context)
+        if confirmed:
+            self.message_user(
+                request,
+                "What this payment would pay changed since it was shown: check it again.",
+                messages.WARNING,
+            )
+        currency = data["currency"]
+        return TemplateResponse(
+            request,
+            "admin/billing/payment/confirm.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Record this payment?",
+                "opts": self.model._meta,
+                "form": form,
+                "tenant": data["tenant"],
+                "amount": format_money(data["amount"], currency),
+                "value_date": day(data["value_date"]),
+                "rows": [
+                    {
+                        "invoice": a.invoice,
+                        "due": day(a.invoice.due_at.date()) if a.invoice.due_at else "—",
+                        "balance": format_money(a.balance, currency),
+                        "applied": format_money(a.amount, currency),
+                        "after": format_money(a.balance_after, currency),
+                        "paid": a.balance_after == 0,
+                    }
+                    for a in plan.applications
+                ],
+                "unapplied": format_money(plan.unapplied, currency),
+                "plan": plan.fingerprint(),
+                # Posted back as it came.
+                "posted": [
+                    (key, value)
+                    for key in request.POST
+                    if key not in ("csrfmiddlewaretoken", "confirm", "plan")
+                    for value in request.POST.getlist(key)
+                ],
+            },
+        )
 
     def save_model(self, request: HttpRequest, obj: Payment, form, change: bool) -> None:
         """Recording goes through the service (as the logged-in operator), never a bare save."""
