@@ -8,6 +8,7 @@ Voiding asks first for a reason and what follows: re-issue or waiver.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import cast
 
 from django import forms
@@ -19,6 +20,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from common.admin import action_form_page, history_table, per_row_action, run_per_row
+from common.display import instant
+from common.exceptions import DomainError
 from common.money import format_money
 
 from . import services
@@ -179,8 +182,10 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Void selected issued invoices…", permissions=["change"])
     def void_selected(self, request: HttpRequest, queryset):
-        """Two steps: a form asking why and what follows (re-issue or waive), then the voids,
-        each as the logged-in operator."""
+        """Two steps: a confirmation page with each invoice's amount, tenant and what a void
+        changes, asking why and what follows (re-issue or waive); then the voids, each as the
+        logged-in operator. Invoices the service would refuse are shown with the reason, and
+        "Void" is not offered when none can be voided."""
         form = VoidForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
             now = timezone.now()
@@ -198,6 +203,25 @@ class InvoiceAdmin(admin.ModelAdmin):
                 ),
             )
             return None
+        rows = list(queryset.select_related("tenant", "lease").order_by("pk"))
+        effects = []
+        totals: dict[str, Decimal] = {}
+        for invoice in rows:
+            try:
+                services.check_voidable(invoice)
+            except DomainError as exc:
+                refusal = f"{exc.message} [{exc.code}]"
+            else:
+                refusal = ""
+                totals[invoice.currency] = totals.get(invoice.currency, Decimal(0)) + invoice.total
+            effects.append(
+                {
+                    "invoice": invoice,
+                    "amount": format_money(invoice.total, invoice.currency),
+                    "due": instant(invoice.due_at),
+                    "refusal": refusal,
+                }
+            )
         return action_form_page(
             self,
             request,
@@ -206,6 +230,10 @@ class InvoiceAdmin(admin.ModelAdmin):
             title="Void invoices",
             template="admin/billing/invoice/void.html",
             form=form if form.is_bound else VoidForm(),
+            effects=effects,
+            total=" + ".join(format_money(v, c) for c, v in sorted(totals.items())),
+            tenants=sorted({e["invoice"].tenant.name for e in effects if not e["refusal"]}),
+            voidable=bool(totals),
         )
 
 
