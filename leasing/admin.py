@@ -8,6 +8,7 @@ bounded number of queries (select_related + aggregate annotations instead of per
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any, cast
 
 from django import forms
@@ -25,9 +26,9 @@ from clusters.models import ALLOCATABLE_STATUSES, Cluster, Node
 from common.access import operator_page
 from common.admin import action_form_page, history_table, per_row_action, run_per_row
 from common.contract_time import local_date, local_midnight
-from common.money import format_money
+from common.money import ZERO, format_money
 
-from . import notices, rules, services
+from . import notice_effects, notices, rules, services
 from .choices import LeaseStatus, NoticeOutcome, NoticeStatus, Party
 from .models import Allocation, Lease, LeaseEvent, LeaseLine, Listing, Notice, Tenant
 from .selectors import held_during, held_node_ids
@@ -317,7 +318,10 @@ class LeaseAdmin(admin.ModelAdmin):
 
     @admin.action(description="Give operator notice…", permissions=["give_notice"])
     def give_operator_notice(self, request, queryset):
-        """Two steps: a page previewing each lease's effective end, then the notices."""
+        """Two steps: a confirmation page with each lease's dates (notice date, effective end,
+        outcome, the renewal it cancels) and money effect (the lines taken back, the rent
+        forgone, the credit notes that follow, who is told); then the notices. A lease whose
+        notice would change nothing is left alone, and nothing is offered if none would."""
         now = timezone.now()
         form = OperatorNoticeForm(
             request.POST if "apply" in request.POST or "preview" in request.POST else None
@@ -326,13 +330,13 @@ class LeaseAdmin(admin.ModelAdmin):
         if form.is_bound and form.is_valid():
             requested_date = form.cleaned_data["requested_end_date"]
         previews = []
-        for lease in queryset:
+        requests = []
+        for lease in queryset.select_related("tenant").order_by("pk"):
             requested_end = (
                 local_midnight(requested_date, lease.contract_timezone) if requested_date else None
             )
-            q = rules.quote(
-                lease, rules.notice_date_of(now, lease.contract_timezone), requested_end
-            )
+            notice_date = rules.notice_date_of(now, lease.contract_timezone)
+            q = rules.quote(lease, notice_date, requested_end)
             # A notice that ends the lease early cancels its renewal (it commences later).
             renewal = (
                 Lease.objects.filter(predecessor=lease)
@@ -342,12 +346,22 @@ class LeaseAdmin(admin.ModelAdmin):
                 else None
             )
             previews.append((lease, q, requested_end, renewal))
+            requests.append(notice_effects.NoticeRequest(lease.pk, notice_date, requested_end))
+        effects = notice_effects.effects(requests)
+        acting = {e.facts.lease_id for e in effects}
         if "apply" in request.POST and form.is_bound and form.is_valid():
             by_pk = {lease.pk: end for lease, _, end, _ in previews}
+            unchanged = [lease.number for lease, *_ in previews if lease.pk not in acting]
+            if unchanged:
+                self.message_user(
+                    request,
+                    f"Left alone (a notice would change nothing): {', '.join(unchanged)}.",
+                    messages.WARNING,
+                )
             run_per_row(
                 self,
                 request,
-                queryset,
+                queryset.filter(pk__in=acting),
                 "Operator notice given",
                 lambda obj: notices.notice_give(
                     lease=obj,
@@ -359,6 +373,12 @@ class LeaseAdmin(admin.ModelAdmin):
                 ),
             )
             return None
+        currency = {lease.pk: lease.currency for lease, *_ in previews}
+        totals: dict[str, dict[str, Decimal]] = {}
+        for e in effects:
+            row = totals.setdefault(currency[e.facts.lease_id], {"rent": ZERO, "credit": ZERO})
+            row["rent"] += e.rent_forgone
+            row["credit"] += e.credit
         return action_form_page(
             self,
             request,
@@ -368,6 +388,19 @@ class LeaseAdmin(admin.ModelAdmin):
             template="admin/leasing/lease/operator_notice.html",
             form=form if form.is_bound else OperatorNoticeForm(),
             previews=previews,
+            effects=[
+                {
+                    "e": e,
+                    "rate": format_money(e.facts.monthly_rate, currency[e.facts.lease_id]),
+                    "rent": format_money(e.rent_forgone, currency[e.facts.lease_id]),
+                    "credit": format_money(e.credit, currency[e.facts.lease_id]),
+                }
+                for e in effects
+            ],
+            rent_forgone=" + ".join(format_money(t["rent"], c) for c, t in sorted(totals.items())),
+            credits=" + ".join(format_money(t["credit"], c) for c, t in sorted(totals.items())),
+            tenants=sorted({e.facts.tenant for e in effects}),
+            unchanged=[lease.number for lease, *_ in previews if lease.pk not in acting],
             now=now,
         )
 
