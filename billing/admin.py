@@ -9,6 +9,7 @@ Voiding asks first for a reason and what follows: re-issue or waiver.
 from __future__ import annotations
 
 from decimal import Decimal
+from operator import attrgetter
 from typing import cast
 
 from django import forms
@@ -19,7 +20,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from common.admin import action_form_page, history_table, per_row_action, run_per_row
+from common.admin import (
+    action_form_page,
+    history_table,
+    money_display,
+    per_row_action,
+    run_per_row,
+)
 from common.display import instant
 from common.exceptions import DomainError
 from common.money import format_money
@@ -50,14 +57,23 @@ class ReadOnlyInline(admin.TabularInline):
 
 class InvoiceLineInline(ReadOnlyInline):
     model = InvoiceLine
-    fields = ("description", "service_start", "service_end", "days", "monthly_rate", "amount")
+    fields = ("description", "service_start", "service_end", "days", "rate", "line_amount")
     readonly_fields = fields
+    rate = money_display("monthly_rate", "monthly rate", currency=attrgetter("invoice.currency"))
+    line_amount = money_display("amount", "amount", currency=attrgetter("invoice.currency"))
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("invoice")
 
 
 class CreditNoteLineInline(ReadOnlyInline):
     model = CreditNoteLine
-    fields = ("description", "invoice_line", "service_start", "service_end", "days", "amount")
+    fields = ("description", "invoice_line", "service_start", "service_end", "days", "line_amount")
     readonly_fields = fields
+    line_amount = money_display("amount", "amount", currency=attrgetter("credit_note.currency"))
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("credit_note")
 
 
 @admin.register(Invoice)
@@ -94,7 +110,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         "period_start",
         "period_end",
         "currency",
-        "total",
+        "money",
         "issued_at",
         "issued_by",
         "due_at",
@@ -154,9 +170,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     def display_number(self, obj: Invoice) -> str:
         return obj.number or "(draft)"
 
-    @admin.display(description="total", ordering="total")
-    def money(self, obj: Invoice) -> str:
-        return format_money(obj.total, obj.currency)
+    money = money_display("total", "total")
 
     @admin.display(description="print")
     def print_link(self, obj: Invoice) -> str:
@@ -255,7 +269,7 @@ class CreditNoteAdmin(admin.ModelAdmin):
         "lease",
         "invoice",
         "currency",
-        "total",
+        "money",
         "reason",
         "issued_at",
         "issued_by",
@@ -269,9 +283,7 @@ class CreditNoteAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: CreditNote | None = None) -> bool:
         return False
 
-    @admin.display(description="total", ordering="total")
-    def money(self, obj: CreditNote) -> str:
-        return format_money(obj.total, obj.currency)
+    money = money_display("total", "total")
 
 
 @admin.register(BillingRun)

@@ -8,6 +8,7 @@ Permissions: recording needs `billing.add_payment`, reversing `billing.change_pa
 from __future__ import annotations
 
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, cast
 
 from django import forms
@@ -19,7 +20,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 
 from common.access import operator_page
-from common.admin import action_form_page, run_per_row
+from common.admin import action_form_page, money_display, run_per_row
 from common.display import day
 from common.exceptions import DomainError
 from common.money import format_money
@@ -64,8 +65,12 @@ class ApplicationInline(admin.TabularInline):
     fk_name = "payment"
     extra = 0
     can_delete = False
-    fields = ("invoice", "amount", "applied_at", "applied_by")
+    fields = ("invoice", "applied", "applied_at", "applied_by")
     readonly_fields = fields
+    applied = money_display("amount", "amount", currency=attrgetter("invoice.currency"))
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("invoice")
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
@@ -100,7 +105,7 @@ class PaymentAdmin(admin.ModelAdmin):
             return ()
         return (
             "tenant",
-            "amount",
+            "money",
             "currency",
             "value_date",
             "reference",
@@ -218,9 +223,7 @@ class PaymentAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change) -> None:
         return  # applications are written by the service
 
-    @admin.display(description="amount", ordering="amount")
-    def money(self, obj: Payment) -> str:
-        return format_money(obj.amount, obj.currency)
+    money = money_display("amount", "amount")
 
     @admin.display(description="unapplied")
     def unapplied(self, obj: Payment) -> str:
@@ -273,23 +276,28 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Application)
 class ApplicationAdmin(ReadOnlyAdmin):
-    list_display = ("invoice", "tenant", "payment", "credit_note", "amount", "applied_at")
+    list_display = ("invoice", "tenant", "applied", "payment", "credit_note", "applied_at")
     list_select_related = ("invoice", "tenant", "payment", "credit_note")
+    applied = money_display("amount", "amount", currency=attrgetter("invoice.currency"))
     search_fields = ("invoice__number", "tenant__name", "payment__reference")
 
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdmin):
-    list_display = ("reference", "tenant", "amount", "refunded_at", "refunded_by")
-    list_select_related = ("tenant", "refunded_by")
+    list_display = ("reference", "tenant", "refunded", "refunded_at", "refunded_by")
+    list_select_related = ("tenant", "refunded_by", "payment", "credit_note")
+    refunded = money_display(
+        "amount", "amount", currency=lambda r: (r.payment or r.credit_note).currency
+    )
 
 
 @admin.register(Posting)
 class PostingAdmin(ReadOnlyAdmin):
-    list_display = ("day", "kind", "debit", "credit", "amount", "currency", "tenant", "invoice")
+    list_display = ("day", "kind", "debit", "credit", "posted", "tenant", "invoice")
     list_filter = ("kind", "debit", "credit", "day")
     list_select_related = ("tenant", "invoice")
     date_hierarchy = "day"
+    posted = money_display("amount", "amount")
 
 
 @admin.register(Contact)
@@ -305,6 +313,7 @@ class ContactAdmin(admin.ModelAdmin):
 class ReminderAdmin(ReadOnlyAdmin):
     """Dunning reminders sent (or skipped after downtime): the 30-day step is the escalation."""
 
-    list_display = ("invoice", "step", "sent", "at", "balance")
+    list_display = ("invoice", "step", "sent", "at", "owed")
     list_filter = ("step", "sent")
     list_select_related = ("invoice",)
+    owed = money_display("balance", "balance then", currency=attrgetter("invoice.currency"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, cast
 
 from django import forms
@@ -24,7 +25,13 @@ from django.utils.html import format_html, format_html_join
 
 from clusters.models import ALLOCATABLE_STATUSES, Cluster, Node
 from common.access import operator_page
-from common.admin import action_form_page, history_table, per_row_action, run_per_row
+from common.admin import (
+    action_form_page,
+    history_table,
+    money_display,
+    per_row_action,
+    run_per_row,
+)
 from common.contract_time import local_date, local_midnight
 from common.money import ZERO, format_money
 
@@ -81,7 +88,7 @@ class ListingAdmin(admin.ModelAdmin):
         "cluster",
         "node_count",
         "earliest_start",
-        "monthly_rate_per_node",
+        "rate_per_node",
         "status",
         "visibility",
         "private_tenant",
@@ -92,6 +99,7 @@ class ListingAdmin(admin.ModelAdmin):
     raw_id_fields = ["cluster", "private_tenant"]
     readonly_fields = ["status", "history"]
     actions = ["publish", "withdraw"]
+    rate_per_node = money_display("monthly_rate_per_node", "monthly rate per node")
 
     publish = per_row_action(
         "Publish selected listings",
@@ -134,11 +142,12 @@ class ReadOnlyInline(admin.TabularInline):
 
 class LeaseLineInline(ReadOnlyInline):
     model = LeaseLine
-    fields = ["cluster", "node_count", "monthly_rate", "status", "effective_end"]
+    fields = ["cluster", "node_count", "rate", "status", "effective_end"]
     readonly_fields = cast(list[str], fields)  # names only (the stubs type `fields` wider)
+    rate = money_display("monthly_rate", "monthly rate", currency=attrgetter("lease.currency"))
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("cluster__site")
+        return super().get_queryset(request).select_related("cluster__site", "lease")
 
 
 class NoticeInline(ReadOnlyInline):
