@@ -21,6 +21,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from common.admin import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
     action_form_page,
     history_table,
     money_display,
@@ -41,18 +43,6 @@ class VoidForm(forms.Form):
 
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
     resolution = forms.ChoiceField(choices=VoidResolution.choices, widget=forms.RadioSelect)
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 class InvoiceLineInline(ReadOnlyInline):
@@ -78,18 +68,19 @@ class CreditNoteLineInline(ReadOnlyInline):
 
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
+    # What an operator acts on first: who owes how much, and whether it is late.
     list_display = (
         "display_number",
         "tenant",
-        "lease",
-        "kind",
-        "supplements",
-        "period",
-        "status",
         "money",
-        "issued_at",
+        "status",
         "due_at",
         "is_overdue",
+        "period",
+        "kind",
+        "lease",
+        "supplements",
+        "issued_at",
         "print_link",
     )
     list_filter = ("status", "kind", "is_overdue", "period", "tenant")
@@ -257,7 +248,7 @@ def _by(user) -> str:
 
 @admin.register(CreditNote)
 class CreditNoteAdmin(admin.ModelAdmin):
-    list_display = ("number", "tenant", "lease", "invoice", "status", "money", "issued_at")
+    list_display = ("number", "tenant", "money", "status", "invoice", "lease", "issued_at")
     list_filter = ("status", "tenant", "invoice__period")
     search_fields = ("number", "invoice__number", "tenant__name", "lease__number")
     list_select_related = ("tenant", "lease", "invoice")
@@ -287,7 +278,7 @@ class CreditNoteAdmin(admin.ModelAdmin):
 
 
 @admin.register(BillingRun)
-class BillingRunAdmin(admin.ModelAdmin):
+class BillingRunAdmin(ReadOnlyAdmin):
     list_display = (
         "run_date",
         "period",
@@ -303,28 +294,12 @@ class BillingRunAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     date_hierarchy = "run_date"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
 
 @admin.register(NumberSeries)
-class NumberSeriesAdmin(admin.ModelAdmin):
+class NumberSeriesAdmin(ReadOnlyAdmin):
+    """Gapless: only the issuing transaction moves a series."""
+
     list_display = ("kind", "year", "last_value")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False  # gapless: only the issuing transaction moves a series
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 # Receivables (payments, applications, refunds, the ledger) live in their own module.

@@ -20,7 +20,13 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 
 from common.access import operator_page
-from common.admin import action_form_page, money_display, run_per_row
+from common.admin import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    action_form_page,
+    money_display,
+    run_per_row,
+)
 from common.display import day
 from common.exceptions import DomainError
 from common.money import format_money
@@ -60,23 +66,15 @@ class ReverseForm(forms.Form):
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class ApplicationInline(admin.TabularInline):
+class ApplicationInline(ReadOnlyInline):
     model = Application
     fk_name = "payment"
-    extra = 0
-    can_delete = False
     fields = ("invoice", "applied", "applied_at", "applied_by")
     readonly_fields = fields
     applied = money_display("amount", "amount", currency=attrgetter("invoice.currency"))
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("invoice")
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(Payment)
@@ -261,17 +259,6 @@ class PaymentAdmin(admin.ModelAdmin):
             template="admin/billing/payment/reverse.html",
             form=form if form.is_bound else ReverseForm(),
         )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(Application)

@@ -24,6 +24,34 @@ from .models import DomainEvent, EventDelivery, EventDeliveryStatus
 from .money import DEFAULT_CURRENCY, format_money
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A model only services write (documents, trails, records): the admin lists and shows
+    its rows and runs its actions, and never adds, edits or deletes one by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown under their parent, read-only (see `ReadOnlyAdmin`)."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 def money_display(
     field: str,
     description: str,

@@ -26,6 +26,8 @@ from django.utils.html import format_html, format_html_join
 from clusters.models import ALLOCATABLE_STATUSES, Cluster, Node
 from common.access import operator_page
 from common.admin import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
     action_form_page,
     history_table,
     money_display,
@@ -128,18 +130,6 @@ class ListingAdmin(admin.ModelAdmin):
 # --- leases ---------------------------------------------------------------------------------------
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 class LeaseLineInline(ReadOnlyInline):
     model = LeaseLine
     fields = ["cluster", "node_count", "rate", "status", "effective_end"]
@@ -186,15 +176,16 @@ class OperatorNoticeForm(forms.Form):
 
 @admin.register(Lease)
 class LeaseAdmin(admin.ModelAdmin):
+    # What an operator acts on first: whose, what state, how much, until when.
     list_display = [
         "number",
         "tenant",
         "status",
-        "commencement",
+        "monthly_rate",
+        "nodes",
         "term_end",
         "effective_end",
-        "nodes",
-        "monthly_rate",
+        "commencement",
     ]
     # Only the zones in use: the field's choices are every IANA zone.
     list_filter = ["status", "tenant", ("contract_timezone", admin.AllValuesFieldListFilter)]
@@ -587,7 +578,7 @@ class NoticeAdmin(admin.ModelAdmin):
 
 
 @admin.register(LeaseEvent)
-class LeaseEventAdmin(admin.ModelAdmin):
+class LeaseEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "lease", "kind", "from_status", "to_status", "actor_party", "actor"]
     list_filter = ["kind", "actor_party"]
     search_fields = ["lease__number", "kind"]
@@ -596,15 +587,6 @@ class LeaseEventAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # Admin registrations of subpackages (autodiscovery imports only `leasing.admin`).
@@ -664,7 +646,8 @@ class AcceptanceUploadForm(forms.Form):
 
 
 @admin.register(AcceptanceRecord)
-class AcceptanceRecordAdmin(admin.ModelAdmin):
+class AcceptanceRecordAdmin(ReadOnlyAdmin):
+    # Records come through the upload page or the command, which judge against the model.
     list_display = [
         "signed_at",
         "hostname",
@@ -700,15 +683,6 @@ class AcceptanceRecordAdmin(admin.ModelAdmin):
     ]
     fields = cast(list[Any], readonly_fields)
     change_list_template = "admin/leasing/acceptancerecord/change_list.html"
-
-    def has_add_permission(self, request):
-        return False  # through the upload page or the command, which judge against the model
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="hostname", ordering="node__hostname")
     def hostname(self, obj: AcceptanceRecord) -> str:
@@ -858,7 +832,7 @@ class ReplaceForm(forms.Form):
 
 
 @admin.register(Allocation)
-class AllocationAdmin(admin.ModelAdmin):
+class AllocationAdmin(ReadOnlyAdmin):
     """Who holds node X: every allocation with its node, lease, tenant, line, period and
     acceptance. Read-only; the one write is "Replace from a spare" (`replacement.node_replace`)."""
 
@@ -883,15 +857,6 @@ class AllocationAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_add_replacement_permission(self, request) -> bool:
         return request.user.has_perm("leasing.add_replacement")
@@ -964,7 +929,7 @@ class AllocationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Replacement)
-class ReplacementAdmin(admin.ModelAdmin):
+class ReplacementAdmin(ReadOnlyAdmin):
     """Every swap: when, which lease, the failed node and its spare, the incident, who did it."""
 
     list_display = [
@@ -995,15 +960,6 @@ class ReplacementAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="lease", ordering="line__lease__number")
     def lease_number(self, obj):

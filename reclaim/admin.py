@@ -38,14 +38,15 @@ MONEY = {"internal_value": "value", "rent_forgone": "rent", "net_value": "net"}
 
 @admin.register(ReclaimDecision)
 class ReclaimDecisionAdmin(admin.ModelAdmin):
+    # The recommendation and its money first, then the dates.
     list_display = [
         "title",
+        "recommendation",
         "status",
-        "notice_date",
+        "net",
         "value",
         "rent",
-        "net",
-        "recommendation",
+        "notice_date",
         "flipped",
         "workbench",
     ]
