@@ -294,3 +294,30 @@ def test_a_bulk_change_to_held_nodes_only_is_not_offered(client, notice_world):
     assert lease.number in html
     assert format_money(Decimal("1000000.00")) in html  # the monthly rent of the line touched
     assert 'data-testid="confirm-bulk" disabled' in html
+
+
+# --- one money format in the admin --------------------------------------------------------------
+
+
+def test_admin_lists_and_pages_show_money_one_way(client, two_invoices):
+    """Totals, lines, payments, applications: symbol, thousands separators, cents; never the
+    bare decimal."""
+    tenant, sep, _ = two_invoices
+    payments.payment_record(
+        tenant=tenant, amount="1200000.00", value_date=dt.date(2026, 11, 2), reference="W-9"
+    )
+    client.force_login(staff("money-a", "viewer"))
+    payment = Payment.objects.get()
+    pages = {
+        reverse("admin:billing_invoice_changelist"): "$1,000,000.00",
+        reverse("admin:billing_invoice_change", args=[sep.pk]): "$1,000,000.00",  # total, line
+        reverse("admin:billing_payment_changelist"): "$1,200,000.00",
+        reverse("admin:billing_payment_change", args=[payment.pk]): "$200,000.00",  # applied
+        reverse("admin:billing_application_changelist"): "$1,000,000.00",
+        reverse("admin:leasing_lease_change", args=[sep.lease_id]): "$1,000,000.00",  # line
+    }
+    for url, amount in pages.items():
+        html = client.get(url).content.decode()
+        assert amount in html, url
+        for raw in ("1000000.00", "1200000.00", "200000.00"):
+            assert raw not in html, (url, raw)
