@@ -8,6 +8,8 @@ Voiding asks first for a reason and what follows: re-issue or waiver.
 
 from __future__ import annotations
 
+from decimal import Decimal
+from operator import attrgetter
 from typing import cast
 
 from django import forms
@@ -18,7 +20,17 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from common.admin import action_form_page, history_table, per_row_action, run_per_row
+from common.admin import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    action_form_page,
+    history_table,
+    money_display,
+    per_row_action,
+    run_per_row,
+)
+from common.display import instant
+from common.exceptions import DomainError
 from common.money import format_money
 
 from . import services
@@ -33,44 +45,42 @@ class VoidForm(forms.Form):
     resolution = forms.ChoiceField(choices=VoidResolution.choices, widget=forms.RadioSelect)
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
 class InvoiceLineInline(ReadOnlyInline):
     model = InvoiceLine
-    fields = ("description", "service_start", "service_end", "days", "monthly_rate", "amount")
+    fields = ("description", "service_start", "service_end", "days", "rate", "line_amount")
     readonly_fields = fields
+    rate = money_display("monthly_rate", "monthly rate", currency=attrgetter("invoice.currency"))
+    line_amount = money_display("amount", "amount", currency=attrgetter("invoice.currency"))
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("invoice")
 
 
 class CreditNoteLineInline(ReadOnlyInline):
     model = CreditNoteLine
-    fields = ("description", "invoice_line", "service_start", "service_end", "days", "amount")
+    fields = ("description", "invoice_line", "service_start", "service_end", "days", "line_amount")
     readonly_fields = fields
+    line_amount = money_display("amount", "amount", currency=attrgetter("credit_note.currency"))
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("credit_note")
 
 
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
+    # What an operator acts on first: who owes how much, and whether it is late.
     list_display = (
         "display_number",
         "tenant",
-        "lease",
-        "kind",
-        "supplements",
-        "period",
-        "status",
         "money",
-        "issued_at",
+        "status",
         "due_at",
         "is_overdue",
+        "period",
+        "kind",
+        "lease",
+        "supplements",
+        "issued_at",
         "print_link",
     )
     list_filter = ("status", "kind", "is_overdue", "period", "tenant")
@@ -91,7 +101,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         "period_start",
         "period_end",
         "currency",
-        "total",
+        "money",
         "issued_at",
         "issued_by",
         "due_at",
@@ -151,9 +161,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     def display_number(self, obj: Invoice) -> str:
         return obj.number or "(draft)"
 
-    @admin.display(description="total", ordering="total")
-    def money(self, obj: Invoice) -> str:
-        return format_money(obj.total, obj.currency)
+    money = money_display("total", "total")
 
     @admin.display(description="print")
     def print_link(self, obj: Invoice) -> str:
@@ -179,8 +187,10 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Void selected issued invoices…", permissions=["change"])
     def void_selected(self, request: HttpRequest, queryset):
-        """Two steps: a form asking why and what follows (re-issue or waive), then the voids,
-        each as the logged-in operator."""
+        """Two steps: a confirmation page with each invoice's amount, tenant and what a void
+        changes, asking why and what follows (re-issue or waive); then the voids, each as the
+        logged-in operator. Invoices the service would refuse are shown with the reason, and
+        "Void" is not offered when none can be voided."""
         form = VoidForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
             now = timezone.now()
@@ -198,6 +208,25 @@ class InvoiceAdmin(admin.ModelAdmin):
                 ),
             )
             return None
+        rows = list(queryset.select_related("tenant", "lease").order_by("pk"))
+        effects = []
+        totals: dict[str, Decimal] = {}
+        for invoice in rows:
+            try:
+                services.check_voidable(invoice)
+            except DomainError as exc:
+                refusal = f"{exc.message} [{exc.code}]"
+            else:
+                refusal = ""
+                totals[invoice.currency] = totals.get(invoice.currency, Decimal(0)) + invoice.total
+            effects.append(
+                {
+                    "invoice": invoice,
+                    "amount": format_money(invoice.total, invoice.currency),
+                    "due": instant(invoice.due_at),
+                    "refusal": refusal,
+                }
+            )
         return action_form_page(
             self,
             request,
@@ -206,6 +235,10 @@ class InvoiceAdmin(admin.ModelAdmin):
             title="Void invoices",
             template="admin/billing/invoice/void.html",
             form=form if form.is_bound else VoidForm(),
+            effects=effects,
+            total=" + ".join(format_money(v, c) for c, v in sorted(totals.items())),
+            tenants=sorted({e["invoice"].tenant.name for e in effects if not e["refusal"]}),
+            voidable=bool(totals),
         )
 
 
@@ -215,7 +248,7 @@ def _by(user) -> str:
 
 @admin.register(CreditNote)
 class CreditNoteAdmin(admin.ModelAdmin):
-    list_display = ("number", "tenant", "lease", "invoice", "status", "money", "issued_at")
+    list_display = ("number", "tenant", "money", "status", "invoice", "lease", "issued_at")
     list_filter = ("status", "tenant", "invoice__period")
     search_fields = ("number", "invoice__number", "tenant__name", "lease__number")
     list_select_related = ("tenant", "lease", "invoice")
@@ -227,7 +260,7 @@ class CreditNoteAdmin(admin.ModelAdmin):
         "lease",
         "invoice",
         "currency",
-        "total",
+        "money",
         "reason",
         "issued_at",
         "issued_by",
@@ -241,13 +274,11 @@ class CreditNoteAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: CreditNote | None = None) -> bool:
         return False
 
-    @admin.display(description="total", ordering="total")
-    def money(self, obj: CreditNote) -> str:
-        return format_money(obj.total, obj.currency)
+    money = money_display("total", "total")
 
 
 @admin.register(BillingRun)
-class BillingRunAdmin(admin.ModelAdmin):
+class BillingRunAdmin(ReadOnlyAdmin):
     list_display = (
         "run_date",
         "period",
@@ -263,28 +294,12 @@ class BillingRunAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     date_hierarchy = "run_date"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
 
 @admin.register(NumberSeries)
-class NumberSeriesAdmin(admin.ModelAdmin):
+class NumberSeriesAdmin(ReadOnlyAdmin):
+    """Gapless: only the issuing transaction moves a series."""
+
     list_display = ("kind", "year", "last_value")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False  # gapless: only the issuing transaction moves a series
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 # Receivables (payments, applications, refunds, the ledger) live in their own module.

@@ -8,15 +8,26 @@ Permissions: recording needs `billing.add_payment`, reversing `billing.change_pa
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import cast
+from operator import attrgetter
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 
-from common.admin import action_form_page, run_per_row
+from common.access import operator_page
+from common.admin import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    action_form_page,
+    money_display,
+    run_per_row,
+)
+from common.display import day
 from common.exceptions import DomainError
 from common.money import format_money
 
@@ -55,19 +66,15 @@ class ReverseForm(forms.Form):
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class ApplicationInline(admin.TabularInline):
+class ApplicationInline(ReadOnlyInline):
     model = Application
     fk_name = "payment"
-    extra = 0
-    can_delete = False
-    fields = ("invoice", "amount", "applied_at", "applied_by")
+    fields = ("invoice", "applied", "applied_at", "applied_by")
     readonly_fields = fields
+    applied = money_display("amount", "amount", currency=attrgetter("invoice.currency"))
 
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("invoice")
 
 
 @admin.register(Payment)
@@ -96,7 +103,7 @@ class PaymentAdmin(admin.ModelAdmin):
             return ()
         return (
             "tenant",
-            "amount",
+            "money",
             "currency",
             "value_date",
             "reference",
@@ -104,6 +111,10 @@ class PaymentAdmin(admin.ModelAdmin):
             "recorded_at",
             "recorded_by",
         )
+
+    def get_inlines(self, request: HttpRequest, obj=None):
+        # A payment being recorded has no applications yet: the service writes them.
+        return self.inlines if obj is not None else ()
 
     def get_fields(self, request: HttpRequest, obj=None):
         if obj is None:
@@ -116,6 +127,74 @@ class PaymentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    # The stubs type `method_decorator` for HttpResponseBase views.
+    @method_decorator(cast(Any, operator_page("billing.add_payment")))
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
+        """Recording is confirmed first: a valid form shows where the money would go (a dry run
+        of the service's own application, `payments.payment_plan`) with the form posted back
+        as hidden fields; only a POST with `confirm` and the plan it showed records the
+        payment. A plan that changed meanwhile (another payment, an invoice issued, the same
+        confirmation sent twice) is shown again."""
+        if request.method != "POST":
+            return super().add_view(request, form_url, extra_context)
+        form = self.get_form(request)(request.POST)
+        if not form.is_valid():
+            return super().add_view(request, form_url, extra_context)
+        data = form.cleaned_data
+        try:
+            plan = payments.payment_plan(
+                tenant=data["tenant"],
+                amount=data["amount"],
+                currency=data["currency"],
+                invoices=[i.pk for i in data["invoices"]] or None,
+            )
+        except DomainError as exc:
+            self.message_user(request, f"Refused: {exc.message} [{exc.code}]", messages.ERROR)
+            return super().add_view(request, form_url, extra_context)
+        confirmed = request.POST.get("confirm") == "1"
+        if confirmed and request.POST.get("plan") == plan.fingerprint():
+            return super().add_view(request, form_url, extra_context)
+        if confirmed:
+            self.message_user(
+                request,
+                "What this payment would pay changed since it was shown: check it again.",
+                messages.WARNING,
+            )
+        currency = data["currency"]
+        return TemplateResponse(
+            request,
+            "admin/billing/payment/confirm.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Record this payment?",
+                "opts": self.model._meta,
+                "form": form,
+                "tenant": data["tenant"],
+                "amount": format_money(data["amount"], currency),
+                "value_date": day(data["value_date"]),
+                "rows": [
+                    {
+                        "invoice": a.invoice,
+                        "due": day(a.invoice.due_at.date()) if a.invoice.due_at else "—",
+                        "balance": format_money(a.balance, currency),
+                        "applied": format_money(a.amount, currency),
+                        "after": format_money(a.balance_after, currency),
+                        "paid": a.balance_after == 0,
+                    }
+                    for a in plan.applications
+                ],
+                "unapplied": format_money(plan.unapplied, currency),
+                "plan": plan.fingerprint(),
+                # Posted back as it came.
+                "posted": [
+                    (key, value)
+                    for key in request.POST
+                    if key not in ("csrfmiddlewaretoken", "confirm", "plan")
+                    for value in request.POST.getlist(key)
+                ],
+            },
+        )
 
     def save_model(self, request: HttpRequest, obj: Payment, form, change: bool) -> None:
         """Recording goes through the service (as the logged-in operator), never a bare save."""
@@ -142,9 +221,7 @@ class PaymentAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change) -> None:
         return  # applications are written by the service
 
-    @admin.display(description="amount", ordering="amount")
-    def money(self, obj: Payment) -> str:
-        return format_money(obj.amount, obj.currency)
+    money = money_display("amount", "amount")
 
     @admin.display(description="unapplied")
     def unapplied(self, obj: Payment) -> str:
@@ -184,36 +261,30 @@ class PaymentAdmin(admin.ModelAdmin):
         )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
 @admin.register(Application)
 class ApplicationAdmin(ReadOnlyAdmin):
-    list_display = ("invoice", "tenant", "payment", "credit_note", "amount", "applied_at")
+    list_display = ("invoice", "tenant", "applied", "payment", "credit_note", "applied_at")
     list_select_related = ("invoice", "tenant", "payment", "credit_note")
+    applied = money_display("amount", "amount", currency=attrgetter("invoice.currency"))
     search_fields = ("invoice__number", "tenant__name", "payment__reference")
 
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdmin):
-    list_display = ("reference", "tenant", "amount", "refunded_at", "refunded_by")
-    list_select_related = ("tenant", "refunded_by")
+    list_display = ("reference", "tenant", "refunded", "refunded_at", "refunded_by")
+    list_select_related = ("tenant", "refunded_by", "payment", "credit_note")
+    refunded = money_display(
+        "amount", "amount", currency=lambda r: (r.payment or r.credit_note).currency
+    )
 
 
 @admin.register(Posting)
 class PostingAdmin(ReadOnlyAdmin):
-    list_display = ("day", "kind", "debit", "credit", "amount", "currency", "tenant", "invoice")
+    list_display = ("day", "kind", "debit", "credit", "posted", "tenant", "invoice")
     list_filter = ("kind", "debit", "credit", "day")
     list_select_related = ("tenant", "invoice")
     date_hierarchy = "day"
+    posted = money_display("amount", "amount")
 
 
 @admin.register(Contact)
@@ -229,6 +300,7 @@ class ContactAdmin(admin.ModelAdmin):
 class ReminderAdmin(ReadOnlyAdmin):
     """Dunning reminders sent (or skipped after downtime): the 30-day step is the escalation."""
 
-    list_display = ("invoice", "step", "sent", "at", "balance")
+    list_display = ("invoice", "step", "sent", "at", "owed")
     list_filter = ("step", "sent")
     list_select_related = ("invoice",)
+    owed = money_display("balance", "balance then", currency=attrgetter("invoice.currency"))

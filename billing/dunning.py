@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 
 from common.clock import resolve_now
 from common.money import format_money
@@ -27,6 +28,14 @@ from .choices import OPEN_STATUSES, REMINDER_OFFSETS, ContactRole, ReminderStep
 from .models import Contact, Invoice, Reminder
 
 ESCALATION = ReminderStep.AFTER_30
+
+
+def escalations() -> QuerySet[Reminder]:
+    """The escalation reminders sent for invoices still open: where dunning has escalated and
+    the money is still owed (the receivables page and the operator's inbox list them)."""
+    return Reminder.objects.filter(
+        step=ESCALATION, sent=True, invoice__status__in=OPEN_STATUSES
+    ).select_related("invoice__tenant")
 
 
 @dataclass

@@ -38,7 +38,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from common.fields import money_field
-from common.money import DEFAULT_CURRENCY
+from common.money import DEFAULT_CURRENCY, format_money
 from leasing.models import Lease, LeaseLine, Tenant
 
 from .choices import (
@@ -454,7 +454,7 @@ class Payment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Payment {self.reference} ({self.amount} {self.currency})"
+        return f"Payment {self.reference} ({format_money(self.amount, self.currency)})"
 
 
 class PaymentReversal(models.Model):
@@ -505,7 +505,7 @@ class Application(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} to invoice {self.invoice_id}"
+        return f"{format_money(self.amount, self.invoice.currency)} to {self.invoice}"
 
 
 class Refund(models.Model):

@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, cast
 
@@ -339,6 +339,76 @@ def _open_invoices(tenant_id: int, currency: str, ids: Sequence[int] | None) -> 
     return [found[pk] for pk in dict.fromkeys(ids)]
 
 
+@dataclass(frozen=True)
+class PlannedApplication:
+    """One invoice a payment would pay: its balance before, the amount applied, and after."""
+
+    invoice: Invoice
+    balance: Decimal
+    amount: Decimal
+
+    @property
+    def balance_after(self) -> Decimal:
+        return self.balance - self.amount
+
+
+@dataclass(frozen=True)
+class PaymentPlan:
+    """Where a payment's money goes: the applications in order, and what stays unapplied."""
+
+    applications: list[PlannedApplication]
+    unapplied: Decimal
+    made: list[Application]  # the same applications as unsaved rows, for `payment_record`
+    last_payment: int | None = None  # the tenant's latest payment when planned
+
+    def fingerprint(self) -> str:
+        """What the plan does and the tenant's latest payment, in a form an operator's
+        confirmation can be checked against: if it differs when the payment is recorded, what
+        was confirmed is stale (a payment recorded meanwhile, or this one submitted twice)."""
+        parts = [f"{a.invoice.pk}:{a.balance}:{a.amount}" for a in self.applications]
+        return ";".join([*parts, f"left:{self.unapplied}", f"after:{self.last_payment}"])
+
+
+def _plan(
+    targets: Sequence[Invoice],
+    source: Source,
+    *,
+    now: dt.datetime,
+    actor: User | None,
+    tenant_id: int,
+) -> PaymentPlan:
+    """Apply `source` to `targets` on paper (the rule of `_apply`): nothing is written."""
+    open_balance = balances(targets)
+    before = dict(open_balance)
+    made, left = _apply(source, targets, open_balance, now=now, actor=actor, tenant_id=tenant_id)
+    by_pk = {inv.pk: inv for inv in targets}
+    planned = [
+        PlannedApplication(by_pk[a.invoice_id], before[a.invoice_id], a.amount) for a in made
+    ]
+    return PaymentPlan(planned, left, made)
+
+
+def payment_plan(
+    *,
+    tenant: Tenant,
+    amount: Decimal | str,
+    currency: str = "USD",
+    invoices: Sequence[int] | None = None,
+    now: dt.datetime | None = None,
+) -> PaymentPlan:
+    """What `payment_record` would apply now, without writing anything (the confirmation page's
+    dry run): the same targets, balances and application rule."""
+    now = resolve_now(now)
+    amount = _check_amount(amount)
+    targets = [
+        inv for inv in _open_invoices(tenant.pk, currency, invoices) if inv.status in OPEN_STATUSES
+    ]
+    source = Source(None, None, amount, now, currency)
+    plan = _plan(targets, source, now=now, actor=None, tenant_id=tenant.pk)
+    last = Payment.objects.filter(tenant=tenant).order_by("-pk").values_list("pk", flat=True)
+    return replace(plan, last_payment=last.first())
+
+
 @transaction.atomic
 def payment_record(
     *,
@@ -389,9 +459,8 @@ def payment_record(
         recorded_by=actor,
     )
     ledger.post([ledger.cash_postings(PostingKind.PAYMENT, amount, payment=payment, at=now)])
-    open_balance = balances(targets)
     source = Source(payment.pk, None, amount, now, currency)
-    made, _ = _apply(source, targets, open_balance, now=now, actor=actor, tenant_id=tenant.pk)
+    made = _plan(targets, source, now=now, actor=actor, tenant_id=tenant.pk).made
     _write_applications(made, now=now, currency={inv.pk: inv.currency for inv in targets})
     _settle_statuses((app.invoice_id for app in made), now=now, actor=actor)
     aging.refresh_standing([tenant.pk], now=now)  # tenant rows after invoice rows

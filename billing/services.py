@@ -576,6 +576,25 @@ def invoice_issue(
     return locked
 
 
+def check_voidable(invoice: Invoice) -> None:
+    """Refuse (a coded `DomainError`) unless `invoice` can be voided as it stands: issued, not
+    credited, no money applied, no supplementary invoice holding its slot. `invoice_void` asks
+    under its locks; the admin's confirmation asks first, to offer only what would be done."""
+    if invoice.status != InvoiceStatus.ISSUED:
+        raise InvoiceNotIssued(extra={"invoice": invoice.number, "status": invoice.status})
+    if CreditNote.objects.filter(invoice=invoice, status=CreditNoteStatus.ISSUED).exists():
+        raise InvoiceHasCreditNotes(extra={"invoice": invoice.number})
+    payments.check_voidable(invoice)
+    supplements = Invoice.objects.filter(supplements=invoice).filter(HOLDS_SLOT)
+    if supplements.exists():
+        raise InvoiceHasSupplements(
+            extra={
+                "invoice": invoice.number,
+                "supplements": list(supplements.values_list("number", flat=True)),
+            }
+        )
+
+
 @transaction.atomic
 def invoice_void(
     *,
@@ -608,19 +627,7 @@ def invoice_void(
     lease_id = Invoice.objects.values_list("lease_id", flat=True).get(pk=invoice.pk)
     lock_row(Lease, lease_id)
     locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
-    if locked.status != InvoiceStatus.ISSUED:
-        raise InvoiceNotIssued(extra={"invoice": locked.number, "status": locked.status})
-    if CreditNote.objects.filter(invoice=locked, status=CreditNoteStatus.ISSUED).exists():
-        raise InvoiceHasCreditNotes(extra={"invoice": locked.number})
-    payments.check_voidable(locked)
-    supplements = Invoice.objects.filter(supplements=locked).filter(HOLDS_SLOT)
-    if supplements.exists():
-        raise InvoiceHasSupplements(
-            extra={
-                "invoice": locked.number,
-                "supplements": list(supplements.values_list("number", flat=True)),
-            }
-        )
+    check_voidable(locked)
     locked.status = InvoiceStatus.VOID
     locked.voided_at = now
     locked.voided_by = actor

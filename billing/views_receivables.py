@@ -14,9 +14,7 @@ from common.access import operator_page
 from common.money import format_money
 from leasing.models import Tenant
 
-from . import aging, ledger
-from .choices import OPEN_STATUSES, ReminderStep
-from .models import Reminder
+from . import aging, dunning, ledger
 
 
 def _day(value: str | None, default: dt.date) -> dt.date:
@@ -61,12 +59,7 @@ def receivables(request: HttpRequest) -> HttpResponse:
             }
         )
         month = (month - dt.timedelta(days=1)).replace(day=1)
-    escalations = (
-        Reminder.objects.filter(step=ReminderStep.AFTER_30, sent=True)
-        .filter(invoice__status__in=OPEN_STATUSES)
-        .select_related("invoice__tenant")
-        .order_by("at")
-    )
+    escalations = dunning.escalations().order_by("at")
     return render(
         request,
         "billing/receivables.html",

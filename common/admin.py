@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
+from operator import attrgetter
 from typing import Any, cast
 
 from django.contrib import admin, messages
@@ -17,8 +18,59 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from . import events
+from .display import EMPTY
 from .exceptions import DomainError
 from .models import DomainEvent, EventDelivery, EventDeliveryStatus
+from .money import DEFAULT_CURRENCY, format_money
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A model only services write (documents, trails, records): the admin lists and shows
+    its rows and runs its actions, and never adds, edits or deletes one by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown under their parent, read-only (see `ReadOnlyAdmin`)."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def money_display(
+    field: str,
+    description: str,
+    *,
+    currency: Callable[[Any], str] | None = attrgetter("currency"),
+) -> Callable[[Any, Any], str]:
+    """An admin column or read-only field showing the money in `field` the one way money is
+    shown (`common.money.format_money`: symbol, thousands separators, cents), in the currency
+    `currency(row)` gives (the default currency if None). Assign it on a ModelAdmin or an
+    inline and name it in `list_display`, `fields` and `readonly_fields`."""
+
+    @admin.display(description=description, ordering=field)
+    def show(_admin: Any, obj: Any) -> str:
+        value = getattr(obj, field)
+        if value is None:
+            return EMPTY
+        return format_money(value, currency(obj) if currency else DEFAULT_CURRENCY)
+
+    return show
 
 
 def record_change(user: Any, objects: Iterable[Model], message: str) -> None:

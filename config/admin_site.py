@@ -17,6 +17,10 @@ from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 
 
 class OperatorAdminSite(AdminSite):
+    # The model list beside every page took a fifth of a 1440 px screen from the changelists'
+    # columns; the index page and the header's search box lead to every model instead.
+    enable_nav_sidebar = False
+
     @property
     def login_form(self):
         return OTPAdminAuthenticationForm if settings.OTP_REQUIRED else None

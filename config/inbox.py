@@ -16,6 +16,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Max, Min, Model, Sum
 from django.urls import reverse
 
+from billing import dunning
 from billing.choices import InvoiceStatus
 from billing.models import Invoice
 from clusters.choices import IncidentStatus, MaintenanceStatus
@@ -201,6 +202,37 @@ def overdue_invoices(now: dt.datetime) -> Item:
     )
 
 
+def dunning_escalations(now: dt.datetime) -> Item:
+    """Tenants whose dunning has escalated (the 30-day reminder, copied to their legal
+    contacts) on invoices still open: each links to its open invoices, where a payment is
+    recorded or an invoice voided (docs/rules/receivables.md, "Dunning")."""
+    escalated = dunning.escalations()
+    tenants = (
+        escalated.values("invoice__tenant_id", "invoice__tenant__name")
+        .annotate(n=Count("invoice_id", distinct=True), first=Min("at"))
+        .order_by("first", "invoice__tenant__name")
+    )
+    first = list(tenants[:SHOWN])
+    return Item(
+        "dunning-escalations",
+        "Tenants whose dunning has escalated",
+        escalated.values("invoice__tenant_id").distinct().count(),
+        reverse("billing:receivables"),
+        detail="30 days past due, their legal contacts copied: call, take payment or agree a plan.",
+        rows=[
+            (
+                f"{r['invoice__tenant__name']} · {r['n']} invoice(s) · "
+                f"escalated {instant(r['first'])}",
+                _admin(
+                    "billing_invoice_changelist", f"tenant__id__exact={r['invoice__tenant_id']}"
+                ),
+            )
+            for r in first
+        ],
+        urgent=bool(first),
+    )
+
+
 def failed_jobs(now: dt.datetime) -> Item:
     failed = EventDelivery.objects.filter(status=EventDeliveryStatus.FAILED)
     return Item(
@@ -231,6 +263,7 @@ SOURCES: list[tuple[str, Callable[[dt.datetime], Item]]] = [
     ("clusters.view_incident", open_incidents),
     ("leasing.view_maintenancedeferral", maintenance_decisions),
     ("billing.view_invoice", overdue_invoices),
+    ("billing.view_reminder", dunning_escalations),
     ("common.view_eventdelivery", failed_jobs),
     ("webhooks.view_webhookdelivery", failed_webhooks),
 ]

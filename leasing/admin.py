@@ -8,6 +8,8 @@ bounded number of queries (select_related + aggregate annotations instead of per
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
+from operator import attrgetter
 from typing import Any, cast
 
 from django import forms
@@ -23,11 +25,19 @@ from django.utils.html import format_html, format_html_join
 
 from clusters.models import ALLOCATABLE_STATUSES, Cluster, Node
 from common.access import operator_page
-from common.admin import action_form_page, history_table, per_row_action, run_per_row
+from common.admin import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    action_form_page,
+    history_table,
+    money_display,
+    per_row_action,
+    run_per_row,
+)
 from common.contract_time import local_date, local_midnight
-from common.money import format_money
+from common.money import ZERO, format_money
 
-from . import notices, rules, services
+from . import notice_effects, notices, rules, services
 from .choices import LeaseStatus, NoticeOutcome, NoticeStatus, Party
 from .models import Allocation, Lease, LeaseEvent, LeaseLine, Listing, Notice, Tenant
 from .selectors import held_during, held_node_ids
@@ -80,7 +90,7 @@ class ListingAdmin(admin.ModelAdmin):
         "cluster",
         "node_count",
         "earliest_start",
-        "monthly_rate_per_node",
+        "rate_per_node",
         "status",
         "visibility",
         "private_tenant",
@@ -91,6 +101,7 @@ class ListingAdmin(admin.ModelAdmin):
     raw_id_fields = ["cluster", "private_tenant"]
     readonly_fields = ["status", "history"]
     actions = ["publish", "withdraw"]
+    rate_per_node = money_display("monthly_rate_per_node", "monthly rate per node")
 
     publish = per_row_action(
         "Publish selected listings",
@@ -119,25 +130,14 @@ class ListingAdmin(admin.ModelAdmin):
 # --- leases ---------------------------------------------------------------------------------------
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 class LeaseLineInline(ReadOnlyInline):
     model = LeaseLine
-    fields = ["cluster", "node_count", "monthly_rate", "status", "effective_end"]
+    fields = ["cluster", "node_count", "rate", "status", "effective_end"]
     readonly_fields = cast(list[str], fields)  # names only (the stubs type `fields` wider)
+    rate = money_display("monthly_rate", "monthly rate", currency=attrgetter("lease.currency"))
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("cluster__site")
+        return super().get_queryset(request).select_related("cluster__site", "lease")
 
 
 class NoticeInline(ReadOnlyInline):
@@ -176,15 +176,16 @@ class OperatorNoticeForm(forms.Form):
 
 @admin.register(Lease)
 class LeaseAdmin(admin.ModelAdmin):
+    # What an operator acts on first: whose, what state, how much, until when.
     list_display = [
         "number",
         "tenant",
         "status",
-        "commencement",
+        "monthly_rate",
+        "nodes",
         "term_end",
         "effective_end",
-        "nodes",
-        "monthly_rate",
+        "commencement",
     ]
     # Only the zones in use: the field's choices are every IANA zone.
     list_filter = ["status", "tenant", ("contract_timezone", admin.AllValuesFieldListFilter)]
@@ -317,7 +318,10 @@ class LeaseAdmin(admin.ModelAdmin):
 
     @admin.action(description="Give operator notice…", permissions=["give_notice"])
     def give_operator_notice(self, request, queryset):
-        """Two steps: a page previewing each lease's effective end, then the notices."""
+        """Two steps: a confirmation page with each lease's dates (notice date, effective end,
+        outcome, the renewal it cancels) and money effect (the lines taken back, the rent
+        forgone, the credit notes that follow, who is told); then the notices. A lease whose
+        notice would change nothing is left alone, and nothing is offered if none would."""
         now = timezone.now()
         form = OperatorNoticeForm(
             request.POST if "apply" in request.POST or "preview" in request.POST else None
@@ -326,13 +330,13 @@ class LeaseAdmin(admin.ModelAdmin):
         if form.is_bound and form.is_valid():
             requested_date = form.cleaned_data["requested_end_date"]
         previews = []
-        for lease in queryset:
+        requests = []
+        for lease in queryset.select_related("tenant").order_by("pk"):
             requested_end = (
                 local_midnight(requested_date, lease.contract_timezone) if requested_date else None
             )
-            q = rules.quote(
-                lease, rules.notice_date_of(now, lease.contract_timezone), requested_end
-            )
+            notice_date = rules.notice_date_of(now, lease.contract_timezone)
+            q = rules.quote(lease, notice_date, requested_end)
             # A notice that ends the lease early cancels its renewal (it commences later).
             renewal = (
                 Lease.objects.filter(predecessor=lease)
@@ -342,12 +346,22 @@ class LeaseAdmin(admin.ModelAdmin):
                 else None
             )
             previews.append((lease, q, requested_end, renewal))
+            requests.append(notice_effects.NoticeRequest(lease.pk, notice_date, requested_end))
+        effects = notice_effects.effects(requests)
+        acting = {e.facts.lease_id for e in effects}
         if "apply" in request.POST and form.is_bound and form.is_valid():
             by_pk = {lease.pk: end for lease, _, end, _ in previews}
+            unchanged = [lease.number for lease, *_ in previews if lease.pk not in acting]
+            if unchanged:
+                self.message_user(
+                    request,
+                    f"Left alone (a notice would change nothing): {', '.join(unchanged)}.",
+                    messages.WARNING,
+                )
             run_per_row(
                 self,
                 request,
-                queryset,
+                queryset.filter(pk__in=acting),
                 "Operator notice given",
                 lambda obj: notices.notice_give(
                     lease=obj,
@@ -359,6 +373,12 @@ class LeaseAdmin(admin.ModelAdmin):
                 ),
             )
             return None
+        currency = {lease.pk: lease.currency for lease, *_ in previews}
+        totals: dict[str, dict[str, Decimal]] = {}
+        for e in effects:
+            row = totals.setdefault(currency[e.facts.lease_id], {"rent": ZERO, "credit": ZERO})
+            row["rent"] += e.rent_forgone
+            row["credit"] += e.credit
         return action_form_page(
             self,
             request,
@@ -368,6 +388,19 @@ class LeaseAdmin(admin.ModelAdmin):
             template="admin/leasing/lease/operator_notice.html",
             form=form if form.is_bound else OperatorNoticeForm(),
             previews=previews,
+            effects=[
+                {
+                    "e": e,
+                    "rate": format_money(e.facts.monthly_rate, currency[e.facts.lease_id]),
+                    "rent": format_money(e.rent_forgone, currency[e.facts.lease_id]),
+                    "credit": format_money(e.credit, currency[e.facts.lease_id]),
+                }
+                for e in effects
+            ],
+            rent_forgone=" + ".join(format_money(t["rent"], c) for c, t in sorted(totals.items())),
+            credits=" + ".join(format_money(t["credit"], c) for c, t in sorted(totals.items())),
+            tenants=sorted({e.facts.tenant for e in effects}),
+            unchanged=[lease.number for lease, *_ in previews if lease.pk not in acting],
             now=now,
         )
 
@@ -545,7 +578,7 @@ class NoticeAdmin(admin.ModelAdmin):
 
 
 @admin.register(LeaseEvent)
-class LeaseEventAdmin(admin.ModelAdmin):
+class LeaseEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "lease", "kind", "from_status", "to_status", "actor_party", "actor"]
     list_filter = ["kind", "actor_party"]
     search_fields = ["lease__number", "kind"]
@@ -554,15 +587,6 @@ class LeaseEventAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # Admin registrations of subpackages (autodiscovery imports only `leasing.admin`).
@@ -622,7 +646,8 @@ class AcceptanceUploadForm(forms.Form):
 
 
 @admin.register(AcceptanceRecord)
-class AcceptanceRecordAdmin(admin.ModelAdmin):
+class AcceptanceRecordAdmin(ReadOnlyAdmin):
+    # Records come through the upload page or the command, which judge against the model.
     list_display = [
         "signed_at",
         "hostname",
@@ -658,15 +683,6 @@ class AcceptanceRecordAdmin(admin.ModelAdmin):
     ]
     fields = cast(list[Any], readonly_fields)
     change_list_template = "admin/leasing/acceptancerecord/change_list.html"
-
-    def has_add_permission(self, request):
-        return False  # through the upload page or the command, which judge against the model
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="hostname", ordering="node__hostname")
     def hostname(self, obj: AcceptanceRecord) -> str:
@@ -816,7 +832,7 @@ class ReplaceForm(forms.Form):
 
 
 @admin.register(Allocation)
-class AllocationAdmin(admin.ModelAdmin):
+class AllocationAdmin(ReadOnlyAdmin):
     """Who holds node X: every allocation with its node, lease, tenant, line, period and
     acceptance. Read-only; the one write is "Replace from a spare" (`replacement.node_replace`)."""
 
@@ -841,15 +857,6 @@ class AllocationAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_add_replacement_permission(self, request) -> bool:
         return request.user.has_perm("leasing.add_replacement")
@@ -922,7 +929,7 @@ class AllocationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Replacement)
-class ReplacementAdmin(admin.ModelAdmin):
+class ReplacementAdmin(ReadOnlyAdmin):
     """Every swap: when, which lease, the failed node and its spare, the incident, who did it."""
 
     list_display = [
@@ -953,15 +960,6 @@ class ReplacementAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="lease", ordering="line__lease__number")
     def lease_number(self, obj):

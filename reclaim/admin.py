@@ -11,8 +11,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from common.admin import history_table, per_row_action
-from common.money import format_money
+from common.admin import history_table, money_display, per_row_action
 
 from . import services
 from .choices import ReclaimStatus
@@ -34,16 +33,20 @@ class FlippedFilter(admin.SimpleListFilter):
         return queryset
 
 
+MONEY = {"internal_value": "value", "rent_forgone": "rent", "net_value": "net"}
+
+
 @admin.register(ReclaimDecision)
 class ReclaimDecisionAdmin(admin.ModelAdmin):
+    # The recommendation and its money first, then the dates.
     list_display = [
         "title",
+        "recommendation",
         "status",
-        "notice_date",
+        "net",
         "value",
         "rent",
-        "net",
-        "recommendation",
+        "notice_date",
         "flipped",
         "workbench",
     ]
@@ -51,11 +54,10 @@ class ReclaimDecisionAdmin(admin.ModelAdmin):
     search_fields = ["title"]
     date_hierarchy = "created_at"
     actions = ["approve", "reject", "rescore"]
-    readonly_fields = [f.name for f in ReclaimDecision._meta.fields if f.name != "id"] + [
-        "lines",
-        "notices",
-        "history",
-    ]
+    # Money fields are shown as money (`value`, `rent`, `net`, below) in their place.
+    readonly_fields = [
+        MONEY.get(f.name, f.name) for f in ReclaimDecision._meta.fields if f.name != "id"
+    ] + ["lines", "notices", "history"]
 
     def has_add_permission(self, request):
         return False  # created through the workbench or the services
@@ -104,17 +106,9 @@ class ReclaimDecisionAdmin(admin.ModelAdmin):
         """Approving gives operator notices on tenants' leases: its own permission."""
         return request.user.has_perm("reclaim.approve_reclaimdecision")
 
-    @admin.display(description="internal value", ordering="internal_value")
-    def value(self, obj):
-        return format_money(obj.internal_value) if obj.internal_value is not None else "—"
-
-    @admin.display(description="rent forgone", ordering="rent_forgone")
-    def rent(self, obj):
-        return format_money(obj.rent_forgone) if obj.rent_forgone is not None else "—"
-
-    @admin.display(description="net", ordering="net_value")
-    def net(self, obj):
-        return format_money(obj.net_value) if obj.net_value is not None else "—"
+    value = money_display("internal_value", "internal value", currency=None)
+    rent = money_display("rent_forgone", "rent forgone", currency=None)
+    net = money_display("net_value", "net", currency=None)
 
     @admin.display(description="flipped", ordering="flipped_at")
     def flipped(self, obj):

@@ -12,3 +12,10 @@ class ReclaimConfig(AppConfig):
         from . import consumers
 
         events.register(consumers.BACK_EVENTS, "reclaim.executed", consumers.mark_executed)
+
+        # The lease admin's operator notice shows its money effect (leasing/notice_effects.py).
+        from leasing import notice_effects
+
+        from .risk import lease_notice_effects
+
+        notice_effects.register_effects_provider(lease_notice_effects)

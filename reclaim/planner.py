@@ -111,9 +111,14 @@ class LineWindow:
         return self.end <= self.start
 
 
-def line_window(facts: LineFacts, notice_date: dt.date) -> LineWindow:
-    """The value window of a line for an operator notice on `notice_date` (module rules)."""
-    effective_end = rules.notice_effective_end(notice_date, facts.notice_days, facts.tz)
+def line_window(
+    facts: LineFacts, notice_date: dt.date, requested_end: dt.datetime | None = None
+) -> LineWindow:
+    """The value window of a line for an operator notice on `notice_date` (module rules),
+    ending at `requested_end` if that is later than the notice's minimum."""
+    effective_end = rules.notice_effective_end(
+        notice_date, facts.notice_days, facts.tz, requested_end
+    )
     end = facts.line_end
     start = min(max(effective_end, facts.commencement), end)
     if not facts.reclaimable:

@@ -19,7 +19,7 @@ A read: nothing is written. Money is Decimal, rounded once per line.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -32,6 +32,7 @@ from billing.models import Invoice
 from common.contract_time import local_midnight
 from common.money import round_money
 from leasing.models import LeaseLine
+from leasing.notice_effects import NoticeRequest
 
 from . import planner, selectors
 from .services import leased_document
@@ -176,11 +177,31 @@ def approval_effects(notices: Sequence[dict[str, Any]], notice_date: dt.date) ->
     """The effect of the notices a decision's approval gives (`services.planned_notices`), line
     by line, in the same terms as the revenue-at-risk page. Empty: approving changes nothing."""
     line_ids = [i for n in notices for i in (n["lines"] or n["open_line_ids"])]
-    facts = selectors.line_facts(line_ids)
+    return _effects(selectors.line_facts(line_ids), lambda f: planner.line_window(f, notice_date))
+
+
+def lease_notice_effects(requests: Sequence[NoticeRequest]) -> list[NoticeEffect]:
+    """The effect of operator notices on whole leases (the lease admin's "Give operator
+    notice", through `leasing.notice_effects`), each on its lease's local notice date and
+    requested end, in the same terms as a decision's approval. Empty: nothing would change."""
+    wanted = {r.lease_id: r for r in requests}
+    line_ids = selectors.reclaimable_lines().filter(lease_id__in=list(wanted))
+    return _effects(
+        selectors.line_facts(list(line_ids.values_list("pk", flat=True))),
+        lambda f: planner.line_window(
+            f, wanted[f.lease_id].notice_date, wanted[f.lease_id].requested_end
+        ),
+    )
+
+
+def _effects(
+    facts: Sequence[planner.LineFacts], window_of: Callable[[planner.LineFacts], planner.LineWindow]
+) -> list[NoticeEffect]:
+    """Each line's effect under its notice's window; lines that would not change are left out."""
     invoiced = _invoiced_through([f.lease_id for f in facts])
     out = []
     for f in facts:
-        window = planner.line_window(f, notice_date)
+        window = window_of(f)
         if window.empty:
             continue
         out.append(

@@ -166,6 +166,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# One date style everywhere (config/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 
 # --- Operator logins ---------------------------------------------------------------------------
 # django-axes counts failed logins per username and client address and refuses that pair for

@@ -8,12 +8,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
+from billing import dunning
 from billing import services as billing
+from billing.choices import ReminderStep
 from billing.models import Invoice
 from clusters import fleet
 from config.inbox import inbox
 from leasing.choices import LeaseStatus
 from tests.factories.billing import lease_with_lines
+from tests.factories.leasing import TenantFactory
 from tests.operator.test_permissions import staff
 
 pytestmark = pytest.mark.django_db
@@ -83,3 +86,28 @@ def test_the_dashboard_shows_the_inbox_with_links_that_open(client, work):
     for item in inbox(staff("viewer-l", "viewer"), timezone.now()):
         assert escape(item.url) in html
         assert client.get(item.url).status_code == 200, item.key
+
+
+def test_tenants_whose_dunning_escalated_are_listed_with_a_link_to_act(client):
+    """The 30-day reminder is the escalation (docs/rules/receivables.md): a tenant still owing
+    after it is listed once, whatever its number of invoices; one that paid is not."""
+    owing, paying = TenantFactory(), TenantFactory()
+    for tenant in (owing, owing, paying):
+        lease_with_lines(tenant=tenant, commencement_date=dt.date(2025, 1, 1), term_days=31)
+    billing.billing_run(now=dt.datetime(2025, 1, 2, tzinfo=dt.UTC))
+    sent = dunning.send_reminders(now=dt.datetime(2025, 3, 15, 9, tzinfo=dt.UTC))
+    assert {step for _, step in sent.sent} == {ReminderStep.AFTER_30}
+    for invoice in Invoice.objects.filter(tenant=paying):
+        billing.invoice_mark_paid(invoice=invoice)
+    got = items(staff("finance-e", "finance"))["dunning-escalations"]
+    assert got.count == 1
+    assert got.urgent
+    ((label, url),) = got.rows
+    assert label.startswith(f"{owing.name} · 2 invoice(s) · escalated 2025-03-15 09:00 UTC")
+    client.force_login(staff("finance-f", "finance"))
+    page = client.get(url)
+    assert page.status_code == 200
+    assert page.context["cl"].result_count == 2
+    assert client.get(got.url).status_code == 200
+    # Shown only to who may read reminders.
+    assert "dunning-escalations" not in items(staff("capacity-e", "capacity"))
