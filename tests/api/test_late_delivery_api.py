@@ -107,7 +107,7 @@ def test_refusals_name_why(api_a, tenant_a):
 
 def test_another_tenants_line_is_not_found(api_b, tenant_a, tenant_b):
     lease, line = late_lease(tenant_a)
-    own, own_line = late_lease(tenant_b)
+    own, _ = late_lease(tenant_b)
     assert api_b.post(url(lease, line), {}, format="json").status_code == 404
     # A line of another lease under the tenant's own lease id: 404 too.
     assert (

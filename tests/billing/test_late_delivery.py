@@ -117,10 +117,13 @@ def test_the_line_is_cancelled_nodes_freed_and_the_actor_recorded():
     assert not Allocation.objects.filter(line=line, ends_at__gt=DAY30 + H).exists()
     assert len(free_node_ids(line.cluster_id, DAY30 + H, DAY30 + 2 * D, now=DAY30 + H)) == 100
     event = LeaseEvent.objects.get(lease=lease, kind=EventKind.LINE_CANCELLED)
-    assert (event.actor, event.actor_party, event.reason) == (operator, "operator", "asked by phone")
+    assert (event.actor, event.actor_party, event.reason) == (
+        operator,
+        "operator",
+        "asked by phone",
+    )
     assert event.data["cause"] == "late_delivery"
     assert event.data["accepted_nodes"] == 94
-
 
 
 def test_the_tenant_is_told_by_webhook(settings, django_capture_on_commit_callbacks):
@@ -165,13 +168,10 @@ def test_95_of_100_is_not_eligible_and_nothing_is_written():
 
 
 def test_acceptance_is_measured_at_the_instant_of_the_request():
-    lease, line = late_line(94)
+    _, line = late_line(94)
     # A 95th node accepted on day 31: the right has lapsed at that instant, not before.
-    Allocation.objects.filter(line=line, accepted_at__isnull=True).order_by("pk").filter(
-        pk__in=Allocation.objects.filter(line=line, accepted_at__isnull=True)
-        .order_by("pk")
-        .values("pk")[:1]
-    ).update(accepted_at=DAY30 + D)
+    pending = Allocation.objects.filter(line=line, accepted_at__isnull=True).order_by("pk")[0]
+    Allocation.objects.filter(pk=pending.pk).update(accepted_at=DAY30 + D)
     assert late_delivery.eligibility(line, now=DAY30 + D - US).eligible
     assert late_delivery.eligibility(line, now=DAY30 + D).refusal is late_delivery.LineDelivered
 
