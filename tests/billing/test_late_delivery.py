@@ -270,3 +270,27 @@ def test_preview_shows_the_money_without_writing():
     assert not CreditNote.objects.exists()
     line.refresh_from_db()
     assert line.status == LineStatus.OPEN
+
+
+def test_a_service_credit_already_given_is_netted_and_the_quote_agrees():
+    from billing import selectors
+    from billing.service_credits import service_credit_run
+    from clusters import fleet
+
+    lease, line = late_line(94)
+    services.billing_run(now=NOV + H)
+    accepted = Allocation.objects.filter(line=line, accepted_at__isnull=False).first()
+    incident = fleet.incident_open(
+        node=accepted.node, category="gpu", source="operator", now=NOV + 3 * D
+    )
+    fleet.incident_resolve(incident=incident, now=NOV + 5 * D)
+    services.billing_run(now=NOV + 24 * D)
+    service_credit_run(now=DAY30 + H)  # November closed: its service credit
+    service = CreditNote.objects.get(kind=CreditNoteKind.SERVICE).total
+    assert service > 0
+    cancel(lease, line, DAY30 + 2 * H)
+    # Credits on the line never exceed what was invoiced: the cancellation netted the service
+    # credit as it netted the delivery credits.
+    assert credited_for(line) == invoiced_for(line) == 2 * RATE
+    quote = selectors.lease_termination_quote(lease, notice_date=dt.date(2026, 12, 2))
+    assert (quote.rent_due, quote.rent_invoiced, quote.credit_due) == (0, 0, 0)
