@@ -47,7 +47,7 @@ from clusters.models import Cluster, Incident, MaintenanceWindow, Node
 from clusters.perfmodel import evaluate, inputs_of, topology_of
 from common import events
 from common.contract_time import local_date
-from common.money import ZERO
+from common.money import ZERO, round_money
 from leasing.models import Allocation, Lease, LeaseLine, Replacement
 
 from . import availability as av
@@ -87,12 +87,12 @@ class GroupModel:
     restart_cost_s: float  # the model's `restart_cost_s`: detection, reload, redone work
 
     @cached_property
-    def fraction(self) -> Fraction:
-        return Fraction(self.useful_fraction).limit_denominator(10**9)
+    def fraction(self) -> Decimal:
+        return Decimal(repr(self.useful_fraction))
 
     @cached_property
-    def restart_hours(self) -> Fraction:
-        return Fraction(self.restart_cost_s).limit_denominator(10**6) / 3600
+    def restart_hours(self) -> Decimal:
+        return Decimal(repr(self.restart_cost_s)) / 3600
 
     @cached_property
     def basis(self) -> str:
@@ -121,12 +121,14 @@ def compute_lost(*, group: GroupModel, stalled_minutes: Fraction) -> dict[str, A
     restart or the swap), then pays one restart (`restart_cost_s`: reloading the checkpoint and
     redoing the work since it). GPU-hours stalled × the model's useful fraction = useful
     GPU-hours lost. Information for both parties, not the credit basis."""
-    stalled_h = stalled_minutes / 60 + group.restart_hours
+    # Hours, not money: decimals at the default 28 digits, rounded half-up to 2 places once.
+    minutes = Decimal(stalled_minutes.numerator) / Decimal(stalled_minutes.denominator)
+    stalled_h = minutes / 60 + group.restart_hours
     gpu_hours = stalled_h * group.gpus
     return {
-        "useful_gpu_hours_lost": str(proration.to_money(gpu_hours * group.fraction)),
-        "gpu_hours_stalled": str(proration.to_money(gpu_hours)),
-        "stalled_hours": str(proration.to_money(stalled_h)),
+        "useful_gpu_hours_lost": str(round_money(gpu_hours * group.fraction)),
+        "gpu_hours_stalled": str(round_money(gpu_hours)),
+        "stalled_hours": str(round_money(stalled_h)),
         "gpus": group.gpus,
         "useful_fraction": f"{group.useful_fraction:.4f}",
         "restart_cost_s": f"{group.restart_cost_s:g}",
