@@ -13,13 +13,15 @@ from operator import attrgetter
 from typing import cast
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.models import User
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from common.access import operator_page
 from common.admin import (
     ReadOnlyAdmin,
     ReadOnlyInline,
@@ -27,13 +29,16 @@ from common.admin import (
     history_table,
     money_display,
     per_row_action,
+    record_change,
     run_per_row,
 )
 from common.display import instant
 from common.exceptions import DomainError
 from common.money import format_money
+from leasing.choices import Party
+from leasing.models import LeaseLine
 
-from . import services
+from . import cancellation, services
 from .choices import InvoiceStatus, VoidResolution
 from .models import BillingRun, CreditNote, CreditNoteLine, Invoice, InvoiceLine, NumberSeries
 
@@ -43,6 +48,15 @@ class VoidForm(forms.Form):
 
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
     resolution = forms.ChoiceField(choices=VoidResolution.choices, widget=forms.RadioSelect)
+
+
+class LateDeliveryCancelForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Recorded on the line's cancellation event (the tenant's request, a ticket).",
+    )
 
 
 class InvoiceLineInline(ReadOnlyInline):
@@ -275,6 +289,89 @@ class CreditNoteAdmin(admin.ModelAdmin):
         return False
 
     money = money_display("total", "total")
+
+    # --- late-delivery cancellation (docs/rules/fleet.md, "Rent follows accepted nodes") ---
+
+    def get_urls(self):
+        # Reached from each line of the lease admin (`leasing.admin.LeaseLineInline`). The
+        # page reads the lease and what was invoiced; acting cancels the line (a lease change)
+        # and issues credit notes, so it needs both.
+        guarded = operator_page(
+            "leasing.view_lease",
+            "billing.view_creditnote",
+            write=("leasing.change_lease", "billing.add_creditnote"),
+        )
+        return [
+            path(
+                "cancel-late-delivery/<int:line_id>/",
+                self.admin_site.admin_view(guarded(self.cancel_late_delivery_view)),
+                name="billing_cancel_late_delivery",
+            ),
+            *super().get_urls(),
+        ]
+
+    def cancel_late_delivery_view(self, request: HttpRequest, line_id: int) -> HttpResponse:
+        """GET: the money effect of cancelling the line now (each invoice's credit, who is
+        told, the dates); POST: cancel it, as the operator, and credit."""
+        line = LeaseLine.objects.select_related("lease__tenant").filter(pk=line_id).first()
+        if line is None:
+            messages.error(request, "No such lease line.")
+            return HttpResponseRedirect(reverse("admin:leasing_lease_changelist"))
+        lease = line.lease
+        lease_page = reverse("admin:leasing_lease_change", args=[lease.pk])
+        form = LateDeliveryCancelForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                outcome = cancellation.line_cancel_for_late_delivery(
+                    lease_id=lease.pk,
+                    line_id=line.pk,
+                    party=Party.OPERATOR,
+                    actor=cast(User, request.user),
+                    reason=form.cleaned_data["reason"],
+                )
+            except DomainError as exc:
+                messages.error(request, f"Not cancelled: {exc.message} ({exc.code})")
+                return HttpResponseRedirect(request.path)
+            record_change(
+                request.user,
+                [lease],
+                f"Line {line.pk} cancelled for late delivery; credited "
+                f"{format_money(outcome.total, lease.currency)} "
+                f"({', '.join(n.number or '' for n in outcome.notes) or 'nothing invoiced'})",
+            )
+            messages.success(
+                request,
+                f"Line {line.pk} cancelled; {len(outcome.notes)} credit note(s) issued for "
+                f"{format_money(outcome.total, lease.currency)}.",
+            )
+            return HttpResponseRedirect(lease_page)
+        preview = cancellation.cancellation_preview(lease_id=lease.pk, line_id=line.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Cancel line {line.pk} of {lease.number} for late delivery",
+            "opts": self.model._meta,
+            "lease": lease,
+            "line": line,
+            "lease_page": lease_page,
+            "preview": preview,
+            "refusal": (
+                preview.figures.refusal.default_message if preview.figures.refusal else None
+            ),
+            "rows": [
+                (
+                    c.invoice,
+                    [
+                        (cl, cl.invoice_line.amount, cl.invoice_line.amount - cl.amount)
+                        for cl in c.lines
+                    ],
+                    c.total,
+                )
+                for c in preview.credits
+            ],
+            "total": format_money(preview.total, lease.currency),
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/billing/cancel_late_delivery.html", context)
 
 
 @admin.register(BillingRun)

@@ -82,7 +82,7 @@ class CreditNoteKind(models.TextChoices):
     confirmed earlier than a holdover invoice assumed; DELIVERY: rent invoiced for node-days
     before the nodes were accepted; SERVICE: the service credit a month's availability earned
     (one per lease and month, with its availability report); CANCELLATION: everything invoiced
-    for a line the tenant cancelled for late delivery."""
+    for a line cancelled for late delivery (`billing.cancellation`)."""
 
     EARLY_END = "early_end", "Early end"
     HOLDOVER = "holdover", "Holdover"
@@ -112,6 +112,9 @@ class DocumentEvent:
     INVOICE_ISSUED = "invoice.issued"
     CREDIT_NOTE_ISSUED = "credit_note.issued"
     SERVICE_CREDIT_ISSUED = "service_credit.issued"
+    # Subject `lease_line`: a line cancelled for late delivery, with its credit notes
+    # (`billing.cancellation.announcement`).
+    LINE_CANCELLED_LATE_DELIVERY = "line.cancelled_late_delivery"
 
 
 class PaymentMethod(models.TextChoices):

@@ -287,6 +287,7 @@ def load_history(
     # Summed here, not in SQL: SQLite sums decimals as floats.
     with_credits = changed | released
     delivered: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    settled: set[int] = set()
     if with_credits:
         # Service credits are compensation, delivery credits are counted apart: neither is a
         # correction of the rent the ends make due.
@@ -297,6 +298,10 @@ def load_history(
             .exclude(credit_note__kind=CreditNoteKind.SERVICE)
             .values_list("invoice_line_id", "amount", "days", "service_start", "credit_note__kind")
         ):
+            if kind == CreditNoteKind.CANCELLATION:
+                # Everything it billed came back with its line's late-delivery cancellation.
+                settled.add(inv_line_id)
+                continue
             if kind == CreditNoteKind.DELIVERY:
                 delivered[inv_line_id] += amount
                 continue
@@ -316,6 +321,7 @@ def load_history(
         withdrawn,
         delays,
         delivered,
+        settled,
     )
 
 

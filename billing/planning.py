@@ -193,6 +193,9 @@ class Loaded:
     delays: dict[int, list[dt.datetime | None]] = field(default_factory=dict)
     # invoice line id → already credited for delivery (left out of `credited`)
     delivered: dict[int, Decimal] = field(default_factory=dict)
+    # invoice lines credited in full by a late-delivery cancellation (billing/cancellation.py):
+    # settled, left out of every correction
+    settled: set[int] = field(default_factory=set)
 
 
 def holds_slot(status: str, void_resolution: str) -> bool:
@@ -505,7 +508,7 @@ def _plan_rent_corrections(
                 inv.kind == InvoiceKind.SUPPLEMENTARY and _is_waived(inv)
             ):
                 for inv_line in data.billed_lines.get(inv.pk, []):
-                    if inv_line.lease_line_id in by_line:
+                    if inv_line.lease_line_id in by_line and inv_line.pk not in data.settled:
                         billed[inv_line.lease_line_id].append((inv, inv_line))
         for line, line_due in zip(lines, due, strict=True):
             pairs = billed.get(line.pk, [])
@@ -862,7 +865,7 @@ def _plan_delivery_credits(
         billed = {il.lease_line_id: il for il in data.billed_lines.get(original.pk, [])}
         for line, f, a in zip(lines, full, accepted, strict=True):
             inv_line = billed.get(line.pk)
-            if inv_line is None:
+            if inv_line is None or inv_line.pk in data.settled:
                 continue
             done = data.delivered.get(inv_line.pk, ZERO)
             delivered += done

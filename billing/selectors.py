@@ -30,7 +30,7 @@ from .choices import (
     InvoiceStatus,
     VoidResolution,
 )
-from .models import CreditNote, Invoice
+from .models import CreditNote, CreditNoteLine, Invoice
 from .services import lease_rent_due
 
 
@@ -223,6 +223,18 @@ def lease_termination_quote(
         .aggregate(total=Sum("total"))["total"]
         or Decimal(0)
     )
+    # ...except on an invoice line a late-delivery cancellation settled: the cancellation
+    # credited what it billed net of every earlier credit, service credits included
+    # (billing/cancellation.py), so together they give back exactly what was billed.
+    settled = CreditNoteLine.objects.filter(
+        credit_note__lease=lease, credit_note__kind=CreditNoteKind.CANCELLATION
+    ).values("invoice_line_id")
+    credited += CreditNoteLine.objects.filter(
+        credit_note__lease=lease,
+        credit_note__status=CreditNoteStatus.ISSUED,
+        credit_note__kind=CreditNoteKind.SERVICE,
+        invoice_line_id__in=settled,
+    ).aggregate(total=Sum("amount"))["total"] or Decimal(0)
     net = round_money(invoiced - credited)
     # A waived rent invoice keeps its month's slot: billing never invoices nor credits that
     # month again, so its rent (by the same rule, up to the end) is settled, not still due; a

@@ -35,18 +35,19 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from functools import lru_cache
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
 from django.db import transaction
 from django.db.models import F, Q
 
+from clusters.acceptance import reference_scenario
 from clusters.choices import MaintenanceScope, MaintenanceStatus
 from clusters.models import Cluster, Incident, MaintenanceWindow, Node
-from clusters.perfmodel.scenario import Economics
+from clusters.perfmodel import evaluate, inputs_of, topology_of
 from common import events
 from common.contract_time import local_date
-from common.money import ZERO
+from common.money import ZERO, round_money
 from leasing.models import Allocation, Lease, LeaseLine, Replacement
 
 from . import availability as av
@@ -70,51 +71,92 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RESTART_COST_S = Economics().restart_cost_s
-
-# An estimate of compute lost per incident, given the line and the incident's figures; set by
-# `clusters`-aware code at import (see `estimate_lost`). None: no estimate.
+# An estimate of compute lost per incident, given the line and the incident's figures (see
+# `model_estimator`). None: no estimate.
 LossEstimator = Callable[[LeaseLine, av.IncidentMinutes], dict[str, Any] | None]
 
 
-def compute_lost(
-    *, gpus: int, stalled_minutes: Fraction, restart_cost_s: float = RESTART_COST_S
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class GroupModel:
+    """What the performance model says of one synchronous job on a line's node group: its GPUs,
+    the share of their compute capacity it turns into useful training, and what one restart
+    costs it (exact fractions, computed once per group: `compute_lost` runs per incident)."""
+
+    gpus: int
+    useful_fraction: float  # the model's `efficiency`: useful FLOP/s ÷ capacity FLOP/s
+    restart_cost_s: float  # the model's `restart_cost_s`: detection, reload, redone work
+
+    @cached_property
+    def fraction(self) -> Decimal:
+        return Decimal(repr(self.useful_fraction))
+
+    @cached_property
+    def restart_hours(self) -> Decimal:
+        return Decimal(repr(self.restart_cost_s)) / 3600
+
+    @cached_property
+    def basis(self) -> str:
+        return (
+            "one synchronous job (the reference workload, data parallel) over every GPU of the "
+            f"line; restart cost {self.restart_cost_s:g} s; useful fraction "
+            f"{self.useful_fraction:.4f} of the group's compute (performance model)"
+        )
+
+
+def group_model(cluster: Cluster, *, nodes: int) -> GroupModel:
+    """Evaluate the reference workload (the acceptance tests' job, data parallel over every GPU
+    of the group: `clusters.acceptance.reference_scenario`) on `nodes` nodes of `cluster`."""
+    scenario = reference_scenario(cluster, nodes=nodes)
+    out = evaluate(topology_of(scenario), inputs_of(scenario))
+    return GroupModel(
+        gpus=nodes * cluster.gpus_per_node,
+        useful_fraction=float(out.efficiency),
+        restart_cost_s=scenario.economics.restart_cost_s,
+    )
+
+
+def compute_lost(*, group: GroupModel, stalled_minutes: Fraction) -> dict[str, Any]:
     """The useful compute a line would lose to one node's incident if it ran one synchronous
     job over all its GPUs: the whole job waits for the incident's time in service (until the
-    restart or the swap), then pays one restart (the performance model's `restart_cost_s`:
-    detection, restart, reload, redoing work since the last checkpoint). Information for both
-    parties, not the credit basis."""
-    stalled_h = stalled_minutes / 60 + _restart_hours(restart_cost_s)
+    restart or the swap), then pays one restart (`restart_cost_s`: reloading the checkpoint and
+    redoing the work since it). GPU-hours stalled × the model's useful fraction = useful
+    GPU-hours lost. Information for both parties, not the credit basis."""
+    # Hours, not money: decimals at the default 28 digits, rounded half-up to 2 places once.
+    minutes = Decimal(stalled_minutes.numerator) / Decimal(stalled_minutes.denominator)
+    stalled_h = minutes / 60 + group.restart_hours
+    gpu_hours = stalled_h * group.gpus
     return {
-        "useful_gpu_hours_lost": str(proration.to_money(stalled_h * gpus)),
-        "stalled_hours": str(proration.to_money(stalled_h)),
-        "gpus": gpus,
-        "basis": "one synchronous job over every GPU of the line; restart cost "
-        f"{restart_cost_s:g} s (performance model default)",
+        "useful_gpu_hours_lost": str(round_money(gpu_hours * group.fraction)),
+        "gpu_hours_stalled": str(round_money(gpu_hours)),
+        "stalled_hours": str(round_money(stalled_h)),
+        "gpus": group.gpus,
+        "useful_fraction": f"{group.useful_fraction:.4f}",
+        "restart_cost_s": f"{group.restart_cost_s:g}",
+        "basis": group.basis,
     }
 
 
-@lru_cache(maxsize=16)
-def _restart_hours(restart_cost_s: float) -> Fraction:
-    return Fraction(restart_cost_s).limit_denominator(10**6) / 3600
+def model_estimator(clusters: dict[int, Cluster]) -> LossEstimator:
+    """`compute_lost` for the incidents of lines of these clusters (loaded with their
+    accelerator). The model is evaluated lazily, once per node group (cluster and node count)
+    that has an incident, so a list of reports costs one evaluation per distinct group."""
+    groups: dict[tuple[int, int], GroupModel] = {}
 
-
-def synchronous_job_estimator(gpus_per_node: dict[int, int]) -> LossEstimator:
-    """`compute_lost` for the incidents of a line, knowing its cluster's GPUs per node."""
-
-    def estimate(line: LeaseLine, incident: av.IncidentMinutes) -> dict[str, Any]:
-        gpus = line.node_count * gpus_per_node.get(line.cluster_id, 8)
-        return compute_lost(gpus=gpus, stalled_minutes=incident.minutes)
+    def estimate(line: LeaseLine, incident: av.IncidentMinutes) -> dict[str, Any] | None:
+        cluster = clusters.get(line.cluster_id)
+        if cluster is None:
+            return None
+        key = (line.cluster_id, line.node_count)
+        if key not in groups:
+            groups[key] = group_model(cluster, nodes=line.node_count)
+        return compute_lost(group=groups[key], stalled_minutes=incident.minutes)
 
     return estimate
 
 
 def _estimator(lines: Iterable[LeaseLine]) -> LossEstimator:
     cluster_ids = {line.cluster_id for line in lines}
-    return synchronous_job_estimator(
-        dict(Cluster.objects.filter(pk__in=cluster_ids).values_list("pk", "gpus_per_node"))
-    )
+    return model_estimator(Cluster.objects.select_related("accelerator").in_bulk(list(cluster_ids)))
 
 
 # --- facts -----------------------------------------------------------------------------------

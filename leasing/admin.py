@@ -37,7 +37,7 @@ from common.admin import (
 from common.contract_time import local_date, local_midnight
 from common.money import ZERO, format_money
 
-from . import notice_effects, notices, rules, services
+from . import late_delivery, notice_effects, notices, rules, services
 from .choices import LeaseStatus, NoticeOutcome, NoticeStatus, Party
 from .models import Allocation, Lease, LeaseEvent, LeaseLine, Listing, Notice, Tenant
 from .selectors import held_during, held_node_ids
@@ -132,12 +132,27 @@ class ListingAdmin(admin.ModelAdmin):
 
 class LeaseLineInline(ReadOnlyInline):
     model = LeaseLine
-    fields = ["cluster", "node_count", "rate", "status", "effective_end"]
+    fields = ["cluster", "node_count", "rate", "status", "effective_end", "late_delivery"]
     readonly_fields = cast(list[str], fields)  # names only (the stubs type `fields` wider)
     rate = money_display("monthly_rate", "monthly rate", currency=attrgetter("lease.currency"))
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("cluster__site", "lease")
+
+    @admin.display(description="late delivery")
+    def late_delivery(self, obj: LeaseLine) -> str:
+        """Whether the line may be cancelled for late delivery now and, if so, the way to the
+        confirmation page. That page is billing's (it issues the credit notes); it is named by
+        its URL, not imported: leasing does not depend on billing."""
+        figures = late_delivery.eligibility(obj, now=timezone.now())
+        if not figures.eligible:
+            return f"{figures.accepted}/{figures.nodes} accepted"
+        return format_html(
+            '{}/{} accepted · <a href="{}">Cancel for late delivery…</a>',
+            figures.accepted,
+            figures.nodes,
+            reverse("admin:billing_cancel_late_delivery", args=[obj.pk]),
+        )
 
 
 class NoticeInline(ReadOnlyInline):

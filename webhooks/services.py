@@ -77,6 +77,7 @@ NODE_REPLACED = "node.replaced"
 INVOICE_ISSUED = DocumentEvent.INVOICE_ISSUED
 CREDIT_NOTE_ISSUED = DocumentEvent.CREDIT_NOTE_ISSUED
 SERVICE_CREDIT_ISSUED = DocumentEvent.SERVICE_CREDIT_ISSUED
+LINE_CANCELLED_LATE_DELIVERY = DocumentEvent.LINE_CANCELLED_LATE_DELIVERY
 LEASE_EVENT_TYPES = (
     EventKind.LEASE_APPROVED,
     EventKind.LEASE_ACTIVATED,
@@ -94,6 +95,7 @@ ANNOUNCED_TYPES = (
     INVOICE_ISSUED,
     CREDIT_NOTE_ISSUED,
     SERVICE_CREDIT_ISSUED,
+    LINE_CANCELLED_LATE_DELIVERY,
     *RECEIVABLE_EVENT_TYPES,
 )
 FLEET_EVENT_TYPES = (
@@ -552,6 +554,11 @@ def _announced_data(event: DomainEvent) -> tuple[str, dict[str, Any]]:
         return lease_event_data(event)
     if event.kind in RECEIVABLE_EVENT_TYPES:
         return _receivable_data(event)
+    if event.kind == LINE_CANCELLED_LATE_DELIVERY:
+        # A line is cancelled once: the line's id is the webhook id. The payload is built by
+        # billing for the tenant (figures, credit notes); the tenant id is the envelope's.
+        data = {k: v for k, v in event.payload.items() if k != "tenant"}
+        return f"evt_ldc_{event.subject_id}", data
     return _document_data(event)
 
 

@@ -41,9 +41,22 @@ class AvailabilityQuerySerializer(StrictInputSerializer):
 
 
 class IncidentLossSerializer(serializers.Serializer):
-    useful_gpu_hours_lost = serializers.CharField()
+    useful_gpu_hours_lost = serializers.CharField(
+        help_text="GPU-hours stalled × the model's useful fraction for the line's node group."
+    )
+    gpu_hours_stalled = serializers.CharField(
+        required=False, help_text="The line's GPUs × (the incident's time + one restart)."
+    )
     stalled_hours = serializers.CharField()
     gpus = serializers.IntegerField()
+    useful_fraction = serializers.CharField(
+        required=False,
+        help_text="Share of the group's compute capacity the model's reference job turns into "
+        "useful training (after stragglers, exposed communication and failures).",
+    )
+    restart_cost_s = serializers.CharField(
+        required=False, help_text="Seconds one restart costs (checkpoint reload, redone work)."
+    )
     basis = serializers.CharField()
 
 

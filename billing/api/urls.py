@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import availability, views
+from . import availability, cancellation, views
 
 invoices = views.InvoiceViewSet
 credit_notes = views.CreditNoteViewSet
@@ -18,6 +18,11 @@ urlpatterns = [
         "leases/<int:pk>/availability/",
         availability.LeaseAvailabilityView.as_view(),
         name="lease-availability",
+    ),
+    path(
+        "leases/<int:pk>/lines/<int:line_id>/cancel-late-delivery/",
+        cancellation.CancelLateDeliveryView.as_view(),
+        name="lease-line-cancel-late-delivery",
     ),
     path("invoices/", invoices.as_view({"get": "list"}), name="invoice-list"),
     path("invoices/<int:pk>/", invoices.as_view({"get": "retrieve"}), name="invoice-detail"),

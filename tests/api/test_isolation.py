@@ -28,6 +28,7 @@ from leasing.models import (
     ApiKey,
     IdempotencyRecord,
     Lease,
+    LeaseLine,
     MaintenanceDeferral,
     Notice,
 )
@@ -49,6 +50,18 @@ BY_ID = [
     ("lease", "get", "/api/v1/leases/{lease}/", None),
     ("quote", "get", "/api/v1/leases/{lease}/termination-quote/?notice_date=2027-01-04", None),
     ("availability", "get", "/api/v1/leases/{lease}/availability/?month=2026-11", None),
+    (
+        "cancel-late-delivery",
+        "post",
+        "/api/v1/leases/{lease}/lines/{line}/cancel-late-delivery/",
+        {},
+    ),
+    (
+        "cancel-late-delivery-via-own-lease",
+        "post",
+        "/api/v1/leases/{b_lease}/lines/{line}/cancel-late-delivery/",
+        {},
+    ),
     ("notices", "get", "/api/v1/leases/{lease}/notices/", None),
     ("notice-give", "post", "/api/v1/leases/{lease}/notices/", {}),
     (
@@ -112,6 +125,7 @@ def _ids(world, b_lease=None) -> dict[str, int]:
     return {
         "listing": world["listing"].pk,
         "lease": world["lease"].pk,
+        "line": world["lease"].lines.order_by("pk").first().pk,
         "notice": world["notice"].pk,
         "invoice": world["invoice"].pk,
         "credit_note": world["credit_note"].pk,
@@ -145,6 +159,7 @@ def _call(client, method, path, body):
 def _state() -> tuple:
     return (
         list(Lease.objects.order_by("pk").values_list("pk", "status", "effective_end")),
+        list(LeaseLine.objects.order_by("pk").values_list("pk", "status", "effective_end")),
         list(Notice.objects.order_by("pk").values_list("pk", "status", "withdrawal_requested_by")),
         list(WebhookEndpoint.objects.order_by("pk").values_list("pk", "is_active")),
         Invoice.objects.count(),

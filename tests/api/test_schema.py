@@ -37,6 +37,7 @@ EXPECTED_PATHS = {
     "/api/v1/leases/{id}/": {"get"},
     "/api/v1/leases/{id}/termination-quote/": {"get"},
     "/api/v1/leases/{id}/availability/": {"get"},
+    "/api/v1/leases/{id}/lines/{line_id}/cancel-late-delivery/": {"post"},
     "/api/v1/leases/{lease_id}/notices/": {"get", "post"},
     "/api/v1/leases/{lease_id}/notices/{id}/confirm-withdrawal/": {"post"},
     "/api/v1/invoices/": {"get"},

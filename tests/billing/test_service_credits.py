@@ -71,14 +71,20 @@ def test_a_closed_month_gets_its_service_credit_note_with_the_report():
     assert figures["credit"] == "5000000.00"
     assert figures["incidents"][0]["incident"] == incident.pk
     assert figures["incidents"][0]["minutes"] == "2880"
-    # One synchronous job over all the line's GPUs waits 48 h, then pays a 600 s restart.
+    # One synchronous job over all the line's GPUs waits 48 h, then pays a 600 s restart; the
+    # useful part is the model's fraction for the group (by hand: tests/billing/
+    # test_compute_lost.py).
     gpus = 10 * line.cluster.gpus_per_node
     lost = figures["incidents"][0]["compute_lost"]
     assert lost["gpus"] == gpus
     assert lost["stalled_hours"] == "48.17"
-    assert Decimal(lost["useful_gpu_hours_lost"]) == (
-        (Decimal(48) + Decimal(600) / 3600) * gpus
-    ).quantize(Decimal("0.01"))
+    stalled = (Decimal(48) + Decimal(600) / 3600) * gpus
+    assert Decimal(lost["gpu_hours_stalled"]) == stalled.quantize(Decimal("0.01"))
+    fraction = sc.group_model(line.cluster, nodes=10).useful_fraction
+    assert 0 < fraction < 1
+    assert Decimal(lost["useful_gpu_hours_lost"]) == (stalled * Decimal(repr(fraction))).quantize(
+        Decimal("0.01")
+    )
     # October (closed, nothing happened) has its report too, and no note.
     october = AvailabilityReport.objects.get(lease=lease, period=dt.date(2026, 10, 1))
     assert october.credit == 0

@@ -3,6 +3,7 @@
 Actions:
   pay <tenant_id> <invoice_id> <amount> <reference>   payment_record(invoices=[invoice_id])
   pay_oldest <tenant_id> <amount> <reference>         payment_record(), oldest due first
+  cancel_late <tenant_id> <lease_id> <line_id> <iso>  line_cancel_for_late_delivery at <iso>
 """
 
 import datetime as dt
@@ -17,7 +18,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from billing import payments
+    from billing import cancellation, payments
     from common.exceptions import DomainError
     from leasing.models import Tenant
 
@@ -41,6 +42,15 @@ def main() -> None:
             payment = payments.payment_record(
                 tenant=tenant, amount=args[1], value_date=now.date(), reference=args[2], now=now
             )
+        elif action == "cancel_late":
+            outcome = cancellation.line_cancel_for_late_delivery(
+                lease_id=int(args[1]),
+                line_id=int(args[2]),
+                party="tenant",
+                now=dt.datetime.fromisoformat(args[3]),
+            )
+            print(json.dumps({"ok": True, "notes": [n.pk for n in outcome.notes]}), flush=True)
+            return
         else:
             raise SystemExit(f"unknown action {action}")
         result = {"ok": True, "payment": payment.pk}

@@ -100,6 +100,7 @@ def world():
         "operator:capacity-cluster": {"slug": cluster.slug},
         "operator:fleet-node": {"hostname": cluster.nodes.order_by("pk").first().hostname},
         "operator:availability-report": {"pk": AvailabilityReport.objects.first().pk},
+        "admin:billing_cancel_late_delivery": {"line_id": lines[0].pk},
     }
 
     def url(name: str, pattern: URLPattern) -> str:
