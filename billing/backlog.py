@@ -13,8 +13,12 @@ Both are split by calendar month of the lease's contract zone and priced by the 
 latest useful notice dates (leasing/rules.py `latest_useful_notice_date`) says, per lease, the
 last day a notice still shortens it.
 
-Notices on single lines are not taken into account (the whole-lease end is); a notice received
-after `D` is not either, so a past date gives what was known then.
+Notices count as known on `D`: received by its end and not withdrawn by then (a notice
+received after `D` is not taken into account, so a past date gives what was known then). A
+notice on some lines ends those lines' stated and enforceable backlog at its effective end; once
+every line is ended by notices, the lease ends when its last line does (as
+leasing/notices.py `_binding_ends` decides for the lease itself). The stored ends of the lease
+and its lines are not used: they say what is known now.
 """
 
 from __future__ import annotations
@@ -24,12 +28,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Q
-
 from common.contract_time import local_date
 from common.money import ZERO
 from leasing import rules
-from leasing.choices import LeaseStatus
+from leasing.choices import LeaseStatus, LineStatus
 from leasing.events import EventKind
 from leasing.models import Lease, LeaseEvent, Notice
 
@@ -87,8 +89,11 @@ class Backlog:
         return sum((r.enforceable_total for r in self.leases), ZERO)
 
 
-def _by_month(lease: Lease, start: dt.datetime, end: dt.datetime) -> dict[dt.date, Decimal]:
-    """Rent of `[start, end)` per calendar month of the contract zone."""
+def _by_month(
+    lease: Lease, start: dt.datetime, end: dt.datetime, line_ends: dict[int, dt.datetime]
+) -> dict[dt.date, Decimal]:
+    """Rent of `[start, end)` per calendar month of the contract zone, each line cut at its
+    end in `line_ends`."""
     out: dict[dt.date, Decimal] = {}
     if end <= start:
         return out
@@ -100,20 +105,33 @@ def _by_month(lease: Lease, start: dt.datetime, end: dt.datetime) -> dict[dt.dat
             break
         a, b = max(m_start, start), min(m_end, end)
         if b > a:
-            out[month] = lease_rent_due(lease, a, b)
+            out[month] = lease_rent_due(lease, a, b, line_ends=line_ends)
         month = (month + dt.timedelta(days=32)).replace(day=1)
     return out
 
 
-def _end_known_at(lease: Lease, notices: list[Notice], cutoff: dt.datetime) -> dt.datetime:
+def _ends_known_at(
+    lease: Lease, notices: list[Notice], cutoff: dt.datetime
+) -> tuple[dt.datetime, dict[int, dt.datetime]]:
+    """The lease's end and each line's end as the notices known before `cutoff` set them."""
     end = lease.term_end
+    line_ends: dict[int, dt.datetime] = {}
     for notice in notices:
         if notice.received_at >= cutoff:
             continue
         if notice.withdrawn_at is not None and notice.withdrawn_at < cutoff:
             continue
-        end = min(end, max(notice.effective_end, lease.commencement))
-    return end
+        notice_end = max(notice.effective_end, lease.commencement)
+        line_ids = [line.pk for line in notice.lines.all()]
+        if not line_ids:
+            end = min(end, notice_end)
+        for pk in line_ids:
+            line_ends[pk] = min(line_ends.get(pk, notice_end), notice_end)
+    lines = list(lease.lines.all())
+    running = [line.pk for line in lines if line.status != LineStatus.CANCELLED]
+    if running and all(pk in line_ends for pk in running):
+        end = min(end, max(line_ends[pk] for pk in running))
+    return end, {line.pk: min(end, line_ends.get(line.pk, end)) for line in lines}
 
 
 def backlog(*, day: dt.date, tenant_id: int | None = None) -> Backlog:
@@ -132,14 +150,14 @@ def backlog(*, day: dt.date, tenant_id: int | None = None) -> Backlog:
         .values_list("lease_id", "at")
     )
     notices: dict[int, list[Notice]] = defaultdict(list)
-    for notice in Notice.objects.filter(lease__in=leases).filter(Q(lines__isnull=True)):
+    for notice in Notice.objects.filter(lease__in=leases).prefetch_related("lines"):
         notices[notice.lease_id].append(notice)
     rows = []
     for lease in leases:
         signed_at = approved.get(lease.pk)
         if signed_at is not None and signed_at >= cutoff:
             continue  # not signed yet as of that day
-        end = _end_known_at(lease, notices[lease.pk], cutoff)
+        end, line_ends = _ends_known_at(lease, notices[lease.pk], cutoff)
         if end <= cutoff:
             continue
         tz = lease.contract_timezone
@@ -151,8 +169,8 @@ def backlog(*, day: dt.date, tenant_id: int | None = None) -> Backlog:
                 end=end,
                 enforceable_end=enforceable_end,
                 latest_useful_notice=rules.latest_useful_notice_date(end, lease.notice_days, tz),
-                stated=_by_month(lease, start, end),
-                enforceable=_by_month(lease, start, enforceable_end),
+                stated=_by_month(lease, start, end, line_ends),
+                enforceable=_by_month(lease, start, enforceable_end, line_ends),
             )
         )
     return Backlog(day, rows)

@@ -1,7 +1,9 @@
 """Demo billing on top of the demo leases (`leasing.demo.seed_leasing`).
 
-Bills the demo leases up to `now` the way the product would have: the daily billing run is
-replayed at 00:10 UTC on every day something fell due (each month's invoice 7 days before the
+Bills the demo leases up to `now` the way the product would have. Each lease was activated at
+its commencement (`leasing.demo.replay_boundaries`), where billing's consumer of the activation
+invoiced what was due then; the daily billing run is replayed at 00:10 UTC on every day
+something fell due (each month's invoice 7 days before the
 month in the contract zone, first partial months at commencement, holdover months once over),
 then once more at `now`. Tenants are then shown as paying by wire 20 days after issue (each
 wire recorded that day and applied to its invoice), except: one invoice paid in part (40 %),
@@ -24,14 +26,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import F
-
 from common.contract_time import local_date
 from common.progress import ProgressFn, quiet_progress
 from leasing import services as leasing_services
+from leasing.acceptance import demo_accept_on_time
 from leasing.choices import LeaseStatus, Party
 from leasing.demo import SPOT_REFERENCE
-from leasing.models import Allocation, Lease
+from leasing.models import Lease
 
 from . import dunning, ledger, payments, planning, proration, services
 from .choices import NOT_BILLED, ContactRole, InvoiceStatus, PaymentMethod
@@ -74,7 +75,8 @@ def run_instants(*, now: dt.datetime) -> list[dt.datetime]:
 
 def seed_billing(*, now: dt.datetime, progress: ProgressFn = quiet_progress) -> None:
     """Bill the demo leases up to `now` (see the module docstring). Needs the demo leases."""
-    _hand_over_on_time(now=now)
+    # Rent follows accepted nodes; a late hand-over is shown by `seed_fleet_money`.
+    demo_accept_on_time(now=now)
     instants = run_instants(now=now)
     total = len(instants) + 1
     for done, instant in enumerate(instants, start=1):
@@ -83,18 +85,6 @@ def seed_billing(*, now: dt.datetime, progress: ProgressFn = quiet_progress) -> 
     _seed_receivables(now=now)
     _spot_notice_credit(now=now)
     progress("billing runs", total, total)
-
-
-def _hand_over_on_time(*, now: dt.datetime) -> None:
-    """The demo's history predates hand-over records: its nodes count as accepted when their
-    allocation started, as migration leasing/0010 did for the allocations that existed then
-    (rent follows accepted nodes; a late hand-over is shown by `seed_fleet_money`). Only
-    allocations still pending and already started are touched, so a second call does nothing."""
-    Allocation.objects.filter(
-        accepted_at__isnull=True, starts_at__lte=now, line__lease__reference__startswith="demo:"
-    ).exclude(replacement_for__isnull=False).exclude(
-        line__allocations__acceptance_records__isnull=False  # the phased hand-over's line
-    ).update(accepted_at=F("starts_at"))
 
 
 def _spot_notice_credit(*, now: dt.datetime) -> None:

@@ -3,9 +3,14 @@
 An invoice that still owes money gets an e-mail to its tenant's billing contacts 3 days before
 its due date, then 1, 7, 15 and 30 days after (UTC dates). Each step goes out once: the
 `Reminder` row is unique per invoice and step and is inserted in the transaction that sends it
-(an SMTP failure rolls it back, so the next run tries again). Payment stops the series: only
-invoices with a balance are reminded. After downtime only the latest step due is sent and the
-earlier ones are recorded as skipped, so a tenant never receives a burst. The 30-day reminder
+(an SMTP failure rolls it back, so the next run tries again; a concurrent run's insert waits for
+it and finds the step taken). The row commits right after the SMTP server accepted the
+message: a worker killed in that instant leaves no row and the next run sends again — the one
+duplicate SMTP allows, with the same Message-ID (`message_id`). SMTP offers no way to make the
+acceptance and the commit one step; the opposite order would lose the reminder instead.
+Payment stops the series: only invoices with a balance are reminded. After downtime only the
+latest step due is sent and the earlier ones are recorded as skipped, so a tenant never
+receives a burst. The 30-day reminder
 is the escalation: it is copied to the legal contacts and listed on the operator's receivables
 page.
 """
@@ -78,7 +83,23 @@ def _message(invoice: Invoice, step: str, owed, to: list[str], cc: list[str]) ->
         f"{format_money(owed, invoice.currency)} is still open ({label}).\n\n"
         "If you have already paid, thank you: please ignore this reminder.\n"
     )
-    return EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, to, cc=cc)
+    return EmailMessage(
+        subject,
+        body,
+        settings.DEFAULT_FROM_EMAIL,
+        to,
+        cc=cc,
+        headers={"Message-ID": message_id(invoice.pk, step)},
+    )
+
+
+def message_id(invoice_id: int, step: str) -> str:
+    """The reminder's Message-ID: the same for every attempt at one (invoice, step), so a
+    copy sent again after a crash between the SMTP server's acceptance and the commit (see
+    the module docstring) is recognizable as the same message by mail systems that
+    deduplicate on it."""
+    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "landlord.invalid"
+    return f"<reminder-{invoice_id}-{step}@{domain}>"
 
 
 def send_reminders(*, now: dt.datetime | None = None) -> DunningOutcome:

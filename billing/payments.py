@@ -37,9 +37,9 @@ from django.db.models import Sum
 
 from common import events
 from common.clock import resolve_now
-from common.exceptions import Conflict, InvalidInput
-from common.money import ZERO, round_money
-from leasing.models import Tenant
+from common.exceptions import Conflict, DomainError, InvalidInput
+from common.money import DEFAULT_CURRENCY, ZERO, round_money
+from leasing.models import Lease, Tenant
 
 from . import aging, ledger
 from .choices import (
@@ -78,6 +78,18 @@ class PaymentRefunded(Conflict):
 class NothingUnapplied(Conflict):
     code = "nothing_unapplied"
     default_message = "The tenant has not that much unapplied money."
+
+
+class CurrencyMismatch(DomainError):
+    code = "currency_mismatch"
+    http_status = 422
+    default_message = "The tenant is not billed in this currency."
+
+
+class OverApplication(DomainError):
+    code = "over_application"
+    http_status = 422
+    default_message = "The applications ask for more than the payment holds or an invoice owes."
 
 
 class InvoiceHasPayments(Conflict):
@@ -195,9 +207,11 @@ def _apply(
     now: dt.datetime,
     actor: User | None,
     tenant_id: int,
+    caps: dict[int, Decimal] | None = None,
 ) -> tuple[list[Application], Decimal]:
     """Apply what `source` holds to `targets` in order, each up to its balance (updated in
-    `open_balance`); returns the applications and what is left."""
+    `open_balance`) and to its amount in `caps` if given; returns the applications and what
+    is left."""
     left = source.available
     made = []
     for invoice in targets:
@@ -206,6 +220,8 @@ def _apply(
         if invoice.currency != source.currency:
             continue  # money applies only to invoices in its currency
         take = min(left, open_balance[invoice.pk])
+        if caps is not None:
+            take = min(take, caps[invoice.pk])
         if take <= 0:
             continue
         made.append(
@@ -325,18 +341,53 @@ def _check_amount(value, field: str = "amount") -> Decimal:
 
 
 def _open_invoices(tenant_id: int, currency: str, ids: Sequence[int] | None) -> list[Invoice]:
-    """The invoices to apply to, in order: those named (refused unless open and the tenant's),
-    or every open invoice of the tenant, due earliest first."""
-    qs = Invoice.objects.filter(tenant_id=tenant_id, currency=currency)
+    """The invoices to apply to, in order: those named (refused unless open, the tenant's and
+    in `currency`), or every open invoice of the tenant in `currency`, due earliest first."""
+    qs = Invoice.objects.filter(tenant_id=tenant_id)
     if ids is None:
-        return list(qs.filter(status__in=OPEN_STATUSES).order_by("due_at", "pk"))
+        return list(qs.filter(currency=currency, status__in=OPEN_STATUSES).order_by("due_at", "pk"))
     # A named invoice paid meanwhile (by a concurrent payment) is not an error: what it no
     # longer needs stays unapplied. Drafts, voids and other tenants' invoices are refused.
     found = {inv.pk: inv for inv in qs.filter(pk__in=list(ids), status__in=BILLED_STATUSES)}
     missing = [pk for pk in ids if pk not in found]
     if missing:
         raise InvoiceNotOpen(extra={"invoices": missing})
+    other = [pk for pk in ids if found[pk].currency != currency]
+    if other:
+        raise CurrencyMismatch(
+            "Money applies only to invoices in its currency.",
+            extra={"invoices": other, "currency": currency},
+        )
     return [found[pk] for pk in dict.fromkeys(ids)]
+
+
+def _check_currency(tenant: Tenant, currency: str) -> None:
+    """Refuse a currency the tenant is not billed in (its leases' currencies)."""
+    billed = set(Lease.objects.filter(tenant=tenant).values_list("currency", flat=True))
+    billed = billed or {DEFAULT_CURRENCY}
+    if currency not in billed:
+        raise CurrencyMismatch(extra={"currency": currency, "billed_in": sorted(billed)})
+
+
+def _check_applications(
+    applications: Sequence[tuple[int, Decimal | str]], amount: Decimal
+) -> dict[int, Decimal]:
+    """The amount asked for each invoice (ids once each, amounts positive to the cent, no more
+    in all than the payment)."""
+    caps: dict[int, Decimal] = {}
+    for i, (invoice_id, value) in enumerate(applications):
+        if invoice_id in caps:
+            raise InvalidInput(
+                extra={"fields": {f"applications[{i}].invoice": "Named more than once."}}
+            )
+        caps[invoice_id] = _check_amount(value, f"applications[{i}].amount")
+    asked = sum(caps.values(), ZERO)
+    if asked > amount:
+        raise OverApplication(
+            "The applications add up to more than the payment.",
+            extra={"amount": str(amount), "applied": str(asked)},
+        )
+    return caps
 
 
 @dataclass(frozen=True)
@@ -376,11 +427,16 @@ def _plan(
     now: dt.datetime,
     actor: User | None,
     tenant_id: int,
+    caps: dict[int, Decimal] | None = None,
+    open_balance: dict[int, Decimal] | None = None,
 ) -> PaymentPlan:
-    """Apply `source` to `targets` on paper (the rule of `_apply`): nothing is written."""
-    open_balance = balances(targets)
+    """Apply `source` to `targets` on paper (the rule of `_apply`, amounts capped by `caps`,
+    from `open_balance` if already read): nothing is written."""
+    open_balance = balances(targets) if open_balance is None else dict(open_balance)
     before = dict(open_balance)
-    made, left = _apply(source, targets, open_balance, now=now, actor=actor, tenant_id=tenant_id)
+    made, left = _apply(
+        source, targets, open_balance, now=now, actor=actor, tenant_id=tenant_id, caps=caps
+    )
     by_pk = {inv.pk: inv for inv in targets}
     planned = [
         PlannedApplication(by_pk[a.invoice_id], before[a.invoice_id], a.amount) for a in made
@@ -400,6 +456,7 @@ def payment_plan(
     dry run): the same targets, balances and application rule."""
     now = resolve_now(now)
     amount = _check_amount(amount)
+    _check_currency(tenant, currency)
     targets = [
         inv for inv in _open_invoices(tenant.pk, currency, invoices) if inv.status in OPEN_STATUSES
     ]
@@ -419,13 +476,21 @@ def payment_record(
     method: str = PaymentMethod.WIRE,
     currency: str = "USD",
     invoices: Sequence[int] | None = None,
+    applications: Sequence[tuple[int, Decimal | str]] | None = None,
     actor: User | None = None,
     now: dt.datetime | None = None,
 ) -> Payment:
-    """Record a payment by `actor` and apply it: to the invoices named (ids, in that order), or
-    to the tenant's open invoices due earliest first. What is left stays unapplied."""
+    """Record a payment by `actor` and apply it: to the invoices named (ids, in that order),
+    or the amounts named for each invoice (`applications`, (id, amount) pairs: each no more
+    than the invoice owes, all no more than the payment, else `over_application` and nothing
+    is written), or else to the tenant's open invoices due earliest first. What is left stays
+    unapplied. The currency must be one the tenant is billed in."""
     now = resolve_now(now)
     amount = _check_amount(amount)
+    if invoices is not None and applications is not None:
+        raise InvalidInput(
+            extra={"fields": {"applications": "Name invoices or applications, not both."}}
+        )
     reference = (reference or "").strip()
     errors = {}
     if not reference:
@@ -438,16 +503,34 @@ def payment_record(
         errors["value_date"] = "Must not be in the future."
     if errors:
         raise InvalidInput(extra={"fields": errors})
+    caps = None
+    if applications is not None:
+        caps = _check_applications(applications, amount)
+        invoices = list(caps)
+    _check_currency(tenant, currency)
     targets = _open_invoices(tenant.pk, currency, invoices)
     _lock(Invoice, (inv.pk for inv in targets))
     # Re-read under the locks: a concurrent payment may have settled some meanwhile; the money
-    # then stays unapplied rather than being refused (it was received all the same).
+    # then stays unapplied rather than being refused (it was received all the same) — unless
+    # an amount was asked for an invoice that no longer owes it.
     still_open = set(
         Invoice.objects.filter(
             pk__in=[inv.pk for inv in targets], status__in=OPEN_STATUSES
         ).values_list("pk", flat=True)
     )
     targets = [inv for inv in targets if inv.pk in still_open]
+    open_balance = balances(targets)
+    if caps is not None:
+        over = {
+            pk: str(open_balance.get(pk, ZERO))
+            for pk, asked in caps.items()
+            if asked > open_balance.get(pk, ZERO)
+        }
+        if over:
+            raise OverApplication(
+                "An application is more than its invoice owes.",
+                extra={"balances": over},
+            )
     payment = Payment.objects.create(
         tenant=tenant,
         amount=amount,
@@ -460,7 +543,15 @@ def payment_record(
     )
     ledger.post([ledger.cash_postings(PostingKind.PAYMENT, amount, payment=payment, at=now)])
     source = Source(payment.pk, None, amount, now, currency)
-    made = _plan(targets, source, now=now, actor=actor, tenant_id=tenant.pk).made
+    made = _plan(
+        targets,
+        source,
+        now=now,
+        actor=actor,
+        tenant_id=tenant.pk,
+        caps=caps,
+        open_balance=open_balance,
+    ).made
     _write_applications(made, now=now, currency={inv.pk: inv.currency for inv in targets})
     _settle_statuses((app.invoice_id for app in made), now=now, actor=actor)
     aging.refresh_standing([tenant.pk], now=now)  # tenant rows after invoice rows

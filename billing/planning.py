@@ -208,12 +208,15 @@ def takes_slot(kind: str, status: str, void_resolution: str) -> bool:
     return kind != InvoiceKind.SUPPLEMENTARY and holds_slot(status, void_resolution)
 
 
-def line_accrual(line: LeaseLine, lease: Lease, through: dt.datetime) -> Fraction:
-    """Exact rent of a line from commencement up to `through` (zero before, flat after)."""
+def line_accrual(
+    line: LeaseLine, lease: Lease, through: dt.datetime, *, life_end: dt.datetime | None = None
+) -> Fraction:
+    """Exact rent of a line from commencement up to `through` (zero before, flat after); the
+    line ends at `life_end` when given (an end known at some date), else at its own end."""
     return proration.cumulative(
         line.monthly_rate,
         life_start=lease.commencement,
-        life_end=line.end,
+        life_end=line.end if life_end is None else life_end,
         through=through,
         tz=lease.contract_timezone,
     )

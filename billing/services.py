@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -479,19 +479,36 @@ def credit_notes_for_changes(
     return _bill_leases([lease.pk], now=_now(now), invoices=False, actor=actor).credit_notes
 
 
-def lease_rent_due(lease: Lease, start: dt.datetime, end: dt.datetime) -> Decimal:
+def lease_rent_due(
+    lease: Lease,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    line_ends: Mapping[int, dt.datetime] | None = None,
+) -> Decimal:
     """Rent of the lease over `[start, end)` by the billing rule, to the cent.
 
     The rent seam of `leasing.rules.quote` ("rent still due"): `round(C(end)) − round(C(start))`
     with `C` the lease's exact accrual from commencement, its lines cut at `end` — what the
-    invoices net of credit notes will say for that span once the lease ends at `end`.
+    invoices net of credit notes will say for that span once the lease ends at `end`. Each
+    line ends at its own end, or at `line_ends[line id]` when given (the backlog's ends as
+    known at a past date).
     """
     if end <= start:
         return ZERO
     lines = list(lease.lines.all())
-    before = sum((line_accrual(line, lease, start) for line in lines), Fraction(0))
-    upto = sum((line_accrual(line, lease, min(end, line.end)) for line in lines), Fraction(0))
-    return proration.to_money(upto) - proration.to_money(before)
+    ends = {line.pk: line.end if line_ends is None else line_ends[line.pk] for line in lines}
+
+    def accrued(through: dt.datetime) -> Fraction:
+        return sum(
+            (
+                line_accrual(line, lease, min(through, ends[line.pk]), life_end=ends[line.pk])
+                for line in lines
+            ),
+            Fraction(0),
+        )
+
+    return proration.to_money(accrued(end)) - proration.to_money(accrued(start))
 
 
 @transaction.atomic

@@ -8,9 +8,11 @@ from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter
 from typing import Any, cast
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth import get_user_model
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -20,8 +22,9 @@ from django.utils.html import format_html, format_html_join
 from . import events
 from .display import EMPTY
 from .exceptions import DomainError
-from .models import DomainEvent, EventDelivery, EventDeliveryStatus
+from .models import DomainEvent, EventDelivery, EventDeliveryStatus, OperatorKey
 from .money import DEFAULT_CURRENCY, format_money
+from .operator_keys import operator_key_create, operator_key_revoke
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -294,3 +297,68 @@ class EventDeliveryAdmin(admin.ModelAdmin):
         lambda obj, user: events.delivery_retry(delivery=obj, actor=user),
         permissions=["change"],
     )
+
+
+class OperatorKeyForm(forms.ModelForm):
+    class Meta:
+        model = OperatorKey
+        fields = ["user", "name", "expires_at"]
+
+    def clean_expires_at(self):
+        value = self.cleaned_data.get("expires_at")
+        if value is not None and value <= timezone.now():
+            raise forms.ValidationError("Must be in the future.")
+        return value
+
+
+@admin.register(OperatorKey)
+class OperatorKeyAdmin(admin.ModelAdmin):
+    """Operator API keys: created here for a staff user (the raw key is shown once, in a
+    message) and revoked; nothing else about a key can be edited. No group holds
+    `add_operatorkey`: a key acts as its user, so only superusers create them
+    (docs/rules/roles.md)."""
+
+    form = OperatorKeyForm
+    list_display = ["prefix", "user", "name", "created_at", "expires_at", "revoked_at"]
+    list_filter = ["user"]
+    search_fields = ["prefix", "name", "user__username"]
+    list_select_related = ["user"]
+    readonly_fields = ["prefix", "created_at", "created_by", "revoked_at", "last_used_at"]
+    actions = ["revoke"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            kwargs["queryset"] = get_user_model().objects.filter(is_staff=True, is_active=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["user", "name", "expires_at"]
+        return ["user", "name", "expires_at", *self.readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["user", "name", "expires_at", *self.readonly_fields]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # keys are immutable; revoke and create another instead
+        key, raw = operator_key_create(
+            user=obj.user, name=obj.name, expires_at=obj.expires_at, actor=request.user
+        )
+        obj.pk = key.pk
+        obj.__dict__.update({f.attname: getattr(key, f.attname) for f in key._meta.fields})
+        self.message_user(
+            request,
+            f"New operator key for {key.user}: {raw} — copy it now, it is not stored and will "
+            "not be shown again.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
+    def revoke(self, request, queryset):
+        for key in queryset:
+            operator_key_revoke(key=key)
+        record_change(request.user, queryset, "Revoked")
+        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)

@@ -100,3 +100,37 @@ class EventDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.consumer} ← event {self.event_id} ({self.status})"
+
+
+class OperatorKey(models.Model):
+    """An operator API key (`/api/ops/v1/`), owned by a staff user: a request made with it acts
+    as that user, with that user's Django permissions, and every write records the user.
+
+    Shown once at creation and stored as a SHA-256 hash with its lookup prefix in clear, like
+    the tenant keys (`common/keys.py`). A revoked or expired key, or one whose user is no
+    longer active staff, authenticates nothing (`common/operator_keys.py`).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="operator_keys"
+    )
+    name = models.CharField(max_length=100, blank=True, default="")
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} operator key {self.prefix}…"

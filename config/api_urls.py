@@ -9,6 +9,8 @@ from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config.ops_schema import ops_v1
+
 
 @csrf_exempt  # no session, no cookies: a JSON 404 for every method
 def api_not_found(request, rest: str = ""):
@@ -25,15 +27,17 @@ urlpatterns = [
     # Enum names for the schema are in settings (SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    # The operator ingestion API (monitoring source keys, not tenant keys) and its own document.
-    path("ops/v1/", include("clusters.api.urls")),
+    # The operator API (monitoring source keys and operator keys, never tenant keys) and its
+    # own document.
+    path("ops/v1/", include(ops_v1)),
     path(
         "ops/schema/",
         SpectacularAPIView.as_view(
-            urlconf="clusters.api.schema_urls",
+            urlconf="config.ops_schema",
             custom_settings={
-                "TITLE": "Landlord operator ingestion API",
-                "DESCRIPTION": "Monitoring systems push health events (docs/api.md).",
+                "TITLE": "Landlord operator API",
+                "DESCRIPTION": "Monitoring systems push health events; a finance system "
+                "records, reverses and refunds payments (docs/api.md).",
                 "PREPROCESSING_HOOKS": [],
             },
         ),

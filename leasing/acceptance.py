@@ -859,6 +859,20 @@ DEMO_SIGNER = "demo-burn-in"
 DEMO_BATCH_NODES = 16
 
 
+def demo_accept_on_time(*, now: dt.datetime) -> None:
+    """The demo's history predates hand-over records: its allocations started by `now` count
+    as accepted at their start (as migration leasing/0010 did for the allocations that existed
+    then), bar the phased hand-over line (`seed_demo_handover`: its records say when) and
+    replacements (handed over on their own). Only pending allocations are touched."""
+    phased = Lease.objects.filter(reference=DEMO_HANDOVER_LEASE).first()
+    pending = Allocation.objects.filter(
+        accepted_at__isnull=True, starts_at__lte=now, line__lease__reference__startswith="demo:"
+    ).exclude(replacement_for__isnull=False)
+    if phased is not None:
+        pending = pending.exclude(line=phased.lines.order_by("id").first())
+    pending.update(accepted_at=F("starts_at"))
+
+
 def seed_demo_handover(*, now: dt.datetime) -> dict[str, int]:
     """The demo's hand-over story, once (a second run changes nothing).
 
@@ -876,9 +890,7 @@ def seed_demo_handover(*, now: dt.datetime) -> dict[str, int]:
         return {"acceptance_records": 0}
     if AcceptanceRecord.objects.filter(allocation__line=line).exists():
         return {"acceptance_records": 0}
-    Allocation.objects.filter(
-        accepted_at__isnull=True, starts_at__lte=now, line__lease__reference__startswith="demo:"
-    ).exclude(line=line).update(accepted_at=F("starts_at"))
+    demo_accept_on_time(now=now)
     signer, _ = get_user_model().objects.get_or_create(
         username=DEMO_SIGNER,
         defaults={"first_name": "Burn-in", "last_name": "team", "is_staff": True},

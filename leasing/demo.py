@@ -8,13 +8,21 @@ lease on campus 3; a Helios lease on campus 2 with a tenant notice in flight; an
 listings of what is left.
 
 Everything is created through `leasing.services` with the clock set in the past (requests,
-approvals, the renewal, the notice), then the boundary job is run at `now`, so the rows are
-exactly what the product would have produced. The headline rents are the full-scale story
+approvals, the renewal, the notice), and the boundary job is replayed at each boundary's own
+instant (`replay_boundaries`) before each back-dated step and then at `now`: a lease activates
+at its commencement, not at the seeding instant, so billing's consumer of the activation
+invoices its first month then (as the product would have), and the rows are exactly what the
+product would have produced. The headline rents are the full-scale story
 and are SCALED WITH THE FLEET: at `scale` s the campus-1 leases rent for s × $1.25B and
 s × $0.92B a month (node counts follow the inventory, which is scaled already), so rent per
 GPU — and with it every break-even the reclaim workbench prints — is the same at every seed
 scale. (Before, a 2 % demo kept full-size rents on 2 % of the GPUs: a break-even scarcity of
 about 500 instead of about 10.)
+
+The hand-over is part of that history: demo nodes count as accepted when their allocation
+started (`acceptance.demo_accept_on_time`), and the phased hand-over of the lease given notice
+(`acceptance.seed_demo_handover`) is recorded before its notice, so what billing computes at
+each past instant is what it would have computed then.
 
 Idempotent: leases are keyed by `Lease.reference` (`demo:...`), listings by title, tenants by
 slug; a second run creates nothing. Works on SQLite and PostgreSQL.
@@ -33,9 +41,9 @@ from common.contract_time import local_date
 from common.money import round_money
 from common.progress import ProgressFn, quiet_progress
 
-from . import allocation, boundaries, notices, services
-from .choices import ListingStatus, ListingVisibility, MembershipRole, Party
-from .models import Lease, Listing, Tenant, TenantMembership
+from . import acceptance, allocation, boundaries, notices, services
+from .choices import ListingStatus, ListingVisibility, MembershipRole, NoticeStatus, Party
+from .models import Lease, Listing, Notice, Tenant, TenantMembership
 
 TZ = "America/Chicago"
 DAY = dt.timedelta(days=1)
@@ -141,7 +149,7 @@ def seed_leasing(
     )
     if missing:
         raise ValueError(f"seed the inventory first (missing sites: {sorted(missing)})")
-    created = {"tenants": 0, "leases": 0, "listings": 0}
+    created = {"tenants": 0, "leases": 0, "listings": 0, "acceptance_records": 0}
     rents = scaled_rents(scale)
     today = local_date(now, TZ)
     with transaction.atomic():
@@ -161,8 +169,9 @@ def seed_leasing(
 
     # Northwind's first term on campus 1, renewed on the same nodes 100 days ago; the first
     # term expired 60 days ago and handed its nodes to the renewal (the demo's expired lease).
-    with transaction.atomic():
-        if not Lease.objects.filter(reference="demo:northwind-campus1-term1").exists():
+    first = Lease.objects.filter(reference="demo:northwind-campus1-term1").first()
+    if first is None:
+        with transaction.atomic():
             first = _signed_lease(
                 reference="demo:northwind-campus1-term1",
                 tenant=northwind,
@@ -170,8 +179,13 @@ def seed_leasing(
                 commencement_date=today - 240 * DAY,
                 now=now,
             )
+    if not Lease.objects.filter(reference="demo:northwind-campus1-term2").exists():
+        replay_boundaries(until=now - 100 * DAY)  # the first term is running when renewed
+        with transaction.atomic():
             services.lease_renew(
-                lease=first, reference="demo:northwind-campus1-term2", now=now - 100 * DAY
+                lease=Lease.objects.get(pk=first.pk),
+                reference="demo:northwind-campus1-term2",
+                now=now - 100 * DAY,
             )
     done()
     with transaction.atomic():
@@ -194,8 +208,8 @@ def seed_leasing(
                 now=now,
             )
     done()
-    with transaction.atomic():
-        if not Lease.objects.filter(reference="demo:helios-campus2-notice").exists():
+    if not Lease.objects.filter(reference="demo:helios-campus2-notice").exists():
+        with transaction.atomic():
             lease = _signed_lease(
                 reference="demo:helios-campus2-notice",
                 tenant=helios,
@@ -203,6 +217,10 @@ def seed_leasing(
                 commencement_date=today - 30 * DAY,
                 now=now,
             )
+        # The lease is running, and its phased hand-over under way, when notice is given.
+        replay_boundaries(until=now - 5 * DAY)
+        created |= acceptance.seed_demo_handover(now=now - 5 * DAY)
+        with transaction.atomic():
             notices.notice_give(
                 lease=lease,
                 party=Party.TENANT,
@@ -224,8 +242,9 @@ def seed_leasing(
                 now=now,
             )
     done()
-    # Settle every boundary up to now (activations, the first term's expiry and handover).
-    boundaries.process_boundaries(now=now)
+    # Settle every boundary up to now, each at its instant (activations, the first term's
+    # expiry and handover).
+    replay_boundaries(until=now)
     created["leases"] = Lease.objects.count() - leases_before
     done()
 
@@ -249,6 +268,26 @@ def seed_leasing(
             created["listings"] += 1
     done()
     return created
+
+
+def replay_boundaries(*, until: dt.datetime) -> None:
+    """Run the boundary job at every instant before `until` where a demo lease has a boundary
+    (commencement, end, end of the drain grace, a notice's effective end), in time order, then
+    at `until`. Each instant settles what is due then and nothing later, so a back-dated lease
+    activates at its commencement; instants already settled find nothing to do."""
+    acceptance.demo_accept_on_time(now=until)  # rent follows accepted nodes
+    instants: set[dt.datetime] = set()
+    for lease in Lease.objects.filter(reference__startswith="demo:"):
+        end = lease.end
+        instants |= {lease.commencement, end, end + dt.timedelta(hours=lease.drain_grace_hours)}
+    instants.update(
+        Notice.objects.filter(
+            lease__reference__startswith="demo:", status=NoticeStatus.RECORDED
+        ).values_list("effective_end", flat=True)
+    )
+    for instant in sorted(i for i in instants if i < until):
+        boundaries.process_boundaries(now=instant)
+    boundaries.process_boundaries(now=until)
 
 
 def _listing_clusters() -> list[tuple[Cluster, Decimal]]:

@@ -550,9 +550,21 @@ class ApiKey(models.Model):
 
 class IdempotencyRecord(models.Model):
     """The first response to a POST carrying an `Idempotency-Key`, replayed for the same key
-    and body (a different body with the same key is refused). Kept at least 24 hours."""
+    and body (a different body with the same key is refused). Kept at least 24 hours.
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    A key belongs to the tenant that sent it (tenant API) or to the staff user whose operator
+    key sent it (operator API), never both."""
+
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
     key = models.CharField(max_length=255)
     method = models.CharField(max_length=8)
     path = models.CharField(max_length=500)
@@ -564,7 +576,15 @@ class IdempotencyRecord(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["tenant", "key"], name="idempotency_unique_key"),
+            models.UniqueConstraint(
+                fields=["operator", "key"], name="idempotency_unique_operator_key"
+            ),
+            models.CheckConstraint(
+                condition=Q(tenant__isnull=False, operator__isnull=True)
+                | Q(tenant__isnull=True, operator__isnull=False),
+                name="idempotency_one_owner",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.tenant}: {self.method} {self.path} ({self.key})"
+        return f"{self.tenant or self.operator}: {self.method} {self.path} ({self.key})"

@@ -217,8 +217,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # The operator ingestion API has its own document (/api/ops/schema/).
-    "PREPROCESSING_HOOKS": ["clusters.api.schema_urls.exclude_ops_paths"],
+    # The operator API has its own document (/api/ops/schema/).
+    "PREPROCESSING_HOOKS": ["config.ops_schema.exclude_ops_paths"],
     # Several fields are named `status` (or `available_actions`) with different choice sets;
     # name each enum after its domain so the schema is stable and readable.
     "ENUM_NAME_OVERRIDES": {

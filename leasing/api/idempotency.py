@@ -1,9 +1,10 @@
-"""`Idempotency-Key` on the POSTs that create leases and notices.
+"""`Idempotency-Key` on the POSTs that create leases and notices (tenant API) and payments
+(operator API). A key is the tenant's, or the staff user's whose operator key sent it.
 
 * Same key, same method, path and body → the first response (status and body) is replayed.
 * Same key with anything else → 422 `idempotency_key_reused`; nothing runs.
 * Concurrent first requests with one key: the record is inserted in the same transaction that
-  runs the service and stores the response, so the unique constraint (tenant, key) makes the
+  runs the service and stores the response, so the unique constraint (owner, key) makes the
   second insert wait for the first transaction. When it commits the second one replays its
   response; if it rolled back the second one runs. A wait longer than `LOCK_WAIT` answers 409
   `idempotency_in_progress` (retry later). Never two executions.
@@ -21,7 +22,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.http import Http404
@@ -32,6 +33,9 @@ from rest_framework.response import Response
 
 from common.exceptions import Conflict, DomainError
 from leasing.models import IdempotencyRecord, Tenant
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 HEADER = "Idempotency-Key"
 MAX_KEY_CHARS = 255
@@ -83,13 +87,18 @@ def _jsonable(data: Any) -> Any:
     return json.loads(JSONRenderer().render(data))
 
 
+def _owner(owner: Tenant | User) -> dict[str, Any]:
+    return {"tenant": owner} if isinstance(owner, Tenant) else {"operator": owner}
+
+
 def run_idempotent(
     request,
-    tenant: Tenant,
+    owner: Tenant | User,
     execute: Callable[[], Response],
     render_error: Callable[[Exception], Response],
 ) -> Response:
-    """Run `execute` at most once per (tenant, Idempotency-Key); see the module docstring.
+    """Run `execute` at most once per (owner, Idempotency-Key), the owner a tenant or a staff
+    user; see the module docstring.
 
     `execute` calls the service and returns the success response; a `DomainError`, DRF error
     or `Http404` it raises is rendered by `render_error` and stored like a success.
@@ -98,7 +107,7 @@ def run_idempotent(
     if key is None:
         return execute()
     fingerprint = request_fingerprint(request)
-    existing = IdempotencyRecord.objects.filter(tenant=tenant, key=key).first()
+    existing = IdempotencyRecord.objects.filter(**_owner(owner), key=key).first()
     if existing is not None:
         return _replay(existing, fingerprint)
     with transaction.atomic():
@@ -108,7 +117,7 @@ def run_idempotent(
                     with connection.cursor() as cursor:
                         cursor.execute("SET LOCAL lock_timeout = %s", [LOCK_WAIT])
                 record = IdempotencyRecord.objects.create(
-                    tenant=tenant,
+                    **_owner(owner),
                     key=key,
                     method=request.method,
                     path=request.path[:500],
@@ -121,7 +130,7 @@ def run_idempotent(
                         cursor.execute("SET LOCAL lock_timeout = DEFAULT")
         except IntegrityError:
             # Another request with this key committed first (we waited for it): replay it.
-            winner = IdempotencyRecord.objects.filter(tenant=tenant, key=key).first()
+            winner = IdempotencyRecord.objects.filter(**_owner(owner), key=key).first()
             if winner is None:
                 raise IdempotencyInProgress() from None
             return _replay(winner, fingerprint)

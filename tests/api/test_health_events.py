@@ -264,7 +264,8 @@ def test_a_batch_costs_the_same_queries_whatever_its_size(source, ops):
 
 def test_the_ops_endpoint_has_its_own_schema_and_not_the_tenants(client):
     ops_doc = client.get("/api/ops/schema/?format=json").json()
-    assert set(ops_doc["paths"]) == {URL}
+    assert URL in ops_doc["paths"]
+    assert all(p.startswith("/api/ops/v1/") for p in ops_doc["paths"])
     assert "MonitoringKey" in ops_doc["components"]["securitySchemes"]
     tenant_doc = client.get("/api/schema/?format=json").json()
     assert not [p for p in tenant_doc["paths"] if p.startswith("/api/ops/")]

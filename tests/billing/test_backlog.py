@@ -88,3 +88,81 @@ def test_the_operator_pages_render(client, django_user_model):
     journal = client.get(reverse("billing:journal_csv"))
     assert journal.status_code == 200
     assert journal.content.decode().startswith("date,posting,kind,account")
+
+
+def test_a_notice_on_one_line_ends_that_lines_backlog_from_the_day_it_was_received():
+    # Commencement 2026-12-01, term end 2027-04-05 (125 days), 90 days' notice. Line A at
+    # $3,000,000.00 a month; line B at $6,200,000.00 ($200,000.00 a day in a 31-day month).
+    # The operator gives notice on line B alone on 2026-12-20, to end it 2027-03-21T00:00Z.
+    from leasing.notices import notice_give
+
+    lease, (_line_a, line_b) = lease_with_lines(
+        commencement_date=dt.date(2026, 12, 1),
+        term_days=125,
+        rates=(Decimal("3000000.00"), Decimal("6200000.00")),
+        notice_days=90,
+        with_nodes=True,
+    )
+    assert lease.term_end == at(2027, 4, 5)
+    notice = notice_give(
+        lease=lease,
+        party=Party.OPERATOR,
+        lines=[line_b],
+        requested_end=at(2027, 3, 21),
+        now=at(2026, 12, 20, 12),
+    )
+    assert notice.effective_end == at(2027, 3, 21)
+    jan, feb, mar, apr = (dt.date(2027, m, 1) for m in (1, 2, 3, 4))
+
+    # As of 2026-12-31: A runs to the term end; B stops after 20 days of March (20 × 200,000).
+    # Enforceable: cut at 2026-12-31 + 91 days = 2027-04-01T00:00Z.
+    (row,) = backlog.backlog(day=dt.date(2026, 12, 31)).leases
+    assert row.end == at(2027, 4, 5)  # line A still runs to the term end
+    assert row.enforceable_end == at(2027, 4, 1)
+    assert row.stated == {
+        jan: Decimal("9200000.00"),
+        feb: Decimal("9200000.00"),
+        mar: Decimal("7000000.00"),  # 3,000,000 + 4,000,000
+        apr: Decimal("400000.00"),  # A: 3,000,000 × 4/30; B: nothing
+    }
+    assert row.stated_total == Decimal("25800000.00")
+    assert row.enforceable == {
+        jan: Decimal("9200000.00"),
+        feb: Decimal("9200000.00"),
+        mar: Decimal("7000000.00"),
+    }
+    assert row.enforceable_total == Decimal("25400000.00")
+
+    # As of 2026-12-19 the notice was not known: B runs to the term end (its stored end, set
+    # when the notice came, is not what was known then). April: 9,200,000 × 4/30.
+    (before,) = backlog.backlog(day=dt.date(2026, 12, 19)).leases
+    assert before.stated[mar] == Decimal("9200000.00")
+    assert before.stated[apr] == Decimal("1226666.67")
+    assert before.enforceable_end == at(2027, 3, 20)  # 2026-12-19 + 91 days
+    assert before.enforceable[mar] == Decimal("5638709.68")  # 9,200,000 × 19/31 = 5,638,709.677…
+
+
+def test_notices_on_every_line_end_the_lease_when_its_last_line_ends():
+    from leasing.notices import notice_give
+
+    lease, (line_a, line_b) = lease_with_lines(
+        commencement_date=dt.date(2026, 12, 1),
+        term_days=125,
+        rates=(Decimal("3000000.00"), Decimal("6200000.00")),
+        notice_days=90,
+        with_nodes=True,
+    )
+    for line, end in ((line_a, at(2027, 3, 25)), (line_b, at(2027, 3, 21))):
+        notice_give(
+            lease=lease,
+            party=Party.TENANT,
+            lines=[line],
+            requested_end=end,
+            now=at(2026, 12, 20, 12),
+        )
+    (row,) = backlog.backlog(day=dt.date(2026, 12, 31)).leases
+    assert row.end == at(2027, 3, 25)
+    assert row.latest_useful_notice < dt.date(2027, 1, 3)  # earlier than for the term end
+    # March: A 3,000,000 × 24/31 = 2,322,580.645… ; B 4,000,000.00; nothing in April.
+    assert row.stated[dt.date(2027, 3, 1)] == Decimal("6322580.65")
+    assert dt.date(2027, 4, 1) not in row.stated

@@ -11,6 +11,12 @@ The service-credits scan is published alongside (twice, and again after each res
 closed month of every lease ends with exactly one availability report and, where nodes were
 down, exactly one service credit note of the amount the availability rule gives.
 
+Daily recognition and dunning run on the same worker, killed mid-run (a pool child, then the
+whole worker twice) and published again after each restart: every closed day is recognized
+once (one `RecognitionRun` per day, the postings of each day equal to its run's amount, every
+schedule at the rule's amount to the cent), and every reminder reaches the SMTP server
+(aiosmtpd, in the test process) exactly once.
+
 Note on Redis: after a whole-worker kill its unacknowledged messages come back only after the
 broker visibility timeout (an hour in the settings); the run run again (the forced scan here,
 the next daily scan in production) is what finishes the work meanwhile. A killed pool child is
@@ -305,3 +311,163 @@ def test_sigkills_duplicates_and_lost_backends_leave_exactly_one_invoice_each(br
         for number in CreditNote.objects.values_list("number", flat=True)
     )
     assert numbers == list(range(1, len(numbers) + 1))
+
+
+# --- daily recognition and dunning under kills --------------------------------------------------
+
+
+def kill_while(worker, count, what: str, publish) -> None:
+    """Kill a pool child, then the whole worker twice, each once `count()` has moved on; after
+    each restart publish the job again (the run run again, plus a duplicate beat)."""
+
+    def progress(step: int) -> None:
+        floor = count()
+        wait_for(lambda: count() > floor + step, 120, what, worker)
+
+    progress(3)
+    assert worker.kill_a_child()  # the parent re-queues the task at once
+    for _ in range(2):
+        progress(3)
+        worker.kill()
+        worker.start()
+        publish()
+        publish()
+
+
+def test_daily_recognition_recognizes_each_day_once_through_kills(broker, worker):
+    from billing import ledger, services
+    from billing.choices import PostingKind
+    from billing.models import Posting, RecognitionRun, RevenueSchedule
+
+    client, app = broker
+    make_leases()
+    # The invoices, in-process, the revenue of earlier days recognized on the first day run:
+    # the worker then recognizes 120 days of service day by day, after days of downtime.
+    services.billing_run(now=NOW)
+    later = NOW + dt.timedelta(days=120)
+    first = Posting.objects.order_by("day").values_list("day", flat=True).first()
+    yesterday = later.date() - dt.timedelta(days=1)
+    days = (yesterday - first).days + 1
+    assert days == 120
+
+    def publish() -> None:
+        app.send_task("billing.recognize_revenue", kwargs={"now": later.isoformat()})
+
+    worker.start()
+    publish()
+    publish()  # two beats
+    kill_while(worker, RecognitionRun.objects.count, "recognition to progress", publish)
+    wait_for(
+        lambda: RecognitionRun.objects.count() >= days and client.llen("celery") == 0,
+        240,
+        "recognition to catch up",
+        worker,
+    )
+    time.sleep(1.0)  # a straggling duplicate must change nothing
+    worker.stop()
+
+    # Each day once, none missing.
+    run_days = sorted(RecognitionRun.objects.values_list("day", flat=True))
+    assert run_days == [first + dt.timedelta(days=i) for i in range(days)]
+    recognition = Posting.objects.filter(kind=PostingKind.RECOGNITION)
+    per_day = defaultdict(Decimal)
+    for day, amount in recognition.values_list("day", "amount"):
+        per_day[day] += amount
+    for run in RecognitionRun.objects.all():
+        assert per_day.get(run.day, Decimal("0.00")) == run.amount, run.day
+    # No document posted twice on one day.
+    keys = list(recognition.values_list("day", "invoice_id", "credit_note_id"))
+    assert len(keys) == len(set(keys))
+    # Every schedule holds exactly what the rule says at the end of yesterday, and the
+    # postings of each document add up to it, to the cent.
+    cutoff = ledger.day_end(yesterday)
+    expected_doc = defaultdict(Decimal)
+    for schedule in RevenueSchedule.objects.all():
+        want = ledger.recognized_through(
+            schedule.amount, schedule.service_start, schedule.service_end, cutoff
+        )
+        assert schedule.recognized == want, schedule.pk
+        expected_doc[(schedule.invoice_id, schedule.credit_note_id)] += want
+    posted_doc = defaultdict(Decimal)
+    for invoice_id, note_id, amount in recognition.values_list(
+        "invoice_id", "credit_note_id", "amount"
+    ):
+        posted_doc[(invoice_id, note_id)] += amount
+    assert {k: v for k, v in posted_doc.items() if v} == {
+        k: v for k, v in expected_doc.items() if v
+    }
+    assert sum(ledger.balances().values()) == 0
+
+
+def test_dunning_sends_each_reminder_once_through_kills(broker, worker):
+    from aiosmtpd.controller import Controller
+
+    from billing import payments, services
+    from billing.choices import OPEN_STATUSES, ContactRole, ReminderStep
+    from billing.dunning import due_step, message_id
+    from billing.models import Contact, Reminder
+    from tests.billing.test_dunning import Inbox, free_port
+
+    client, app = broker
+    make_leases()
+    services.billing_run(now=NOW)
+    tenant_id = Invoice.objects.values_list("tenant_id", flat=True).first()
+    Contact.objects.create(tenant_id=tenant_id, role=ContactRole.BILLING, email="ap@lab.example")
+    Contact.objects.create(tenant_id=tenant_id, role=ContactRole.LEGAL, email="law@lab.example")
+    later = NOW + dt.timedelta(days=40)  # every invoice issued at NOW is 10 days past due
+    today = later.date()
+    open_invoices = list(Invoice.objects.filter(status__in=OPEN_STATUSES))
+    owed = payments.balances(open_invoices)
+    expected = {
+        (inv.number, due_step(inv.due_at.date(), today))
+        for inv in open_invoices
+        if owed[inv.pk] > 0 and inv.due_at and due_step(inv.due_at.date(), today)
+    }
+    assert len(expected) > 100
+
+    inbox = Inbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    worker.env.update(
+        {
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(smtp.port),
+        }
+    )
+
+    def publish() -> None:
+        app.send_task("billing.send_reminders", kwargs={"now": later.isoformat()})
+
+    def sent() -> int:
+        return Reminder.objects.filter(sent=True).count()
+
+    try:
+        worker.start()
+        publish()
+        publish()  # two beats
+        kill_while(worker, sent, "reminders to go out", publish)
+        wait_for(
+            lambda: sent() >= len(expected) and client.llen("celery") == 0,
+            240,
+            "the reminders",
+            worker,
+        )
+        time.sleep(1.0)
+        worker.stop()
+    finally:
+        smtp.stop()
+
+    ids = dict(Reminder.objects.filter(sent=True).values_list("invoice__number", "invoice_id"))
+    labels = {step.label: step.value for step in ReminderStep}
+    received = []
+    for message in inbox.messages:
+        number = message["Subject"].split()[1].rstrip(":")
+        label = next(text for text in labels if message["Subject"].endswith(text))
+        received.append((number, labels[label]))
+        assert message["Message-ID"] == message_id(ids[number], labels[label])
+    recorded = set(Reminder.objects.filter(sent=True).values_list("invoice__number", "step"))
+    assert recorded == expected
+    duplicates = sorted({r for r in received if received.count(r) > 1})
+    assert duplicates == [], f"{len(duplicates)} reminders sent more than once"
+    assert set(received) == expected

@@ -32,6 +32,7 @@ def test_seed_leasing_tells_the_story_and_is_idempotent():
     assert created["tenants"] == 2
     assert created["leases"] == 6
     assert created["listings"] == 3
+    assert created["acceptance_records"] > 0  # the phased hand-over, before its notice
     assert calls[-1][1] == calls[-1][2]
 
     def rent(reference):
@@ -59,5 +60,5 @@ def test_seed_leasing_tells_the_story_and_is_idempotent():
 
     before = snapshot()
     again = seed_leasing(scale=0.01, now=NOW + dt.timedelta(minutes=3))
-    assert again == {"tenants": 0, "leases": 0, "listings": 0}
+    assert again == {"tenants": 0, "leases": 0, "listings": 0, "acceptance_records": 0}
     assert snapshot() == before

@@ -252,6 +252,7 @@ def test_the_groups_migrations_are_idempotent_and_reversible():
         "0005_calibration_groups",
         "0006_receivables_roles",
         "0007_credits_groups",
+        "0008_operator_keys_roles",
     )
     migrations = [import_module(f"reclaim.migrations.{name}") for name in names]
     states = [MigrationLoader(connection).project_state(("reclaim", name)).apps for name in names]

@@ -16,7 +16,6 @@ from billing.demo import seed_billing
 from billing.fleet_demo import seed_fleet_money
 from clusters.demo import seed_inventory
 from common.progress import Progress
-from leasing.acceptance import seed_demo_handover
 from leasing.demo import seed_leasing
 from leasing.incident_demo import seed_incidents
 from leasing.maintenance import seed_demo_maintenance
@@ -46,8 +45,6 @@ class Command(BaseCommand):
             created = seed_inventory(scale=scale, progress=progress)
         with transaction.atomic():
             created |= seed_leasing(scale=scale, now=now, progress=progress)
-        with transaction.atomic():
-            created |= seed_demo_handover(now=now)
         created |= seed_incidents(now=now)
         created |= seed_demo_replacement(now=now)
         # Billing and reclaim scoring commit per step: both are idempotent and resume.
