@@ -98,7 +98,7 @@ def update_from_values(
             ]
             cursor.execute(
                 # Table and column names come from the model; every value is a parameter.
-                f"UPDATE {table} SET {sets} "
+                f"UPDATE {table} SET {sets} "  # nosec B608
                 f"FROM (VALUES {', '.join([row_sql] * len(chunk))}) AS v WHERE {where}",
                 params,
             )
