@@ -6,7 +6,7 @@ what a lease owes follow from holdings, in the apps above. Each write emits a do
 
 A node's status is derived, never typed, while the fleet has something to say about it:
 an open incident of severity `down` → DOWN; a maintenance window in progress → MAINTENANCE;
-an open incident of severity `degraded` → DEGRADED; otherwise ACTIVE (`derived_status`).
+an open incident of severity `degraded` → DEGRADED; otherwise ACTIVE (`node_refresh_status`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
 from common import events
@@ -33,7 +33,7 @@ from .choices import (
     NodeStatus,
     Severity,
 )
-from .models import Incident, MaintenanceWindow, Node
+from .models import Cluster, Incident, MaintenanceWindow, Node
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -88,48 +88,80 @@ def open_incident_node_ids(node_ids: Iterable[int] | None = None) -> set[int]:
     return set(qs.values_list("node_id", flat=True))
 
 
-def derived_status(*, down: bool, maintenance: bool, degraded: bool) -> str:
-    """A node's status from what the fleet knows of it (module docstring)."""
-    if down:
-        return NodeStatus.DOWN
-    if maintenance:
-        return NodeStatus.MAINTENANCE
-    if degraded:
-        return NodeStatus.DEGRADED
-    return NodeStatus.ACTIVE
-
-
 # --- writes ---------------------------------------------------------------------------------
+
+# A node's status from its open incidents and the windows in progress over it (by node, cluster
+# or campus), in the order of the module docstring, written where it differs. Table names are
+# the models'; every value is a parameter. PostgreSQL and SQLite >= 3.33 (UPDATE ... FROM).
+REFRESH_SQL = """
+UPDATE {node} SET status = derived.status, status_changed_at = %(now)s
+FROM (
+    SELECT n.id, CASE
+        WHEN EXISTS (
+            SELECT 1 FROM {incident} i
+            WHERE i.node_id = n.id AND i.status = %(open)s AND i.severity = %(down)s
+        ) THEN %(status_down)s
+        WHEN EXISTS (
+            SELECT 1 FROM {window} w
+            WHERE w.status = %(in_progress)s AND (
+                (w.scope = %(scope_nodes)s AND w.id IN (
+                    SELECT wn.maintenancewindow_id FROM {window_nodes} wn WHERE wn.node_id = n.id
+                ))
+                OR (w.scope = %(scope_cluster)s AND w.cluster_id = n.cluster_id)
+                OR (w.scope = %(scope_site)s AND w.site_id = (
+                    SELECT c.site_id FROM {cluster} c WHERE c.id = n.cluster_id
+                ))
+            )
+        ) THEN %(status_maintenance)s
+        WHEN EXISTS (
+            SELECT 1 FROM {incident} i
+            WHERE i.node_id = n.id AND i.status = %(open)s AND i.severity = %(degraded)s
+        ) THEN %(status_degraded)s
+        ELSE %(status_active)s
+    END AS status
+    FROM {node} n WHERE n.id {ids}
+) AS derived
+WHERE {node}.id = derived.id AND {node}.status <> derived.status
+"""
 
 
 def node_refresh_status(*, node_ids: Iterable[int], now: dt.datetime) -> int:
-    """Set each node's status from its open incidents and the windows in progress; returns how
-    many changed. Four queries whatever the number of nodes."""
+    """Set each node's status from its open incidents and the windows in progress (module
+    docstring); returns how many changed. One statement whatever the number of nodes; a node
+    already in its status keeps its `status_changed_at`."""
     ids = sorted(set(node_ids))
     if not ids:
         return 0
-    open_incidents = Incident.objects.filter(node_id__in=ids, status=IncidentStatus.OPEN)
-    down = set(open_incidents.filter(severity=Severity.DOWN).values_list("node_id", flat=True))
-    degraded = set(
-        open_incidents.filter(severity=Severity.DEGRADED).values_list("node_id", flat=True)
+    params: dict[str, Any] = {
+        "open": IncidentStatus.OPEN,
+        "down": Severity.DOWN,
+        "degraded": Severity.DEGRADED,
+        "in_progress": MaintenanceStatus.IN_PROGRESS,
+        "scope_nodes": MaintenanceScope.NODES,
+        "scope_cluster": MaintenanceScope.CLUSTER,
+        "scope_site": MaintenanceScope.SITE,
+        "status_down": NodeStatus.DOWN,
+        "status_maintenance": NodeStatus.MAINTENANCE,
+        "status_degraded": NodeStatus.DEGRADED,
+        "status_active": NodeStatus.ACTIVE,
+        "now": connection.ops.adapt_datetimefield_value(now),
+    }
+    if connection.vendor == "postgresql":
+        in_ids, params["ids"] = "= ANY(%(ids)s)", ids
+    else:
+        in_ids = "IN (" + ", ".join(f"%(id{i})s" for i in range(len(ids))) + ")"
+        params.update((f"id{i}", pk) for i, pk in enumerate(ids))
+    sql = REFRESH_SQL.format(
+        node=Node._meta.db_table,
+        incident=Incident._meta.db_table,
+        window=MaintenanceWindow._meta.db_table,
+        window_nodes=MaintenanceWindow.nodes.through._meta.db_table,
+        cluster=Cluster._meta.db_table,
+        ids=in_ids,
     )
-    in_maintenance: set[int] = set()
-    for window in windows_of_nodes(ids).filter(status=MaintenanceStatus.IN_PROGRESS):
-        in_maintenance.update(window_nodes(window).filter(pk__in=ids).values_list("pk", flat=True))
-    by_status: dict[str, list[int]] = {}
-    for pk in ids:
-        status = derived_status(
-            down=pk in down, maintenance=pk in in_maintenance, degraded=pk in degraded
-        )
-        by_status.setdefault(status, []).append(pk)
-    changed = 0
-    for status, pks in by_status.items():
-        changed += (
-            Node.objects.filter(pk__in=pks)
-            .exclude(status=status)
-            .update(status=status, status_changed_at=now)
-        )
-    return changed
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 def incident_payload(incident: Incident) -> dict[str, Any]:

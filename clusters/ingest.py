@@ -26,10 +26,14 @@ after the other and an event id is applied once, whatever the race):
   (`clusters.fleet.node_refresh_status`), and `incident.opened` / `incident.resolved` are
   emitted for each incident, as one batch.
 
-Queries are bounded whatever the batch size: the checks read the nodes once; the write reads
-the known event ids and the open incidents once, inserts incidents and events in bulk, updates
-the resolved incidents in bulk, refreshes status in four reads and one update per status. On
-PostgreSQL the events go in with one `INSERT ... SELECT FROM unnest(...)` per chunk.
+Queries are bounded whatever the batch size (`tests/api/test_health_events.py`): the checks
+read the nodes once; the write locks the source, inserts the events (on PostgreSQL one
+`INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING` per chunk, which is also
+the duplicate check), reads the open incidents of the events' nodes once, inserts the new
+incidents, updates the resolved ones and links the events to their incidents with one
+`UPDATE ... FROM (VALUES ...)` each (`common.db.update_from_values`), and refreshes the nodes'
+status in one statement. Long lists of values go to PostgreSQL as one array
+(`common.db.among`), not an `IN` list.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from django.db.models import Q
 
 from common import events
 from common.clock import resolve_now
-from common.db import lock_row
+from common.db import among, lock_row, update_from_values
 from common.exceptions import Conflict, InvalidInput
 from common.keys import hash_key, matches, new_key, split_key
 
@@ -64,6 +68,9 @@ FUTURE_SKEW = dt.timedelta(minutes=5)
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 RESOLUTION_TEXT = "Monitoring reported the node healthy (event {event_id})."
 INSERT_BATCH = 2_000
+SEVERITIES = frozenset(Severity.values)
+CATEGORIES = frozenset(IncidentCategory.values)
+FAILING = frozenset((Severity.DOWN, Severity.DEGRADED))
 
 
 class MonitoringSourceExists(Conflict):
@@ -169,10 +176,10 @@ def item_field(index: int, name: str) -> str:
 
 def batch_errors(
     items: Sequence[tuple[int, HealthEventIn]], now: dt.datetime, *, size: int | None = None
-) -> tuple[dict[str, Node], dict[str, list[str]]]:
-    """The nodes the items name (by hostname) and the failing items' fields. `items` carry
-    their index in the batch (an API drops the items it could not parse, and still names the
-    others' errors by their place); `size` is the whole batch's length."""
+) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """The ids of the nodes the items name (by hostname) and the failing items' fields. `items`
+    carry their index in the batch (an API drops the items it could not parse, and still names
+    the others' errors by their place); `size` is the whole batch's length."""
     errors: dict[str, list[str]] = {}
     size = len(items) if size is None else size
     if size > MAX_BATCH:
@@ -190,16 +197,16 @@ def batch_errors(
             errors[item_field(index, "observed_at")] = ["Must carry a UTC offset."]
         elif item.observed_at > now + FUTURE_SKEW:
             errors[item_field(index, "observed_at")] = ["Must not be in the future."]
-        if item.severity not in Severity.values:
+        if item.severity not in SEVERITIES:
             errors[item_field(index, "severity")] = [f"One of {', '.join(Severity.values)}."]
-        if item.category and item.category not in IncidentCategory.values:
+        if item.category and item.category not in CATEGORIES:
             errors[item_field(index, "category")] = [
                 f"One of {', '.join(IncidentCategory.values)}."
             ]
-        elif not item.category and item.severity in (Severity.DOWN, Severity.DEGRADED):
+        elif not item.category and item.severity in FAILING:
             errors[item_field(index, "category")] = ["Required when severity is not ok."]
     hostnames = {item.node for _, item in items}
-    nodes = {n.hostname: n for n in Node.objects.filter(hostname__in=hostnames).only("hostname")}
+    nodes = dict(Node.objects.filter(among("hostname", hostnames)).values_list("hostname", "pk"))
     for index, item in items:
         if item.node not in nodes:
             errors[item_field(index, "node")] = ["No node with this hostname."]
@@ -230,54 +237,47 @@ def health_events_ingest(
     raises `InvalidInput` naming each failing item's field (`events[i].field`), writing
     nothing."""
     now = resolve_now(now)
-    nodes, errors = batch_errors(list(enumerate(items)), now)
+    node_ids, errors = batch_errors(list(enumerate(items)), now)
     if errors:
         raise refuse(errors)
     with transaction.atomic():
-        return _apply(source, items, nodes, now)
+        return _apply(source, items, node_ids, now)
 
 
 def _apply(
     source: MonitoringSource,
     items: Sequence[HealthEventIn],
-    nodes: dict[str, Node],
+    node_ids: dict[str, int],
     now: dt.datetime,
 ) -> IngestResult:
     lock_row(MonitoringSource, source.pk)  # one batch of a source at a time
     result = IngestResult(received=len(items))
-    ids = [item.event_id for item in items]
-    known = set(
-        HealthEvent.objects.filter(source=source, event_id__in=ids).values_list(
-            "event_id", flat=True
-        )
-    )
-    result.duplicates = [i for i in ids if i in known]
-    fresh = sorted(
-        (item for item in items if item.event_id not in known),
-        key=lambda item: item.observed_at,
-    )
+    ordered = sorted(items, key=lambda item: item.observed_at)
+    stored = _store(source, ordered, node_ids, now)
+    result.duplicates = [item.event_id for item in items if item.event_id not in stored]
+    fresh = [item for item in ordered if item.event_id in stored]
     result.applied = len(fresh)
     if not fresh:
         return result
-    by_pk = {nodes[item.node].pk: nodes[item.node] for item in fresh}
     # The open monitoring incidents of those nodes, by node and category.
     open_by_node: dict[int, dict[str, Incident]] = defaultdict(dict)
     for incident in Incident.objects.filter(
-        node_id__in=list(by_pk), status=IncidentStatus.OPEN, source=IncidentSource.MONITORING
+        among("node_id", {node_ids[item.node] for item in fresh}),
+        status=IncidentStatus.OPEN,
+        source=IncidentSource.MONITORING,
     ).order_by("opened_at", "pk"):
-        incident.node = by_pk[incident.node_id]  # its events' payload names the host
         open_by_node[incident.node_id].setdefault(incident.category, incident)
     opened: list[Incident] = []
     resolved: list[Incident] = []
-    rows: list[tuple[HealthEventIn, int, Incident | None]] = []
+    links: list[tuple[HealthEventIn, Incident]] = []
     for item in fresh:
-        node = nodes[item.node]
+        node_id = node_ids[item.node]
         linked: Incident | None = None
-        current = open_by_node[node.pk]
-        if item.severity in (Severity.DOWN, Severity.DEGRADED):
+        current = open_by_node[node_id]
+        if item.severity in FAILING:
             if item.category not in current:
                 linked = Incident(
-                    node=node,
+                    node_id=node_id,
                     category=item.category,
                     severity=item.severity,
                     source=IncidentSource.MONITORING,
@@ -299,20 +299,34 @@ def _apply(
                 del current[category]
                 resolved.append(incident)
                 linked = linked or incident
-        rows.append((item, node.pk, linked))
+        if linked is not None:
+            links.append((item, linked))
     # Incidents born in this batch are inserted as they ended it (open, or already resolved by
     # a later "ok"); those open before it are updated.
     Incident.objects.bulk_create(opened, batch_size=INSERT_BATCH)  # sets their pks
     born = {id(i) for i in opened}
-    Incident.objects.bulk_update(
-        [i for i in resolved if id(i) not in born],
+    update_from_values(
+        Incident,
+        ["id"],
         ["status", "resolved_at", "resolution"],
-        batch_size=INSERT_BATCH,
+        [(i.pk, i.status, i.resolved_at, i.resolution) for i in resolved if id(i) not in born],
     )
-    _store(source, rows, now)
+    # Each event that opened or resolved an incident records it.
+    update_from_values(
+        HealthEvent,
+        ["source_id", "event_id"],
+        ["incident_id"],
+        [(source.pk, item.event_id, incident.pk) for item, incident in links],
+    )
     # A node's status follows its incidents (and windows): only those whose incidents moved
     # can change.
     fleet.node_refresh_status(node_ids={i.node_id for i in (*opened, *resolved)}, now=now)
+    # The events' payloads name each incident's host.
+    hostnames = {pk: hostname for hostname, pk in node_ids.items()}
+    for incident in (*opened, *resolved):
+        incident.node = Node.from_db(
+            Node.objects.db, ["id", "hostname"], [incident.node_id, hostnames[incident.node_id]]
+        )
     events.emit_many(fleet.incident_events(opened=opened, resolved=resolved))
     result.opened = [i.pk for i in opened]
     result.resolved = [i.pk for i in resolved]
@@ -321,52 +335,65 @@ def _apply(
 
 def _store(
     source: MonitoringSource,
-    rows: Sequence[tuple[HealthEventIn, int, Incident | None]],
+    items: Sequence[HealthEventIn],
+    node_ids: dict[str, int],
     now: dt.datetime,
-) -> None:
-    """Insert the events: on PostgreSQL one `INSERT ... SELECT FROM unnest(...)` per chunk (no
-    model instance per row: the batch's largest cost otherwise), elsewhere `bulk_create`."""
+) -> set[str]:
+    """Insert the events the source has not sent before, in the order given, with no incident
+    yet; return their event ids (the others are duplicates). On PostgreSQL one `INSERT ...
+    SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING` per chunk: the unique index on
+    (source, event id) is the duplicate check, with no model instance per row (the batch's
+    largest cost otherwise). Elsewhere one read of the ids already stored, then `bulk_create`;
+    both are exact because the caller holds the source's row."""
     if connection.vendor != "postgresql":
+        ids = [item.event_id for item in items]
+        known = set(
+            HealthEvent.objects.filter(source=source, event_id__in=ids).values_list(
+                "event_id", flat=True
+            )
+        )
         HealthEvent.objects.bulk_create(
             (
                 HealthEvent(
                     source=source,
                     event_id=item.event_id,
-                    node_id=node_id,
+                    node_id=node_ids[item.node],
                     observed_at=item.observed_at,
                     received_at=now,
                     severity=item.severity,
                     category=item.category,
                     message=item.message,
                     details=item.details,
-                    incident=incident,
                 )
-                for item, node_id, incident in rows
+                for item in items
+                if item.event_id not in known
             ),
             batch_size=INSERT_BATCH,
         )
-        return
+        return set(ids) - known
     assert HealthEvent._meta.db_table == "clusters_healthevent"  # the literal below
+    stored: set[str] = set()
     with connection.cursor() as cursor:
-        for offset in range(0, len(rows), INSERT_BATCH):
-            chunk = rows[offset : offset + INSERT_BATCH]
+        for offset in range(0, len(items), INSERT_BATCH):
+            chunk = items[offset : offset + INSERT_BATCH]
             cursor.execute(
                 'INSERT INTO "clusters_healthevent" (source_id, event_id, node_id, observed_at, '
-                "received_at, "
-                "severity, category, message, details, incident_id) "
-                "SELECT %s, e, n, o, %s, s, c, m, d::jsonb, i FROM unnest("
+                "received_at, severity, category, message, details, incident_id) "
+                "SELECT %s, e, n, o, %s, s, c, m, d::jsonb, NULL FROM unnest("
                 "%s::text[], %s::bigint[], %s::timestamptz[], %s::text[], %s::text[], "
-                "%s::text[], %s::text[], %s::bigint[]) AS t(e, n, o, s, c, m, d, i)",
+                "%s::text[], %s::text[]) AS t(e, n, o, s, c, m, d) "
+                "ON CONFLICT (source_id, event_id) DO NOTHING RETURNING event_id",
                 [
                     source.pk,
                     now,
-                    [item.event_id for item, _, _ in chunk],
-                    [node_id for _, node_id, _ in chunk],
-                    [item.observed_at for item, _, _ in chunk],
-                    [item.severity for item, _, _ in chunk],
-                    [item.category for item, _, _ in chunk],
-                    [item.message for item, _, _ in chunk],
-                    [json.dumps(item.details) for item, _, _ in chunk],
-                    [incident.pk if incident else None for _, _, incident in chunk],
+                    [item.event_id for item in chunk],
+                    [node_ids[item.node] for item in chunk],
+                    [item.observed_at for item in chunk],
+                    [item.severity for item in chunk],
+                    [item.category for item in chunk],
+                    [item.message for item in chunk],
+                    [json.dumps(item.details) for item in chunk],
                 ],
             )
+            stored.update(event_id for (event_id,) in cursor.fetchall())
+    return stored

@@ -15,7 +15,7 @@ from clusters.choices import (
     NodeStatus,
     Severity,
 )
-from clusters.models import MaintenanceWindow
+from clusters.models import Incident, MaintenanceWindow, Node
 from tests.factories.clusters import cluster_with_nodes
 
 pytestmark = pytest.mark.django_db
@@ -83,3 +83,40 @@ def test_a_bad_incident_writes_nothing():
     with pytest.raises(fleet.InvalidIncident):
         fleet.incident_open(node=node, category="gpu", source="operator", severity="ok", now=T0)
     assert not node.incidents.exists()
+
+
+def test_a_refresh_writes_only_the_nodes_named_whose_status_moves():
+    cluster = cluster_with_nodes(4)
+    a, b, c, d = cluster.nodes.order_by("pk")
+    for node in (a, b):
+        Incident.objects.create(
+            node=node, category="gpu", source=IncidentSource.OPERATOR, opened_at=T0
+        )
+    Incident.objects.create(
+        node=c,
+        category="gpu",
+        source=IncidentSource.OPERATOR,
+        severity=Severity.DEGRADED,
+        opened_at=T0,
+    )
+    Incident.objects.create(
+        node=c,
+        category="power",
+        source=IncidentSource.OPERATOR,
+        status=IncidentStatus.RESOLVED,
+        opened_at=T0,
+        resolved_at=T0 + dt.timedelta(hours=1),
+    )
+    Node.objects.filter(pk=b.pk).update(status=NodeStatus.DOWN, status_changed_at=T0)
+    later = T0 + dt.timedelta(hours=2)
+    # a moves to down, b is down already, c's open incident is only degraded; d is not named.
+    assert fleet.node_refresh_status(node_ids=[a.pk, b.pk, c.pk, a.pk], now=later) == 2
+    rows = {n.pk: (n.status, n.status_changed_at) for n in cluster.nodes.all()}
+    assert rows == {
+        a.pk: (NodeStatus.DOWN, later),
+        b.pk: (NodeStatus.DOWN, T0),
+        c.pk: (NodeStatus.DEGRADED, later),
+        d.pk: (NodeStatus.ACTIVE, None),
+    }
+    assert fleet.node_refresh_status(node_ids=[a.pk, b.pk, c.pk], now=later) == 0
+    assert fleet.node_refresh_status(node_ids=[], now=later) == 0
