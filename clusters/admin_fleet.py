@@ -20,7 +20,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from common.admin import action_form_page, record_change, run_per_row
+from common.admin import ReadOnlyAdmin, action_form_page, record_change, run_per_row
 
 from . import fleet
 from .choices import IncidentSource, IncidentStatus, Severity
@@ -214,7 +214,7 @@ class MonitoringSourceAdmin(admin.ModelAdmin):
 
 
 @admin.register(HealthEvent)
-class HealthEventAdmin(admin.ModelAdmin):
+class HealthEventAdmin(ReadOnlyAdmin):
     list_display = [
         "observed_at",
         "node",
@@ -231,12 +231,3 @@ class HealthEventAdmin(admin.ModelAdmin):
     list_select_related = ["node", "source", "incident"]
     date_hierarchy = "observed_at"
     show_full_result_count = False  # millions of rows: no COUNT(*) per page
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
