@@ -208,16 +208,14 @@ def _write_invoices(
             invoice.issued_at = now
             invoice.due_at = due_at
         _announce(DocumentEvent.INVOICE_ISSUED, "invoice", invoices)
-        _receivables_on_issue(invoices, now=now, lines=[ln for p in plans for ln in p.lines])
+        _receivables_on_issue(invoices, now=now)
     return invoices
 
 
-def _receivables_on_issue(
-    invoices: Sequence[Invoice], *, now: dt.datetime, lines: Sequence[InvoiceLine] | None = None
-) -> None:
+def _receivables_on_issue(invoices: Sequence[Invoice], *, now: dt.datetime) -> None:
     """In the issuing transaction: the ledger's postings and revenue schedules, then the
     tenants' unapplied cash and credit applied to the new invoices (billing/payments.py)."""
-    ledger.invoices_issued(invoices, lines)
+    ledger.invoices_issued(invoices)
     payments.apply_on_issue(invoices, now=now)
 
 
