@@ -115,47 +115,10 @@ def post(rows: Iterable[Posting | None]) -> list[Posting]:
 # --- documents -------------------------------------------------------------------------------
 
 
-def invoices_issued(
-    invoices: Sequence[Invoice], lines: Sequence[InvoiceLine] | None = None
-) -> None:
-    """AR / deferred revenue for each newly issued invoice, and its lines' schedules (`lines`:
-    the invoices' lines when the caller has them in hand, else they are read)."""
-    if not invoices:
-        return
-    post(
-        posting(
-            PostingKind.INVOICE,
-            A.AR,
-            A.DEFERRED,
-            inv.total,
-            at=inv.issued_at,  # type: ignore[arg-type]  # set on every issued invoice
-            tenant_id=inv.tenant_id,
-            currency=inv.currency,
-            invoice_id=inv.pk,
-        )
-        for inv in invoices
-    )
-    by_id = {inv.pk: inv for inv in invoices}
-    rows = (
-        InvoiceLine.objects.filter(invoice_id__in=list(by_id)).values_list(
-            "invoice_id", "amount", "service_start", "service_end"
-        )
-        if lines is None
-        else [(ln.invoice_id, ln.amount, ln.service_start, ln.service_end) for ln in lines]
-    )
-    RevenueSchedule.objects.bulk_create(
-        [
-            RevenueSchedule(
-                tenant_id=by_id[invoice_id].tenant_id,
-                invoice_id=invoice_id,
-                amount=amount,
-                service_start=start,
-                service_end=end,
-            )
-            for invoice_id, amount, start, end in rows
-            if amount != 0
-        ],
-        batch_size=2000,
+def invoices_issued(invoices: Sequence[Invoice]) -> None:
+    """AR / deferred revenue for each newly issued invoice, and its lines' schedules."""
+    _documents_issued(
+        PostingKind.INVOICE, A.AR, A.DEFERRED, Invoice, InvoiceLine, "invoice_id", invoices, 1
     )
 
 
@@ -180,39 +143,69 @@ def invoice_voided(invoice: Invoice, *, at: dt.datetime) -> None:
 
 
 def credit_notes_issued(notes: Sequence[CreditNote]) -> None:
-    """Deferred revenue / customer credit for each issued credit note, and its schedules."""
-    if not notes:
-        return
-    post(
-        posting(
-            PostingKind.CREDIT_NOTE,
-            A.DEFERRED,
-            A.CUSTOMER_CREDIT,
-            note.total,
-            at=note.issued_at,  # type: ignore[arg-type]
-            tenant_id=note.tenant_id,
-            currency=note.currency,
-            credit_note_id=note.pk,
-        )
-        for note in notes
+    """Deferred revenue / customer credit for each issued credit note, and its schedules (the
+    negative of each line: a credit note takes revenue back)."""
+    _documents_issued(
+        PostingKind.CREDIT_NOTE,
+        A.DEFERRED,
+        A.CUSTOMER_CREDIT,
+        CreditNote,
+        CreditNoteLine,
+        "credit_note_id",
+        notes,
+        -1,
     )
-    by_id = {note.pk: note for note in notes}
-    lines = CreditNoteLine.objects.filter(credit_note_id__in=list(by_id)).values_list(
-        "credit_note_id", "amount", "service_start", "service_end"
-    )
-    RevenueSchedule.objects.bulk_create(
-        [
-            RevenueSchedule(
-                tenant_id=by_id[note_id].tenant_id,
-                credit_note_id=note_id,
-                amount=-amount,
-                service_start=start,
-                service_end=end,
-            )
-            for note_id, amount, start, end in lines
-        ],
-        batch_size=2000,
-    )
+
+
+def _documents_issued(
+    kind: str,
+    debit: str,
+    credit: str,
+    model: type[Invoice] | type[CreditNote],
+    line_model: type[InvoiceLine] | type[CreditNoteLine],
+    column: str,
+    documents: Sequence[Invoice] | Sequence[CreditNote],
+    sign: int,
+    batch: int = 2000,
+) -> None:
+    """The postings and schedules of newly issued documents, copied by the database from the
+    rows just written (`INSERT … SELECT`, both engines): two statements per issue day and
+    batch, whatever the number of documents and lines, so an issuing run pays for the
+    ledger rows without building them in Python. The posting is `posting`'s: `total` debited
+    to `debit` and credited to `credit`, the accounts swapped for a negative total, none for
+    zero; a schedule carries `sign` × each non-zero line amount over its service span."""
+    posting_table = Posting._meta.db_table
+    schedule_table = RevenueSchedule._meta.db_table
+    table = model._meta.db_table
+    line_table = line_model._meta.db_table
+    adapt_day = connection.ops.adapt_datefield_value
+    by_day: dict[dt.date, list[int]] = defaultdict(list)
+    for doc in documents:
+        by_day[day_of(doc.issued_at)].append(doc.pk)  # type: ignore[arg-type]  # issued
+    with connection.cursor() as cursor:
+        for day, ids in by_day.items():
+            for offset in range(0, len(ids), batch):
+                chunk = ids[offset : offset + batch]
+                marks = ", ".join(["%s"] * len(chunk))
+                # Table and column names are constants; every value is a parameter.
+                cursor.execute(
+                    f"INSERT INTO {posting_table} (day, posted_at, kind, debit, credit, "  # nosec B608
+                    f"amount, currency, tenant_id, {column}) "
+                    f"SELECT %s, issued_at, %s, CASE WHEN total > 0 THEN %s ELSE %s END, "
+                    f"CASE WHEN total > 0 THEN %s ELSE %s END, ABS(total), currency, "
+                    f"tenant_id, id FROM {table} WHERE id IN ({marks}) AND total <> 0 "
+                    f"ORDER BY id",
+                    [adapt_day(day), kind, debit, credit, credit, debit, *chunk],
+                )
+                cursor.execute(
+                    f"INSERT INTO {schedule_table} (tenant_id, {column}, amount, "  # nosec B608
+                    f"service_start, service_end, recognized, open) "
+                    f"SELECT d.tenant_id, d.id, %s * l.amount, l.service_start, "
+                    f"l.service_end, 0, %s FROM {line_table} l JOIN {table} d "
+                    f"ON d.id = l.{column} WHERE d.id IN ({marks}) AND l.amount <> 0 "
+                    f"ORDER BY l.id",
+                    [sign, True, *chunk],
+                )
 
 
 def cash_postings(
@@ -256,22 +249,33 @@ class RecognitionOutcome:
 
 
 def _update_schedules(rows: list[tuple[int, Decimal, bool]], batch: int = 5000) -> None:
-    """Set (recognized, open) of many schedules, one statement per batch (WITH … UPDATE …
-    FROM VALUES, shared by PostgreSQL and SQLite ≥ 3.33)."""
+    """Set (recognized, open) of many schedules, one statement per batch: on PostgreSQL joined
+    with three arrays (`unnest`: three parameters however many rows, so the driver does not
+    parse and bind a statement of thousands of placeholders), elsewhere with a VALUES list
+    (WITH … UPDATE … FROM VALUES, SQLite ≥ 3.33)."""
     table = RevenueSchedule._meta.db_table
-    adapt = connection.ops.adapt_decimalfield_value
+    sets = f"UPDATE {table} SET recognized = v.recognized, open = v.is_open"
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            for offset in range(0, len(rows), batch):
+                ids, recognized, is_open = zip(*rows[offset : offset + batch], strict=True)
+                cursor.execute(
+                    # Table and column names are constants; every value is a parameter.
+                    f"{sets} FROM unnest(%s::bigint[], %s::numeric[], %s::boolean[]) "  # nosec B608
+                    f"AS v(id, recognized, is_open) WHERE {table}.id = v.id",
+                    [list(ids), list(recognized), list(is_open)],
+                )
+            return
+        adapt = connection.ops.adapt_decimalfield_value
         for offset in range(0, len(rows), batch):
             chunk = rows[offset : offset + batch]
             values = ", ".join(["(%s, %s, %s)"] * len(chunk))
             params: list = []
-            for pk, recognized, is_open in chunk:
-                params += [pk, adapt(recognized, 18, 2), is_open]
+            for pk, amount, still_open in chunk:
+                params += [pk, adapt(amount, 18, 2), still_open]
             cursor.execute(
-                # Table and column names are constants; every value is a parameter.
                 f"WITH v(id, recognized, is_open) AS (VALUES {values}) "  # nosec B608
-                f"UPDATE {table} SET recognized = v.recognized, open = v.is_open "
-                f"FROM v WHERE {table}.id = v.id",
+                f"{sets} FROM v WHERE {table}.id = v.id",
                 params,
             )
 
@@ -308,12 +312,24 @@ def _recognize(run: RecognitionRun, cutoff: dt.datetime, now: dt.datetime) -> Re
         "service_start",
         "service_end",
         "recognized",
+        "invoice__currency",
+        "credit_note__currency",
     )
     per_doc: dict[tuple[int, int | None, int | None], Decimal] = defaultdict(lambda: ZERO)
+    currencies: dict[tuple[int | None, int | None], str] = {}
     updates = []
-    for pk, tenant_id, invoice_id, note_id, amount, start, end, recognized in rows.iterator(
-        chunk_size=5000
-    ):
+    for (
+        pk,
+        tenant_id,
+        invoice_id,
+        note_id,
+        amount,
+        start,
+        end,
+        recognized,
+        invoice_currency,
+        note_currency,
+    ) in rows.iterator(chunk_size=5000):
         target = recognized_through(amount, start, end, cutoff)
         delta = target - recognized
         still_open = cutoff < end or target != amount
@@ -321,7 +337,7 @@ def _recognize(run: RecognitionRun, cutoff: dt.datetime, now: dt.datetime) -> Re
             updates.append((pk, target, still_open))
         if delta:
             per_doc[(tenant_id, invoice_id, note_id)] += delta
-    currencies = _currencies(per_doc)
+            currencies[(invoice_id, note_id)] = invoice_currency or note_currency
     written = post(
         posting(
             PostingKind.RECOGNITION,
@@ -344,19 +360,6 @@ def _recognize(run: RecognitionRun, cutoff: dt.datetime, now: dt.datetime) -> Re
         by_tenant[tenant_id] += delta
     RecognitionRun.objects.filter(pk=run.pk).update(postings=len(written), amount=total)
     return RecognitionOutcome(run.day, True, len(written), total, dict(by_tenant))
-
-
-def _currencies(per_doc) -> dict[tuple[int | None, int | None], str]:
-    invoice_ids = {inv for _, inv, _ in per_doc if inv is not None}
-    note_ids = {note for _, _, note in per_doc if note is not None}
-    found: dict[tuple[int | None, int | None], str] = {}
-    if invoice_ids:
-        for pk, cur in Invoice.objects.filter(pk__in=invoice_ids).values_list("pk", "currency"):
-            found[(pk, None)] = cur
-    if note_ids:
-        for pk, cur in CreditNote.objects.filter(pk__in=note_ids).values_list("pk", "currency"):
-            found[(None, pk)] = cur
-    return found
 
 
 def recognize_due(*, now: dt.datetime | None = None, limit_days: int = 400) -> list:

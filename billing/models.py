@@ -180,6 +180,14 @@ class Invoice(models.Model):
     status = models.CharField(
         max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT, db_index=True
     )
+    po_number = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The lease's purchase order number as it stood when this was issued (frozen "
+        "with the document).",
+    )
     currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY)
     total = money_field(default=0)
     issued_at = models.DateTimeField(null=True, blank=True)
@@ -342,6 +350,14 @@ class CreditNote(models.Model):
         null=True,
         blank=True,
         help_text="A service credit's month (first day): whose availability it credits.",
+    )
+    po_number = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The lease's purchase order number as it stood when this was issued (frozen "
+        "with the document).",
     )
     currency = models.CharField(max_length=3, default=DEFAULT_CURRENCY)
     total = money_field(default=0)

@@ -202,22 +202,15 @@ def _write_invoices(
         numbers = _reserve_numbers(SeriesKind.INVOICE, now.astimezone(dt.UTC).year, len(invoices))
         due_at = now + dt.timedelta(days=PAYMENT_TERMS_DAYS)
         _mark_issued(Invoice, invoices, numbers, issued_at=now, due_at=due_at)
-        for invoice, number in zip(invoices, numbers, strict=True):
-            invoice.status = InvoiceStatus.ISSUED
-            invoice.number = number
-            invoice.issued_at = now
-            invoice.due_at = due_at
         _announce(DocumentEvent.INVOICE_ISSUED, "invoice", invoices)
-        _receivables_on_issue(invoices, now=now, lines=[ln for p in plans for ln in p.lines])
+        _receivables_on_issue(invoices, now=now)
     return invoices
 
 
-def _receivables_on_issue(
-    invoices: Sequence[Invoice], *, now: dt.datetime, lines: Sequence[InvoiceLine] | None = None
-) -> None:
+def _receivables_on_issue(invoices: Sequence[Invoice], *, now: dt.datetime) -> None:
     """In the issuing transaction: the ledger's postings and revenue schedules, then the
     tenants' unapplied cash and credit applied to the new invoices (billing/payments.py)."""
-    ledger.invoices_issued(invoices, lines)
+    ledger.invoices_issued(invoices)
     payments.apply_on_issue(invoices, now=now)
 
 
@@ -245,19 +238,27 @@ def _mark_issued(
     due_at: dt.datetime | None = None,
     batch: int = 5000,
 ) -> None:
-    """DRAFT → ISSUED with each row's number, in one statement per batch.
+    """DRAFT → ISSUED with each row's number, in one statement per batch, freezing on each
+    document its lease's PO number as it stands now (the leases are locked by the issuing
+    transaction); the rows in hand are given their number, instants and PO number.
 
     `bulk_update` builds a CASE per row and field (seconds for thousands of rows); a join with
-    a VALUES list is one cheap statement. The syntax (WITH … UPDATE … FROM) is shared by
-    PostgreSQL and SQLite ≥ 3.33.
+    a VALUES list is one cheap statement. The syntax (WITH … UPDATE … FROM … RETURNING) is
+    shared by PostgreSQL and SQLite ≥ 3.35.
     """
     table = model._meta.db_table
+    lease_table = Lease._meta.db_table
     ops = connection.ops
-    sets = "status = %s, number = v.number, issued_at = %s"
-    params_head: list = ["issued", ops.adapt_datetimefield_value(issued_at)]
+    sets = (
+        "status = %s, number = v.number, issued_at = %s, po_number = (SELECT po_number FROM "
+        f"{lease_table} WHERE {lease_table}.id = {table}.lease_id)"
+    )
+    status = InvoiceStatus.ISSUED if model is Invoice else CreditNoteStatus.ISSUED
+    params_head: list = [status, ops.adapt_datetimefield_value(issued_at)]
     if due_at is not None:
         sets += ", due_at = %s"
         params_head.append(ops.adapt_datetimefield_value(due_at))
+    po_numbers: dict[int, str] = {}
     with connection.cursor() as cursor:
         for offset in range(0, len(rows), batch):
             chunk = list(
@@ -270,9 +271,19 @@ def _mark_issued(
             cursor.execute(
                 # Table and column names are constants; every value is a parameter.
                 f"WITH v(id, number) AS (VALUES {values}) "  # nosec B608
-                f"UPDATE {table} SET {sets} FROM v WHERE {table}.id = v.id",
+                f"UPDATE {table} SET {sets} FROM v WHERE {table}.id = v.id "
+                f"RETURNING {table}.id, {table}.po_number",
                 [*params, *params_head],  # in text order: the VALUES, then the SET
             )
+            po_numbers.update(cursor.fetchall())
+    documents: Sequence[Invoice | CreditNote] = rows
+    for doc, number in zip(documents, numbers, strict=True):
+        doc.status = status
+        doc.number = number
+        doc.issued_at = issued_at
+        doc.po_number = po_numbers[doc.pk]
+        if isinstance(doc, Invoice):
+            doc.due_at = due_at
 
 
 def _write_credits(
@@ -310,10 +321,6 @@ def _write_credits(
     CreditNoteLine.objects.bulk_create([line for p in plans for line in p.lines])
     numbers = _reserve_numbers(SeriesKind.CREDIT_NOTE, now.astimezone(dt.UTC).year, len(notes))
     _mark_issued(CreditNote, notes, numbers, issued_at=now)
-    for note, number in zip(notes, numbers, strict=True):
-        note.status = CreditNoteStatus.ISSUED
-        note.number = number
-        note.issued_at = now
     _announce(DocumentEvent.CREDIT_NOTE_ISSUED, "credit_note", notes)
     ledger.credit_notes_issued(notes)
     payments.apply_credit_notes(notes, now=now)
@@ -572,7 +579,7 @@ def invoice_issue(
     """
     now = _now(now)
     lease_id = Invoice.objects.values_list("lease_id", flat=True).get(pk=invoice.pk)
-    lock_row(Lease, lease_id)
+    lease = lock_row(Lease, lease_id)
     locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if locked.status != InvoiceStatus.DRAFT:
         raise InvoiceNotDraft(extra={"invoice": locked.number, "status": locked.status})
@@ -586,7 +593,10 @@ def invoice_issue(
     locked.issued_at = now
     locked.due_at = now + dt.timedelta(days=PAYMENT_TERMS_DAYS)
     locked.issued_by = actor
-    locked.save(update_fields=["total", "status", "number", "issued_at", "due_at", "issued_by"])
+    locked.po_number = lease.po_number  # frozen as the lease says it now, under its lock
+    locked.save(
+        update_fields=["total", "status", "number", "issued_at", "due_at", "issued_by", "po_number"]
+    )
     _announce(DocumentEvent.INVOICE_ISSUED, "invoice", [locked])
     _receivables_on_issue([locked], now=now)
     locked.refresh_from_db()

@@ -95,7 +95,8 @@ class InvoiceDetailSerializer(InvoiceSerializer):
         list_serializer_class = serializers.ListSerializer  # the row list is for InvoiceSerializer
 
     po_number = serializers.CharField(
-        source="lease.po_number", help_text="The lease's purchase order number (may be empty)."
+        help_text="The lease's purchase order number as it stood when this was issued (may be "
+        "empty)."
     )
     supplements = DocumentRefSerializer(
         allow_null=True,
@@ -135,7 +136,8 @@ class CreditNoteSerializer(serializers.Serializer):
 
 class CreditNoteDetailSerializer(CreditNoteSerializer):
     po_number = serializers.CharField(
-        source="lease.po_number", help_text="The lease's purchase order number (may be empty)."
+        help_text="The lease's purchase order number as it stood when this was issued (may be "
+        "empty)."
     )
     lines = CreditNoteLineSerializer(many=True)
     availability = serializers.SerializerMethodField(
