@@ -14,8 +14,10 @@ and took 24 s on PostgreSQL on a 2-core machine shared with other work (bench/be
 prints it on every run), against a CI run of about 9 minutes: affordable once per run, not per
 test. So the demo is seeded once for this module, committed to the test database, served by
 one live server thread, and emptied (`flush`) when the module ends, as a transactional test
-would be: the journeys never use the per-test `live_server`, whose flush after each test
-would delete the demo. Each journey acts on different rows, so their order does not matter.
+would be; the module runs last (tests/browser/conftest.py), after the tests that need what
+migrations load. The journeys never use the per-test `live_server`, whose flush after each
+test would delete the demo. Each journey acts on different rows, so their order does not
+matter.
 """
 
 from __future__ import annotations
