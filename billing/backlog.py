@@ -28,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from common.contract_time import local_date
+from common.contract_time import local_date, local_midnight
 from common.money import ZERO
 from leasing import rules
 from leasing.choices import LeaseStatus, LineStatus
@@ -162,7 +162,8 @@ def backlog(*, day: dt.date, tenant_id: int | None = None) -> Backlog:
             continue
         tz = lease.contract_timezone
         enforceable_end = min(end, rules.notice_min_end(day, lease.notice_days, tz))
-        start = max(cutoff, lease.commencement)
+        # Rent is counted in whole contract days: from the end of `day` in the lease's zone.
+        start = max(local_midnight(day + dt.timedelta(days=1), tz), lease.commencement)
         rows.append(
             LeaseBacklog(
                 lease=lease,

@@ -681,7 +681,12 @@ class AcceptanceRecordAdmin(ReadOnlyAdmin):
         "source",
     ]
     search_fields = ["node__hostname", "allocation__line__lease__number"]
-    list_select_related = ["node__cluster", "allocation__line__lease", "signed_by", "incident"]
+    list_select_related = [
+        "node__cluster__site",
+        "allocation__line__lease",
+        "signed_by",
+        "incident",
+    ]
     date_hierarchy = "signed_at"
     readonly_fields = [
         "allocation",

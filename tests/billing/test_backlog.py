@@ -50,6 +50,18 @@ def test_r3_stated_runs_to_the_term_end_and_enforceable_to_the_earliest_notice_e
     assert found.by_tenant() == {lease.tenant_id: (row.stated_total, row.enforceable_total)}
 
 
+def test_a_lease_west_of_utc_counts_from_the_end_of_the_day_in_its_own_zone():
+    # A UTC day ends at 18:00 the same day in Chicago: the backlog counts whole contract days.
+    tz = "America/Chicago"
+    lease, _ = lease_with_lines(
+        commencement_date=dt.date(2026, 10, 7), tz=tz, term_days=180, rates=(B,)
+    )
+    (row,) = backlog.backlog(day=dt.date(2026, 12, 6)).leases
+    start = local_midnight(dt.date(2026, 12, 7), tz)
+    assert row.stated_total == services.lease_rent_due(lease, start, lease.term_end)
+    assert row.stated_total < B * 5  # four months less a week and a day, in Chicago days
+
+
 def test_a_notice_counts_from_the_day_it_was_received():
     lease = r3_lease()
     received = at(2026, 12, 20, 12)

@@ -75,3 +75,13 @@ def operator_page(browser, live_server, django_user_model):
     page.shot = shot
     yield page
     context.close()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The demo journeys (test_demo_journeys.py) commit the full-scale demo for their module
+    and empty the database with `flush` when it ends, as transactional tests do: run them last,
+    after every test that relies on what migrations put in the database (the roles, the beat
+    schedules). pytest-django has already put transactional tests after the others."""
+    last = [item for item in items if item.path.name == "test_demo_journeys.py"]
+    items[:] = [item for item in items if item not in last] + last

@@ -81,8 +81,9 @@ def test_seed_command_reports_progress_and_summary(capsys):
 def test_seed_command_rejects_a_bad_scale():
     from django.core.management.base import CommandError
 
-    with pytest.raises(CommandError):
-        call_command("seed_demo", "--scale", "0")
+    for bad in ("0", "10.5"):
+        with pytest.raises(CommandError):
+            call_command("seed_demo", "--scale", bad)
     assert Site.objects.count() == 0
 
 

@@ -370,7 +370,7 @@ def test_handover_progress_in_batches(django_assert_num_queries):
         batch="rack-2",
     )
     other_line, _, _ = _world(nodes=2)
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):
         progress = acceptance.handover_progress()
     by_line = {p.line_id: p for p in progress}
     p = by_line[line.pk]

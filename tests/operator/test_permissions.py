@@ -8,7 +8,6 @@ this file. Roles are the groups created by migration (docs/rules/roles.md).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 from django.apps import apps
@@ -16,7 +15,7 @@ from django.contrib import admin
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group, Permission
 from django.test import RequestFactory
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import URLPattern, reverse
 
 from billing import services as billing
 from billing.choices import InvoiceStatus
@@ -29,35 +28,13 @@ from reclaim.choices import ReclaimStatus
 from reclaim.services import decision_create
 from tests.factories.billing import lease_with_lines
 from tests.factories.leasing import UserFactory
+from tests.operator.pages import PROJECT, operator_urls
 from tests.reclaim.conftest import CHEAP, DEAR, SMALL_WORKLOAD, make_lease
 
 pytestmark = pytest.mark.django_db
 
-PROJECT = ("config", "common", "clusters", "leasing", "billing", "reclaim", "webhooks")
 ROLES = ("capacity", "finance", "planner", "viewer")
 APPROVE = "reclaim.approve_reclaimdecision"
-
-
-def _walk(
-    patterns: list, prefix: str = "", namespace: str = ""
-) -> Iterator[tuple[str, str, URLPattern]]:
-    for p in patterns:
-        if isinstance(p, URLResolver):
-            ns = f"{namespace}{p.namespace}:" if p.namespace else namespace
-            yield from _walk(p.url_patterns, prefix + str(p.pattern), ns)
-        elif p.name:
-            yield prefix + str(p.pattern), namespace + p.name, p
-
-
-def operator_urls() -> list[tuple[str, URLPattern]]:
-    """Every operator page: all of /operator/, and the admin URLs served by project code (the
-    admin's own views check the model permissions themselves)."""
-    found = []
-    for route, name, pattern in _walk(get_resolver().url_patterns):
-        ours = pattern.callback.__module__.split(".")[0] in PROJECT
-        if route.startswith("operator/") or (route.startswith("admin/") and ours):
-            found.append((name, pattern))
-    return sorted(found, key=lambda item: item[0])
 
 
 def test_the_walk_finds_the_operator_pages_and_each_declares_its_permissions():
