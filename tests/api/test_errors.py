@@ -15,7 +15,7 @@ from django.core.cache import cache
 from clusters.models import MaintenanceWindow
 from leasing import notices, services
 from leasing.choices import ListingStatus, Party
-from leasing.models import IdempotencyRecord, Lease, LeaseEvent, Listing, Notice
+from leasing.models import IdempotencyRecord, Lease, LeaseEvent, LeaseLine, Listing, Notice
 from tests.factories.clusters import cluster_with_nodes
 from tests.factories.leasing import TenantFactory, published_listing
 from webhooks.models import WebhookEndpoint
@@ -132,6 +132,7 @@ def test_malformed_json_is_a_400(raw, api_a, listing):
 def json_posts(world) -> list[str]:
     """Every POST of the API (each takes a JSON body), on tenant A's objects."""
     lease, notice, window = world["lease"], world["notice"], world["window"]
+    line = world["line"]
     return [
         "/api/v1/lease-requests/",
         f"/api/v1/leases/{lease.pk}/notices/",
@@ -139,6 +140,7 @@ def json_posts(world) -> list[str]:
         "/api/v1/webhook-endpoints/",
         f"/api/v1/maintenance-windows/{window.pk}/request-deferral/",
         "/api/v1/incidents/",
+        f"/api/v1/leases/{lease.pk}/lines/{line.pk}/cancel-late-delivery/",
     ]
 
 
@@ -146,8 +148,13 @@ def json_posts(world) -> list[str]:
 def test_json_posts_lists_every_post_of_the_schema(client):
     paths = client.get("/api/schema/?format=json").json()["paths"]
     posts = sum("post" in operations for operations in paths.values())
-    world = {"lease": Lease(pk=1), "notice": Notice(pk=2), "window": MaintenanceWindow(pk=3)}
-    assert len(json_posts(world)) == posts == 6
+    world = {
+        "lease": Lease(pk=1),
+        "line": LeaseLine(pk=4),
+        "notice": Notice(pk=2),
+        "window": MaintenanceWindow(pk=3),
+    }
+    assert len(json_posts(world)) == posts == 7
 
 
 def post_raw(client, path, raw: str | bytes, **options):

@@ -45,10 +45,10 @@ def operator_urls() -> list[tuple[str, URLPattern]]:
 
 def _route_arguments() -> dict[str, dict[str, object]]:
     """Sample arguments per route name, from the demo: the biggest cluster, a leased node, the
-    most recent decision, invoice and availability report."""
+    most recent decision, invoice and availability report, the first lease line."""
     from billing.models import AvailabilityReport, Invoice
     from clusters.models import Cluster
-    from leasing.models import Allocation
+    from leasing.models import Allocation, LeaseLine
     from reclaim.models import ReclaimDecision
 
     cluster = Cluster.objects.order_by("-gpus_per_node", "slug").get(slug="c1-h100")
@@ -59,6 +59,7 @@ def _route_arguments() -> dict[str, dict[str, object]]:
         "operator:capacity-cluster": {"slug": cluster.slug},
         "operator:fleet-node": {"hostname": node.hostname},
         "operator:availability-report": {"pk": AvailabilityReport.objects.order_by("-pk")[0].pk},
+        "admin:billing_cancel_late_delivery": {"line_id": LeaseLine.objects.order_by("pk")[0].pk},
         "decision": {"pk": ReclaimDecision.objects.order_by("-pk").first().pk},
     }
 
