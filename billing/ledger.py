@@ -42,6 +42,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, Sum
 
 from common.clock import resolve_now
+from common.db import update_from_values
 from common.money import ZERO, round_money
 
 from .choices import LedgerAccount, PostingKind
@@ -252,31 +253,20 @@ def _update_schedules(rows: list[tuple[int, Decimal, bool]], batch: int = 5000) 
     """Set (recognized, open) of many schedules, one statement per batch: on PostgreSQL joined
     with three arrays (`unnest`: three parameters however many rows, so the driver does not
     parse and bind a statement of thousands of placeholders), elsewhere with a VALUES list
-    (WITH … UPDATE … FROM VALUES, SQLite ≥ 3.33)."""
+    (`common.db.update_from_values`)."""
+    if connection.vendor != "postgresql":
+        update_from_values(RevenueSchedule, ["id"], ["recognized", "open"], rows)
+        return
     table = RevenueSchedule._meta.db_table
-    sets = f"UPDATE {table} SET recognized = v.recognized, open = v.is_open"
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            for offset in range(0, len(rows), batch):
-                ids, recognized, is_open = zip(*rows[offset : offset + batch], strict=True)
-                cursor.execute(
-                    # Table and column names are constants; every value is a parameter.
-                    f"{sets} FROM unnest(%s::bigint[], %s::numeric[], %s::boolean[]) "  # nosec B608
-                    f"AS v(id, recognized, is_open) WHERE {table}.id = v.id",
-                    [list(ids), list(recognized), list(is_open)],
-                )
-            return
-        adapt = connection.ops.adapt_decimalfield_value
         for offset in range(0, len(rows), batch):
-            chunk = rows[offset : offset + batch]
-            values = ", ".join(["(%s, %s, %s)"] * len(chunk))
-            params: list = []
-            for pk, amount, still_open in chunk:
-                params += [pk, adapt(amount, 18, 2), still_open]
+            ids, recognized, is_open = zip(*rows[offset : offset + batch], strict=True)
             cursor.execute(
-                f"WITH v(id, recognized, is_open) AS (VALUES {values}) "  # nosec B608
-                f"{sets} FROM v WHERE {table}.id = v.id",
-                params,
+                # Table and column names are constants; every value is a parameter.
+                f"UPDATE {table} SET recognized = v.recognized, open = v.is_open "  # nosec B608
+                "FROM unnest(%s::bigint[], %s::numeric[], %s::boolean[]) "
+                f"AS v(id, recognized, is_open) WHERE {table}.id = v.id",
+                [list(ids), list(recognized), list(is_open)],
             )
 
 
