@@ -71,13 +71,19 @@ def window_nodes(window: MaintenanceWindow) -> QuerySet[Node]:
 
 
 def windows_of_nodes(node_ids: Iterable[int]) -> QuerySet[MaintenanceWindow]:
-    """Windows whose scope includes any of the nodes (any status, any time)."""
+    """Windows whose scope includes any of the nodes (any status, any time).
+
+    By subqueries on the nodes' own rows (their windows, cluster and campus), each window once:
+    joining every node of a campus or cluster to its windows and then removing duplicates
+    costs a scan of the fleet."""
     ids = list(node_ids)
+    nodes = Node.objects.filter(pk__in=ids)
+    by_node = MaintenanceWindow.nodes.through.objects.filter(node_id__in=ids)
     return MaintenanceWindow.objects.filter(
-        Q(scope=MaintenanceScope.NODES, nodes__in=ids)
-        | Q(scope=MaintenanceScope.CLUSTER, cluster__nodes__in=ids)
-        | Q(scope=MaintenanceScope.SITE, site__clusters__nodes__in=ids)
-    ).distinct()
+        Q(scope=MaintenanceScope.NODES, pk__in=by_node.values("maintenancewindow_id"))
+        | Q(scope=MaintenanceScope.CLUSTER, cluster_id__in=nodes.values("cluster_id"))
+        | Q(scope=MaintenanceScope.SITE, site_id__in=nodes.values("cluster__site_id"))
+    )
 
 
 def open_incident_node_ids(node_ids: Iterable[int] | None = None) -> set[int]:

@@ -22,6 +22,7 @@ from clusters.choices import NodeStatus
 from clusters.models import Cluster, Node, SiteLink
 from clusters.services import scenario_document
 from common.access import operator_page
+from common.memo import by_content
 from common.money import format_money
 from common.pages import render_operator
 from common.plots import PALETTE, figure, to_svg
@@ -165,7 +166,12 @@ def cross_campus(now: dt.datetime) -> dict[str, object]:
     )
     if not document["pools"]:  # inventory being entered, or every node down: nothing to train on
         return {"links": links, "assessment": None}
-    assessment = perfmodel.assess(perfmodel.Scenario.from_dict(document)).to_dict()
+    # A pure function of the document (and the model): computed once per inventory state.
+    assessment = by_content(
+        f"dashboard-assessment:{perfmodel.MODEL_VERSION}",
+        document,
+        lambda: perfmodel.assess(perfmodel.Scenario.from_dict(document)).to_dict(),
+    )
     placements = {p["key"]: p for p in assessment["placements"]}
     best = placements[assessment["best_placement"]]
     return {
@@ -187,7 +193,13 @@ def open_decisions() -> list[ReclaimDecision]:
 
 
 def capacity_chart(rows: list[CapacityRow]) -> str:
-    """Stacked horizontal bars: GPUs per campus and model, by state."""
+    """Stacked horizontal bars: GPUs per campus and model, by state (drawn once per set of
+    figures)."""
+    inputs = [(r.site, r.accelerator, r.gpus) for r in rows]
+    return by_content("dashboard-capacity-chart", inputs, lambda: _draw_capacity(rows))
+
+
+def _draw_capacity(rows: list[CapacityRow]) -> str:
     colors = {"leased": PALETTE[0], "reserved": PALETTE[4], "free": PALETTE[2], "down": PALETTE[3]}
     with figure(8.0, 0.45 * max(len(rows), 3) + 1.2) as fig:
         ax = fig.add_subplot()
@@ -206,7 +218,15 @@ def capacity_chart(rows: list[CapacityRow]) -> str:
 
 
 def timeline_chart(items: list[Milestone], now: dt.datetime, days: int = 180) -> str:
-    """Upcoming milestones on a time axis, one row per lease."""
+    """Upcoming milestones on a time axis, one row per lease. The axis starts at `now` to the
+    minute (a minute is below what a 180-day axis shows), so the chart is drawn once per
+    minute and set of milestones."""
+    now = now.replace(second=0, microsecond=0)
+    inputs = [now, days, [(m.when, m.kind, m.lease, m.tenant) for m in items]]
+    return by_content("dashboard-timeline-chart", inputs, lambda: _draw_timeline(items, now, days))
+
+
+def _draw_timeline(items: list[Milestone], now: dt.datetime, days: int) -> str:
     leases = sorted({f"{m.lease} · {m.tenant}" for m in items})
     markers = {
         "term end": ("s", PALETTE[0]),

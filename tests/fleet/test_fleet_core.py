@@ -120,3 +120,42 @@ def test_a_refresh_writes_only_the_nodes_named_whose_status_moves():
     }
     assert fleet.node_refresh_status(node_ids=[a.pk, b.pk, c.pk], now=later) == 0
     assert fleet.node_refresh_status(node_ids=[], now=later) == 0
+
+
+def test_the_windows_of_nodes_are_those_of_their_nodes_cluster_and_campus_each_once():
+    cluster = cluster_with_nodes(3)
+    neighbour = cluster_with_nodes(2, site=cluster.site)
+    elsewhere = cluster_with_nodes(2)
+    a, b, _ = cluster.nodes.order_by("pk")
+    x = neighbour.nodes.order_by("pk").first()
+
+    def window(title, scope, **where):
+        w = MaintenanceWindow.objects.create(
+            title=title,
+            scope=scope,
+            category=MaintenanceCategory.FIRMWARE,
+            kind=MaintenanceKind.PLANNED,
+            announced_at=T0 - dt.timedelta(days=10),
+            starts_at=T0,
+            ends_at=T0 + dt.timedelta(hours=8),
+            **{k: v for k, v in where.items() if k != "nodes"},
+        )
+        w.nodes.set(where.get("nodes", []))
+        return w
+
+    on_a_and_b = window("two nodes", MaintenanceScope.NODES, nodes=[a, b])
+    on_x = window("a neighbour's node", MaintenanceScope.NODES, nodes=[x])
+    whole_cluster = window("the cluster", MaintenanceScope.CLUSTER, cluster=cluster)
+    campus = window("the campus", MaintenanceScope.SITE, site=cluster.site)
+    window("another campus", MaintenanceScope.SITE, site=elsewhere.site)
+    window("another cluster", MaintenanceScope.CLUSTER, cluster=elsewhere)
+
+    def windows(*nodes):
+        found = list(fleet.windows_of_nodes([n.pk for n in nodes]).values_list("pk", flat=True))
+        assert len(found) == len(set(found))  # each window once, however many nodes match
+        return set(found)
+
+    assert windows(a, b) == {on_a_and_b.pk, whole_cluster.pk, campus.pk}
+    assert windows(x) == {on_x.pk, campus.pk}
+    assert windows(a, x) == {on_a_and_b.pk, on_x.pk, whole_cluster.pk, campus.pk}
+    assert windows() == set()
