@@ -43,7 +43,7 @@ from django.db.models import Q, Sum
 
 from common.clock import resolve_now
 from common.db import update_from_values
-from common.money import ZERO, round_money
+from common.money import ZERO
 
 from .choices import LedgerAccount, PostingKind
 from .models import (
@@ -228,16 +228,23 @@ def cash_postings(
 # --- recognition -----------------------------------------------------------------------------
 
 
+def _micros(span: dt.timedelta) -> int:
+    return (span.days * 86_400 + span.seconds) * 1_000_000 + span.microseconds
+
+
 def recognized_through(amount: Decimal, start: dt.datetime, end: dt.datetime, cutoff: dt.datetime):
     """What of `amount` over `[start, end)` is recognized at `cutoff`: the elapsed share of the
-    time, rounded half-up to the cent (the whole amount once the service ended)."""
+    time (in microseconds), rounded half-up (away from zero) to the cent in exact integer
+    arithmetic; the whole amount once the service ended. `RECOGNIZE_SQL` computes the same in
+    the database, to the cent."""
     if cutoff >= end or end <= start:
         return amount
     if cutoff <= start:
         return ZERO
-    elapsed = Decimal((cutoff - start).total_seconds())
-    span = Decimal((end - start).total_seconds())
-    return round_money(amount * elapsed / span)
+    cents = int(amount * 100)  # money: whole cents
+    elapsed, span = _micros(cutoff - start), _micros(end - start)
+    whole = (2 * abs(cents) * elapsed + span) // (2 * span)
+    return Decimal(whole if cents >= 0 else -whole).scaleb(-2)
 
 
 @dataclass
@@ -292,7 +299,55 @@ def recognize_day(*, day: dt.date, now: dt.datetime | None = None) -> Recognitio
         raise
 
 
+# Recognition in one statement (PostgreSQL): each open schedule brought to its target (the
+# rule of `recognized_through`, in integer cents and microseconds: `div` truncates, so
+# `div(2·|cents|·elapsed + span, 2·span)` is the half-up rounding of the exact share), the
+# deltas summed per document and posted by `posting`'s rule (accounts swapped for a negative
+# sum, none for zero). Table names are the models'; every value is a parameter.
+RECOGNIZE_SQL = """
+WITH due AS (
+    SELECT s.id, s.tenant_id, s.invoice_id, s.credit_note_id, s.amount, s.service_end,
+           s.recognized AS old, COALESCE(i.currency, c.currency) AS currency,
+           CASE
+               WHEN %(cutoff)s >= s.service_end OR s.service_end <= s.service_start THEN s.amount
+               WHEN %(cutoff)s <= s.service_start THEN 0
+               ELSE sign(s.amount) * div(
+                   2 * abs(s.amount * 100)
+                     * (extract(epoch FROM %(cutoff)s - s.service_start) * 1000000)
+                   + extract(epoch FROM s.service_end - s.service_start) * 1000000,
+                   2 * extract(epoch FROM s.service_end - s.service_start) * 1000000
+               ) / 100
+           END AS target
+    FROM {schedule} s
+    LEFT JOIN {invoice} i ON i.id = s.invoice_id
+    LEFT JOIN {credit_note} c ON c.id = s.credit_note_id
+    WHERE s.open AND s.service_start < %(cutoff)s
+), moved AS (
+    UPDATE {schedule} s
+    SET recognized = d.target, open = (%(cutoff)s < d.service_end OR d.target <> d.amount)
+    FROM due d
+    WHERE s.id = d.id
+      AND (d.target <> d.old OR NOT (%(cutoff)s < d.service_end OR d.target <> d.amount))
+    RETURNING d.tenant_id, d.invoice_id, d.credit_note_id, d.currency, d.target - d.old AS delta
+), per_document AS (
+    SELECT tenant_id, invoice_id, credit_note_id, currency, sum(delta) AS delta
+    FROM moved GROUP BY tenant_id, invoice_id, credit_note_id, currency
+)
+INSERT INTO {posting} (day, posted_at, kind, debit, credit, amount, currency, tenant_id,
+                       invoice_id, credit_note_id)
+SELECT %(day)s, %(at)s, %(kind)s,
+       CASE WHEN delta > 0 THEN %(debit)s ELSE %(credit)s END,
+       CASE WHEN delta > 0 THEN %(credit)s ELSE %(debit)s END,
+       abs(delta), currency, tenant_id, invoice_id, credit_note_id
+FROM per_document WHERE delta <> 0
+ORDER BY tenant_id, invoice_id, credit_note_id
+RETURNING tenant_id, debit, amount
+"""
+
+
 def _recognize(run: RecognitionRun, cutoff: dt.datetime, now: dt.datetime) -> RecognitionOutcome:
+    if connection.vendor == "postgresql":
+        return _recognize_in_database(run, cutoff)
     rows = RevenueSchedule.objects.filter(open=True, service_start__lt=cutoff).values_list(
         "pk",
         "tenant_id",
@@ -348,6 +403,37 @@ def _recognize(run: RecognitionRun, cutoff: dt.datetime, now: dt.datetime) -> Re
     by_tenant: dict[int, Decimal] = defaultdict(lambda: ZERO)
     for (tenant_id, _, _), delta in per_doc.items():
         by_tenant[tenant_id] += delta
+    RecognitionRun.objects.filter(pk=run.pk).update(postings=len(written), amount=total)
+    return RecognitionOutcome(run.day, True, len(written), total, dict(by_tenant))
+
+
+def _recognize_in_database(run: RecognitionRun, cutoff: dt.datetime) -> RecognitionOutcome:
+    """`_recognize` as one statement (`RECOGNIZE_SQL`): the schedules are moved, and the
+    postings written, by the database."""
+    at = run.cutoff - dt.timedelta(microseconds=1)  # on the day recognized
+    sql = RECOGNIZE_SQL.format(
+        schedule=RevenueSchedule._meta.db_table,
+        invoice=Invoice._meta.db_table,
+        credit_note=CreditNote._meta.db_table,
+        posting=Posting._meta.db_table,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {
+                "cutoff": cutoff,
+                "day": day_of(at),
+                "at": at,
+                "kind": PostingKind.RECOGNITION,
+                "debit": A.DEFERRED,
+                "credit": A.REVENUE,
+            },
+        )
+        written = cursor.fetchall()
+    by_tenant: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for tenant_id, debit, amount in written:
+        by_tenant[tenant_id] += amount if debit == A.DEFERRED else -amount
+    total = sum(by_tenant.values(), ZERO)
     RecognitionRun.objects.filter(pk=run.pk).update(postings=len(written), amount=total)
     return RecognitionOutcome(run.day, True, len(written), total, dict(by_tenant))
 

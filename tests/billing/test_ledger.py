@@ -215,3 +215,69 @@ def _check_history(spec):
     assert -bal[A.CUSTOMER_CREDIT] == cash + credit
     recognized = Posting.objects.filter(kind=PostingKind.RECOGNITION)
     assert all(p.amount > 0 for p in recognized)
+
+
+def test_each_schedule_is_brought_to_the_exact_half_up_share_of_its_time():
+    """The day's recognition (one statement on PostgreSQL) gives every schedule exactly
+    `recognized_through` — half-cent ties away from zero, negative amounts (credit notes),
+    boundaries off the second — and posts the sum of the moves per document."""
+    from billing.models import RevenueSchedule
+
+    _, invoice = r2_world()
+    day = dt.date(2026, 12, 3)
+    cutoff = ledger.day_end(day)
+    start = at(2026, 12, 1)
+    cases = [
+        (Decimal("0.03"), start, start + dt.timedelta(days=4)),  # 2 of 4 days: 1.5 cents
+        (Decimal("-0.03"), start, start + dt.timedelta(days=4)),  # -1.5 cents
+        (Decimal("0.05"), start, start + dt.timedelta(days=6)),  # 2.5 cents
+        (Decimal("1000000.01"), start + dt.timedelta(microseconds=1), at(2026, 12, 31)),
+        (Decimal("-7.77"), at(2026, 11, 30, 23, 59, 59, 999999), at(2026, 12, 9, 0, 0, 0, 1)),
+        (Decimal("123.45"), start, at(2026, 12, 2)),  # ended before the cutoff: all of it
+        (Decimal("99.99"), at(2026, 12, 5), at(2026, 12, 9)),  # not started: untouched
+    ]
+    rows = RevenueSchedule.objects.bulk_create(
+        RevenueSchedule(
+            tenant_id=invoice.tenant_id,
+            invoice=invoice,
+            amount=amount,
+            service_start=s,
+            service_end=e,
+            recognized=Decimal(0),
+            open=True,
+        )
+        for amount, s, e in cases
+    )
+    before = sum(
+        Posting.objects.filter(invoice=invoice, kind=PostingKind.RECOGNITION).values_list(
+            "amount", flat=True
+        ),
+        Decimal(0),
+    )
+    assert before == 0
+    outcome = ledger.recognize_day(day=day, now=at(2026, 12, 4, 0, 40))
+    wanted = {
+        row.pk: ledger.recognized_through(row.amount, row.service_start, row.service_end, cutoff)
+        for row in rows
+    }
+    assert [wanted[row.pk] for row in rows] == [
+        Decimal("0.02"),
+        Decimal("-0.02"),
+        Decimal("0.03"),
+        Decimal("100000.00"),
+        Decimal("-2.91"),
+        Decimal("123.45"),
+        Decimal("0.00"),
+    ]
+    got = dict(RevenueSchedule.objects.filter(pk__in=wanted).values_list("pk", "recognized"))
+    assert got == wanted
+    closed = set(
+        RevenueSchedule.objects.filter(pk__in=wanted, open=False).values_list("pk", flat=True)
+    )
+    assert closed == {rows[5].pk}
+    # The invoice's own schedule (December at $100,000.00 a day) moved three days, plus the
+    # cases above: one posting for the document, deferred → revenue.
+    posted = Posting.objects.get(invoice=invoice, kind=PostingKind.RECOGNITION, day=day)
+    assert (posted.debit, posted.credit) == (A.DEFERRED, A.REVENUE)
+    assert posted.amount == Decimal("300000.00") + sum(wanted.values(), Decimal(0))
+    assert outcome.amount == posted.amount
