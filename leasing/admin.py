@@ -40,7 +40,7 @@ from common.money import ZERO, format_money
 from . import late_delivery, notice_effects, notices, rules, services
 from .choices import LeaseStatus, NoticeOutcome, NoticeStatus, Party
 from .models import Allocation, Lease, LeaseEvent, LeaseLine, Listing, Notice, Tenant
-from .selectors import held_during, held_node_ids
+from .selectors import held_at, held_during, held_node_ids
 
 CAPACITY_PAGE_SIZE = 50
 
@@ -132,6 +132,7 @@ class ListingAdmin(admin.ModelAdmin):
 
 class LeaseLineInline(ReadOnlyInline):
     model = LeaseLine
+    show_change_link = True  # the line's own page: its nodes and history
     fields = ["cluster", "node_count", "rate", "status", "effective_end", "late_delivery"]
     readonly_fields = cast(list[str], fields)  # names only (the stubs type `fields` wider)
     rate = money_display("monthly_rate", "monthly rate", currency=attrgetter("lease.currency"))
@@ -946,6 +947,116 @@ class AllocationAdmin(ReadOnlyAdmin):
             proposals=proposals,
             now=now,
         )
+
+
+LINE_HISTORY_LIMIT = 100  # rows of each kind on a line's page; the full lists are linked
+
+
+@admin.register(LeaseLine)
+class LeaseLineAdmin(ReadOnlyAdmin):
+    """A lease line and what happened to it: its nodes now, then allocations, hand-over and
+    acceptance, releases, replacements and notices in time order. Read-only: lines change
+    through the lease's services (approval, notices, replacement, cancellation)."""
+
+    list_display = [
+        "__str__",
+        "lease_number",
+        "tenant",
+        "cluster",
+        "node_count",
+        "rate",
+        "status",
+        "effective_end",
+    ]
+    list_filter = ["status", "cluster__site", "cluster"]
+    search_fields = ["lease__number", "lease__tenant__name", "cluster__name"]
+    list_select_related = ["lease__tenant", "cluster__site"]
+    ordering = ["-lease__commencement", "lease_id", "pk"]
+    fields = [
+        "lease",
+        "cluster",
+        "node_count",
+        "rate",
+        "status",
+        "effective_end",
+        "substitution_policy",
+        "nodes_now",
+        "history",
+    ]
+    readonly_fields = cast(list[str], fields)  # names only (the stubs type `fields` wider)
+    rate = money_display("monthly_rate", "monthly rate", currency=attrgetter("lease.currency"))
+
+    @admin.display(description="lease", ordering="lease__number")
+    def lease_number(self, obj: LeaseLine) -> str:
+        return obj.lease.number
+
+    @admin.display(description="tenant", ordering="lease__tenant__name")
+    def tenant(self, obj: LeaseLine) -> str:
+        return obj.lease.tenant.name
+
+    @admin.display(description="nodes now")
+    def nodes_now(self, obj: LeaseLine) -> str:
+        """Held now, of which accepted, with the way to every allocation of the line."""
+        now = timezone.now()
+        held = Allocation.objects.filter(line=obj).filter(held_at(now, now=now))
+        counts = held.aggregate(
+            held=Count("pk"), accepted=Count("pk", filter=Q(accepted_at__lte=now))
+        )
+        url = reverse("admin:leasing_allocation_changelist") + f"?line={obj.pk}"
+        return format_html(
+            '{} held, {} accepted · <a href="{}">every allocation of the line</a>',
+            counts["held"],
+            counts["accepted"],
+            url,
+        )
+
+    @admin.display(description="history")
+    def history(self, obj: LeaseLine) -> str:
+        """Allocations, acceptances and releases grouped by their instant, replacements and
+        notices, in time order: a bounded number of rows of each kind."""
+        if not obj.pk:
+            return "—"
+        now = timezone.now()
+        allocations = Allocation.objects.filter(line=obj).order_by()
+        cap = LINE_HISTORY_LIMIT
+
+        def grouped(field: str, queryset=allocations):
+            return (
+                queryset.exclude(**{f"{field}__isnull": True})
+                .values_list(field)
+                .annotate(n=Count("pk"))
+                .order_by(field)[:cap]
+            )
+
+        rows: list[tuple] = [(at, "allocated", f"{n} node(s)") for at, n in grouped("starts_at")]
+        rows += [(at, "accepted", f"{n} node(s)") for at, n in grouped("accepted_at")]
+        rows += [
+            (at, "released", f"{n} node(s)")
+            for at, n in grouped("ends_at", allocations.filter(ends_at__lte=now))
+        ]
+        rows += [
+            (
+                r.at,
+                "replaced",
+                f"{r.failed_allocation.node.hostname} → {r.spare_allocation.node.hostname}"
+                + (f" ({r.reason})" if r.reason else ""),
+            )
+            for r in obj.replacements.select_related(
+                "failed_allocation__node", "spare_allocation__node"
+            ).order_by("at")[:cap]
+        ]
+        # A notice naming no line ends the whole lease, this line with it.
+        notices = Notice.objects.filter(Q(lines=obj) | Q(lines__isnull=True), lease_id=obj.lease_id)
+        rows += [
+            (
+                n.received_at,
+                f"notice ({n.get_status_display()})",
+                f"by the {n.get_given_by_display().lower()}, "
+                f"effective {n.effective_end:%Y-%m-%d %H:%M} UTC",
+            )
+            for n in notices.distinct().order_by("received_at")[:cap]
+        ]
+        return history_table(rows)
 
 
 @admin.register(Replacement)

@@ -238,3 +238,64 @@ def test_several_rows_are_offered_distinct_spares_and_all_swapped(client):
         sorted(spares)
     )
     assert set(Replacement.objects.values_list("actor", flat=True)) == {operator.pk}
+
+
+def test_a_lease_line_has_a_page_with_its_nodes_and_history(client):
+    """Who holds what on a line, and what happened to it: allocations, acceptance, the swap,
+    a notice; linked from the lease and to every allocation of the line."""
+    from leasing import acceptance, notices
+    from leasing.choices import Party
+
+    cluster = cluster_with_nodes(4)
+    lease = running_lease(cluster, nodes=3)
+    line = lease.lines.get()
+    operator = staff("cap", "capacity")
+    first = Allocation.objects.filter(line=line).order_by("node_id").first()
+    acceptance.acceptance_record(
+        line=line,
+        node=first.node,
+        tests=[{"name": "gpu_burn_in", "measured": 0}],
+        signed_at=timezone.now() - dt.timedelta(days=2),
+        signed_by=operator,
+        now=timezone.now() - dt.timedelta(days=2),
+    )
+    fleet.incident_open(
+        node=first.node,
+        category="gpu",
+        source="operator",
+        now=timezone.now() - dt.timedelta(hours=3),
+    )
+    done = replacement.node_replace(
+        allocation=first, now=timezone.now() - dt.timedelta(hours=1), actor=operator
+    )
+    notices.notice_give(lease=lease, party=Party.TENANT)
+    client.force_login(staff("viewer", "viewer"))
+
+    url = reverse("admin:leasing_leaseline_change", args=[line.pk])
+    assert (
+        url in client.get(reverse("admin:leasing_lease_change", args=[lease.pk])).content.decode()
+    )
+    with CaptureQueriesContext(connection) as queries:
+        body = client.get(url).content.decode()
+    assert len(queries) <= 20, [q["sql"][:80] for q in queries]
+    assert "3 held, 0 accepted" in body  # the accepted node was swapped out for a pending spare
+    assert f"?line={line.pk}" in body
+    assert "<td>allocated</td><td>3 node(s)</td>" in body  # the hand-over
+    assert "<td>allocated</td><td>1 node(s)</td>" in body  # the spare
+    assert "<td>accepted</td><td>1 node(s)</td>" in body
+    assert "<td>released</td><td>1 node(s)</td>" in body  # the failed node, at the swap
+    assert f"{first.node.hostname} → {done.spare_allocation.node.hostname}" in body
+    assert "<td>notice (" in body
+    assert "by the tenant, effective" in body
+    listing = client.get(reverse("admin:leasing_leaseline_changelist")).content.decode()
+    assert lease.number in listing
+    assert "Acme Research" in listing
+    every = client.get(reverse("admin:leasing_allocation_changelist"), {"line": line.pk})
+    assert every.status_code == 200
+    assert done.spare_allocation.node.hostname in every.content.decode()
+    # Read-only: nobody edits a line by hand.
+    admin_user = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(admin_user)
+    assert client.post(url, {"node_count": 99}).status_code == 403
+    line.refresh_from_db()
+    assert line.node_count == 3
