@@ -97,18 +97,19 @@ def _backlog_chart(months, stated, enforceable) -> str:
         width = 0.4
         ax.bar(
             [x - width / 2 for x in xs],
-            [float(stated[m]) / 1e6 for m in months],
+            [float(stated[m]) for m in months],
             width,
             label="stated",
         )
         ax.bar(
             [x + width / 2 for x in xs],
-            [float(enforceable.get(m, 0)) / 1e6 for m in months],
+            [float(enforceable.get(m, 0)) for m in months],
             width,
             label="enforceable",
         )
         ax.set_xticks(list(xs), labels, rotation=45, ha="right")
-        ax.set_ylabel("USD millions")
+        ax.set_ylabel("rent under contract")
+        plots.money_ticks(ax.yaxis)
         ax.legend()
         return plots.to_svg(fig, title="Backlog by month: stated and enforceable")
 

@@ -80,19 +80,20 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
 
 
-def money_ticks(axis: Any, currency: str = "USD") -> None:
-    """Label an axis of money amounts the way the pages write money: `$350M`, `$1.25B`."""
-    from matplotlib.ticker import FuncFormatter
-
+def money_short(value: float, currency: str = "USD") -> str:
+    """A money amount the short way charts write it: `$350M`, `$1.25B`, `-$12k`, `$0`."""
     symbol = "$" if currency == "USD" else ""
     suffix = "" if currency == "USD" else f" {currency}"
+    sign = "-" if value < 0 else ""
+    size = abs(value)
+    for scale, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if size >= scale:
+            return f"{sign}{symbol}{size / scale:,.3g}{unit}{suffix}"
+    return f"{sign}{symbol}{size:,.0f}{suffix}"
 
-    def label(value: float, _position: int) -> str:
-        sign = "-" if value < 0 else ""
-        size = abs(value)
-        for scale, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-            if size >= scale:
-                return f"{sign}{symbol}{size / scale:,.3g}{unit}{suffix}"
-        return f"{sign}{symbol}{size:,.0f}{suffix}"
 
-    axis.set_major_formatter(FuncFormatter(label))
+def money_ticks(axis: Any, currency: str = "USD") -> None:
+    """Label an axis of money amounts the way the pages write money (`money_short`)."""
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda value, _pos: money_short(value, currency)))

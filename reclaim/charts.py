@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from clusters import perfmodel
-from common.plots import PALETTE, figure, to_svg
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
+from common.plots import PALETTE, figure, money_short, money_ticks, to_svg
 
 
 @dataclass(frozen=True)
@@ -70,22 +67,6 @@ def rent_curve(scenarios: list[perfmodel.Scenario], factors: np.ndarray) -> tupl
     return Curve(x, value, rent, _crossing(x, value - rent)), monthly
 
 
-def usd_short(v: float) -> str:
-    """Axis label for dollars: $1.25B, $3.75M, $250k, $0 (enough digits that ticks differ)."""
-    a = abs(v)
-    if a >= 1e9:
-        return f"${v / 1e9:,.2f}B"
-    if a >= 1e6:
-        return f"${v / 1e6:,.2f}M" if a < 1e7 else f"${v / 1e6:,.1f}M"
-    if a >= 1e3:
-        return f"${v / 1e3:,.0f}k"
-    return f"${v:,.0f}"
-
-
-def _money_axis(ax: Axes) -> None:
-    ax.yaxis.set_major_formatter(lambda v, _pos: usd_short(v))
-
-
 def curve_chart(
     curve: Curve,
     *,
@@ -119,7 +100,7 @@ def curve_chart(
             ax.xaxis.set_major_formatter(lambda v, _pos: xfmt(v))
         ax.set_xlabel(xlabel)
         ax.set_ylabel("USD over the window")
-        _money_axis(ax)
+        money_ticks(ax.yaxis)
         ax.legend(loc="upper left", fontsize=8)
         return to_svg(fig, title=title)
 
@@ -193,7 +174,7 @@ def sensitivity_charts(decision_inputs: dict[str, Any]) -> list[dict[str, Any]]:
                 xlabel="rent of these lines, USD per month",
                 title="Value and rent against the monthly rent",
                 current=monthly,
-                xfmt=usd_short,
+                xfmt=money_short,
             ),
         }
     )
@@ -232,7 +213,7 @@ def tornado_chart(uncertainty: dict[str, Any]) -> str:
         ax.barh(labels, [b["net_at_high_usd"] - base for b in bars], left=base, color=PALETTE[0])
         ax.axvline(base, color=PALETTE[7], linewidth=1.0)
         ax.axvline(0.0, color=PALETTE[7], linewidth=1.0, linestyle="--")
-        _money_axis(ax)
+        money_ticks(ax.xaxis)  # money runs along x; the inputs label the bars on y
         ax.set_xlabel("net USD at the low end (red) and the high end (blue) of each input")
         ax.grid(axis="y", visible=False)
         return to_svg(fig, title="What moves the answer")

@@ -1,6 +1,7 @@
 """Backlog stated and enforceable: worked vector R3, notices known by then, per month."""
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -95,6 +96,8 @@ def test_the_operator_pages_render(client, django_user_model):
     text = page.content.decode()
     assert "<svg" in text
     assert "2027-01-03" in text
+    chart = text[text.index("<svg") : text.index("</svg>")]
+    assert re.search(r">\$[0-9.,]+[kMB]?</text>", chart)  # money ticks, the one short style
     recv = client.get(reverse("billing:receivables"), {"as_of": "2026-12-06"})
     assert recv.status_code == 200
     journal = client.get(reverse("billing:journal_csv"))
