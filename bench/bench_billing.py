@@ -89,6 +89,47 @@ def seed() -> None:
     )
 
 
+def insert_documents(source, lines, period: dt.date) -> dict[int, int]:
+    """Bulk-insert (ORM) copies of the invoices `source` for `period` and of their `lines`;
+    returns old invoice id → new invoice id."""
+    from billing.models import Invoice, InvoiceLine
+
+    copies = [
+        Invoice(
+            tenant_id=i.tenant_id,
+            lease_id=i.lease_id,
+            kind=i.kind,
+            period=period,
+            period_start=i.period_start,
+            period_end=i.period_end,
+            currency=i.currency,
+            total=i.total,
+        )
+        for i in source
+    ]
+    Invoice.objects.bulk_create(copies, batch_size=5000)
+    mapping = {old.pk: new.pk for old, new in zip(source, copies, strict=True)}
+    InvoiceLine.objects.bulk_create(
+        (
+            InvoiceLine(
+                invoice_id=mapping[line.invoice_id],
+                lease_line_id=line.lease_line_id,
+                description=line.description,
+                service_start=line.service_start,
+                service_end=line.service_end,
+                days=line.days,
+                days_in_month=line.days_in_month,
+                monthly_rate=line.monthly_rate,
+                rate_multiplier=line.rate_multiplier,
+                amount=line.amount,
+            )
+            for line in lines
+        ),
+        batch_size=5000,
+    )
+    return mapping
+
+
 def floor_insert(month: dt.date) -> tuple[float, float, float]:
     """Seconds to bulk-insert (ORM) and COPY the same invoice and line rows as one month's
     run, and to bulk-insert (ORM) those with the run's ledger rows (its postings and revenue
@@ -108,79 +149,15 @@ def floor_insert(month: dt.date) -> tuple[float, float, float]:
     for _ in range(3):
         with transaction.atomic():
             sid = transaction.savepoint()
-            copies = [
-                Invoice(
-                    tenant_id=i.tenant_id,
-                    lease_id=i.lease_id,
-                    kind=i.kind,
-                    period=shifted,
-                    period_start=i.period_start,
-                    period_end=i.period_end,
-                    currency=i.currency,
-                    total=i.total,
-                )
-                for i in source
-            ]
             with timed() as t:
-                Invoice.objects.bulk_create(copies, batch_size=5000)
-                mapping = {old.pk: new.pk for old, new in zip(source, copies, strict=True)}
-                InvoiceLine.objects.bulk_create(
-                    (
-                        InvoiceLine(
-                            invoice_id=mapping[line.invoice_id],
-                            lease_line_id=line.lease_line_id,
-                            description=line.description,
-                            service_start=line.service_start,
-                            service_end=line.service_end,
-                            days=line.days,
-                            days_in_month=line.days_in_month,
-                            monthly_rate=line.monthly_rate,
-                            rate_multiplier=line.rate_multiplier,
-                            amount=line.amount,
-                        )
-                        for line in lines
-                    ),
-                    batch_size=5000,
-                )
+                insert_documents(source, lines, shifted)
             orm_times.append(t[0])
             transaction.savepoint_rollback(sid)
 
         with transaction.atomic():
             sid = transaction.savepoint()
-            copies = [
-                Invoice(
-                    tenant_id=i.tenant_id,
-                    lease_id=i.lease_id,
-                    kind=i.kind,
-                    period=shifted,
-                    period_start=i.period_start,
-                    period_end=i.period_end,
-                    currency=i.currency,
-                    total=i.total,
-                )
-                for i in source
-            ]
             with timed() as t:
-                Invoice.objects.bulk_create(copies, batch_size=5000)
-                mapping = {old.pk: new.pk for old, new in zip(source, copies, strict=True)}
-                InvoiceLine.objects.bulk_create(
-                    (
-                        InvoiceLine(
-                            invoice_id=mapping[line.invoice_id],
-                            lease_line_id=line.lease_line_id,
-                            description=line.description,
-                            service_start=line.service_start,
-                            service_end=line.service_end,
-                            days=line.days,
-                            days_in_month=line.days_in_month,
-                            monthly_rate=line.monthly_rate,
-                            rate_multiplier=line.rate_multiplier,
-                            amount=line.amount,
-                        )
-                        for line in lines
-                    ),
-                    batch_size=5000,
-                )
+                mapping = insert_documents(source, lines, shifted)
                 Posting.objects.bulk_create(
                     (
                         Posting(

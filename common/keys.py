@@ -1,5 +1,5 @@
-"""Bearer keys shown once and stored hashed: tenant API keys (leasing) and monitoring sources'
-ingestion keys (clusters) share this.
+"""Bearer keys shown once and stored hashed: tenant API keys (leasing), operator keys (common)
+and monitoring sources' ingestion keys (clusters) share this.
 
 A key reads `<scheme>_<prefix>_<secret>`. `prefix` (12 hex characters) is stored in clear so a
 request finds its row with one indexed lookup; the whole key is stored only as its SHA-256 hex
@@ -9,9 +9,20 @@ so a fast hash is enough (no password stretching needed: there is nothing to gue
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from .models import StoredKey
+
+K = TypeVar("K", bound="StoredKey")
 
 PREFIX_BYTES = 6  # 12 hex characters
 SECRET_BYTES = 32
@@ -51,3 +62,34 @@ def matches(raw: str, stored_hash: str | None) -> bool:
         hmac.compare_digest(digest, digest)
         return False
     return hmac.compare_digest(digest, stored_hash)
+
+
+def expiry_problem(expires_at: dt.datetime | None, now: dt.datetime) -> str | None:
+    """Why `expires_at` cannot be a key's expiry (None when it can: absent, or aware and
+    in the future)."""
+    if expires_at is not None and (timezone.is_naive(expires_at) or expires_at <= now):
+        return "Must be an aware future instant."
+    return None
+
+
+def stored_key_create(
+    model: type[K],
+    scheme: str,
+    *,
+    name: str,
+    expires_at: dt.datetime | None,
+    actor: User | None,
+    **owner: Any,
+) -> tuple[K, str]:
+    """A new key row of `model` for `owner` (its owner field) and the raw key, which exists
+    only here: the caller shows it once."""
+    prefix, raw = new_key(scheme)
+    key = model._default_manager.create(
+        **owner,
+        name=name[:100],
+        prefix=prefix,
+        key_hash=hash_key(raw),
+        created_by=actor if actor is not None and actor.is_authenticated else None,
+        expires_at=expires_at,
+    )
+    return key, raw

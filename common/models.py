@@ -102,18 +102,11 @@ class EventDelivery(models.Model):
         return f"{self.consumer} ← event {self.event_id} ({self.status})"
 
 
-class OperatorKey(models.Model):
-    """An operator API key (`/api/ops/v1/`), owned by a staff user: a request made with it acts
-    as that user, with that user's Django permissions, and every write records the user.
+class StoredKey(models.Model):
+    """What every bearer key stores (`common/keys.py`: shown once, kept as a SHA-256 hash with
+    its lookup prefix in clear; a revoked or expired key authenticates nothing). Each kind adds
+    its owner: a tenant (`leasing.ApiKey`) or a staff user (`OperatorKey`)."""
 
-    Shown once at creation and stored as a SHA-256 hash with its lookup prefix in clear, like
-    the tenant keys (`common/keys.py`). A revoked or expired key, or one whose user is no
-    longer active staff, authenticates nothing (`common/operator_keys.py`).
-    """
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="operator_keys"
-    )
     name = models.CharField(max_length=100, blank=True, default="")
     prefix = models.CharField(max_length=16, unique=True)
     key_hash = models.CharField(max_length=64, unique=True)
@@ -130,7 +123,19 @@ class OperatorKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-created_at"]
+
+
+class OperatorKey(StoredKey):
+    """An operator API key (`/api/ops/v1/`), owned by a staff user: a request made with it acts
+    as that user, with that user's Django permissions, and every write records the user. A key
+    whose user is no longer active staff authenticates nothing (`common/operator_keys.py`).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="operator_keys"
+    )
 
     def __str__(self) -> str:
         return f"{self.user} operator key {self.prefix}…"

@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from common.clock import resolve_now
 from common.exceptions import InvalidInput
-from common.keys import hash_key, matches, new_key, split_key
+from common.keys import expiry_problem, matches, split_key, stored_key_create
 
 from .models import OperatorKey
 
@@ -45,20 +44,14 @@ def operator_key_create(
     errors = {}
     if not (user.is_active and user.is_staff):
         errors["user"] = "Operator keys belong to active staff users."
-    if expires_at is not None and (timezone.is_naive(expires_at) or expires_at <= now):
-        errors["expires_at"] = "Must be an aware future instant."
+    problem = expiry_problem(expires_at, now)
+    if problem:
+        errors["expires_at"] = problem
     if errors:
         raise InvalidInput(extra={"fields": errors})
-    prefix, raw = new_key(KEY_SCHEME)
-    key = OperatorKey.objects.create(
-        user=user,
-        name=name[:100],
-        prefix=prefix,
-        key_hash=hash_key(raw),
-        created_by=actor if actor is not None and actor.is_authenticated else None,
-        expires_at=expires_at,
+    return stored_key_create(
+        OperatorKey, KEY_SCHEME, name=name, expires_at=expires_at, actor=actor, user=user
     )
-    return key, raw
 
 
 def operator_key_revoke(*, key: OperatorKey, now: dt.datetime | None = None) -> OperatorKey:

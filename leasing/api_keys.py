@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from common.clock import resolve_now as _now
 from common.exceptions import InvalidInput, NotFound
-from common.keys import hash_key, matches, new_key
+from common.keys import expiry_problem, matches, stored_key_create
 from common.keys import split_key as _split_key
 
 from .models import ApiKey, Tenant
@@ -46,19 +45,12 @@ def api_key_create(
 
     `expires_at`, if given, must be aware and in the future.
     """
-    now = _now(now)
-    if expires_at is not None and (timezone.is_naive(expires_at) or expires_at <= now):
-        raise InvalidInput(extra={"fields": {"expires_at": "Must be an aware future instant."}})
-    prefix, raw = new_key(KEY_SCHEME)
-    key = ApiKey.objects.create(
-        tenant=tenant,
-        name=name[:100],
-        prefix=prefix,
-        key_hash=hash_key(raw),
-        created_by=actor if actor is not None and actor.is_authenticated else None,
-        expires_at=expires_at,
+    problem = expiry_problem(expires_at, _now(now))
+    if problem:
+        raise InvalidInput(extra={"fields": {"expires_at": problem}})
+    return stored_key_create(
+        ApiKey, KEY_SCHEME, name=name, expires_at=expires_at, actor=actor, tenant=tenant
     )
-    return key, raw
 
 
 @transaction.atomic

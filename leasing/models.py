@@ -15,6 +15,7 @@ from clusters.models import Cluster, Incident, MaintenanceWindow, Node
 from common.contract_time import timezone_choices
 from common.display import day, instant
 from common.fields import actor_field, money_field
+from common.models import StoredKey
 from common.money import DEFAULT_CURRENCY
 
 from .choices import (
@@ -520,29 +521,11 @@ class MaintenanceDeferral(models.Model):
 # --- Tenant API: keys, idempotency, webhooks -------------------------------------------------
 
 
-class ApiKey(models.Model):
-    """A tenant's API key. The secret is shown once at creation and stored only as a SHA-256
-    hash (keys are long random strings, so a fast hash is enough); `prefix` is kept in clear
-    to find the row. A revoked or expired key authenticates nothing."""
+class ApiKey(StoredKey):
+    """A tenant's API key (`common.models.StoredKey`: shown once, stored hashed; keys are long
+    random strings, so a fast hash is enough)."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
-    name = models.CharField(max_length=100, blank=True, default="")
-    prefix = models.CharField(max_length=16, unique=True)
-    key_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    expires_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.tenant} key {self.prefix}…"

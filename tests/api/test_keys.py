@@ -12,13 +12,13 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from common.exceptions import InvalidInput, NotFound
+from common.keys import hash_key
 from leasing.api_keys import (
     LAST_USED_RESOLUTION,
     api_key_authenticate,
     api_key_create,
     api_key_revoke,
     demo_key_for,
-    hash_key,
 )
 from leasing.models import ApiKey
 
