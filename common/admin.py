@@ -311,8 +311,57 @@ class OperatorKeyForm(forms.ModelForm):
         return value
 
 
+class StoredKeyAdmin(admin.ModelAdmin):
+    """A bearer key's admin (`common.models.StoredKey`): created by its service, the raw key
+    shown once in a message; never edited (revoke it and create another); the hash never
+    shown. Subclasses name the `owner` field and the services that create and revoke."""
+
+    owner = ""
+    key_label = "key"
+    readonly_fields = ["prefix", "created_at", "created_by", "revoked_at", "last_used_at"]
+    actions = ["revoke"]
+
+    def create_key(self, request: HttpRequest, obj: Any) -> tuple[Any, str]:
+        raise NotImplementedError
+
+    def revoke_key(self, request: HttpRequest, key: Any) -> None:
+        raise NotImplementedError
+
+    def get_fields(self, request, obj=None):
+        entered = [self.owner, "name", "expires_at"]
+        return entered if obj is None else [*entered, *self.readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return [self.owner, "name", "expires_at", *self.readonly_fields]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # keys are immutable; revoke and create another instead
+        key, raw = self.create_key(request, obj)
+        obj.pk = key.pk
+        obj.__dict__.update({f.attname: getattr(key, f.attname) for f in key._meta.fields})
+        self.show_once(request, key, raw)
+
+    def show_once(self, request: HttpRequest, key: Any, raw: str) -> None:
+        self.message_user(
+            request,
+            f"New {self.key_label} for {getattr(key, self.owner)}: {raw} — copy it now, it is "
+            "not stored and will not be shown again.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
+    def revoke(self, request, queryset):
+        for key in queryset:
+            self.revoke_key(request, key)
+        record_change(request.user, queryset, "Revoked")
+        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+
+
 @admin.register(OperatorKey)
-class OperatorKeyAdmin(admin.ModelAdmin):
+class OperatorKeyAdmin(StoredKeyAdmin):
     """Operator API keys: created here for a staff user (the raw key is shown once, in a
     message) and revoked; nothing else about a key can be edited. No group holds
     `add_operatorkey`: a key acts as its user, so only superusers create them
@@ -323,42 +372,18 @@ class OperatorKeyAdmin(admin.ModelAdmin):
     list_filter = ["user"]
     search_fields = ["prefix", "name", "user__username"]
     list_select_related = ["user"]
-    readonly_fields = ["prefix", "created_at", "created_by", "revoked_at", "last_used_at"]
-    actions = ["revoke"]
+    owner = "user"
+    key_label = "operator key"
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "user":
             kwargs["queryset"] = get_user_model().objects.filter(is_staff=True, is_active=True)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return ["user", "name", "expires_at"]
-        return ["user", "name", "expires_at", *self.readonly_fields]
-
-    def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return []
-        return ["user", "name", "expires_at", *self.readonly_fields]
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            return  # keys are immutable; revoke and create another instead
-        key, raw = operator_key_create(
+    def create_key(self, request, obj):
+        return operator_key_create(
             user=obj.user, name=obj.name, expires_at=obj.expires_at, actor=request.user
         )
-        obj.pk = key.pk
-        obj.__dict__.update({f.attname: getattr(key, f.attname) for f in key._meta.fields})
-        self.message_user(
-            request,
-            f"New operator key for {key.user}: {raw} — copy it now, it is not stored and will "
-            "not be shown again.",
-            messages.WARNING,
-        )
 
-    @admin.action(description="Revoke the selected keys", permissions=["change"])
-    def revoke(self, request, queryset):
-        for key in queryset:
-            operator_key_revoke(key=key)
-        record_change(request.user, queryset, "Revoked")
-        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+    def revoke_key(self, request, key):
+        operator_key_revoke(key=key)
