@@ -17,8 +17,8 @@ from django.db.models import Count, Max, Min, Model, Sum
 from django.urls import reverse
 
 from billing import dunning
-from billing.choices import InvoiceStatus
-from billing.models import Invoice
+from billing.choices import OPEN_STATUSES
+from billing.models import Application, Invoice
 from clusters.choices import IncidentStatus, MaintenanceStatus
 from clusters.models import Incident, MaintenanceWindow
 from common.display import day, instant
@@ -181,15 +181,20 @@ def maintenance_decisions(now: dt.datetime) -> Item:
 
 
 def overdue_invoices(now: dt.datetime) -> Item:
-    overdue = Invoice.objects.filter(status=InvoiceStatus.ISSUED, is_overdue=True)
-    total = overdue.aggregate(t=Sum("total"))["t"] or Decimal(0)
+    """Open invoices past due, partly paid ones included; the figure is what they still owe
+    (their totals less what was applied to them)."""
+    overdue = Invoice.objects.filter(status__in=OPEN_STATUSES, is_overdue=True)
+    billed = overdue.aggregate(t=Sum("total"))["t"] or Decimal(0)
+    paid = Application.objects.filter(invoice__in=overdue).aggregate(t=Sum("amount"))["t"]
+    owed = billed - (paid or Decimal(0))
     first = list(overdue.select_related("tenant").order_by("due_at")[:SHOWN])
+    statuses = ",".join(OPEN_STATUSES)
     return Item(
         "overdue",
         "Overdue invoices",
         overdue.count(),
-        _admin("billing_invoice_changelist", "is_overdue__exact=1&status__exact=issued"),
-        detail=f"{format_money(total)} overdue in all." if first else "",
+        _admin("billing_invoice_changelist", f"is_overdue__exact=1&status__in={statuses}"),
+        detail=f"{format_money(owed)} owed in all." if first else "",
         rows=[
             (
                 f"{i.number} · {i.tenant.name} · {format_money(i.total, i.currency)} "

@@ -111,3 +111,36 @@ def test_tenants_whose_dunning_escalated_are_listed_with_a_link_to_act(client):
     assert client.get(got.url).status_code == 200
     # Shown only to who may read reminders.
     assert "dunning-escalations" not in items(staff("capacity-e", "capacity"))
+
+
+def test_a_partly_paid_invoice_past_due_is_overdue_and_the_inbox_says_what_is_owed(client):
+    from decimal import Decimal
+
+    from billing import payments
+    from billing.choices import InvoiceStatus
+    from common.money import format_money
+
+    lease, _ = lease_with_lines(commencement_date=dt.date(2025, 1, 1), rates=(Decimal("1000.00"),))
+    billing.billing_run(now=dt.datetime(2025, 1, 2, tzinfo=dt.UTC))
+    invoice = Invoice.objects.get(lease=lease)
+    payments.payment_record(
+        tenant=lease.tenant,
+        amount="400.00",
+        value_date=dt.date(2025, 1, 10),
+        reference="WIRE-1",
+        now=dt.datetime(2025, 1, 10, tzinfo=dt.UTC),
+    )
+    billing.mark_overdue(now=dt.datetime(2025, 6, 1, tzinfo=dt.UTC))
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PARTIALLY_PAID
+    assert invoice.is_overdue
+    owed = invoice.total - Decimal("400.00")
+
+    got = items(staff("finance-o", "finance"))["overdue"]
+    assert got.count == 1
+    assert invoice.number in got.rows[0][0]
+    assert got.detail == f"{format_money(owed)} owed in all."
+    # The link lists it: partly paid invoices are not left out of the overdue list.
+    client.force_login(staff("finance-p", "finance"))
+    listing = client.get(got.url).content.decode()
+    assert invoice.number in listing
