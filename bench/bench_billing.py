@@ -26,13 +26,12 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 import sys
-from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_cluster, report, throwaway_database, timed, verdict  # noqa: E402
+from bench.common import bench_leases, report, throwaway_database, timed, verdict  # noqa: E402
 
 BENCH_DB = "landlord_bench_billing"
 LEASES = 5_000
@@ -51,42 +50,7 @@ def main() -> int:
 
 
 def seed() -> None:
-    from common.contract_time import local_midnight
-    from leasing.models import Lease, LeaseLine, Tenant
-
-    cluster = bench_cluster()
-    tenants = Tenant.objects.bulk_create(
-        Tenant(name=f"Bench lab {i}", slug=f"bench-lab-{i}") for i in range(50)
-    )
-    start = dt.date(2026, 1, 1)
-    leases = []
-    for i in range(LEASES):
-        tz = ZONES[i % len(ZONES)]
-        leases.append(
-            Lease(
-                number=f"L-BENCH-{i:06d}",
-                tenant=tenants[i % len(tenants)],
-                status="active",
-                contract_timezone=tz,
-                commencement_date=start,
-                commencement=local_midnight(start, tz),
-                term_end=local_midnight(start + dt.timedelta(days=180), tz),
-            )
-        )
-    Lease.objects.bulk_create(leases, batch_size=2000)
-    LeaseLine.objects.bulk_create(
-        (
-            LeaseLine(
-                lease=lease,
-                cluster=cluster,
-                node_count=10,
-                monthly_rate=Decimal(1_000_000 + 37 * i + j) + Decimal("0.13"),
-            )
-            for i, lease in enumerate(leases)
-            for j in range(LINES_PER_LEASE)
-        ),
-        batch_size=5000,
-    )
+    bench_leases(LEASES, zones=tuple(ZONES), lines_per_lease=LINES_PER_LEASE)
 
 
 def insert_documents(source, lines, period: dt.date) -> dict[int, int]:

@@ -24,13 +24,12 @@ import datetime as dt
 import random
 import statistics
 import sys
-from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_cluster, report, throwaway_database, timed, verdict  # noqa: E402
+from bench.common import bench_leases, report, throwaway_database, timed, verdict  # noqa: E402
 
 BENCH_DB = "landlord_bench_credits"
 LEASES = 5_000
@@ -51,41 +50,16 @@ def main() -> int:
 
 def seed() -> None:
     from clusters.models import Incident, Node
-    from common.contract_time import local_midnight
-    from leasing.models import Allocation, Lease, LeaseLine, Tenant
+    from leasing.models import Allocation
 
-    cluster = bench_cluster()
-    tenants = Tenant.objects.bulk_create(
-        Tenant(name=f"Bench lab {i}", slug=f"bench-lab-{i}") for i in range(50)
+    leases, lines = bench_leases(
+        LEASES,
+        zones=tuple(ZONES),
+        lines_per_lease=LINES_PER_LEASE,
+        node_count=NODES_PER_LINE,
+        start=JANUARY,
     )
-    leases = []
-    for i in range(LEASES):
-        tz = ZONES[i % len(ZONES)]
-        leases.append(
-            Lease(
-                number=f"L-BENCH-{i:06d}",
-                tenant=tenants[i % len(tenants)],
-                status="active",
-                contract_timezone=tz,
-                commencement_date=JANUARY,
-                commencement=local_midnight(JANUARY, tz),
-                term_end=local_midnight(JANUARY + dt.timedelta(days=180), tz),
-            )
-        )
-    Lease.objects.bulk_create(leases, batch_size=2000)
-    lines = LeaseLine.objects.bulk_create(
-        (
-            LeaseLine(
-                lease=lease,
-                cluster=cluster,
-                node_count=NODES_PER_LINE,
-                monthly_rate=Decimal(1_000_000 + 37 * i + j) + Decimal("0.13"),
-            )
-            for i, lease in enumerate(leases)
-            for j in range(LINES_PER_LEASE)
-        ),
-        batch_size=5000,
-    )
+    cluster = lines[0].cluster
     nodes = Node.objects.bulk_create(
         (Node(cluster=cluster, hostname=f"b{k:06d}") for k in range(len(lines) * NODES_PER_LINE)),
         batch_size=5000,

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_cluster, report, throwaway_database, timed, verdict  # noqa: E402
+from bench.common import bench_leases, report, throwaway_database, timed, verdict  # noqa: E402
 
 BENCH_DB = "landlord_bench_receivables"
 LEASES = 5_000
@@ -43,39 +43,9 @@ def recognition_bench() -> list[tuple[str, str, str, str]]:
 
     from billing import ledger, services
     from billing.models import Posting, RecognitionRun
-    from common.contract_time import local_midnight
-    from leasing.models import Lease, LeaseLine, Tenant
 
-    cluster = bench_cluster()
-    tenants = Tenant.objects.bulk_create(
-        Tenant(name=f"Bench lab {i}", slug=f"bench-lab-{i}") for i in range(50)
-    )
     start = dt.date(2026, 1, 1)
-    leases = Lease.objects.bulk_create(
-        [
-            Lease(
-                number=f"L-BENCH-{i:06d}",
-                tenant=tenants[i % len(tenants)],
-                status="active",
-                contract_timezone="UTC",
-                commencement_date=start,
-                commencement=local_midnight(start, "UTC"),
-                term_end=local_midnight(start + dt.timedelta(days=180), "UTC"),
-            )
-            for i in range(LEASES)
-        ],
-        batch_size=2000,
-    )
-    LeaseLine.objects.bulk_create(
-        (
-            LeaseLine(
-                lease=lease, cluster=cluster, node_count=10, monthly_rate=Decimal(1_000_000 + i)
-            )
-            for i, lease in enumerate(leases)
-            for _ in range(2)
-        ),
-        batch_size=5000,
-    )
+    bench_leases(LEASES, rate=lambda i, _j: Decimal(1_000_000 + i), start=start)
     services.billing_run(now=dt.datetime(2026, 1, 1, 0, 10, tzinfo=UTC), period=start)
     # Warm up the day before (every schedule gets its first posting), then measure one day.
     ledger.recognize_day(day=dt.date(2026, 1, 13))

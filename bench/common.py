@@ -7,10 +7,12 @@ bare view, a plain numpy pass) and the ratio; they never assert timings inside t
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -104,3 +106,46 @@ def bench_cluster():
         gpus_per_node=8,
         fabric_gbps_per_gpu=400,
     )
+
+
+def bench_leases(
+    count: int,
+    *,
+    zones: tuple[str, ...] = ("UTC",),
+    lines_per_lease: int = 2,
+    node_count: int = 10,
+    rate=lambda i, j: Decimal(1_000_000 + 37 * i + j) + Decimal("0.13"),
+    start: dt.date = dt.date(2026, 1, 1),
+):
+    """`count` active 180-day leases from `start` (zones in turn, 50 tenants), each with
+    `lines_per_lease` lines of `node_count` nodes on `bench_cluster()` at `rate(lease index,
+    line index)` a month, bulk-inserted; returns (leases, lines)."""
+    from common.contract_time import local_midnight
+    from leasing.models import Lease, LeaseLine, Tenant
+
+    cluster = bench_cluster()
+    tenants = Tenant.objects.bulk_create(
+        Tenant(name=f"Bench lab {i}", slug=f"bench-lab-{i}") for i in range(50)
+    )
+    leases = [
+        Lease(
+            number=f"L-BENCH-{i:06d}",
+            tenant=tenants[i % len(tenants)],
+            status="active",
+            contract_timezone=zones[i % len(zones)],
+            commencement_date=start,
+            commencement=local_midnight(start, zones[i % len(zones)]),
+            term_end=local_midnight(start + dt.timedelta(days=180), zones[i % len(zones)]),
+        )
+        for i in range(count)
+    ]
+    Lease.objects.bulk_create(leases, batch_size=2000)
+    lines = LeaseLine.objects.bulk_create(
+        (
+            LeaseLine(lease=lease, cluster=cluster, node_count=node_count, monthly_rate=rate(i, j))
+            for i, lease in enumerate(leases)
+            for j in range(lines_per_lease)
+        ),
+        batch_size=5000,
+    )
+    return leases, lines
