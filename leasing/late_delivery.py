@@ -27,6 +27,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from django.db.models import Count, Q, QuerySet
+
 from common.contract_time import zone
 
 from .choices import LeaseStatus, LineStatus
@@ -101,19 +103,33 @@ def cancellation_opens_at(lease: Lease) -> dt.datetime:
     return (local + dt.timedelta(days=CANCELLATION_AFTER_DAYS)).astimezone(dt.UTC)
 
 
+def _hand_over_accepted(at: dt.datetime, prefix: str = "") -> Q:
+    """Hand-over allocations (not a replacement's spare) accepted at `at`."""
+    return Q(**{f"{prefix}replacement_for__isnull": True, f"{prefix}accepted_at__lte": at})
+
+
 def accepted_nodes(line: LeaseLine, at: dt.datetime) -> int:
-    """Hand-over nodes of the line accepted at `at` (never more than its node count)."""
-    count = Allocation.objects.filter(
-        line=line, replacement_for__isnull=True, accepted_at__lte=at
-    ).count()
-    return min(count, line.node_count)
+    """Hand-over nodes of the line accepted at `at` (not capped: see :func:`eligibility`)."""
+    return Allocation.objects.filter(_hand_over_accepted(at), line=line).count()
 
 
-def eligibility(line: LeaseLine, *, now: dt.datetime) -> Eligibility:
-    """The rule applied to `line` (with its lease loaded) at `now`; no write."""
+def with_accepted(lines: QuerySet[LeaseLine], at: dt.datetime) -> QuerySet[LeaseLine]:
+    """`lines` with ``accepted_now``, their hand-over nodes accepted at `at`, counted in the
+    same query (a list of lines then needs no count per line)."""
+    accepted = _hand_over_accepted(at, "allocations__")
+    return lines.annotate(accepted_now=Count("allocations", filter=accepted))
+
+
+def eligibility(line: LeaseLine, *, now: dt.datetime, accepted: int | None = None) -> Eligibility:
+    """The rule applied to `line` (with its lease loaded) at `now`; no write.
+
+    `accepted` is the line's accepted hand-over nodes at `now` when already counted
+    (:func:`with_accepted`); never more than its node count."""
     lease = line.lease
     opens_at = cancellation_opens_at(lease)
-    accepted = accepted_nodes(line, now)
+    if accepted is None:
+        accepted = accepted_nodes(line, now)
+    accepted = min(accepted, line.node_count)
     refusal: type[Conflict] | None = None
     if line.status == LineStatus.CANCELLED:
         refusal = LineAlreadyCancelled
