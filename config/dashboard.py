@@ -218,15 +218,17 @@ def _draw_capacity(rows: list[CapacityRow]) -> str:
 
 
 def timeline_chart(items: list[Milestone], now: dt.datetime, days: int = 180) -> str:
-    """Upcoming milestones on a time axis, one row per lease. The axis starts at `now` to the
-    minute (a minute is below what a 180-day axis shows), so the chart is drawn once per
-    minute and set of milestones."""
-    now = now.replace(second=0, microsecond=0)
-    inputs = [now, days, [(m.when, m.kind, m.lease, m.tenant) for m in items]]
-    return by_content("dashboard-timeline-chart", inputs, lambda: _draw_timeline(items, now, days))
+    """Upcoming milestones on a time axis, one row per lease. The axis starts at the start of
+    today (UTC) and today is shaded: a day is what a 180-day axis shows, so the chart is drawn
+    once per day and set of milestones, not on every visit."""
+    today = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    inputs = [today, days, [(m.when, m.kind, m.lease, m.tenant) for m in items]]
+    return by_content(
+        "dashboard-timeline-chart", inputs, lambda: _draw_timeline(items, today, days)
+    )
 
 
-def _draw_timeline(items: list[Milestone], now: dt.datetime, days: int) -> str:
+def _draw_timeline(items: list[Milestone], today: dt.datetime, days: int) -> str:
     leases = sorted({f"{m.lease} · {m.tenant}" for m in items})
     markers = {
         "term end": ("s", PALETTE[0]),
@@ -246,8 +248,8 @@ def _draw_timeline(items: list[Milestone], now: dt.datetime, days: int) -> str:
                 xs, ys = zip(*points, strict=True)
                 ax.scatter(xs, ys, marker=marker, color=color, s=60, label=kind, zorder=3)
         ax.set_yticks(range(len(leases)), leases)
-        ax.set_xlim(now, now + dt.timedelta(days=days))  # type: ignore[arg-type]
-        ax.axvline(now, color=PALETTE[7], linewidth=1)  # type: ignore[arg-type]
+        ax.set_xlim(today, today + dt.timedelta(days=days))  # type: ignore[arg-type]
+        ax.axvspan(today, today + dt.timedelta(days=1), color=PALETTE[7], alpha=0.4)  # type: ignore[arg-type]
         ax.set_xlabel(f"date (UTC), next {days} days")
         ax.set_ylim(len(leases) - 0.5, -0.5)
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))

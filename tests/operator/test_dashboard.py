@@ -201,3 +201,31 @@ def test_dashboard_and_revenue_page_agree_on_the_run_rate():
     dashboard_total = sum(r["monthly_rate"] for r in dashboard.run_rate_by_tenant(now))
     assert dashboard_total > 0
     assert dashboard_total == revenue_summary(now=now).run_rate
+
+
+def test_the_timeline_is_drawn_once_a_day_not_on_every_visit(monkeypatch):
+    """Its axis starts at the start of the day (UTC), so visits later the same day reuse the
+    drawing; the next day, or a new milestone, draws it again."""
+    drawn = []
+    draw = dashboard._draw_timeline
+    monkeypatch.setattr(
+        dashboard,
+        "_draw_timeline",
+        lambda items, today, days: drawn.append(today) or draw(items, today, days),
+    )
+    items = [dashboard.Milestone(NOW + dt.timedelta(days=30), "term end", "L-0001", "Northwind AI")]
+    morning = dashboard.timeline_chart(items, NOW.replace(hour=0, minute=1))
+    evening = dashboard.timeline_chart(items, NOW.replace(hour=23, minute=59))
+    assert evening == morning
+    assert drawn == [NOW.replace(hour=0)]
+    dashboard.timeline_chart(items, NOW + dt.timedelta(days=1))
+    more = [
+        *items,
+        dashboard.Milestone(NOW + dt.timedelta(days=40), "commencement", "L-0002", "Lab"),
+    ]
+    dashboard.timeline_chart(more, NOW)
+    assert drawn == [
+        NOW.replace(hour=0),
+        NOW.replace(hour=0) + dt.timedelta(days=1),
+        NOW.replace(hour=0),
+    ]
