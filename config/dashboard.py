@@ -168,9 +168,7 @@ def cross_campus(now: dt.datetime) -> dict[str, object]:
         return {"links": links, "assessment": None}
     # A pure function of the document (and the model): computed once per inventory state.
     assessment = by_content(
-        f"dashboard-assessment:{perfmodel.MODEL_VERSION}",
-        document,
-        lambda: perfmodel.assess(perfmodel.Scenario.from_dict(document)).to_dict(),
+        f"dashboard-assessment:{perfmodel.MODEL_VERSION}", document, lambda: _placements(document)
     )
     placements = {p["key"]: p for p in assessment["placements"]}
     best = placements[assessment["best_placement"]]
@@ -181,6 +179,14 @@ def cross_campus(now: dt.datetime) -> dict[str, object]:
         "best": best,
         "ratio": best["effective_pflops"] / max(placements["all"]["effective_pflops"], 1e-9),
     }
+
+
+def _placements(document: dict[str, object]) -> dict[str, object]:
+    """What the dashboard shows of the model's assessment: the placements, the best one and
+    the explanation (no searched break-evens: the reclaim workbench has those)."""
+    assessment = perfmodel.assess(perfmodel.Scenario.from_dict(document), searches=False)
+    full = assessment.to_dict()
+    return {k: full[k] for k in ("placements", "best_placement", "explanation")}
 
 
 def open_decisions() -> list[ReclaimDecision]:

@@ -231,12 +231,16 @@ def _money(x: float | None) -> float | None:
     return round(x, 2)
 
 
-def assess(scenario: Scenario) -> Assessment:
+def assess(scenario: Scenario, *, searches: bool = True) -> Assessment:
     """Evaluate the scenario, every candidate placement, the valuation and the break-evens.
 
     One vectorized evaluation over all placements (placement 0 is the scenario as given), the
     leased-aware valuation of valuation.py, the break-evens of breakeven.py and a plain-words
     list of the dominant losses.
+
+    ``searches=False`` leaves out the break-evens found by searching a range (link bandwidth,
+    its flips, per link, per generation: about 90 % of the time of an assessment); they read
+    None and empty. For a caller that shows the placements and the explanation only.
     """
     placements = candidate_placements(scenario)
     out, val = evaluate_and_value(scenario, placements)
@@ -247,15 +251,19 @@ def assess(scenario: Scenario) -> Assessment:
     internal = float(val.internal_value_usd)
     rent = float(val.rent_usd)
     net = float(val.net_usd)
-    break_even = BreakEven(
-        scarcity_multiplier=scarcity_break_even(
-            internal, econ.scarcity_multiplier, rent, econ.horizon_days
-        ),
-        link_bandwidth_gbps=link_bandwidth_break_even(scenario, placements),
-        rent_per_month_usd=rent_break_even(internal, econ.horizon_days),
-        link_bandwidth_flips=link_bandwidth_flips(scenario, placements),
-        per_link=per_link_flips(scenario, placements),
-        per_generation=per_generation_flips(scenario, placements),
+    scarcity = scarcity_break_even(internal, econ.scarcity_multiplier, rent, econ.horizon_days)
+    rent_even = rent_break_even(internal, econ.horizon_days)
+    break_even = (
+        BreakEven(
+            scarcity_multiplier=scarcity,
+            link_bandwidth_gbps=link_bandwidth_break_even(scenario, placements),
+            rent_per_month_usd=rent_even,
+            link_bandwidth_flips=link_bandwidth_flips(scenario, placements),
+            per_link=per_link_flips(scenario, placements),
+            per_generation=per_generation_flips(scenario, placements),
+        )
+        if searches
+        else BreakEven(scarcity, None, rent_even)
     )
     assessment = Assessment(
         scenario_name=scenario.name,

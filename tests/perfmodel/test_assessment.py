@@ -218,3 +218,17 @@ def test_reclaim_is_measured_against_the_best_use_of_capacity_not_under_lease():
     )
     assert a["baseline_value_usd"] > 0
     assert a["internal_value_usd"] < a["best_placement_value_usd"]
+
+
+def test_an_assessment_without_searches_differs_only_in_the_searched_break_evens():
+    """`searches=False` (the dashboard) gives the same placements, values, recommendation and
+    explanation; the break-evens found by searching a range read None and empty."""
+    full = assess(demo())
+    quick = assess(demo(), searches=False)
+    assert quick.break_even.link_bandwidth_gbps is None
+    assert quick.break_even.link_bandwidth_flips == ()
+    assert quick.break_even.per_link == () and quick.break_even.per_generation == ()
+    assert full.break_even.link_bandwidth_flips or full.break_even.per_link
+    assert quick.break_even.scarcity_multiplier == full.break_even.scarcity_multiplier
+    assert quick.break_even.rent_per_month_usd == full.break_even.rent_per_month_usd
+    assert replace(quick, break_even=full.break_even) == full
