@@ -181,7 +181,7 @@ def cross_campus(now: dt.datetime) -> dict[str, object]:
     }
 
 
-def _placements(document: dict[str, object]) -> dict[str, object]:
+def _placements(document: dict[str, Any]) -> dict[str, Any]:
     """What the dashboard shows of the model's assessment: the placements, the best one and
     the explanation (no searched break-evens: the reclaim workbench has those)."""
     assessment = perfmodel.assess(perfmodel.Scenario.from_dict(document), searches=False)
