@@ -159,7 +159,9 @@ class Transport:
 
     step_overhead_s: software cost of one ring step (s). rendezvous_rtts: round trips a step
     waits on top of the one-way delay. efficiency: usable share of the line rate. mathis_c: the
-    constant of the loss bound. segments: pipelined segments per chunk (gloo: 2).
+    constant of the loss bound. segments: pipelined segments per chunk (gloo: 2). loss_blend:
+    the soft minimum's exponent between the loss bound and the line (link.LOSS_BLEND; not
+    fitted: chosen over the lossy rows, tests/perfmodel/test_validation.py).
     """
 
     step_overhead_s: float = 0.8e-3
@@ -167,6 +169,7 @@ class Transport:
     efficiency: float = 1.0
     mathis_c: float = link.MATHIS_C
     segments: int = 2
+    loss_blend: float = link.LOSS_BLEND
 
 
 def predict_harness(
@@ -184,6 +187,7 @@ def predict_harness(
         f["loss"],
         f["mtu_bytes"] - 52.0,
         transport.mathis_c,
+        transport.loss_blend,
     )
     alpha = link.step_latency_s(one_way, transport.rendezvous_rtts, transport.step_overhead_s)
     comm = link.pipelined_ring_allreduce_s(
@@ -205,6 +209,7 @@ def fit_transport(
     data: Mapping[str, FloatArray | npt.NDArray[np.str_]],
     mask: npt.NDArray[np.bool_] | None = None,
     segments: int = 2,
+    loss_blend: float = link.LOSS_BLEND,
 ) -> Transport:
     """Fit overhead, rendezvous, efficiency (lossless rows) then Mathis' C (lossy rows).
 
@@ -218,7 +223,7 @@ def fit_transport(
     def cost(rows: Mapping[str, FloatArray | npt.NDArray[np.str_]], t: Transport) -> float:
         return float(np.sum(relative_errors(rows, t) ** 2))
 
-    best = Transport(segments=segments)
+    best = Transport(segments=segments, loss_blend=loss_blend)
     grids: dict[str, Iterable[float]] = {
         "step_overhead_s": np.linspace(0.0, 2e-3, 41),
         "rendezvous_rtts": np.linspace(0.0, 1.5, 61),

@@ -8,9 +8,12 @@ against the harness's measurements of a real gloo all-reduce over emulated links
   transport sends a chunk only once the receiver has said it is ready, so a step costs the
   ready notice's one-way trip plus the data's: one round trip (``rendezvous_rtts`` = 0.5).
   Measured: 1.0 RTT per step for small messages, from 1 to 20 ms one way, 2 to 4 ranks.
-* **Throughput** ``min(line · efficiency, streams · window / RTT, streams · C · MSS /
-  (RTT · √loss))``: line-bound, window-bound (a flow has at most one window in flight per
-  round trip) and loss-bound (Mathis et al.'s TCP response function; ``C`` fitted, see below).
+* **Throughput**: the lesser of the line-bound ``line · efficiency`` and the window-bound
+  ``streams · window / RTT`` (a flow has at most one window in flight per round trip), blended
+  with the loss bound ``streams · C · MSS / (RTT · √loss)`` (Mathis et al.'s TCP response
+  function) as a soft minimum ``(B^−k + L^−k)^(−1/k)``, k = :data:`LOSS_BLEND`: a lossy
+  collective's short bursts never reach the steady state in which the hard minimum holds,
+  and the measured steps sit between the minimum (k → ∞) and the two costs added (k = 1).
 * **Pipelined ring**: gloo (and NCCL) split each rank's chunk into ``segments`` that travel one
   behind the other, so a step's latency overlaps the previous segment's transfer. The
   all-reduce time is the larger of a latency-bound and a bandwidth-bound schedule
@@ -32,6 +35,10 @@ ArrayLike = npt.ArrayLike
 # Mathis, Semke, Mahdavi, Ott (1997): throughput ≤ C · MSS / (RTT · √p), C = √(3/2) for
 # periodic loss and no delayed ACKs. The harness fits its own C (clusters/perfmodel/calibration.py).
 MATHIS_C = float(np.sqrt(1.5))
+# The soft minimum's exponent between the loss bound and the line/window bound, chosen on the
+# harness's lossy measurements (docs/model.md, "Links"; tests/perfmodel/test_validation.py
+# prints the hard minimum and k = 1, 1.5, 2, 3 side by side). Without loss it changes nothing.
+LOSS_BLEND = 2.0
 # A 1500-byte Ethernet MTU less 40 bytes of IP/TCP headers and 12 of TCP timestamps.
 DEFAULT_MSS_BYTES = 1448.0
 
@@ -62,11 +69,14 @@ def usable_bytes_per_s(
     loss_rate: ArrayLike = 0.0,
     mss_bytes: ArrayLike = DEFAULT_MSS_BYTES,
     mathis_c: ArrayLike = MATHIS_C,
+    loss_blend: ArrayLike = LOSS_BLEND,
 ) -> FloatArray:
     """Usable throughput (bytes/s) of a link carrying ``streams`` parallel TCP flows.
 
-    ``min(line · efficiency, streams · window / RTT, streams · C · MSS / (RTT · √loss))``. An
-    infinite window, a zero loss rate or a zero RTT removes the corresponding cap.
+    ``B = min(line · efficiency, streams · window / RTT)`` blended with the loss bound
+    ``L = streams · C · MSS / (RTT · √loss)`` as ``(B^−k + L^−k)^(−1/k)``, k = ``loss_blend``
+    (module docstring). An infinite window, a zero loss rate or a zero RTT removes the
+    corresponding cap; without loss the result is exactly ``B``.
     """
     line = _f(line_bytes_per_s) * _f(efficiency)
     rtt = _f(rtt_s)
@@ -77,7 +87,13 @@ def usable_bytes_per_s(
         lossy = streams_ * _f(mathis_c) * _f(mss_bytes) / (rtt * np.sqrt(loss))
     windowed = np.where(np.isnan(windowed), np.inf, windowed)
     lossy = np.where(np.isnan(lossy) | (loss <= 0.0), np.inf, lossy)
-    out: FloatArray = np.minimum(line, np.minimum(windowed, lossy))
+    bound = np.minimum(line, windowed)
+    k = _f(loss_blend)
+    low, high = np.minimum(bound, lossy), np.maximum(bound, lossy)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Written around the lesser bound so that no power overflows: m · (1 + (m/M)^k)^(−1/k).
+        blended = low * (1.0 + (low / high) ** k) ** (-1.0 / k)
+    out: FloatArray = np.where(np.isinf(high) | (low <= 0.0), low, blended)
     return out
 
 

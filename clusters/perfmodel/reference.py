@@ -18,6 +18,7 @@ NETWORK_HOP_LATENCY_S = 10e-6
 
 
 MATHIS_C = math.sqrt(1.5)
+LOSS_BLEND = 2.0  # soft minimum of the loss bound and the line/window bound
 
 
 @functools.lru_cache(maxsize=4096)
@@ -179,7 +180,12 @@ def evaluate_one(
                     )
                     measured_bw = links["usable_gbps"][li]
                     if math.isnan(measured_bw):
-                        bw += min(line, window, mathis)
+                        low, high = sorted((min(line, window), mathis))
+                        bw += (
+                            low * (1.0 + (low / high) ** LOSS_BLEND) ** (-1.0 / LOSS_BLEND)
+                            if math.isfinite(high) and low > 0.0
+                            else low
+                        )
                     else:
                         bw += measured_bw * 1e9 / 8.0
                     measured_lat = links["step_latency_us"][li]

@@ -56,13 +56,14 @@ def link_usable_bytes_per_s(
     loss_rate: ArrayLike = 0.0,
     mss_bytes: ArrayLike = link.DEFAULT_MSS_BYTES,
 ) -> FloatArray:
-    """Usable link throughput (bytes/s): line-, window- or loss-bound, whichever is least.
+    """Usable link throughput (bytes/s): line- or window-bound, blended with the loss bound.
 
-    ``min(bandwidth · efficiency, streams · window / RTT, streams · C · MSS / (RTT · √loss))``
-    (docs/model.md, "Links"; link.py): a flow with at most W bytes in flight moves at most W/RTT
-    bytes per second whatever the line rate, and a loss-based TCP flow losing a share p of its
-    packets at most C·MSS/(RTT·√p) (Mathis' law). An infinite window, zero loss or zero RTT
-    removes the corresponding cap.
+    ``B = min(bandwidth · efficiency, streams · window / RTT)`` and
+    ``L = streams · C · MSS / (RTT · √loss)`` combine as the soft minimum
+    ``(B^−k + L^−k)^(−1/k)`` (docs/model.md, "Links"; link.py): a flow with at most W bytes in
+    flight moves at most W/RTT bytes per second whatever the line rate, and a loss-based TCP
+    flow losing a share p of its packets about C·MSS/(RTT·√p) (Mathis' law), less where the two
+    bounds are close. An infinite window, zero loss or zero RTT removes the corresponding cap.
     """
     return link.usable_bytes_per_s(
         gbps_to_bytes_per_s(bandwidth_gbps),

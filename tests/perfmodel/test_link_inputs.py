@@ -61,11 +61,14 @@ def test_loss_slows_the_link_by_the_loss_law():
     clean = float(_inter(_with_link()).inter_site_s)
     lossy = float(_inter(_with_link(loss_rate=1e-4, mss_bytes=1448)).inter_site_s)
     assert lossy > clean
-    # 40 km + 20 µs: one way 216 µs; 4 flows at C·MSS/(RTT·√p) each.
+    # 40 km + 20 µs: one way 216 µs; 4 flows at C·MSS/(RTT·√p) each, blended with the line
+    # and window bound as the soft minimum (B^-2 + L^-2)^(-1/2).
     rtt = 2 * (40 * 4.9 + 20) * 1e-6
-    bound = 4 * np.sqrt(1.5) * 1448 / (rtt * 1e-2)
+    loss_bound = 4 * np.sqrt(1.5) * 1448 / (rtt * 1e-2)
+    line_or_window = min(800e9 / 8 * 0.9, 4 * 16777216 / rtt)
     usable = terms.link_usable_bytes_per_s(800, 0.9, 16777216, 4, rtt, 1e-4, 1448)
-    assert float(usable) == pytest.approx(bound)
+    assert float(usable) == pytest.approx((line_or_window**-2 + loss_bound**-2) ** -0.5)
+    assert float(usable) < loss_bound
 
 
 def test_calibrated_figures_replace_the_derived_ones():

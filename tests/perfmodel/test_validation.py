@@ -185,6 +185,29 @@ def test_the_loss_law_beats_ignoring_loss(data, reno, fitted):
     assert np.median(with_law) < np.median(without)
 
 
+def test_the_loss_bound_blends_with_the_line_rather_than_capping_it(data, reno):
+    """Soft minimum ``(B^−k + L^−k)^(−1/k)`` of the line and the loss bound, C refitted for each
+    k: the hard minimum (k large) and the two costs added (k = 1) both fit the lossy rows worse
+    than the blend the model uses (link.LOSS_BLEND), out of sample too (each row predicted from
+    a C fitted without it)."""
+    lossy = reno & (data["loss"] > 0)
+    medians = {}
+    for k in (1.0, 1.5, link.LOSS_BLEND, 3.0, 64.0):
+        err = np.abs(calibration.relative_errors(data, calibration.fit_transport(data, reno, 2, k)))
+        held_out = []
+        for i in np.flatnonzero(lossy):
+            others = reno.copy()
+            others[i] = False
+            t = calibration.fit_transport(data, others, 2, k)
+            held_out.append(abs(calibration.relative_errors(data, t)[i]))
+        label = "hard minimum" if k == 64.0 else f"k = {k:g}"
+        _summary(f"lossy, {label}", err[lossy])
+        _summary(f"lossy, {label}, each row out of sample", np.array(held_out))
+        medians[k] = np.median(held_out)
+    assert medians[link.LOSS_BLEND] < medians[64.0]
+    assert medians[link.LOSS_BLEND] < medians[1.0]
+
+
 # Linux: RTO = srtt + max(4·rttvar, 200 ms); three duplicate ACKs trigger a fast retransmit.
 RTO_MIN_S = 0.2
 DUPACKS = 3
@@ -262,9 +285,18 @@ def test_usable_throughput_takes_the_binding_bound():
     line = 1.25e9  # 10 Gbit/s
     assert link.usable_bytes_per_s(line, 0.9, np.inf, 1, 0.01) == pytest.approx(line * 0.9)
     assert link.usable_bytes_per_s(line, 1.0, 1e6, 2, 0.01) == pytest.approx(2e8)
+    # The loss bound blends with the line: (B^-2 + L^-2)^(-1/2).
     mathis = link.MATHIS_C * 1448 / (0.01 * np.sqrt(1e-4))
-    assert link.usable_bytes_per_s(line, 1.0, np.inf, 1, 0.01, 1e-4) == pytest.approx(mathis)
-    assert link.usable_bytes_per_s(line, 1.0, np.inf, 3, 0.01, 1e-4) == pytest.approx(3 * mathis)
+    blend = (line**-2 + mathis**-2) ** -0.5
+    assert link.usable_bytes_per_s(line, 1.0, np.inf, 1, 0.01, 1e-4) == pytest.approx(blend)
+    blend3 = (line**-2 + (3 * mathis) ** -2) ** -0.5
+    assert link.usable_bytes_per_s(line, 1.0, np.inf, 3, 0.01, 1e-4) == pytest.approx(blend3)
+    # Equal bounds: each alone would give B; blended, B/√2.
+    equal = link.usable_bytes_per_s(mathis, 1.0, np.inf, 1, 0.01, 1e-4)
+    assert equal == pytest.approx(mathis / np.sqrt(2))
+    # With the hard minimum (k large) the least bound wins.
+    hard = link.usable_bytes_per_s(line, 1.0, np.inf, 1, 0.01, 1e-4, loss_blend=200.0)
+    assert hard == pytest.approx(mathis)
     # No loss, zero RTT: no cap but the line.
     assert link.usable_bytes_per_s(line, 1.0, 1e6, 1, 0.0, 0.0) == pytest.approx(line)
 
