@@ -9,6 +9,7 @@ are reported, not held to the targets: docs/model.md, "Links", says why.
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from clusters.perfmodel import calibration, link
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "bench" / "data" / "allreduce_measurements.csv"
+REPEATS = ROOT / "bench" / "data" / "allreduce_lossy_repeats.csv"
 
 
 def _csv_path() -> Path:
@@ -63,64 +65,65 @@ def test_the_committed_grid_covers_what_the_model_claims(data, reno):
     assert np.median(data["emulator_late_ms"]) < 0.2
 
 
-# Lossless points the model misses by more than 15 %, measured again and again and explained in
-# docs/model.md, "Links": the first large message of a fresh two-rank session at 1 ms and
-# 40 Mbit/s (134.8, 131.0 and 142.5 ms in three runs of the grid, 126.2 and 112.5 ms when
-# measured alone in another order; 110.3 ms later in a session; 111 ms predicted). Not the
-# rendezvous waiting behind its own queue (test_the_own_burst_queue_is_not_paid) but, most
-# likely, a window that fresh connections keep at about one burst: back-to-back steps then wait
-# for acknowledgements queued behind the peer's burst. Held to a looser bound so that they
-# cannot grow unseen.
-# (ranks, delay_ms, rate_mbps, size_bytes, compute_ms)
-KNOWN_MISSES = {(2, 1.0, 40.0, 512 << 10, 0.0)}
-KNOWN_MISS_BOUND = 0.25
-
-
-def _keys(data):
-    return [
-        (int(n), float(d), float(r), int(s), float(c))
-        for n, d, r, s, c in zip(
-            data["ranks"],
-            data["delay_ms"],
-            data["rate_mbps"],
-            data["size_bytes"],
-            data["compute_ms"],
-            strict=True,
-        )
-    ]
-
-
 def test_step_time_within_targets(data, reno, fitted):
-    """Targets on the lossless Reno rows; lossy rows reported with a looser bound.
-
-    The lossy rows miss the targets systematically, not by noise (24 steps each): at 0.2 %
-    loss the steady-state loss law is too optimistic at 5 ms and too pessimistic at 20 ms,
-    where a 4 MiB all-reduce sees about one loss per link, far from the steady state the law
-    assumes (docs/model.md, "Links").
-    """
+    """Targets on the Reno rows, lossless and lossy alike (the BBR rows are reported only)."""
     err = calibration.relative_errors(data, fitted)
     lossless = reno & (data["loss"] == 0)
     lossy = reno & (data["loss"] > 0)
-    known = np.array([k in KNOWN_MISSES for k in _keys(data)])
     print(f"\nfitted transport: {fitted}")
     _summary("Reno, lossless (targets: median 5 %, max 15 %)", err[lossless])
-    _summary("Reno, lossless but the known misses", err[lossless & ~known])
-    for i in np.flatnonzero(lossless & known):
-        print(f"known miss {_keys(data)[i]}: {err[i] * 100:+.1f} %")
-    _summary("Reno, lossy (targets: median 5 %, max 15 %; held to 15 % and 30 %)", err[lossy])
+    _summary("Reno, lossy (targets: median 5 %, max 15 %)", err[lossy])
     for i in np.flatnonzero(lossy):
-        n, d = _keys(data)[i][:2]
+        n, d = int(data["ranks"][i]), float(data["delay_ms"][i])
         print(f"  lossy {n} ranks, {d:g} ms, loss {data['loss'][i]:g}: {err[i] * 100:+.1f} %")
     _summary("Reno, all", err[reno])
     if np.any(~reno):
         _summary("BBR (reported only)", err[~reno])
-    a = np.abs(err[lossless])
-    assert np.median(a) <= 0.05
-    assert np.abs(err[lossless & ~known]).max() <= 0.15
-    assert np.abs(err[lossless & known]).max(initial=0.0) <= KNOWN_MISS_BOUND
-    b = np.abs(err[lossy])
-    assert np.median(b) <= 0.15
-    assert b.max() <= 0.30
+    for rows in (lossless, lossy):
+        a = np.abs(err[rows])
+        assert np.median(a) <= 0.05
+        assert a.max() <= 0.15
+
+
+def test_lossy_medians_move_between_runs(data, reno, fitted):
+    """The lossy configurations measured in three other runs (bench/data/
+    allreduce_lossy_repeats.csv): how far one configuration's median moves from run to run,
+    and the model (fitted on the committed grid) against each run.
+
+    Measured: the medians of one configuration spread by up to about a fifth between runs, so
+    a single run's lossy rows can miss the 15 % bound by noise alone (docs/model.md, "Links").
+    """
+    rows = list(
+        csv.DictReader(
+            line for line in REPEATS.read_text().splitlines() if not line.startswith("#")
+        )
+    )
+    lossy = reno & (data["loss"] > 0)
+    predicted = calibration.predict_harness(data, fitted)
+    by_config = {
+        (int(data["ranks"][i]), float(data["delay_ms"][i]), float(data["loss"][i])): i
+        for i in np.flatnonzero(lossy)
+    }
+    errors, spreads = [], []
+    for key, i in by_config.items():
+        runs = [
+            float(r["step_ms_median"]) / 1e3
+            for r in rows
+            if (int(r["ranks"]), float(r["delay_ms"]), float(r["loss"])) == key
+        ]
+        assert len(runs) == 3, key
+        every = [*runs, float(data["step_ms_median"][i]) / 1e3]
+        spreads.append((max(every) - min(every)) / float(np.median(every)))
+        errors += [(predicted[i] - m) / m for m in runs]
+    spread = np.array(spreads)
+    print(
+        "\nspread of one configuration's medians over 4 runs: "
+        f"median {np.median(spread) * 100:.1f} %, max {spread.max() * 100:.1f} %"
+    )
+    _summary("lossy, the committed fit against the 3 other runs", np.array(errors))
+    assert spread.max() > 0.10  # the runs really differ: the figures above are not one run
+    assert np.median(np.abs(errors)) <= 0.10
+    assert np.abs(errors).max() <= 0.25
 
 
 def test_the_own_burst_queue_is_not_paid(data, reno, fitted):
@@ -132,8 +135,6 @@ def test_the_own_burst_queue_is_not_paid(data, reno, fitted):
     by which time the data ahead of it on the same link has drained (docs/model.md, "Links").
     """
     rows = reno & (data["loss"] == 0) & (data["ranks"] == 2) & (data["size_bytes"] >= 512 << 10)
-    known = np.array([k in KNOWN_MISSES for k in _keys(data)])
-    rows &= ~known
     queue_s = np.asarray(data["queue_ms"]) / 1e3
     # The burst queue is there: tens to hundreds of milliseconds on every one of these rows.
     assert np.all(queue_s[rows] > 1e-3)
