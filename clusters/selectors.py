@@ -97,7 +97,19 @@ def site_list() -> QuerySet[WithAnnotations[Site, SiteFigures]]:
             output_field=FloatField(),
         )
         / 1000.0,
-        cluster_total=Count("clusters", distinct=True),
+        # A subquery, not an aggregate over a join: no GROUP BY, so the admin's counts of the
+        # list leave every figure out (Django strips unused annotations from a count).
+        cluster_total=Coalesce(
+            Subquery(
+                Cluster.objects.filter(site=OuterRef("pk"))
+                .order_by()
+                .values("site")
+                .annotate(n=Count("pk"))
+                .values("n"),
+                output_field=IntegerField(),
+            ),
+            0,
+        ),
     )
 
 
