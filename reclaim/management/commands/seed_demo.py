@@ -69,5 +69,6 @@ class Command(BaseCommand):
         if scale != 1:
             self.stdout.write(
                 f"Scale {scale:g}: the headline rents are scaled with the fleet (x{scale:g}),"
-                " so rents per GPU and the reclaim break-evens are full-scale figures."
+                " so rents per GPU are full-scale figures and the reclaim break-evens of the"
+                " same order as at full scale (docs/model.md)."
             )
