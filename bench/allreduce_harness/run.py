@@ -213,7 +213,7 @@ def run_session(
             subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
 
 
-def write_csv(raw: Path, out: Path, quick: bool) -> int:
+def write_csv(raw: Path, out: Path, quick: bool, seconds: float) -> int:
     rows = [json.loads(line) for line in raw.read_text().splitlines() if line.strip()]
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as f:
@@ -221,7 +221,7 @@ def write_csv(raw: Path, out: Path, quick: bool) -> int:
         f.write("# written by bench/allreduce_harness/run.py")
         f.write(" --quick\n" if quick else "\n")
         f.write(f"# measured {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, ")
-        f.write(f"torch {_torch_version()}, Linux {os.uname().release}\n")
+        f.write(f"torch {_torch_version()}, Linux {os.uname().release}; ran in {seconds:.0f} s\n")
         for name, unit, text in COLUMNS:
             f.write(f"# {name}{f' [{unit}]' if unit else ''}: {text}\n")
         writer = csv.writer(f)
@@ -298,7 +298,7 @@ def main(argv: list[str]) -> int:
                 configs = [{**c, "ranks": ranks} for c in grid(ranks, args.quick, cc)]
                 say(f"{ranks} ranks, {cc}: {len(configs)} configurations")
                 run_session(ranks, configs, work, raw, (f"net.ipv4.tcp_congestion_control={cc}",))
-        n = write_csv(raw, args.out, args.quick)
+        n = write_csv(raw, args.out, args.quick, time.monotonic() - started)
     say(f"{n} measurements in {time.monotonic() - started:.0f} s -> {args.out}")
     return 0
 

@@ -234,8 +234,12 @@ def fit_transport(
             trials = [Transport(**{**asdict(best), name: float(v)}) for v in grid]
             best = min(trials, key=lambda t: cost(lossless, t))
     if len(lossy["ranks"]):
-        trials = [
-            Transport(**{**asdict(best), "mathis_c": float(c)}) for c in np.linspace(0.5, 6, 111)
-        ]
-        best = min(trials, key=lambda t: cost(lossy, t))
+        # A coarse grid, then a fine one around its best (steps of 0.001), so that leaving a
+        # row out of the fit can move C (tests/perfmodel/test_validation.py fits out of sample).
+        for step in (0.05, 0.001):
+            centre = best.mathis_c if step < 0.05 else 3.25
+            half = 0.05 if step < 0.05 else 2.75
+            grid = np.round(np.arange(centre - half, centre + half + step / 2, step), 3)
+            trials = [Transport(**{**asdict(best), "mathis_c": float(c)}) for c in grid]
+            best = min(trials, key=lambda t: cost(lossy, t))
     return best
