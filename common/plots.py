@@ -21,11 +21,11 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.rcsetup import cycler
 
+from common.svg import PALETTE as PALETTE  # one palette for both ways of drawing charts
+
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
 
-# Colour-blind-safe, mid-tone: readable on white and on the admin's dark background.
-PALETTE = ["#4C9BE8", "#E8A33D", "#5BBF8A", "#D9616A", "#9C7FE0", "#3FB8C4", "#C9A227", "#8C8C8C"]
 # Placeholder colour for anything that must follow the page's text colour.
 _INK = "#010203"
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import matplotlib.dates as mdates
 from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -21,11 +20,11 @@ from clusters import perfmodel
 from clusters.choices import NodeStatus
 from clusters.models import Cluster, Node, SiteLink
 from clusters.services import scenario_document
+from common import svg
 from common.access import operator_page
 from common.memo import by_content
 from common.money import format_money
 from common.pages import render_operator
-from common.plots import PALETTE, figure, to_svg
 from leasing.choices import NoticeStatus
 from leasing.models import Allocation, Lease, Notice
 from leasing.selectors import HOLDING, held_node_ids, leased_gpus_by_cluster, lines_running_at
@@ -206,21 +205,43 @@ def capacity_chart(rows: list[CapacityRow]) -> str:
 
 
 def _draw_capacity(rows: list[CapacityRow]) -> str:
-    colors = {"leased": PALETTE[0], "reserved": PALETTE[4], "free": PALETTE[2], "down": PALETTE[3]}
-    with figure(8.0, 0.45 * max(len(rows), 3) + 1.2) as fig:
-        ax = fig.add_subplot()
-        labels = [f"{r.site} · {r.accelerator}" for r in rows]
-        left = [0] * len(rows)
+    colors = {
+        "leased": svg.PALETTE[0],
+        "reserved": svg.PALETTE[4],
+        "free": svg.PALETTE[2],
+        "down": svg.PALETTE[3],
+    }
+    labels = [f"{r.site} · {r.accelerator}" for r in rows]
+    left = max((svg.text_width(label) for label in labels), default=0) + 14
+    plot_w, pitch, bar, top = 560.0, 30.0, 20.0, 6.0
+    plot_h = pitch * max(len(rows), 1)
+    ticks = svg.count_ticks(max((r.total for r in rows), default=0), plot_w)
+    scale = plot_w / ticks[-1]
+    d = svg.Drawing(left + plot_w + 30)
+    bottom = top + plot_h
+    for tick in ticks:
+        x = left + tick * scale
+        d.line(x, top, x, bottom, stroke_opacity=0.15)
+        d.line(x, bottom, x, bottom + 5)
+        d.text(x, bottom + 14, f"{tick:,}", text_anchor="middle", font_size=svg.SMALL)
+    for i, (row, label) in enumerate(zip(rows, labels, strict=True)):
+        middle = top + pitch * (i + 0.5)
+        d.text(left - 8, middle, label, text_anchor="end")
+        x = left
         for state in STATES:
-            values = [r.gpus[state] for r in rows]
-            ax.barh(labels, values, left=left, color=colors[state], label=STATE_LABELS[state])
-            left = [a + b for a, b in zip(left, values, strict=True)]
-        ax.invert_yaxis()
-        ax.set_xlabel("GPUs")
-        ax.xaxis.set_major_formatter(lambda x, _pos: f"{x:,.0f}")
-        ax.grid(axis="y", visible=False)
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=4, fontsize=8)
-        return to_svg(fig, title="GPUs by campus, model and state")
+            if gpus := row.gpus[state]:
+                tip = f"{label}: {gpus:,} GPUs {STATE_LABELS[state]}"
+                d.element(
+                    "rect", tip=tip, x=x, y=middle - bar / 2, width=gpus * scale, height=bar,
+                    fill=colors[state],
+                )  # fmt: skip
+                x += gpus * scale
+    d.line(left, top, left, bottom)
+    d.line(left, bottom, left + plot_w, bottom)
+    d.text(left + plot_w / 2, bottom + 34, "GPUs", text_anchor="middle")
+    legend = [(STATE_LABELS[s], "bar", colors[s]) for s in STATES]
+    height = bottom + 50 + d.legend(legend, left, bottom + 50, plot_w + 20)
+    return d.render(height, title="GPUs by campus, model and state")
 
 
 def timeline_chart(items: list[Milestone], now: dt.datetime, days: int = 180) -> str:
@@ -237,32 +258,43 @@ def timeline_chart(items: list[Milestone], now: dt.datetime, days: int = 180) ->
 def _draw_timeline(items: list[Milestone], today: dt.datetime, days: int) -> str:
     leases = sorted({f"{m.lease} · {m.tenant}" for m in items})
     markers = {
-        "term end": ("s", PALETTE[0]),
-        "notice effective": ("X", PALETTE[3]),
-        "renewal starts": ("^", PALETTE[2]),
-        "commencement": ("o", PALETTE[1]),
+        "term end": ("square", svg.PALETTE[0]),
+        "notice effective": ("cross", svg.PALETTE[3]),
+        "renewal starts": ("triangle", svg.PALETTE[2]),
+        "commencement": ("circle", svg.PALETTE[1]),
     }
-    # Datetimes go to matplotlib as they are (its date converter places them and picks the date
-    # ticks); its stubs type coordinates as floats, hence the ignores below.
-    with figure(8.0, 0.35 * max(len(leases), 3) + 1.4) as fig:
-        ax = fig.add_subplot()
-        for kind, (marker, color) in markers.items():
-            points = [
-                (m.when, leases.index(f"{m.lease} · {m.tenant}")) for m in items if m.kind == kind
-            ]
-            if points:
-                xs, ys = zip(*points, strict=True)
-                ax.scatter(xs, ys, marker=marker, color=color, s=60, label=kind, zorder=3)
-        ax.set_yticks(range(len(leases)), leases)
-        ax.set_xlim(today, today + dt.timedelta(days=days))  # type: ignore[arg-type]
-        ax.axvspan(today, today + dt.timedelta(days=1), color=PALETTE[7], alpha=0.4)  # type: ignore[arg-type]
-        ax.set_xlabel(f"date (UTC), next {days} days")
-        ax.set_ylim(len(leases) - 0.5, -0.5)
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
-        ax.tick_params(axis="x", labelsize=8)
-        if items:
-            ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=4, fontsize=8)
-        return to_svg(fig, title="Upcoming term ends, notices and renewals")
+    left = max((svg.text_width(lease) for lease in leases), default=0) + 14
+    plot_w, pitch = 560.0, 26.0
+    end = today + dt.timedelta(days=days)
+    d = svg.Drawing(left + plot_w + 40)  # room for half of the last date label
+    kinds = [k for k in markers if any(m.kind == k for m in items)]
+    top = d.legend([(k, *markers[k]) for k in kinds], left, 0, plot_w) + 6
+    bottom = top + pitch * max(len(leases), 1)
+
+    def x(when: dt.datetime) -> float:
+        return left + (when - today) / (end - today) * plot_w
+
+    d.element(
+        "rect", x=left, y=top, width=x(today + dt.timedelta(days=1)) - left,
+        height=bottom - top, fill=svg.PALETTE[7], fill_opacity=0.4,
+    )  # fmt: skip
+    for tick in svg.month_ticks(today, end, plot_w):
+        d.line(x(tick), top, x(tick), bottom, stroke_opacity=0.15)
+        d.line(x(tick), bottom, x(tick), bottom + 5)
+        d.text(x(tick), bottom + 14, f"{tick:%Y-%m-%d}", text_anchor="middle", font_size=svg.SMALL)
+    for i, lease in enumerate(leases):
+        middle = top + pitch * (i + 0.5)
+        d.line(left, middle, left + plot_w, middle, stroke_opacity=0.15)
+        d.text(left - 8, middle, lease, text_anchor="end")
+    for m in items:
+        lease = f"{m.lease} · {m.tenant}"
+        shape, color = markers[m.kind]
+        tip = f"{lease}: {m.kind} {m.when:%Y-%m-%d}"
+        d.marker(shape, x(m.when), top + pitch * (leases.index(lease) + 0.5), 11, color, tip=tip)
+    d.line(left, top, left, bottom)
+    d.line(left, bottom, left + plot_w, bottom)
+    d.text(left + plot_w / 2, bottom + 34, f"date (UTC), next {days} days", text_anchor="middle")
+    return d.render(bottom + 46, title="Upcoming term ends, notices and renewals")
 
 
 def totals(rows: list[CapacityRow]) -> dict[str, int]:

@@ -36,6 +36,36 @@ def _luminance(rgb: str) -> float:
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_dashboard_charts_are_readable_in_light_and_dark(operator_page, scheme):
+    """The charts' text and axes take the page's text colour, whichever the theme."""
+    import datetime as dt
+
+    from tests.factories.leasing import LeaseFactory, TenantFactory
+
+    seed_inventory(scale=0.002)
+    soon = dt.datetime.now(tz=dt.UTC).date() + dt.timedelta(days=20)
+    tenant = TenantFactory(name="Lab <&> One")
+    LeaseFactory(number="L-SOON", tenant=tenant, status="scheduled", commencement_date=soon)
+    page = operator_page
+    page.emulate_media(color_scheme=scheme)
+    page.goto(f"{page.base_url}/operator/")
+    background = page.eval_on_selector("body", "e => getComputedStyle(e).backgroundColor")
+    for chart in ("capacity-chart", "timeline-chart"):
+        box = page.locator(f"[data-testid={chart}] svg").bounding_box()
+        assert box is not None, chart
+        assert box["width"] > 300, chart
+        texts = page.locator(f"[data-testid={chart}] svg text")
+        assert texts.count() > 5, chart
+        for i in range(texts.count()):
+            color = texts.nth(i).evaluate("e => getComputedStyle(e).fill")
+            hi, lo = sorted((_luminance(color), _luminance(background)), reverse=True)
+            assert (hi + 0.05) / (lo + 0.05) >= 4.5, f"{chart} {color} on {background} ({scheme})"
+    labels = page.locator("[data-testid=timeline-chart] svg text").all_text_contents()
+    assert "L-SOON · Lab <&> One" in labels
+    page.shot(f"dashboard-{scheme}")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_recommendations_are_readable_in_light_and_dark(operator_page, scheme):
     import datetime as dt
 

@@ -1,6 +1,8 @@
 """The operator dashboard: capacity by state, run-rate per tenant, upcoming dates."""
 
 import datetime as dt
+import itertools
+import xml.etree.ElementTree as ET
 from decimal import Decimal
 
 import pytest
@@ -14,6 +16,7 @@ from tests.factories.leasing import LeaseFactory, LeaseLineFactory, TenantFactor
 pytestmark = pytest.mark.django_db
 
 NOW = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def hold(line, nodes, start, end):
@@ -229,3 +232,105 @@ def test_the_timeline_is_drawn_once_a_day_not_on_every_visit(monkeypatch):
         NOW.replace(hour=0) + dt.timedelta(days=1),
         NOW.replace(hour=0),
     ]
+
+
+def _chart(svg_text):
+    """The chart parsed (it must be well-formed), its texts, and its elements with a tooltip."""
+    root = ET.fromstring(svg_text)
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    tipped = {
+        el.find(f"{SVG}title").text: el for el in root.iter() if el.find(f"{SVG}title") is not None
+    }
+    return root, texts, tipped
+
+
+def test_capacity_chart_draws_a_segment_per_state_in_proportion_to_its_gpus():
+    elk = dashboard.CapacityRow("Campus 1 (Elk Grove)", "H100 SXM")
+    elk.gpus.update(leased=12_000, reserved=1_600, free=2_400, down=320)
+    burr = dashboard.CapacityRow("Campus 3 (Burr Ridge)", "B200")
+    burr.gpus.update(free=2_000)  # the other states are zero: no segment for them
+    root, texts, tipped = _chart(dashboard._draw_capacity([elk, burr]))
+    assert root.get("role") == "img"
+    assert root.get("aria-label") == "GPUs by campus, model and state"
+    assert root.get("class") == "chart"
+    assert root.get("viewBox")
+    elk_label, burr_label = "Campus 1 (Elk Grove) · H100 SXM", "Campus 3 (Burr Ridge) · B200"
+    assert list(tipped) == [
+        f"{elk_label}: 12,000 GPUs leased now",
+        f"{elk_label}: 1,600 GPUs reserved (lease starts later)",
+        f"{elk_label}: 2,400 GPUs not leased (internal or free)",
+        f"{elk_label}: 320 GPUs down / maintenance",
+        f"{burr_label}: 2,000 GPUs not leased (internal or free)",
+    ]
+    segments = [(float(r.get("x")), float(r.get("width"))) for r in tipped.values()]
+    gpus = [12_000, 1_600, 2_400, 320, 2_000]
+    per_gpu = segments[0][1] / gpus[0]
+    for (_, width), n in zip(segments, gpus, strict=True):
+        assert width == pytest.approx(n * per_gpu, abs=0.01)
+    for (x, width), (next_x, _) in itertools.pairwise(segments[:4]):
+        assert next_x == pytest.approx(x + width, abs=0.01), "stacked end to end"
+    assert segments[4][0] == segments[0][0], "every bar starts at zero"
+    ticks = [t for t in texts if t[0].isdigit()]
+    assert ticks == ["0", "2,500", "5,000", "7,500", "10,000", "12,500", "15,000", "17,500"]
+    assert {elk_label, burr_label, "GPUs", *dashboard.STATE_LABELS.values()} <= set(texts)
+    axis_end = (17_500 - 0) * per_gpu + segments[0][0]
+    (last_tick,) = [t for t in root.iter(f"{SVG}text") if t.text == "17,500"]
+    assert float(last_tick.get("x")) == pytest.approx(axis_end, abs=0.01)
+
+
+def test_capacity_chart_of_an_empty_fleet_still_draws_its_axes():
+    _, texts, tipped = _chart(dashboard._draw_capacity([]))
+    assert tipped == {}
+    assert texts[:2] == ["0", "1"]
+    assert "GPUs" in texts
+
+
+def test_timeline_chart_places_each_milestone_by_date_with_its_kind_and_escapes_names():
+    today = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    items = [
+        dashboard.Milestone(today + dt.timedelta(days=31), "term end", "L-0001", "Northwind AI"),
+        dashboard.Milestone(
+            today + dt.timedelta(days=61), "notice effective", "L-0001", "Northwind AI"
+        ),
+        dashboard.Milestone(
+            today + dt.timedelta(days=92), "renewal starts", "L-0002", 'A<&> "lab"'
+        ),
+        dashboard.Milestone(
+            today + dt.timedelta(days=122, hours=12), "commencement", "L-0003", "Lab"
+        ),
+    ]
+    chart = dashboard._draw_timeline(items, today, 180)
+    assert "L-0002 · A&lt;&amp;&gt; &quot;lab&quot;" in chart
+    assert "<&>" not in chart
+    root, texts, tipped = _chart(chart)
+    assert root.get("aria-label") == "Upcoming term ends, notices and renewals"
+    assert root.get("class") == "chart"
+    rows = ["L-0001 · Northwind AI", 'L-0002 · A<&> "lab"', "L-0003 · Lab"]
+    assert texts[:4] == ["term end", "notice effective", "renewal starts", "commencement"]
+    ticks = ["2026-03-01", "2026-04-01", "2026-05-01", "2026-06-01", "2026-07-01", "2026-08-01"]
+    assert texts[4:] == [*ticks, *rows, "date (UTC), next 180 days"]
+    tick_x = {t.text: float(t.get("x")) for t in root.iter(f"{SVG}text") if t.text in ticks}
+    per_day = (tick_x["2026-08-01"] - tick_x["2026-03-01"]) / 153
+    assert tick_x["2026-04-01"] - tick_x["2026-03-01"] == pytest.approx(31 * per_day, abs=0.02)
+    assert list(tipped) == [
+        "L-0001 · Northwind AI: term end 2026-04-01",
+        "L-0001 · Northwind AI: notice effective 2026-05-01",
+        'L-0002 · A<&> "lab": renewal starts 2026-06-01',
+        "L-0003 · Lab: commencement 2026-07-01",
+    ]
+    shapes = [el.tag.removeprefix(SVG) for el in tipped.values()]
+    assert shapes == ["rect", "path", "polygon", "circle"], "a distinct shape per kind"
+    colours = [el.get("fill") or el.get("stroke") for el in tipped.values()]
+    assert len(set(colours)) == 4
+    term_end, _, _, commencement = tipped.values()
+    assert float(term_end.get("x")) + float(term_end.get("width")) / 2 == pytest.approx(
+        tick_x["2026-04-01"], abs=0.01
+    )
+    assert float(commencement.get("cx")) == pytest.approx(
+        tick_x["2026-07-01"] + 0.5 * per_day, abs=0.01
+    ), "placed by the time of day too"
+    rows_y = {t.text: float(t.get("y")) for t in root.iter(f"{SVG}text") if t.text in rows}
+    assert float(commencement.get("cy")) == rows_y["L-0003 · Lab"]
+    today_band = next(r for r in root.iter(f"{SVG}rect") if r.get("fill-opacity"))
+    assert float(today_band.get("x")) == pytest.approx(tick_x["2026-03-01"], abs=0.01)
+    assert float(today_band.get("width")) == pytest.approx(per_day, abs=0.01), "today shaded"
