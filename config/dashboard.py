@@ -31,7 +31,7 @@ from leasing.selectors import HOLDING, held_node_ids, leased_gpus_by_cluster, li
 from reclaim.choices import ReclaimStatus
 from reclaim.models import ReclaimDecision
 
-from .inbox import inbox
+from .inbox import admin_url, change_url, inbox
 
 OFF = (NodeStatus.DOWN, NodeStatus.MAINTENANCE)
 STATES = ("leased", "reserved", "free", "down")
@@ -48,6 +48,7 @@ class CapacityRow:
     site: str
     accelerator: str
     gpus: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
+    nodes_url: str = ""  # the node list of this campus and model, where nodes are acted on
 
     @property
     def total(self) -> int:
@@ -86,7 +87,12 @@ def capacity(now: dt.datetime) -> list[CapacityRow]:
     for r in per_cluster:
         cluster = clusters[r["cluster"]]
         key = (cluster.site.name, cluster.accelerator.name)
-        row = rows.setdefault(key, CapacityRow(*key))
+        nodes = admin_url(
+            "clusters_node_changelist",
+            f"cluster__site__id__exact={cluster.site_id}"
+            f"&cluster__accelerator__id__exact={cluster.accelerator_id}",
+        )
+        row = rows.setdefault(key, CapacityRow(*key, nodes_url=nodes))
         row.gpus[r["state"]] += r["n"] * cluster.gpus_per_node
     return sorted(rows.values(), key=lambda r: (r.site, r.accelerator))
 
@@ -98,11 +104,18 @@ def run_rate_by_tenant(now: dt.datetime) -> list[dict[str, Any]]:
     """
     totals: dict[str, dict[str, Any]] = {}
     rows = lines_running_at(now).values_list(
-        "lease__tenant__name", "lease_id", "monthly_rate", "node_count"
+        "lease__tenant__name", "lease__tenant_id", "lease_id", "monthly_rate", "node_count"
     )
-    for tenant, lease_id, rate, nodes in rows:
+    for tenant, tenant_id, lease_id, rate, nodes in rows:
         row = totals.setdefault(
-            tenant, {"tenant": tenant, "monthly_rate": Decimal(0), "nodes": 0, "leases": set()}
+            tenant,
+            {
+                "tenant": tenant,
+                "url": admin_url("leasing_lease_changelist", f"tenant__id__exact={tenant_id}"),
+                "monthly_rate": Decimal(0),
+                "nodes": 0,
+                "leases": set(),
+            },
         )
         row["monthly_rate"] += rate
         row["nodes"] += nodes
@@ -121,6 +134,7 @@ class Milestone:
     lease: str
     tenant: str
     detail: str = ""
+    lease_url: str = ""  # the lease's admin page, where notices and renewals are acted on
 
 
 def milestones(now: dt.datetime, days: int = 180) -> list[Milestone]:
@@ -131,11 +145,16 @@ def milestones(now: dt.datetime, days: int = 180) -> list[Milestone]:
     for lease in holding.filter(
         Q(term_end__range=(now, horizon)) | Q(commencement__range=(now, horizon))
     ):
+        url = change_url(lease)
         if now <= lease.term_end <= horizon and lease.effective_end is None:
-            out.append(Milestone(lease.term_end, "term end", lease.number, lease.tenant.name))
+            out.append(
+                Milestone(lease.term_end, "term end", lease.number, lease.tenant.name, "", url)
+            )
         if now <= lease.commencement <= horizon:
             kind = "renewal starts" if lease.predecessor_id else "commencement"
-            out.append(Milestone(lease.commencement, kind, lease.number, lease.tenant.name))
+            out.append(
+                Milestone(lease.commencement, kind, lease.number, lease.tenant.name, "", url)
+            )
     for notice in Notice.objects.filter(
         status=NoticeStatus.RECORDED, effective_end__range=(now, horizon)
     ).select_related("lease__tenant"):
@@ -146,6 +165,7 @@ def milestones(now: dt.datetime, days: int = 180) -> list[Milestone]:
                 notice.lease.number,
                 notice.lease.tenant.name,
                 f"by {notice.given_by}",
+                change_url(notice.lease),
             )
         )
     return sorted(out, key=lambda m: (m.when, m.lease))
@@ -306,30 +326,33 @@ def totals(rows: list[CapacityRow]) -> dict[str, int]:
     return dict(out)
 
 
-@operator_page("leasing.view_lease", "clusters.view_node")
+@operator_page("leasing.view_lease")
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """Reads leases and nodes; the open reclaim decisions only for who may see them."""
+    """Every operator role reads leases, so every role has the dashboard and its own inbox;
+    the fleet's sections (capacity, training across campuses) only for who may view nodes, the
+    open reclaim decisions only for who may see them."""
     now = timezone.now()
-    rows = capacity(now)
+    user = request.user
+    fleet = user.has_perm("clusters.view_node")
+    rows = capacity(now) if fleet else []
     rates = run_rate_by_tenant(now)
     upcoming = milestones(now)
     run_rate = sum((r["monthly_rate"] for r in rates), Decimal(0))
     context = {
         "title": "Operator dashboard",
         "now": now,
-        "inbox": inbox(request.user, now),
+        "inbox": inbox(user, now),
+        "fleet": fleet,
         "capacity_rows": rows,
         "capacity_totals": totals(rows),
-        "capacity_chart": capacity_chart(rows),
+        "capacity_chart": capacity_chart(rows) if fleet else "",
         "states": STATES,
         "state_labels": STATE_LABELS,
         "run_rate": format_money(run_rate),
         "rates": rates,
         "milestones": upcoming,
         "timeline_chart": timeline_chart(upcoming, now) if upcoming else "",
-        "cross": cross_campus(now),
-        "decisions": (
-            open_decisions() if request.user.has_perm("reclaim.view_reclaimdecision") else None
-        ),
+        "cross": cross_campus(now) if fleet else None,
+        "decisions": open_decisions() if user.has_perm("reclaim.view_reclaimdecision") else None,
     }
     return render_operator(request, "operator/dashboard.html", context)

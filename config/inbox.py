@@ -47,11 +47,13 @@ class Item:
     urgent: bool = False
 
 
-def _admin(name: str, query: str = "") -> str:
+def admin_url(name: str, query: str = "") -> str:
+    """The admin page `name` (e.g. `leasing_lease_changelist`) with an optional query string."""
     return reverse(f"admin:{name}") + (f"?{query}" if query else "")
 
 
-def _change(obj: Model) -> str:
+def change_url(obj: Model) -> str:
+    """The admin change page of `obj`."""
     meta = obj._meta
     return reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])
 
@@ -63,9 +65,9 @@ def lease_requests(now: dt.datetime) -> Item:
         "lease-requests",
         "Lease requests to approve or reject",
         drafts.count(),
-        _admin("leasing_lease_changelist", "status__exact=draft"),
+        admin_url("leasing_lease_changelist", "status__exact=draft"),
         rows=[
-            (f"{d.number} · {d.tenant.name} · from {day(d.commencement_date)}", _change(d))
+            (f"{d.number} · {d.tenant.name} · from {day(d.commencement_date)}", change_url(d))
             for d in first
         ],
     )
@@ -96,7 +98,7 @@ def notice_deadlines(now: dt.datetime) -> Item:
         reverse("operator:revenue-at-risk"),
         detail="Give notice by then, or the lease runs to its term.",
         rows=[
-            (f"{lease.number} · {lease.tenant.name} · by {day(last)}", _change(lease))
+            (f"{lease.number} · {lease.tenant.name} · by {day(last)}", change_url(lease))
             for last, lease in due[:SHOWN]
         ],
         urgent=any(last <= today + dt.timedelta(days=3) for last, _ in due),
@@ -124,7 +126,7 @@ def acceptances_due(now: dt.datetime) -> Item:
             (
                 f"{r['line__lease__number']} · {r['line__lease__tenant__name']} · "
                 f"{r['n']} nodes from {instant(r['first'])}",
-                _admin("leasing_allocation_changelist", f"q={r['line__lease__number']}"),
+                admin_url("leasing_allocation_changelist", f"q={r['line__lease__number']}"),
             )
             for r in by_lease
         ],
@@ -164,7 +166,7 @@ def maintenance_decisions(now: dt.datetime) -> Item:
         "maintenance",
         "Maintenance deferral requests to answer",
         asked.count(),
-        _admin("leasing_maintenancedeferral_changelist", "status__exact=requested"),
+        admin_url("leasing_maintenancedeferral_changelist", "status__exact=requested"),
         detail=(
             f"{starting.count()} window(s) start within {MAINTENANCE_HORIZON_DAYS} days: "
             "see the maintenance calendar."
@@ -172,7 +174,7 @@ def maintenance_decisions(now: dt.datetime) -> Item:
         rows=[
             (
                 f"{d.tenant.name} asks to move “{d.window.title}” to {instant(d.requested_start)}",
-                _change(d),
+                change_url(d),
             )
             for d in first
         ],
@@ -193,13 +195,13 @@ def overdue_invoices(now: dt.datetime) -> Item:
         "overdue",
         "Overdue invoices",
         overdue.count(),
-        _admin("billing_invoice_changelist", f"is_overdue__exact=1&status__in={statuses}"),
+        admin_url("billing_invoice_changelist", f"is_overdue__exact=1&status__in={statuses}"),
         detail=f"{format_money(owed)} owed in all." if first else "",
         rows=[
             (
                 f"{i.number} · {i.tenant.name} · {format_money(i.total, i.currency)} "
                 f"due {instant(i.due_at)}",
-                _change(i),
+                change_url(i),
             )
             for i in first
         ],
@@ -228,7 +230,7 @@ def dunning_escalations(now: dt.datetime) -> Item:
             (
                 f"{r['invoice__tenant__name']} · {r['n']} invoice(s) · "
                 f"escalated {instant(r['first'])}",
-                _admin(
+                admin_url(
                     "billing_invoice_changelist", f"tenant__id__exact={r['invoice__tenant_id']}"
                 ),
             )
@@ -244,7 +246,7 @@ def failed_jobs(now: dt.datetime) -> Item:
         "failed-events",
         "Failed background work (domain events)",
         failed.count(),
-        _admin("common_eventdelivery_changelist", "status__exact=failed"),
+        admin_url("common_eventdelivery_changelist", "status__exact=failed"),
         detail="Each failed delivery can be retried from its page once the cause is fixed.",
         urgent=failed.exists(),
     )
@@ -256,7 +258,7 @@ def failed_webhooks(now: dt.datetime) -> Item:
         "failed-webhooks",
         "Webhook deliveries that gave up",
         failed.count(),
-        _admin("webhooks_webhookdelivery_changelist", "status__exact=failed"),
+        admin_url("webhooks_webhookdelivery_changelist", "status__exact=failed"),
     )
 
 

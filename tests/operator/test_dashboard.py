@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape
 
 from config import dashboard
 from leasing.models import Allocation, Notice
@@ -334,3 +336,32 @@ def test_timeline_chart_places_each_milestone_by_date_with_its_kind_and_escapes_
     today_band = next(r for r in root.iter(f"{SVG}rect") if r.get("fill-opacity"))
     assert float(today_band.get("x")) == pytest.approx(tick_x["2026-03-01"], abs=0.01)
     assert float(today_band.get("width")) == pytest.approx(per_day, abs=0.01), "today shaded"
+
+
+def test_every_row_links_to_where_it_is_acted_on(client, django_user_model, fleet):
+    """Capacity rows open their campus and model's nodes, tenants their leases, milestones
+    their lease; every link opens."""
+    cluster, _running, _later = fleet
+    today = timezone.now().date()
+    now_running = LeaseFactory(tenant=TenantFactory(name="Orion Labs"), commencement_date=today)
+    LeaseLineFactory(lease=now_running, cluster=cluster, node_count=1)
+    user = django_user_model.objects.create_superuser("op-links", "l@example.com", "x")
+    client.force_login(user)
+    html = client.get(reverse("operator:dashboard")).content.decode()
+    nodes = (
+        reverse("admin:clusters_node_changelist")
+        + f"?cluster__site__id__exact={cluster.site_id}"
+        + f"&amp;cluster__accelerator__id__exact={cluster.accelerator_id}"
+    )
+    assert f'href="{nodes}"' in html
+    rates = dashboard.run_rate_by_tenant(timezone.now())
+    assert rates
+    for rate in rates:
+        assert f'href="{escape(rate["url"])}">{rate["tenant"]}</a>' in html
+    leases = rates[0]["url"]
+    upcoming = dashboard.milestones(timezone.now())
+    assert upcoming
+    for milestone in upcoming:
+        assert f'href="{milestone.lease_url}">{milestone.lease}</a>' in html
+    for url in (nodes.replace("&amp;", "&"), leases):
+        assert client.get(url).status_code == 200

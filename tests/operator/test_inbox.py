@@ -144,3 +144,21 @@ def test_a_partly_paid_invoice_past_due_is_overdue_and_the_inbox_says_what_is_ow
     client.force_login(staff("finance-p", "finance"))
     listing = client.get(got.url).content.decode()
     assert invoice.number in listing
+
+
+def test_finance_opens_the_dashboard_and_its_own_inbox_without_the_fleet(client, work):
+    """Finance reads leases, not nodes: it gets the dashboard with its overdue invoices (the
+    inbox is theirs to act on), and no capacity or cross-campus section."""
+    client.force_login(staff("finance-d", "finance"))
+    page = client.get(reverse("operator:dashboard"))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert 'data-testid="inbox-overdue"' in html
+    assert 'data-testid="inbox-incidents"' not in html
+    assert 'id="capacity-h"' not in html
+    assert 'id="cross-h"' not in html
+    assert 'data-testid="run-rate"' in html
+    client.force_login(staff("viewer-d", "viewer"))
+    full = client.get(reverse("operator:dashboard")).content.decode()
+    assert 'id="capacity-h"' in full
+    assert 'id="cross-h"' in full
