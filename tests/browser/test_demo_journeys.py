@@ -662,9 +662,10 @@ def test_every_admin_list_shows_its_columns_at_1440_px(op):
     an operator needs is pushed off the right edge."""
     from django.contrib import admin
 
-    measured, overflowing = [], {}
+    measured, overflowing, empty = [], {}, []
     for model in admin.site._registry:
         if not model._default_manager.exists():
+            empty.append(model._meta.label)  # no rows, so no columns to measure: said below
             continue
         meta = model._meta
         _open(op, reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist"))
@@ -675,5 +676,6 @@ def test_every_admin_list_shows_its_columns_at_1440_px(op):
         if late:
             overflowing[meta.label] = late
             op.shot(f"admin-list-overflow-{meta.label}")
+    print(f"\n{len(measured)} admin lists measured; empty in the demo, not measured: {empty}")
     assert len(measured) >= 25, measured
     assert overflowing == {}, "\n".join(f"{k}: {v}" for k, v in overflowing.items())
