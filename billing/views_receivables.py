@@ -7,11 +7,11 @@ import datetime as dt
 from decimal import Decimal
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.utils import timezone
 
 from common.access import operator_page
 from common.money import format_money
+from common.pages import render_operator
 from leasing.models import Tenant
 
 from . import aging, dunning, ledger
@@ -60,7 +60,7 @@ def receivables(request: HttpRequest) -> HttpResponse:
         )
         month = (month - dt.timedelta(days=1)).replace(day=1)
     escalations = dunning.escalations().order_by("at")
-    return render(
+    return render_operator(
         request,
         "billing/receivables.html",
         {
@@ -127,7 +127,7 @@ def backlog_page(request: HttpRequest) -> HttpResponse:
     found = backlog.backlog(day=as_of)
     months, stated, enforceable = found.by_month()
     names = dict(Tenant.objects.filter(pk__in=list(found.by_tenant())).values_list("pk", "name"))
-    return render(
+    return render_operator(
         request,
         "billing/backlog.html",
         {

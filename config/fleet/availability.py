@@ -11,13 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
 
 from billing.models import AvailabilityReport
 from common.access import operator_page
 from common.money import format_money
+from common.pages import render_operator
 
 PAGE = 200
 
@@ -45,12 +45,11 @@ def availability_index(request: HttpRequest) -> HttpResponse:
         for r in reports
     ]
     context = {
-        **admin.site.each_context(request),
         "title": "Availability and service credits",
         "rows": rows,
         "page": PAGE,
     }
-    return render(request, "operator/fleet/availability_index.html", context)
+    return render_operator(request, "operator/fleet/availability_index.html", context)
 
 
 @operator_page("billing.view_creditnote")
@@ -76,11 +75,10 @@ def availability_report(request: HttpRequest, pk: int) -> HttpResponse:
             }
         )
     context = {
-        **admin.site.each_context(request),
         "title": f"Availability of {report.lease.number}, {report.period:%B %Y}",
         "report": report,
         "lines": lines,
         "credit": format_money(report.credit, report.currency),
         "zone": report.lease.contract_timezone,
     }
-    return render(request, "operator/fleet/availability_report.html", context)
+    return render_operator(request, "operator/fleet/availability_report.html", context)

@@ -7,15 +7,14 @@ the same few queries (`leasing.acceptance.handover_progress`).
 
 from __future__ import annotations
 
-from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
 from common.access import operator_page
+from common.pages import render_operator
 from leasing.acceptance import handover_progress
 from leasing.choices import HOLDING, LineStatus
 from leasing.models import LeaseLine
@@ -43,7 +42,6 @@ def handover(request: HttpRequest) -> HttpResponse:
     by_id = {p.line_id: p for p in handover_progress(lines=LeaseLine.objects.filter(pk__in=ids))}
     rows = [by_id[pk] for pk in ids if pk in by_id]
     context = {
-        **admin.site.each_context(request),
         "title": "Hand-over progress",
         "now": timezone.now(),
         "rows": rows,
@@ -51,4 +49,4 @@ def handover(request: HttpRequest) -> HttpResponse:
         "lease_number": lease_number,
         "records_url": reverse("admin:leasing_acceptancerecord_changelist"),
     }
-    return render(request, "operator/fleet/handover.html", context)
+    return render_operator(request, "operator/fleet/handover.html", context)

@@ -12,16 +12,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db.models import BooleanField, Case, ExpressionWrapper, IntegerField, Q, Value, When
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.utils import timezone
 
 from clusters.choices import IncidentCategory, IncidentSource, IncidentStatus
 from clusters.models import Cluster, Incident, Site
 from common.access import operator_page
+from common.pages import render_operator
 from leasing.models import Allocation
 from leasing.selectors import held_past_end
 
@@ -117,7 +116,6 @@ def incident_queue(request: HttpRequest) -> HttpResponse:
     ]
     query = {k: v for k, v in {**chosen, "cluster": cluster, "site": site}.items() if v}
     context = {
-        **admin.site.each_context(request),
         "title": "Incident queue",
         "rows": rows,
         "page": page,
@@ -133,4 +131,4 @@ def incident_queue(request: HttpRequest) -> HttpResponse:
         "now": now,
         "open_total": Incident.objects.filter(status=IncidentStatus.OPEN).count(),
     }
-    return render(request, "operator/fleet/incidents.html", context)
+    return render_operator(request, "operator/fleet/incidents.html", context)

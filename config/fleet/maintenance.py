@@ -12,11 +12,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib import admin
 from django.db.models import F, Func, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -24,6 +22,7 @@ from clusters import fleet
 from clusters.choices import MaintenanceKind, MaintenanceStatus
 from clusters.models import MaintenanceWindow, Node
 from common.access import operator_page
+from common.pages import render_operator
 from leasing.choices import DeferralStatus
 from leasing.maintenance import window_tenants
 from leasing.models import MaintenanceDeferral
@@ -144,7 +143,6 @@ def maintenance_calendar(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     running, weeks = calendar(now)
     context = {
-        **admin.site.each_context(request),
         "title": "Maintenance calendar",
         "now": now,
         "running": running,
@@ -155,4 +153,4 @@ def maintenance_calendar(request: HttpRequest) -> HttpResponse:
         "deferrals_url": _admin_url("admin:leasing_maintenancedeferral_changelist"),
         "add_url": _admin_url("admin:clusters_maintenancewindow_add"),
     }
-    return render(request, "operator/fleet/maintenance.html", context)
+    return render_operator(request, "operator/fleet/maintenance.html", context)

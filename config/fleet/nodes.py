@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from clusters.fleet import windows_of_nodes
 from clusters.models import HealthEvent, Node
 from common.access import operator_page
+from common.pages import render_operator
 from leasing.models import AcceptanceRecord, Allocation, Replacement
 from leasing.selectors import held_at
 
@@ -64,13 +64,12 @@ def node_search(request: HttpRequest) -> HttpResponse:
             .order_by("hostname")[:SEARCH_LIMIT]
         )
     context = {
-        **admin.site.each_context(request),
         "title": "Nodes",
         "q": q,
         "found": found,
         "limit": SEARCH_LIMIT,
     }
-    return render(request, "operator/fleet/node_search.html", context)
+    return render_operator(request, "operator/fleet/node_search.html", context)
 
 
 def _allocation_row(a: Allocation) -> dict[str, Any]:
@@ -136,7 +135,6 @@ def node_page(request: HttpRequest, hostname: str) -> HttpResponse:
         .order_by("-observed_at", "-pk")[:HEALTH_LIMIT]
     ]
     context = {
-        **admin.site.each_context(request),
         "title": f"Node {node.hostname}",
         "node": node,
         "node_url": admin_url("clusters_node", node.pk),
@@ -152,4 +150,4 @@ def node_page(request: HttpRequest, hostname: str) -> HttpResponse:
         "health_limit": HEALTH_LIMIT,
         "allocations_url": reverse("admin:leasing_allocation_changelist") + f"?q={node.hostname}",
     }
-    return render(request, "operator/fleet/node.html", context)
+    return render_operator(request, "operator/fleet/node.html", context)

@@ -96,7 +96,11 @@ def test_the_operator_pages_render(client, django_user_model):
     text = page.content.decode()
     assert "<svg" in text
     assert "2027-01-03" in text
-    chart = text[text.index("<svg") : text.index("</svg>")]
+    assert re.search(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d UTC</td>", text)  # the end names its zone
+    # The theme toggle's icons are SVGs too: the chart is the one in its figure.
+    figure = text[text.index('data-testid="backlog-chart"') :]
+    chart = figure[figure.index("<svg") : figure.index("</svg>")]
+    assert "currentColor" in chart  # its ink follows the page's theme
     assert re.search(r">\$[0-9.,]+[kMB]?</text>", chart)  # money ticks, the one short style
     recv = client.get(reverse("billing:receivables"), {"as_of": "2026-12-06"})
     assert recv.status_code == 200
