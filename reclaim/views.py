@@ -147,6 +147,12 @@ def _tornado(decision: ReclaimDecision) -> str:
     return str(svg)
 
 
+def _approval_effects(decision: ReclaimDecision) -> list[risk.NoticeEffect]:
+    """What approving would change, line by line (empty: approving would change nothing)."""
+    notices = services.planned_notices(decision) if decision.notice_date else []
+    return risk.approval_effects(notices, decision.notice_date) if notices else []
+
+
 @operator_page(VIEW)
 def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One decision: money, loss breakdown, placements, sensitivities, approve / reject."""
@@ -156,6 +162,7 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such decision.") from None
     parts, sensitivity = _figures(decision)
     lines = list(decision.lines.all())
+    can_decide = decision.status in selectors.OPEN_DECISIONS
     return render(
         request,
         "operator/reclaim/detail.html",
@@ -169,7 +176,9 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
             uncertainty=decision.uncertainty,
             tornado=_tornado(decision),
             notices=list(decision.notices.all()),
-            can_decide=decision.status in selectors.OPEN_DECISIONS,
+            can_decide=can_decide,
+            # Approving is offered only where its notices would change something.
+            approval_has_effect=can_decide and bool(_approval_effects(decision)),
         ),
     )
 
@@ -209,8 +218,7 @@ def decision_approve(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such decision.") from None
     if request.method == "POST":  # an approval not confirmed: show what it would do
         return redirect(reverse("operator:reclaim:approve", kwargs={"pk": pk}))
-    notices = services.planned_notices(decision) if decision.notice_date else []
-    effects = risk.approval_effects(notices, decision.notice_date) if notices else []
+    effects = _approval_effects(decision)
     return render(
         request,
         "operator/reclaim/approve.html",

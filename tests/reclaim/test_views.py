@@ -5,9 +5,10 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from common.money import format_money
-from leasing.models import Notice
+from leasing.models import LeaseLine, Notice
 from reclaim import risk, services
 from reclaim.choices import ReclaimStatus
 from reclaim.models import ReclaimDecision
@@ -217,3 +218,66 @@ def test_detail_shows_the_decision_with_its_uncertainty(client_staff, live):
         assert f'data-testid="{testid}"' in text
     assert "What moves the answer" in text
     assert f"{round(unc['probability_reclaim'] * 100)} %" in text
+
+
+def test_planner_names_lines_by_lease_tenant_cluster_and_size_with_money(client_staff, live):
+    response = client_staff.get(
+        reverse("operator:reclaim:list"),
+        {
+            "plan": "1",
+            "gpu_equivalents": "80",
+            "reference": "H100",
+            "notice_date": today().isoformat(),
+            "scarcity": "1",
+        },
+    )
+    plan = response.context["plan"]
+    assert plan.best is not None
+    body = response.content.decode()
+    best = body.split('data-testid="plan-best"')[1].split("</p>")[0]
+    lines = LeaseLine.objects.select_related("lease__tenant", "cluster").filter(
+        pk__in=plan.best.line_ids
+    )
+    for line in lines:
+        assert line.label in best
+        assert line.lease.tenant.name in best
+    assert "Take back lines" not in best
+    assert "USD" not in best
+    assert format_money(plan.best.rent_usd) in best
+    assert format_money(Decimal(plan.best.net_usd)) in best
+
+
+def test_detail_names_notices_and_offers_approval_only_where_it_changes_something(
+    client_staff, live, staff
+):
+    decision = live[0]
+    url = reverse("operator:reclaim:detail", args=[decision.pk])
+    html = client_staff.get(url).content.decode()
+    assert 'data-testid="approve"' in html
+    assert 'data-testid="approve-nothing"' not in html
+    assert "USD" not in html.split('data-testid="placements"')[1].split("</table>")[0]
+
+    moot = live[2]
+    moot.notice_date = dt.date(2100, 1, 1)  # every line has ended by then: nothing to gain
+    moot.save(update_fields=["notice_date"])
+    html = client_staff.get(reverse("operator:reclaim:detail", args=[moot.pk])).content.decode()
+    assert 'data-testid="approve"' not in html
+    assert 'data-testid="approve-nothing"' in html
+
+    services.decision_approve(decision=decision, actor=staff)
+    html = client_staff.get(url).content.decode()
+    notice = decision.notices.select_related("lease__tenant").get()
+    assert escape(str(notice)) in html
+    assert notice.lease.number in str(notice)
+    assert notice.lease.tenant.name in str(notice)
+    assert f"#{notice.pk} on lease" not in html
+
+
+def test_detail_says_none_for_a_missing_scarcity_break_even(client_staff, live):
+    decision = live[1]
+    decision.assessment["break_even"]["scarcity_multiplier"] = None
+    decision.save(update_fields=["assessment"])
+    html = client_staff.get(reverse("operator:reclaim:detail", args=[decision.pk])).content
+    text = html.decode()
+    assert "scarcity none," in text
+    assert "none×" not in text
