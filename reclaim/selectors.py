@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from django.db.models import Count, Prefetch, QuerySet
 
+from clusters.models import Site
 from clusters.services import accelerator_key
 
 # SIGNED: a lease whose capacity an operator notice can take back.
@@ -91,6 +92,11 @@ def facts_of(line: LeaseLine, lease_open_line_ids: frozenset[int] = frozenset())
         label=line.label,
         lease_open_line_ids=lease_open_line_ids,
     )
+
+
+def site_names(slugs: Iterable[str]) -> dict[str, str]:
+    """Campus names by slug (one query), to name the links of a scenario."""
+    return dict(Site.objects.filter(slug__in=set(slugs)).values_list("slug", "name"))
 
 
 def decision_list() -> QuerySet[ReclaimDecision]:

@@ -112,7 +112,7 @@ def _figures(decision: ReclaimDecision) -> tuple[list[dict[str, Any]], list[dict
     if not (decision.inputs and decision.assessment):
         return [], []
     scored = decision.scored_at.isoformat() if decision.scored_at else ""
-    key = f"reclaim-figures:{decision.pk}:{scored}:{decision.model_version}"
+    key = f"reclaim-figures/2:{decision.pk}:{scored}:{decision.model_version}"
     cached = cache.get(key)
     if cached is not None:
         return cached
@@ -161,6 +161,15 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
     except ReclaimDecision.DoesNotExist:
         raise Http404("No such decision.") from None
     parts, sensitivity = _figures(decision)
+    # Every flip of each part in words, its links named by their campuses (one query).
+    links = [
+        link for part in parts for link in part["assessment"]["break_even"].get("per_link", [])
+    ]
+    names = selectors.site_names(x for link in links for x in (link["a"], link["b"]))
+    parts = [
+        {**part, "flips": charts.flip_rows(part["assessment"]["break_even"], names)}
+        for part in parts
+    ]
     lines = list(decision.lines.all())
     can_decide = decision.status in selectors.OPEN_DECISIONS
     return render(

@@ -13,6 +13,7 @@ from reclaim import risk, services
 from reclaim.choices import ReclaimStatus
 from reclaim.models import ReclaimDecision
 from reclaim.services import decision_create
+from tests.factories.clusters import SiteFactory
 from tests.factories.leasing import UserFactory
 
 from .conftest import CHEAP, DEAR, SMALL_WORKLOAD, at, make_lease
@@ -281,3 +282,36 @@ def test_detail_says_none_for_a_missing_scarcity_break_even(client_staff, live):
     text = html.decode()
     assert "scarcity none," in text
     assert "none×" not in text
+
+
+def test_detail_shows_every_flip_per_link_and_per_generation(client_staff, live):
+    """A part whose assessment flips several times: the page lists every flip in words, the
+    links named by their campuses."""
+    decision = live[1]
+    east, west = SiteFactory(name="Campus 1"), SiteFactory(name="Campus 2")
+    part = decision.assessment["parts"][0]
+    part["break_even"] |= {
+        "link_bandwidth_flips_gbps": [
+            {"at": 1600.0, "to": "reclaim"},
+            {"at": 25000.0, "to": "keep_leased"},
+        ],
+        "per_link": [
+            {
+                "link": 0,
+                "a": east.slug,
+                "b": west.slug,
+                "flips": [{"at": 800.0, "to": "reclaim"}, {"at": 3200.0, "to": "keep_leased"}],
+            }
+        ],
+        "per_generation": [
+            {"accelerator": "H100", "speed_factor_flips": [{"at": 1.5, "to": "reclaim"}]}
+        ],
+    }
+    decision.save(update_fields=["assessment"])
+    text = client_staff.get(reverse("operator:reclaim:detail", args=[decision.pk])).content
+    table = text.decode().split('data-testid="flips"')[1].split("</table>")[0]
+    assert "reclaim wins above 1.6 Tbit/s; keeping it leased wins above 25 Tbit/s" in table
+    assert "Campus 1 ↔ Campus 2 alone" in table
+    assert "reclaim wins above 800 Gbit/s; keeping it leased wins above 3.2 Tbit/s" in table
+    assert "H100 speed" in table
+    assert "reclaim wins above 1.5× its peak" in table
