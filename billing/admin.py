@@ -313,7 +313,9 @@ class CreditNoteAdmin(admin.ModelAdmin):
     def cancel_late_delivery_view(self, request: HttpRequest, line_id: int) -> HttpResponse:
         """GET: the money effect of cancelling the line now (each invoice's credit, who is
         told, the dates); POST: cancel it, as the operator, and credit."""
-        line = LeaseLine.objects.select_related("lease__tenant").filter(pk=line_id).first()
+        line = (
+            LeaseLine.objects.select_related("lease__tenant", "cluster").filter(pk=line_id).first()
+        )
         if line is None:
             messages.error(request, "No such lease line.")
             return HttpResponseRedirect(reverse("admin:leasing_lease_changelist"))
@@ -335,20 +337,20 @@ class CreditNoteAdmin(admin.ModelAdmin):
             record_change(
                 request.user,
                 [lease],
-                f"Line {line.pk} cancelled for late delivery; credited "
+                f"Line {line.label} cancelled for late delivery; credited "
                 f"{format_money(outcome.total, lease.currency)} "
                 f"({', '.join(n.number or '' for n in outcome.notes) or 'nothing invoiced'})",
             )
             messages.success(
                 request,
-                f"Line {line.pk} cancelled; {len(outcome.notes)} credit note(s) issued for "
+                f"Line {line.label} cancelled; {len(outcome.notes)} credit note(s) issued for "
                 f"{format_money(outcome.total, lease.currency)}.",
             )
             return HttpResponseRedirect(lease_page)
         preview = cancellation.cancellation_preview(lease_id=lease.pk, line_id=line.pk)
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Cancel line {line.pk} of {lease.number} for late delivery",
+            "title": f"Cancel line {line.label} for late delivery",
             "opts": self.model._meta,
             "lease": lease,
             "line": line,

@@ -37,6 +37,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from common.display import day
 from common.fields import money_field
 from common.money import DEFAULT_CURRENCY, format_money
 from leasing.models import Lease, LeaseLine, Tenant
@@ -487,7 +488,7 @@ class PaymentReversal(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Reversal of payment {self.payment_id}"
+        return f"Reversal of {self.payment}"
 
 
 class Application(models.Model):
@@ -547,7 +548,9 @@ class Refund(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Refund {self.reference} ({self.amount})"
+        source = self.payment or self.credit_note
+        amount = format_money(self.amount, source.currency if source else DEFAULT_CURRENCY)
+        return f"Refund {self.reference} to {self.tenant.name} ({amount})"
 
 
 class Posting(models.Model):
@@ -591,7 +594,11 @@ class Posting(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.day} {self.kind}: {self.debit} / {self.credit} {self.amount}"
+        accounts = f"{self.get_debit_display()} / {self.get_credit_display()}"
+        amount = format_money(self.amount, self.currency)
+        return (
+            f"{day(self.day)} {self.get_kind_display()} · {self.tenant.name}: {accounts} {amount}"
+        )
 
 
 class RevenueSchedule(models.Model):
@@ -636,7 +643,13 @@ class RevenueSchedule(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Schedule {self.amount} ({self.recognized} recognized)"
+        document = self.invoice or self.credit_note
+        currency = document.currency if document else DEFAULT_CURRENCY
+        return (
+            f"Revenue of {document}, {day(self.service_start)} to {day(self.service_end)}: "
+            f"{format_money(self.recognized, currency)} of "
+            f"{format_money(self.amount, currency)} recognized"
+        )
 
 
 class RecognitionRun(models.Model):
@@ -694,7 +707,7 @@ class Reminder(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.step} for invoice {self.invoice_id}"
+        return f"Reminder on {self.invoice}, {self.get_step_display()}"
 
 
 class AvailabilityReport(models.Model):
@@ -743,4 +756,4 @@ class AvailabilityReport(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Availability {self.lease_id} {self.period:%Y-%m}"
+        return f"Availability of {self.lease.number} · {self.tenant.name}, {self.period:%B %Y}"

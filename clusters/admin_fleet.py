@@ -52,10 +52,8 @@ class ResolveForm(forms.Form):
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
     list_display = [
-        "id",
-        "node",
+        "incident",
         "cluster",
-        "category",
         "severity",
         "source",
         "status",
@@ -92,6 +90,11 @@ class IncidentAdmin(admin.ModelAdmin):
         "resolved_by",
         "resolution",
     ]
+
+    @admin.display(description="incident", ordering="node__hostname")
+    def incident(self, obj: Incident) -> str:
+        """What and where: the row's link (cluster and times have their columns)."""
+        return f"{obj.get_category_display()} on {obj.node.hostname}"
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs):
         if obj is None:

@@ -535,10 +535,8 @@ class LeaseAdmin(admin.ModelAdmin):
 @admin.register(Notice)
 class NoticeAdmin(admin.ModelAdmin):
     list_display = [
-        "pk",
-        "lease",
+        "notice",
         "tenant",
-        "given_by",
         "notice_date",
         "effective_end",
         "outcome",
@@ -558,6 +556,11 @@ class NoticeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="notice", ordering="lease__number")
+    def notice(self, obj: Notice) -> str:
+        """Who gave it on which lease: the row's link (tenant and dates have their columns)."""
+        return f"{obj.get_given_by_display()}'s notice on {obj.lease.number}"
 
     @admin.display(description="tenant")
     def tenant(self, obj):
@@ -865,7 +868,7 @@ class AllocationAdmin(ReadOnlyAdmin):
         "node",
         "lease_number",
         "tenant",
-        "line_id",
+        "lease_line",
         "starts_at",
         "ends_at",
         "accepted_at",
@@ -876,7 +879,7 @@ class AllocationAdmin(ReadOnlyAdmin):
         "node__cluster",
     ]
     search_fields = ["node__hostname", "line__lease__number", "line__lease__tenant__name"]
-    list_select_related = ["node", "line__lease__tenant"]
+    list_select_related = ["node", "line__lease__tenant", "line__cluster"]
     date_hierarchy = "starts_at"
     actions = ["replace_from_spare"]
 
@@ -893,6 +896,15 @@ class AllocationAdmin(ReadOnlyAdmin):
     @admin.display(description="tenant", ordering="line__lease__tenant__name")
     def tenant(self, obj):
         return obj.line.lease.tenant
+
+    @admin.display(description="line")
+    def lease_line(self, obj: Allocation) -> str:
+        """The lease line by its cluster and size (lease and tenant have their columns), linked."""
+        line = obj.line
+        url = reverse("admin:leasing_leaseline_change", args=[line.pk])
+        return format_html(
+            '<a href="{}">{} · {} nodes</a>', url, line.cluster.slug, f"{line.node_count:,}"
+        )
 
     @admin.action(description="Replace from a spare…", permissions=["add_replacement"])
     def replace_from_spare(self, request, queryset):

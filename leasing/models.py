@@ -266,6 +266,13 @@ class LeaseNumberSeries(models.Model):
         return f"L-{self.year}: {self.last_value}"
 
 
+def line_label(lease_number: str, tenant: str, cluster_slug: str, node_count: int) -> str:
+    """A lease line as people name it, where a list or a sentence names several: lines have no
+    number of their own, so lease, tenant, cluster and size (`L-0003 · Northwind AI · c1 · 512
+    nodes`)."""
+    return f"{lease_number} · {tenant} · {cluster_slug} · {node_count:,} nodes"
+
+
 class LeaseLine(models.Model):
     """Nodes of one cluster within a lease, at a monthly rate. A lease's rate is its lines' sum.
 
@@ -295,6 +302,13 @@ class LeaseLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lease}: {self.node_count} nodes of {self.cluster}"
+
+    @property
+    def label(self) -> str:
+        """The line as people name it (reads `lease__tenant` and `cluster`: select them)."""
+        return line_label(
+            self.lease.number, self.lease.tenant.name, self.cluster.slug, self.node_count
+        )
 
     @property
     def end(self):  # -> datetime
@@ -372,8 +386,13 @@ class Notice(models.Model):
         ordering = ["received_at", "id"]
 
     def __str__(self) -> str:
+        """Lease, tenant and dates (reads `lease__tenant`: select it where notices are listed)."""
         party = self.get_given_by_display()
-        return f"{party}'s notice on {self.lease}, received {day(self.notice_date)}"
+        lease = self.lease
+        return (
+            f"{party}'s notice on {lease.number} · {lease.tenant.name}, received "
+            f"{day(self.notice_date)}, effective {instant(self.effective_end)}"
+        )
 
 
 class LeaseEvent(models.Model):

@@ -2,8 +2,10 @@
 
 Sensitivities run `perfmodel.sweep` on each part's stored scenario and add the parts: value
 and rent against the scarcity multiplier, against inter-site link bandwidth (every link set to
-the value) and against rent (each part's rent scaled by the same factor). Break-even: where
-value meets rent (linear interpolation of net between grid points), marked on the chart.
+the value) and against rent (each part's rent scaled by the same factor). Break-evens: every
+point where value meets rent (linear interpolation of net between grid points), each marked on
+the chart. `flip_rows`: every flip the model found for a part (all links at one bandwidth, one
+link alone, one accelerator generation's speed), in words.
 """
 
 from __future__ import annotations
@@ -23,19 +25,21 @@ class Curve:
     x: np.ndarray
     value: np.ndarray
     rent: np.ndarray
-    break_even: float | None
+    break_evens: tuple[float, ...]  # every crossing of value and rent on the grid, ascending
 
 
-def _crossing(x: np.ndarray, net: np.ndarray) -> float | None:
+def crossings(x: np.ndarray, net: np.ndarray) -> tuple[float, ...]:
+    """Every x where net changes sign between grid points (linear interpolation), not only the
+    first: value need not meet rent once (the recommendation is not monotone in every input)."""
     sign = net > 0
-    flips = np.nonzero(sign != sign[0])[0]
-    if flips.size == 0:
-        return None
-    i = int(flips[0])
-    x0, x1, y0, y1 = x[i - 1], x[i], net[i - 1], net[i]
-    if np.isfinite(y0) and np.isfinite(y1) and y1 != y0:
-        return float(x0 + (0.0 - y0) * (x1 - x0) / (y1 - y0))
-    return float(x1)
+    out = []
+    for i in (np.nonzero(sign[1:] != sign[:-1])[0] + 1).tolist():
+        x0, x1, y0, y1 = x[i - 1], x[i], net[i - 1], net[i]
+        if np.isfinite(y0) and np.isfinite(y1) and y1 != y0:
+            out.append(float(x0 + (0.0 - y0) * (x1 - x0) / (y1 - y0)))
+        else:
+            out.append(float(x1))
+    return tuple(out)
 
 
 def _scenarios(decision_inputs: dict[str, Any]) -> list[perfmodel.Scenario]:
@@ -49,7 +53,7 @@ def sweep_sum(scenarios: list[perfmodel.Scenario], field: str, values: np.ndarra
         r = perfmodel.sweep(s, field, values)
         value += r.internal_value_usd
         rent += r.rent_usd
-    return Curve(values, value, rent, _crossing(values, value - rent))
+    return Curve(values, value, rent, crossings(values, value - rent))
 
 
 def rent_curve(scenarios: list[perfmodel.Scenario], factors: np.ndarray) -> tuple[Curve, float]:
@@ -64,7 +68,7 @@ def rent_curve(scenarios: list[perfmodel.Scenario], factors: np.ndarray) -> tupl
         value += r.internal_value_usd
         rent += r.rent_usd
     x = monthly * factors
-    return Curve(x, value, rent, _crossing(x, value - rent)), monthly
+    return Curve(x, value, rent, crossings(x, value - rent)), monthly
 
 
 def curve_chart(
@@ -81,12 +85,12 @@ def curve_chart(
         ax = fig.add_subplot()
         ax.plot(curve.x, curve.value, color=PALETTE[0], label="internal value")
         ax.plot(curve.x, curve.rent, color=PALETTE[1], label="rent forgone")
-        if curve.break_even is not None:
-            ax.axvline(curve.break_even, color=PALETTE[3], linestyle="--", linewidth=1)
-            label = xfmt(curve.break_even) if xfmt else f"{curve.break_even:,.3g}"
+        for k, at in enumerate(curve.break_evens):
+            ax.axvline(at, color=PALETTE[3], linestyle="--", linewidth=1)
+            label = xfmt(at) if xfmt else f"{at:,.3g}"
             ax.annotate(
                 f"break-even {label}",
-                (curve.break_even, 0.92),
+                (at, 0.92 - 0.08 * (k % 4)),  # stepped down so neighbouring labels do not meet
                 xycoords=("data", "axes fraction"),
                 xytext=(4, 0),
                 textcoords="offset points",
@@ -106,7 +110,7 @@ def curve_chart(
 
 
 def sensitivity_charts(decision_inputs: dict[str, Any]) -> list[dict[str, Any]]:
-    """The three sensitivity charts, each with its break-even (None where none in range)."""
+    """The three sensitivity charts, each with every break-even in its range (none: empty)."""
     scenarios = _scenarios(decision_inputs)
     if not scenarios or all(s.economics.horizon_days <= 0 for s in scenarios):
         return []
@@ -122,7 +126,7 @@ def sensitivity_charts(decision_inputs: dict[str, Any]) -> list[dict[str, Any]]:
         {
             "key": "scarcity",
             "title": "Value and rent against the scarcity multiplier",
-            "break_even": curve.break_even,
+            "break_evens": curve.break_evens,
             "unit": "×",
             "svg": curve_chart(
                 curve,
@@ -139,7 +143,7 @@ def sensitivity_charts(decision_inputs: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "key": "bandwidth",
                 "title": "Value and rent against inter-site link bandwidth",
-                "break_even": curve.break_even,
+                "break_evens": curve.break_evens,
                 "unit": "Gbit/s",
                 "svg": curve_chart(
                     curve,
@@ -155,7 +159,7 @@ def sensitivity_charts(decision_inputs: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "key": "bandwidth",
                 "title": "Value against inter-site link bandwidth",
-                "break_even": None,
+                "break_evens": (),
                 "unit": "Gbit/s",
                 "svg": "",
                 "note": "All of this capacity is on one campus: no inter-site link in the "
@@ -167,7 +171,7 @@ def sensitivity_charts(decision_inputs: dict[str, Any]) -> list[dict[str, Any]]:
         {
             "key": "rent",
             "title": "Value and rent against the monthly rent",
-            "break_even": curve.break_even,
+            "break_evens": curve.break_evens,
             "unit": "USD/month",
             "svg": curve_chart(
                 curve,
@@ -179,6 +183,65 @@ def sensitivity_charts(decision_inputs: dict[str, Any]) -> list[dict[str, Any]]:
         }
     )
     return out
+
+
+# What the model searched for flips (clusters/perfmodel/SCHEMA.md, "Break-evens").
+BANDWIDTH_RANGE = "1 Gbit/s to 1 Pbit/s"
+SPEED_RANGE = "0.1× to 10× its peak"
+
+
+def bandwidth(gbps: float) -> str:
+    """A link bandwidth in the largest unit under it: `400 Gbit/s`, `1.6 Tbit/s`, `2 Pbit/s`."""
+    for unit, scale in (("Pbit/s", 1e6), ("Tbit/s", 1e3)):
+        if gbps >= scale:
+            return f"{gbps / scale:,.3g} {unit}"
+    return f"{gbps:,.3g} Gbit/s"
+
+
+def _flip_words(flips: list[dict[str, Any]], fmt: Callable[[float], str], none: str) -> list[str]:
+    """`reclaim wins above 1.6 Tbit/s`, one per flip in ascending order (`to` wins above `at`)."""
+    if not flips:
+        return [f"no flip from {none}"]
+    winner = {"reclaim": "reclaim wins", "keep_leased": "keeping it leased wins"}
+    return [f"{winner.get(f['to'], f['to'])} above {fmt(f['at'])}" for f in flips]
+
+
+def flip_rows(break_even: dict[str, Any], site_names: dict[str, str]) -> list[dict[str, Any]]:
+    """Every flip of one part's assessment, as rows of (what varies, the flips in words): all
+    links at one bandwidth and each link alone (named by its campuses) where there are links,
+    each accelerator generation's speed. `site_names`: campus slug → name (a slug without a
+    name is shown as is)."""
+
+    def speed(factor: float) -> str:
+        return f"{factor:.3g}× its peak"
+
+    links = break_even.get("per_link", [])  # one entry per link; none on a single campus
+    rows = []
+    if links:
+        rows.append(
+            {
+                "what": "every inter-site link at one bandwidth",
+                "flips": _flip_words(
+                    break_even.get("link_bandwidth_flips_gbps", []), bandwidth, BANDWIDTH_RANGE
+                ),
+            }
+        )
+    for link in links:
+        a, b = (site_names.get(x, x) for x in (link["a"], link["b"]))
+        rows.append(
+            {
+                "what": f"{a} ↔ {b} alone",
+                "flips": _flip_words(link["flips"], bandwidth, BANDWIDTH_RANGE),
+            }
+        )
+    for gen in break_even.get("per_generation", []):
+        rows.append(
+            {
+                "what": f"{gen['accelerator']} speed",
+                "flips": _flip_words(gen["speed_factor_flips"], speed, SPEED_RANGE),
+            }
+        )
+    return rows
 
 
 def placements_chart(assessment: dict[str, Any]) -> str:

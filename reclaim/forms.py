@@ -24,10 +24,7 @@ SCOPES = [
 
 class LineChoiceField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj: LeaseLine) -> str:
-        return (
-            f"{obj.lease.number} · {obj.lease.tenant.name} · {obj.cluster.slug} × "
-            f"{obj.node_count} nodes"
-        )
+        return obj.label
 
 
 class LeaseChoiceField(forms.ModelChoiceField):

@@ -92,6 +92,7 @@ class LineFacts:
     line_end: dt.datetime
     notice_days: int
     reclaimable: bool
+    label: str  # how people name the line (`leasing.models.line_label`)
     lease_open_line_ids: frozenset[int] = frozenset()
 
 
@@ -285,6 +286,7 @@ class Candidate:
     """A candidate set of lines and its money (floats: the planner ranks; scoring is exact)."""
 
     line_ids: tuple[int, ...]
+    lines: tuple[str, ...]  # the lines' labels, in `line_ids` order
     leases: tuple[str, ...]
     gpus: int
     gpu_equivalents: float
@@ -427,8 +429,10 @@ def _candidate(options: Sequence[_Option], factors: dict[str, float]) -> Candida
     nonempty = [w for w in windows if not w.empty]
     rent = sum((o.rent for o in options), Fraction(0))
     value = sum(o.value for o in options)
+    ordered = sorted(windows, key=lambda w: w.facts.line_id)
     return Candidate(
-        line_ids=tuple(sorted(w.facts.line_id for w in windows)),
+        line_ids=tuple(w.facts.line_id for w in ordered),
+        lines=tuple(w.facts.label for w in ordered),
         leases=tuple(sorted({w.facts.lease_number for w in windows})),
         gpus=sum(w.facts.gpus for w in windows),
         gpu_equivalents=sum(w.facts.gpus * factors.get(w.facts.accelerator, 1.0) for w in windows),

@@ -9,11 +9,12 @@ from collections.abc import Iterable
 
 from django.db.models import Count, Prefetch, QuerySet
 
+from clusters.models import Site
 from clusters.services import accelerator_key
 
 # SIGNED: a lease whose capacity an operator notice can take back.
 from leasing.choices import SIGNED, LineStatus
-from leasing.models import Lease, LeaseLine
+from leasing.models import Lease, LeaseLine, Notice
 
 from .choices import ReclaimStatus
 from .models import ReclaimDecision
@@ -88,8 +89,14 @@ def facts_of(line: LeaseLine, lease_open_line_ids: frozenset[int] = frozenset())
         line_end=line.end,
         notice_days=lease.notice_days,
         reclaimable=line.status == LineStatus.OPEN and lease.status in SIGNED,
+        label=line.label,
         lease_open_line_ids=lease_open_line_ids,
     )
+
+
+def site_names(slugs: Iterable[str]) -> dict[str, str]:
+    """Campus names by slug (one query), to name the links of a scenario."""
+    return dict(Site.objects.filter(slug__in=set(slugs)).values_list("slug", "name"))
 
 
 def decision_list() -> QuerySet[ReclaimDecision]:
@@ -108,7 +115,7 @@ def decision_get(pk: int) -> ReclaimDecision:
                 "lease__tenant", "cluster__site", "cluster__accelerator"
             ).order_by("lease_id", "pk"),
         ),
-        "notices",
+        Prefetch("notices", queryset=Notice.objects.select_related("lease__tenant")),
     ).get(pk=pk)
 
 

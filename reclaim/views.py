@@ -112,7 +112,7 @@ def _figures(decision: ReclaimDecision) -> tuple[list[dict[str, Any]], list[dict
     if not (decision.inputs and decision.assessment):
         return [], []
     scored = decision.scored_at.isoformat() if decision.scored_at else ""
-    key = f"reclaim-figures:{decision.pk}:{scored}:{decision.model_version}"
+    key = f"reclaim-figures/2:{decision.pk}:{scored}:{decision.model_version}"
     cached = cache.get(key)
     if cached is not None:
         return cached
@@ -147,6 +147,12 @@ def _tornado(decision: ReclaimDecision) -> str:
     return str(svg)
 
 
+def _approval_effects(decision: ReclaimDecision) -> list[risk.NoticeEffect]:
+    """What approving would change, line by line (empty: approving would change nothing)."""
+    notices = services.planned_notices(decision) if decision.notice_date else []
+    return risk.approval_effects(notices, decision.notice_date) if notices else []
+
+
 @operator_page(VIEW)
 def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One decision: money, loss breakdown, placements, sensitivities, approve / reject."""
@@ -155,7 +161,17 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
     except ReclaimDecision.DoesNotExist:
         raise Http404("No such decision.") from None
     parts, sensitivity = _figures(decision)
+    # Every flip of each part in words, its links named by their campuses (one query).
+    links = [
+        link for part in parts for link in part["assessment"]["break_even"].get("per_link", [])
+    ]
+    names = selectors.site_names(x for link in links for x in (link["a"], link["b"]))
+    parts = [
+        {**part, "flips": charts.flip_rows(part["assessment"]["break_even"], names)}
+        for part in parts
+    ]
     lines = list(decision.lines.all())
+    can_decide = decision.status in selectors.OPEN_DECISIONS
     return render(
         request,
         "operator/reclaim/detail.html",
@@ -169,7 +185,9 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
             uncertainty=decision.uncertainty,
             tornado=_tornado(decision),
             notices=list(decision.notices.all()),
-            can_decide=decision.status in selectors.OPEN_DECISIONS,
+            can_decide=can_decide,
+            # Approving is offered only where its notices would change something.
+            approval_has_effect=can_decide and bool(_approval_effects(decision)),
         ),
     )
 
@@ -209,8 +227,7 @@ def decision_approve(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such decision.") from None
     if request.method == "POST":  # an approval not confirmed: show what it would do
         return redirect(reverse("operator:reclaim:approve", kwargs={"pk": pk}))
-    notices = services.planned_notices(decision) if decision.notice_date else []
-    effects = risk.approval_effects(notices, decision.notice_date) if notices else []
+    effects = _approval_effects(decision)
     return render(
         request,
         "operator/reclaim/approve.html",

@@ -16,6 +16,7 @@ from billing import services
 from billing.choices import CreditNoteKind
 from billing.models import CreditNote
 from clusters.models import Node
+from common.money import format_money
 from leasing.choices import LineStatus
 from leasing.events import EventKind
 from leasing.models import Allocation, LeaseEvent, LeaseLine
@@ -89,6 +90,12 @@ def test_the_page_shows_the_money_then_cancels_as_the_operator(client, late):
     assert preview.total == sum(c.total for c in preview.credits) > 0
     assert page.context["total"].replace(",", "").split()[0].lstrip("$") in text.replace(",", "")
     assert "94 of 100" in text
+    labelled = LeaseLine.objects.select_related("lease__tenant", "cluster").get(pk=line.pk)
+    assert labelled.label in text
+    assert f"line {line.pk}" not in text
+    for credit in preview.credits:
+        for cl in credit.lines:
+            assert format_money(cl.amount, credit.invoice.currency) in text
     assert lease.tenant.name in text
     assert "line.cancelled_late_delivery" in text
     assert not CreditNote.objects.filter(kind=CreditNoteKind.CANCELLATION).exists()

@@ -193,3 +193,14 @@ def test_the_demo_has_an_open_tenant_incident_and_health_events(db):
     assert Incident.objects.filter(source=IncidentSource.MONITORING, status="resolved").exists()
     call_command("seed_demo", "--scale", "0.005", "--no-progress")  # a second run adds nothing
     assert Incident.objects.filter(source=IncidentSource.TENANT).count() == 1
+
+
+def test_the_incident_list_names_each_incident_by_what_and_where(client, superuser, nodes):
+    incident = fleet.incident_open(
+        node=nodes[1], category="gpu", source="monitoring", now=timezone.now()
+    )
+    html = client.get(reverse("admin:clusters_incident_changelist")).content.decode()
+    assert "column-id" not in html
+    change = reverse("admin:clusters_incident_change", args=[incident.pk])
+    label = f"{incident.get_category_display()} on {nodes[1].hostname}"
+    assert f'<a href="{change}">{label}</a>' in html

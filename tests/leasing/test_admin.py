@@ -165,3 +165,18 @@ def test_lease_list_filters_by_the_zones_in_use_only(staff_client):
     page = staff_client.get(reverse("admin:leasing_lease_changelist")).content.decode()
     assert "contract_timezone=UTC" in page
     assert "Pacific/Chatham" not in page, "not every IANA zone"
+
+
+def test_notice_and_allocation_lists_name_rows_not_ids(staff_client):
+    leases, _ = future_leases(2)
+    notice = Notice.objects.select_related("lease").get(lease=leases[0])
+    html = staff_client.get(reverse("admin:leasing_notice_changelist")).content.decode()
+    assert "column-pk" not in html
+    change = reverse("admin:leasing_notice_change", args=[notice.pk])
+    assert f'<a href="{change}">Tenant&#x27;s notice on {notice.lease.number}</a>' in html
+
+    line = leases[1].lines.select_related("cluster").get()
+    html = staff_client.get(reverse("admin:leasing_allocation_changelist")).content.decode()
+    assert "column-line_id" not in html
+    line_page = reverse("admin:leasing_leaseline_change", args=[line.pk])
+    assert f'<a href="{line_page}">{line.cluster.slug} · 2 nodes</a>' in html

@@ -114,6 +114,7 @@ def test_never_proposes_capacity_that_cannot_be_had_by_d(days_to_d, offset):
             line_end=at(2026, 6, 30),
             notice_days=notice_days,
             reclaimable=True,
+            label=f"L{i} · t · c · 10 nodes",
         )
         for i, notice_days in enumerate((30, 60, 90, 120))
     ]

@@ -5,13 +5,15 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from common.money import format_money
-from leasing.models import Notice
+from leasing.models import LeaseLine, Notice
 from reclaim import risk, services
 from reclaim.choices import ReclaimStatus
 from reclaim.models import ReclaimDecision
 from reclaim.services import decision_create
+from tests.factories.clusters import SiteFactory
 from tests.factories.leasing import UserFactory
 
 from .conftest import CHEAP, DEAR, SMALL_WORKLOAD, at, make_lease
@@ -185,17 +187,22 @@ def test_create_form_scores_a_whole_lease(client_staff, staff):
     assert decision.created_by == staff
 
 
-def test_planner_form_renders_a_proposal_and_the_notice_date_table(client_staff, live):
-    response = client_staff.get(
+def plan_page(client, gpu_equivalents):
+    """The workbench list with the planner run for an H100-equivalent need, notice today."""
+    return client.get(
         reverse("operator:reclaim:list"),
         {
             "plan": "1",
-            "gpu_equivalents": "0",
+            "gpu_equivalents": str(gpu_equivalents),
             "reference": "H100",
             "notice_date": today().isoformat(),
             "scarcity": "1",
         },
     )
+
+
+def test_planner_form_renders_a_proposal_and_the_notice_date_table(client_staff, live):
+    response = plan_page(client_staff, 0)
     body = response.content.decode()
     assert 'data-testid="plan-best"' in body
     assert 'data-testid="plan-table"' in body
@@ -217,3 +224,90 @@ def test_detail_shows_the_decision_with_its_uncertainty(client_staff, live):
         assert f'data-testid="{testid}"' in text
     assert "What moves the answer" in text
     assert f"{round(unc['probability_reclaim'] * 100)} %" in text
+
+
+def test_planner_names_lines_by_lease_tenant_cluster_and_size_with_money(client_staff, live):
+    response = plan_page(client_staff, 80)  # a need, so a set is proposed whatever it nets
+    plan = response.context["plan"]
+    assert plan.best is not None
+    body = response.content.decode()
+    best = body.split('data-testid="plan-best"')[1].split("</p>")[0]
+    lines = LeaseLine.objects.select_related("lease__tenant", "cluster").filter(
+        pk__in=plan.best.line_ids
+    )
+    for line in lines:
+        assert line.label in best
+        assert line.lease.tenant.name in best
+    assert "Take back lines" not in best
+    assert "USD" not in best
+    assert format_money(plan.best.rent_usd) in best
+    assert format_money(Decimal(plan.best.net_usd)) in best
+
+
+def test_detail_names_notices_and_offers_approval_only_where_it_changes_something(
+    client_staff, live, staff
+):
+    decision = live[0]
+    url = reverse("operator:reclaim:detail", args=[decision.pk])
+    html = client_staff.get(url).content.decode()
+    assert 'data-testid="approve"' in html
+    assert 'data-testid="approve-nothing"' not in html
+    assert "USD" not in html.split('data-testid="placements"')[1].split("</table>")[0]
+
+    moot = live[2]
+    moot.notice_date = dt.date(2100, 1, 1)  # every line has ended by then: nothing to gain
+    moot.save(update_fields=["notice_date"])
+    html = client_staff.get(reverse("operator:reclaim:detail", args=[moot.pk])).content.decode()
+    assert 'data-testid="approve"' not in html
+    assert 'data-testid="approve-nothing"' in html
+
+    services.decision_approve(decision=decision, actor=staff)
+    html = client_staff.get(url).content.decode()
+    notice = decision.notices.select_related("lease__tenant").get()
+    assert escape(str(notice)) in html
+    assert notice.lease.number in str(notice)
+    assert notice.lease.tenant.name in str(notice)
+    assert f"#{notice.pk} on lease" not in html
+
+
+def test_detail_says_none_for_a_missing_scarcity_break_even(client_staff, live):
+    decision = live[1]
+    decision.assessment["break_even"]["scarcity_multiplier"] = None
+    decision.save(update_fields=["assessment"])
+    html = client_staff.get(reverse("operator:reclaim:detail", args=[decision.pk])).content
+    text = html.decode()
+    assert "scarcity none," in text
+    assert "none×" not in text
+
+
+def test_detail_shows_every_flip_per_link_and_per_generation(client_staff, live):
+    """A part whose assessment flips several times: the page lists every flip in words, the
+    links named by their campuses."""
+    decision = live[1]
+    east, west = SiteFactory(name="Campus 1"), SiteFactory(name="Campus 2")
+    part = decision.assessment["parts"][0]
+    part["break_even"] |= {
+        "link_bandwidth_flips_gbps": [
+            {"at": 1600.0, "to": "reclaim"},
+            {"at": 25000.0, "to": "keep_leased"},
+        ],
+        "per_link": [
+            {
+                "link": 0,
+                "a": east.slug,
+                "b": west.slug,
+                "flips": [{"at": 800.0, "to": "reclaim"}, {"at": 3200.0, "to": "keep_leased"}],
+            }
+        ],
+        "per_generation": [
+            {"accelerator": "H100", "speed_factor_flips": [{"at": 1.5, "to": "reclaim"}]}
+        ],
+    }
+    decision.save(update_fields=["assessment"])
+    text = client_staff.get(reverse("operator:reclaim:detail", args=[decision.pk])).content
+    table = text.decode().split('data-testid="flips"')[1].split("</table>")[0]
+    assert "reclaim wins above 1.6 Tbit/s; keeping it leased wins above 25 Tbit/s" in table
+    assert "Campus 1 ↔ Campus 2 alone" in table
+    assert "reclaim wins above 800 Gbit/s; keeping it leased wins above 3.2 Tbit/s" in table
+    assert "H100 speed" in table
+    assert "reclaim wins above 1.5× its peak" in table
