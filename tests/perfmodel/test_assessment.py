@@ -227,7 +227,8 @@ def test_an_assessment_without_searches_differs_only_in_the_searched_break_evens
     quick = assess(demo(), searches=False)
     assert quick.break_even.link_bandwidth_gbps is None
     assert quick.break_even.link_bandwidth_flips == ()
-    assert quick.break_even.per_link == () and quick.break_even.per_generation == ()
+    assert quick.break_even.per_link == ()
+    assert quick.break_even.per_generation == ()
     assert full.break_even.link_bandwidth_flips or full.break_even.per_link
     assert quick.break_even.scarcity_multiplier == full.break_even.scarcity_multiplier
     assert quick.break_even.rent_per_month_usd == full.break_even.rent_per_month_usd
