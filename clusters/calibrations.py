@@ -1,9 +1,11 @@
 """Record calibrations of links and clusters from measured all-reduce times; read the latest.
 
 The fit itself is the model's (`clusters/perfmodel/calibration.py`, pure); this module parses
-the operator's measurement, fits it, and stores the fit with its data, its date and who
-recorded it (docs/model.md, "Calibration"). `scenario_document` scores with the latest fit of
-each link and cluster (`latest_link_calibrations`, `latest_cluster_calibrations`).
+the operator's measurement (`manage.py calibrate`, or an nccl-tests run uploaded for acceptance,
+which leasing hands to `cluster_calibration_from_run`), fits it, and stores the fit with its
+data, its date, who recorded it and what (docs/model.md, "Calibration"). `scenario_document`
+scores with the latest fit of each link and cluster (`latest_link_calibrations`,
+`latest_cluster_calibrations`).
 """
 
 from __future__ import annotations
