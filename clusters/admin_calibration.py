@@ -38,7 +38,7 @@ _EVIDENCE = (
     "recorded",
     "chart",
     "points_table",
-    "raw",
+    "raw_text",
 )
 
 
@@ -97,8 +97,20 @@ class CalibrationAdmin(ReadOnlyAdmin):
             draw_predicted_vs_measured(
                 ax, measured, predicted, [obj.get_source_display()] * len(measured), title
             )
-            # Our own figure: to_svg escapes the title, matplotlib escapes the text it draws.
-            return mark_safe(plots.to_svg(fig, title=title))  # nosec
+            svg = plots.to_svg(fig, title=title)
+        # Our own figure: to_svg escapes the title, matplotlib escapes the text it draws. The
+        # box gives the unsized SVG its width (the admin's read-only cell shrinks to fit).
+        return format_html(
+            '<div style="width: 36rem; max-width: 100%;">{}</div>',
+            mark_safe(svg),  # nosec
+        )
+
+    @admin.display(description="raw")
+    def raw_text(self, obj: Calibration) -> SafeString:
+        """The measurement as given, its columns kept aligned."""
+        return format_html(
+            '<pre style="max-height: 24rem; overflow: auto; margin: 0;">{}</pre>', obj.raw or "—"
+        )
 
     @admin.display(description="points")
     def points_table(self, obj: Calibration) -> SafeString:

@@ -95,6 +95,7 @@ def test_the_page_shows_the_points_and_the_chart(client, recorded):
     assert "8,589,934,592" in html
     assert f"{measured[-1] * 1e6:,.2f}" in html
     assert f"{predicted[-1] * 1e6:,.2f}" in html
+    assert "# Avg bus bandwidth    : 20.3012" in html  # the raw text, columns kept
     assert 'name="_save"' not in html  # read-only: nothing to save
     assert "Delete" not in html
 
