@@ -27,6 +27,8 @@ Calibration = LinkCalibration | ClusterCalibration
 
 # The list needs neither the points nor the raw text (kilobytes per row).
 _LIST_DEFERRED = ("data", "raw")
+# What a calibration's list shows after the link or cluster it belongs to (inside 1440 px).
+_COLUMNS = ("measured", "usable", "latency", "ranks", "errors", "source", "recorded")
 # What a calibration's page shows after the link or cluster it belongs to.
 _EVIDENCE = (
     "measured",
@@ -44,12 +46,12 @@ _EVIDENCE = (
 
 def _size(size_bytes: int) -> str:
     """A message size the way nccl-tests' options write it: 8 B, 64 KiB, 8 GiB."""
-    value = float(size_bytes)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:,.4g} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+    value, unit = float(size_bytes), "B"
+    for bigger in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:,.4g} {unit}"
 
 
 class CalibrationAdmin(ReadOnlyAdmin):
@@ -137,16 +139,7 @@ class CalibrationAdmin(ReadOnlyAdmin):
 
 @admin.register(ClusterCalibration)
 class ClusterCalibrationAdmin(CalibrationAdmin):
-    list_display = (
-        "cluster",
-        "measured",
-        "usable",
-        "latency",
-        "ranks",
-        "errors",
-        "source",
-        "recorded",
-    )
+    list_display = ("cluster", *_COLUMNS)
     list_select_related = ("cluster__site", "created_by")
     search_fields = ("cluster__name", "cluster__slug", "origin")
     fields = ("cluster", *_EVIDENCE)
@@ -155,16 +148,7 @@ class ClusterCalibrationAdmin(CalibrationAdmin):
 
 @admin.register(LinkCalibration)
 class LinkCalibrationAdmin(CalibrationAdmin):
-    list_display = (
-        "link",
-        "measured",
-        "usable",
-        "latency",
-        "ranks",
-        "errors",
-        "source",
-        "recorded",
-    )
+    list_display = ("link", *_COLUMNS)
     list_select_related = ("link__site_a", "link__site_b", "created_by")
     search_fields = ("link__site_a__slug", "link__site_b__slug", "origin")
     fields = ("link", *_EVIDENCE)
