@@ -444,6 +444,8 @@ def _calibrate_from_runs(
             continue
         ids = sorted(r.pk for r in run)
         lease = run[0].allocation.line.lease.number
+        counted = f"{len(nodes)} node" + ("s" if len(nodes) > 1 else "")
+        span = f"record {ids[0]}" if len(ids) == 1 else f"records {ids[0]}–{ids[-1]}"
         cal = calibrations.cluster_calibration_from_run(
             cluster=clusters.pop(),
             text=text,
@@ -451,7 +453,7 @@ def _calibrate_from_runs(
             measured_at=max(r.signed_at for r in run),
             actor=signed_by,
             now=now,
-            origin=f"acceptance of lease {lease}, {len(nodes)} nodes (records {ids[0]}–{ids[-1]})",
+            origin=f"acceptance of lease {lease}, {counted} ({span})",
         )
         if cal is not None:
             AcceptanceRecord.objects.filter(pk__in=ids).update(calibration=cal)

@@ -303,3 +303,21 @@ def test_a_signerless_import_records_the_calibration_with_its_origin(world):
     assert cal.created_by is None
     assert cal.origin.startswith("acceptance of lease L-2026-0042")
     assert record.calibration == cal
+
+
+def test_one_record_carrying_its_run_calibrates_too(world):
+    text = SAMPLE.read_text()
+    record = acceptance.acceptance_record(
+        line=world["line"],
+        node=world["nodes"][0],
+        tests=[acceptance.nccl_busbw_test(text)],
+        signed_at=AT_INSTANT,
+        signed_by=None,
+        now=NOW,
+        source=acceptance.SOURCE_NCCL,
+        raw=text,
+    )
+    cal = ClusterCalibration.objects.get()
+    assert record.calibration == cal
+    assert cal.ranks == 16  # the run's device list, not the one node recorded
+    assert cal.origin == f"acceptance of lease L-2026-0042, 1 node (record {record.pk})"
