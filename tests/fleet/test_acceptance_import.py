@@ -321,3 +321,18 @@ def test_one_record_carrying_its_run_calibrates_too(world):
     assert record.calibration == cal
     assert cal.ranks == 16  # the run's device list, not the one node recorded
     assert cal.origin == f"acceptance of lease L-2026-0042, 1 node (record {record.pk})"
+
+
+def test_a_run_across_two_clusters_calibrates_neither(world):
+    other = ClusterFactory(accelerator=accelerator("h100"), fabric_gbps_per_gpu=400.0)
+    node = Node.objects.create(cluster=other, hostname="node-b01")
+    line = LeaseLineFactory(
+        lease=world["lease"], cluster=other, node_count=1, monthly_rate=Decimal("100000.00")
+    )
+    lease = world["lease"]
+    Allocation.objects.create(
+        line=line, node=node, starts_at=lease.commencement, ends_at=lease.term_end
+    )
+    records = _import(SAMPLE.read_text(), hostnames=["node-a01", "node-b01"])
+    assert [r.passed for r in records] == [True, True]
+    assert not ClusterCalibration.objects.exists()
