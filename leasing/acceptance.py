@@ -442,10 +442,10 @@ def _calibrate_from_runs(
         clusters = {node.cluster for node in nodes}
         if len(clusters) != 1 or not all(r.passed for r in run):
             continue
-        ids = sorted(r.pk for r in run)
         lease = run[0].allocation.line.lease.number
+        names = sorted(node.hostname for node in nodes)
+        span = names[0] if len(names) == 1 else f"{names[0]} … {names[-1]}"
         counted = f"{len(nodes)} node" + ("s" if len(nodes) > 1 else "")
-        span = f"record {ids[0]}" if len(ids) == 1 else f"records {ids[0]}–{ids[-1]}"
         cal = calibrations.cluster_calibration_from_run(
             cluster=clusters.pop(),
             text=text,
@@ -456,7 +456,7 @@ def _calibrate_from_runs(
             origin=f"acceptance of lease {lease}, {counted} ({span})",
         )
         if cal is not None:
-            AcceptanceRecord.objects.filter(pk__in=ids).update(calibration=cal)
+            AcceptanceRecord.objects.filter(pk__in=[r.pk for r in run]).update(calibration=cal)
             for r in run:
                 r.calibration = cal
 

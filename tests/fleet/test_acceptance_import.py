@@ -255,9 +255,8 @@ def test_an_uploaded_run_calibrates_its_cluster_and_the_latest_scores(world):
     assert cal.measured_at == AT_INSTANT
     assert cal.created_by.username == "ops"
     records = AcceptanceRecord.objects.order_by("pk")
-    assert cal.origin == (
-        f"acceptance of lease L-2026-0042, 2 nodes (records {records[0].pk}–{records[1].pk})"
-    )
+    first, last = sorted(r.node.hostname for r in records)
+    assert cal.origin == f"acceptance of lease L-2026-0042, 2 nodes ({first} … {last})"
     assert [r.calibration for r in records] == [cal, cal]
     # The measured bus bandwidth (368 Gbit/s) replaces the nominal 400 Gbit/s fabric.
     assert _fabric(cluster) == pytest.approx(direct.usable_gbps)
@@ -320,7 +319,7 @@ def test_one_record_carrying_its_run_calibrates_too(world):
     cal = ClusterCalibration.objects.get()
     assert record.calibration == cal
     assert cal.ranks == 16  # the run's device list, not the one node recorded
-    assert cal.origin == f"acceptance of lease L-2026-0042, 1 node (record {record.pk})"
+    assert cal.origin == f"acceptance of lease L-2026-0042, 1 node ({record.node.hostname})"
 
 
 def test_a_run_across_two_clusters_calibrates_neither(world):
