@@ -647,5 +647,6 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
         )
 
 
-# Incidents, monitoring sources, health events (docs/rules/fleet.md).
-from . import admin_fleet  # noqa: E402, F401
+# Link and cluster calibrations (docs/model.md, "Calibration"); incidents, monitoring sources,
+# health events (docs/rules/fleet.md).
+from . import admin_calibration, admin_fleet  # noqa: E402, F401

@@ -1,9 +1,11 @@
 """Record calibrations of links and clusters from measured all-reduce times; read the latest.
 
 The fit itself is the model's (`clusters/perfmodel/calibration.py`, pure); this module parses
-the operator's measurement, fits it, and stores the fit with its data, its date and who
-recorded it (docs/model.md, "Calibration"). `scenario_document` scores with the latest fit of
-each link and cluster (`latest_link_calibrations`, `latest_cluster_calibrations`).
+the operator's measurement (`manage.py calibrate`, or an nccl-tests run uploaded for acceptance,
+which leasing hands to `cluster_calibration_from_run`), fits it, and stores the fit with its
+data, its date, who recorded it and what (docs/model.md, "Calibration"). `scenario_document`
+scores with the latest fit of each link and cluster (`latest_link_calibrations`,
+`latest_cluster_calibrations`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from common.exceptions import InvalidInput
 
 from .choices import CalibrationSource
 from .models import Cluster, ClusterCalibration, LinkCalibration, SiteLink
-from .perfmodel import calibration
-from .perfmodel.nccl import NcclParseError, parse_all_reduce_perf
+from .perfmodel import calibration, link
+from .perfmodel.nccl import NcclParseError, parse_all_reduce_perf, parse_ranks
 
 # Raw text kept with a calibration: nccl-tests output is a few kB; anything far larger is not it.
 MAX_RAW_CHARS = 1_000_000
@@ -52,15 +54,18 @@ def _points_from_nccl(text: str, min_bytes: int) -> list[dict[str, Any]]:
     return [r.as_dict() for r in rows if r.size_bytes >= min_bytes]
 
 
-def _fit(points: Sequence[dict[str, Any]], source: str, ranks: int) -> calibration.AllReduceFit:
+def _measured(points: Sequence[dict[str, Any]], source: str) -> tuple[list[int], list[float], int]:
+    """(sizes in bytes, measured times in s, ring segments) of stored points of ``source``:
+    nccl-tests' out-of-place times with one segment (NCCL's many slices), the harness's with two.
+    """
+    sizes = [int(p["size_bytes"]) for p in points]
     if source == CalibrationSource.NCCL_TESTS:
-        sizes = [p["size_bytes"] for p in points]
-        times = [p["out_of_place"]["time_us"] * 1e-6 for p in points]
-        segments = 1
-    else:
-        sizes = [p["size_bytes"] for p in points]
-        times = [p["comm_s"] for p in points]
-        segments = 2
+        return sizes, [p["out_of_place"]["time_us"] * 1e-6 for p in points], 1
+    return sizes, [float(p["comm_s"]) for p in points], 2
+
+
+def _fit(points: Sequence[dict[str, Any]], source: str, ranks: int) -> calibration.AllReduceFit:
+    sizes, times, segments = _measured(points, source)
     try:
         return calibration.fit_allreduce(sizes, times, ranks, segments=segments)
     except calibration.CalibrationError as exc:
@@ -77,8 +82,9 @@ def _record(
     points: Sequence[dict[str, Any]] | None,
     min_bytes: int,
     measured_at: dt.datetime,
-    actor: AbstractBaseUser,
+    actor: AbstractBaseUser | None,
     now: dt.datetime,
+    origin: str,
 ) -> Any:
     """Check, parse, fit and store one calibration of ``owner`` (a link or a cluster)."""
     if source not in CalibrationSource.values:
@@ -100,6 +106,7 @@ def _record(
         "measured_at": measured_at,
         "created_at": now,
         "created_by": actor,
+        "origin": origin,
         "data": data,
         "raw": text,
         "step_latency_us": fit.step_latency_us,
@@ -118,18 +125,19 @@ def link_calibration_record(
     source: str,
     ranks: int,
     measured_at: dt.datetime,
-    actor: AbstractBaseUser,
+    actor: AbstractBaseUser | None,
     now: dt.datetime,
     text: str = "",
     points: Sequence[dict[str, Any]] | None = None,
     min_bytes: int = 0,
+    origin: str = "",
 ) -> LinkCalibration:
     """Fit an all-reduce measured across ``link`` and store it with its data.
 
     ``source`` nccl_tests: ``text`` is ``all_reduce_perf`` output (sizes below ``min_bytes``
     left out). ``source`` harness: ``points`` are ``{"size_bytes", "comm_s"}`` all-reduce times.
-    Refusals (nothing written): calibration_unreadable, calibration_unfit,
-    calibration_in_future.
+    ``origin`` says what recorded it (the command, an acceptance upload). Refusals (nothing
+    written): calibration_unreadable, calibration_unfit, calibration_in_future.
     """
     cal: LinkCalibration = _record(
         LinkCalibration,
@@ -142,6 +150,7 @@ def link_calibration_record(
         measured_at=measured_at,
         actor=actor,
         now=now,
+        origin=origin,
     )
     return cal
 
@@ -153,9 +162,10 @@ def cluster_calibration_record(
     text: str,
     ranks: int,
     measured_at: dt.datetime,
-    actor: AbstractBaseUser,
+    actor: AbstractBaseUser | None,
     now: dt.datetime,
     min_bytes: int = 0,
+    origin: str = "",
 ) -> ClusterCalibration:
     """Fit an ``all_reduce_perf`` run inside ``cluster`` and store it with its data.
 
@@ -173,8 +183,55 @@ def cluster_calibration_record(
         measured_at=measured_at,
         actor=actor,
         now=now,
+        origin=origin,
     )
     return cal
+
+
+def cluster_calibration_from_run(
+    *,
+    cluster: Cluster,
+    text: str,
+    nodes: int,
+    measured_at: dt.datetime,
+    actor: AbstractBaseUser | None,
+    now: dt.datetime,
+    origin: str,
+) -> ClusterCalibration | None:
+    """Calibrate ``cluster`` from an ``all_reduce_perf`` run recorded for another purpose (the
+    acceptance of ``nodes`` of its nodes), when the run can support a fit; None otherwise.
+
+    Ranks: the run's device list, else ``nodes`` × the cluster's GPUs per node. Sizes of 0 bytes
+    are left out (they time no transfer). A fit needs two ranks and two distinct message sizes
+    with positive times (`calibration.fit_allreduce`); a run short of that, e.g. the single 8 GiB
+    row an acceptance needs, records no calibration and raises nothing.
+    """
+    ranks = parse_ranks(text) or nodes * cluster.gpus_per_node
+    try:
+        return cluster_calibration_record(
+            cluster=cluster,
+            text=text,
+            ranks=ranks,
+            measured_at=measured_at,
+            actor=actor,
+            now=now,
+            min_bytes=1,
+            origin=origin,
+        )
+    except (CalibrationUnfit, CalibrationUnreadable):
+        return None
+
+
+def predicted_vs_measured(
+    cal: LinkCalibration | ClusterCalibration,
+) -> tuple[list[int], list[float], list[float]]:
+    """(sizes in bytes, measured s, predicted s) of a calibration's points: what its fit
+    predicts for each measured all-reduce, to draw one against the other."""
+    sizes, measured, segments = _measured(cal.data, cal.source)
+    predicted = link.pipelined_ring_allreduce_s(
+        sizes, cal.ranks, cal.usable_gbps * 1e9 / 8, cal.step_latency_us * 1e-6, segments
+    )
+    return sizes, measured, [float(p) for p in predicted]
 
 
 def latest_link_figure(field: str) -> Subquery:

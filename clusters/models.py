@@ -488,8 +488,15 @@ class Calibration(models.Model):
     ranks = models.PositiveIntegerField(help_text="Ranks of the measured all-reduce.")
     measured_at = models.DateTimeField(help_text="When the measurement was taken.")
     created_at = models.DateTimeField()
+    # Empty when what recorded it acted for nobody (an import with no signer); `origin` says what.
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    origin = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="What recorded it: the calibrate command, or the acceptance upload it came with.",
     )
     data = models.JSONField(help_text="The measurement points the fit used.")
     raw = models.TextField(blank=True, default="", help_text="The measurement text as given.")

@@ -12,6 +12,10 @@ values, each judged against the threshold the performance model derives for the 
   cleared) and an incident is opened (source `acceptance`), or the open one a failed record
   already opened is kept. A backdated record changes the verdict only through that rule.
 * A passing record resolves the open incident an earlier failed record of the allocation opened.
+* An nccl-tests run whose records all pass, on nodes of one cluster, also calibrates that
+  cluster (`clusters.calibrations.cluster_calibration_from_run`: same rows, dated `signed_at`)
+  when it has enough rows to fit; its records point at the calibration (`calibration`). A run
+  that failed measured a fault, not the cluster, and calibrates nothing.
 * Refused, with nothing written: a naive instant, a signature in the future, a node not
   allocated to that line at that instant, an allocation already ended (or replaced), an unknown
   test name or a malformed test.
@@ -37,7 +41,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from clusters import acceptance as thresholds
-from clusters import fleet
+from clusters import calibrations, fleet
 from clusters.choices import IncidentCategory, IncidentSource, IncidentStatus, Severity
 from clusters.models import Incident, Node
 from clusters.perfmodel import nccl
@@ -371,7 +375,9 @@ def acceptance_record(
     item = AcceptanceInput(
         line=line, node=node, tests=tests, signed_at=signed_at, batch=batch, source=source, raw=raw
     )
-    return _record(item, now=now, signed_by=signed_by, cache={})
+    record = _record(item, now=now, signed_by=signed_by, cache={})
+    _calibrate_from_runs([record], signed_by=signed_by, now=now)
+    return record
 
 
 def _position(item: AcceptanceInput, index: int) -> int:
@@ -418,7 +424,41 @@ def acceptance_import(
             f"{len(errors)} of {total} items refused; nothing was recorded",
             extra={"errors": errors},
         )
+    _calibrate_from_runs(records, signed_by=signed_by, now=now)
     return records
+
+
+def _calibrate_from_runs(
+    records: Sequence[AcceptanceRecord], *, signed_by: User | None, now: dt.datetime
+) -> None:
+    """Each nccl-tests run among `records` (the records sharing its text) calibrates its
+    cluster when every record passed and all its nodes are in one cluster (module docstring)."""
+    runs: dict[str, list[AcceptanceRecord]] = defaultdict(list)
+    for record in records:
+        if record.source == SOURCE_NCCL and record.raw:
+            runs[record.raw].append(record)
+    for text, run in runs.items():
+        nodes = list(Node.objects.filter(pk__in={r.node_id for r in run}).select_related("cluster"))
+        clusters = {node.cluster for node in nodes}
+        if len(clusters) != 1 or not all(r.passed for r in run):
+            continue
+        lease = run[0].allocation.line.lease.number
+        names = sorted(node.hostname for node in nodes)
+        span = names[0] if len(names) == 1 else f"{names[0]} … {names[-1]}"
+        counted = f"{len(nodes)} node" + ("s" if len(nodes) > 1 else "")
+        cal = calibrations.cluster_calibration_from_run(
+            cluster=clusters.pop(),
+            text=text,
+            nodes=len(nodes),
+            measured_at=max(r.signed_at for r in run),
+            actor=signed_by,
+            now=now,
+            origin=f"acceptance of lease {lease}, {counted} ({span})",
+        )
+        if cal is not None:
+            AcceptanceRecord.objects.filter(pk__in=[r.pk for r in run]).update(calibration=cal)
+            for r in run:
+                r.calibration = cal
 
 
 # --- reads --------------------------------------------------------------------------------------

@@ -706,6 +706,7 @@ class AcceptanceRecordAdmin(ReadOnlyAdmin):
         "signed_by",
         "signed_at",
         "incident",
+        "calibration",
         "raw",
         "created_at",
     ]
@@ -783,6 +784,13 @@ class AcceptanceRecordAdmin(ReadOnlyAdmin):
                         f"{len(records) - passed} failed.",
                         messages.SUCCESS,
                     )
+                    for cal in {r.calibration for r in records if r.calibration is not None}:
+                        self.message_user(
+                            request,
+                            f"Calibrated {cal.cluster}: bus bandwidth {cal.usable_gbps:,.1f} "
+                            f"Gbit/s, step latency {cal.step_latency_us:,.2f} µs.",
+                            messages.INFO,
+                        )
                     return self._changelist_redirect()
                 preview = acceptance_services.acceptance_preview(parsed=parsed)
             except forms.ValidationError as exc:

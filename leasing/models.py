@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from clusters.models import Cluster, Incident, MaintenanceWindow, Node
+from clusters.models import Cluster, ClusterCalibration, Incident, MaintenanceWindow, Node
 from common.contract_time import timezone_choices
 from common.display import day, instant
 from common.fields import actor_field, money_field
@@ -455,6 +455,14 @@ class AcceptanceRecord(models.Model):
         on_delete=models.PROTECT,
         related_name="acceptance_records",
         help_text="The incident a failed acceptance opened.",
+    )
+    calibration = models.ForeignKey(
+        ClusterCalibration,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The cluster calibration fitted from the same nccl-tests run.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -33,6 +33,7 @@ __all__ = [
     "Timing",
     "parse_all_reduce_perf",
     "parse_avg_bus_bandwidth",
+    "parse_ranks",
 ]
 
 
@@ -101,6 +102,9 @@ class AllReduceRow:
 
 _HEADER = re.compile(r"^#\s*size\s+count\s+type\s+redop\b(?P<rest>.*)$")
 _AVG = re.compile(r"^#\s*Avg bus bandwidth\s*:\s*(?P<value>\S+)")
+# "Using devices" lines, current (`# Rank 0 Group 0 Pid 1 on host device 0 ...`) and older
+# (`# Rank 0 Pid 1 on host device 0 ...`) layouts.
+_DEVICE = re.compile(r"^#\s*Rank\s+(?P<rank>\d+)\s.*\bon\s+\S+\s+device\s+\d+")
 
 
 def _number(token: str, line_no: int) -> float:
@@ -193,3 +197,10 @@ def parse_avg_bus_bandwidth(text: str) -> float | None:
             except ValueError:
                 continue
     return value
+
+
+def parse_ranks(text: str) -> int:
+    """How many ranks the run used: the distinct ranks of its "Using devices" lines (0 when the
+    preamble is missing)."""
+    ranks = {m.group("rank") for raw in text.splitlines() if (m := _DEVICE.match(raw.strip()))}
+    return len(ranks)

@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from clusters.models import Incident, Node
+from clusters import calibrations
+from clusters.models import ClusterCalibration, Incident, Node
+from clusters.perfmodel import calibration, nccl
+from clusters.services import scenario_document
 from leasing import acceptance
 from leasing.models import AcceptanceRecord, Allocation
 from tests.factories.clusters import ClusterFactory, accelerator
@@ -19,6 +22,8 @@ pytestmark = pytest.mark.django_db
 
 SAMPLE = Path(__file__).parent.parent / "perfmodel" / "data" / "nccl_all_reduce_perf_2x8_h100.txt"
 AT = "2026-11-05T09:00:00Z"
+AT_INSTANT = dt.datetime(2026, 11, 5, 9, tzinfo=dt.UTC)
+NOW = dt.datetime(2026, 11, 6, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -227,3 +232,106 @@ def test_a_dry_run_prints_verdicts_and_writes_nothing(world):
     assert "nothing written" in out
     assert not AcceptanceRecord.objects.exists()
     assert not Incident.objects.exists()
+
+
+def _fabric(cluster) -> float:
+    (pool,) = scenario_document(clusters=[cluster])["pools"]
+    return pool["fabric_gbps_per_gpu"]
+
+
+def test_an_uploaded_run_calibrates_its_cluster_and_the_latest_scores(world):
+    text = SAMPLE.read_text()
+    cluster = world["line"].cluster
+    _run(str(SAMPLE), "--lease", "L-2026-0042", "--signed-by", "ops", "--signed-at", AT)
+    cal = ClusterCalibration.objects.get()
+    rows = nccl.parse_all_reduce_perf(text)
+    direct = calibration.fit_nccl(rows, ranks=16)
+    assert (cal.cluster, cal.ranks, cal.points) == (cluster, 16, direct.points)
+    assert cal.usable_gbps == direct.usable_gbps
+    assert cal.step_latency_us == direct.step_latency_us
+    assert cal.median_rel_error == direct.median_rel_error
+    assert cal.data == [r.as_dict() for r in rows]
+    assert cal.raw == text
+    assert cal.measured_at == AT_INSTANT
+    assert cal.created_by.username == "ops"
+    records = AcceptanceRecord.objects.order_by("pk")
+    first, last = sorted(r.node.hostname for r in records)
+    assert cal.origin == f"acceptance of lease L-2026-0042, 2 nodes ({first} … {last})"
+    assert [r.calibration for r in records] == [cal, cal]
+    # The measured bus bandwidth (368 Gbit/s) replaces the nominal 400 Gbit/s fabric.
+    assert _fabric(cluster) == pytest.approx(direct.usable_gbps)
+    assert direct.usable_gbps < 400
+    older = SAMPLE.with_name("nccl_all_reduce_perf_legacy.txt").read_text()
+    later = {"cluster": cluster, "text": older, "ranks": 2, "actor": None, "now": NOW}
+    calibrations.cluster_calibration_record(**later, measured_at=AT_INSTANT - dt.timedelta(days=1))
+    assert _fabric(cluster) == pytest.approx(direct.usable_gbps)  # measured earlier: not latest
+    newest = calibrations.cluster_calibration_record(
+        **later, measured_at=AT_INSTANT + dt.timedelta(hours=1)
+    )
+    assert _fabric(cluster) == pytest.approx(min(newest.usable_gbps, 400))
+    assert newest.usable_gbps != pytest.approx(direct.usable_gbps)
+
+
+def _import(text: str, **options):
+    parsed = acceptance.items_from_nccl(text, lease="L-2026-0042", signed_at=AT_INSTANT, **options)
+    return acceptance.acceptance_import(items=parsed.items, signed_by=None, now=NOW)
+
+
+def test_a_run_too_short_to_fit_is_accepted_without_a_calibration(world):
+    # Only the 8 GiB row the acceptance reads: one size, and a fit needs two distinct sizes.
+    text = "\n".join(
+        line
+        for line in SAMPLE.read_text().splitlines()
+        if line.startswith("#") or line.split()[:1] == ["8589934592"]
+    )
+    records = _import(text)
+    assert [r.passed for r in records] == [True, True]
+    assert not ClusterCalibration.objects.exists()
+    assert not AcceptanceRecord.objects.filter(calibration__isnull=False).exists()
+
+
+def test_a_failed_run_calibrates_nothing(world):
+    records = _import(SAMPLE.read_text(), step_time_s=100.0)
+    assert not any(r.passed for r in records)
+    assert not ClusterCalibration.objects.exists()
+
+
+def test_a_signerless_import_records_the_calibration_with_its_origin(world):
+    (record, _) = _import(SAMPLE.read_text())
+    cal = ClusterCalibration.objects.get()
+    assert cal.created_by is None
+    assert cal.origin.startswith("acceptance of lease L-2026-0042")
+    assert record.calibration == cal
+
+
+def test_one_record_carrying_its_run_calibrates_too(world):
+    text = SAMPLE.read_text()
+    record = acceptance.acceptance_record(
+        line=world["line"],
+        node=world["nodes"][0],
+        tests=[acceptance.nccl_busbw_test(text)],
+        signed_at=AT_INSTANT,
+        signed_by=None,
+        now=NOW,
+        source=acceptance.SOURCE_NCCL,
+        raw=text,
+    )
+    cal = ClusterCalibration.objects.get()
+    assert record.calibration == cal
+    assert cal.ranks == 16  # the run's device list, not the one node recorded
+    assert cal.origin == f"acceptance of lease L-2026-0042, 1 node ({record.node.hostname})"
+
+
+def test_a_run_across_two_clusters_calibrates_neither(world):
+    other = ClusterFactory(accelerator=accelerator("h100"), fabric_gbps_per_gpu=400.0)
+    node = Node.objects.create(cluster=other, hostname="node-b01")
+    line = LeaseLineFactory(
+        lease=world["lease"], cluster=other, node_count=1, monthly_rate=Decimal("100000.00")
+    )
+    lease = world["lease"]
+    Allocation.objects.create(
+        line=line, node=node, starts_at=lease.commencement, ends_at=lease.term_end
+    )
+    records = _import(SAMPLE.read_text(), hostnames=["node-a01", "node-b01"])
+    assert [r.passed for r in records] == [True, True]
+    assert not ClusterCalibration.objects.exists()

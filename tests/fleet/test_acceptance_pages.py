@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
+from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from clusters.models import Incident, Node
+from clusters.models import ClusterCalibration, Incident, Node
 from leasing import acceptance
 from leasing.models import AcceptanceRecord, Allocation
 from tests.factories.clusters import ClusterFactory, accelerator
@@ -139,6 +140,7 @@ def test_upload_previews_then_records_on_confirm(client, world):
     assert 'data-testid="confirm"' in step1.content.decode()
     assert not AcceptanceRecord.objects.exists()
     assert not Incident.objects.exists()
+    assert not ClusterCalibration.objects.exists()
 
     step2 = client.post(url, {**fields, "text": step1.context["text"], "confirm": "1"})
     assert step2.status_code == 302
@@ -146,6 +148,12 @@ def test_upload_previews_then_records_on_confirm(client, world):
     assert [r.node.hostname for r in records] == ["node-a01", "node-a02"]
     assert {r.signed_by for r in records} == {user}
     assert {r.signed_at for r in records} == {signed_at}
+    # The run also calibrated its cluster, signed by the same operator, and the page says so.
+    cal = ClusterCalibration.objects.get()
+    assert (cal.created_by, cal.measured_at) == (user, signed_at)
+    assert {r.calibration for r in records} == {cal}
+    said = [str(m) for m in get_messages(step2.wsgi_request)]
+    assert f"Calibrated {cal.cluster}: bus bandwidth {cal.usable_gbps:,.1f} Gbit/s" in said[1]
 
 
 def test_upload_refuses_a_file_with_a_node_off_the_lease_and_offers_no_confirm(client, world):

@@ -8,6 +8,7 @@ from clusters.perfmodel.nccl import (
     NcclParseError,
     parse_all_reduce_perf,
     parse_avg_bus_bandwidth,
+    parse_ranks,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -98,3 +99,11 @@ H = "#  size  count  type  redop  root  time  algbw  busbw  #wrong\n"
 def test_malformed_input_is_refused_with_the_line(text, message):
     with pytest.raises(NcclParseError, match=message):
         parse_all_reduce_perf(text)
+
+
+def test_ranks_are_read_from_the_device_list_of_either_layout():
+    assert parse_ranks(CURRENT) == 16
+    assert parse_ranks(LEGACY) == 2
+    # Concatenated runs of the same ranks count them once; no preamble, no ranks known.
+    assert parse_ranks(CURRENT + CURRENT) == 16
+    assert parse_ranks(H) == 0

@@ -23,7 +23,6 @@ from django.utils import timezone
 
 from clusters import calibrations
 from clusters.models import Cluster, SiteLink
-from clusters.perfmodel import link
 from clusters.perfmodel.plot import plot_predicted_vs_measured
 from common.exceptions import DomainError
 
@@ -65,6 +64,7 @@ class Command(BaseCommand):
             "actor": actor,
             "now": timezone.now(),
             "min_bytes": opts["min_bytes"],
+            "origin": "manage.py calibrate",
         }
         try:
             if opts["link"]:
@@ -84,14 +84,10 @@ class Command(BaseCommand):
             f"max {cal.max_rel_error:.1%})"
         )
         if opts["plot"]:
-            sizes = [p["size_bytes"] for p in cal.data]
-            measured = [p["out_of_place"]["time_us"] * 1e-6 for p in cal.data]
-            predicted = link.pipelined_ring_allreduce_s(
-                sizes, cal.ranks, cal.usable_gbps * 1e9 / 8, cal.step_latency_us * 1e-6
-            )
+            sizes, measured, predicted = calibrations.predicted_vs_measured(cal)
             path = plot_predicted_vs_measured(
                 measured,
-                list(predicted),
+                predicted,
                 ["all_reduce_perf"] * len(sizes),
                 opts["plot"],
                 title=f"{cal}: fitted all-reduce time",
