@@ -468,6 +468,14 @@ def test_dunning_sends_each_reminder_once_through_kills(broker, worker):
         assert message["Message-ID"] == message_id(ids[number], labels[label])
     recorded = set(Reminder.objects.filter(sent=True).values_list("invoice__number", "step"))
     assert recorded == expected
+    # A kill in the instant between the SMTP server's acceptance and the row's commit sends
+    # that reminder once more, with the same Message-ID (asserted above for every message): the
+    # one duplicate SMTP allows (billing/dunning.py). So at most one per run in flight at each
+    # kill (kill_while: one pool child, then the whole worker twice), never a third copy, and
+    # none lost. Most runs see none; CI has seen one.
     duplicates = sorted({r for r in received if received.count(r) > 1})
-    assert duplicates == [], f"{len(duplicates)} reminders sent more than once"
+    print(f"\n{len(received)} reminders received, {len(duplicates)} twice: {duplicates}")
+    in_flight = 1 + 2 * worker.concurrency
+    assert len(duplicates) <= in_flight, f"{len(duplicates)} reminders sent more than once"
+    assert all(received.count(r) == 2 for r in duplicates)
     assert set(received) == expected
