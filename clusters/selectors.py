@@ -6,7 +6,7 @@ of sites, models or clusters costs a constant number of queries however large th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db.models import Count, F, FloatField, IntegerField, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -44,22 +44,26 @@ def _node_sum(filter_field: str, value_expr) -> Subquery:
     return Subquery(rows)
 
 
+def count_subquery(rows: QuerySet[Any], group: str) -> Coalesce:
+    """How many of `rows` have the outer row as their `group`, as a subquery (0 when none):
+    no join and no GROUP BY in the outer query, and an index-only count where `group` (and
+    the rows' filter) is indexed."""
+    counted = (
+        rows.filter(**{group: OuterRef("pk")})
+        .order_by()
+        .values(group)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
 def cluster_list() -> QuerySet[Cluster]:
     """Clusters with `node_total`, `gpu_total` and `peak_pflops` (peak × GPUs / 1000)."""
     return (
         Cluster.objects.select_related("site", "accelerator")
         .annotate(
-            node_total=Coalesce(
-                Subquery(
-                    Node.objects.filter(cluster=OuterRef("pk"))
-                    .order_by()
-                    .values("cluster")
-                    .annotate(n=Count("pk"))
-                    .values("n"),
-                    output_field=IntegerField(),
-                ),
-                0,
-            ),
+            node_total=count_subquery(Node.objects.all(), "cluster"),
         )
         .annotate(
             gpu_total=F("node_total") * F("gpus_per_node"),
@@ -99,17 +103,7 @@ def site_list() -> QuerySet[WithAnnotations[Site, SiteFigures]]:
         / 1000.0,
         # A subquery, not an aggregate over a join: no GROUP BY, so the admin's counts of the
         # list leave every figure out (Django strips unused annotations from a count).
-        cluster_total=Coalesce(
-            Subquery(
-                Cluster.objects.filter(site=OuterRef("pk"))
-                .order_by()
-                .values("site")
-                .annotate(n=Count("pk"))
-                .values("n"),
-                output_field=IntegerField(),
-            ),
-            0,
-        ),
+        cluster_total=count_subquery(Cluster.objects.all(), "site"),
     )
 
 

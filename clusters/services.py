@@ -19,6 +19,7 @@ from .calibrations import latest_cluster_figure, latest_link_figure
 from .choices import NodeStatus
 from .models import AcceleratorModel, Cluster, Node, Site, SiteLink
 from .perfmodel.published import kernel_mfu
+from .selectors import count_subquery
 
 # The internal workload the operator would train on reclaimed capacity, unless told otherwise:
 # a 1T-parameter dense model, 64M-token batches, TP 8 × PP 16, hierarchical sync, equal split.
@@ -128,20 +129,11 @@ def scenario_document(
     usable throughput (and each cluster's latest measured bus bandwidth) where one exists.
     Queries: two, whatever the number of clusters or calibrations.
     """
-    from django.db.models import Count, IntegerField, OuterRef, Subquery
-    from django.db.models.functions import Coalesce
-
     # Per cluster, an index-only count on (cluster, status), not a join of every node: at 10×
     # the demo's fleet 38 ms instead of 207 ms.
-    running = (
-        Node.objects.filter(cluster=OuterRef("pk"), status__in=RUNNING_STATUSES)
-        .order_by()
-        .values("cluster")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
+    running = Node.objects.filter(status__in=RUNNING_STATUSES)
     queryset = Cluster.objects.select_related("site", "accelerator").annotate(
-        running_nodes=Coalesce(Subquery(running, output_field=IntegerField()), 0),
+        running_nodes=count_subquery(running, "cluster"),
         calibrated_busbw_gbps=latest_cluster_figure("usable_gbps"),
     )
     if clusters is not None:
