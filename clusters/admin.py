@@ -18,7 +18,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from common.admin import record_change, run_per_row
+from common.admin import record_change, run_per_row, unit_label
 from common.money import format_money
 
 from . import fleet, guards, selectors, services
@@ -146,7 +146,7 @@ class SiteLinkAdmin(admin.ModelAdmin):
     def usable(self, obj: SiteLink) -> str:
         return _number(obj.usable_gbps, 1) if obj.route_km is not None else "—"
 
-    @admin.display(description="one-way latency (µs)")
+    @admin.display(description=unit_label("one-way latency", "µs"))
     def one_way_latency(self, obj: SiteLink) -> str:
         return _number(obj.one_way_latency_us, 1) if obj.route_km is not None else "—"
 

@@ -55,6 +55,13 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+def unit_label(text: str, unit: str) -> str:
+    """A column title ending in its unit, e.g. ``one-way latency (µs)``, whose unit keeps its
+    case: the admin writes column titles in capitals, and a capital µ reads as M (milli).
+    The ``unit`` class is styled in templates/admin/base_site.html."""
+    return format_html('{} (<span class="unit">{}</span>)', text, unit)
+
+
 def money_display(
     field: str,
     description: str,

@@ -66,6 +66,9 @@ def test_link_page_shows_one_way_latency(staff_client):
     link = SiteLink.objects.get(bandwidth_gbps=200)
     page = staff_client.get(reverse("admin:clusters_sitelink_changelist")).content.decode()
     assert f"{link.one_way_latency_us:,.1f}" in page
+    # The column title is written in capitals; its unit keeps its case (µs, not "MS").
+    assert 'One-way latency (<span class="unit">µs</span>)' in page
+    assert ".unit { text-transform: none; }" in page
 
 
 def test_bulk_status_action_reports_changed_and_unchanged(staff_client):

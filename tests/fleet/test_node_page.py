@@ -85,7 +85,7 @@ def test_the_page_tells_who_holds_the_node_and_what_happened_to_it(client):
     assert "Nobody: the node is not held now." in body  # replaced an hour ago
     assert lease.number in body
     assert "Acme Research" in body
-    assert f"#{incident.pk}" in body
+    assert reverse("admin:clusters_incident_change", args=[incident.pk]) in body
     assert "replaced (out)" in body
     assert spare.hostname in body
     assert "Xid 79: GPU has fallen off the bus" in body
@@ -176,6 +176,10 @@ def test_replace_from_a_spare_in_two_steps_records_the_actor(client):
     body = step1.content.decode()
     for shown in (failed.node.hostname, spare.hostname, lease.number, "Acme Research", "UTC"):
         assert shown in body, shown
+    # The open incident is named and linked, not shown as a bare number.
+    incident = failed.node.incidents.get()
+    assert reverse("admin:clusters_incident_change", args=[incident.pk]) in body
+    assert f"#{incident.pk}" not in body
     assert not Replacement.objects.exists()  # the first step writes nothing
     at = step1.context["form"].initial["at"]
     step2 = client.post(
