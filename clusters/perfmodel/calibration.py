@@ -29,6 +29,7 @@ import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -43,8 +44,28 @@ class CalibrationError(ValueError):
     """The measurements cannot support a fit (too few points, non-positive times...)."""
 
 
+class _Units:
+    """A ring's α (s) and U (bytes/s) in the units calibrations are stored in: µs, Gbit/s."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def step_latency_s(self) -> float: ...
+
+        @property
+        def usable_bytes_per_s(self) -> float: ...
+
+    @property
+    def step_latency_us(self) -> float:
+        return self.step_latency_s * 1e6
+
+    @property
+    def usable_gbps(self) -> float:
+        return self.usable_bytes_per_s * 8.0 / 1e9
+
+
 @dataclass(frozen=True)
-class AllReduceFit:
+class AllReduceFit(_Units):
     """α-β parameters of an all-reduce and how well they reproduce the points they came from."""
 
     step_latency_s: float
@@ -54,14 +75,6 @@ class AllReduceFit:
     points: int
     median_rel_error: float
     max_rel_error: float
-
-    @property
-    def step_latency_us(self) -> float:
-        return self.step_latency_s * 1e6
-
-    @property
-    def usable_gbps(self) -> float:
-        return self.usable_bytes_per_s * 8.0 / 1e9
 
     def as_dict(self) -> dict[str, float | int]:
         return {
@@ -158,7 +171,7 @@ MIN_REGIME_SIZES = 3
 
 
 @dataclass(frozen=True)
-class Regime:
+class Regime(_Units):
     """One contiguous range of message sizes and its own ring (α per step, U).
 
     ``min_bytes``/``max_bytes`` are the smallest and largest measured sizes it was fitted to;
@@ -172,14 +185,6 @@ class Regime:
     points: int
     median_rel_error: float
     max_rel_error: float
-
-    @property
-    def step_latency_us(self) -> float:
-        return self.step_latency_s * 1e6
-
-    @property
-    def usable_gbps(self) -> float:
-        return self.usable_bytes_per_s * 8.0 / 1e9
 
     def as_dict(self) -> dict[str, float | int | None]:
         """JSON-ready (stored with a calibration): µs and Gbit/s, None for an unbounded U."""
@@ -195,12 +200,13 @@ class Regime:
 
 
 @dataclass(frozen=True)
-class PiecewiseFit:
+class PiecewiseFit(_Units):
     """Regimes of an nccl-tests curve, smallest sizes first, and the figures the model uses.
 
-    ``usable_bytes_per_s`` is the last regime's U: the model all-reduces a whole gradient
-    (gigabytes, or buckets of tens of MB and more), i.e. the largest messages, where NCCL runs
-    its bandwidth protocol on every channel and nccl-tests' bus bandwidth plateaus.
+    ``usable_bytes_per_s`` is the last regime's U: the model all-reduces each step's gradient
+    (hundreds of MB and more per rank, sent by training frameworks in buckets of tens of MB and
+    up), i.e. the largest messages, where NCCL runs its bandwidth protocol on every channel and
+    nccl-tests' bus bandwidth plateaus.
     ``step_latency_s`` is the first regime's α (the first that resolves one, α > 0): on the
     smallest messages the time is latency alone, so α is measured there; the larger regimes'
     α also absorb protocol and pipeline start-up and are not a per-step latency. The errors are
@@ -223,14 +229,6 @@ class PiecewiseFit:
     @property
     def usable_bytes_per_s(self) -> float:
         return self.regimes[-1].usable_bytes_per_s
-
-    @property
-    def step_latency_us(self) -> float:
-        return self.step_latency_s * 1e6
-
-    @property
-    def usable_gbps(self) -> float:
-        return self.usable_bytes_per_s * 8.0 / 1e9
 
     def predict(self, sizes_bytes: Sequence[float]) -> FloatArray:
         """All-reduce time (s) of each size by the regime that covers it (`predict_piecewise`)."""
