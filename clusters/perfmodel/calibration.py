@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
@@ -168,6 +169,9 @@ def fit_nccl(rows: Sequence[AllReduceRow], ranks: int, min_bytes: int = 0) -> Pi
 MAX_REGIMES = 4
 REGIME_TOLERANCE = 0.10
 MIN_REGIME_SIZES = 3
+# At most this many places where a regime may start (a run's sizes; nccl-tests' default
+# doubling from 8 B to 8 GiB gives 31): bounds the search on very long runs.
+MAX_SPLIT_POINTS = 64
 
 
 @dataclass(frozen=True)
@@ -270,7 +274,8 @@ def _ring_terms(s: FloatArray, n: FloatArray) -> tuple[FloatArray, FloatArray]:
 def _nonneg_relative_lsq(xa: FloatArray, xb: FloatArray, t: FloatArray) -> tuple[float, float]:
     """(α, 1/U) ≥ 0 minimising Σ((x_α·α + x_b/U − t)/t)²: a two-unknown non-negative least
     squares, solved exactly (the unconstrained optimum, else the best on either boundary)."""
-    a = np.stack([xa / t, xb / t], axis=1)
+    scale = np.array([np.linalg.norm(xa / t), np.linalg.norm(xb / t)])  # condition the columns
+    a = np.stack([xa / t, xb / t], axis=1) / scale
     y = np.ones_like(t)
     candidates: list[tuple[float, float]] = []
     sol, *_ = np.linalg.lstsq(a, y, rcond=None)
@@ -284,7 +289,8 @@ def _nonneg_relative_lsq(xa: FloatArray, xb: FloatArray, t: FloatArray) -> tuple
     def cost(p: tuple[float, float]) -> float:
         return float(np.sum((a @ np.array(p) - y) ** 2))
 
-    return min(candidates, key=cost)
+    best = min(candidates, key=cost)
+    return best[0] / float(scale[0]), best[1] / float(scale[1])
 
 
 def _regime(s: FloatArray, t: FloatArray, n: FloatArray) -> tuple[Regime, float]:
@@ -317,7 +323,9 @@ def piecewise_candidates(
     size in the same regime) holding at least ``MIN_REGIME_SIZES`` of them (a single regime: two).
     The split points are found by dynamic programming over the distinct sizes: the best k-regime
     split ending at size j is the best (k−1)-regime split ending at some i plus the one regime
-    fitted to sizes i..j, each regime's cost its sum of squared relative errors.
+    fitted to sizes i..j, each regime's cost its sum of squared relative errors. A run of more
+    than ``MAX_SPLIT_POINTS`` distinct sizes is split at that many evenly spaced places first,
+    then each split moved, one at a time, to the best size within one spacing of it.
     """
     return _candidates(*_validated(sizes_bytes, times_s, ranks), max_regimes)
 
@@ -331,6 +339,9 @@ def _candidates(
     bounds = [*first.tolist(), len(s)]  # points of distinct size d: bounds[d]:bounds[d + 1]
     m = len(distinct)
     most = max(1, min(max_regimes, m // MIN_REGIME_SIZES))
+    # Where a regime may start or end: between any two sizes, or on a long run (thousands of
+    # sizes) between every ~m/MAX_SPLIT_POINTS-th, so the search stays quadratic in a bound.
+    cuts = np.unique(np.round(np.linspace(0, m, min(m, MAX_SPLIT_POINTS) + 1)).astype(int))
     fits: dict[tuple[int, int], tuple[Regime, float]] = {}
 
     def fit(i: int, j: int) -> tuple[Regime, float]:  # distinct sizes i..j-1
@@ -340,23 +351,34 @@ def _candidates(
         return fits[(i, j)]
 
     out: list[tuple[Regime, ...]] = [(fit(0, m)[0],)]
-    # best[j]: (cost, regimes) of the best split of sizes 0..j-1 into k regimes.
-    best: dict[int, tuple[float, tuple[Regime, ...]]] = {
-        j: (fit(0, j)[1], (fit(0, j)[0],)) for j in range(MIN_REGIME_SIZES, m + 1)
+    # best[j]: (cost, ends) of the best split of sizes 0..j-1 into k regimes, ends its regimes'
+    # last sizes + 1.
+    best: dict[int, tuple[float, tuple[int, ...]]] = {
+        j: (fit(0, j)[1], (j,)) for j in cuts.tolist() if j >= MIN_REGIME_SIZES
     }
+    step = int(np.ceil(m / MAX_SPLIT_POINTS))
     for _ in range(2, most + 1):
-        nxt: dict[int, tuple[float, tuple[Regime, ...]]] = {}
-        for j in range(m + 1):
+        nxt: dict[int, tuple[float, tuple[int, ...]]] = {}
+        for j in cuts.tolist():
             options = [
-                (cost + fit(i, j)[1], (*regimes, fit(i, j)[0]))
-                for i, (cost, regimes) in best.items()
+                (cost + fit(i, j)[1], (*ends, j))
+                for i, (cost, ends) in best.items()
                 if j - i >= MIN_REGIME_SIZES
             ]
             if options:
                 nxt[j] = min(options, key=lambda o: o[0])
         best = nxt
         if m in best:
-            out.append(best[m][1])
+            edges = [0, *best[m][1]]
+            if step > 1:  # split only at the coarse places: move each to the best size nearby
+                for _ in range(2):
+                    for r in range(1, len(edges) - 1):
+                        left, right = edges[r - 1], edges[r + 1]
+                        lo = max(left + MIN_REGIME_SIZES, edges[r] - step)
+                        hi = min(right - MIN_REGIME_SIZES, edges[r] + step)
+                        costs = {c: fit(left, c)[1] + fit(c, right)[1] for c in range(lo, hi + 1)}
+                        edges[r] = min(costs, key=costs.__getitem__)
+            out.append(tuple(fit(i, j)[0] for i, j in itertools.pairwise(edges)))
     return out
 
 

@@ -257,3 +257,20 @@ def test_fit_nccl_is_the_piecewise_fit_of_the_run():
     large = calibration.fit_nccl(ROWS, RANKS, min_bytes=64 << 20)
     assert (large.points, len(large.regimes)) == (8, 1)
     assert large.max_rel_error < 0.01  # from 64 MiB up one ring follows the curve
+
+
+def test_a_long_run_is_split_at_coarse_places_then_at_the_exact_size():
+    # Thousands of sizes (a linear-step run): the search is bounded, the boundary still exact.
+    sizes = np.unique(np.round(np.geomspace(8, 8 << 30, 3000)))
+    assert len(sizes) > 10 * calibration.MAX_SPLIT_POINTS
+    small = sizes < 2**20
+    times = link.pipelined_ring_allreduce_s(
+        sizes, RANKS, np.where(small, 10e9, 50e9), np.where(small, 2e-6, 20e-6)
+    )
+    fit = calibration.fit_piecewise(sizes, times, RANKS)
+    small_fit, large_fit = fit.regimes
+    assert small_fit.max_bytes == sizes[small].max()
+    assert large_fit.min_bytes == sizes[~small].min()
+    assert (small_fit.step_latency_s, large_fit.step_latency_s) == pytest.approx((2e-6, 20e-6))
+    assert fit.usable_bytes_per_s == pytest.approx(50e9)
+    assert fit.max_rel_error < 1e-9
