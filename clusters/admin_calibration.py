@@ -2,7 +2,8 @@
 
 A calibration is recorded by `manage.py calibrate` or by an acceptance upload that carried an
 nccl-tests run (`clusters/calibrations.py`). Its page shows the points it was fitted to, what the
-fit predicts for each, and the two drawn against each other.
+fit predicts for each, and the two drawn against each other; an nccl-tests calibration also
+lists its regimes (size ranges fitted each with its own ring) and colours the chart by regime.
 """
 
 from __future__ import annotations
@@ -37,21 +38,12 @@ _EVIDENCE = (
     "usable",
     "latency",
     "errors",
+    "regimes_table",
     "recorded",
     "chart",
     "points_table",
     "raw_text",
 )
-
-
-def _size(size_bytes: int) -> str:
-    """A message size the way nccl-tests' options write it: 8 B, 64 KiB, 8 GiB."""
-    value, unit = float(size_bytes), "B"
-    for bigger in ("KiB", "MiB", "GiB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, bigger
-    return f"{value:,.4g} {unit}"
 
 
 class CalibrationAdmin(ReadOnlyAdmin):
@@ -90,15 +82,38 @@ class CalibrationAdmin(ReadOnlyAdmin):
             "{} on {}<br><small>{}</small>", who, instant(obj.created_at), obj.origin or "—"
         )
 
+    @admin.display(description="regimes")
+    def regimes_table(self, obj: Calibration) -> SafeString | str:
+        """The piecewise fit's size ranges (the bandwidth shown above is the last one's, the
+        latency the first one's); one ring when none is stored."""
+        if not obj.regimes:
+            return "one ring over every size"
+        return format_html(
+            "<table><tr><th>sizes</th><th>step latency (µs)</th><th>bus bandwidth (Gbit/s)</th>"
+            "<th>error (median / max)</th></tr>{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (
+                        calibrations.regime_span(r),
+                        f"{r['step_latency_us']:,.2f}",
+                        "—" if r["usable_gbps"] is None else f"{r['usable_gbps']:,.1f}",
+                        f"{r['median_rel_error']:.1%} / {r['max_rel_error']:.1%}",
+                    )
+                    for r in obj.regimes
+                ),
+            ),
+        )
+
     @admin.display(description="predicted vs measured")
     def chart(self, obj: Calibration) -> SafeString:
-        _, measured, predicted = calibrations.predicted_vs_measured(obj)
+        sizes, measured, predicted = calibrations.predicted_vs_measured(obj)
         title = f"{obj}: fitted all-reduce time"
+        groups = calibrations.point_groups(obj, sizes)  # one colour per regime
         with plots.figure(6.0, 5.0) as fig:
             ax = fig.add_subplot()
-            draw_predicted_vs_measured(
-                ax, measured, predicted, [obj.get_source_display()] * len(measured), title
-            )
+            draw_predicted_vs_measured(ax, measured, predicted, groups, title)
             svg = plots.to_svg(fig, title=title)
         # Our own figure: to_svg escapes the title, matplotlib escapes the text it draws. The
         # box gives the unsized SVG its width (the admin's read-only cell shrinks to fit).
@@ -125,7 +140,7 @@ class CalibrationAdmin(ReadOnlyAdmin):
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 (
                     (
-                        _size(size),
+                        calibrations.size_label(size),
                         f"{size:,}",
                         f"{m * 1e6:,.2f}",
                         f"{p * 1e6:,.2f}",

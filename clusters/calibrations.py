@@ -64,9 +64,15 @@ def _measured(points: Sequence[dict[str, Any]], source: str) -> tuple[list[int],
     return sizes, [float(p["comm_s"]) for p in points], 2
 
 
-def _fit(points: Sequence[dict[str, Any]], source: str, ranks: int) -> calibration.AllReduceFit:
+def _fit(
+    points: Sequence[dict[str, Any]], source: str, ranks: int
+) -> calibration.AllReduceFit | calibration.PiecewiseFit:
+    """nccl-tests: the piecewise fit (its regimes; α of the smallest sizes, U of the largest);
+    the harness: one two-segment ring."""
     sizes, times, segments = _measured(points, source)
     try:
+        if source == CalibrationSource.NCCL_TESTS:
+            return calibration.fit_piecewise(sizes, times, ranks)
         return calibration.fit_allreduce(sizes, times, ranks, segments=segments)
     except calibration.CalibrationError as exc:
         raise CalibrationUnfit(str(exc)) from None
@@ -114,6 +120,9 @@ def _record(
         "points": fit.points,
         "median_rel_error": fit.median_rel_error,
         "max_rel_error": fit.max_rel_error,
+        "regimes": (
+            [r.as_dict() for r in fit.regimes] if isinstance(fit, calibration.PiecewiseFit) else []
+        ),
     }
     return model.objects.create(**owner, **fields)
 
@@ -203,7 +212,7 @@ def cluster_calibration_from_run(
 
     Ranks: the run's device list, else ``nodes`` × the cluster's GPUs per node. Sizes of 0 bytes
     are left out (they time no transfer). A fit needs two ranks and two distinct message sizes
-    with positive times (`calibration.fit_allreduce`); a run short of that, e.g. the single 8 GiB
+    with positive times (`calibration.fit_piecewise`); a run short of that, e.g. the single 8 GiB
     row an acceptance needs, records no calibration and raises nothing.
     """
     ranks = parse_ranks(text) or nodes * cluster.gpus_per_node
@@ -226,12 +235,51 @@ def predicted_vs_measured(
     cal: LinkCalibration | ClusterCalibration,
 ) -> tuple[list[int], list[float], list[float]]:
     """(sizes in bytes, measured s, predicted s) of a calibration's points: what its fit
-    predicts for each measured all-reduce, to draw one against the other."""
+    predicts for each measured all-reduce, to draw one against the other. With stored regimes
+    each size is predicted by the regime covering it; without (the harness, or a calibration
+    recorded before regimes were stored), by the one ring of the stored figures."""
     sizes, measured, segments = _measured(cal.data, cal.source)
-    predicted = link.pipelined_ring_allreduce_s(
-        sizes, cal.ranks, cal.usable_gbps * 1e9 / 8, cal.step_latency_us * 1e-6, segments
-    )
+    if cal.regimes:
+        predicted = calibration.predict_piecewise(cal.regimes, sizes, cal.ranks)
+    else:
+        predicted = link.pipelined_ring_allreduce_s(
+            sizes, cal.ranks, cal.usable_gbps * 1e9 / 8, cal.step_latency_us * 1e-6, segments
+        )
     return sizes, measured, [float(p) for p in predicted]
+
+
+def size_label(size_bytes: int) -> str:
+    """A message size the way nccl-tests' options write it: 8 B, 64 KiB, 8 GiB."""
+    value, unit = float(size_bytes), "B"
+    for bigger in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:,.4g} {unit}"
+
+
+def regime_span(regime: dict[str, Any]) -> str:
+    """A stored regime's measured sizes: 8 B – 16 KiB."""
+    return f"{size_label(int(regime['min_bytes']))} – {size_label(int(regime['max_bytes']))}"
+
+
+def point_groups(cal: LinkCalibration | ClusterCalibration, sizes: Sequence[int]) -> list[str]:
+    """What to colour each point of a drawing by: the regime that predicts it, else (one ring)
+    the source."""
+    if not cal.regimes:
+        return [cal.get_source_display()] * len(sizes)
+    which = calibration.regime_index(cal.regimes, sizes)
+    return [f"regime {int(i) + 1}: {regime_span(cal.regimes[int(i)])}" for i in which]
+
+
+def one_ring(cal: LinkCalibration | ClusterCalibration) -> calibration.Regime | None:
+    """The one-regime fit of a piecewise calibration's points (what a single α-β ring would
+    have made of them, for comparison); None for a calibration without regimes."""
+    if not cal.regimes:
+        return None
+    sizes, measured, _ = _measured(cal.data, cal.source)
+    (ring,) = calibration.piecewise_candidates(sizes, measured, cal.ranks, max_regimes=1)[0]
+    return ring
 
 
 def latest_link_figure(field: str) -> Subquery:

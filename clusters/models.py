@@ -481,7 +481,10 @@ class Calibration(models.Model):
 
     ``data`` holds the measurement as parsed (nccl-tests rows or harness rows), ``raw`` the text
     as given; the fitted per-step latency and usable throughput are what the scenario uses, the
-    latest ``measured_at`` winning (ties: the latest recorded).
+    latest ``measured_at`` winning (ties: the latest recorded). An nccl-tests run is fitted
+    piecewise: ``regimes`` holds its size ranges, the latency is the smallest sizes' and the
+    throughput the largest sizes' (docs/model.md, "Calibration"); the errors are the piecewise
+    fit's.
     """
 
     source = models.CharField(max_length=16, choices=CalibrationSource.choices)
@@ -505,6 +508,14 @@ class Calibration(models.Model):
     points = models.PositiveIntegerField()
     median_rel_error = models.FloatField(help_text="Median |predicted − measured| / measured.")
     max_rel_error = models.FloatField(help_text="Largest |predicted − measured| / measured.")
+    # nccl-tests runs are fitted piecewise; empty for a one-regime fit (the harness, and rows
+    # recorded before regimes were stored), whose figures above are its only ring.
+    regimes = models.JSONField(
+        default=list,
+        db_default=[],
+        blank=True,
+        help_text="The fitted size ranges, smallest first, each with its own latency and rate.",
+    )
 
     class Meta:
         abstract = True

@@ -13,9 +13,9 @@ values, each judged against the threshold the performance model derives for the 
   already opened is kept. A backdated record changes the verdict only through that rule.
 * A passing record resolves the open incident an earlier failed record of the allocation opened.
 * An nccl-tests run whose records all pass, on nodes of one cluster, also calibrates that
-  cluster (`clusters.calibrations.cluster_calibration_from_run`: same rows, dated `signed_at`)
-  when it has enough rows to fit; its records point at the calibration (`calibration`). A run
-  that failed measured a fault, not the cluster, and calibrates nothing.
+  cluster (`clusters.calibrations.cluster_calibration_from_run`: same rows, fitted piecewise,
+  dated `signed_at`) when it has enough rows to fit; its records point at the calibration
+  (`calibration`). A run that failed measured a fault, not the cluster, and calibrates nothing.
 * Refused, with nothing written: a naive instant, a signature in the future, a node not
   allocated to that line at that instant, an allocation already ended (or replaced), an unknown
   test name or a malformed test.

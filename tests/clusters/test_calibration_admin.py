@@ -61,6 +61,15 @@ def _client(client, *codenames):
     return client
 
 
+def _cluster_page(client, cal):
+    """A cluster calibration's page as one who may view it sees it."""
+    page = _client(client, "view_clustercalibration").get(
+        reverse("admin:clusters_clustercalibration_change", args=[cal.pk])
+    )
+    assert page.status_code == 200
+    return page.content.decode()
+
+
 def test_the_list_names_the_cluster_and_shows_the_fit(client, recorded):
     cal = recorded["cluster"]
     page = _client(client, "view_clustercalibration").get(
@@ -81,11 +90,7 @@ def test_the_list_names_the_cluster_and_shows_the_fit(client, recorded):
 
 def test_the_page_shows_the_points_and_the_chart(client, recorded):
     cal = recorded["cluster"]
-    page = _client(client, "view_clustercalibration").get(
-        reverse("admin:clusters_clustercalibration_change", args=[cal.pk])
-    )
-    assert page.status_code == 200
-    html = page.content.decode()
+    html = _cluster_page(client, cal)
     assert '<svg role="img" aria-label="' in html
     assert "fitted all-reduce time" in html
     assert "currentColor" in html  # the chart follows the theme's text colour
@@ -96,8 +101,23 @@ def test_the_page_shows_the_points_and_the_chart(client, recorded):
     assert f"{measured[-1] * 1e6:,.2f}" in html
     assert f"{predicted[-1] * 1e6:,.2f}" in html
     assert "# Avg bus bandwidth    : 20.3012" in html  # the raw text, columns kept
+    # The piecewise fit: its regimes listed, the chart coloured by regime.
+    assert len(cal.regimes) > 1
+    last = cal.regimes[-1]
+    assert "16 MiB – 8 GiB" in html
+    assert f"regime {len(cal.regimes)}: 16 MiB – 8 GiB" in html  # the chart's legend
+    assert f"{last['usable_gbps']:,.1f}" in html
     assert 'name="_save"' not in html  # read-only: nothing to save
     assert "Delete" not in html
+
+
+def test_a_calibration_recorded_before_regimes_still_renders(client, recorded):
+    cal = recorded["cluster"]
+    type(cal).objects.filter(pk=cal.pk).update(regimes=[])
+    html = _cluster_page(client, cal)
+    assert "one ring over every size" in html
+    assert "<svg" in html
+    assert "regime 1:" not in html
 
 
 def test_a_link_calibration_has_its_page_too(client, recorded):

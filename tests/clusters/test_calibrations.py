@@ -86,6 +86,49 @@ def test_nccl_output_is_fitted_and_kept_with_its_data(fleet, operator):
     assert cal.usable_gbps / 8 == pytest.approx(55, rel=0.05)
     assert 10 < cal.step_latency_us < 40
     assert cal.max_rel_error < 0.02
+    assert len(cal.regimes) == 1  # from 64 MiB up one ring follows the curve
+
+
+def test_a_whole_nccl_run_is_stored_with_its_regimes(fleet, operator):
+    cal = calibrations.cluster_calibration_record(
+        cluster=Cluster.objects.get(slug="c1-h100"),
+        text=NCCL,
+        ranks=16,
+        measured_at=NOW,
+        actor=operator,
+        now=NOW,
+    )
+    cal.refresh_from_db()
+    sizes, measured, predicted = calibrations.predicted_vs_measured(cal)
+    assert sizes[0] == cal.regimes[0]["min_bytes"] == 8
+    assert sizes[-1] == cal.regimes[-1]["max_bytes"] == 8 << 30
+    assert [r["min_bytes"] for r in cal.regimes] == sorted(r["min_bytes"] for r in cal.regimes)
+    assert sum(r["points"] for r in cal.regimes) == cal.points == len(sizes)
+    # The model's figures: the smallest sizes' latency, the largest sizes' bandwidth.
+    assert cal.step_latency_us == cal.regimes[0]["step_latency_us"]
+    assert cal.usable_gbps == cal.regimes[-1]["usable_gbps"]
+    # The stored errors are the piecewise prediction's, drawn point by point.
+    err = sorted(abs(p - m) / m for m, p in zip(measured, predicted, strict=True))
+    assert cal.max_rel_error == pytest.approx(err[-1])
+    assert cal.median_rel_error == pytest.approx(err[len(err) // 2])
+    assert cal.median_rel_error <= 0.05
+    assert cal.max_rel_error <= 0.15
+    ring = calibrations.one_ring(cal)
+    assert ring.max_rel_error > 0.5 > cal.max_rel_error  # what a single ring would miss
+    # A row without regimes (recorded before they were stored) is predicted by its one ring.
+    ClusterCalibration.objects.filter(pk=cal.pk).update(regimes=[])
+    cal.refresh_from_db()
+    assert calibrations.one_ring(cal) is None
+    _, _, one = calibrations.predicted_vs_measured(cal)
+    expected = link.pipelined_ring_allreduce_s(
+        sizes, 16, cal.usable_gbps * 1e9 / 8, cal.step_latency_us * 1e-6
+    )
+    assert one == pytest.approx(list(expected))
+
+
+def test_a_harness_calibration_is_one_ring(fleet, operator):
+    cal = _record(SiteLink.objects.first(), operator, NOW)
+    assert cal.regimes == []
 
 
 def test_cluster_calibration_replaces_the_nominal_fabric(fleet, operator):
@@ -216,6 +259,8 @@ def test_command_records_a_link_calibration_and_draws_it(fleet, operator, tmp_pa
     assert cal.usable_gbps == pytest.approx(40.0, rel=0.01)
     assert cal.step_latency_us == pytest.approx(900.0, rel=0.02)
     assert "step latency" in out.getvalue()
+    assert "regime 1: 1,048,576–1,073,741,824 B" in out.getvalue()  # one exact ring: one regime
+    assert "one ring over every size" not in out.getvalue()
     assert plot.read_bytes()[:4] == b"\x89PNG"
     garbage = tmp_path / "garbage.txt"
     garbage.write_text("no table here\n")
@@ -226,3 +271,16 @@ def test_command_records_a_link_calibration_and_draws_it(fleet, operator, tmp_pa
                 *("--measured-at", "2026-12-01T10:00Z", "--user", "ops"),
             )
     assert not ClusterCalibration.objects.exists()
+    whole = tmp_path / "whole.txt"
+    whole.write_text(NCCL)
+    out = io.StringIO()
+    call_command(
+        *("calibrate", "--cluster", "c1-h100", "--nccl", str(whole), "--ranks", "16"),
+        *("--measured-at", "2026-12-01T10:00Z", "--user", "ops"),
+        stdout=out,
+    )
+    printed = out.getvalue()
+    cal = ClusterCalibration.objects.get()
+    assert printed.count("  regime ") == len(cal.regimes) > 1
+    assert f"regime 1: 8–{cal.regimes[0]['max_bytes']:,} B" in printed
+    assert "one ring over every size" in printed

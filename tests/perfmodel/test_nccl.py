@@ -1,9 +1,13 @@
-"""nccl-tests ``all_reduce_perf`` output parser (clusters/perfmodel/nccl.py)."""
+"""nccl-tests ``all_reduce_perf`` output: the parser (clusters/perfmodel/nccl.py) and the
+piecewise α-β fit of its curve (clusters/perfmodel/calibration.py, fit_piecewise)."""
 
+import itertools
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from clusters.perfmodel import calibration, link
 from clusters.perfmodel.nccl import (
     NcclParseError,
     parse_all_reduce_perf,
@@ -107,3 +111,166 @@ def test_ranks_are_read_from_the_device_list_of_either_layout():
     # Concatenated runs of the same ranks count them once; no preamble, no ranks known.
     assert parse_ranks(CURRENT + CURRENT) == 16
     assert parse_ranks(H) == 0
+
+
+# --- the piecewise fit ----------------------------------------------------------------------
+
+ROWS = parse_all_reduce_perf(CURRENT)
+SIZES = [r.size_bytes for r in ROWS]
+TIMES = [r.time_us * 1e-6 for r in ROWS]
+RANKS = 16
+POWERS = [2**k for k in range(3, 34)]  # 8 B – 8 GiB, as the sample
+
+
+def _errors(regimes, sizes, times, ranks):
+    """|relative error| of stored regimes' prediction, computed here from the ring itself."""
+    out = []
+    for size, t in zip(sizes, times, strict=True):
+        (r,) = [r for r in regimes if r.min_bytes <= size][-1:]
+        pred = link.pipelined_ring_allreduce_s(size, ranks, r.usable_bytes_per_s, r.step_latency_s)
+        out.append(abs(float(pred) - t) / t)
+    return np.array(out)
+
+
+def _two_regimes(noise=0.0):
+    small = np.array(POWERS) < 2**20
+    alpha = np.where(small, 2e-6, 20e-6)
+    usable = np.where(small, 10e9, 50e9)
+    t = link.pipelined_ring_allreduce_s(np.array(POWERS, float), RANKS, usable, alpha)
+    rng = np.random.default_rng(7)
+    return t * (1.0 + noise * rng.uniform(-1.0, 1.0, len(t)))
+
+
+def test_the_sample_needs_several_regimes_and_the_piecewise_fit_meets_its_bounds():
+    candidates = calibration.piecewise_candidates(SIZES, TIMES, RANKS)
+    assert [len(c) for c in candidates] == [1, 2, 3, 4]
+    figures = []
+    for regimes in candidates:
+        err = _errors(regimes, SIZES, TIMES, RANKS)
+        figures.append((float(np.median(err)), float(err.max())))
+        print(f"{len(regimes)} regime(s): median {figures[-1][0]:.1%}, max {figures[-1][1]:.1%}")
+    medians = [m for m, _ in figures]
+    assert medians == sorted(medians, reverse=True)  # each regime added helps
+    assert figures[0][0] > 0.15  # one α-β ring misses the sample by far
+    fit = calibration.fit_piecewise(SIZES, TIMES, RANKS)
+    assert fit.median_rel_error <= 0.05
+    assert fit.max_rel_error <= 0.15
+    # The rule: the fewest regimes whose every point is within 10 %.
+    fewest = next(i for i, (_, worst) in enumerate(figures) if worst <= 0.10)
+    assert fit.regimes == candidates[fewest]
+    assert (fit.median_rel_error, fit.max_rel_error) == pytest.approx(figures[fewest])
+    assert (fit.single.median_rel_error, fit.single.max_rel_error) == pytest.approx(figures[0])
+    # The model's figures: U of the largest sizes (nccl-tests' bus bandwidth there, 54.75 GB/s
+    # at 8 GiB), α of the smallest (8 B take 51.32 µs over 2·15 steps).
+    assert fit.usable_bytes_per_s == pytest.approx(ROWS[-1].busbw_gbps * 1e9, rel=0.02)
+    assert fit.step_latency_s == pytest.approx(ROWS[0].time_us * 1e-6 / 30, rel=0.05)
+    assert fit.usable_bytes_per_s > fit.single.usable_bytes_per_s
+    assert fit.predict(SIZES) == pytest.approx(
+        calibration.predict_piecewise([r.as_dict() for r in fit.regimes], SIZES, RANKS)
+    )
+
+
+def test_regimes_are_contiguous_and_cover_every_size():
+    sizes = sorted(set(SIZES))
+    for regimes in calibration.piecewise_candidates(SIZES, TIMES, RANKS):
+        assert regimes[0].min_bytes == sizes[0]
+        assert regimes[-1].max_bytes == sizes[-1]
+        for lower, upper in itertools.pairwise(regimes):
+            # the next regime starts at the very next measured size
+            assert sizes.index(upper.min_bytes) == sizes.index(lower.max_bytes) + 1
+        covering = [[r for r in regimes if r.min_bytes <= s <= r.max_bytes] for s in SIZES]
+        assert all(len(c) == 1 for c in covering)
+        assert sum(r.points for r in regimes) == len(SIZES)
+        assert all(r.points >= calibration.MIN_REGIME_SIZES for r in regimes)
+        which = calibration.regime_index([r.as_dict() for r in regimes], SIZES)
+        assert [regimes[int(i)] for i in which] == [c[0] for c in covering]
+
+
+def test_sizes_between_and_beyond_the_measured_ones_have_a_regime():
+    regimes = [r.as_dict() for r in calibration.fit_piecewise(SIZES, TIMES, RANKS).regimes]
+    starts = [r["min_bytes"] for r in regimes]
+    assert list(calibration.regime_index(regimes, [1, starts[1] - 1, starts[1], 2**40])) == [
+        0,
+        0,
+        1,
+        len(regimes) - 1,
+    ]
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.003])
+def test_two_known_regimes_are_recovered(noise):
+    fit = calibration.fit_piecewise(POWERS, _two_regimes(noise), RANKS)
+    assert len(fit.regimes) == 2
+    small, large = fit.regimes
+    assert (small.max_bytes, large.min_bytes) == (2**19, 2**20)
+    assert small.step_latency_s == pytest.approx(2e-6, rel=0.01)
+    assert small.usable_bytes_per_s == pytest.approx(10e9, rel=0.01)
+    assert large.step_latency_s == pytest.approx(20e-6, rel=0.01)
+    assert large.usable_bytes_per_s == pytest.approx(50e9, rel=0.01)
+    assert (fit.step_latency_s, fit.usable_bytes_per_s) == (
+        small.step_latency_s,
+        large.usable_bytes_per_s,
+    )
+    assert fit.max_rel_error <= noise * 1.5 + 1e-9
+    assert fit.single.max_rel_error > calibration.REGIME_TOLERANCE
+
+
+def test_one_alpha_beta_curve_stays_one_regime():
+    t = link.pipelined_ring_allreduce_s(np.array(POWERS, float), RANKS, 40e9, 5e-6)
+    printed = np.array([float(f"{x * 1e6:.4g}") * 1e-6 for x in t])  # 4 digits, as printed
+    fit = calibration.fit_piecewise(POWERS, printed, RANKS)
+    assert len(fit.regimes) == 1
+    assert fit.step_latency_s == pytest.approx(5e-6, rel=0.01)
+    assert fit.usable_bytes_per_s == pytest.approx(40e9, rel=0.01)
+    grid = calibration.fit_allreduce(POWERS, printed, RANKS)
+    assert fit.usable_bytes_per_s == pytest.approx(grid.usable_bytes_per_s, rel=0.005)
+
+
+def test_too_few_sizes_for_a_split_fit_one_regime():
+    # Two sizes: one ring through both; five: still too few for two regimes of three.
+    for k in (2, 5):
+        fit = calibration.fit_piecewise(SIZES[-k:], TIMES[-k:], RANKS)
+        assert len(fit.regimes) == 1
+    exact = calibration.fit_piecewise(SIZES[-2:], TIMES[-2:], RANKS)
+    assert exact.max_rel_error < 1e-9
+
+
+@pytest.mark.parametrize(
+    ("sizes", "times", "ranks", "message"),
+    [
+        ([1024], [1e-5], 16, "at least two"),
+        ([1024, 1024], [1e-5, 2e-5], 16, "two distinct"),
+        ([1024, 2048], [0.0, 1e-5], 16, "positive"),
+        ([1024, 2048], [1e-5, float("nan")], 16, "positive"),
+        ([1024, 2048], [1e-5, 2e-5], 1, "two ranks"),
+        ([2**20, 2**21, 2**22], [1e-3, 1e-3, 1e-3], 16, "no bandwidth"),
+    ],
+)
+def test_degenerate_input_is_refused(sizes, times, ranks, message):
+    with pytest.raises(calibration.CalibrationError, match=message):
+        calibration.fit_piecewise(sizes, times, ranks)
+
+
+def test_fit_nccl_is_the_piecewise_fit_of_the_run():
+    fit = calibration.fit_nccl(ROWS, RANKS)
+    assert fit == calibration.fit_piecewise(SIZES, TIMES, RANKS)
+    large = calibration.fit_nccl(ROWS, RANKS, min_bytes=64 << 20)
+    assert (large.points, len(large.regimes)) == (8, 1)
+    assert large.max_rel_error < 0.01  # from 64 MiB up one ring follows the curve
+
+
+def test_a_long_run_is_split_at_coarse_places_then_at_the_exact_size():
+    # Thousands of sizes (a linear-step run): the search is bounded, the boundary still exact.
+    sizes = np.unique(np.round(np.geomspace(8, 8 << 30, 3000)))
+    assert len(sizes) > 10 * calibration.MAX_SPLIT_POINTS
+    small = sizes < 2**20
+    times = link.pipelined_ring_allreduce_s(
+        sizes, RANKS, np.where(small, 10e9, 50e9), np.where(small, 2e-6, 20e-6)
+    )
+    fit = calibration.fit_piecewise(sizes, times, RANKS)
+    small_fit, large_fit = fit.regimes
+    assert small_fit.max_bytes == sizes[small].max()
+    assert large_fit.min_bytes == sizes[~small].min()
+    assert (small_fit.step_latency_s, large_fit.step_latency_s) == pytest.approx((2e-6, 20e-6))
+    assert fit.usable_bytes_per_s == pytest.approx(50e9)
+    assert fit.max_rel_error < 1e-9

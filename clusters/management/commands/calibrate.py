@@ -4,10 +4,12 @@
         --measured-at 2026-12-01T10:00Z --user ops [--min-bytes 67108864] [--plot fit.png]
     manage.py calibrate --cluster c1-h100 --nccl run.txt --ranks 8 --measured-at ... --user ops
 
-Reads nccl-tests `all_reduce_perf` output, fits the per-step latency and usable throughput
-(`clusters/perfmodel/calibration.py`), stores them with the data, the date and who recorded it
-(`clusters/calibrations.py`), prints the fit and, with --plot, draws predicted vs measured. The
-latest calibration of a link or cluster is what `scenario_document` scores with.
+Reads nccl-tests `all_reduce_perf` output, fits it piecewise (size ranges each with its own
+per-step latency and usable throughput; the stored latency is the smallest sizes', the
+throughput the largest sizes', `clusters/perfmodel/calibration.py`), stores them with the
+data, the date and who recorded it (`clusters/calibrations.py`), prints the fit, its regimes
+and what one ring would have missed and, with --plot, draws predicted vs measured (one colour
+per regime). The latest calibration of a link or cluster is what `scenario_document` scores with.
 """
 
 from __future__ import annotations
@@ -83,12 +85,26 @@ class Command(BaseCommand):
             f"Gbit/s over {cal.points} sizes (median error {cal.median_rel_error:.1%}, "
             f"max {cal.max_rel_error:.1%})"
         )
+        for i, r in enumerate(cal.regimes, start=1):
+            rate = "unbounded" if r["usable_gbps"] is None else f"{r['usable_gbps']:,.1f} Gbit/s"
+            self.stdout.write(
+                f"  regime {i}: {r['min_bytes']:,}–{r['max_bytes']:,} B, step latency "
+                f"{r['step_latency_us']:,.2f} µs, usable {rate} (median error "
+                f"{r['median_rel_error']:.1%}, max {r['max_rel_error']:.1%})"
+            )
+        ring = calibrations.one_ring(cal)
+        if ring is not None and len(cal.regimes) > 1:
+            self.stdout.write(
+                f"  one ring over every size: step latency {ring.step_latency_us:,.2f} µs, "
+                f"usable {ring.usable_gbps:,.1f} Gbit/s (median error "
+                f"{ring.median_rel_error:.1%}, max {ring.max_rel_error:.1%})"
+            )
         if opts["plot"]:
             sizes, measured, predicted = calibrations.predicted_vs_measured(cal)
             path = plot_predicted_vs_measured(
                 measured,
                 predicted,
-                ["all_reduce_perf"] * len(sizes),
+                calibrations.point_groups(cal, sizes),
                 opts["plot"],
                 title=f"{cal}: fitted all-reduce time",
             )
