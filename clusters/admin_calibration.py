@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from common import plots
-from common.admin import ReadOnlyAdmin
+from common.admin import ReadOnlyAdmin, unit_label
 from common.display import instant
 
 from . import calibrations
@@ -67,7 +67,7 @@ class CalibrationAdmin(ReadOnlyAdmin):
     def usable(self, obj: Calibration) -> str:
         return f"{obj.usable_gbps:,.1f}"
 
-    @admin.display(description="step latency (µs)", ordering="step_latency_us")
+    @admin.display(description=unit_label("step latency", "µs"), ordering="step_latency_us")
     def latency(self, obj: Calibration) -> str:
         return f"{obj.step_latency_us:,.2f}"
 

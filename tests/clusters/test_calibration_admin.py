@@ -81,7 +81,7 @@ def test_the_list_names_the_cluster_and_shows_the_fit(client, recorded):
     assert "2026-12-01 10:00 UTC" in html
     assert f"{cal.usable_gbps:,.1f}" in html
     assert "Bus bandwidth (Gbit/s)" in html
-    assert "Step latency (µs)" in html
+    assert 'Step latency (<span class="unit">µs</span>)' in html
     assert "ops on 2026-12-07 12:00 UTC" in html
     assert "manage.py calibrate" in html
     assert "nccl-tests all_reduce_perf" in html
