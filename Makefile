@@ -17,6 +17,7 @@ help:
 	@echo "make lint   - ruff, migrations check, deploy check, mypy (every app), bandit"
 	@echo "make bench  - benchmarks (PostgreSQL: set DATABASE_URL)"
 	@echo "make validate - measure a real all-reduce over emulated links (root, torch) and check the model"
+	@echo "               (GRID=quick, about 4 minutes; GRID=full, the committed grid, about 12)"
 	@echo "make worker / make beat - Celery worker / the single beat process"
 
 $(BIN)/python:
@@ -81,11 +82,13 @@ bench: install loadgen
 # Measure a real all-reduce (torch gloo) between network namespaces over emulated links, then
 # check the performance model against those figures. Without root/netns/torch the harness says
 # so and the check runs on the committed measurements (bench/data/allreduce_measurements.csv).
+# GRID=quick (about 4 minutes on two cores) or GRID=full (the committed grid, about 12).
 VALIDATE_CSV ?= artifacts/allreduce_measurements.csv
+GRID ?= quick
 validate: install
 	$(BIN)/python -m pip install --quiet -e '.[validate]' || echo "torch not installed: measuring is skipped"
 	mkdir -p artifacts
-	$(BIN)/python bench/allreduce_harness/run.py --out $(VALIDATE_CSV)
+	$(BIN)/python bench/allreduce_harness/run.py --grid $(GRID) --out $(VALIDATE_CSV)
 	ALLREDUCE_CSV=$(VALIDATE_CSV) ALLREDUCE_PLOT=artifacts/allreduce_validation.png \
 		$(BIN)/pytest -q -s -p no:randomly tests/perfmodel/test_validation.py
 

@@ -1,7 +1,12 @@
 """Measure a real synchronous all-reduce over emulated long links; write the CSV the model is
 checked against (tests/perfmodel/test_validation.py).
 
-    python bench/allreduce_harness/run.py [--quick] [--out bench/data/allreduce_measurements.csv]
+    python bench/allreduce_harness/run.py [--grid full|quick|lossy] [--out FILE.csv]
+
+``full`` (the default) is the grid of bench/data/allreduce_measurements.csv (about 12 minutes on
+two cores); ``quick`` (``make validate``, about 4 minutes) keeps two delays, two sizes and the
+5 ms lossy points; ``lossy`` measures only the lossy Reno points, for repeats
+(bench/data/allreduce_lossy_repeats.csv).
 
 Needs root (network namespaces, TUN devices, real-time priority for the emulator and the ranks)
 and torch (``pip install '.[validate]'``). Without either it says so and exits 0 without
@@ -95,12 +100,17 @@ def prerequisites() -> str | None:
     return None
 
 
-def grid(ranks: int, quick: bool, congestion_control: str) -> list[dict[str, object]]:
+GRIDS = ("full", "quick", "lossy")
+
+
+def grid(ranks: int, kind: str, congestion_control: str) -> list[dict[str, object]]:
     """The configurations of one session (one rank count, one TCP congestion control).
 
-    Reno (loss-based, the law the loss bound is derived for) runs the whole grid; BBR a few
-    points that show how a rate-based sender differs on bursty collective traffic.
+    Reno (loss-based, the law the loss bound is derived for) runs the grid ``kind`` (module
+    docstring); BBR, in the full grid only, a few points that show how a rate-based sender
+    differs on bursty collective traffic.
     """
+    quick = kind == "quick"
     if congestion_control == "bbr":
         points = [(d, 160.0, 0.0, s, 0.0, 1.0) for d in (5.0, 20.0) for s in (512 << 10, 4 << 20)]
         points.append((20.0, 160.0, 0.01, 4 << 20, 0.0, 1.0))
@@ -112,9 +122,11 @@ def grid(ranks: int, quick: bool, congestion_control: str) -> list[dict[str, obj
         points = [
             (d, r, 0.0, s, c, f)
             for d, r, s, (c, f) in itertools.product(delays_ms, rates, sizes, compute)
+            if kind != "lossy"
         ]
-        if not quick:
-            points += [(d, 160.0, p, 4 << 20, 0.0, 1.0) for d in (5.0, 20.0) for p in (0.002, 0.01)]
+        # The lossy points at 20 ms take 1-3 s a step, 24 steps each: the quick grid keeps 5 ms.
+        lossy_delays = (5.0,) if quick else (5.0, 20.0)
+        points += [(d, 160.0, p, 4 << 20, 0.0, 1.0) for d in lossy_delays for p in (0.002, 0.01)]
     out = []
     for delay_ms, rate_mbps, loss, size, compute_ms, slow in points:
         rate_bps = rate_mbps * 1e6
@@ -213,13 +225,13 @@ def run_session(
             subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
 
 
-def write_csv(raw: Path, out: Path, quick: bool, seconds: float) -> int:
+def write_csv(raw: Path, out: Path, kind: str, seconds: float) -> int:
     rows = [json.loads(line) for line in raw.read_text().splitlines() if line.strip()]
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as f:
         f.write("# Synchronous all-reduce (torch.distributed gloo, CPU) over emulated links;\n")
         f.write("# written by bench/allreduce_harness/run.py")
-        f.write(" --quick\n" if quick else "\n")
+        f.write("\n" if kind == "full" else f" --grid {kind}\n")
         f.write(f"# measured {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, ")
         f.write(f"torch {_torch_version()}, Linux {os.uname().release}; ran in {seconds:.0f} s\n")
         for name, unit, text in COLUMNS:
@@ -274,7 +286,7 @@ def _torch_version() -> str:
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    ap.add_argument("--quick", action="store_true", help="a smaller grid (about a minute)")
+    ap.add_argument("--grid", choices=GRIDS, default="full", help="which grid (module docstring)")
     ap.add_argument("--ranks", type=int, nargs="+", default=[2, 3, 4])
     ap.add_argument("--congestion-control", nargs="+", default=["reno", "bbr"])
     args = ap.parse_args(argv)
@@ -292,13 +304,13 @@ def main(argv: list[str]) -> int:
             if cc != "reno" and cc not in allowed:
                 say(f"{cc}: not allowed in a network namespace here (allowed: {allowed}); skipped")
                 continue
-            if cc != "reno" and args.quick:
+            if cc != "reno" and args.grid != "full":
                 continue
             for ranks in args.ranks:
-                configs = [{**c, "ranks": ranks} for c in grid(ranks, args.quick, cc)]
+                configs = [{**c, "ranks": ranks} for c in grid(ranks, args.grid, cc)]
                 say(f"{ranks} ranks, {cc}: {len(configs)} configurations")
                 run_session(ranks, configs, work, raw, (f"net.ipv4.tcp_congestion_control={cc}",))
-        n = write_csv(raw, args.out, args.quick, time.monotonic() - started)
+        n = write_csv(raw, args.out, args.grid, time.monotonic() - started)
     say(f"{n} measurements in {time.monotonic() - started:.0f} s -> {args.out}")
     return 0
 
