@@ -17,7 +17,7 @@ RING_BASE_LATENCY_S = 8.5e-6
 NETWORK_HOP_LATENCY_S = 10e-6
 
 
-MATHIS_C = math.sqrt(1.5)
+MATHIS_C = 0.98  # measured by the harness (link.py)
 LOSS_BLEND = 2.0  # soft minimum of the loss bound and the line/window bound
 
 
