@@ -262,16 +262,14 @@ def placements_chart(assessment: dict[str, Any]) -> str:
 
 def tornado_chart(uncertainty: dict[str, Any]) -> str:
     """The inputs that move the answer most: net at each knob's low and high end around the
-    base, largest swing on top; zero (value = rent) dashed."""
-    from clusters.perfmodel.uncertainty import KNOB_LABELS
+    base (the decision as scored), largest swing on top; zero (value = rent) dashed."""
+    from clusters.perfmodel.uncertainty import range_label
 
     bars = list(reversed(uncertainty["tornado"]))
     base = uncertainty["net_usd"]["base"]
     with figure(7.5, 0.34 * max(len(bars), 3) + 1.2) as fig:
         ax = fig.add_subplot()
-        labels = [
-            f"{KNOB_LABELS.get(b['knob'], b['knob'])} {b['low']:g}–{b['high']:g}" for b in bars
-        ]
+        labels = [range_label(b["knob"], b["low"], b["high"]) for b in bars]
         ax.barh(labels, [b["net_at_low_usd"] - base for b in bars], left=base, color=PALETTE[3])
         ax.barh(labels, [b["net_at_high_usd"] - base for b in bars], left=base, color=PALETTE[0])
         ax.axvline(base, color=PALETTE[7], linewidth=1.0)

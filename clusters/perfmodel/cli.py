@@ -17,7 +17,7 @@ from .assessment import MODEL_VERSION, Assessment, assess
 from .breakeven import Flip
 from .scenario import Scenario, ScenarioError, load_json
 from .sweep import SweepResult, parse_spec, sweep
-from .uncertainty import UncertainDecision, decide, plot_tornado
+from .uncertainty import KNOBS, UncertainDecision, decide, plot_tornado
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -129,11 +129,13 @@ def format_uncertainty(d: UncertainDecision) -> str:
         f"  P(reclaim beats renting)  {d.probability_reclaim:.1%}",
         f"  net USD  p5 {_fmt(d.net_p5_usd, ',.0f')}  p50 {_fmt(d.net_p50_usd, ',.0f')}"
         f"  p95 {_fmt(d.net_p95_usd, ',.0f')}",
-        "  what moves the answer (net at the low / high end of each input):",
+        f"  net USD as scored (every input at the scenario's value) {_fmt(d.base_net_usd, ',.0f')}",
+        "  what moves the answer (net at the low / high end of each input's factor or shift):",
     ]
     for b in d.tornado:
+        kind = "×" if KNOBS[b.knob].kind == "factor" else "+"
         lines.append(
-            f"    {b.knob:<24} {b.low:>10g} – {b.high:<10g}"
+            f"    {b.knob:<28} {kind} {b.low:>8g} – {b.high:<8g}"
             f" {_fmt(b.net_at_low_usd, ',.0f'):>18} / {_fmt(b.net_at_high_usd, ',.0f'):<18}"
         )
     return "\n".join(lines) + "\n"

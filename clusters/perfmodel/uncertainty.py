@@ -10,8 +10,9 @@ by the leased-aware rule of valuation.py. Results:
 - ``probability_reclaim``: the share of draws whose net (value − rent, summed over the parts)
   is positive while some part has a non-empty window;
 - net percentiles (5, 50, 95) and mean, USD;
-- tornado: each knob alone at its low and its high end (the others at their base: the mode,
-  or the middle of a uniform range), the net at each end and the swing, largest first.
+- ``base_net_usd``: every knob at its base (below), the net of the decision as scored;
+- tornado: each knob alone at its low and its high end (the others at their base), the net
+  at each end and the swing, largest first.
 
 Placements: the complete candidate list (placement.py, tens of placements) is evaluated at
 the base and at every tornado end; the draws then use only the placements that ranked in the
@@ -20,19 +21,43 @@ the valuation rule) and the scenario as given. A placement that is never near th
 knob's extremes is assumed not to become best at an interior draw (an approximation that
 keeps 10,000 draws within a second).
 
-Knobs (``kind``: ``abs`` sets the value; ``mul`` multiplies the scenario's own value):
+Every range is drawn AROUND THE SCENARIO'S OWN VALUES, so that the base (every knob at its
+identity: factor 1, shift 0) is the decision that was scored: ``base_net_usd`` equals the
+assessment's net (summed over the parts) for the same placements. A knob either multiplies
+the scenario's value (``kind`` "factor", low ≤ 1 ≤ high) or adds to it ("shift", low ≤ 0 ≤
+high); the result is clipped to the input's valid domain (e.g. efficiency ≤ 1, jitter ≥ 0).
+A range's mode (triangular) is where the truth is thought likeliest; the defaults put it at
+the identity, and a range must contain the identity (the scenario's value is always possible).
 
-| knob | applies to | kind |
-| --- | --- | --- |
-| scarcity_factor | economics.scarcity_multiplier | mul |
-| mfu_factor | every pool's kernel MFU (capped at 1) | mul |
-| jitter_cv | every pool's jitter | abs |
-| mtbf_factor | every pool's MTBF | mul |
-| link_bandwidth_factor | every link's bandwidth | mul |
-| link_efficiency | every link's efficiency | abs |
-| restart_cost_s | economics.restart_cost_s | abs |
-| load_imbalance_cv, stage_imbalance | workload | abs |
-| slow_worker_fraction, slow_worker_slowdown, diloco_quality_penalty | workload | abs |
+Factors suit inputs that are positive and scale (scarcity, MFU, MTBF, line rate, efficiency,
+restart cost). Shifts suit inputs the scenario often gives as 0 — no load imbalance, no slow
+workers — where a factor would leave 0 at 0 whatever the draw: a shift range straddles 0, so
+a value above 0 can move either way, and a value of 0 moves only upward (the draws below 0
+are clipped to 0: that share of the draws, a third for slow workers, keeps the stated 0).
+
+Link throughput (the line bound ``bandwidth · efficiency``, link.py) is two knobs. The line
+rate is a ceiling (a wave or port never carries more than its rate), but our share of it can
+be lower (a shared or protected route, a degraded span): ``link_bandwidth_factor`` is 0.5–1,
+mode 1 (one-sided, at the scenario's rate). The efficiency derate is an estimate the truth
+can beat or miss (a tuned stack gets more, loss and small messages less):
+``link_efficiency_factor`` straddles 1 (0.8–1.1, mode 1), clipped so that the delivered rate
+never exceeds the line rate (efficiency ≤ 1). A link with a calibration's measured
+``usable_gbps`` ignores both (the measurement replaces the derived figure, model.py).
+
+| knob | applies to | kind | default range (mode) |
+| --- | --- | --- | --- |
+| scarcity_factor | economics.scarcity_multiplier | factor | 0.5–2.0 (1) |
+| mfu_factor | every pool's kernel MFU (≤ 1) | factor | 0.85–1.10 (1) |
+| jitter_cv_shift | every pool's jitter cv (≥ 0) | shift | −0.01…+0.03 (0) |
+| mtbf_factor | every pool's MTBF | factor | 0.5–1.5 (1) |
+| link_bandwidth_factor | every link's line rate | factor | 0.5–1.0 (1) |
+| link_efficiency_factor | every link's efficiency (≤ 1) | factor | 0.8–1.1 (1) |
+| restart_cost_factor | economics.restart_cost_s | factor | 0.5–3.0 (1) |
+| load_imbalance_cv_shift | workload (≥ 0) | shift | −0.03…+0.07 (0) |
+| slow_worker_fraction_shift | workload (0–1) | shift | −0.001…+0.002 (0) |
+| stage_imbalance_shift | workload (≥ 0) | shift | not drawn by default |
+| slow_worker_slowdown_factor | workload (≥ 1) | factor | not drawn by default |
+| diloco_quality_penalty_shift | workload (0–0.999) | shift | not drawn by default |
 """
 
 from __future__ import annotations
@@ -52,20 +77,47 @@ from .valuation import evaluate_and_value, leased_mask, only_leased_mask
 
 FloatArray = npt.NDArray[np.float64]
 
-# knob → (input field, kind, lowest allowed, highest allowed)
-KNOBS: dict[str, tuple[str, str, float, float]] = {
-    "scarcity_factor": ("scarcity_multiplier", "mul", 0.0, 1e6),
-    "mfu_factor": ("mfu", "mul", 1e-6, 1e6),
-    "jitter_cv": ("jitter_cv", "abs", 0.0, 10.0),
-    "mtbf_factor": ("mtbf_hours", "mul", 1e-6, 1e6),
-    "link_bandwidth_factor": ("bandwidth_gbps", "mul", 1e-6, 1e6),
-    "link_efficiency": ("efficiency", "abs", 1e-6, 1.0),
-    "restart_cost_s": ("restart_cost_s", "abs", 0.0, 1e7),
-    "load_imbalance_cv": ("load_imbalance_cv", "abs", 0.0, 10.0),
-    "stage_imbalance": ("stage_imbalance", "abs", 0.0, 10.0),
-    "slow_worker_fraction": ("slow_worker_fraction", "abs", 0.0, 1.0),
-    "slow_worker_slowdown": ("slow_worker_slowdown", "abs", 1.0, 1e3),
-    "diloco_quality_penalty": ("diloco_quality_penalty", "abs", 0.0, 0.999),
+
+@dataclass(frozen=True)
+class Knob:
+    """What a knob moves: the input ``field``, how (``kind``: "factor" multiplies the scenario's
+    value, "shift" adds to it), the bounds of the knob's own figures (``lowest``, ``highest``)
+    and the input's valid domain the result is clipped to (``floor``, ``ceiling``)."""
+
+    field: str
+    kind: str
+    lowest: float
+    highest: float
+    floor: float
+    ceiling: float
+
+    @property
+    def identity(self) -> float:
+        """The knob's figure that leaves the scenario's value as it is (the base)."""
+        return 1.0 if self.kind == "factor" else 0.0
+
+
+def _factor(field: str, floor: float = 0.0, ceiling: float = np.inf) -> Knob:
+    return Knob(field, "factor", 0.0, 1e6, floor, ceiling)
+
+
+def _shift(field: str, span: float, floor: float = 0.0, ceiling: float = np.inf) -> Knob:
+    return Knob(field, "shift", -span, span, floor, ceiling)
+
+
+KNOBS: dict[str, Knob] = {
+    "scarcity_factor": _factor("scarcity_multiplier"),
+    "mfu_factor": _factor("mfu", ceiling=1.0),
+    "jitter_cv_shift": _shift("jitter_cv", 10.0),
+    "mtbf_factor": _factor("mtbf_hours", floor=1e-9),
+    "link_bandwidth_factor": _factor("bandwidth_gbps", floor=1e-9),
+    "link_efficiency_factor": _factor("efficiency", floor=1e-9, ceiling=1.0),
+    "restart_cost_factor": _factor("restart_cost_s"),
+    "load_imbalance_cv_shift": _shift("load_imbalance_cv", 10.0),
+    "stage_imbalance_shift": _shift("stage_imbalance", 10.0),
+    "slow_worker_fraction_shift": _shift("slow_worker_fraction", 1.0, ceiling=1.0),
+    "slow_worker_slowdown_factor": _factor("slow_worker_slowdown", floor=1.0),
+    "diloco_quality_penalty_shift": _shift("diloco_quality_penalty", 1.0, ceiling=0.999),
 }
 POOL_FIELDS = {"mfu", "jitter_cv", "mtbf_hours"}
 LINK_FIELDS = {"bandwidth_gbps", "efficiency"}
@@ -73,7 +125,9 @@ LINK_FIELDS = {"bandwidth_gbps", "efficiency"}
 
 @dataclass(frozen=True)
 class Range:
-    """An unknown input: uniform on [low, high], or triangular with ``mode`` inside."""
+    """An unknown input: a knob's figure (a factor or a shift of the scenario's value, see
+    :data:`KNOBS`) uniform on [low, high], or triangular with ``mode`` inside. [low, high]
+    contains the knob's identity, so the scenario's own value is always inside the range."""
 
     knob: str
     low: float
@@ -81,9 +135,14 @@ class Range:
     mode: float | None = None
 
     @property
+    def kind(self) -> str:
+        return KNOBS[self.knob].kind
+
+    @property
     def base(self) -> float:
-        """The value used when the other knobs swing in the tornado."""
-        return self.mode if self.mode is not None else 0.5 * (self.low + self.high)
+        """The figure used when the other knobs swing in the tornado: the identity (factor 1,
+        shift 0), i.e. the scenario's own value, whatever the distribution's mode."""
+        return KNOBS[self.knob].identity
 
     def quantile(self, u: FloatArray) -> FloatArray:
         """Inverse CDF of the distribution at uniforms u."""
@@ -97,17 +156,26 @@ class Range:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"knob": self.knob, "low": self.low, "high": self.high, "mode": self.mode}
+        return {
+            "knob": self.knob,
+            "kind": self.kind,
+            "low": self.low,
+            "high": self.high,
+            "mode": self.mode,
+        }
 
     @classmethod
     def from_dict(cls, d: Any, path: str = "$") -> Range:
-        """Parse and check a range document; ScenarioError with a path on any fault."""
-        if not isinstance(d, dict) or set(d) - {"knob", "low", "high", "mode"}:
+        """Parse and check a range document; ScenarioError with a path on any fault. ``kind``
+        is optional (to_dict writes it) and must then be the knob's."""
+        if not isinstance(d, dict) or set(d) - {"knob", "kind", "low", "high", "mode"}:
             raise ScenarioError(path, "a range is {knob, low, high[, mode]}")
         knob = d.get("knob")
         if knob not in KNOBS:
             raise ScenarioError(f"{path}.knob", f"must be one of {', '.join(KNOBS)}")
-        _, _, floor, ceiling = KNOBS[knob]
+        spec = KNOBS[knob]
+        if "kind" in d and d["kind"] != spec.kind:
+            raise ScenarioError(f"{path}.kind", f"{knob} is a {spec.kind}")
         vals: list[float | None] = []
         for key in ("low", "high", "mode"):
             v = d.get(key)
@@ -116,33 +184,43 @@ class Range:
                 continue
             if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
                 raise ScenarioError(f"{path}.{key}", "must be a finite number")
-            if not floor <= float(v) <= ceiling:
-                raise ScenarioError(f"{path}.{key}", f"must lie in [{floor:g}, {ceiling:g}]")
+            if not spec.lowest <= float(v) <= spec.highest:
+                raise ScenarioError(
+                    f"{path}.{key}", f"must lie in [{spec.lowest:g}, {spec.highest:g}]"
+                )
             vals.append(float(v))
         low, high, mode = vals
         assert low is not None
         assert high is not None
         if low > high:
             raise ScenarioError(f"{path}.high", "must be ≥ low")
+        if not low <= spec.identity <= high:
+            raise ScenarioError(
+                path,
+                f"a {spec.kind} range must contain {spec.identity:g} (the scenario's own value)",
+            )
         if mode is not None and not low <= mode <= high:
             raise ScenarioError(f"{path}.mode", "must lie in [low, high]")
         return cls(str(knob), low, high, mode)
 
 
-# Default unknowns (docs/model.md, "Decisions with uncertainty"; every range is our choice).
+# Default unknowns around the scenario's own values (docs/model.md, "Decisions with
+# uncertainty"; every range is our choice, the module docstring says why each has its form).
 DEFAULT_RANGES: tuple[Range, ...] = (
     Range("scarcity_factor", 0.5, 2.0, 1.0),
     Range("mfu_factor", 0.85, 1.10, 1.0),
-    Range("jitter_cv", 0.01, 0.05, 0.02),
+    Range("jitter_cv_shift", -0.01, 0.03, 0.0),
     Range("mtbf_factor", 0.5, 1.5, 1.0),
-    Range("link_bandwidth_factor", 0.5, 1.0, 0.9),
-    Range("link_efficiency", 0.6, 0.95),
-    Range("restart_cost_s", 300.0, 1800.0, 600.0),
-    Range("load_imbalance_cv", 0.0, 0.10),
-    Range("slow_worker_fraction", 0.0, 0.002),
+    Range("link_bandwidth_factor", 0.5, 1.0, 1.0),
+    Range("link_efficiency_factor", 0.8, 1.1, 1.0),
+    Range("restart_cost_factor", 0.5, 3.0, 1.0),
+    Range("load_imbalance_cv_shift", -0.03, 0.07, 0.0),
+    Range("slow_worker_fraction_shift", -0.001, 0.002, 0.0),
 )
 
 DEFAULT_SAMPLES = 10_000
+# /2: ranges are factors or shifts of the scenario's own values (/1 set some inputs outright).
+SCHEMA = "landlord.uncertainty/2"
 
 
 @dataclass(frozen=True)
@@ -176,7 +254,7 @@ class UncertainDecision:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema": "landlord.uncertainty/1",
+            "schema": SCHEMA,
             "samples": self.samples,
             "seed": self.seed,
             "ranges": [r.to_dict() for r in self.ranges],
@@ -206,14 +284,15 @@ def _overrides(
     scenario: Scenario, placements: list[Placement], ranges: Sequence[Range], values: FloatArray
 ) -> dict[str, FloatArray]:
     """Input overrides for each row of knob ``values`` (rows × len(ranges)) over the batch
-    (rows × placements)."""
+    (rows × placements): the scenario's value times the factor or plus the shift, clipped to
+    the input's domain (a row at every knob's identity leaves the scenario as it is)."""
     x = placement_inputs(scenario, placements)
     overrides: dict[str, FloatArray] = {}
     for j, rng in enumerate(ranges):
-        field, kind, _, _ = KNOBS[rng.knob]
+        spec = KNOBS[rng.knob]
         column = values[:, j]
-        base = np.asarray(overrides.get(field, getattr(x, field)), dtype=np.float64)
-        if field in POOL_FIELDS or field in LINK_FIELDS:
+        base = np.asarray(overrides.get(spec.field, getattr(x, spec.field)), dtype=np.float64)
+        if spec.field in POOL_FIELDS or spec.field in LINK_FIELDS:
             if base.ndim < 3:
                 base = np.broadcast_to(base, (1, *base.shape[-2:]))
             col = column[:, None, None]
@@ -221,11 +300,8 @@ def _overrides(
             if base.ndim < 2:
                 base = np.broadcast_to(base, (1, *base.shape[-1:]))
             col = column[:, None]
-        shape = np.broadcast_shapes(base.shape, col.shape)
-        new = base * col if kind == "mul" else np.broadcast_to(col, shape)
-        if field == "mfu":
-            new = np.minimum(new, 1.0)
-        overrides[field] = np.asarray(new, dtype=np.float64)
+        new = base * col if spec.kind == "factor" else base + col
+        overrides[spec.field] = np.clip(new, spec.floor, spec.ceiling)
     return overrides
 
 
@@ -345,22 +421,36 @@ def parse_ranges(doc: Any) -> tuple[Range, ...]:
 KNOB_LABELS = {
     "scarcity_factor": "scarcity ×",
     "mfu_factor": "kernel MFU ×",
-    "jitter_cv": "jitter cv",
+    "jitter_cv_shift": "jitter cv",
     "mtbf_factor": "MTBF ×",
-    "link_bandwidth_factor": "link bandwidth ×",
-    "link_efficiency": "link efficiency",
-    "restart_cost_s": "restart cost s",
-    "load_imbalance_cv": "load imbalance cv",
-    "stage_imbalance": "stage imbalance",
-    "slow_worker_fraction": "slow workers",
-    "slow_worker_slowdown": "slow-worker slowdown",
-    "diloco_quality_penalty": "DiLoCo penalty",
+    "link_bandwidth_factor": "link line rate ×",
+    "link_efficiency_factor": "link efficiency ×",
+    "restart_cost_factor": "restart cost ×",
+    "load_imbalance_cv_shift": "load imbalance cv",
+    "stage_imbalance_shift": "stage imbalance",
+    "slow_worker_fraction_shift": "slow workers",
+    "slow_worker_slowdown_factor": "slow-worker slowdown ×",
+    "diloco_quality_penalty_shift": "DiLoCo penalty",
 }
 
 
+def _signed(x: float) -> str:
+    return "0" if x == 0 else f"{x:+g}".replace("-", "−")
+
+
+def range_label(knob: str, low: float, high: float) -> str:
+    """A tornado bar's name: "scarcity × 0.5–2" for a factor, "jitter cv −0.01 to +0.03" for
+    a shift of the scenario's value (an unknown knob, e.g. from an older document, as given)."""
+    label = KNOB_LABELS.get(knob, knob)
+    spec = KNOBS.get(knob)
+    if spec is not None and spec.kind == "shift":
+        return f"{label} {_signed(low)} to {_signed(high)}"
+    return f"{label} {low:g}–{high:g}"
+
+
 def plot_tornado(decision: UncertainDecision | dict[str, Any], path: str | Path) -> Path:
-    """Draw the tornado (net USD at each knob's low and high end around the base) to .svg or
-    .png (matplotlib, imported here only)."""
+    """Draw the tornado (net USD at each knob's low and high end around the base, the decision
+    as scored) to .svg or .png (matplotlib, imported here only)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -378,12 +468,10 @@ def plot_tornado(decision: UncertainDecision | dict[str, Any], path: str | Path)
         ax.barh(i, lo - base, left=base, color="#c0504d", height=0.6)
         ax.barh(i, hi - base, left=base, color="#4f81bd", height=0.6)
     ax.set_yticks(range(len(bars)))
-    ax.set_yticklabels(
-        [f"{KNOB_LABELS.get(b['knob'], b['knob'])} {b['low']:g}–{b['high']:g}" for b in bars]
-    )
+    ax.set_yticklabels([range_label(b["knob"], b["low"], b["high"]) for b in bars])
     ax.axvline(base, color="black", linewidth=0.8)
     ax.axvline(0.0, color="grey", linewidth=0.8, linestyle="--")
-    ax.set_xlabel("net USD (value − rent); red: low end, blue: high end")
+    ax.set_xlabel("net USD (value − rent) around the scored net; red: low end, blue: high end")
     ax.set_title(
         f"P(reclaim beats renting) = {doc['probability_reclaim']:.1%} over {doc['samples']:,} draws"
     )

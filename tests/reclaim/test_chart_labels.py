@@ -40,12 +40,20 @@ def test_the_tornado_names_its_inputs_and_puts_money_on_its_value_axis():
                 "net_at_low_usd": -1e8,
                 "net_at_high_usd": 1e8,
             },
+            {
+                "knob": "jitter_cv_shift",
+                "low": -0.01,
+                "high": 0.03,
+                "net_at_low_usd": -1.5e8,
+                "net_at_high_usd": -2.5e8,
+            },
         ],
         "net_usd": {"base": -2e8},
     }
     labels = texts(tornado_chart(uncertainty))
     assert "scarcity × 0.5–2" in labels
     assert "kernel MFU × 0.8–1.2" in labels
+    assert "jitter cv −0.01 to +0.03" in labels  # a shift of the scored value, signed
     assert "$500M" in labels
     assert "-$300M" in labels
     assert "$1" not in labels

@@ -211,17 +211,28 @@ def test_planner_form_renders_a_proposal_and_the_notice_date_table(client_staff,
 def test_detail_shows_the_decision_with_its_uncertainty(client_staff, live):
     decision = live[1]
     unc = decision.uncertainty
-    assert unc["schema"] == "landlord.uncertainty/1"
+    assert unc["schema"] == "landlord.uncertainty/2"
     assert unc["samples"] == 10_000
     assert 0.0 <= unc["probability_reclaim"] <= 1.0
+    # Drawn around the decision as scored: the base is the stored net (every part's added).
+    assert unc["net_usd"]["base"] == pytest.approx(float(decision.net_value), rel=1e-9, abs=0.01)
+    assert all(r["kind"] in ("factor", "shift") for r in unc["ranges"])
     # Stored with the decision: a fresh run with the same seed gives the same document.
     from reclaim.services import decision_uncertainty
 
     assert decision_uncertainty(decision.inputs["parts"], seed=decision.pk) == unc
     body = client_staff.get(reverse("operator:reclaim:detail", args=[decision.pk])).content
     text = body.decode()
-    for testid in ("uncertainty", "probability-reclaim", "uncertainty-ranges", "tornado"):
+    for testid in (
+        "uncertainty",
+        "probability-reclaim",
+        "uncertainty-base",
+        "uncertainty-ranges",
+        "tornado",
+    ):
         assert f'data-testid="{testid}"' in text
+    assert "× the scored value" in text
+    assert "+ the scored value" in text
     assert "What moves the answer" in text
     assert f"{round(unc['probability_reclaim'] * 100)} %" in text
 
