@@ -44,7 +44,8 @@ class ReclaimDecision(models.Model):
         null=True,
         blank=True,
         help_text="The decision over sampled unknowns: P(reclaim beats renting), net "
-        "percentiles and the tornado (landlord.uncertainty/1).",
+        "percentiles and the tornado (landlord.uncertainty/2; decisions stored before "
+        "hold /1, whose ranges set values instead of moving the scored ones).",
     )
     window_start = models.DateTimeField(null=True, blank=True)
     window_end = models.DateTimeField(null=True, blank=True)
