@@ -45,6 +45,100 @@ MAX_STRING_CHARS = 10_000
 MAX_ABS_NUMBER = 1e30
 
 
+@dataclass(frozen=True)
+class Bound:
+    """The range the parser accepts for one numeric field (every number is also finite with
+    |x| ≤ :data:`MAX_ABS_NUMBER`). Shared by the scenario parser and the CLI's ``--sweep``."""
+
+    low: float | None = None
+    low_open: bool = False
+    high: float | None = None
+    high_open: bool = False
+    integer: bool = False
+
+    def check(self, value: Any, path: str) -> Any:
+        """``value`` as a float (an int for an integer field), or a ScenarioError at ``path``."""
+        number = _number(
+            value,
+            path,
+            low=self.low,
+            low_open=self.low_open,
+            high=self.high,
+            high_open=self.high_open,
+            integer=self.integer,
+        )
+        return int(number) if self.integer else number
+
+
+POSITIVE = Bound(low=0.0, low_open=True)  # > 0
+NON_NEGATIVE = Bound(low=0.0)  # ≥ 0
+FRACTION = Bound(low=0.0, low_open=True, high=1.0)  # (0, 1]
+UNIT_INTERVAL = Bound(low=0.0, high=1.0)  # [0, 1]
+BELOW_ONE = Bound(low=0.0, high=1.0, high_open=True)  # [0, 1)
+AT_LEAST_ONE = Bound(low=1.0)  # ≥ 1
+COUNT = Bound(low=1.0, integer=True)  # integer ≥ 1
+COUNT_OR_ZERO = Bound(low=0.0, integer=True)  # integer ≥ 0
+
+# The bound of every numeric field, by section (SCHEMA.md's "rule" columns). The parser reads
+# each field through its entry; ``--sweep`` (sweep.py) checks its values against the entry of the
+# field it stands for.
+FIELD_BOUNDS: Mapping[str, Mapping[str, Bound]] = {
+    "workload": {
+        "params": POSITIVE,
+        "tokens_per_step": POSITIVE,
+        "flops_per_step": POSITIVE,
+        "bytes_per_grad": POSITIVE,
+        "grad_bytes": POSITIVE,
+        "tensor_parallel": COUNT,
+        "pipeline_parallel": COUNT,
+        "microbatches": COUNT,
+        "pipeline_interleave": COUNT,
+        "overlap_s": NON_NEGATIVE,
+        "diloco_inner_steps": COUNT,
+        "diloco_quality_penalty": BELOW_ONE,
+        "memory_fill": FRACTION,
+        "stage_imbalance": NON_NEGATIVE,
+        "load_imbalance_cv": NON_NEGATIVE,
+        "slow_worker_fraction": UNIT_INTERVAL,
+        "slow_worker_slowdown": AT_LEAST_ONE,
+        "hidden_size": POSITIVE,
+    },
+    "accelerator": {
+        "peak_tflops": POSITIVE,
+        "mfu": FRACTION,
+        "hbm_gb": POSITIVE,
+        "scaleout_gbps": POSITIVE,
+        "jitter_cv": NON_NEGATIVE,
+        "mtbf_hours": POSITIVE,
+        "price_per_gpu_hour_usd": NON_NEGATIVE,
+    },
+    "pool": {"gpus": COUNT, "fabric_gbps_per_gpu": POSITIVE},
+    "link": {
+        "bandwidth_gbps": POSITIVE,
+        "route_km": NON_NEGATIVE,
+        "efficiency": FRACTION,
+        "latency_us": NON_NEGATIVE,
+        "window_bytes": POSITIVE,
+        "streams": COUNT,
+        "rendezvous_rtts": NON_NEGATIVE,
+        "handshake_rtts": COUNT_OR_ZERO,
+        "loss_rate": BELOW_ONE,
+        "mss_bytes": POSITIVE,
+        "step_latency_us": POSITIVE,
+        "usable_gbps": POSITIVE,
+    },
+    "economics": {
+        "reference_price_per_gpu_hour_usd": POSITIVE,
+        "reference_mfu": FRACTION,
+        "scarcity_multiplier": NON_NEGATIVE,
+        "rent_per_month_usd": NON_NEGATIVE,
+        "horizon_days": NON_NEGATIVE,
+        "restart_cost_s": NON_NEGATIVE,
+    },
+    "portfolio": {"share": FRACTION},
+}
+
+
 def check_bounds(data: Any, path: str = "$") -> None:
     """Refuse a JSON-shaped value that is too deep, too large, or holds a non-finite or huge
     number, with a :class:`ScenarioError` naming the path. Iterative (no recursion), so a
@@ -358,9 +452,14 @@ def _number(
             raise ScenarioError(path, f"must be an integer, got {_show(value)}")
     elif not _is_number(value):
         raise ScenarioError(path, f"must be a number, got {_show(value)}")
+    # Compared before float(): an integer such as 10**400 would overflow the conversion.
+    if isinstance(value, int) and abs(value) > MAX_ABS_NUMBER:
+        raise ScenarioError(path, f"number out of range (|x| > {MAX_ABS_NUMBER:g})")
     number = float(value)
     if not math.isfinite(number):
         raise ScenarioError(path, f"must be finite, got {_show(value)}")
+    if abs(number) > MAX_ABS_NUMBER:
+        raise ScenarioError(path, f"number out of range (|x| > {MAX_ABS_NUMBER:g})")
     if low is not None and (number < low or (low_open and number == low)):
         op = ">" if low_open else ">="
         raise ScenarioError(path, f"must be {op} {low:g}, got {_show(value)}")
@@ -368,23 +467,6 @@ def _number(
         op = "<" if high_open else "<="
         raise ScenarioError(path, f"must be {op} {high:g}, got {_show(value)}")
     return number
-
-
-def _positive(value: Any, path: str) -> float:
-    return _number(value, path, low=0.0, low_open=True)
-
-
-def _non_negative(value: Any, path: str) -> float:
-    return _number(value, path, low=0.0)
-
-
-def _fraction(value: Any, path: str) -> float:
-    """A share in (0, 1]."""
-    return _number(value, path, low=0.0, low_open=True, high=1.0)
-
-
-def _count(value: Any, path: str, minimum: int = 1) -> int:
-    return int(_number(value, path, low=float(minimum), integer=True))
 
 
 def _string(value: Any, path: str) -> str:
@@ -420,7 +502,16 @@ def _get(
     return conv(obj[key], f"{path}.{key}")
 
 
+def _field(obj: dict[str, Any], section: str, key: str, path: str, default: Any = _MISSING) -> Any:
+    """obj[key] checked against ``FIELD_BOUNDS[section][key]``; required without a default."""
+    check = FIELD_BOUNDS[section][key].check
+    if default is _MISSING:
+        return check(obj[key], f"{path}.{key}")
+    return _get(obj, key, path, check, default)
+
+
 _WORKLOAD_FIELDS = {f.name for f in fields(Workload)}
+_WORKLOAD_REQUIRED = {"params", "tokens_per_step"}
 _ACCEL_FIELDS = {f.name for f in fields(Accelerator)}
 _POOL_FIELDS = {f.name for f in fields(Pool)}
 # ``handshake_rtts``: the integer input of schema 1 before real-valued rendezvous_rtts.
@@ -429,68 +520,29 @@ _ECON_FIELDS = {f.name for f in fields(Economics)}
 
 
 def _parse_workload(value: Any, path: str) -> Workload:
-    obj = _object(value, path, _WORKLOAD_FIELDS, {"params", "tokens_per_step"})
+    obj = _object(value, path, _WORKLOAD_FIELDS, _WORKLOAD_REQUIRED)
     d = Workload(params=1.0, tokens_per_step=1.0)
+    values: dict[str, Any] = {}
+    for f in fields(Workload):
+        if f.name in FIELD_BOUNDS["workload"]:
+            default = _MISSING if f.name in _WORKLOAD_REQUIRED else getattr(d, f.name)
+            values[f.name] = _field(obj, "workload", f.name, path, default)
     return Workload(
-        params=_positive(obj["params"], f"{path}.params"),
-        tokens_per_step=_positive(obj["tokens_per_step"], f"{path}.tokens_per_step"),
-        flops_per_step=_get(obj, "flops_per_step", path, _positive, None),
-        bytes_per_grad=_get(obj, "bytes_per_grad", path, _positive, d.bytes_per_grad),
-        grad_bytes=_get(obj, "grad_bytes", path, _positive, None),
-        tensor_parallel=_get(obj, "tensor_parallel", path, _count, d.tensor_parallel),
-        pipeline_parallel=_get(obj, "pipeline_parallel", path, _count, d.pipeline_parallel),
-        microbatches=_get(obj, "microbatches", path, _count, d.microbatches),
-        pipeline_interleave=_get(obj, "pipeline_interleave", path, _count, d.pipeline_interleave),
-        overlap_s=_get(obj, "overlap_s", path, _non_negative, None),
+        **values,
         sync=_get(obj, "sync", path, lambda v, p: _choice(v, p, SYNC_MODES), d.sync),
-        diloco_inner_steps=_get(obj, "diloco_inner_steps", path, _count, d.diloco_inner_steps),
-        diloco_quality_penalty=_get(
-            obj,
-            "diloco_quality_penalty",
-            path,
-            lambda v, p: _number(v, p, low=0.0, high=1.0, high_open=True),
-            d.diloco_quality_penalty,
-        ),
         batch_split=_get(
             obj, "batch_split", path, lambda v, p: _choice(v, p, SPLIT_MODES), d.batch_split
         ),
-        memory_fill=_get(obj, "memory_fill", path, _fraction, d.memory_fill),
-        stage_imbalance=_get(obj, "stage_imbalance", path, _non_negative, d.stage_imbalance),
-        load_imbalance_cv=_get(obj, "load_imbalance_cv", path, _non_negative, d.load_imbalance_cv),
-        slow_worker_fraction=_get(
-            obj,
-            "slow_worker_fraction",
-            path,
-            lambda v, p: _number(v, p, low=0.0, high=1.0),
-            d.slow_worker_fraction,
-        ),
-        slow_worker_slowdown=_get(
-            obj,
-            "slow_worker_slowdown",
-            path,
-            lambda v, p: _number(v, p, low=1.0),
-            d.slow_worker_slowdown,
-        ),
-        hidden_size=_get(obj, "hidden_size", path, _positive, None),
     )
 
 
 def _parse_accelerator(value: Any, path: str, base: Accelerator | None) -> Accelerator:
     required = set() if base is not None else set(_ACCEL_FIELDS)
     obj = _object(value, path, _ACCEL_FIELDS, required)
-    convs: dict[str, Callable[[Any, str], float]] = {
-        "peak_tflops": _positive,
-        "mfu": _fraction,
-        "hbm_gb": _positive,
-        "scaleout_gbps": _positive,
-        "jitter_cv": _non_negative,
-        "mtbf_hours": _positive,
-        "price_per_gpu_hour_usd": _non_negative,
-    }
     values: dict[str, float] = {}
-    for name, conv in convs.items():
+    for name, bound in FIELD_BOUNDS["accelerator"].items():
         if name in obj:
-            values[name] = conv(obj[name], f"{path}.{name}")
+            values[name] = bound.check(obj[name], f"{path}.{name}")
         else:
             assert base is not None  # guaranteed by `required` above
             values[name] = getattr(base, name)
@@ -515,8 +567,8 @@ def _parse_pool(value: Any, path: str, known: Mapping[str, Accelerator]) -> Pool
     return Pool(
         site=_string(obj["site"], f"{path}.site"),
         accelerator=accel,
-        gpus=_count(obj["gpus"], f"{path}.gpus"),
-        fabric_gbps_per_gpu=_positive(obj["fabric_gbps_per_gpu"], f"{path}.fabric_gbps_per_gpu"),
+        gpus=_field(obj, "pool", "gpus", path),
+        fabric_gbps_per_gpu=_field(obj, "pool", "fabric_gbps_per_gpu", path),
         name=name,
         leased=leased,
     )
@@ -538,29 +590,24 @@ def _parse_link(value: Any, path: str, sites: tuple[str, ...]) -> Link:
     return Link(
         a=ends[0],
         b=ends[1],
-        bandwidth_gbps=_positive(obj["bandwidth_gbps"], f"{path}.bandwidth_gbps"),
-        route_km=_non_negative(obj["route_km"], f"{path}.route_km"),
-        efficiency=_get(obj, "efficiency", path, _fraction, d.efficiency),
-        latency_us=_get(obj, "latency_us", path, _non_negative, d.latency_us),
-        window_bytes=_get(obj, "window_bytes", path, _positive, None),
-        streams=_get(obj, "streams", path, _count, d.streams),
+        bandwidth_gbps=_field(obj, "link", "bandwidth_gbps", path),
+        route_km=_field(obj, "link", "route_km", path),
+        efficiency=_field(obj, "link", "efficiency", path, d.efficiency),
+        latency_us=_field(obj, "link", "latency_us", path, d.latency_us),
+        window_bytes=_field(obj, "link", "window_bytes", path, None),
+        streams=_field(obj, "link", "streams", path, d.streams),
         rendezvous_rtts=_rendezvous_rtts(obj, path, d.rendezvous_rtts),
-        loss_rate=_get(obj, "loss_rate", path, _loss, d.loss_rate),
-        mss_bytes=_get(obj, "mss_bytes", path, _positive, d.mss_bytes),
-        step_latency_us=_get(obj, "step_latency_us", path, _positive, None),
-        usable_gbps=_get(obj, "usable_gbps", path, _positive, None),
+        loss_rate=_field(obj, "link", "loss_rate", path, d.loss_rate),
+        mss_bytes=_field(obj, "link", "mss_bytes", path, d.mss_bytes),
+        step_latency_us=_field(obj, "link", "step_latency_us", path, None),
+        usable_gbps=_field(obj, "link", "usable_gbps", path, None),
     )
-
-
-def _loss(value: Any, path: str) -> float:
-    """A loss probability in [0, 1)."""
-    return _number(value, path, low=0.0, high=1.0, high_open=True)
 
 
 def _rendezvous_rtts(obj: dict[str, Any], path: str, default: float) -> float:
     """``rendezvous_rtts`` (a number ≥ 0), or the legacy integer ``handshake_rtts``."""
-    value = _get(obj, "rendezvous_rtts", path, _non_negative, None)
-    legacy = _get(obj, "handshake_rtts", path, lambda v, p: _count(v, p, minimum=0), None)
+    value = _field(obj, "link", "rendezvous_rtts", path, None)
+    legacy = _field(obj, "link", "handshake_rtts", path, None)
     if value is not None and legacy is not None and float(legacy) != value:
         raise ScenarioError(
             f"{path}.handshake_rtts", "contradicts rendezvous_rtts (give only rendezvous_rtts)"
@@ -578,18 +625,18 @@ def _parse_economics(value: Any, path: str, known: Mapping[str, Accelerator]) ->
         raise ScenarioError(f"{path}.reference_accelerator", f"unknown accelerator {ref!r}")
     return Economics(
         reference_accelerator=ref,
-        reference_price_per_gpu_hour_usd=_get(
-            obj, "reference_price_per_gpu_hour_usd", path, _positive, None
+        reference_price_per_gpu_hour_usd=_field(
+            obj, "economics", "reference_price_per_gpu_hour_usd", path, None
         ),
-        reference_mfu=_get(obj, "reference_mfu", path, _fraction, None),
-        scarcity_multiplier=_get(
-            obj, "scarcity_multiplier", path, _non_negative, d.scarcity_multiplier
+        reference_mfu=_field(obj, "economics", "reference_mfu", path, None),
+        scarcity_multiplier=_field(
+            obj, "economics", "scarcity_multiplier", path, d.scarcity_multiplier
         ),
-        rent_per_month_usd=_get(
-            obj, "rent_per_month_usd", path, _non_negative, d.rent_per_month_usd
+        rent_per_month_usd=_field(
+            obj, "economics", "rent_per_month_usd", path, d.rent_per_month_usd
         ),
-        horizon_days=_get(obj, "horizon_days", path, _non_negative, d.horizon_days),
-        restart_cost_s=_get(obj, "restart_cost_s", path, _non_negative, d.restart_cost_s),
+        horizon_days=_field(obj, "economics", "horizon_days", path, d.horizon_days),
+        restart_cost_s=_field(obj, "economics", "restart_cost_s", path, d.restart_cost_s),
     )
 
 
@@ -606,7 +653,7 @@ def _parse_portfolio(value: Any, base: dict[str, Any]) -> tuple[PortfolioEntry, 
         name = obj.get("name", f"workload {i + 1}")
         if not isinstance(name, str):
             raise ScenarioError(f"{path}.name", f"must be a string, got {_show(name)}")
-        share = _fraction(obj["share"], f"{path}.share")
+        share = _field(obj, "portfolio", "share", path)
         overrides = obj.get("workload", {})
         if not isinstance(overrides, dict):
             raise ScenarioError(f"{path}.workload", "must be an object of workload fields")

@@ -9,32 +9,46 @@ Fields (all placements see the same value):
 - ``jitter_cv``: every accelerator's step-time jitter set to this value.
 - ``mfu``: every accelerator's MFU set to this value (0–1].
 - ``overlap_s``: the overlap window, s.
-- ``diloco_inner_steps``: H.
+- ``diloco_inner_steps``: H (an integer field: a spec's points are rounded to whole steps).
+
+Every value must pass the bound the scenario parser enforces on the field it stands for
+(:data:`SWEEP_BOUNDS`, read from ``scenario.FIELD_BOUNDS``), and a sweep has at most
+:data:`MAX_SWEEP_POINTS` values; a refusal raises a :class:`ScenarioError` naming the sweep.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from .placement import candidate_placements
-from .scenario import Scenario
+from .scenario import FIELD_BOUNDS, Bound, Scenario, ScenarioError
 from .valuation import evaluate_and_value
 
 FloatArray = npt.NDArray[np.float64]
 
-SWEEP_FIELDS = (
-    "scarcity_multiplier",
-    "link_bandwidth_gbps",
-    "rent_per_month_usd",
-    "horizon_days",
-    "jitter_cv",
-    "mfu",
-    "overlap_s",
-    "diloco_inner_steps",
-)
+# Each sweep field and the bound of the scenario field it stands for.
+SWEEP_BOUNDS: dict[str, Bound] = {
+    "scarcity_multiplier": FIELD_BOUNDS["economics"]["scarcity_multiplier"],
+    "link_bandwidth_gbps": FIELD_BOUNDS["link"]["bandwidth_gbps"],
+    "rent_per_month_usd": FIELD_BOUNDS["economics"]["rent_per_month_usd"],
+    "horizon_days": FIELD_BOUNDS["economics"]["horizon_days"],
+    "jitter_cv": FIELD_BOUNDS["accelerator"]["jitter_cv"],
+    "mfu": FIELD_BOUNDS["accelerator"]["mfu"],
+    "overlap_s": FIELD_BOUNDS["workload"]["overlap_s"],
+    "diloco_inner_steps": FIELD_BOUNDS["workload"]["diloco_inner_steps"],
+}
+SWEEP_FIELDS = tuple(SWEEP_BOUNDS)
+# At most this many values in one sweep (a spec's N is checked before anything is allocated):
+# one batch is values × placements × pools, and a table of more rows is no longer read.
+MAX_SWEEP_POINTS = 10_000
+# START and STOP: a plain decimal number in ASCII digits (no nan, inf, underscores, spaces or
+# other scripts' digits, all of which float() takes); N: ASCII digits.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_DIGITS = re.compile(r"[0-9]+")
 _POOL_SWEEPS = {"jitter_cv", "mfu"}
 
 
@@ -63,37 +77,84 @@ class SweepResult:
 
 
 def parse_spec(spec: str) -> tuple[str, FloatArray]:
-    """Parse ``FIELD=START:STOP:N`` (linear) or ``FIELD=START:STOP:N:log`` (geometric)."""
+    """Parse ``FIELD=START:STOP:N`` (linear) or ``FIELD=START:STOP:N:log`` (geometric).
+
+    START and STOP must pass the field's bound (:data:`SWEEP_BOUNDS`), 2 ≤ N ≤
+    :data:`MAX_SWEEP_POINTS`; an integer field's points are rounded to integers. Any fault is a
+    :class:`ScenarioError` whose path names the sweep (``--sweep mfu STOP``).
+    """
     if "=" not in spec:
-        raise ValueError(f"sweep spec {spec!r} must look like FIELD=START:STOP:N")
+        raise ScenarioError("--sweep", f"{_short(spec)} must look like FIELD=START:STOP:N")
     name, _, rng = spec.partition("=")
     name = name.strip()
     if name not in SWEEP_FIELDS:
-        raise ValueError(f"unknown sweep field {name!r}; one of {', '.join(SWEEP_FIELDS)}")
+        raise ScenarioError(
+            "--sweep", f"unknown sweep field {_short(name)}; one of {', '.join(SWEEP_FIELDS)}"
+        )
+    where = f"--sweep {name}"
     parts = rng.split(":")
     if len(parts) not in (3, 4) or (len(parts) == 4 and parts[3] != "log"):
-        raise ValueError(f"sweep range {rng!r} must be START:STOP:N or START:STOP:N:log")
-    try:
-        start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
-    except ValueError as exc:
-        raise ValueError(f"sweep range {rng!r}: {exc}") from None
-    if count < 2:
-        raise ValueError("a sweep needs at least 2 points")
+        raise ScenarioError(where, f"range {_short(rng)} must be START:STOP:N or START:STOP:N:log")
+    bound = SWEEP_BOUNDS[name]
+    start, stop = (
+        _endpoint(text, bound, f"{where} {label}")
+        for text, label in ((parts[0], "START"), (parts[1], "STOP"))
+    )
+    digits = parts[2]
+    if not _DIGITS.fullmatch(digits):
+        raise ScenarioError(f"{where} N", f"must be a whole number, got {_short(digits)}")
+    significant = digits.lstrip("0")
+    # Compared as text first: a thousand-digit N is refused without converting it.
+    if len(significant) > 9 or not 2 <= int(significant or "0") <= MAX_SWEEP_POINTS:
+        raise ScenarioError(
+            f"{where} N", f"must be 2 to {MAX_SWEEP_POINTS:,}, got {_short(digits)}"
+        )
+    count = int(significant)
     if len(parts) == 4:
         if start <= 0 or stop <= 0:
-            raise ValueError("a log sweep needs positive bounds")
-        return name, np.geomspace(start, stop, count)
-    return name, np.linspace(start, stop, count)
+            raise ScenarioError(where, "a log sweep needs START and STOP > 0")
+        values = np.geomspace(start, stop, count)
+    else:
+        values = np.linspace(start, stop, count)
+    if bound.integer:
+        values = np.round(values)
+    return name, check_values(name, values, where)
+
+
+def check_values(field: str, values: npt.ArrayLike, path: str | None = None) -> FloatArray:
+    """``values`` as a 1-d float array if there are 1 to :data:`MAX_SWEEP_POINTS` of them and
+    each passes the field's bound; otherwise a ScenarioError at ``path`` (default ``sweep
+    FIELD``) naming the first value refused and its index."""
+    where = path or f"sweep {field}"
+    if field not in SWEEP_BOUNDS:
+        raise ScenarioError(where, f"unknown sweep field {_short(field)}")
+    vals = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not 1 <= vals.size <= MAX_SWEEP_POINTS:
+        raise ScenarioError(where, f"takes 1 to {MAX_SWEEP_POINTS:,} values, got {vals.size:,}")
+    bound = SWEEP_BOUNDS[field]
+    for i, v in enumerate(vals.tolist()):
+        bound.check(int(v) if bound.integer and v.is_integer() else v, f"{where}[{i}]")
+    return vals
+
+
+def _endpoint(text: str, bound: Bound, path: str) -> float:
+    if not _DECIMAL.fullmatch(text):
+        raise ScenarioError(path, f"must be a decimal number, got {_short(text)}")
+    value = float(text)  # a decimal literal beyond float64 reads as ±inf: the bound refuses it
+    return float(bound.check(int(value) if bound.integer and value.is_integer() else value, path))
+
+
+def _short(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
 def sweep(scenario: Scenario, field: str, values: npt.ArrayLike) -> SweepResult:
     """Evaluate the scenario with ``field`` set to each of ``values`` (see module docstring).
 
-    One vectorized evaluation of (values × placements).
+    One vectorized evaluation of (values × placements). ``values`` are checked as by
+    :func:`check_values` (ScenarioError before any evaluation).
     """
-    if field not in SWEEP_FIELDS:
-        raise ValueError(f"unknown sweep field {field!r}; one of {', '.join(SWEEP_FIELDS)}")
-    vals = np.asarray(values, dtype=np.float64).reshape(-1)
+    vals = check_values(field, values)
     placements = candidate_placements(scenario)
     n_pools, n_links = len(scenario.pools), len(scenario.links)
     if field == "link_bandwidth_gbps":

@@ -95,3 +95,31 @@ def test_catalog_covers_the_references_table():
     assert set(CATALOG) == {"V100", "A100", "H100", "H200", "B200", "GB200"}
     assert CATALOG["H100"].peak_tflops == 989
     assert CATALOG["A100"].peak_tflops == 312
+
+
+def test_every_numeric_field_has_one_bound_the_parser_applies():
+    """FIELD_BOUNDS covers every number of the document, and the parser reads it: a value just
+    outside an entry's range is refused at that field's path."""
+    from dataclasses import fields
+
+    from clusters.perfmodel import Accelerator, Economics, Link, Pool, Workload
+    from clusters.perfmodel.scenario import FIELD_BOUNDS
+
+    text = {"sync", "batch_split", "site", "accelerator", "name", "leased", "a", "b"}
+    text |= {"reference_accelerator"}
+    for section, cls in (
+        ("workload", Workload),
+        ("accelerator", Accelerator),
+        ("pool", Pool),
+        ("link", Link),
+        ("economics", Economics),
+    ):
+        numeric = {f.name for f in fields(cls)} - text
+        assert numeric <= set(FIELD_BOUNDS[section]), section
+    bound = FIELD_BOUNDS["link"]["efficiency"]
+    d = demo_dict()
+    d["links"][0]["efficiency"] = bound.high + 0.5
+    with pytest.raises(ScenarioError) as exc:
+        Scenario.from_dict(d)
+    assert exc.value.path == "$.links[0].efficiency"
+    assert exc.value.message == "must be <= 1, got 1.5"
