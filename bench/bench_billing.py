@@ -31,7 +31,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_leases, report, throwaway_database, timed, verdict  # noqa: E402
+from bench.common import (  # noqa: E402
+    bench_leases,
+    copies,
+    report,
+    throwaway_database,
+    timed,
+    verdict,
+)
 
 BENCH_DB = "landlord_bench_billing"
 LEASES = 5_000
@@ -58,36 +65,23 @@ def insert_documents(source, lines, period: dt.date) -> dict[int, int]:
     returns old invoice id → new invoice id."""
     from billing.models import Invoice, InvoiceLine
 
-    copies = [
-        Invoice(
-            tenant_id=i.tenant_id,
-            lease_id=i.lease_id,
-            kind=i.kind,
-            period=period,
-            period_start=i.period_start,
-            period_end=i.period_end,
-            currency=i.currency,
-            total=i.total,
-        )
-        for i in source
-    ]
-    Invoice.objects.bulk_create(copies, batch_size=5000)
-    mapping = {old.pk: new.pk for old, new in zip(source, copies, strict=True)}
+    invoices = copies(
+        Invoice,
+        source,
+        ("tenant_id", "lease_id", "kind", "period_start", "period_end", "currency", "total"),
+        period=period,
+    )
+    Invoice.objects.bulk_create(invoices, batch_size=5000)
+    mapping = {old.pk: new.pk for old, new in zip(source, invoices, strict=True)}
     InvoiceLine.objects.bulk_create(
-        (
-            InvoiceLine(
-                invoice_id=mapping[line.invoice_id],
-                lease_line_id=line.lease_line_id,
-                description=line.description,
-                service_start=line.service_start,
-                service_end=line.service_end,
-                days=line.days,
-                days_in_month=line.days_in_month,
-                monthly_rate=line.monthly_rate,
-                rate_multiplier=line.rate_multiplier,
-                amount=line.amount,
-            )
-            for line in lines
+        copies(
+            InvoiceLine,
+            lines,
+            (
+                *("lease_line_id", "description", "service_start", "service_end", "days"),
+                *("days_in_month", "monthly_rate", "rate_multiplier", "amount"),
+            ),
+            invoice_id=mapping,
         ),
         batch_size=5000,
     )
@@ -123,32 +117,23 @@ def floor_insert(month: dt.date) -> tuple[float, float, float]:
             with timed() as t:
                 mapping = insert_documents(source, lines, shifted)
                 Posting.objects.bulk_create(
-                    (
-                        Posting(
-                            day=p.day,
-                            posted_at=p.posted_at,
-                            kind=p.kind,
-                            debit=p.debit,
-                            credit=p.credit,
-                            amount=p.amount,
-                            currency=p.currency,
-                            tenant_id=p.tenant_id,
-                            invoice_id=mapping[p.invoice_id],
-                        )
-                        for p in postings
+                    copies(
+                        Posting,
+                        postings,
+                        (
+                            *("day", "posted_at", "kind", "debit", "credit", "amount"),
+                            *("currency", "tenant_id"),
+                        ),
+                        invoice_id=mapping,
                     ),
                     batch_size=5000,
                 )
                 RevenueSchedule.objects.bulk_create(
-                    (
-                        RevenueSchedule(
-                            tenant_id=r.tenant_id,
-                            invoice_id=mapping[r.invoice_id],
-                            amount=r.amount,
-                            service_start=r.service_start,
-                            service_end=r.service_end,
-                        )
-                        for r in schedules
+                    copies(
+                        RevenueSchedule,
+                        schedules,
+                        ("tenant_id", "amount", "service_start", "service_end"),
+                        invoice_id=mapping,
                     ),
                     batch_size=5000,
                 )

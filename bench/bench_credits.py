@@ -29,7 +29,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_leases, report, throwaway_database, timed, verdict  # noqa: E402
+from bench.common import (  # noqa: E402
+    bench_leases,
+    copies,
+    report,
+    throwaway_database,
+    timed,
+    verdict,
+)
 
 BENCH_DB = "landlord_bench_credits"
 LEASES = 5_000
@@ -112,53 +119,39 @@ def floor_insert() -> float:
         with transaction.atomic():
             sid = transaction.savepoint()
             with timed() as t:
-                copies = [
-                    CreditNote(
-                        tenant_id=n.tenant_id,
-                        lease_id=n.lease_id,
-                        invoice_id=n.invoice_id,
-                        kind=n.kind,
-                        period=shifted,
-                        currency=n.currency,
-                        total=n.total,
-                        reason=n.reason,
-                    )
-                    for n in notes
-                ]
-                CreditNote.objects.bulk_create(copies, batch_size=5000)
-                mapping = {old.pk: new.pk for old, new in zip(notes, copies, strict=True)}
-                CreditNoteLine.objects.bulk_create(
+                notes_ = copies(
+                    CreditNote,
+                    notes,
                     (
-                        CreditNoteLine(
-                            credit_note_id=mapping[line.credit_note_id],
-                            invoice_line_id=line.invoice_line_id,
-                            lease_line_id=line.lease_line_id,
-                            description=line.description,
-                            service_start=line.service_start,
-                            service_end=line.service_end,
-                            days=line.days,
-                            amount=line.amount,
-                        )
-                        for line in lines
+                        *("tenant_id", "lease_id", "invoice_id", "kind", "currency", "total"),
+                        "reason",
+                    ),
+                    period=shifted,
+                )
+                CreditNote.objects.bulk_create(notes_, batch_size=5000)
+                mapping = {old.pk: new.pk for old, new in zip(notes, notes_, strict=True)}
+                CreditNoteLine.objects.bulk_create(
+                    copies(
+                        CreditNoteLine,
+                        lines,
+                        (
+                            *("invoice_line_id", "lease_line_id", "description"),
+                            *("service_start", "service_end", "days", "amount"),
+                        ),
+                        credit_note_id=mapping,
                     ),
                     batch_size=5000,
                 )
                 AvailabilityReport.objects.bulk_create(
-                    (
-                        AvailabilityReport(
-                            lease_id=r.lease_id,
-                            tenant_id=r.tenant_id,
-                            period=shifted,
-                            period_start=r.period_start,
-                            period_end=r.period_end,
-                            computed_at=r.computed_at,
-                            in_service_us=r.in_service_us,
-                            downtime_us=r.downtime_us,
-                            credit=r.credit,
-                            currency=r.currency,
-                            report=r.report,
-                        )
-                        for r in reports
+                    copies(
+                        AvailabilityReport,
+                        reports,
+                        (
+                            *("lease_id", "tenant_id", "period_start", "period_end"),
+                            *("computed_at", "in_service_us", "downtime_us", "credit"),
+                            *("currency", "report"),
+                        ),
+                        period=shifted,
                     ),
                     batch_size=5000,
                 )
