@@ -99,10 +99,12 @@ def accelerator_key(slug: str) -> str:
 
 
 def accelerator_figures(acc: AcceleratorModel) -> dict[str, float]:
-    """An inventory accelerator's figures as a scenario's `accelerators` entry."""
+    """An inventory accelerator's figures as a scenario's `accelerators` entry. Its
+    `reference_mfu` is end to end; the scenario's `mfu` is the kernel MFU it converts to
+    (`perfmodel.published.kernel_mfu`: by name, else by generation; docs/model.md, "Compute")."""
     return {
         "peak_tflops": acc.peak_tflops,
-        "mfu": kernel_mfu(accelerator_key(acc.slug), acc.reference_mfu),
+        "mfu": kernel_mfu(accelerator_key(acc.slug), acc.reference_mfu, acc.generation),
         "hbm_gb": acc.hbm_gb,
         "scaleout_gbps": acc.scaleout_gbps,
         "jitter_cv": acc.jitter_cv,

@@ -6,7 +6,9 @@ include the pipeline bubble, stragglers and exposed communication of their run. 
 ``terms.kernel_efficiency``). :func:`fit_kernel_mfu` finds, per accelerator, the one kernel MFU
 that brings every published run of that accelerator closest (minimax relative error) after the
 model applies its own losses; the catalog holds the result, and tests check every run within
-10 %.
+10 %. :func:`kernel_mfu` converts any generation's end-to-end figure (the inventory's, or our
+estimate for a generation with no published run) into the kernel input with the kernel /
+end-to-end ratio of a published anchor (:data:`ANCHOR_OF`).
 
 Each run is a scenario document with the configuration the source states, and the figure it
 published: ``tflops_per_gpu`` (model FLOPs per GPU per second, compared with the model's
@@ -32,16 +34,67 @@ END_TO_END_MFU: dict[str, tuple[float, str]] = {
     "A100": (0.552, "MegaScale, 175B on 12,288 A100s: 55.2 % MFU (arXiv 2402.15627)"),
 }
 
+# End-to-end MFU of the generations with no published run of their own: our estimates, the same
+# as the inventory's (migration clusters/0002). The catalog's kernel MFU of each is its
+# conversion by :func:`kernel_mfu`, rounded to 3 decimals (tests/perfmodel/test_published.py).
+ESTIMATED_END_TO_END_MFU: dict[str, tuple[float, str]] = {
+    "V100": (0.35, "our estimate: below A100's 0.552 (older kernels, 100 Gbit/s fabric)"),
+    "H200": (0.45, "our estimate: H100's compute, more and faster HBM (141 GB, 4.8 TB/s)"),
+    "B200": (0.40, "our estimate: new parts usually start below Hopper's 0.435"),
+    "GB200": (0.40, "our estimate: as B200"),
+}
 
-def kernel_mfu(accelerator: str, end_to_end_mfu: float) -> float:
+# Which published anchor converts each generation's end-to-end MFU into the kernel input
+# (docs/model.md, "Compute"). The ratio kernel / end to end is what the model's own losses
+# (bubble, stragglers, exposed communication) took away on the anchor's runs, so a generation
+# borrows the ratio of the anchor whose runs it resembles: Hopper and Blackwell train at
+# thousands of GPUs on 400–800 Gbit/s per GPU with Llama 3's kind of parallelism (H100);
+# Volta on a slower fabric with Megatron's (A100). Keyed by the inventory's generations.
+ANCHOR_OF_GENERATION: dict[str, str] = {
+    "volta": "A100",
+    "ampere": "A100",
+    "hopper": "H100",
+    "blackwell": "H100",
+}
+# The same, per catalog accelerator.
+ANCHOR_OF: dict[str, str] = {
+    "V100": ANCHOR_OF_GENERATION["volta"],
+    "A100": ANCHOR_OF_GENERATION["ampere"],
+    "H100": ANCHOR_OF_GENERATION["hopper"],
+    "H200": ANCHOR_OF_GENERATION["hopper"],
+    "B200": ANCHOR_OF_GENERATION["blackwell"],
+    "GB200": ANCHOR_OF_GENERATION["blackwell"],
+}
+# An accelerator whose name and generation are both unknown takes the H100 ratio: the newest
+# anchor, and the smaller of the two corrections (1.134 against A100's 1.199).
+FALLBACK_ANCHOR = "H100"
+
+
+def anchor_of(accelerator: str, generation: str | None = None) -> str:
+    """The published anchor whose ratio converts ``accelerator``'s end-to-end MFU: by name
+    (:data:`ANCHOR_OF`), else by generation (:data:`ANCHOR_OF_GENERATION`), else
+    :data:`FALLBACK_ANCHOR`."""
+    if accelerator in ANCHOR_OF:
+        return ANCHOR_OF[accelerator]
+    return ANCHOR_OF_GENERATION.get((generation or "").lower(), FALLBACK_ANCHOR)
+
+
+def kernel_to_end_to_end(accelerator: str, generation: str | None = None) -> float:
+    """Kernel MFU / end-to-end MFU on the accelerator's anchor runs (H100 1.134, A100 1.199):
+    the catalog's fitted kernel MFU over the anchor's published end-to-end figure."""
+    anchor = anchor_of(accelerator, generation)
+    return CATALOG[anchor].mfu / END_TO_END_MFU[anchor][0]
+
+
+def kernel_mfu(accelerator: str, end_to_end_mfu: float, generation: str | None = None) -> float:
     """The kernel MFU input for an accelerator whose END-TO-END MFU is given (e.g. the
-    inventory's ``reference_mfu``): the catalog's kernel MFU scaled by how far the given figure
-    is from the published one the catalog was fitted to; the given figure unchanged when the
-    accelerator has no published anchor. Capped at 1."""
-    anchor = END_TO_END_MFU.get(accelerator)
-    if anchor is None or accelerator not in CATALOG:
-        return end_to_end_mfu
-    return min(1.0, CATALOG[accelerator].mfu * end_to_end_mfu / anchor[0])
+    inventory's ``reference_mfu``): the figure times its anchor's kernel / end-to-end ratio
+    (:func:`anchor_of`: by name, else by ``generation``, else :data:`FALLBACK_ANCHOR`), capped
+    at 1. Every generation is converted: an end-to-end figure is never used as kernel MFU.
+    Raises ``ValueError`` unless the figure is in (0, 1]."""
+    if not 0.0 < end_to_end_mfu <= 1.0:
+        raise ValueError(f"end-to-end MFU must be in (0, 1], got {end_to_end_mfu!r}")
+    return min(1.0, end_to_end_mfu * kernel_to_end_to_end(accelerator, generation))
 
 
 @dataclass(frozen=True)

@@ -73,15 +73,17 @@ def test_volta_on_100g_roce_by_hand():
     assert th.predicted_busbw_gbytes_per_s == pytest.approx(12.4941022, rel=1e-8)
     assert th.busbw_threshold == pytest.approx(0.9 * 12.4941022, rel=1e-8)  # 11.2446920
 
-    # V100 has no published end-to-end anchor: its kernel MFU is the inventory's 0.35.
-    # compute = 6 · 1e9 · 16,384 / (125e12 · 0.35) = 9.8304e13 / 4.375e13 = 2.2469485714 s
+    # V100 has no published end-to-end run: its end-to-end 0.35 takes A100's kernel / end-to-end
+    # ratio (docs/model.md, "Compute"), 0.662 / 0.552: 0.35 · 0.662 / 0.552 = 0.4197463768
+    # compute = 6 · 1e9 · 16,384 / (125e12 · 0.4197463768) = 9.8304e13 / 5.246829710e13
+    #         = 1.8735885369 s
     # stragglers: 1 + 0.03 · E[max of 32 standard normals] = 1 + 0.03 · 2.0696688279
     #           = 1.0620900648
     # all-reduce: 8.5 µs + 62 · 10 µs + 1.9375 · 2e9 / 12.5e9 = 0.3106285 s (tree: 0.3201085 s)
-    # overlap = 2/3 · 2.2469485714 · 1.0620900648 / 4 = 0.3977… s ≥ 0.3106285: nothing exposed
-    # step = 2.2469485714 · 1.0620900648 = 2.3864617539 s
-    assert th.predicted_step_s == pytest.approx(2.3864617539, rel=1e-8)
-    assert th.step_threshold == pytest.approx(2.6251079293, rel=1e-8)  # 1.1 × 2.3864617539
+    # overlap = 2/3 · 1.8735885369 · 1.0620900648 / 4 = 0.3316… s ≥ 0.3106285: nothing exposed
+    # step = 1.8735885369 · 1.0620900648 = 1.9899197706 s
+    assert th.predicted_step_s == pytest.approx(1.9899197706, rel=1e-8)
+    assert th.step_threshold == pytest.approx(2.1889117476, rel=1e-8)  # 1.1 × 1.9899197706
 
 
 def test_the_prediction_follows_the_group_and_the_message_size():

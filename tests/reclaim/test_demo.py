@@ -47,7 +47,7 @@ def _keep_break_even(scale):
 
 def test_keep_decision_break_even_scarcity_is_meaningful_at_every_seed_scale():
     """Rents scale with the fleet (leasing.demo), so the motivating case's break-even scarcity
-    is of the full-scale order (10.77 measured at full scale; not the ~500 of a 2 % fleet at
+    is of the full-scale order (10.16 measured at full scale; not the ~500 of a 2 % fleet at
     full-size rents) at the smallest and the default seed scale, and the two agree within the
     model's own scale effects (docs/model.md, "Where the model departs", 9)."""
     before = transaction.savepoint()
