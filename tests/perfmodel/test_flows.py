@@ -8,7 +8,7 @@ import pytest
 
 from clusters.perfmodel import Scenario, evaluate, evaluate_reference, inputs_of, topology_of
 
-from .scenarios import two_site_dict
+from .scenarios import demo, two_site_dict
 
 TP, PP = 8, 4
 FIBER_US_PER_KM = 4.9
@@ -123,3 +123,30 @@ def test_flows_match_the_reference_evaluator(sync, links, window, loss):
         vec = evaluate(topo, x).take(())
         for key, value in ref.items():
             assert vec[key] == pytest.approx(value, rel=1e-9), (scale, key)
+
+
+def test_the_demo_hops_carry_tens_of_thousands_of_connections():
+    """The demo's aging 400 Gbit/s links are window-bound for one connection of 2 flows, but
+    the hierarchical sync puts TP·PP × the smallest campus's replicas on them: the line binds."""
+    sc = demo()
+    w = sc.workload
+    rep = w.tensor_parallel * w.pipeline_parallel
+    per_site: dict[str, int] = {}
+    for p in sc.pools:
+        per_site[p.site] = per_site.get(p.site, 0) + p.gpus // rep
+    got = _run(sc)
+    print(
+        f"demo: {got['hop_connections']:,.0f} connections per hop, smallest campus "
+        f"{min(per_site.values())} replicas, slowest hop "
+        f"{got['slowest_hop_bytes_per_s'] * 8 / 1e9:,.0f} Gbit/s"
+    )
+    assert got["hop_connections"] == rep * min(per_site.values())
+    aging = [lk for lk in sc.links if lk.bandwidth_gbps == 400]
+    one_connection = [
+        lk.streams * lk.window_bytes / (2 * (lk.route_km * FIBER_US_PER_KM + lk.latency_us) * 1e-6)
+        for lk in aging
+    ]
+    assert all(b < 400e9 / 8 * lk.efficiency for b, lk in zip(one_connection, aging, strict=True))
+    assert got["slowest_hop_bytes_per_s"] == pytest.approx(
+        min(400e9 / 8 * lk.efficiency for lk in aging)
+    )
