@@ -142,7 +142,7 @@ class SiteLinkAdmin(admin.ModelAdmin):
     list_select_related = ("site_a", "site_b")
     readonly_fields = ("one_way_latency", "usable")
 
-    @admin.display(description="usable Gbit/s (window-capped)")
+    @admin.display(description="usable Gbit/s per connection (window-capped)")
     def usable(self, obj: SiteLink) -> str:
         return _number(obj.usable_gbps, 1) if obj.route_km is not None else "—"
 

@@ -135,7 +135,14 @@ class SiteLink(models.Model):
     window_bytes = models.PositiveBigIntegerField(
         default=4 * 1024 * 1024, help_text="Bytes one flow may have in flight."
     )
-    streams = models.PositiveIntegerField(default=8, help_text="Parallel flows per collective.")
+    streams = models.PositiveIntegerField(
+        default=8,
+        help_text=(
+            "TCP flows per collective connection (NCCL: NCCL_NSOCKS_PERTHREAD × "
+            "NCCL_SOCKET_NTHREADS); the model multiplies them by the connections the "
+            "parallelism puts on the link."
+        ),
+    )
     rendezvous_rtts = models.FloatField(
         default=0.5,
         help_text=(
@@ -204,10 +211,12 @@ class SiteLink(models.Model):
 
     @property
     def usable_gbps(self) -> float:
-        """What collectives can push through, Gbit/s: the line rate × efficiency, capped by the
-        bandwidth-delay product `streams · window / RTT` and, on a lossy link, by TCP's loss
-        bound (the performance model's own term). An aging link with small windows is
-        latency-bound well below its nominal rate."""
+        """What one collective connection can push through, Gbit/s: the line rate × efficiency,
+        capped by the bandwidth-delay product `streams · window / RTT` and, on a lossy link,
+        by TCP's loss bound (the performance model's own term), for the configured `streams`
+        flows. An aging link with small windows is latency-bound well below its nominal rate
+        for one connection; a training job opens many in parallel (one per ring the
+        parallelism makes), which the model counts per scenario (docs/model.md, "Links")."""
         rtt_s = 2 * self.one_way_latency_us * 1e-6
         usable = terms.link_usable_bytes_per_s(
             self.bandwidth_gbps,

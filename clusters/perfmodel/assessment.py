@@ -473,7 +473,7 @@ def _comm_words(scenario: Scenario, g: dict[str, float]) -> str:
             f"usable on the slowest hop and is exposed for {exposed:.2f} s per step "
             f"against {g['compute_s']:.2f} s of compute"
         )
-        bound = _window_bound_links(scenario)
+        bound = _window_bound_links(scenario, g["hop_connections"])
         if bound:
             words += "; " + "; ".join(bound)
         return words
@@ -483,23 +483,29 @@ def _comm_words(scenario: Scenario, g: dict[str, float]) -> str:
     )
 
 
-def _window_bound_links(scenario: Scenario) -> list[str]:
-    """Links whose window, not their line rate, sets the throughput (bandwidth-delay product)."""
+def _window_bound_links(scenario: Scenario, connections: float) -> list[str]:
+    """Links whose window, not their line rate, sets the throughput (bandwidth-delay product),
+    with the flows the placement puts on them: ``streams`` per connection, the hop's
+    ``connections`` spread evenly over its direct links (model.py, docs/model.md "Links")."""
+    per_pair: dict[frozenset[str], int] = {}
+    for lk in scenario.links:
+        per_pair[frozenset((lk.a, lk.b))] = per_pair.get(frozenset((lk.a, lk.b)), 0) + 1
     notes = []
     for lk in scenario.links:
         if lk.window_bytes is None:
             continue
+        flows = lk.streams * max(connections, 1.0) / per_pair[frozenset((lk.a, lk.b))]
         one_way = float(terms.one_way_latency_s(lk.route_km, lk.latency_us))
         usable = float(
             terms.link_usable_bytes_per_s(
-                lk.bandwidth_gbps, lk.efficiency, lk.window_bytes, lk.streams, 2 * one_way
+                lk.bandwidth_gbps, lk.efficiency, lk.window_bytes, flows, 2 * one_way
             )
         )
         line = float(terms.gbps_to_bytes_per_s(lk.bandwidth_gbps)) * lk.efficiency
         if usable < line * 0.999:
             notes.append(
                 f"link {lk.a}–{lk.b} ({lk.bandwidth_gbps:,.0f} Gbit/s nominal) is window-bound at "
-                f"{usable * 8 / 1e9:,.0f} Gbit/s ({lk.streams} × {lk.window_bytes / 2**20:g} MiB "
-                f"per {2e3 * one_way:.2f} ms round trip)"
+                f"{usable * 8 / 1e9:,.0f} Gbit/s ({flows:,.4g} flows × "
+                f"{lk.window_bytes / 2**20:g} MiB per {2e3 * one_way:.2f} ms round trip)"
             )
     return notes

@@ -74,7 +74,8 @@ def usable_bytes_per_s(
     mathis_c: ArrayLike = MATHIS_C,
     loss_blend: ArrayLike = LOSS_BLEND,
 ) -> FloatArray:
-    """Usable throughput (bytes/s) of a link carrying ``streams`` parallel TCP flows.
+    """Usable throughput (bytes/s) of a link carrying ``streams`` parallel TCP flows (all of
+    them: a scenario passes flows per connection × connections, model.py).
 
     ``B = min(line · efficiency, streams · window / RTT)`` blended with the loss bound
     ``L = streams · C · MSS / (RTT · √loss)`` as ``(B^−k + L^−k)^(−1/k)``, k = ``loss_blend``

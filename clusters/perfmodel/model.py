@@ -21,8 +21,11 @@ The step (sections of docs/model.md, "The terms", in brackets):
    inter-site hop carries ``2(D−1)/D · grad_bytes``) or hierarchical (reduce-scatter in each
    site, ``2(k−1)/k · grad_bytes`` over the slowest inter-site hop, all-gather), or DiLoCo
    (hierarchical inter-site cost divided by H). Links deliver
-   ``min(bw·eff, streams·window/RTT, Mathis loss bound)`` and pay one way plus rendezvous round
-   trips per collective step.
+   ``min(bw·eff, flows·window/RTT, Mathis loss bound × flows)`` and pay one way plus rendezvous
+   round trips per collective step, where flows = streams × the concurrent connections the
+   parallelism puts on the hop: TP·PP for a flat ring (one ring per model-shard position),
+   TP·PP × the fewest replicas of an active site for hierarchical and DiLoCo (one ring per
+   slice left by the reduce-scatter inside each site), spread evenly over the hop's links.
 5. Step = compute + ``max(0, comm − overlap)``; goodput ``M/(M+r)``; DiLoCo quality penalty.
 6. Value = useful FLOP/s × horizon × reference $/useful FLOP × scarcity; rent; net.
 
@@ -196,7 +199,8 @@ class Outputs:
 
     Times in seconds, throughput in FLOP/s, money in USD. ``split_loss`` is the compute lost to
     the split (1 − perfectly balanced time / actual, before pipeline and stragglers);
-    ``slowest_pool`` is the index of the pool that sets the compute time.
+    ``slowest_pool`` is the index of the pool that sets the compute time;
+    ``hop_connections`` the concurrent connections crossing each inter-site hop (0 on one site).
     """
 
     replicas: FloatArray
@@ -222,6 +226,7 @@ class Outputs:
     achieved_tflops_per_gpu: FloatArray
     slowest_hop_bytes_per_s: FloatArray
     slowest_hop_latency_s: FloatArray
+    hop_connections: FloatArray
     split_loss: FloatArray
     slowest_pool: npt.NDArray[np.int64]
     cluster_mtbf_s: FloatArray
@@ -475,12 +480,31 @@ def _evaluate(topo: Topology, x: Inputs) -> Outputs:
         bw_s = busbw_active[idx].min(axis=0, initial=np.inf)
         intra_hier = np.maximum(intra_hier, terms.allreduce_s(bytes_rank, site_replicas[s], bw_s))
 
+    # Concurrent connections on every inter-site hop (docs/model.md, "Links": flows): a flat
+    # ring is TP·PP rings, one per model-shard position, each crossing every hop once; the
+    # hierarchical (and DiLoCo's outer) all-reduce runs one ring per slice left by the
+    # reduce-scatter inside each site, as many as the ranks of the site with the fewest.
+    fewest = np.full(shape, np.inf)
+    for r in site_replicas:
+        fewest = np.where(r > 0.0, np.minimum(fewest, r), fewest)
+    connections = terms.hop_connections(sync, rep, np.where(np.isfinite(fewest), fewest, 1.0))
+    # A hop's connections spread evenly over its direct links; each carries `streams` flows.
+    pair_links: dict[tuple[int, int], int] = {}
+    for a, b in zip(topo.link_a, topo.link_b, strict=True):
+        key = (min(a, b), max(a, b))
+        pair_links[key] = pair_links.get(key, 0) + 1
+    share = np.asarray(
+        [
+            1.0 / pair_links[(min(a, b), max(a, b))]
+            for a, b in zip(topo.link_a, topo.link_b, strict=True)
+        ]
+    ).reshape((n_links,) + (1,) * len(shape))
     one_way = terms.one_way_latency_s(lead(x.route_km, n_links), lead(x.latency_us, n_links))
     usable = terms.link_usable_bytes_per_s(
         lead(x.bandwidth_gbps, n_links),
         lead(x.efficiency, n_links),
         lead(x.window_bytes, n_links),
-        lead(x.streams, n_links),
+        lead(x.streams, n_links) * connections * share,
         2.0 * one_way,
         lead(x.loss_rate, n_links),
         lead(x.mss_bytes, n_links),
@@ -594,6 +618,7 @@ def _evaluate(topo: Topology, x: Inputs) -> Outputs:
         achieved_tflops_per_gpu=f(achieved),
         slowest_hop_bytes_per_s=f(hop_bw_min),
         slowest_hop_latency_s=f(hop_lat_max),
+        hop_connections=f(np.where(multi, connections, 0.0)),
         split_loss=f(np.where(np.isfinite(split_loss), split_loss, 0.0)),
         slowest_pool=np.asarray(np.broadcast_to(slowest_pool, shape), dtype=np.int64),
         cluster_mtbf_s=f(mtbf_cluster),

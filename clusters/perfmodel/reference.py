@@ -150,7 +150,14 @@ def evaluate_one(
                 intra_hier, _ring(bytes_rank, site_reps[i], min(bws), NETWORK_HOP_LATENCY_S)
             )
 
-    # Ring of active sites in scenario order; each hop sums its direct links.
+    # Ring of active sites in scenario order; each hop sums its direct links. The hop carries
+    # one connection per parallel ring: TP·PP for a flat ring, TP·PP × the fewest replicas of
+    # an active site once each site has reduce-scattered (hierarchical, DiLoCo); they spread
+    # evenly over the hop's links, each connection `streams` flows.
+    if s["sync"] == 0.0:
+        rings = rep
+    else:
+        rings = rep * min((site_reps[i] for i in active_sites), default=1.0)
     hop_bw = math.inf
     hop_lat = 0.0
     if k >= 2:
@@ -158,41 +165,35 @@ def evaluate_one(
             j = active_sites[(idx + 1) % k]
             bw = 0.0
             lat = 0.0
-            for li in range(len(link_a)):
-                if {link_a[li], link_b[li]} == {i, j}:
-                    one_way = (
-                        links["route_km"][li] * FIBER_US_PER_KM + links["latency_us"][li]
-                    ) * 1e-6
-                    line = links["bandwidth_gbps"][li] * 1e9 / 8.0 * links["efficiency"][li]
-                    window = (
-                        links["streams"][li] * links["window_bytes"][li] / (2.0 * one_way)
-                        if one_way > 0
-                        else math.inf
+            on_hop = [li for li in range(len(link_a)) if {link_a[li], link_b[li]} == {i, j}]
+            for li in on_hop:
+                flows = links["streams"][li] * rings / len(on_hop)
+                one_way = (links["route_km"][li] * FIBER_US_PER_KM + links["latency_us"][li]) * 1e-6
+                line = links["bandwidth_gbps"][li] * 1e9 / 8.0 * links["efficiency"][li]
+                window = (
+                    flows * links["window_bytes"][li] / (2.0 * one_way) if one_way > 0 else math.inf
+                )
+                loss = links["loss_rate"][li]
+                mathis = (
+                    flows * MATHIS_C * links["mss_bytes"][li] / (2.0 * one_way * math.sqrt(loss))
+                    if one_way > 0 and loss > 0
+                    else math.inf
+                )
+                measured_bw = links["usable_gbps"][li]
+                if math.isnan(measured_bw):
+                    low, high = sorted((min(line, window), mathis))
+                    bw += (
+                        low * (1.0 + (low / high) ** LOSS_BLEND) ** (-1.0 / LOSS_BLEND)
+                        if math.isfinite(high) and low > 0.0
+                        else low
                     )
-                    loss = links["loss_rate"][li]
-                    mathis = (
-                        links["streams"][li]
-                        * MATHIS_C
-                        * links["mss_bytes"][li]
-                        / (2.0 * one_way * math.sqrt(loss))
-                        if one_way > 0 and loss > 0
-                        else math.inf
-                    )
-                    measured_bw = links["usable_gbps"][li]
-                    if math.isnan(measured_bw):
-                        low, high = sorted((min(line, window), mathis))
-                        bw += (
-                            low * (1.0 + (low / high) ** LOSS_BLEND) ** (-1.0 / LOSS_BLEND)
-                            if math.isfinite(high) and low > 0.0
-                            else low
-                        )
-                    else:
-                        bw += measured_bw * 1e9 / 8.0
-                    measured_lat = links["step_latency_us"][li]
-                    if math.isnan(measured_lat):
-                        lat = max(lat, one_way * (1.0 + 2.0 * links["rendezvous_rtts"][li]))
-                    else:
-                        lat = max(lat, measured_lat * 1e-6)
+                else:
+                    bw += measured_bw * 1e9 / 8.0
+                measured_lat = links["step_latency_us"][li]
+                if math.isnan(measured_lat):
+                    lat = max(lat, one_way * (1.0 + 2.0 * links["rendezvous_rtts"][li]))
+                else:
+                    lat = max(lat, measured_lat * 1e-6)
             hop_bw = min(hop_bw, bw)
             hop_lat = max(hop_lat, lat)
     grad = s["grad_bytes"]

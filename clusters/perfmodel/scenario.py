@@ -296,7 +296,9 @@ class Link:
 
     bandwidth_gbps: line rate, Gbit/s. route_km: fiber route, km. efficiency: usable share of
     the line rate, 0–1. latency_us: equipment latency one way, µs. window_bytes: bytes a flow
-    may have in flight (None → no window cap). streams: parallel flows. rendezvous_rtts: round
+    may have in flight (None → no window cap). streams: TCP flows per collective connection
+    (the model multiplies them by the connections the parallelism puts on the hop; model.py).
+    rendezvous_rtts: round
     trips a collective step waits before sending, on top of the one-way delay (real-valued; a
     receiver-ready rendezvous is 0.5: one round trip per step in all; the legacy integer input
     ``handshake_rtts`` is read into it). loss_rate: packet loss probability [0, 1), bounds a TCP

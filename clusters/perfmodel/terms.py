@@ -58,6 +58,8 @@ def link_usable_bytes_per_s(
 ) -> FloatArray:
     """Usable link throughput (bytes/s): line- or window-bound, blended with the loss bound.
 
+    ``streams`` is the number of TCP flows the link carries at once: in a scenario, the flows
+    per connection times the connections the parallelism puts on it (:func:`hop_connections`).
     ``B = min(bandwidth · efficiency, streams · window / RTT)`` and
     ``L = streams · C · MSS / (RTT · √loss)`` combine as the soft minimum
     ``(B^−k + L^−k)^(−1/k)`` (docs/model.md, "Links"; link.py): a flow with at most W bytes in
@@ -75,6 +77,25 @@ def link_usable_bytes_per_s(
         mss_bytes,
         link.MATHIS_C,
     )
+
+
+def hop_connections(
+    sync: ArrayLike, ranks_per_replica: ArrayLike, fewest_site_replicas: ArrayLike
+) -> FloatArray:
+    """Concurrent connections crossing each inter-site hop (docs/model.md, "Links": flows).
+
+    Every rank holds ``grad_bytes / (TP·PP)``. A flat ring (``sync`` 0) is TP·PP rings, one per
+    model-shard position, each crossing every hop once: TP·PP connections. Hierarchical and
+    DiLoCo (``sync`` 1, 2) reduce-scatter inside each site first, so every rank of a site holds
+    a distinct slice and the inter-site all-reduce runs one ring per slice, in parallel; the
+    slices of a site with more replicas are finer and are grouped to match the site with the
+    fewest, so the rings number TP·PP × the fewest replicas of an active site.
+    """
+    rep = _f(ranks_per_replica)
+    out: FloatArray = np.where(
+        _f(sync) == 0.0, rep, rep * np.maximum(_f(fewest_site_replicas), 1.0)
+    )
+    return out
 
 
 def step_latency_s(one_way_s: ArrayLike, rendezvous_rtts: ArrayLike) -> FloatArray:

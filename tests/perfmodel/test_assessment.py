@@ -18,7 +18,8 @@ from .scenarios import demo, demo_dict, two_site_dict
 
 def test_demo_synchronous_three_campus_training_is_far_less_efficient():
     """The demo story: campus 1 (~200k mixed H100/H200/GB200/A100) plus two Blackwell
-    campuses 18–27 km apart, two aging window-bound 400 Gbit/s links and one 6.4 Tbit/s link.
+    campuses 18–27 km apart, two aging 400 Gbit/s links (window-bound for one connection, but
+    the hierarchical sync's thousands of parallel rings fill them) and one 6.4 Tbit/s link.
     Training synchronously across all three is far less efficient than the best single campus
     or homogeneous placement, and the assessment says why."""
     a = assess(demo())
@@ -32,11 +33,23 @@ def test_demo_synchronous_three_campus_training_is_far_less_efficient():
     text = " ".join(a.explanation)
     assert "inter-site sync" in text
     assert "exposed" in text
-    assert "window-bound" in text
+    assert "runs at 360 Gbit/s usable" in text  # the 400 Gbit/s links' line rate binds
+    assert "window-bound" not in text
     assert "equal split" in text
     assert "A100" in text
     # The losses come largest first: inter-campus sync dominates.
     assert a.explanation[0].startswith("inter-site sync")
+
+
+def test_the_explanation_names_a_window_bound_link_with_the_flows_it_carries():
+    """A flat ring puts TP·PP = 32 connections of 4 flows on the two-site link: 128 flows of
+    64 KiB over a 0.43 ms round trip are 155 Gbit/s, below the 720 of the line."""
+    d = two_site_dict(sync="flat_ring", overlap_s=0.0)
+    d["links"][0]["window_bytes"] = 65536
+    text = " ".join(assess(Scenario.from_dict(d)).explanation)
+    assert "window-bound at 155 Gbit/s (128 flows × 0.0625 MiB per 0.43 ms round trip)" in text
+    d["workload"]["sync"] = "hierarchical"  # 32 × 32 connections: the line binds
+    assert "window-bound" not in " ".join(assess(Scenario.from_dict(d)).explanation)
 
 
 def test_demo_today_keep_leased_but_break_even_exists():
