@@ -2,7 +2,6 @@
 
 import copy
 
-import numpy as np
 import pytest
 
 from clusters.perfmodel import Scenario, ScenarioError, evaluate, inputs_of, terms, topology_of
