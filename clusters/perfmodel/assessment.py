@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import terms
+from . import link, terms
 from .breakeven import (
     Flip,
     link_bandwidth_break_even,
@@ -473,7 +473,7 @@ def _comm_words(scenario: Scenario, g: dict[str, float]) -> str:
             f"usable on the slowest hop and is exposed for {exposed:.2f} s per step "
             f"against {g['compute_s']:.2f} s of compute"
         )
-        bound = _window_bound_links(scenario, g["hop_connections"])
+        bound = _bound_links(scenario, g["hop_connections"])
         if bound:
             words += "; " + "; ".join(bound)
         return words
@@ -483,29 +483,51 @@ def _comm_words(scenario: Scenario, g: dict[str, float]) -> str:
     )
 
 
-def _window_bound_links(scenario: Scenario, connections: float) -> list[str]:
-    """Links whose window, not their line rate, sets the throughput (bandwidth-delay product),
-    with the flows the placement puts on them: ``streams`` per connection, the hop's
-    ``connections`` spread evenly over its direct links (model.py, docs/model.md "Links")."""
+def _bound_links(scenario: Scenario, connections: float) -> list[str]:
+    """Links between sites the scenario uses whose window or loss, not their line rate, sets
+    the throughput, with the flows the placement puts on them: ``streams`` per connection,
+    the hop's ``connections`` spread evenly over its direct links (model.py, docs/model.md
+    "Links"). Links with a calibration's measured throughput are left out: nothing is derived
+    for them."""
+    w = scenario.workload
+    ranks = w.tensor_parallel * w.pipeline_parallel
+    used = {p.site for p in scenario.pools if p.gpus >= ranks}
     per_pair: dict[frozenset[str], int] = {}
     for lk in scenario.links:
         per_pair[frozenset((lk.a, lk.b))] = per_pair.get(frozenset((lk.a, lk.b)), 0) + 1
     notes = []
     for lk in scenario.links:
-        if lk.window_bytes is None:
+        if lk.usable_gbps is not None or not {lk.a, lk.b} <= used:
             continue
         flows = lk.streams * max(connections, 1.0) / per_pair[frozenset((lk.a, lk.b))]
-        one_way = float(terms.one_way_latency_s(lk.route_km, lk.latency_us))
+        rtt = 2.0 * float(terms.one_way_latency_s(lk.route_km, lk.latency_us))
+        window = math.inf if lk.window_bytes is None else lk.window_bytes
         usable = float(
             terms.link_usable_bytes_per_s(
-                lk.bandwidth_gbps, lk.efficiency, lk.window_bytes, flows, 2 * one_way
+                lk.bandwidth_gbps, lk.efficiency, window, flows, rtt, lk.loss_rate, lk.mss_bytes
             )
         )
         line = float(terms.gbps_to_bytes_per_s(lk.bandwidth_gbps)) * lk.efficiency
-        if usable < line * 0.999:
+        if usable >= line * 0.999:
+            continue
+        windowed = flows * window / rtt
+        lossy = (
+            flows * link.MATHIS_C * lk.mss_bytes / (rtt * math.sqrt(lk.loss_rate))
+            if lk.loss_rate > 0.0
+            else math.inf
+        )
+        head = (
+            f"link {lk.a}–{lk.b} ({lk.bandwidth_gbps:,.0f} Gbit/s nominal) runs at "
+            f"{usable * 8 / 1e9:,.0f} Gbit/s,"
+        )
+        if windowed <= lossy:
             notes.append(
-                f"link {lk.a}–{lk.b} ({lk.bandwidth_gbps:,.0f} Gbit/s nominal) is window-bound at "
-                f"{usable * 8 / 1e9:,.0f} Gbit/s ({flows:,.4g} flows × "
-                f"{lk.window_bytes / 2**20:g} MiB per {2e3 * one_way:.2f} ms round trip)"
+                f"{head} window-bound ({flows:,.4g} flows × {window / 2**20:g} MiB per "
+                f"{1e3 * rtt:.2f} ms round trip)"
+            )
+        else:
+            notes.append(
+                f"{head} loss-bound ({flows:,.4g} flows losing {lk.loss_rate:g} of "
+                f"{lk.mss_bytes:g}-byte packets over a {1e3 * rtt:.2f} ms round trip)"
             )
     return notes

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clusters.perfmodel import Scenario, assess
+from clusters.perfmodel import Scenario, assess, evaluate, inputs_of, topology_of
 from clusters.perfmodel.breakeven import link_bandwidth_break_even
 from clusters.perfmodel.placement import candidate_placements
 from clusters.perfmodel.valuation import evaluate_and_value
@@ -47,9 +47,25 @@ def test_the_explanation_names_a_window_bound_link_with_the_flows_it_carries():
     d = two_site_dict(sync="flat_ring", overlap_s=0.0)
     d["links"][0]["window_bytes"] = 65536
     text = " ".join(assess(Scenario.from_dict(d)).explanation)
-    assert "window-bound at 155 Gbit/s (128 flows × 0.0625 MiB per 0.43 ms round trip)" in text
+    assert (
+        "runs at 155 Gbit/s, window-bound (128 flows × 0.0625 MiB per 0.43 ms round trip)" in text
+    )
     d["workload"]["sync"] = "hierarchical"  # 32 × 32 connections: the line binds
     assert "window-bound" not in " ".join(assess(Scenario.from_dict(d)).explanation)
+
+
+def test_the_explanation_names_a_loss_bound_link_at_the_models_own_figure():
+    """A lossy link is named by its loss, at the throughput the model uses for that hop; a
+    calibrated link (measured throughput) is not explained by derived bounds."""
+    d = two_site_dict(sync="flat_ring", overlap_s=0.0)
+    d["links"][0].update({"window_bytes": None, "loss_rate": 1e-3, "mss_bytes": 1448})
+    sc = Scenario.from_dict(d)
+    text = " ".join(assess(sc).explanation)
+    hop_gbps = float(evaluate(topology_of(sc), inputs_of(sc)).slowest_hop_bytes_per_s) * 8 / 1e9
+    assert f"runs at {hop_gbps:,.0f} Gbit/s, loss-bound (128 flows losing 0.001 of" in text
+    assert "window-bound" not in text
+    d["links"][0]["usable_gbps"] = 100.0
+    assert "-bound (" not in " ".join(assess(Scenario.from_dict(d)).explanation)
 
 
 def test_demo_today_keep_leased_but_break_even_exists():
