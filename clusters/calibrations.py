@@ -23,7 +23,7 @@ from common.exceptions import InvalidInput
 from .choices import CalibrationSource
 from .models import Cluster, ClusterCalibration, LinkCalibration, SiteLink
 from .perfmodel import calibration, link
-from .perfmodel.nccl import NcclParseError, parse_all_reduce_perf, parse_ranks
+from .perfmodel.nccl import MIN_SIZE_BYTES, NcclParseError, parse_all_reduce_perf, parse_ranks
 
 # Raw text kept with a calibration: nccl-tests output is a few kB; anything far larger is not it.
 MAX_RAW_CHARS = 1_000_000
@@ -97,8 +97,10 @@ def _record(
         raise CalibrationUnreadable(f"unknown source {source!r}")
     if measured_at > now:
         raise CalibrationInFuture()
-    if ranks < 2:
-        raise CalibrationUnfit("an all-reduce needs at least two ranks")
+    try:
+        calibration.check_ranks(ranks)
+    except calibration.CalibrationError as exc:
+        raise CalibrationUnfit(str(exc)) from None
     if source == CalibrationSource.NCCL_TESTS:
         data = _points_from_nccl(text, min_bytes)
     else:
@@ -146,7 +148,9 @@ def link_calibration_record(
     ``source`` nccl_tests: ``text`` is ``all_reduce_perf`` output (sizes below ``min_bytes``
     left out). ``source`` harness: ``points`` are ``{"size_bytes", "comm_s"}`` all-reduce times.
     ``origin`` says what recorded it (the command, an acceptance upload). Refusals (nothing
-    written): calibration_unreadable, calibration_unfit, calibration_in_future.
+    written): calibration_unreadable (no table, or a size or time beyond what a run prints),
+    calibration_unfit (ranks, points or fitted figures outside the bounds of
+    `calibration.fit_piecewise`), calibration_in_future.
     """
     cal: LinkCalibration = _record(
         LinkCalibration,
@@ -212,8 +216,9 @@ def cluster_calibration_from_run(
 
     Ranks: the run's device list, else ``nodes`` × the cluster's GPUs per node. Sizes of 0 bytes
     are left out (they time no transfer). A fit needs two ranks and two distinct message sizes
-    with positive times (`calibration.fit_piecewise`); a run short of that, e.g. the single 8 GiB
-    row an acceptance needs, records no calibration and raises nothing.
+    with times, all within the fit's bounds, and a plausible result (`calibration.fit_piecewise`);
+    a run short of that, e.g. the single 8 GiB row an acceptance needs, records no calibration
+    and raises nothing.
     """
     ranks = parse_ranks(text) or nodes * cluster.gpus_per_node
     try:
@@ -224,7 +229,7 @@ def cluster_calibration_from_run(
             measured_at=measured_at,
             actor=actor,
             now=now,
-            min_bytes=1,
+            min_bytes=MIN_SIZE_BYTES,
             origin=origin,
         )
     except (CalibrationUnfit, CalibrationUnreadable):
@@ -274,11 +279,15 @@ def point_groups(cal: LinkCalibration | ClusterCalibration, sizes: Sequence[int]
 
 def one_ring(cal: LinkCalibration | ClusterCalibration) -> calibration.Regime | None:
     """The one-regime fit of a piecewise calibration's points (what a single α-β ring would
-    have made of them, for comparison); None for a calibration without regimes."""
+    have made of them, for comparison); None for a calibration without regimes, or whose points
+    the fit now refuses."""
     if not cal.regimes:
         return None
     sizes, measured, _ = _measured(cal.data, cal.source)
-    (ring,) = calibration.piecewise_candidates(sizes, measured, cal.ranks, max_regimes=1)[0]
+    try:
+        (ring,) = calibration.piecewise_candidates(sizes, measured, cal.ranks, max_regimes=1)[0]
+    except calibration.CalibrationError:  # recorded before the fit's bounds, beyond them
+        return None
     return ring
 
 

@@ -28,7 +28,8 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -36,13 +37,56 @@ import numpy as np
 import numpy.typing as npt
 
 from . import link
-from .nccl import AllReduceRow
+from .nccl import MAX_SIZE_BYTES, MAX_TIME_US, MIN_SIZE_BYTES, MIN_TIME_US, AllReduceRow
 
 FloatArray = npt.NDArray[np.float64]
 
 
 class CalibrationError(ValueError):
     """The measurements cannot support a fit (too few points, non-positive times...)."""
+
+
+# The ranks of a measured all-reduce: a ring needs two; 10^7 is far beyond any cluster (the
+# scenario's pools are bounded only below).
+MIN_RANKS = 2
+MAX_RANKS = 10_000_000
+# What a fit may conclude (anything beyond is a broken measurement, not a network): a usable
+# throughput of at most 10^6 Gbit/s (a petabit per second; NVLink moves about 10^4 Gbit/s per
+# GPU) and a per-step latency of at most 10^7 µs (10 s).
+MAX_USABLE_GBPS = 1e6
+MAX_STEP_LATENCY_US = 1e7
+
+
+def check_ranks(ranks: int) -> None:
+    """Raise :class:`CalibrationError` unless ``MIN_RANKS`` ≤ ``ranks`` ≤ ``MAX_RANKS``."""
+    if ranks < MIN_RANKS:
+        raise CalibrationError("an all-reduce needs at least two ranks")
+    if ranks > MAX_RANKS:
+        raise CalibrationError(f"at most {MAX_RANKS:,} ranks")
+
+
+@contextmanager
+def _numerically() -> Iterator[None]:
+    """A fit's arithmetic failing (overflow, a singular system) is a measurement it cannot use."""
+    try:
+        with np.errstate(over="raise", divide="raise", invalid="raise"):
+            yield
+    except (ArithmeticError, np.linalg.LinAlgError) as exc:
+        raise CalibrationError(f"the fit failed numerically ({exc})") from None
+
+
+def _check_plausible(step_latency_us: float, usable_gbps: float) -> None:
+    """Refuse figures no network has (NaN included): see ``MAX_USABLE_GBPS``."""
+    if not 0.0 <= step_latency_us <= MAX_STEP_LATENCY_US:
+        raise CalibrationError(
+            f"fitted step latency {step_latency_us:.4g} µs is outside 0 – "
+            f"{MAX_STEP_LATENCY_US:,.0f} µs"
+        )
+    if not 0.0 < usable_gbps <= MAX_USABLE_GBPS:
+        raise CalibrationError(
+            f"fitted usable throughput {usable_gbps:.4g} Gbit/s is outside 0 – "
+            f"{MAX_USABLE_GBPS:,.0f} Gbit/s"
+        )
 
 
 class _Units:
@@ -93,17 +137,27 @@ def _errors(predicted: FloatArray, measured: FloatArray) -> FloatArray:
 def _validated(
     sizes_bytes: Sequence[float], times_s: Sequence[float], ranks: int | Sequence[int]
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    s = np.asarray(sizes_bytes, dtype=np.float64)
-    t = np.asarray(times_s, dtype=np.float64)
-    n = np.broadcast_to(np.asarray(ranks, dtype=np.float64), s.shape)
-    if s.ndim != 1 or s.shape != t.shape or len(s) < 2:
+    try:  # a size of 10^400 B is no float
+        s = np.asarray(sizes_bytes, dtype=np.float64)
+        t = np.asarray(times_s, dtype=np.float64)
+        n = np.asarray(ranks, dtype=np.float64)
+    except (OverflowError, TypeError, ValueError):
+        raise CalibrationError("sizes, times and ranks must be finite numbers") from None
+    if s.ndim != 1 or s.shape != t.shape or len(s) < 2 or n.shape not in ((), s.shape):
         raise CalibrationError("need at least two (size, time) points of equal length")
-    if not (np.all(np.isfinite(t)) and np.all(t > 0) and np.all(s > 0)):
+    n = np.broadcast_to(n, s.shape)
+    if not (np.all(np.isfinite(t)) and np.all(t > 0) and np.all(np.isfinite(s)) and np.all(s > 0)):
         raise CalibrationError("sizes and times must be positive and finite")
+    if np.any(s < MIN_SIZE_BYTES) or np.any(s > MAX_SIZE_BYTES):
+        raise CalibrationError(f"message sizes must be {MIN_SIZE_BYTES} – {MAX_SIZE_BYTES:,} B")
+    if np.any(t < MIN_TIME_US * 1e-6) or np.any(t > MAX_TIME_US * 1e-6):
+        raise CalibrationError(f"times must be {MIN_TIME_US:g} – {MAX_TIME_US:g} µs")
     if len(np.unique(s)) < 2:
         raise CalibrationError("need at least two distinct message sizes")
-    if np.any(n < 2):
-        raise CalibrationError("an all-reduce needs at least two ranks")
+    if not np.all(np.isfinite(n)):
+        raise CalibrationError("sizes, times and ranks must be finite numbers")
+    check_ranks(int(n.min()))
+    check_ranks(int(n.max()))
     return s, t, n
 
 
@@ -116,9 +170,17 @@ def fit_allreduce(
     """Fit (α, U) of the pipelined ring to measured all-reduce times (least relative squares).
 
     ``ranks`` is one count for every point or one per point. Needs at least two distinct sizes
-    and positive times; raises :class:`CalibrationError` otherwise.
+    and positive times, each within the bounds of :func:`fit_piecewise`, and a plausible fit;
+    raises :class:`CalibrationError` otherwise.
     """
     s, t, n = _validated(sizes_bytes, times_s, ranks)
+    with _numerically():
+        fit = _fit_allreduce(s, t, n, segments)
+    _check_plausible(fit.step_latency_us, fit.usable_gbps)
+    return fit
+
+
+def _fit_allreduce(s: FloatArray, t: FloatArray, n: FloatArray, segments: int) -> AllReduceFit:
     # Start: α from the smallest message, U from the largest.
     alpha0 = max(float(t.min()) / (2.0 * float(n.max() - 1.0)), 1e-9)
     u0 = float(s.max() / t.max())
@@ -158,7 +220,7 @@ def fit_nccl(rows: Sequence[AllReduceRow], ranks: int, min_bytes: int = 0) -> Pi
     NCCL pipelines many slices per chunk, so each regime is the classic α-β ring (one segment);
     sizes below ``min_bytes`` can be left out.
     """
-    chosen = [r for r in rows if r.size_bytes >= max(min_bytes, 1)]
+    chosen = [r for r in rows if r.size_bytes >= max(min_bytes, MIN_SIZE_BYTES)]
     return fit_piecewise([r.size_bytes for r in chosen], [r.time_us * 1e-6 for r in chosen], ranks)
 
 
@@ -327,7 +389,9 @@ def piecewise_candidates(
     than ``MAX_SPLIT_POINTS`` distinct sizes is split at that many evenly spaced places first,
     then each split moved, one at a time, to the best size within one spacing of it.
     """
-    return _candidates(*_validated(sizes_bytes, times_s, ranks), max_regimes)
+    s, t, n = _validated(sizes_bytes, times_s, ranks)
+    with _numerically():
+        return _candidates(s, t, n, max_regimes)
 
 
 def _candidates(
@@ -415,12 +479,18 @@ def fit_piecewise(
     on a tie). A stated error bound rather than an information criterion: it is what an operator
     reads on the calibration (the largest error), it keeps a clean α-β curve at one regime
     whatever its rounding noise (a likelihood criterion on a near-exact curve rewards splitting
-    the rounding), and it adds a regime only where one visibly misses. Raises
-    :class:`CalibrationError` as :func:`fit_allreduce` does.
+    the rounding), and it adds a regime only where one visibly misses.
+
+    Raises :class:`CalibrationError` unless there are two distinct sizes, each point within
+    ``MIN_SIZE_BYTES`` – ``MAX_SIZE_BYTES`` and ``MIN_TIME_US`` – ``MAX_TIME_US`` (:mod:`.nccl`)
+    of ``MIN_RANKS`` – ``MAX_RANKS`` ranks, and unless the fit is plausible: every regime's step
+    latency at most ``MAX_STEP_LATENCY_US``, the largest sizes' usable throughput at most
+    ``MAX_USABLE_GBPS``; a numerical failure of the fit is refused the same way.
     """
     s, t, n = _validated(sizes_bytes, times_s, ranks)
-    candidates = _candidates(s, t, n, max_regimes)
-    scored = [(regimes, *_overall(regimes, s, t, n)) for regimes in candidates]
+    with _numerically():
+        candidates = _candidates(s, t, n, max_regimes)
+        scored = [(regimes, *_overall(regimes, s, t, n)) for regimes in candidates]
     within = [c for c in scored if c[2] <= tolerance]
     chosen = within[0] if within else min(scored, key=lambda c: c[2])
     regimes, median, worst = chosen
@@ -428,6 +498,8 @@ def fit_piecewise(
         raise CalibrationError("the largest sizes' times do not grow with size: no bandwidth")
     if not any(r.step_latency_s > 0.0 for r in regimes):
         raise CalibrationError("the times do not resolve a per-step latency")
+    for regime in regimes:  # every regime's latency; the throughput the model uses (the last)
+        _check_plausible(regime.step_latency_us, regimes[-1].usable_gbps)
     return PiecewiseFit(
         regimes=tuple(regimes),
         ranks=int(n.max()),

@@ -28,6 +28,10 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
+    "MAX_SIZE_BYTES",
+    "MAX_TIME_US",
+    "MIN_SIZE_BYTES",
+    "MIN_TIME_US",
     "AllReduceRow",
     "NcclParseError",
     "Timing",
@@ -35,6 +39,16 @@ __all__ = [
     "parse_avg_bus_bandwidth",
     "parse_ranks",
 ]
+
+
+# What one measured all-reduce can be: a message of 1 B to 2^50 B (a pebibyte, far beyond any
+# accelerator's memory) timed from 10^-3 µs (1 ns) to 10^9 µs (about 17 minutes). The parser
+# refuses a line beyond the upper bounds (no run prints one; 0-byte rows, which time no transfer,
+# are read); the fit (`calibration.fit_piecewise`) needs every point within both.
+MIN_SIZE_BYTES = 1
+MAX_SIZE_BYTES = 2**50
+MIN_TIME_US = 1e-3
+MAX_TIME_US = 1e9
 
 
 class NcclParseError(ValueError):
@@ -123,9 +137,28 @@ def _wrong(token: str, line_no: int) -> float | None:
     return _number(token, line_no)
 
 
+def _size(token: str, line_no: int) -> int:
+    # By length first: int() refuses thousands of digits (and "²" passes isdigit()).
+    try:
+        size = int(token) if len(token) <= len(str(MAX_SIZE_BYTES)) else MAX_SIZE_BYTES + 1
+    except ValueError:
+        raise NcclParseError(f"line {line_no}: size {token!r} is not an integer") from None
+    if size > MAX_SIZE_BYTES:
+        shown = token if len(token) <= 20 else f"{token[:17]}..."
+        raise NcclParseError(f"line {line_no}: size {shown} B is above {MAX_SIZE_BYTES:,} B")
+    return size
+
+
+def _time(token: str, line_no: int) -> float:
+    value = _number(token, line_no)
+    if value > MAX_TIME_US:
+        raise NcclParseError(f"line {line_no}: time {token} µs is above {MAX_TIME_US:g} µs")
+    return value
+
+
 def _timing(tokens: list[str], line_no: int) -> Timing:
     return Timing(
-        time_us=_number(tokens[0], line_no),
+        time_us=_time(tokens[0], line_no),
         algbw_gbps=_number(tokens[1], line_no),
         busbw_gbps=_number(tokens[2], line_no),
         wrong=_wrong(tokens[3], line_no),
@@ -136,7 +169,8 @@ def parse_all_reduce_perf(text: str) -> list[AllReduceRow]:
     """Every result line of an ``all_reduce_perf`` run, in printed order.
 
     Raises :class:`NcclParseError` when no result table is found, when a line after the header
-    that starts with a size is malformed, or when the table has no data line. Output of several
+    that starts with a size is malformed or beyond :data:`MAX_SIZE_BYTES` or
+    :data:`MAX_TIME_US`, or when the table has no data line. Output of several
     runs concatenated yields the rows of all of them.
     """
     rows: list[AllReduceRow] = []
@@ -166,7 +200,7 @@ def parse_all_reduce_perf(text: str) -> list[AllReduceRow]:
             raise NcclParseError(f"line {line_no}: count/root are not integers") from None
         rows.append(
             AllReduceRow(
-                size_bytes=int(tokens[0]),
+                size_bytes=_size(tokens[0], line_no),
                 count=count,
                 dtype=tokens[2],
                 redop=tokens[3],

@@ -13,6 +13,7 @@ from clusters.demo import seed_inventory
 from clusters.models import Cluster, ClusterCalibration, LinkCalibration, SiteLink
 from clusters.perfmodel import Scenario, link
 from clusters.services import scenario_document
+from tests.factories.nccl import scaled_sample
 
 pytestmark = pytest.mark.django_db
 
@@ -47,9 +48,9 @@ def _nccl_text(busbw_gbs, alpha_us, ranks):
     return "\n".join(lines) + "\n"
 
 
-def _harness_points(alpha_s, usable, ranks=2):
+def _harness_points(alpha_s, usable, ranks=2, comm_factor=1.0):
     sizes = [2**k for k in range(14, 24, 2)]
-    t = link.pipelined_ring_allreduce_s(sizes, ranks, usable, alpha_s, 2)
+    t = link.pipelined_ring_allreduce_s(sizes, ranks, usable, alpha_s, 2) * comm_factor
     return [{"size_bytes": s, "comm_s": float(x)} for s, x in zip(sizes, t, strict=True)]
 
 
@@ -183,6 +184,38 @@ def test_calibrations_cost_no_extra_query(fleet, operator, django_assert_num_que
         ),
         ({"source": "nccl_tests", "text": NCCL, "ranks": 1}, calibrations.CalibrationUnfit),
         (
+            {"source": "nccl_tests", "text": NCCL, "ranks": 3_000_000_000},
+            calibrations.CalibrationUnfit,
+        ),
+        (
+            {"source": "nccl_tests", "text": scaled_sample(size=10**290)},
+            calibrations.CalibrationUnreadable,
+        ),
+        (
+            {"source": "nccl_tests", "text": scaled_sample(size=10**20)},
+            calibrations.CalibrationUnreadable,
+        ),
+        (
+            {"source": "nccl_tests", "text": scaled_sample(time=1e300)},
+            calibrations.CalibrationUnreadable,
+        ),
+        (
+            {"source": "nccl_tests", "text": scaled_sample(time=1e-300)},
+            calibrations.CalibrationUnfit,
+        ),
+        (
+            {"source": "nccl_tests", "text": scaled_sample(size=2**17)},
+            calibrations.CalibrationUnfit,
+        ),
+        (
+            {"source": "harness", "points": [{"size_bytes": 10**400, "comm_s": 1.0}] * 3},
+            calibrations.CalibrationUnfit,
+        ),
+        (
+            {"source": "harness", "points": _harness_points(0.02, 5e7, comm_factor=1e300)},
+            calibrations.CalibrationUnfit,
+        ),
+        (
             {"source": "nccl_tests", "text": NCCL, "measured_at": NOW + dt.timedelta(hours=1)},
             calibrations.CalibrationInFuture,
         ),
@@ -284,3 +317,59 @@ def test_command_records_a_link_calibration_and_draws_it(fleet, operator, tmp_pa
     assert printed.count("  regime ") == len(cal.regimes) > 1
     assert f"regime 1: 8–{cal.regimes[0]['max_bytes']:,} B" in printed
     assert "one ring over every size" in printed
+
+
+@pytest.mark.parametrize(
+    ("content", "ranks", "message"),
+    [
+        (b"\xff\xfe\x00binary", "16", "--nccl: 'utf-8' codec can't decode"),
+        (NCCL.encode(), "3000000000", "argument --ranks: at most 10,000,000 ranks"),
+        (NCCL.encode(), "1", "argument --ranks: an all-reduce needs at least two ranks"),
+        (scaled_sample(size=10**290).encode(), "16", "calibration_unreadable: line 27: size 8000"),
+        (scaled_sample(size=10**390).encode(), "16", "calibration_unreadable: .* is above"),
+        (scaled_sample(time=1e300).encode(), "16", "calibration_unreadable: .* µs is above"),
+        (scaled_sample(time=1e-300).encode(), "16", "calibration_unfit: times must be"),
+        (scaled_sample(size=2**17).encode(), "16", "calibration_unfit: fitted usable throughput"),
+    ],
+)
+def test_command_refuses_what_cannot_be_a_run(fleet, operator, tmp_path, content, ranks, message):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    run = tmp_path / "run.txt"
+    run.write_bytes(content)
+    with pytest.raises(CommandError, match=message):
+        call_command(
+            *("calibrate", "--cluster", "c1-h100", "--nccl", str(run), "--ranks", ranks),
+            *("--measured-at", "2026-12-01T10:00Z", "--user", "ops"),
+        )
+    assert not ClusterCalibration.objects.exists()
+
+
+def test_a_run_from_elsewhere_that_cannot_be_fitted_records_nothing(fleet):
+    cluster = Cluster.objects.get(slug="c1-h100")
+    for text in (
+        scaled_sample(time=1e-300),
+        scaled_sample(size=2**17),
+        scaled_sample(size=10**290),
+    ):
+        cal = calibrations.cluster_calibration_from_run(
+            cluster=cluster, text=text, nodes=2, measured_at=NOW, actor=None, now=NOW, origin="x"
+        )
+        assert cal is None
+    assert not ClusterCalibration.objects.exists()
+
+
+def test_a_stored_run_beyond_the_bounds_has_no_one_ring_to_compare(fleet):
+    cal = calibrations.cluster_calibration_record(
+        cluster=Cluster.objects.get(slug="c1-h100"),
+        text=NCCL,
+        ranks=16,
+        measured_at=NOW,
+        actor=None,
+        now=NOW,
+    )
+    assert calibrations.one_ring(cal) is not None
+    # As recorded before the bounds: sizes of ~10^30 B.
+    cal.data = [{**p, "size_bytes": p["size_bytes"] * 10**20} for p in cal.data]
+    assert calibrations.one_ring(cal) is None

@@ -17,6 +17,7 @@ from leasing import acceptance
 from leasing.models import AcceptanceRecord, Allocation
 from tests.factories.clusters import ClusterFactory, accelerator
 from tests.factories.leasing import LeaseFactory, LeaseLineFactory, UserFactory
+from tests.factories.nccl import scaled_sample
 
 pytestmark = pytest.mark.django_db
 
@@ -344,5 +345,34 @@ def test_a_run_across_two_clusters_calibrates_neither(world):
         line=line, node=node, starts_at=lease.commencement, ends_at=lease.term_end
     )
     records = _import(SAMPLE.read_text(), hostnames=["node-a01", "node-b01"])
+    assert [r.passed for r in records] == [True, True]
+    assert not ClusterCalibration.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("size", "time", "message"),
+    [
+        (10**290, 1.0, r"line 27: size 8000.* B is above 1,125,899,906,842,624 B"),
+        (10**20, 1.0, r"B is above"),
+        (1, 1e300, r"line 27: time 5\.132e\+301 µs is above 1e\+09 µs"),
+    ],
+)
+def test_a_run_no_network_printed_is_refused_and_writes_nothing(
+    world, tmp_path, size, time, message
+):
+    path = tmp_path / "run.txt"
+    path.write_text(scaled_sample(size, time))
+    args = (str(path), "--lease", "L-2026-0042", "--signed-by", "ops", "--signed-at", AT)
+    with pytest.raises(CommandError, match=r"\[invalid_acceptance\]: nccl-tests output: ") as e:
+        _run(*args)
+    assert e.match(message)
+    assert not AcceptanceRecord.objects.exists()
+    assert not ClusterCalibration.objects.exists()
+    assert not Allocation.objects.filter(accepted_at__isnull=False).exists()
+
+
+def test_a_run_whose_times_cannot_be_fitted_is_accepted_without_a_calibration(world):
+    # Times of 10^-300 µs: the table reads (its bus bandwidth passes), the fit refuses them.
+    records = _import(scaled_sample(time=1e-300))
     assert [r.passed for r in records] == [True, True]
     assert not ClusterCalibration.objects.exists()

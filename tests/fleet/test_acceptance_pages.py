@@ -16,6 +16,7 @@ from leasing import acceptance
 from leasing.models import AcceptanceRecord, Allocation
 from tests.factories.clusters import ClusterFactory, accelerator
 from tests.factories.leasing import LeaseFactory, LeaseLineFactory, TenantFactory, UserFactory
+from tests.factories.nccl import scaled_sample
 
 pytestmark = pytest.mark.django_db
 
@@ -211,3 +212,18 @@ def test_viewers_cannot_upload(client, world):
     )
     assert response.status_code == 403
     assert not AcceptanceRecord.objects.exists()
+
+
+def test_upload_of_a_run_no_network_printed_is_refused_and_writes_nothing(client, world):
+    # Times of ~10^300 µs: once a server error (LinAlgError) from the calibration's fit on confirm.
+    client.force_login(staff("cap", "capacity"))
+    response = client.post(
+        reverse("admin:leasing_acceptancerecord_upload"),
+        {"fmt": "nccl", "lease": "L-2026-0077", "text": scaled_sample(time=1e300), "confirm": "1"},
+    )
+    assert response.status_code == 200  # the form again, with the refusal
+    page = response.content.decode()
+    assert "[invalid_acceptance]" in page
+    assert "µs is above 1e+09 µs" in page
+    assert not AcceptanceRecord.objects.exists()
+    assert not ClusterCalibration.objects.exists()

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clusters.perfmodel import calibration, link
+from clusters.perfmodel import calibration, link, nccl
 from clusters.perfmodel.nccl import (
     NcclParseError,
     parse_all_reduce_perf,
@@ -274,3 +274,103 @@ def test_a_long_run_is_split_at_coarse_places_then_at_the_exact_size():
     assert (small_fit.step_latency_s, large_fit.step_latency_s) == pytest.approx((2e-6, 20e-6))
     assert fit.usable_bytes_per_s == pytest.approx(50e9)
     assert fit.max_rel_error < 1e-9
+
+
+# --- bounds: what a measurement can be, what a fit may conclude -----------------------------
+
+
+def test_the_sample_still_fits_four_regimes_within_its_figures():
+    fit = calibration.fit_piecewise(SIZES, TIMES, RANKS)
+    assert len(fit.regimes) == 4
+    assert fit.median_rel_error == pytest.approx(0.025, abs=0.0005)
+    assert fit.max_rel_error == pytest.approx(0.069, abs=0.0005)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (f"{nccl.MAX_SIZE_BYTES + 1} 2 float sum -1 1.0 0 0 0", "above 1,125,899,906,842,624 B"),
+        ("1" + "0" * 5000 + " 2 float sum -1 1.0 0 0 0", "size 10000000000000000... B is above"),
+        ("\u00b2 2 float sum -1 1.0 0 0 0", "not an integer"),
+        (f"8 2 float sum -1 {nccl.MAX_TIME_US * 10:g} 0 0 0", "above 1e\\+09 µs"),
+    ],
+)
+def test_a_line_beyond_what_a_run_prints_is_refused(line, message):
+    with pytest.raises(NcclParseError, match=message):
+        parse_all_reduce_perf(H + line + "\n")
+
+
+def test_zero_byte_rows_and_the_largest_bounds_are_read():
+    rows = parse_all_reduce_perf(
+        H + f"0 0 float sum -1 0.00 0 0 0\n{nccl.MAX_SIZE_BYTES} 2 float sum -1 1e9 0 0 0\n"
+    )
+    assert [(r.size_bytes, r.time_us) for r in rows] == [(0, 0.0), (2**50, 1e9)]
+
+
+def _scaled(size_factor=1, time_factor=1.0, k=None):
+    return [s * size_factor for s in SIZES[:k]], [t * time_factor for t in TIMES[:k]]
+
+
+@pytest.mark.parametrize(
+    ("points", "message"),
+    [
+        # Each of these used to end in ZeroDivisionError, OverflowError or LinAlgError.
+        (_scaled(size_factor=10**290), "message sizes must be 1 – 1,125,899,906,842,624 B"),
+        (_scaled(size_factor=10**390), "finite numbers"),
+        (_scaled(time_factor=1e-300), "times must be 0.001 – 1e\\+09 µs"),
+        (_scaled(time_factor=1e300), "times must be 0.001 – 1e\\+09 µs"),
+        # Finite, and once stored as 1.5e28 Gbit/s.
+        (_scaled(size_factor=10**20), "message sizes must be"),
+        # Within the bounds, but no network: 2^50 B at the sample's times, 10^7 × its latency.
+        (_scaled(size_factor=2**17), "fitted usable throughput .* outside 0 – 1,000,000 Gbit/s"),
+        (_scaled(time_factor=1e7, k=14), "fitted step latency .* outside 0 – 10,000,000 µs"),
+    ],
+)
+def test_measurements_out_of_bounds_are_refused(points, message):
+    with pytest.raises(calibration.CalibrationError, match=message):
+        calibration.fit_piecewise(*points, RANKS)
+
+
+def test_the_bounds_themselves_fit():
+    # The sample's times at 2^10 × its sizes (8 KiB – 8 TiB): a fast but possible network.
+    fit = calibration.fit_piecewise(*_scaled(size_factor=2**10, time_factor=2**10), RANKS)
+    assert fit.usable_gbps == pytest.approx(
+        calibration.fit_piecewise(SIZES, TIMES, RANKS).usable_gbps
+    )
+
+
+@pytest.mark.parametrize(
+    ("ranks", "message"),
+    [
+        (1, "two ranks"),
+        (calibration.MAX_RANKS + 1, "at most 10,000,000 ranks"),
+        (3_000_000_000, "at most"),
+    ],
+)
+def test_ranks_are_bounded(ranks, message):
+    with pytest.raises(calibration.CalibrationError, match=message):
+        calibration.fit_piecewise(SIZES, TIMES, ranks)
+    with pytest.raises(calibration.CalibrationError, match=message):
+        calibration.check_ranks(ranks)
+    calibration.check_ranks(calibration.MAX_RANKS)
+
+
+def test_a_numerical_failure_of_either_fit_is_a_calibration_error(monkeypatch):
+    def singular(*args, **kwargs):
+        raise np.linalg.LinAlgError("SVD did not converge in Linear Least Squares")
+
+    monkeypatch.setattr(np.linalg, "lstsq", singular)
+    with pytest.raises(calibration.CalibrationError, match=r"numerically .*SVD did not converge"):
+        calibration.fit_piecewise(SIZES, TIMES, RANKS)
+
+    def overflowing(*args, **kwargs):
+        raise OverflowError("math range error")
+
+    monkeypatch.setattr(link, "pipelined_ring_allreduce_s", overflowing)
+    with pytest.raises(calibration.CalibrationError, match=r"numerically .*math range error"):
+        calibration.fit_allreduce(SIZES, TIMES, RANKS)
+
+
+def test_the_ring_fit_refuses_implausible_figures_too():
+    with pytest.raises(calibration.CalibrationError, match="fitted usable throughput"):
+        calibration.fit_allreduce(*_scaled(size_factor=2**17), RANKS)

@@ -14,6 +14,7 @@ per regime). The latest calibration of a link or cluster is what `scenario_docum
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,19 @@ from django.utils import timezone
 
 from clusters import calibrations
 from clusters.models import Cluster, SiteLink
+from clusters.perfmodel import calibration
 from clusters.perfmodel.plot import plot_predicted_vs_measured
 from common.exceptions import DomainError
+
+
+def _ranks(value: str) -> int:
+    """``--ranks``: an integer a calibration accepts (`calibration.check_ranks`)."""
+    try:
+        ranks = int(value)
+        calibration.check_ranks(ranks)
+    except ValueError as exc:  # CalibrationError is one
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return ranks
 
 
 class Command(BaseCommand):
@@ -37,7 +49,12 @@ class Command(BaseCommand):
         target.add_argument("--link", help="SITE_A:SITE_B (site slugs, either order)")
         target.add_argument("--cluster", help="cluster slug")
         parser.add_argument("--nccl", required=True, help="all_reduce_perf output file")
-        parser.add_argument("--ranks", type=int, required=True, help="ranks of the run")
+        parser.add_argument(
+            "--ranks",
+            type=_ranks,
+            required=True,
+            help=f"ranks of the run ({calibration.MIN_RANKS} – {calibration.MAX_RANKS:,})",
+        )
         parser.add_argument(
             "--measured-at", required=True, help="ISO 8601 instant with a zone (…Z or +hh:mm)"
         )
@@ -54,7 +71,7 @@ class Command(BaseCommand):
             raise CommandError("--measured-at needs a time zone (…Z or +hh:mm)")
         try:
             text = Path(str(opts["nccl"])).read_text()
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             raise CommandError(f"--nccl: {exc}") from exc
         actor = get_user_model().objects.filter(username=opts["user"]).first()
         if actor is None:
