@@ -237,6 +237,11 @@ def test_detail_shows_the_decision_with_its_uncertainty(client_staff, live):
     assert "as scored (every input at its scored value, the centre of the chart)." in text
     assert 'data-testid="uncertainty-schema-note"' not in text
     assert "sets the value" not in text
+    # A shift's mode at 0 (triangular around the scored value) is a mode, not "uniform".
+    shift = next(r for r in unc["ranges"] if r["kind"] == "shift" and r["mode"] == 0.0)
+    row = text.split(f"<td>{shift['knob']}</td>")[1].split("</tr>")[0]
+    assert ">0.0</td>" in row
+    assert "uniform" not in row
     assert "What moves the answer" in text
     assert f"{round(unc['probability_reclaim'] * 100)} %" in text
 
