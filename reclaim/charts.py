@@ -262,14 +262,16 @@ def placements_chart(assessment: dict[str, Any]) -> str:
 
 def tornado_chart(uncertainty: dict[str, Any]) -> str:
     """The inputs that move the answer most: net at each knob's low and high end around the
-    base (the decision as scored), largest swing on top; zero (value = rent) dashed."""
-    from clusters.perfmodel.uncertainty import range_label
+    base (the decision as scored; in a stored /1 document the ranges' modes), largest swing on
+    top; zero (value = rent) dashed. Bars are named as the document's schema drew them."""
+    from clusters.perfmodel.uncertainty import SCHEMA, range_label
 
     bars = list(reversed(uncertainty["tornado"]))
     base = uncertainty["net_usd"]["base"]
+    schema = uncertainty.get("schema", SCHEMA)
     with figure(7.5, 0.34 * max(len(bars), 3) + 1.2) as fig:
         ax = fig.add_subplot()
-        labels = [range_label(b["knob"], b["low"], b["high"]) for b in bars]
+        labels = [range_label(b["knob"], b["low"], b["high"], schema) for b in bars]
         ax.barh(labels, [b["net_at_low_usd"] - base for b in bars], left=base, color=PALETTE[3])
         ax.barh(labels, [b["net_at_high_usd"] - base for b in bars], left=base, color=PALETTE[0])
         ax.axvline(base, color=PALETTE[7], linewidth=1.0)
@@ -278,6 +280,46 @@ def tornado_chart(uncertainty: dict[str, Any]) -> str:
         ax.set_xlabel("net USD at the low end (red) and the high end (blue) of each input")
         ax.grid(axis="y", visible=False)
         return to_svg(fig, title="What moves the answer")
+
+
+# How each stored range moved its input, in the words of the decision page ("": not known).
+DRAWN_AS = {
+    "factor": "× the scored value",
+    "shift": "+ the scored value",
+    "value": "sets the value",
+    "": "not recorded",
+}
+
+
+def uncertainty_view(uncertainty: dict[str, Any]) -> dict[str, Any]:
+    """The stored uncertainty document with the words its schema means: how each range was
+    drawn (``drawn_as``), what the draws were centred on (``drawn_around``), what the base is
+    (``base_meaning``) and, for a document stored before /2, a ``note`` saying so (else "")."""
+    from clusters.perfmodel.uncertainty import SCHEMA_1, stored_kind
+
+    schema = uncertainty.get("schema")
+    ranges = [
+        {**r, "drawn_as": DRAWN_AS[stored_kind(schema, r)]} for r in uncertainty.get("ranges", [])
+    ]
+    if schema != SCHEMA_1:
+        return {
+            **uncertainty,
+            "ranges": ranges,
+            "drawn_around": "each drawn around the value this decision was scored with",
+            "base_meaning": "as scored (every input at its scored value, the centre of the chart)",
+            "note": "",
+        }
+    return {
+        **uncertainty,
+        "ranges": ranges,
+        "drawn_around": "each drawn from its range below (a factor multiplies the scored value, "
+        "the other ranges set the value outright)",
+        "base_meaning": "at the ranges' modes (every input at its range's mode, or the middle "
+        "of a uniform range; the centre of the chart), not the decision as scored",
+        "note": "Stored before the ranges were drawn around the scored values "
+        f"({SCHEMA_1}): ranges that set a value replace the scored one. "
+        "Re-scoring gives the current form.",
+    }
 
 
 def losses(assessment: dict[str, Any]) -> list[dict[str, Any]]:

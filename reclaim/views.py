@@ -139,7 +139,8 @@ def _tornado(decision: ReclaimDecision) -> str:
     if not decision.uncertainty:
         return ""
     scored = decision.scored_at.isoformat() if decision.scored_at else ""
-    key = f"reclaim-tornado:{decision.pk}:{scored}:{decision.model_version}"
+    schema = decision.uncertainty.get("schema", "")  # the bars are named as the schema drew them
+    key = f"reclaim-tornado:{schema}:{decision.pk}:{scored}:{decision.model_version}"
     svg = cache.get(key)
     if svg is None:
         svg = charts.tornado_chart(decision.uncertainty)
@@ -182,7 +183,9 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
             lines=lines,
             parts=parts,
             sensitivity=sensitivity,
-            uncertainty=decision.uncertainty,
+            uncertainty=(
+                charts.uncertainty_view(decision.uncertainty) if decision.uncertainty else None
+            ),
             tornado=_tornado(decision),
             notices=list(decision.notices.all()),
             can_decide=can_decide,

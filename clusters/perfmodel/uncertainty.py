@@ -434,13 +434,52 @@ KNOB_LABELS = {
 }
 
 
+# Documents stored before /2 (docs/model.md, "Decisions with uncertainty"). Their ranges carry
+# no ``kind``: the knobs of SCHEMA_1_FACTORS multiplied the scenario's value ("mul"), every other
+# knob set the input outright ("abs"), and the base (the tornado's centre, ``net_usd.base``) had
+# every knob at its range's mode (the middle of a uniform range), not the decision as scored.
+SCHEMA_1 = "landlord.uncertainty/1"
+SCHEMA_1_FACTORS = frozenset(
+    {"scarcity_factor", "mfu_factor", "mtbf_factor", "link_bandwidth_factor"}
+)
+SCHEMA_1_NAMES = {
+    "scarcity_factor": "scarcity",
+    "mfu_factor": "kernel MFU",
+    "jitter_cv": "jitter cv",
+    "mtbf_factor": "MTBF",
+    "link_bandwidth_factor": "link bandwidth",
+    "link_efficiency": "link efficiency",
+    "restart_cost_s": "restart cost s",
+    "load_imbalance_cv": "load imbalance cv",
+    "stage_imbalance": "stage imbalance",
+    "slow_worker_fraction": "slow workers",
+    "slow_worker_slowdown": "slow-worker slowdown",
+    "diloco_quality_penalty": "DiLoCo penalty",
+}
+
+
+def stored_kind(schema: Any, range_doc: dict[str, Any]) -> str:
+    """How a stored document's range moved its input: "factor" (× the scenario's value),
+    "shift" (+ it) or, in a /1 document only, "value" (set outright); "" when unknown."""
+    knob = range_doc.get("knob")
+    if schema == SCHEMA_1:
+        return "factor" if knob in SCHEMA_1_FACTORS else "value"
+    spec = KNOBS.get(str(knob))
+    kind = range_doc.get("kind") or (spec.kind if spec is not None else "")
+    return kind if kind in ("factor", "shift") else ""
+
+
 def _signed(x: float) -> str:
     return "0" if x == 0 else f"{x:+g}".replace("-", "−")
 
 
-def range_label(knob: str, low: float, high: float) -> str:
+def range_label(knob: str, low: float, high: float, schema: Any = SCHEMA) -> str:
     """A tornado bar's name: "scarcity × 0.5–2" for a factor, "jitter cv −0.01 to +0.03" for
-    a shift of the scenario's value (an unknown knob, e.g. from an older document, as given)."""
+    a shift of the scenario's value; in a /1 document (``schema``), "jitter cv 0.01–0.05" for
+    a knob that set the value (an unknown knob as given)."""
+    if schema == SCHEMA_1:
+        name = SCHEMA_1_NAMES.get(knob, knob)
+        return f"{name}{' ×' if knob in SCHEMA_1_FACTORS else ''} {low:g}–{high:g}"
     label = KNOB_LABELS.get(knob, knob)
     spec = KNOBS.get(knob)
     if spec is not None and spec.kind == "shift":
@@ -450,7 +489,8 @@ def range_label(knob: str, low: float, high: float) -> str:
 
 def plot_tornado(decision: UncertainDecision | dict[str, Any], path: str | Path) -> Path:
     """Draw the tornado (net USD at each knob's low and high end around the base, the decision
-    as scored) to .svg or .png (matplotlib, imported here only)."""
+    as scored; in a stored /1 document the ranges' modes) to .svg or .png (matplotlib,
+    imported here only)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -468,10 +508,12 @@ def plot_tornado(decision: UncertainDecision | dict[str, Any], path: str | Path)
         ax.barh(i, lo - base, left=base, color="#c0504d", height=0.6)
         ax.barh(i, hi - base, left=base, color="#4f81bd", height=0.6)
     ax.set_yticks(range(len(bars)))
-    ax.set_yticklabels([range_label(b["knob"], b["low"], b["high"]) for b in bars])
+    schema = doc.get("schema", SCHEMA)
+    ax.set_yticklabels([range_label(b["knob"], b["low"], b["high"], schema) for b in bars])
     ax.axvline(base, color="black", linewidth=0.8)
     ax.axvline(0.0, color="grey", linewidth=0.8, linestyle="--")
-    ax.set_xlabel("net USD (value − rent) around the scored net; red: low end, blue: high end")
+    centre = "the ranges' modes" if schema == SCHEMA_1 else "the scored net"
+    ax.set_xlabel(f"net USD (value − rent) around {centre}; red: low end, blue: high end")
     ax.set_title(
         f"P(reclaim beats renting) = {doc['probability_reclaim']:.1%} over {doc['samples']:,} draws"
     )

@@ -110,3 +110,27 @@ def test_every_flip_of_a_part_in_words_per_link_and_per_generation():
 def test_one_campus_has_no_link_rows():
     rows = flip_rows({"link_bandwidth_flips_gbps": [], "per_link": [], "per_generation": []}, {})
     assert rows == []
+
+
+def test_a_schema_1_tornado_names_its_bars_as_schema_1_drew_them():
+    """/1 ranges had no kind: four knobs multiplied the scenario's value, the others set it."""
+    bars = [
+        ("scarcity_factor", 0.5, 2.0),
+        ("jitter_cv", 0.01, 0.05),
+        ("link_bandwidth_factor", 0.5, 1.0),
+        ("link_efficiency", 0.6, 0.95),
+    ]
+    uncertainty = {
+        "schema": "landlord.uncertainty/1",
+        "tornado": [
+            {"knob": k, "low": lo, "high": hi, "net_at_low_usd": -2e6, "net_at_high_usd": 1e6}
+            for k, lo, hi in bars
+        ],
+        "net_usd": {"base": -5e5},
+    }
+    labels = texts(tornado_chart(uncertainty))
+    assert "scarcity × 0.5–2" in labels
+    assert "jitter cv 0.01–0.05" in labels  # the value itself, not a shift of it
+    assert "link bandwidth × 0.5–1" in labels
+    assert "link efficiency 0.6–0.95" in labels
+    assert not [label for label in labels if "_" in label or " to " in label]

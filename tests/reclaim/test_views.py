@@ -233,8 +233,106 @@ def test_detail_shows_the_decision_with_its_uncertainty(client_staff, live):
         assert f'data-testid="{testid}"' in text
     assert "× the scored value" in text
     assert "+ the scored value" in text
+    assert "each drawn around the value this decision was scored with." in text
+    assert "as scored (every input at its scored value, the centre of the chart)." in text
+    assert 'data-testid="uncertainty-schema-note"' not in text
+    assert "sets the value" not in text
+    # A shift's mode at 0 (triangular around the scored value) is a mode, not "uniform".
+    shift = next(r for r in unc["ranges"] if r["kind"] == "shift" and r["mode"] == 0.0)
+    row = text.split(f"<td>{shift['knob']}</td>")[1].split("</tr>")[0]
+    assert ">0.0</td>" in row
+    assert "uniform" not in row
     assert "What moves the answer" in text
     assert f"{round(unc['probability_reclaim'] * 100)} %" in text
+
+
+# A document as landlord.uncertainty/1 stored it (its UncertainDecision.to_dict over its default
+# ranges): ranges without a kind, the base at the ranges' modes, the tornado over the same knobs.
+V1_RANGES = [
+    ("scarcity_factor", 0.5, 2.0, 1.0),
+    ("mfu_factor", 0.85, 1.10, 1.0),
+    ("jitter_cv", 0.01, 0.05, 0.02),
+    ("mtbf_factor", 0.5, 1.5, 1.0),
+    ("link_bandwidth_factor", 0.5, 1.0, 0.9),
+    ("link_efficiency", 0.6, 0.95, None),
+    ("restart_cost_s", 300.0, 1800.0, 600.0),
+    ("load_imbalance_cv", 0.0, 0.10, None),
+    ("slow_worker_fraction", 0.0, 0.002, None),
+]
+
+
+def v1_document() -> dict:
+    bars = [
+        {
+            "knob": knob,
+            "low": low,
+            "high": high,
+            "net_at_low_usd": -4_100_000.0 - 250_000.0 * i,
+            "net_at_high_usd": -3_900_000.0 + 180_000.0 * i,
+            "swing_usd": 200_000.0 + 430_000.0 * i,
+        }
+        for i, (knob, low, high, _) in enumerate(V1_RANGES)
+    ]
+    return {
+        "schema": "landlord.uncertainty/1",
+        "samples": 10_000,
+        "seed": 7,
+        "ranges": [
+            {"knob": knob, "low": low, "high": high, "mode": mode}
+            for knob, low, high, mode in V1_RANGES
+        ],
+        "probability_reclaim": 0.1763,
+        "net_usd": {
+            "mean": -4_020_000.12,
+            "p5": -9_560_000.0,
+            "p50": -4_200_000.0,
+            "p95": 3_070_000.0,
+            "base": -4_012_345.67,
+        },
+        "tornado": sorted(bars, key=lambda b: b["swing_usd"], reverse=True),
+    }
+
+
+def ranges_rows(text: str) -> dict[str, str]:
+    """The ranges table's rows by input: the row's "drawn as" cell."""
+    table = text.split('data-testid="uncertainty-ranges"')[1].split("</table>")[0]
+    rows = {}
+    for row in table.split("<tr>")[2:]:  # after the table head
+        cells = [c.split("</td>")[0] for c in row.split("<td")[1:]]
+        rows[cells[0].lstrip(">")] = cells[1].lstrip(">")
+    return rows
+
+
+def test_detail_shows_a_schema_1_uncertainty_with_its_own_meaning(client_staff, live):
+    """Stored before the ranges were drawn around the scored values: multipliers are factors,
+    the other knobs set the value, the base is at the ranges' modes, and the page says so."""
+    decision = live[0]
+    doc = v1_document()
+    ReclaimDecision.objects.filter(pk=decision.pk).update(uncertainty=doc)
+    text = client_staff.get(reverse("operator:reclaim:detail", args=[decision.pk])).content.decode()
+    rows = ranges_rows(text)
+    assert set(rows) == {knob for knob, *_ in V1_RANGES}
+    factors = {"scarcity_factor", "mfu_factor", "mtbf_factor", "link_bandwidth_factor"}
+    for knob, drawn_as in rows.items():
+        assert drawn_as == ("× the scored value" if knob in factors else "sets the value"), knob
+    # No /2 wording: no caption of draws around the scored values, no base "as scored".
+    assert "drawn around the value this decision was scored with" not in text
+    assert "every input at its scored value" not in text
+    assert "+ the scored value" not in text
+    assert "the value itself" not in text
+    base = text.split('data-testid="uncertainty-base">')[1].split("</p>")[0]
+    assert format_money(Decimal("-4012345.67")) in base
+    assert escape("at the ranges' modes") in base
+    assert "not the decision as scored" in base
+    note = text.split('data-testid="uncertainty-schema-note">')[1].split("</p>")[0]
+    assert "Stored before the ranges were drawn around the scored values" in note
+    assert "Re-scoring gives the current form." in note
+    # The tornado names the bars as /1 drew them: values set outright, multipliers with ×.
+    tornado = text.split('data-testid="tornado">')[1].split("</figure>")[0]
+    assert "jitter cv 0.01–0.05" in tornado
+    assert "restart cost s 300–1800" in tornado
+    assert "link bandwidth × 0.5–1" in tornado
+    assert "jitter_cv" not in tornado
 
 
 def test_planner_names_lines_by_lease_tenant_cluster_and_size_with_money(client_staff, live):
