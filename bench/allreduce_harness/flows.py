@@ -53,7 +53,6 @@ exits 0 without measuring. About 4 minutes on two cores with the default three r
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -69,7 +68,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from session import MTU, address, control, in_namespace, linked_namespaces
+from session import (
+    MTU,
+    address,
+    control,
+    csv_with_columns,
+    in_namespace,
+    linked_namespaces,
+    say,
+)
 from session import namespace_prerequisites as prerequisites
 
 HERE = Path(__file__).resolve().parent
@@ -117,10 +124,6 @@ COLUMNS = [
     ("emulator_late_max_ms", "ms", "worst lateness of a packet against the emulated schedule"),
     ("queue_ms", "ms", "mean time a packet waited in the link's buffer"),
 ]
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
 
 
 def expected_flow_bytes_per_s(flows: int, loss: float, window: float | None) -> float:
@@ -358,10 +361,7 @@ def write_csv(rows: list[dict[str, Any]], out: Path, seconds: float) -> None:
         f.write("# written by bench/allreduce_harness/flows.py (one row per run, not medians)\n")
         f.write(f"# measured {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, ")
         f.write(f"Linux {os.uname().release}, {os.cpu_count()} CPUs; ran in {seconds:.0f} s\n")
-        for name, unit, text in COLUMNS:
-            f.write(f"# {name}{f' [{unit}]' if unit else ''}: {text}\n")
-        writer = csv.writer(f)
-        writer.writerow([c[0] for c in COLUMNS])
+        writer = csv_with_columns(f, COLUMNS)
         for r in rows:
             writer.writerow(row(r))
 

@@ -23,7 +23,6 @@ host's default (often cubic or BBR) changes what a link delivers to bursty colle
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 import json
 import math
@@ -35,7 +34,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from session import MTU, in_namespace, linked_namespaces, namespace_prerequisites
+from session import (
+    MTU,
+    csv_with_columns,
+    in_namespace,
+    linked_namespaces,
+    namespace_prerequisites,
+    say,
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -70,10 +76,6 @@ COLUMNS = [
     ("step_spread", "", "interquartile range of the step times over their median"),
     ("attempts", "", "measurements of this configuration (repeated while unsteady, worker.py)"),
 ]
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
 
 
 def prerequisites() -> str | None:
@@ -194,10 +196,7 @@ def write_csv(raw: Path, out: Path, kind: str, seconds: float) -> int:
         f.write("\n" if kind == "full" else f" --grid {kind}\n")
         f.write(f"# measured {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, ")
         f.write(f"torch {_torch_version()}, Linux {os.uname().release}; ran in {seconds:.0f} s\n")
-        for name, unit, text in COLUMNS:
-            f.write(f"# {name}{f' [{unit}]' if unit else ''}: {text}\n")
-        writer = csv.writer(f)
-        writer.writerow([c[0] for c in COLUMNS])
+        writer = csv_with_columns(f, COLUMNS)
         for r in rows:
             link = r["link"]
             steps = r["step_s"]

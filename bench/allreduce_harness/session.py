@@ -11,6 +11,7 @@ talks to the emulator (``{"op": "set", ...}``, ``{"op": "stats"}``).
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import shutil
@@ -18,11 +19,26 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, TextIO
 
 HERE = Path(__file__).resolve().parent
 MTU = 9000
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def csv_with_columns(f: TextIO, columns: Sequence[tuple[str, str, str]]) -> Any:
+    """Write one commented line per column (name [unit]: meaning) and the header row; return
+    the csv writer for the rows."""
+    for name, unit, text in columns:
+        f.write(f"# {name}{f' [{unit}]' if unit else ''}: {text}\n")
+    writer = csv.writer(f)
+    writer.writerow([c[0] for c in columns])
+    return writer
 
 
 def namespace_prerequisites() -> str | None:
