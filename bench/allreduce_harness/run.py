@@ -23,12 +23,10 @@ host's default (often cubic or BBR) changes what a link delivers to bursty colle
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 import json
 import math
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -36,10 +34,18 @@ import tempfile
 import time
 from pathlib import Path
 
+from session import (
+    MTU,
+    csv_with_columns,
+    in_namespace,
+    linked_namespaces,
+    namespace_prerequisites,
+    say,
+)
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 DEFAULT_OUT = ROOT / "bench" / "data" / "allreduce_measurements.csv"
-MTU = 9000
 # Deep drop-tail buffers (larger than any message of the grid): queue overflow never drops a
 # packet, so the only losses are the ones set by ``loss`` and the loss law can be read cleanly.
 BUFFER_BYTES = 8 << 20
@@ -72,25 +78,11 @@ COLUMNS = [
 ]
 
 
-def say(message: str) -> None:
-    print(message, flush=True)
-
-
 def prerequisites() -> str | None:
     """None when measuring is possible, else why not."""
-    if sys.platform != "linux":
-        return "not Linux: network namespaces are Linux-only"
-    if os.geteuid() != 0:
-        return "not root: creating network namespaces and TUN devices needs CAP_NET_ADMIN"
-    if shutil.which("ip") is None:
-        return "the ip command (iproute2) is not installed"
-    if not os.path.exists("/dev/net/tun"):
-        return "/dev/net/tun is missing (no TUN support)"
-    probe = f"llv{os.getpid()}p"
-    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if made.returncode != 0:
-        return f"cannot create a network namespace: {made.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], check=False)
+    why = namespace_prerequisites()
+    if why:
+        return why
     try:
         import torch.distributed as dist
     except ImportError:
@@ -164,65 +156,35 @@ def run_session(
     raw: Path,
     sysctls: tuple[str, ...] = (),
 ) -> None:
-    tag = f"llv{os.getpid()}"
-    namespaces = [f"{tag}r{i}" for i in range(ranks)]
-    control = work / f"netem{ranks}.sock"
-    ready = work / f"netem{ranks}.ready"
     cfg_file = work / f"configs{ranks}.jsonl"
-    ready.unlink(missing_ok=True)
     cfg_file.write_text("".join(json.dumps(c) + "\n" for c in configs))
-    emulator = None
     workers: list[subprocess.Popen[bytes]] = []
-    try:
-        for ns in namespaces:
-            subprocess.run(["ip", "netns", "add", ns], check=True)
-        emulator = subprocess.Popen(
-            [
-                *(sys.executable, str(HERE / "netem.py"), "--control", str(control)),
-                *("--ready", str(ready), "--namespaces", *namespaces),
-            ]
-        )
-        deadline = time.monotonic() + 30
-        while not ready.exists():
-            if emulator.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the link emulator did not start")
-            time.sleep(0.05)
-        for i, ns in enumerate(namespaces):
-            for cmd in (
-                ["ip", "link", "set", "lo", "up"],
-                ["ip", "link", "set", "tun0", "mtu", str(MTU), "up"],
-                ["ip", "addr", "add", f"10.77.0.{i + 1}/24", "dev", "tun0"],
-                *(["sysctl", "-q", "-w", setting] for setting in sysctls),
-            ):
-                subprocess.run(["ip", "netns", "exec", ns, *cmd], check=True)
+    with linked_namespaces(ranks, work, sysctls) as (namespaces, control):
         env = {**os.environ, "GLOO_SOCKET_IFNAME": "tun0", "OMP_NUM_THREADS": "1"}
-        for i, ns in enumerate(namespaces):
-            workers.append(
-                subprocess.Popen(
-                    [
-                        # Ahead of the machine's other work: a rank's wake-up delay is step time
-                        # (lowest real-time priority; ranks sleep in their sockets and timers).
-                        *("chrt", "--fifo", "1", "ip", "netns", "exec", ns),
-                        *(sys.executable, str(HERE / "worker.py")),
-                        *("--rank", str(i), "--world", str(ranks), "--configs", str(cfg_file)),
-                        *("--control", str(control), "--out", str(raw)),
-                    ],
-                    env=env,
+        try:
+            for i, ns in enumerate(namespaces):
+                workers.append(
+                    subprocess.Popen(
+                        [
+                            # Ahead of the machine's other work: a rank's wake-up delay is step
+                            # time (session.in_namespace).
+                            *in_namespace(ns),
+                            *(sys.executable, str(HERE / "worker.py")),
+                            *("--rank", str(i), "--world", str(ranks)),
+                            *("--configs", str(cfg_file)),
+                            *("--control", str(control), "--out", str(raw)),
+                        ],
+                        env=env,
+                    )
                 )
-            )
-        for w in workers:
-            if w.wait() != 0:
-                raise RuntimeError(f"a rank exited with status {w.returncode}")
-    finally:
-        for w in workers:
-            if w.poll() is None:
-                w.kill()
-                w.wait()
-        if emulator is not None:
-            emulator.kill()
-            emulator.wait()
-        for ns in namespaces:
-            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+            for w in workers:
+                if w.wait() != 0:
+                    raise RuntimeError(f"a rank exited with status {w.returncode}")
+        finally:
+            for w in workers:
+                if w.poll() is None:
+                    w.kill()
+                    w.wait()
 
 
 def write_csv(raw: Path, out: Path, kind: str, seconds: float) -> int:
@@ -234,10 +196,7 @@ def write_csv(raw: Path, out: Path, kind: str, seconds: float) -> int:
         f.write("\n" if kind == "full" else f" --grid {kind}\n")
         f.write(f"# measured {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, ")
         f.write(f"torch {_torch_version()}, Linux {os.uname().release}; ran in {seconds:.0f} s\n")
-        for name, unit, text in COLUMNS:
-            f.write(f"# {name}{f' [{unit}]' if unit else ''}: {text}\n")
-        writer = csv.writer(f)
-        writer.writerow([c[0] for c in COLUMNS])
+        writer = csv_with_columns(f, COLUMNS)
         for r in rows:
             link = r["link"]
             steps = r["step_s"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import socket
 import statistics
 import time
 from datetime import timedelta
@@ -22,6 +21,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from session import control
 
 # A configuration is measured again (up to MAX_ATTEMPTS times, then the steadiest attempt is
 # kept) when the emulator delivered its packets late by more than LATE_FLOOR_S or LATE_SHARE of
@@ -36,16 +36,6 @@ MAX_SPREAD = 0.05
 # All-reduces of the session's largest message, on its fastest lossless link, before the first
 # configuration (warm_connections).
 WARM_STEPS = 4
-
-
-def control(path: str, message: dict[str, object]) -> dict[str, object]:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.connect(path)
-        with s.makefile("rw") as f:
-            f.write(json.dumps(message) + "\n")
-            f.flush()
-            reply: dict[str, object] = json.loads(f.readline())
-            return reply
 
 
 def spread(steps: list[float]) -> float:
