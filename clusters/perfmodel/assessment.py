@@ -507,15 +507,20 @@ def _bound_links(scenario: Scenario, connections: float) -> list[str]:
                 lk.bandwidth_gbps, lk.efficiency, window, flows, rtt, lk.loss_rate, lk.mss_bytes
             )
         )
-        line = float(terms.gbps_to_bytes_per_s(lk.bandwidth_gbps)) * lk.efficiency
+        line, windowed, lossy = (
+            float(b)
+            for b in link.bounds_bytes_per_s(
+                terms.gbps_to_bytes_per_s(lk.bandwidth_gbps),
+                lk.efficiency,
+                window,
+                flows,
+                rtt,
+                lk.loss_rate,
+                lk.mss_bytes,
+            )
+        )
         if usable >= line * 0.999:
             continue
-        windowed = flows * window / rtt
-        lossy = (
-            flows * link.MATHIS_C * lk.mss_bytes / (rtt * math.sqrt(lk.loss_rate))
-            if lk.loss_rate > 0.0
-            else math.inf
-        )
         head = (
             f"link {lk.a}–{lk.b} ({lk.bandwidth_gbps:,.0f} Gbit/s nominal) runs at "
             f"{usable * 8 / 1e9:,.0f} Gbit/s,"

@@ -63,6 +63,32 @@ def step_latency_s(
     return out
 
 
+def bounds_bytes_per_s(
+    line_bytes_per_s: ArrayLike,
+    efficiency: ArrayLike,
+    window_bytes: ArrayLike,
+    streams: ArrayLike,
+    rtt_s: ArrayLike,
+    loss_rate: ArrayLike = 0.0,
+    mss_bytes: ArrayLike = DEFAULT_MSS_BYTES,
+    mathis_c: ArrayLike = MATHIS_C,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The three bounds (bytes/s) of a link carrying ``streams`` parallel TCP flows: the line
+    ``line · efficiency``, the window ``streams · window / RTT`` and the loss bound
+    ``streams · C · MSS / (RTT · √loss)``; an infinite window, a zero loss rate or a zero RTT
+    makes its bound infinite. :func:`usable_bytes_per_s` combines them."""
+    line = _f(line_bytes_per_s) * _f(efficiency)
+    rtt = _f(rtt_s)
+    streams_ = _f(streams)
+    loss = _f(loss_rate)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        windowed = streams_ * _f(window_bytes) / rtt
+        lossy = streams_ * _f(mathis_c) * _f(mss_bytes) / (rtt * np.sqrt(loss))
+    windowed = np.where(np.isnan(windowed), np.inf, windowed)
+    lossy = np.where(np.isnan(lossy) | (loss <= 0.0), np.inf, lossy)
+    return line, windowed, lossy
+
+
 def usable_bytes_per_s(
     line_bytes_per_s: ArrayLike,
     efficiency: ArrayLike,
@@ -79,18 +105,12 @@ def usable_bytes_per_s(
 
     ``B = min(line · efficiency, streams · window / RTT)`` blended with the loss bound
     ``L = streams · C · MSS / (RTT · √loss)`` as ``(B^−k + L^−k)^(−1/k)``, k = ``loss_blend``
-    (module docstring). An infinite window, a zero loss rate or a zero RTT removes the
-    corresponding cap; without loss the result is exactly ``B``.
+    (module docstring; the bounds: :func:`bounds_bytes_per_s`). Without loss the result is
+    exactly ``B``.
     """
-    line = _f(line_bytes_per_s) * _f(efficiency)
-    rtt = _f(rtt_s)
-    streams_ = _f(streams)
-    loss = _f(loss_rate)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        windowed = streams_ * _f(window_bytes) / rtt
-        lossy = streams_ * _f(mathis_c) * _f(mss_bytes) / (rtt * np.sqrt(loss))
-    windowed = np.where(np.isnan(windowed), np.inf, windowed)
-    lossy = np.where(np.isnan(lossy) | (loss <= 0.0), np.inf, lossy)
+    line, windowed, lossy = bounds_bytes_per_s(
+        line_bytes_per_s, efficiency, window_bytes, streams, rtt_s, loss_rate, mss_bytes, mathis_c
+    )
     bound = np.minimum(line, windowed)
     k = _f(loss_blend)
     low, high = np.minimum(bound, lossy), np.maximum(bound, lossy)

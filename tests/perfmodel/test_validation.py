@@ -65,15 +65,20 @@ def runs(run):
     return out
 
 
+def _with_step_medians(run, rows, medians_s):
+    """A copy of the run whose ``rows`` have these step medians (s)."""
+    out = {k: np.array(v, copy=True) for k, v in run.items()}
+    out["step_ms_median"][rows] = np.asarray(medians_s) * 1e3
+    return out
+
+
 @pytest.fixture(scope="module")
 def data(run, runs):
     """What the model is checked against: the run, with each lossy configuration's step time
     the median of its medians over every run (docs/model.md, "Loss": one run's lossy medians
     move by up to a fifth, the lossless ones by well under 1 %)."""
-    pooled = {k: np.array(v, copy=True) for k, v in run.items()}
-    for i, medians in runs.items():
-        pooled["step_ms_median"][i] = float(np.median(medians)) * 1e3
-    return pooled
+    rows = sorted(runs)
+    return _with_step_medians(run, rows, [np.median(runs[i]) for i in rows])
 
 
 @pytest.fixture(scope="module")
@@ -161,8 +166,7 @@ def test_lossy_medians_move_between_runs(run, runs, reno, fitted):
     each = predicted[:, None] / medians - 1.0
     held_out = []
     for r in range(medians.shape[1]):
-        others = {k: np.array(v, copy=True) for k, v in run.items()}
-        others["step_ms_median"][index] = np.median(np.delete(medians, r, axis=1), axis=1) * 1e3
+        others = _with_step_medians(run, index, np.median(np.delete(medians, r, axis=1), axis=1))
         t = calibration.fit_transport(others, mask=reno)
         held_out += list(calibration.predict_harness(run, t)[index] / medians[:, r] - 1.0)
     print(
